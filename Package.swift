@@ -1,0 +1,68 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+let package = Package(
+    name: "tapedeck",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "tapedeck", targets: ["TapedeckCLI"]),
+        .library(name: "CloudSigning", targets: ["CloudSigning"]),
+        .library(name: "CloudSim", targets: ["CloudSim"]),
+        .library(name: "TapedeckTesting", targets: ["TapedeckTesting"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+    ],
+    targets: [
+        // Signature schemes of both clouds and the query/percent-encoding they stand on. No networking.
+        .target(
+            name: "CloudSigning",
+            dependencies: [.product(name: "Crypto", package: "swift-crypto")]
+        ),
+        // The simulator: data model, reference index, synthetic data, API front ends, NIO server.
+        .target(
+            name: "CloudSim",
+            dependencies: [
+                "CloudSigning",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        // In-process helpers for tests: start a simulator on 127.0.0.1:0 and get its URL.
+        .target(
+            name: "TapedeckTesting",
+            dependencies: ["CloudSim", "CloudSigning", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")]
+        ),
+        // The thin `tapedeck` executable: argument parsing and wiring only.
+        .executableTarget(
+            name: "TapedeckCLI",
+            dependencies: [
+                "CloudSim", "CloudSigning",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .testTarget(name: "CloudSigningTests", dependencies: ["CloudSigning"], resources: [.copy("Fixtures")]),
+        .testTarget(
+            name: "CloudSimTests",
+            dependencies: [
+                "CloudSim", "TapedeckTesting",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ]
+        ),
+    ]
+)

@@ -1,0 +1,59 @@
+import CloudSigning
+import NIOCore
+import NIOHTTP1
+
+/// A complete request as the API front ends see it: already split into path and decoded query.
+public struct APIRequest {
+    public var method: HTTPMethod
+    /// Path as sent (percent-encoded), without the query.
+    public var rawPath: Substring
+    public var query: QueryParameters
+    public var headers: HTTPHeaders
+    public var body: ByteBuffer?
+
+    public init(method: HTTPMethod, uri: String, headers: HTTPHeaders, body: ByteBuffer?) throws(QueryParameters.MalformedError) {
+        self.method = method
+        self.headers = headers
+        self.body = body
+        if let q = uri.utf8.firstIndex(of: UInt8(ascii: "?")) {
+            rawPath = uri[..<q]
+            query = try QueryParameters.parse(uri.utf8[uri.utf8.index(after: q)...])
+        } else {
+            rawPath = Substring(uri)
+            query = QueryParameters()
+        }
+    }
+
+    public var bodyBytes: [UInt8] { body.map { Array($0.readableBytesView) } ?? [] }
+
+    /// Form parameters when the body is `application/x-www-form-urlencoded`.
+    public func formParameters() throws(QueryParameters.MalformedError) -> QueryParameters {
+        guard let body, body.readableBytes > 0,
+              let ct = headers.first(name: "content-type"), ct.lowercased().hasPrefix("application/x-www-form-urlencoded") else {
+            return QueryParameters()
+        }
+        return try QueryParameters.parse(body.readableBytesView)
+    }
+
+    /// The request as the signature schemes see it.
+    public func signable(form: QueryParameters) -> SignableRequest {
+        SignableRequest(method: method.rawValue, rawPath: String(rawPath), query: query, form: form,
+                        headers: headers.map { ($0.name, $0.value) }, body: bodyBytes)
+    }
+}
+
+/// A response to write: status, content type, request id header and a ready body.
+public struct APIResponse {
+    public var status: HTTPResponseStatus
+    public var contentType: String
+    public var body: ByteBuffer
+    /// Sent as `X-Request-Id` (Huawei's SDK reads the request id only from there) and `x-acs-request-id`.
+    public var requestID: String
+
+    public init(status: HTTPResponseStatus, contentType: String, body: ByteBuffer, requestID: String) {
+        self.status = status
+        self.contentType = contentType
+        self.body = body
+        self.requestID = requestID
+    }
+}

@@ -1,0 +1,190 @@
+import CloudSigning
+import Foundation
+
+extension AliyunAPI {
+    func createGroup(_ call: inout Call) throws(AliyunError) {
+        let regionName = call.params["RegionId"] ?? ""
+        guard !regionName.isEmpty else { throw AliyunError.missing("RegionId") }
+        guard SyntheticDataSet.aliyunRegions.contains(regionName) else { throw AliyunError.regionNotFound }
+        let name = call.params["SecurityGroupName"] ?? ""
+        if !name.isEmpty && (name.count < 2 || name.count > 128 || name.hasPrefix("http://") || name.hasPrefix("https://")) {
+            throw AliyunError(.badRequest, "InvalidSecurityGroupName.Malformed", "Specified security group name is not valid.")
+        }
+        let description = call.params["Description"] ?? ""
+        if description.count > 256 {
+            throw AliyunError(.badRequest, "InvalidDescription.Malformed", "Specified description is not valid.")
+        }
+        let tags = AliyunAPI.indexed(call.params, "Tag").compactMap { t -> GroupRecord.Tag? in
+            t["Key"].map { GroupRecord.Tag(key: $0, value: t["Value"] ?? "") }
+        }
+        let now = clock.now
+        let handle = store.write { m -> UInt32 in
+            let p = m.partition(named: regionName)
+            return m.insert(GroupRecord(handle: 0, partition: p, name: name, description: description,
+                                        vpcID: call.params["VpcId"] ?? "", createdAt: now, tags: tags))
+        }
+        call.writer.string("SecurityGroupId", store.generatedID(of: handle))
+    }
+
+    func deleteGroup(_ call: inout Call) throws(AliyunError) {
+        let snap = store.snapshot()
+        let region = try self.region(call, in: snap)
+        let requested = try group(call, "SecurityGroupId", region: region, in: snap)
+        try store.write { m throws(AliyunError) in
+            // Re-check under the write lock: the group may have changed since the snapshot.
+            guard m.group(requested) != nil else { throw AliyunError.groupNotFound }
+            if m.referrers(of: requested).contains(where: { $0.group != requested }) { throw AliyunError.dependencyViolation }
+            m.remove(requested)
+        }
+    }
+
+    func describeGroups(_ call: inout Call, snapshot snap: inout GraphSnapshot) throws(AliyunError) {
+        store.refresh(&snap)
+        let region = try self.region(call, in: snap)
+        let pageNumber = try AliyunAPI.intParam(call.params, "PageNumber", default: 1, range: 1...Int(Int32.max))
+        let pageSize = try AliyunAPI.intParam(call.params, "PageSize", default: 10, range: 1...50)
+        var wanted: [UInt32]? = nil
+        if let raw = call.params["SecurityGroupIds"], !raw.isEmpty {
+            guard let data = raw.data(using: .utf8), let ids = try? JSONDecoder().decode([String].self, from: data) else {
+                throw AliyunError.invalid("SecurityGroupIds", "InvalidSecurityGroupIds.Malformed")
+            }
+            wanted = ids.compactMap { store.resolve($0, in: snap) }
+        } else if let one = call.params["SecurityGroupId"], !one.isEmpty {
+            wanted = store.resolve(one, in: snap).map { [$0] } ?? []
+        }
+        let vpc = call.params["VpcId"], name = call.params["SecurityGroupName"]
+        func matches(_ g: GroupRecord) -> Bool {
+            g.partition == region && (vpc == nil || vpc == "" || aliyunVPC(g) == vpc) && (name == nil || name == "" || g.name == name)
+        }
+        // Listing walks handles in creation order; only the requested page's records are rendered.
+        var total = 0
+        var page: [GroupRecord] = []
+        let first = (pageNumber - 1) * pageSize
+        let candidates: AnySequence<UInt32> = wanted.map { AnySequence($0) } ?? AnySequence((0..<UInt32(snap.handleCount)).lazy)
+        for h in candidates {
+            guard let g = snap.group(h), matches(g) else { continue }
+            if total >= first && page.count < pageSize { page.append(g) }
+            total += 1
+        }
+        call.writer.string("RegionId", call.params["RegionId"]!)
+        call.writer.int("TotalCount", total)
+        call.writer.int("PageNumber", pageNumber)
+        call.writer.int("PageSize", pageSize)
+        call.writer.string("NextToken", "")
+        call.writer.openObject("SecurityGroups")
+        call.writer.openList("SecurityGroup")
+        for g in page {
+            call.writer.openItem("SecurityGroup")
+            call.writer.string("SecurityGroupId", store.id(of: g.handle, in: snap))
+            call.writer.string("SecurityGroupName", g.name)
+            call.writer.string("Description", g.description)
+            call.writer.string("VpcId", aliyunVPC(g))
+            call.writer.string("CreationTime", SimulatorClock.iso8601(g.createdAt))
+            call.writer.string("SecurityGroupType", "normal")
+            call.writer.string("ResourceGroupId", "")
+            call.writer.bool("ServiceManaged", false)
+            call.writer.int("EcsCount", 0)
+            call.writer.int("AvailableInstanceAmount", 2000)
+            call.writer.int("RuleCount", g.rules.count)
+            writeTags(&call.writer, g.tags)
+            call.writer.closeItem("SecurityGroup")
+        }
+        call.writer.closeList("SecurityGroup")
+        call.writer.closeObject("SecurityGroups")
+    }
+
+    func describeAttribute(_ call: inout Call, snapshot snap: inout GraphSnapshot) throws(AliyunError) {
+        store.refresh(&snap)
+        let region = try self.region(call, in: snap)
+        let h = try group(call, "SecurityGroupId", region: region, in: snap)
+        let direction = call.params["Direction"]?.lowercased() ?? "all"
+        guard ["all", "ingress", "egress"].contains(direction) else { throw AliyunError.invalid("Direction", "InvalidDirection.Malformed") }
+        let g = snap.group(h)!
+        call.writer.string("RegionId", call.params["RegionId"]!)
+        call.writer.string("SecurityGroupId", store.id(of: h, in: snap))
+        call.writer.string("SecurityGroupName", g.name)
+        call.writer.string("Description", g.description)
+        call.writer.string("VpcId", aliyunVPC(g))
+        call.writer.string("InnerAccessPolicy", "Accept")
+        call.writer.openObject("Permissions")
+        call.writer.openList("Permission")
+        for r in g.rules where direction == "all" || (direction == "ingress") == (r.direction == .ingress) {
+            writePermission(&call.writer, r, group: h, snap: snap)
+        }
+        call.writer.closeList("Permission")
+        call.writer.closeObject("Permissions")
+    }
+
+    func writePermission(_ w: inout DocumentWriter, _ r: RuleRecord, group: UInt32, snap: GraphSnapshot) {
+        let ingress = r.direction == .ingress
+        var groupID = "", groupName = "", owner = "", cidr = "", cidr6 = ""
+        switch r.peer {
+        case .group(let t):
+            groupID = store.id(of: t, in: snap)
+            groupName = snap.group(t)?.name ?? ""
+            owner = store.ownerID
+        case .cidr(let c): if r.etherType == .ipv6 { cidr6 = c } else { cidr = c }
+        case .any, .addressGroup: break
+        }
+        w.openItem("Permission")
+        w.string("SecurityGroupRuleId", store.ruleID(group: group, serial: r.serial))
+        w.string("Direction", ingress ? "ingress" : "egress")
+        w.string("IpProtocol", r.ipProtocol.uppercased())
+        w.string("PortRange", "\(r.portFrom)/\(r.portTo)")
+        w.string("SourcePortRange", "")
+        w.string("SourceCidrIp", ingress ? cidr : "")
+        w.string("Ipv6SourceCidrIp", ingress ? cidr6 : "")
+        w.string("SourceGroupId", ingress ? groupID : "")
+        w.string("SourceGroupName", ingress ? groupName : "")
+        w.string("SourceGroupOwnerAccount", ingress ? owner : "")
+        w.string("DestCidrIp", ingress ? "" : cidr)
+        w.string("Ipv6DestCidrIp", ingress ? "" : cidr6)
+        w.string("DestGroupId", ingress ? "" : groupID)
+        w.string("DestGroupName", ingress ? "" : groupName)
+        w.string("DestGroupOwnerAccount", ingress ? "" : owner)
+        w.string("Policy", r.policy == .accept ? "Accept" : "Drop")
+        w.int("Priority", r.priority)
+        w.string("NicType", "intranet")
+        w.string("CreateTime", SimulatorClock.iso8601(r.createdAt))
+        w.string("Description", r.description)
+        w.closeItem("Permission")
+    }
+
+    func writeTags(_ w: inout DocumentWriter, _ tags: [GroupRecord.Tag]) {
+        w.openObject("Tags")
+        w.openList("Tag")
+        for t in tags {
+            w.openItem("Tag")
+            w.string("TagKey", t.key)
+            w.string("TagValue", t.value)
+            w.closeItem("Tag")
+        }
+        w.closeList("Tag")
+        w.closeObject("Tags")
+    }
+
+    /// The group's VPC: as created, or a deterministic one for synthetic groups (50 groups per VPC).
+    func aliyunVPC(_ g: GroupRecord) -> String {
+        g.vpcID.isEmpty ? "vpc-bp" + IDCodec.base36(IDCodec.mix(UInt64(g.handle / 50) ^ 0x565043)) : g.vpcID
+    }
+
+    // MARK: parameter helpers
+
+    static func intParam(_ p: QueryParameters, _ name: String, default d: Int, range: ClosedRange<Int>) throws(AliyunError) -> Int {
+        guard let raw = p[name], !raw.isEmpty else { return d }
+        guard let v = Int(raw), range.contains(v) else { throw AliyunError.invalid(name, "Invalid\(name).Malformed") }
+        return v
+    }
+
+    /// Groups `Prefix.N.Field=value` parameters into one dictionary per N, in N order.
+    static func indexed(_ p: QueryParameters, _ prefix: String) -> [[String: String]] {
+        var byIndex: [Int: [String: String]] = [:]
+        let head = prefix + "."
+        for pair in p.pairs where pair.name.hasPrefix(head) {
+            let rest = pair.name.dropFirst(head.count)
+            guard let dot = rest.firstIndex(of: "."), let n = Int(rest[..<dot]) else { continue }
+            byIndex[n, default: [:]][String(rest[rest.index(after: dot)...])] = pair.value
+        }
+        return byIndex.keys.sorted().map { byIndex[$0]! }
+    }
+}

@@ -1,0 +1,163 @@
+import NIOCore
+
+/// Streams a response document straight into a `ByteBuffer`, as JSON or as Alibaba-style XML, from the
+/// same calls: no intermediate tree and no Foundation encoder on the request path.
+///
+/// Alibaba lists are an object holding one key whose value is the array (`"Items":{"Item":[…]}` in JSON,
+/// `<Items><Item>…</Item><Item>…</Item></Items>` in XML); `openList`/`openItem` express exactly that.
+public struct DocumentWriter {
+    public enum Format: Sendable { case json, xml }
+    public let format: Format
+    public var buffer: ByteBuffer
+    /// Per nesting level: whether the next JSON member needs a leading comma.
+    private var needsComma: [Bool] = [false]
+
+    public init(format: Format, buffer: ByteBuffer) {
+        self.format = format
+        self.buffer = buffer
+        if format == .xml { self.buffer.writeStaticString("<?xml version=\"1.0\" encoding=\"UTF-8\"?>") }
+    }
+
+    // MARK: structure
+
+    /// Opens the root (JSON `{`; XML `<root>`).
+    public mutating func openRoot(_ root: String) {
+        if format == .json { buffer.writeInteger(UInt8(ascii: "{")) } else { tag(root, close: false) }
+        needsComma.append(false)
+    }
+
+    public mutating func closeRoot(_ root: String) {
+        needsComma.removeLast()
+        if format == .json { buffer.writeInteger(UInt8(ascii: "}")) } else { tag(root, close: true) }
+    }
+
+    /// Opens a nested object under `key`.
+    public mutating func openObject(_ key: String) {
+        if format == .json { member(key); buffer.writeInteger(UInt8(ascii: "{")) } else { tag(key, close: false) }
+        needsComma.append(false)
+    }
+
+    public mutating func closeObject(_ key: String) {
+        needsComma.removeLast()
+        if format == .json { buffer.writeInteger(UInt8(ascii: "}")) } else { tag(key, close: true) }
+    }
+
+    /// Opens an array under `key` (XML: nothing; its items carry the element name).
+    public mutating func openList(_ key: String) {
+        if format == .json { member(key); buffer.writeInteger(UInt8(ascii: "[")) }
+        needsComma.append(false)
+    }
+
+    public mutating func closeList(_ key: String) {
+        needsComma.removeLast()
+        if format == .json { buffer.writeInteger(UInt8(ascii: "]")) }
+    }
+
+    /// Opens one object item of the current list.
+    public mutating func openItem(_ key: String) {
+        if format == .json {
+            if needsComma[needsComma.count - 1] { buffer.writeInteger(UInt8(ascii: ",")) }
+            needsComma[needsComma.count - 1] = true
+            buffer.writeInteger(UInt8(ascii: "{"))
+        } else { tag(key, close: false) }
+        needsComma.append(false)
+    }
+
+    public mutating func closeItem(_ key: String) { closeObject(key) }
+
+    /// A string item of the current list (e.g. `"SecurityGroupIds":{"SecurityGroupId":["a","b"]}`).
+    public mutating func stringItem(_ key: String, _ value: String) {
+        if format == .json {
+            if needsComma[needsComma.count - 1] { buffer.writeInteger(UInt8(ascii: ",")) }
+            needsComma[needsComma.count - 1] = true
+            jsonString(value)
+        } else { tag(key, close: false); xmlText(value); tag(key, close: true) }
+    }
+
+    // MARK: scalars
+
+    public mutating func string(_ key: String, _ value: String) {
+        if format == .json { member(key); jsonString(value) } else { tag(key, close: false); xmlText(value); tag(key, close: true) }
+    }
+
+    public mutating func int<I: BinaryInteger>(_ key: String, _ value: I) {
+        if format == .json { member(key); buffer.writeString(String(value)) } else { tag(key, close: false); buffer.writeString(String(value)); tag(key, close: true) }
+    }
+
+    public mutating func bool(_ key: String, _ value: Bool) {
+        if format == .json { member(key) } else { tag(key, close: false) }
+        if value { buffer.writeStaticString("true") } else { buffer.writeStaticString("false") }
+        if format == .xml { tag(key, close: true) }
+    }
+
+    /// JSON `null` (XML: an empty element).
+    public mutating func null(_ key: String) {
+        if format == .json { member(key); buffer.writeStaticString("null") } else { tag(key, close: false); tag(key, close: true) }
+    }
+
+    /// A string, or `null` when `value` is nil.
+    public mutating func optionalString(_ key: String, _ value: String?) {
+        if let v = value { string(key, v) } else { null(key) }
+    }
+
+    public func finish() -> ByteBuffer { buffer }
+
+    // MARK: encoding
+
+    private mutating func member(_ key: String) {
+        if needsComma[needsComma.count - 1] { buffer.writeInteger(UInt8(ascii: ",")) }
+        needsComma[needsComma.count - 1] = true
+        buffer.writeInteger(UInt8(ascii: "\""))
+        buffer.writeString(key)
+        buffer.writeStaticString("\":")
+    }
+
+    private mutating func tag(_ name: String, close: Bool) {
+        buffer.writeStaticString(close ? "</" : "<")
+        buffer.writeString(name)
+        buffer.writeInteger(UInt8(ascii: ">"))
+    }
+
+    private static let hex: [UInt8] = Array("0123456789abcdef".utf8)
+
+    private mutating func jsonString(_ s: String) {
+        buffer.writeInteger(UInt8(ascii: "\""))
+        var clean = true
+        for b in s.utf8 where b < 0x20 || b == UInt8(ascii: "\"") || b == UInt8(ascii: "\\") { clean = false; break }
+        if clean {
+            buffer.writeString(s)
+        } else {
+            for b in s.utf8 {
+                switch b {
+                case UInt8(ascii: "\""): buffer.writeStaticString("\\\"")
+                case UInt8(ascii: "\\"): buffer.writeStaticString("\\\\")
+                case 0x0A: buffer.writeStaticString("\\n")
+                case 0x0D: buffer.writeStaticString("\\r")
+                case 0x09: buffer.writeStaticString("\\t")
+                case ..<0x20:
+                    buffer.writeStaticString("\\u00")
+                    buffer.writeInteger(DocumentWriter.hex[Int(b >> 4)])
+                    buffer.writeInteger(DocumentWriter.hex[Int(b & 0xF)])
+                default: buffer.writeInteger(b)
+                }
+            }
+        }
+        buffer.writeInteger(UInt8(ascii: "\""))
+    }
+
+    private mutating func xmlText(_ s: String) {
+        var clean = true
+        for b in s.utf8 where b == UInt8(ascii: "<") || b == UInt8(ascii: ">") || b == UInt8(ascii: "&") || b == UInt8(ascii: "\"") || b == UInt8(ascii: "'") { clean = false; break }
+        if clean { buffer.writeString(s); return }
+        for b in s.utf8 {
+            switch b {
+            case UInt8(ascii: "<"): buffer.writeStaticString("&lt;")
+            case UInt8(ascii: ">"): buffer.writeStaticString("&gt;")
+            case UInt8(ascii: "&"): buffer.writeStaticString("&amp;")
+            case UInt8(ascii: "\""): buffer.writeStaticString("&quot;")
+            case UInt8(ascii: "'"): buffer.writeStaticString("&apos;")
+            default: buffer.writeInteger(b)
+            }
+        }
+    }
+}

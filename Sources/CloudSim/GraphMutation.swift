@@ -1,0 +1,193 @@
+/// A write in progress against a `GraphSnapshot`: copies each touched chunk once, keeps the reverse
+/// index in step with every rule change, and builds the next snapshot.
+public struct GraphMutation {
+    let base: GraphSnapshot
+    private var chunks: [GraphSnapshot.Chunk]
+    /// Chunks copied so far, by chunk index: (groups, refs).
+    private var dirty: [Int: ([GroupRecord?], [[RefEntry]])] = [:]
+    private var handleCount: Int
+    private var liveCount: Int
+    private var partitions: [String]
+    private(set) var changed = false
+
+    init(base: GraphSnapshot) {
+        self.base = base
+        self.chunks = base.chunks
+        self.handleCount = base.handleCount
+        self.liveCount = base.liveCount
+        self.partitions = base.partitions
+    }
+
+    /// The state as of this mutation so far.
+    public func group(_ handle: UInt32) -> GroupRecord? {
+        let h = Int(handle)
+        guard h < handleCount else { return nil }
+        let c = h >> GraphSnapshot.chunkBits, i = h & (GraphSnapshot.chunkSize - 1)
+        if let d = dirty[c] { return d.0[i] }
+        return chunks[c].groups[i]
+    }
+
+    public func referrers(of handle: UInt32) -> [RefEntry] {
+        let h = Int(handle)
+        guard h < handleCount else { return [] }
+        let c = h >> GraphSnapshot.chunkBits, i = h & (GraphSnapshot.chunkSize - 1)
+        if let d = dirty[c] { return d.1[i] }
+        return chunks[c].refs[i]
+    }
+
+    public mutating func partition(named name: String) -> UInt16 {
+        if let i = partitions.firstIndex(of: name) { return UInt16(i) }
+        partitions.append(name)
+        changed = true
+        return UInt16(partitions.count - 1)
+    }
+
+    private mutating func edit<T>(_ handle: UInt32, _ body: (inout GroupRecord?, inout [RefEntry]) -> T) -> T {
+        let h = Int(handle)
+        let c = h >> GraphSnapshot.chunkBits, i = h & (GraphSnapshot.chunkSize - 1)
+        changed = true
+        if c == chunks.count {
+            chunks.append(GraphSnapshot.Chunk(groups: [], refs: []))
+            dirty[c] = (Array(repeating: nil, count: GraphSnapshot.chunkSize), Array(repeating: [], count: GraphSnapshot.chunkSize))
+        } else if dirty[c] == nil {
+            dirty[c] = (chunks[c].groups, chunks[c].refs)
+        }
+        var d = dirty.removeValue(forKey: c)!  // unique, so editing in place does not copy
+        defer { dirty[c] = d }
+        return body(&d.0[i], &d.1[i])
+    }
+
+    /// Adds a group (its `rules` are indexed) and returns its handle.
+    @discardableResult
+    public mutating func insert(_ record: GroupRecord) -> UInt32 {
+        let handle = UInt32(handleCount)
+        handleCount += 1
+        liveCount += 1
+        var r = record
+        r.handle = handle
+        r.nextRuleSerial = max(r.nextRuleSerial, UInt32(r.rules.count))
+        let rules = r.rules
+        edit(handle) { g, _ in g = r }
+        for rule in rules { if let t = rule.referencedGroup { addRef(target: t, from: handle) } }
+        return handle
+    }
+
+    /// Removes a group and its rules' index entries. The caller checks it is not referenced.
+    public mutating func remove(_ handle: UInt32) {
+        guard let g = group(handle) else { return }
+        for rule in g.rules { if let t = rule.referencedGroup { removeRef(target: t, from: handle) } }
+        edit(handle) { g, refs in g = nil; refs = [] }
+        liveCount -= 1
+    }
+
+    /// Appends a rule to `handle` and indexes it; returns its serial.
+    @discardableResult
+    public mutating func addRule(_ rule: RuleRecord, to handle: UInt32, now: Int64) -> UInt32 {
+        var serial: UInt32 = 0
+        edit(handle) { g, _ in
+            serial = g!.nextRuleSerial
+            g!.nextRuleSerial += 1
+            var r = rule
+            r.serial = serial
+            g!.rules.append(r)
+            g!.updatedAt = now
+        }
+        if let t = rule.referencedGroup { addRef(target: t, from: handle) }
+        return serial
+    }
+
+    /// Removes the rule with `serial` from `handle`; returns it, or nil if there was none.
+    @discardableResult
+    public mutating func removeRule(serial: UInt32, from handle: UInt32, now: Int64) -> RuleRecord? {
+        guard let g = group(handle), let idx = g.rules.firstIndex(where: { $0.serial == serial }) else { return nil }
+        let removed = g.rules[idx]
+        edit(handle) { g, _ in g!.rules.remove(at: idx); g!.updatedAt = now }
+        if let t = removed.referencedGroup { removeRef(target: t, from: handle) }
+        return removed
+    }
+
+    private mutating func addRef(target: UInt32, from source: UInt32) {
+        guard Int(target) < handleCount else { return }
+        edit(target) { _, refs in
+            if let i = refs.lastIndex(where: { $0.group == source }) { refs[i].count += 1 } else { refs.append(RefEntry(group: source, count: 1)) }
+        }
+    }
+
+    private mutating func removeRef(target: UInt32, from source: UInt32) {
+        guard Int(target) < handleCount else { return }
+        edit(target) { _, refs in
+            guard let i = refs.lastIndex(where: { $0.group == source }) else { return }
+            if refs[i].count > 1 { refs[i].count -= 1 } else { refs.remove(at: i) }
+        }
+    }
+
+    func build() -> GraphSnapshot {
+        var out = chunks
+        for (c, d) in dirty { out[c] = GraphSnapshot.Chunk(groups: d.0, refs: d.1) }
+        return GraphSnapshot(chunks: out, handleCount: handleCount, liveCount: liveCount, partitions: partitions,
+                             customIDs: base.customIDs, version: base.version &+ 1)
+    }
+}
+
+/// Builds a snapshot in one pass from complete records, in handle order: the fast path for synthetic data
+/// and fixtures, with no per-group copy-on-write and no second copy of the records.
+public struct SnapshotBuilder {
+    private var chunks: [GraphSnapshot.Chunk] = []
+    private var current: [GroupRecord?] = []
+    /// Reverse index for every handle so far, split into chunks at the end.
+    private var refs: [[RefEntry]] = []
+    private var partitions: [String]
+    private var customIDs: [String: UInt32] = [:]
+    public private(set) var count = 0
+
+    public init(partitions: [String], expectedCount: Int = 0) {
+        self.partitions = partitions
+        refs.reserveCapacity(expectedCount)
+        current.reserveCapacity(GraphSnapshot.chunkSize)
+    }
+
+    public mutating func partition(named name: String) -> UInt16 {
+        if let i = partitions.firstIndex(of: name) { return UInt16(i) }
+        partitions.append(name)
+        return UInt16(partitions.count - 1)
+    }
+
+    /// Appends a group; its handle must be `count`. Rules may reference any handle, earlier or later.
+    public mutating func append(_ g: GroupRecord) {
+        precondition(Int(g.handle) == count, "handles must be dense and in order")
+        if let id = g.customID { customIDs[id] = g.handle }
+        for rule in g.rules {
+            guard let t = rule.referencedGroup else { continue }
+            let ti = Int(t)
+            while refs.count <= ti { refs.append([]) }
+            // Sources arrive in increasing handle order, so a repeat from the same source is the last entry.
+            if let last = refs[ti].last, last.group == g.handle {
+                refs[ti][refs[ti].count - 1].count += 1
+            } else {
+                refs[ti].append(RefEntry(group: g.handle, count: 1))
+            }
+        }
+        current.append(g)
+        count += 1
+        if current.count == GraphSnapshot.chunkSize { flushChunk() }
+    }
+
+    private mutating func flushChunk() {
+        chunks.append(GraphSnapshot.Chunk(groups: current, refs: []))
+        current.removeAll(keepingCapacity: true)
+    }
+
+    public consuming func build() -> GraphSnapshot {
+        if !current.isEmpty {
+            current += Array(repeating: nil, count: GraphSnapshot.chunkSize - current.count)
+            flushChunk()
+        }
+        while refs.count < chunks.count * GraphSnapshot.chunkSize { refs.append([]) }
+        // References to handles that never existed are dropped (a fixture naming an unknown group).
+        let final = chunks.enumerated().map { c, chunk in
+            GraphSnapshot.Chunk(groups: chunk.groups, refs: Array(refs[(c << GraphSnapshot.chunkBits)..<((c + 1) << GraphSnapshot.chunkBits)]))
+        }
+        return GraphSnapshot(chunks: final, handleCount: count, liveCount: count, partitions: partitions,
+                             customIDs: customIDs, version: 1)
+    }
+}

@@ -1,0 +1,148 @@
+/// Turns dense internal handles into cloud-looking ids and back, without any map.
+///
+/// A group's id is a keyed bijection of its handle (`mix(handle ^ salt)`), printed in the cloud's format
+/// (`sg-bp…` base36 for Alibaba, a UUID for Huawei). Parsing inverts the bijection, so resolving an id to
+/// its record is arithmetic plus one array index: no dictionary of millions of strings, no hashing of
+/// strings on the lookup path, and ids still look random and differ between seeds.
+public struct IDCodec: Sendable {
+    public enum Style: Sendable { case aliyun, huawei }
+    public let style: Style
+    let salt: UInt64
+
+    public init(style: Style, seed: UInt64) {
+        self.style = style
+        self.salt = IDCodec.mix(seed &+ (style == .aliyun ? 0x51ED : 0x4A3B))
+    }
+
+    // MARK: bijective 64-bit mixer (splitmix64 finaliser) and its inverse
+
+    @inline(__always)
+    static func mix(_ v: UInt64) -> UInt64 {
+        var x = v
+        x = (x ^ (x >> 30)) &* 0xBF58476D1CE4E5B9
+        x = (x ^ (x >> 27)) &* 0x94D049BB133111EB
+        return x ^ (x >> 31)
+    }
+
+    private static let inv1: UInt64 = modInverse(0xBF58476D1CE4E5B9)
+    private static let inv2: UInt64 = modInverse(0x94D049BB133111EB)
+
+    @inline(__always)
+    static func unmix(_ v: UInt64) -> UInt64 {
+        var x = unshift(v, 31)
+        x = unshift(x &* inv2, 27)
+        return unshift(x &* inv1, 30)
+    }
+
+    @inline(__always)
+    private static func unshift(_ v: UInt64, _ s: UInt64) -> UInt64 {
+        var x = v
+        var shift = s
+        while shift < 64 { x = v ^ (x >> s); shift += s }
+        return x
+    }
+
+    /// Inverse of an odd number modulo 2^64 (Newton's iteration).
+    private static func modInverse(_ a: UInt64) -> UInt64 {
+        var x = a
+        for _ in 0..<6 { x = x &* (2 &- a &* x) }
+        return x
+    }
+
+    // MARK: ids
+
+    /// The id of the entity with key `key` (a group handle, or a rule key) of the given kind.
+    public func format(_ key: UInt64, kind: Kind) -> String {
+        let v = IDCodec.mix(key ^ salt ^ kind.rawValue)
+        switch style {
+        case .aliyun: return kind.aliyunPrefix + IDCodec.base36(v)
+        case .huawei: return IDCodec.uuid(v, IDCodec.mix(v ^ 0x9E3779B97F4A7C15))
+        }
+    }
+
+    /// The key for an id printed by `format`, or nil if it is not one of ours.
+    public func parse<S: StringProtocol>(_ id: S, kind: Kind) -> UInt64? {
+        let v: UInt64
+        switch style {
+        case .aliyun:
+            let prefix = kind.aliyunPrefix
+            guard id.utf8.count == prefix.utf8.count + 13, id.hasPrefix(prefix),
+                  let n = IDCodec.parseBase36(id.utf8.dropFirst(prefix.utf8.count)) else { return nil }
+            v = n
+        case .huawei:
+            guard let (hi, lo) = IDCodec.parseUUID(id.utf8), lo == IDCodec.mix(hi ^ 0x9E3779B97F4A7C15) else { return nil }
+            v = hi
+        }
+        return IDCodec.unmix(v) ^ salt ^ kind.rawValue
+    }
+
+    public enum Kind: UInt64, Sendable {
+        case group = 0
+        case rule = 0x5555_0000_0000_0000
+        var aliyunPrefix: String { self == .group ? "sg-bp" : "sgr-bp" }
+    }
+
+    private static let b36: [UInt8] = Array("0123456789abcdefghijklmnopqrstuvwxyz".utf8)
+
+    /// Exactly 13 base36 digits (36^13 > 2^64).
+    static func base36(_ v: UInt64) -> String {
+        var out = [UInt8](repeating: UInt8(ascii: "0"), count: 13)
+        var x = v
+        var i = 12
+        while x > 0 { out[i] = b36[Int(x % 36)]; x /= 36; i -= 1 }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    static func parseBase36<C: Collection>(_ s: C) -> UInt64? where C.Element == UInt8 {
+        var v: UInt64 = 0
+        for c in s {
+            let d: UInt64
+            switch c {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): d = UInt64(c - UInt8(ascii: "0"))
+            case UInt8(ascii: "a")...UInt8(ascii: "z"): d = UInt64(c - UInt8(ascii: "a")) + 10
+            default: return nil
+            }
+            let (m, o1) = v.multipliedReportingOverflow(by: 36)
+            let (a, o2) = m.addingReportingOverflow(d)
+            if o1 || o2 { return nil }
+            v = a
+        }
+        return v
+    }
+
+    private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
+
+    static func uuid(_ hi: UInt64, _ lo: UInt64) -> String {
+        var out = [UInt8]()
+        out.reserveCapacity(36)
+        for (i, word) in [hi, lo].enumerated() {
+            for n in 0..<16 {
+                let pos = i * 16 + n
+                if pos == 8 || pos == 12 || pos == 16 || pos == 20 { out.append(UInt8(ascii: "-")) }
+                out.append(hexDigits[Int((word >> UInt64(60 - 4 * n)) & 0xF)])
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    static func parseUUID<C: Collection>(_ s: C) -> (UInt64, UInt64)? where C.Element == UInt8 {
+        guard s.count == 36 else { return nil }
+        var words: (UInt64, UInt64) = (0, 0)
+        var n = 0
+        for (pos, c) in s.enumerated() {
+            if pos == 8 || pos == 13 || pos == 18 || pos == 23 {
+                guard c == UInt8(ascii: "-") else { return nil }
+                continue
+            }
+            let d: UInt64
+            switch c {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): d = UInt64(c - UInt8(ascii: "0"))
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): d = UInt64(c - UInt8(ascii: "a")) + 10
+            default: return nil
+            }
+            if n < 16 { words.0 = words.0 << 4 | d } else { words.1 = words.1 << 4 | d }
+            n += 1
+        }
+        return words
+    }
+}

@@ -1,0 +1,89 @@
+import CloudSigning
+import NIOCore
+import NIOHTTP1
+
+/// Both clouds behind one entry point: routes a request by its shape, checks its signature when access
+/// keys are configured, and answers in the right cloud's format.
+public final class Simulator: Sendable {
+    public let aliyun: AliyunAPI
+    public let huawei: HuaweiAPI
+    /// nil: any credentials are accepted (curl works). Otherwise every request must be signed by one of these.
+    public let accessKeys: AccessKeyStore?
+
+    public init(aliyun: SecurityGroupStore, huawei: SecurityGroupStore, clock: SimulatorClock, accessKeys: AccessKeyStore? = nil) {
+        self.aliyun = AliyunAPI(store: aliyun, clock: clock)
+        self.huawei = HuaweiAPI(store: huawei, clock: clock)
+        self.accessKeys = accessKeys.flatMap { $0.secrets.isEmpty ? nil : $0 }
+    }
+
+    /// Builds the stores from a synthetic data set.
+    public static func synthetic(_ data: SyntheticDataSet, clock: SimulatorClock, accessKeys: AccessKeyStore? = nil) async -> Simulator {
+        let (a, h) = await data.makeStores()
+        return Simulator(aliyun: a, huawei: h, clock: clock, accessKeys: accessKeys)
+    }
+
+    /// The snapshots one connection reads from; refreshed only after a write (see `SecurityGroupStore`).
+    public struct ReaderCache: Sendable {
+        var aliyun: GraphSnapshot
+        var huawei: GraphSnapshot
+    }
+
+    public func makeReaderCache() -> ReaderCache { ReaderCache(aliyun: aliyun.store.snapshot(), huawei: huawei.store.snapshot()) }
+
+    enum Cloud { case aliyun, huawei }
+
+    static func cloud(path: Substring, headers: HTTPHeaders, hasAction: Bool) -> Cloud {
+        if path.hasPrefix("/v3/") || path.hasPrefix("/v1/") || path.hasPrefix("/v2/") { return .huawei }
+        if path == "/" || path.isEmpty || hasAction || headers.contains(name: "x-acs-action") { return .aliyun }
+        return headers.contains(name: "x-sdk-date") ? .huawei : .aliyun
+    }
+
+    /// Answers one complete request.
+    public func respond(method: HTTPMethod, uri: String, headers: HTTPHeaders, body: ByteBuffer?,
+                        cache: inout ReaderCache, allocator: ByteBufferAllocator) -> APIResponse {
+        let req: APIRequest
+        do {
+            req = try APIRequest(method: method, uri: uri, headers: headers, body: body)
+        } catch {
+            let path = uri.split(separator: "?", maxSplits: 1).first ?? ""
+            switch Simulator.cloud(path: path, headers: headers, hasAction: uri.contains("Action=")) {
+            case .aliyun: return aliyun.errorResponse(AliyunError.badEncoding, format: .json, allocator: allocator)
+            case .huawei: return huawei.errorResponse(HuaweiError.badEncoding, allocator: allocator)
+            }
+        }
+        switch Simulator.cloud(path: req.rawPath, headers: headers, hasAction: req.query["Action"] != nil) {
+        case .aliyun:
+            let form: QueryParameters
+            do { form = try req.formParameters() } catch {
+                return aliyun.errorResponse(AliyunError.badEncoding, format: .json, allocator: allocator)
+            }
+            guard AliyunAPI.claims(req) else { return aliyun.errorResponse(AliyunError.actionNotFound, format: .json, allocator: allocator) }
+            if let keys = accessKeys, case .failure(let f) = keys.verify(req.signable(form: form)) {
+                let format: DocumentWriter.Format = (req.query["Format"] ?? form["Format"])?.lowercased() == "xml" ? .xml : .json
+                return aliyun.errorResponse(Simulator.aliyunSignatureError(f, acs3: req.headers.first(name: "authorization") != nil),
+                                            format: format, allocator: allocator)
+            }
+            return aliyun.handle(req, form: form, snapshot: &cache.aliyun, allocator: allocator)
+        case .huawei:
+            if let keys = accessKeys, case .failure = keys.verify(req.signable(form: QueryParameters())) {
+                return huawei.errorResponse(HuaweiError.badSignature, allocator: allocator)
+            }
+            return huawei.handle(req, snapshot: &cache.huawei, allocator: allocator)
+        }
+    }
+
+    static func aliyunSignatureError(_ f: SignatureFailure, acs3: Bool) -> AliyunError {
+        switch f {
+        case .missing(let what):
+            return what == "AccessKeyId" ? AliyunError.missing("AccessKeyId") : AliyunError.missing("Signature")
+        case .unknownAccessKey:
+            return AliyunError(.notFound, "InvalidAccessKeyId.NotFound", "Specified access key is not found.")
+        case .malformed:
+            return AliyunError(.badRequest, "IncompleteSignature", "The request signature does not conform to Aliyun standards.")
+        case .mismatch(let sts):
+            return acs3
+                ? AliyunError(.badRequest, "SignatureDoesNotMatch", "Specified signature does not match our calculation. server StringToSign is [\(sts)]")
+                : AliyunError(.badRequest, "SignatureDoesNotMatch", "Specified signature is not matched with our calculation. server string to sign is:\(sts)")
+        }
+    }
+}

@@ -1,0 +1,78 @@
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import NIOSSL
+import ServiceLifecycle
+
+/// The simulator's HTTP/1.1 server (keep-alive, pipelining, optional TLS) as a `Service`: `run()` binds,
+/// reports the bound address, serves until graceful shutdown, then stops accepting and closes.
+public final class SimulatorServer: Service, Sendable {
+    public let simulator: Simulator
+    public let configuration: SimulatorConfiguration
+    private let onListening: @Sendable (SocketAddress, Bool) -> Void
+    private let logger: Logger
+
+    /// - Parameter onListening: called once accepting, with the bound address and whether it is TLS.
+    public init(simulator: Simulator, configuration: SimulatorConfiguration, logger: Logger = Logger(label: "tapedeck.simulate"),
+                onListening: @escaping @Sendable (SocketAddress, Bool) -> Void = { _, _ in }) {
+        self.simulator = simulator
+        self.configuration = configuration
+        self.logger = logger
+        self.onListening = onListening
+    }
+
+    /// Binds and returns the running server channel (for tests and embedding); close it to stop.
+    public func start(on group: EventLoopGroup) async throws -> Channel {
+        let tls: NIOSSLContext?
+        if let cert = configuration.tlsCertificatePath, let key = configuration.tlsKeyPath {
+            let chain = try NIOSSLCertificate.fromPEMFile(cert).map { NIOSSLCertificateSource.certificate($0) }
+            let conf = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .file(key))
+            tls = try NIOSSLContext(configuration: conf)
+        } else {
+            tls = nil
+        }
+        let simulator = self.simulator
+        let limits = configuration.limits
+        let channel = try await ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.maxMessagesPerRead, value: 16)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let sync = channel.pipeline.syncOperations
+                    if let tls { try sync.addHandler(NIOSSLServerHandler(context: tls)) }
+                    try sync.configureHTTPServerPipeline(withPipeliningAssistance: true, withErrorHandling: false)
+                    try sync.addHandler(HTTPProtocolErrorHandler())
+                    try sync.addHandler(SimulatorHTTPHandler(simulator: simulator, limits: limits))
+                    try sync.addHandler(CloseOnErrorHandler())
+                }
+            }
+            .bind(host: configuration.host, port: configuration.port)
+            .get()
+        onListening(channel.localAddress!, tls != nil)
+        return channel
+    }
+
+    public func run() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, configuration.threads))
+        let channel = try await start(on: group)
+        logger.info("serving", metadata: ["address": "\(channel.localAddress!)", "threads": "\(configuration.threads)"])
+        try await withGracefulShutdownHandler {
+            try await channel.closeFuture.get()
+        } onGracefulShutdown: {
+            channel.close(promise: nil)
+        }
+        logger.info("stopped")
+        try await group.shutdownGracefully()
+    }
+}
+
+extension SocketAddress {
+    /// `http://HOST:PORT` (or https) for the listening line.
+    public func url(tls: Bool) -> String {
+        let host = ipAddress.map { $0.contains(":") ? "[\($0)]" : $0 } ?? "localhost"
+        return "\(tls ? "https" : "http")://\(host):\(port ?? 0)"
+    }
+}

@@ -1,0 +1,68 @@
+import ArgumentParser
+import CloudSigning
+import CloudSim
+import Foundation
+import Logging
+import ServiceLifecycle
+
+struct Simulate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Serve a local Alibaba Cloud ECS and Huawei Cloud VPC v3 security-group API.",
+        discussion: """
+        Prints `listening on http://HOST:PORT` once it accepts connections. Alibaba ECS RPC calls go to `/`
+        (`?Action=DescribeSecurityGroupReferences&…`), Huawei VPC v3 calls to `/v3/{project_id}/vpc/…`.
+        Without --access-key any credentials are accepted; with it, signatures are verified.
+        """
+    )
+
+    @Option(help: "Address to bind.") var host = "127.0.0.1"
+    @Option(help: "Port to bind (0 picks a free one).") var port = 8080
+    @Option(help: "Synthetic security groups per cloud.") var groups = 1000
+    @Option(help: "Seed for the synthetic data set and ids.") var seed: UInt64 = 1
+    @Option(help: "Load groups from a JSON data file instead of generating them.") var data: String?
+    @Option(name: .customLong("access-key"), help: "ID:SECRET to verify signatures with (repeatable).") var accessKeys: [String] = []
+    @Option(help: "PEM certificate chain: serve HTTPS.") var tlsCert: String?
+    @Option(help: "PEM private key for --tls-cert.") var tlsKey: String?
+    @Option(help: "Event-loop threads.") var threads = ProcessInfo.processInfo.activeProcessorCount
+    @Option(help: "Fixed clock for timestamps, e.g. 2026-01-01T00:00:00Z (reproducible bodies).") var fixedClock: String?
+    @Option(help: "Log level (trace, debug, info, notice, warning, error).") var logLevel = "info"
+
+    func validate() throws {
+        if (tlsCert == nil) != (tlsKey == nil) { throw ValidationError("--tls-cert and --tls-key go together") }
+        for k in accessKeys where AccessKeyStore.parsePair(k) == nil { throw ValidationError("--access-key takes ID:SECRET, got '\(k)'") }
+        if let c = fixedClock, SimulatorClock.parseISO8601(c) == nil { throw ValidationError("--fixed-clock takes yyyy-MM-ddTHH:mm:ssZ") }
+        if groups < 0 { throw ValidationError("--groups must be 0 or more") }
+    }
+
+    func run() async throws {
+        let logger = bootstrapLogging(level: logLevel, label: "tapedeck.simulate")
+        let clock = SimulatorClock(fixedTime: fixedClock.flatMap(SimulatorClock.parseISO8601), seed: seed)
+        var keys = AccessKeyStore()
+        for k in accessKeys { let (id, secret) = AccessKeyStore.parsePair(k)!; keys.secrets[id] = secret }
+        let started = ContinuousClock.now
+        let simulator: Simulator
+        if let data {
+            let stores = try FixtureData.load(path: data).makeStores(seed: seed, file: data)
+            simulator = Simulator(aliyun: stores.aliyun, huawei: stores.huawei, clock: clock, accessKeys: keys)
+        } else {
+            simulator = await Simulator.synthetic(SyntheticDataSet(groups: groups, seed: seed), clock: clock, accessKeys: keys)
+        }
+        logger.info("data ready", metadata: [
+            "aliyun_groups": "\(simulator.aliyun.store.snapshot().liveCount)",
+            "huawei_groups": "\(simulator.huawei.store.snapshot().liveCount)",
+            "huawei_project": "\(simulator.huawei.store.ownerID)",
+            "elapsed": "\(ContinuousClock.now - started)",
+        ])
+        var conf = SimulatorConfiguration()
+        conf.host = host
+        conf.port = port
+        conf.threads = threads
+        conf.tlsCertificatePath = tlsCert
+        conf.tlsKeyPath = tlsKey
+        let server = SimulatorServer(simulator: simulator, configuration: conf, logger: logger) { address, tls in
+            printListening(address.url(tls: tls))
+        }
+        let group = ServiceGroup(configuration: .init(services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+    }
+}

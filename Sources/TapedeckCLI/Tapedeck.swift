@@ -1,0 +1,14 @@
+import ArgumentParser
+
+@main
+struct Tapedeck: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tapedeck",
+        abstract: "Record, replay and measure cloud-API traffic.",
+        discussion: """
+        tapedeck simulate   a local Alibaba Cloud ECS + Huawei Cloud VPC v3 security-group API
+        """,
+        version: "0.1.0",
+        subcommands: [Simulate.self]
+    )
+}

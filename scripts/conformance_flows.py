@@ -1,0 +1,526 @@
+#!/usr/bin/env python3
+"""SDK conformance flows against a running Tapedeck simulator.
+
+Drives the three official SDKs, unchanged except for the endpoint, through a security-group
+reference flow and checks what each SDK gives back:
+
+  aliyun-core : aliyun-python-sdk-core + aliyun-python-sdk-ecs (RPC signature v1)
+  tea         : alibabacloud-ecs20140526 (ACS3-HMAC-SHA256)
+  huawei      : huaweicloudsdkvpc v3 (SDK-HMAC-SHA256)
+
+Usage:
+  python conformance_flows.py --endpoint http://127.0.0.1:PORT [--ak AK --sk SK]
+                              [--expect-signature-error] [--only aliyun-core,tea,huawei]
+
+Prints one line per check (PASS/FAIL), then "N passed, N failed"; exits 1 on any failure.
+With --expect-signature-error each SDK's first call must fail with the signature error
+(Alibaba SignatureDoesNotMatch / Huawei 401 APIGW.0301) and nothing else is run.
+Retries are disabled in every SDK.
+"""
+import argparse
+import json
+import os
+import sys
+import traceback
+import uuid
+from urllib.parse import urlsplit
+
+for _v in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+    os.environ.pop(_v, None)
+os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
+
+DEFAULT_AK = "testAccessKeyId"
+DEFAULT_SK = "testAccessKeySecret"
+DEFAULT_PROJECT = "0605767829800f2f2fc0c014dd2f1148"
+REGION = "cn-hangzhou"
+# Code of the wrong-secret error. aliyunsdkcore rewrites SignatureDoesNotMatch to
+# InvalidAccessKeySecret when the server's "...string to sign is:<sts>" equals its own.
+ALI_SIG_CODES = ("SignatureDoesNotMatch",)
+ALI_CORE_SIG_CODES = ("SignatureDoesNotMatch", "InvalidAccessKeySecret")
+
+
+class CheckFailed(Exception):
+    pass
+
+
+class Report:
+    def __init__(self):
+        self.passed = 0
+        self.failed = 0
+
+    def ok(self, sdk, what, detail=""):
+        self.passed += 1
+        print("PASS [%s] %s%s" % (sdk, what, (" -- " + detail) if detail else ""), flush=True)
+
+    def fail(self, sdk, what, detail=""):
+        self.failed += 1
+        print("FAIL [%s] %s%s" % (sdk, what, (" -- " + detail) if detail else ""), flush=True)
+
+
+R = Report()
+
+
+def check(sdk, what, cond, detail=""):
+    if cond:
+        R.ok(sdk, what, detail)
+    else:
+        R.fail(sdk, what, detail)
+        raise CheckFailed("%s: %s" % (what, detail))
+
+
+def expect_raises(sdk, what, fn, exc_type, predicate, describe):
+    """Run fn, require exc_type whose attributes satisfy predicate."""
+    try:
+        result = fn()
+    except exc_type as e:
+        d = describe(e)
+        check(sdk, what, predicate(e), d)
+        return e
+    except Exception as e:  # wrong exception type
+        check(sdk, what, False, "raised %s: %s" % (type(e).__name__, e))
+    check(sdk, what, False, "call succeeded but an error was expected: %r" % (result,))
+
+
+def call(sdk, what, fn):
+    """Run fn; a raised exception is a failed check."""
+    try:
+        result = fn()
+    except CheckFailed:
+        raise
+    except Exception as e:
+        check(sdk, what, False, "raised %s: %s" % (type(e).__name__, e))
+    R.ok(sdk, what)
+    return result
+
+
+def unique_name(prefix):
+    return "%s-%s" % (prefix, uuid.uuid4().hex[:8])
+
+
+# =============================================================== aliyun-python-sdk-core + ecs
+
+def flow_aliyun_core(host, port, ak, sk, expect_sig_error):
+    sdk = "aliyun-core"
+    from aliyunsdkcore.client import AcsClient
+    from aliyunsdkcore.acs_exception.exceptions import ServerException
+    from aliyunsdkecs.request.v20140526.CreateSecurityGroupRequest import CreateSecurityGroupRequest
+    from aliyunsdkecs.request.v20140526.DeleteSecurityGroupRequest import DeleteSecurityGroupRequest
+    from aliyunsdkecs.request.v20140526.AuthorizeSecurityGroupRequest import AuthorizeSecurityGroupRequest
+    from aliyunsdkecs.request.v20140526.RevokeSecurityGroupRequest import RevokeSecurityGroupRequest
+    from aliyunsdkecs.request.v20140526.DescribeSecurityGroupReferencesRequest import \
+        DescribeSecurityGroupReferencesRequest
+
+    client = AcsClient(ak, sk, REGION, port=port, auto_retry=False, connect_timeout=5, timeout=30)
+
+    def do(req):
+        req.set_endpoint(host)
+        req.add_query_param("RegionId", REGION)
+        return json.loads(client.do_action_with_exception(req).decode("utf-8"))
+
+    def create(name):
+        r = CreateSecurityGroupRequest()
+        r.set_SecurityGroupName(name)
+        r.set_Description("tapedeck conformance")
+        return do(r)
+
+    def rule_req(cls, b, a):
+        r = cls()
+        r.set_SecurityGroupId(b)
+        r.set_SourceGroupId(a)
+        r.set_IpProtocol("tcp")
+        r.set_PortRange("22/22")
+        return r
+
+    def refs(gid):
+        r = DescribeSecurityGroupReferencesRequest()
+        r.set_SecurityGroupIds([gid])
+        return do(r)
+
+    def delete(gid):
+        r = DeleteSecurityGroupRequest()
+        r.set_SecurityGroupId(gid)
+        return do(r)
+
+    if expect_sig_error:
+        expect_raises(sdk, "CreateSecurityGroup with a wrong secret fails with the signature error",
+                      lambda: create(unique_name("tapedeck-a")), ServerException,
+                      lambda e: e.get_error_code() in ALI_CORE_SIG_CODES and e.get_http_status() == 400,
+                      lambda e: "ServerException code=%s http_status=%s request_id=%s" % (
+                          e.get_error_code(), e.get_http_status(), e.get_request_id()))
+        return
+
+    created = []
+    try:
+        a = call(sdk, "CreateSecurityGroup A", lambda: create(unique_name("tapedeck-a")))
+        check(sdk, "CreateSecurityGroup A returns SecurityGroupId and RequestId",
+              bool(a.get("SecurityGroupId")) and bool(a.get("RequestId")), json.dumps(a))
+        a_id = a["SecurityGroupId"]
+        created.append(a_id)
+        b = call(sdk, "CreateSecurityGroup B", lambda: create(unique_name("tapedeck-b")))
+        check(sdk, "CreateSecurityGroup B returns SecurityGroupId", bool(b.get("SecurityGroupId")), json.dumps(b))
+        b_id = b["SecurityGroupId"]
+        created.append(b_id)
+
+        r = call(sdk, "AuthorizeSecurityGroup B <- SourceGroupId=A tcp 22/22",
+                 lambda: do(rule_req(AuthorizeSecurityGroupRequest, b_id, a_id)))
+        check(sdk, "AuthorizeSecurityGroup returns RequestId", bool(r.get("RequestId")), json.dumps(r))
+
+        body = call(sdk, "DescribeSecurityGroupReferences(A)", lambda: refs(a_id))
+        referencing = referencing_ids_raw(body, a_id)
+        check(sdk, "DescribeSecurityGroupReferences(A) lists B as referencing group",
+              referencing is not None and b_id in referencing, json.dumps(body))
+
+        expect_raises(sdk, "DeleteSecurityGroup A while referenced fails with DependencyViolation",
+                      lambda: delete(a_id), ServerException,
+                      lambda e: e.get_error_code() == "DependencyViolation" and bool(e.get_request_id()),
+                      lambda e: "code=%s http_status=%s request_id=%s" % (
+                          e.get_error_code(), e.get_http_status(), e.get_request_id()))
+
+        call(sdk, "RevokeSecurityGroup B <- SourceGroupId=A tcp 22/22",
+             lambda: do(rule_req(RevokeSecurityGroupRequest, b_id, a_id)))
+
+        body = call(sdk, "DescribeSecurityGroupReferences(A) after revoke", lambda: refs(a_id))
+        referencing = referencing_ids_raw(body, a_id)
+        check(sdk, "references of A are now empty", referencing is not None and not referencing,
+              json.dumps(body))
+
+        call(sdk, "DeleteSecurityGroup A succeeds", lambda: delete(a_id))
+        created.remove(a_id)
+        call(sdk, "DeleteSecurityGroup B succeeds", lambda: delete(b_id))
+        created.remove(b_id)
+    finally:
+        for gid in created:  # best-effort cleanup after a failure
+            try:
+                delete(gid)
+            except Exception:
+                pass
+
+
+def referencing_ids_raw(body, gid):
+    """Parse the JSON shape the tea SDK model reads:
+    {"SecurityGroupReferences": {"SecurityGroupReference": [{"SecurityGroupId": gid,
+      "ReferencingSecurityGroups": {"ReferencingSecurityGroup": [{"SecurityGroupId", "AliUid"}]}}]}}
+    Returns the set of referencing group ids (empty if gid has no entry), None if malformed."""
+    try:
+        out = set()
+        for ref in body["SecurityGroupReferences"]["SecurityGroupReference"]:
+            if ref.get("SecurityGroupId") != gid:
+                continue
+            for g in ref["ReferencingSecurityGroups"]["ReferencingSecurityGroup"]:
+                out.add(g["SecurityGroupId"])
+        return out
+    except (KeyError, TypeError, AttributeError):
+        return None
+
+
+# =============================================================== alibabacloud-ecs20140526 (tea)
+
+def flow_tea(host, port, ak, sk, expect_sig_error):
+    sdk = "tea-acs3"
+    from alibabacloud_tea_openapi.utils_models import Config
+    from alibabacloud_tea_openapi.exceptions import ClientException
+    from alibabacloud_ecs20140526.client import Client
+    from alibabacloud_ecs20140526 import models as m
+    from darabonba.runtime import RuntimeOptions
+
+    # retry_options=None (the default) means no retries; autoretry=False for older runtimes.
+    client = Client(Config(access_key_id=ak, access_key_secret=sk, endpoint="%s:%d" % (host, port),
+                           protocol="http", region_id=REGION, connect_timeout=5000, read_timeout=30000))
+    rt = lambda: RuntimeOptions(autoretry=False, max_attempts=0)
+
+    def create(name):
+        return client.create_security_group_with_options(
+            m.CreateSecurityGroupRequest(region_id=REGION, security_group_name=name,
+                                         description="tapedeck conformance"), rt())
+
+    def perms(cls, a):
+        return [cls(ip_protocol="tcp", port_range="22/22", source_group_id=a)]
+
+    def refs(gid):
+        return client.describe_security_group_references_with_options(
+            m.DescribeSecurityGroupReferencesRequest(region_id=REGION, security_group_id=[gid]), rt())
+
+    def delete(gid):
+        return client.delete_security_group_with_options(
+            m.DeleteSecurityGroupRequest(region_id=REGION, security_group_id=gid), rt())
+
+    def referencing(resp, gid):
+        body = resp.body
+        if body is None or body.security_group_references is None:
+            return None
+        out = set()
+        for ref in body.security_group_references.security_group_reference or []:
+            if ref.security_group_id != gid:
+                continue
+            rs = ref.referencing_security_groups
+            for g in (rs.referencing_security_group if rs else None) or []:
+                out.add(g.security_group_id)
+        return out
+
+    def describe_err(e):
+        return "%s code=%s status_code=%s request_id=%s" % (
+            type(e).__name__, e.code, getattr(e, "status_code", None), getattr(e, "request_id", None))
+
+    if expect_sig_error:
+        expect_raises(sdk, "CreateSecurityGroup with a wrong secret fails with SignatureDoesNotMatch",
+                      lambda: create(unique_name("tapedeck-a")), ClientException,
+                      lambda e: e.code in ALI_SIG_CODES and e.status_code == 400, describe_err)
+        return
+
+    created = []
+    try:
+        a = call(sdk, "CreateSecurityGroup A", lambda: create(unique_name("tapedeck-a")))
+        check(sdk, "CreateSecurityGroup A body has SecurityGroupId and RequestId",
+              bool(a.body and a.body.security_group_id and a.body.request_id),
+              "status=%s body=%s" % (a.status_code, a.body and a.body.to_map()))
+        a_id = a.body.security_group_id
+        created.append(a_id)
+        b = call(sdk, "CreateSecurityGroup B", lambda: create(unique_name("tapedeck-b")))
+        check(sdk, "CreateSecurityGroup B body has SecurityGroupId", bool(b.body and b.body.security_group_id))
+        b_id = b.body.security_group_id
+        created.append(b_id)
+
+        r = call(sdk, "AuthorizeSecurityGroup B Permissions.1 SourceGroupId=A tcp 22/22",
+                 lambda: client.authorize_security_group_with_options(
+                     m.AuthorizeSecurityGroupRequest(region_id=REGION, security_group_id=b_id,
+                                                     permissions=perms(m.AuthorizeSecurityGroupRequestPermissions,
+                                                                       a_id)), rt()))
+        check(sdk, "AuthorizeSecurityGroup body has RequestId", bool(r.body and r.body.request_id))
+
+        resp = call(sdk, "DescribeSecurityGroupReferences(A)", lambda: refs(a_id))
+        ids = referencing(resp, a_id)
+        check(sdk, "DescribeSecurityGroupReferences(A) model lists B as referencing group",
+              ids is not None and b_id in ids, json.dumps(resp.body.to_map() if resp.body else None))
+
+        expect_raises(sdk, "DeleteSecurityGroup A while referenced fails with DependencyViolation",
+                      lambda: delete(a_id), ClientException,
+                      lambda e: e.code == "DependencyViolation" and e.request_id not in (None, "", "None"),
+                      describe_err)
+
+        call(sdk, "RevokeSecurityGroup B Permissions.1 SourceGroupId=A tcp 22/22",
+             lambda: client.revoke_security_group_with_options(
+                 m.RevokeSecurityGroupRequest(region_id=REGION, security_group_id=b_id,
+                                              permissions=perms(m.RevokeSecurityGroupRequestPermissions, a_id)),
+                 rt()))
+
+        resp = call(sdk, "DescribeSecurityGroupReferences(A) after revoke", lambda: refs(a_id))
+        ids = referencing(resp, a_id)
+        check(sdk, "references of A are now empty", ids is not None and not ids,
+              json.dumps(resp.body.to_map() if resp.body else None))
+
+        call(sdk, "DeleteSecurityGroup A succeeds", lambda: delete(a_id))
+        created.remove(a_id)
+        call(sdk, "DeleteSecurityGroup B succeeds", lambda: delete(b_id))
+        created.remove(b_id)
+    finally:
+        for gid in created:
+            try:
+                delete(gid)
+            except Exception:
+                pass
+
+
+# =============================================================== huaweicloudsdkvpc v3
+
+GROUP_KEYS = ["id", "name", "description", "project_id", "created_at", "updated_at",
+              "enterprise_project_id", "tags", "security_group_rules"]
+RULE_KEYS = ["id", "description", "security_group_id", "direction", "protocol", "ethertype", "multiport",
+             "action", "priority", "remote_group_id", "remote_ip_prefix", "remote_address_group_id",
+             "created_at", "updated_at", "project_id"]
+# Keys whose value may legitimately be null in the seed example (rule fields).
+RULE_NULLABLE = {"protocol", "multiport", "remote_ip_prefix", "remote_group_id", "remote_address_group_id"}
+
+
+def flow_huawei(endpoint, ak, sk, project_id, expect_sig_error):
+    sdk = "huawei-v3"
+    from huaweicloudsdkcore.auth.credentials import BasicCredentials
+    from huaweicloudsdkcore.http.http_config import HttpConfig
+    from huaweicloudsdkcore.exceptions.exceptions import ClientRequestException
+    from huaweicloudsdkvpc.v3 import VpcClient
+    from huaweicloudsdkvpc.v3 import model as m
+
+    cfg = HttpConfig.get_default_config()
+    cfg.retry_times = 0
+    cfg.timeout = (5, 30)
+    client = (VpcClient.new_builder()
+              .with_http_config(cfg)
+              .with_credentials(BasicCredentials(ak, sk, project_id))
+              .with_endpoint(endpoint)
+              .build())
+
+    def create(name):
+        return client.create_security_group(m.CreateSecurityGroupRequest(
+            body=m.CreateSecurityGroupRequestBody(security_group=m.CreateSecurityGroupOption(
+                name=name, description="tapedeck conformance"))))
+
+    def show(gid):
+        return client.show_security_group(m.ShowSecurityGroupRequest(security_group_id=gid))
+
+    def delete(gid):
+        return client.delete_security_group(m.DeleteSecurityGroupRequest(security_group_id=gid))
+
+    def delete_rule(rid):
+        return client.delete_security_group_rule(m.DeleteSecurityGroupRuleRequest(security_group_rule_id=rid))
+
+    def describe_err(e):
+        return "%s status_code=%s error_code=%s error_msg=%s request_id=%s" % (
+            type(e).__name__, e.status_code, e.error_code, e.error_msg, e.request_id)
+
+    if expect_sig_error:
+        expect_raises(sdk, "CreateSecurityGroup with a wrong secret fails with 401 APIGW.0301",
+                      lambda: create(unique_name("tapedeck-a")), ClientRequestException,
+                      lambda e: e.status_code == 401 and e.error_code == "APIGW.0301" and bool(e.request_id),
+                      describe_err)
+        return
+
+    created, rules = [], []
+    try:
+        a = call(sdk, "CreateSecurityGroup A", lambda: create(unique_name("tapedeck-a")))
+        check(sdk, "CreateSecurityGroup A returns security_group.id and request_id",
+              bool(a.security_group and a.security_group.id and a.request_id),
+              "status=%s raw=%s" % (a.status_code, raw(a)))
+        a_id = a.security_group.id
+        created.append(a_id)
+        b = call(sdk, "CreateSecurityGroup B", lambda: create(unique_name("tapedeck-b")))
+        check(sdk, "CreateSecurityGroup B returns security_group.id", bool(b.security_group and b.security_group.id))
+        b_id = b.security_group.id
+        created.append(b_id)
+
+        r = call(sdk, "CreateSecurityGroupRule on B remote_group_id=A ingress tcp 22",
+                 lambda: client.create_security_group_rule(m.CreateSecurityGroupRuleRequest(
+                     body=m.CreateSecurityGroupRuleRequestBody(security_group_rule=m.CreateSecurityGroupRuleOption(
+                         security_group_id=b_id, direction="ingress", ethertype="IPv4", protocol="tcp",
+                         multiport="22", remote_group_id=a_id, action="allow", priority=1)))))
+        rule = r.security_group_rule
+        check(sdk, "CreateSecurityGroupRule returns the rule with remote_group_id=A",
+              bool(rule and rule.id) and rule.remote_group_id == a_id and rule.security_group_id == b_id,
+              "status=%s raw=%s" % (r.status_code, raw(r)))
+        rule_id = rule.id
+        rules.append(rule_id)
+
+        s = call(sdk, "ShowSecurityGroup(B)", lambda: show(b_id))
+        body = json.loads(s.raw_content or b"{}")
+        sg = body.get("security_group") or {}
+        missing = [k for k in GROUP_KEYS if k not in sg]
+        check(sdk, "ShowSecurityGroup(B) security_group has every seed key", not missing, "missing %s" % missing)
+        nulls = [k for k in GROUP_KEYS if sg.get(k) is None]
+        check(sdk, "ShowSecurityGroup(B) security_group seed keys are non-null", not nulls, "null %s" % nulls)
+        check(sdk, "ShowSecurityGroup(B) has request_id", bool(s.request_id), "request_id=%r" % s.request_id)
+        model = s.security_group
+        check(sdk, "ShowSecurityGroup(B) model: id/project_id/tags/rules typed",
+              model.id == b_id and model.project_id == project_id and isinstance(model.tags, list)
+              and isinstance(model.security_group_rules, list),
+              "id=%s project_id=%s" % (model.id, model.project_id))
+        raw_rules = sg.get("security_group_rules") or []
+        ours = [x for x in raw_rules if x.get("id") == rule_id]
+        check(sdk, "ShowSecurityGroup(B) security_group_rules contains the new rule", len(ours) == 1,
+              "rule ids %s" % [x.get("id") for x in raw_rules])
+        bad = {}
+        for x in raw_rules:
+            miss = [k for k in RULE_KEYS if k not in x]
+            if miss:
+                bad[x.get("id")] = miss
+        check(sdk, "every rule in ShowSecurityGroup(B) has every seed key (null allowed)", not bad,
+              "missing %s" % bad)
+        o = ours[0]
+        nulls = [k for k in RULE_KEYS if o.get(k) is None and k not in ("remote_ip_prefix", "remote_address_group_id")]
+        check(sdk, "the new rule's non-nullable fields are set", not nulls, "null %s" % nulls)
+        mrule = [x for x in model.security_group_rules if x.id == rule_id][0]
+        check(sdk, "the new rule reads back remote_group_id=A, direction/protocol/multiport/action",
+              mrule.remote_group_id == a_id and mrule.direction == "ingress" and mrule.protocol == "tcp"
+              and mrule.multiport == "22" and mrule.action == "allow" and mrule.security_group_id == b_id
+              and mrule.remote_ip_prefix is None and mrule.remote_address_group_id is None,
+              json.dumps(o))
+
+        lr = call(sdk, "ListSecurityGroupRules(remote_group_id=A)",
+                  lambda: client.list_security_group_rules(m.ListSecurityGroupRulesRequest(remote_group_id=[a_id])))
+        lids = [x.id for x in lr.security_group_rules or []]
+        check(sdk, "ListSecurityGroupRules(remote_group_id=A) finds the rule", rule_id in lids, "ids %s" % lids)
+        check(sdk, "ListSecurityGroupRules(remote_group_id=A) returns only rules referencing A",
+              all(x.remote_group_id == a_id for x in lr.security_group_rules or []))
+        lbody = json.loads(lr.raw_content or b"{}")
+        check(sdk, "ListSecurityGroupRules has request_id and page_info",
+              bool(lr.request_id) and isinstance(lbody.get("page_info"), dict),
+              "keys %s" % sorted(lbody))
+
+        unknown = str(uuid.uuid4())
+        expect_raises(sdk, "ShowSecurityGroup(unknown uuid) -> ClientRequestException 404 with error_code, request_id",
+                      lambda: show(unknown), ClientRequestException,
+                      lambda e: e.status_code == 404 and bool(e.error_code) and e.error_code != "404"
+                      and bool(e.request_id),
+                      describe_err)
+
+        d = call(sdk, "DeleteSecurityGroupRule", lambda: delete_rule(rule_id))
+        rules.remove(rule_id)
+        check(sdk, "DeleteSecurityGroupRule status is 2xx", 200 <= d.status_code < 300, "status=%s" % d.status_code)
+        d = call(sdk, "DeleteSecurityGroup A", lambda: delete(a_id))
+        created.remove(a_id)
+        check(sdk, "DeleteSecurityGroup A status is 2xx", 200 <= d.status_code < 300, "status=%s" % d.status_code)
+        d = call(sdk, "DeleteSecurityGroup B", lambda: delete(b_id))
+        created.remove(b_id)
+        expect_raises(sdk, "ShowSecurityGroup(A) after delete -> 404", lambda: show(a_id), ClientRequestException,
+                      lambda e: e.status_code == 404, describe_err)
+    finally:
+        for rid in rules:
+            try:
+                delete_rule(rid)
+            except Exception:
+                pass
+        for gid in created:
+            try:
+                delete(gid)
+            except Exception:
+                pass
+
+
+def raw(resp):
+    c = getattr(resp, "raw_content", None)
+    if isinstance(c, bytes):
+        c = c.decode("utf-8", "replace")
+    return (c or "")[:400]
+
+
+# =============================================================== main
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--endpoint", required=True, help="http://HOST:PORT of the simulator")
+    ap.add_argument("--ak", default=DEFAULT_AK)
+    ap.add_argument("--sk", default=DEFAULT_SK)
+    ap.add_argument("--project-id", default=DEFAULT_PROJECT)
+    ap.add_argument("--expect-signature-error", action="store_true")
+    ap.add_argument("--only", default="aliyun-core,tea,huawei", help="comma list of flows to run")
+    args = ap.parse_args()
+
+    u = urlsplit(args.endpoint)
+    if u.scheme != "http" or not u.hostname or not u.port:
+        print("--endpoint must look like http://HOST:PORT, got %r" % args.endpoint)
+        return 2
+    host, port = u.hostname, u.port
+    endpoint = "http://%s:%d" % (host, port)
+    flows = {
+        "aliyun-core": lambda: flow_aliyun_core(host, port, args.ak, args.sk, args.expect_signature_error),
+        "tea": lambda: flow_tea(host, port, args.ak, args.sk, args.expect_signature_error),
+        "huawei": lambda: flow_huawei(endpoint, args.ak, args.sk, args.project_id, args.expect_signature_error),
+    }
+    wanted = [f.strip() for f in args.only.split(",") if f.strip()]
+    for name in wanted:
+        if name not in flows:
+            print("unknown flow %r (known: %s)" % (name, ", ".join(flows)))
+            return 2
+    mode = "expecting signature errors" if args.expect_signature_error else "happy path"
+    print("# conformance against %s, ak=%s, %s" % (endpoint, args.ak, mode), flush=True)
+    for name in wanted:
+        try:
+            flows[name]()
+        except CheckFailed as e:
+            print("# %s flow stopped: %s" % (name, e), flush=True)
+        except Exception as e:
+            R.fail(name, "unexpected error", "%s: %s" % (type(e).__name__, e))
+            traceback.print_exc()
+    print("%d passed, %d failed" % (R.passed, R.failed), flush=True)
+    return 1 if R.failed or R.passed == 0 else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
