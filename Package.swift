@@ -53,7 +53,7 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
-        .testTarget(name: "CloudSigningTests", dependencies: ["CloudSigning"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "CloudSigningTests", dependencies: ["CloudSigning"]),
         .testTarget(
             name: "CloudSimTests",
             dependencies: [

@@ -2,7 +2,7 @@ import Crypto
 
 /// Alibaba Cloud ACS3-HMAC-SHA256 (the tea SDKs, e.g. alibabacloud-ecs20140526).
 ///
-/// Canonical request: `METHOD\nURI\nsortedEncodedQuery\nname:value\n…\nsignedHeaders\nhexSHA256(body)`;
+/// Canonical request: `METHOD\nURI\nsortedEncodedQuery\nname:value\n…\n\nsignedHeaders\nhexSHA256(body)`;
 /// string to sign: `ACS3-HMAC-SHA256\nhexSHA256(canonicalRequest)`; signature: hex HMAC-SHA256 with the
 /// secret. `Authorization: ACS3-HMAC-SHA256 Credential=AK,SignedHeaders=a;b,Signature=hex`.
 public enum ACS3Signer {
@@ -39,8 +39,7 @@ public enum ACS3Signer {
     static func canonicalHeaders(_ r: SignableRequest, _ names: [String]) -> String {
         var s = ""
         for n in names { s += "\(n):\((r.header(n) ?? "").trimmingSpaces)\n" }
-        if s.hasSuffix("\n") { s.removeLast() }
-        return s
+        return s  // the trailing newline leaves an empty line before the signed-header list, as the SDK does
     }
 
     public static func stringToSign(_ r: SignableRequest, signedHeaders: [String]) -> String {

@@ -42,7 +42,7 @@ public enum HuaweiSigner {
         var headers = ""
         for n in signedHeaders { headers += "\(n):\((r.header(n) ?? "").trimmingSpaces)\n" }
         return [
-            r.method.uppercased(), canonicalURI(r.rawPath), r.query.canonicalString(),
+            r.method.uppercased(), canonicalURI(r.rawPath), r.query.canonicalString(sortValues: false),
             headers, signedHeaders.joined(separator: ";"), payloadHash,
         ].joined(separator: "\n")
     }

@@ -53,13 +53,17 @@ public struct QueryParameters: Sendable, Equatable {
     public var isEmpty: Bool { pairs.isEmpty }
 
     /// RFC 3986-encoded, sorted by name then value: the canonical query both signature families use.
-    public func canonicalString(excluding excluded: Set<String> = []) -> String {
-        var encoded: [(String, String)] = []
+    /// With `sortValues: false`, repeated names keep their values in the order sent (Huawei's signer).
+    public func canonicalString(excluding excluded: Set<String> = [], sortValues: Bool = true) -> String {
+        var encoded: [(String, String, Int)] = []
         encoded.reserveCapacity(pairs.count)
-        for p in pairs where !excluded.contains(p.name) {
-            encoded.append((PercentEncoding.encode(p.name), PercentEncoding.encode(p.value)))
+        for (i, p) in pairs.enumerated() where !excluded.contains(p.name) {
+            encoded.append((PercentEncoding.encode(p.name), PercentEncoding.encode(p.value), i))
         }
-        encoded.sort { (a: (String, String), b: (String, String)) -> Bool in a.0 == b.0 ? a.1 < b.1 : a.0 < b.0 }
+        encoded.sort { (a: (String, String, Int), b: (String, String, Int)) -> Bool in
+            if a.0 != b.0 { return a.0 < b.0 }
+            return sortValues && a.1 != b.1 ? a.1 < b.1 : a.2 < b.2
+        }
         var out = ""
         for (i, p) in encoded.enumerated() {
             if i > 0 { out += "&" }
