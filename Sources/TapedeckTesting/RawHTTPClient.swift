@@ -83,7 +83,8 @@ public enum RawHTTPClient {
                     guard let i = l.firstIndex(of: ":") else { return nil }
                     return (String(l[..<i]), String(l[l.index(after: i)...]).trimmingCharacters(in: .whitespaces))
                 }
-                let length = headers.first { $0.0.lowercased() == "content-length" }.flatMap { Int($0.1) }
+                let noBody = status == 204 || status == 304 || (100..<200).contains(status)
+                let length = noBody ? 0 : headers.first { $0.0.lowercased() == "content-length" }.flatMap { Int($0.1) }
                 parsed = (status, headers, end + 4, length)
             }
             guard let p = parsed else { return }

@@ -1,0 +1,63 @@
+import CloudSim
+import Foundation
+import TapedeckTesting
+import Testing
+
+@Suite struct HTTPRobustnessTests {
+    @Test func oversizedURIHeadersAndBodyGet414_431_413() async throws {
+        var limits = SimulatorConfiguration.Limits()
+        limits.maxURIBytes = 1024
+        limits.maxHeaderBytes = 2048
+        limits.maxBodyBytes = 4096
+        try await TestSimulator.with(groups: 5, limits: limits) { sim in
+            let longURI = try await RawHTTPClient.request("GET", "/?Action=DescribeSecurityGroups&x=" + String(repeating: "a", count: 2000), port: sim.port)
+            #expect(longURI.status == 414 && longURI.closed)
+            #expect(try json(longURI)["Code"] != nil)
+            let bigHeaders = try await RawHTTPClient.request("GET", "/v3/p/vpc/security-groups", port: sim.port, headers: [("X-Junk", String(repeating: "b", count: 3000))])
+            #expect(try bigHeaders.status == 431 && (json(bigHeaders)["error_code"] as? String) != nil)
+            let bigBody = try await RawHTTPClient.request("POST", "/", port: sim.port, headers: [("Content-Type", "application/x-www-form-urlencoded")],
+                                                          body: Array(repeating: UInt8(ascii: "a"), count: 5000))
+            #expect(bigBody.status == 413 && bigBody.closed)
+            // The server is still up.
+            #expect(try await ecs(sim, "DescribeSecurityGroups").status == 200)
+        }
+    }
+
+    @Test func malformedHTTPGets400AndClose() async throws {
+        try await TestSimulator.with(groups: 5) { sim in
+            let r = try await RawHTTPClient.send(Array("GARBAGE\r\n\r\n".utf8), port: sim.port)
+            #expect(r.status == 400 && r.closed)
+            let r2 = try await RawHTTPClient.send(Array("GET / HTTP/1.1\r\nHost: x\r\nContent-Length: nope\r\n\r\n".utf8), port: sim.port)
+            #expect(r2.status == 400)
+            #expect(try await ecs(sim, "DescribeSecurityGroups").status == 200)
+        }
+    }
+
+    @Test func badEncodingGetsTheCloudsError() async throws {
+        try await TestSimulator.with(groups: 5) { sim in
+            let aliyun = try await RawHTTPClient.request("GET", "/?Action=DescribeSecurityGroups&RegionId=%FF%FE", port: sim.port)
+            #expect(try aliyun.status == 400 && (json(aliyun)["Code"] as? String) == "InvalidParameter.Encoding")
+            let huawei = try await RawHTTPClient.request("GET", "/v3/p/vpc/security-group-rules?remote_group_id=%E0%A4", port: sim.port)
+            #expect(try huawei.status == 400 && (json(huawei)["error_code"] as? String) == "VPC.0601")
+        }
+    }
+
+    @Test func unknownRoutesGetCloudShaped404() async throws {
+        try await TestSimulator.with(groups: 5) { sim in
+            let r = try await RawHTTPClient.request("GET", "/nothing/here", port: sim.port)
+            #expect(try r.status == 404 && (json(r)["Code"] as? String) == "InvalidAction.NotFound")
+            let h = try await RawHTTPClient.request("GET", "/v3/p/elb/loadbalancers", port: sim.port)
+            #expect(try h.status == 404 && (json(h)["error_code"] as? String) == "APIGW.0101")
+        }
+    }
+
+    @Test func pipelinedRequestsAnswerInOrder() async throws {
+        try await TestSimulator.with(groups: 5) { sim in
+            let one = "GET /?Action=NoSuch1 HTTP/1.1\r\nHost: x\r\n\r\n"
+            let two = "GET /v3/p/vpc/security-groups?limit=1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+            // The raw client parses the first response; the second must follow on the same connection.
+            let r = try await RawHTTPClient.send(Array((one + two).utf8), port: sim.port)
+            #expect(r.status == 404 && r.bodyString.contains("InvalidAction.NotFound"))
+        }
+    }
+}
