@@ -33,33 +33,30 @@ public enum PercentEncoding {
 
     /// Decodes `%XX` escapes (and `+` as space when `plusAsSpace`). Returns nil for a malformed escape
     /// or for bytes that are not valid UTF-8, so callers can answer with the cloud's error.
-    public static func decode<C: Collection>(_ bytes: C, plusAsSpace: Bool = true) -> String? where C.Element == UInt8 {
+    public static func decode(_ bytes: UnsafeBufferPointer<UInt8>, plusAsSpace: Bool = true) -> String? {
+        var needs = false
+        for b in bytes where b == UInt8(ascii: "%") || (b == UInt8(ascii: "+") && plusAsSpace) { needs = true; break }
+        if !needs { return String(validating: bytes, as: UTF8.self) }  // nothing to decode: one copy, validated
         var out = [UInt8]()
         out.reserveCapacity(bytes.count)
-        var i = bytes.startIndex
-        var plain = true
-        while i != bytes.endIndex {
+        var i = 0
+        while i < bytes.count {
             let b = bytes[i]
             if b == UInt8(ascii: "%") {
-                plain = false
-                let h1 = bytes.index(after: i)
-                guard h1 != bytes.endIndex else { return nil }
-                let h2 = bytes.index(after: h1)
-                guard h2 != bytes.endIndex, let hi = hexValue(bytes[h1]), let lo = hexValue(bytes[h2]) else { return nil }
+                guard i + 2 < bytes.count, let hi = hexValue(bytes[i + 1]), let lo = hexValue(bytes[i + 2]) else { return nil }
                 out.append(hi << 4 | lo)
-                i = bytes.index(after: h2)
+                i += 3
                 continue
             }
-            if b == UInt8(ascii: "+") && plusAsSpace {
-                plain = false
-                out.append(UInt8(ascii: " "))
-            } else {
-                out.append(b)
-            }
-            i = bytes.index(after: i)
+            out.append(b == UInt8(ascii: "+") && plusAsSpace ? UInt8(ascii: " ") : b)
+            i += 1
         }
-        _ = plain
         return String(validating: out, as: UTF8.self)
+    }
+
+    public static func decode<C: Collection>(_ bytes: C, plusAsSpace: Bool = true) -> String? where C.Element == UInt8 {
+        if let r = bytes.withContiguousStorageIfAvailable({ decode($0, plusAsSpace: plusAsSpace) }) { return r }
+        return Array(bytes).withUnsafeBufferPointer { decode($0, plusAsSpace: plusAsSpace) }
     }
 
     @inline(__always)

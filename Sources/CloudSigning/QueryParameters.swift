@@ -17,28 +17,40 @@ public struct QueryParameters: Sendable, Equatable {
     }
 
     /// Parses `a=1&b=2` (no leading `?`). Empty segments are skipped; a name without `=` has an empty value.
-    public static func parse<C: BidirectionalCollection>(_ bytes: C) throws(MalformedError) -> QueryParameters where C.Element == UInt8 {
+    /// Concrete over contiguous bytes so the request path runs specialised code.
+    public static func parse(_ buf: UnsafeBufferPointer<UInt8>) throws(MalformedError) -> QueryParameters {
         var result = QueryParameters()
-        var start = bytes.startIndex
-        while start != bytes.endIndex {
-            let end = bytes[start...].firstIndex(of: UInt8(ascii: "&")) ?? bytes.endIndex
-            let segment = bytes[start..<end]
-            if !segment.isEmpty {
-                let eq = segment.firstIndex(of: UInt8(ascii: "="))
-                let rawName = segment[segment.startIndex..<(eq ?? segment.endIndex)]
-                let rawValue = eq.map { segment[segment.index(after: $0)..<segment.endIndex] } ?? segment[segment.endIndex...]
+        let n = buf.count
+        var start = 0
+        while start < n {
+            var end = start
+            while end < n && buf[end] != UInt8(ascii: "&") { end += 1 }
+            if end > start {
+                var eq = start
+                while eq < end && buf[eq] != UInt8(ascii: "=") { eq += 1 }
+                let rawName = UnsafeBufferPointer(rebasing: buf[start..<eq])
+                let rawValue = eq < end ? UnsafeBufferPointer(rebasing: buf[(eq + 1)..<end]) : UnsafeBufferPointer(rebasing: buf[end..<end])
                 guard let name = PercentEncoding.decode(rawName), let value = PercentEncoding.decode(rawValue) else {
-                    throw MalformedError(fragment: String(decoding: segment.prefix(64), as: UTF8.self))
+                    throw MalformedError(fragment: String(decoding: UnsafeBufferPointer(rebasing: buf[start..<min(end, start + 64)]), as: UTF8.self))
                 }
                 result.pairs.append((name, value))
             }
-            start = end == bytes.endIndex ? end : bytes.index(after: end)
+            start = end + 1
         }
         return result
     }
 
+    public static func parse<C: Collection>(_ bytes: C) throws(MalformedError) -> QueryParameters where C.Element == UInt8 {
+        let r: Result<QueryParameters, MalformedError>? = bytes.withContiguousStorageIfAvailable { buf in
+            Result { () throws(MalformedError) in try parse(buf) }
+        }
+        if let r { return try r.get() }
+        return try Array(bytes).withUnsafeBufferPointer { buf in Result { () throws(MalformedError) in try parse(buf) } }.get()
+    }
+
     public static func parse(_ s: String) throws(MalformedError) -> QueryParameters {
-        try parse(Array(s.utf8))
+        var copy = s
+        return try copy.withUTF8 { buf in Result { () throws(MalformedError) in try parse(buf) } }.get()
     }
 
     /// The first value for `name`, if any.

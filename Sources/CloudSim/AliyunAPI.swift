@@ -9,9 +9,14 @@ public struct AliyunAPI: Sendable {
     public let store: SecurityGroupStore
     public let clock: SimulatorClock
 
+    let referenceFragmentsJSON: RecordFragments
+    let referenceFragmentsXML: RecordFragments
+
     public init(store: SecurityGroupStore, clock: SimulatorClock) {
         self.store = store
         self.clock = clock
+        referenceFragmentsJSON = AliyunAPI.fragments(owner: store.ownerID, format: .json)
+        referenceFragmentsXML = AliyunAPI.fragments(owner: store.ownerID, format: .xml)
     }
 
     /// Per-call context handed to each action.

@@ -9,8 +9,10 @@ public struct DocumentWriter {
     public enum Format: Sendable { case json, xml }
     public let format: Format
     public var buffer: ByteBuffer
-    /// Per nesting level: whether the next JSON member needs a leading comma.
-    private var needsComma: [Bool] = [false]
+    /// Bit d: whether the next JSON member at nesting depth d needs a leading comma (a stack in a word:
+    /// no allocation per document). Documents nest at most 63 deep.
+    private var commaBits: UInt64 = 0
+    private var depth = 0
 
     public init(format: Format, buffer: ByteBuffer) {
         self.format = format
@@ -23,44 +25,43 @@ public struct DocumentWriter {
     /// Opens the root (JSON `{`; XML `<root>`).
     public mutating func openRoot(_ root: String) {
         if format == .json { buffer.writeInteger(UInt8(ascii: "{")) } else { tag(root, close: false) }
-        needsComma.append(false)
+        push()
     }
 
     public mutating func closeRoot(_ root: String) {
-        needsComma.removeLast()
+        pop()
         if format == .json { buffer.writeInteger(UInt8(ascii: "}")) } else { tag(root, close: true) }
     }
 
     /// Opens a nested object under `key`.
     public mutating func openObject(_ key: String) {
         if format == .json { member(key); buffer.writeInteger(UInt8(ascii: "{")) } else { tag(key, close: false) }
-        needsComma.append(false)
+        push()
     }
 
     public mutating func closeObject(_ key: String) {
-        needsComma.removeLast()
+        pop()
         if format == .json { buffer.writeInteger(UInt8(ascii: "}")) } else { tag(key, close: true) }
     }
 
     /// Opens an array under `key` (XML: nothing; its items carry the element name).
     public mutating func openList(_ key: String) {
         if format == .json { member(key); buffer.writeInteger(UInt8(ascii: "[")) }
-        needsComma.append(false)
+        push()
     }
 
     public mutating func closeList(_ key: String) {
-        needsComma.removeLast()
+        pop()
         if format == .json { buffer.writeInteger(UInt8(ascii: "]")) }
     }
 
     /// Opens one object item of the current list.
     public mutating func openItem(_ key: String) {
         if format == .json {
-            if needsComma[needsComma.count - 1] { buffer.writeInteger(UInt8(ascii: ",")) }
-            needsComma[needsComma.count - 1] = true
+            comma()
             buffer.writeInteger(UInt8(ascii: "{"))
         } else { tag(key, close: false) }
-        needsComma.append(false)
+        push()
     }
 
     public mutating func closeItem(_ key: String) { closeObject(key) }
@@ -68,8 +69,7 @@ public struct DocumentWriter {
     /// A string item of the current list (e.g. `"SecurityGroupIds":{"SecurityGroupId":["a","b"]}`).
     public mutating func stringItem(_ key: String, _ value: String) {
         if format == .json {
-            if needsComma[needsComma.count - 1] { buffer.writeInteger(UInt8(ascii: ",")) }
-            needsComma[needsComma.count - 1] = true
+            comma()
             jsonString(value)
         } else { tag(key, close: false); xmlText(value); tag(key, close: true) }
     }
@@ -102,11 +102,36 @@ public struct DocumentWriter {
 
     public func finish() -> ByteBuffer { buffer }
 
+    /// Writes a precomputed fragment as the next item of the current list (JSON: with its comma).
+    @inline(__always)
+    public mutating func rawItem(prefix: [UInt8]) {
+        if format == .json { comma() }
+        buffer.writeBytes(prefix)
+    }
+
+    @inline(__always)
+    public mutating func raw(_ bytes: [UInt8]) { buffer.writeBytes(bytes) }
+
+    @inline(__always)
+    private mutating func push() {
+        depth += 1
+        commaBits &= ~(1 << UInt64(depth))
+    }
+
+    @inline(__always)
+    private mutating func pop() { depth -= 1 }
+
+    @inline(__always)
+    private mutating func comma() {
+        let bit: UInt64 = 1 << UInt64(depth)
+        if commaBits & bit != 0 { buffer.writeInteger(UInt8(ascii: ",")) }
+        commaBits |= bit
+    }
+
     // MARK: encoding
 
     private mutating func member(_ key: String) {
-        if needsComma[needsComma.count - 1] { buffer.writeInteger(UInt8(ascii: ",")) }
-        needsComma[needsComma.count - 1] = true
+        comma()
         buffer.writeInteger(UInt8(ascii: "\""))
         buffer.writeString(key)
         buffer.writeStaticString("\":")

@@ -132,7 +132,7 @@ public struct GraphMutation {
 /// Builds a snapshot in one pass from complete records, in handle order: the fast path for synthetic data
 /// and fixtures, with no per-group copy-on-write and no second copy of the records.
 public struct SnapshotBuilder {
-    private var chunks: [GraphSnapshot.Chunk] = []
+    private var chunks: [[GroupRecord?]] = []
     private var current: [GroupRecord?] = []
     /// Reverse index for every handle so far, split into chunks at the end.
     private var refs: [[RefEntry]] = []
@@ -173,8 +173,9 @@ public struct SnapshotBuilder {
     }
 
     private mutating func flushChunk() {
-        chunks.append(GraphSnapshot.Chunk(groups: current, refs: []))
-        current.removeAll(keepingCapacity: true)
+        chunks.append(current)
+        current = []
+        current.reserveCapacity(GraphSnapshot.chunkSize)
     }
 
     public consuming func build() -> GraphSnapshot {
@@ -185,7 +186,7 @@ public struct SnapshotBuilder {
         while refs.count < chunks.count * GraphSnapshot.chunkSize { refs.append([]) }
         // References to handles that never existed are dropped (a fixture naming an unknown group).
         let final = chunks.enumerated().map { c, chunk in
-            GraphSnapshot.Chunk(groups: chunk.groups, refs: Array(refs[(c << GraphSnapshot.chunkBits)..<((c + 1) << GraphSnapshot.chunkBits)]))
+            GraphSnapshot.Chunk(groups: chunk, refs: Array(refs[(c << GraphSnapshot.chunkBits)..<((c + 1) << GraphSnapshot.chunkBits)]))
         }
         return GraphSnapshot(chunks: final, handleCount: count, liveCount: count, partitions: partitions,
                              customIDs: customIDs, version: 1)

@@ -12,8 +12,28 @@ public struct GraphSnapshot: Sendable {
         let groups: [GroupRecord?]
         /// `refs[i]`: the groups whose rules reference handle `base + i`, with rule counts, oldest first.
         let refs: [[RefEntry]]
-        init(groups: [GroupRecord?], refs: [[RefEntry]]) { self.groups = groups; self.refs = refs }
+        /// `meta[i]`: 0 if there is no group, else `partition + 1`, with `customIDBit` set when the group
+        /// has a fixture id. The lookup path reads these 4 bytes instead of copying a whole record.
+        let meta: [UInt32]
+        init(groups: [GroupRecord?], refs: [[RefEntry]]) {
+            self.groups = groups
+            self.refs = refs
+            self.meta = groups.map { g in g.map { UInt32($0.partition) + 1 | ($0.customID == nil ? 0 : customIDBit) } ?? 0 }
+        }
     }
+
+    static let customIDBit: UInt32 = 1 << 31
+
+    @inline(__always)
+    func meta(_ handle: UInt32) -> UInt32 {
+        let h = Int(handle)
+        guard h < handleCount else { return 0 }
+        return chunks[h >> GraphSnapshot.chunkBits].meta[h & (GraphSnapshot.chunkSize - 1)]
+    }
+
+    /// Whether the group has an id from a fixture file (so its generated id does not apply).
+    @inline(__always)
+    public func hasCustomID(_ handle: UInt32) -> Bool { meta(handle) & GraphSnapshot.customIDBit != 0 }
 
     let chunks: [Chunk]
     /// Handles allocated so far (deleted groups leave a nil slot).
@@ -36,17 +56,12 @@ public struct GraphSnapshot: Sendable {
 
     /// Whether the group exists, without copying its record.
     @inline(__always)
-    public func exists(_ handle: UInt32) -> Bool {
-        let h = Int(handle)
-        guard h < handleCount else { return false }
-        return chunks[h >> GraphSnapshot.chunkBits].groups[h & (GraphSnapshot.chunkSize - 1)] != nil
-    }
+    public func exists(_ handle: UInt32) -> Bool { meta(handle) != 0 }
 
     @inline(__always)
     public func partition(of handle: UInt32) -> UInt16? {
-        let h = Int(handle)
-        guard h < handleCount else { return nil }
-        return chunks[h >> GraphSnapshot.chunkBits].groups[h & (GraphSnapshot.chunkSize - 1)]?.partition
+        let m = meta(handle)
+        return m == 0 ? nil : UInt16(truncatingIfNeeded: (m & ~GraphSnapshot.customIDBit) - 1)
     }
 
     /// Groups referencing `handle` (both directions), in the order they first referenced it, with

@@ -57,7 +57,7 @@ public final class SecurityGroupStore: Sendable {
     // MARK: ids
 
     public func id(of handle: UInt32, in snap: GraphSnapshot) -> String {
-        if let custom = snap.group(handle)?.customID { return custom }
+        if snap.hasCustomID(handle), let custom = snap.group(handle)?.customID { return custom }
         return codec.format(UInt64(handle), kind: .group)
     }
 
@@ -70,8 +70,7 @@ public final class SecurityGroupStore: Sendable {
     public func resolve<S: StringProtocol>(_ id: S, in snap: GraphSnapshot) -> UInt32? {
         if let key = codec.parse(id, kind: .group), key < UInt64(snap.handleCount) {
             let h = UInt32(key)
-            guard snap.exists(h) else { return nil }
-            return snap.customIDs.isEmpty || snap.group(h)?.customID == nil ? h : nil
+            return snap.exists(h) && !snap.hasCustomID(h) ? h : nil
         }
         if let h = snap.customHandle(String(id)), snap.exists(h) { return h }
         return nil

@@ -5,7 +5,7 @@ import NIOPosix
 import NIOSSL
 import ServiceLifecycle
 
-/// The simulator's HTTP/1.1 server (keep-alive, pipelining, optional TLS) as a `Service`: `run()` binds,
+/// The simulator's HTTP/1.1 server (keep-alive, pipelined requests answered in order, optional TLS) as a `Service`: `run()` binds,
 /// reports the bound address, serves until graceful shutdown, then stops accepting and closes.
 public final class SimulatorServer: Service, Sendable {
     public let simulator: Simulator
@@ -43,10 +43,8 @@ public final class SimulatorServer: Service, Sendable {
                 channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
                     if let tls { try sync.addHandler(NIOSSLServerHandler(context: tls)) }
-                    try sync.configureHTTPServerPipeline(withPipeliningAssistance: true, withErrorHandling: false)
-                    try sync.addHandler(HTTPProtocolErrorHandler())
+                    try sync.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)))
                     try sync.addHandler(SimulatorHTTPHandler(simulator: simulator, limits: limits))
-                    try sync.addHandler(CloseOnErrorHandler())
                 }
             }
             .bind(host: configuration.host, port: configuration.port)

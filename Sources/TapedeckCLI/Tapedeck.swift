@@ -9,6 +9,6 @@ struct Tapedeck: AsyncParsableCommand {
         tapedeck simulate   a local Alibaba Cloud ECS + Huawei Cloud VPC v3 security-group API
         """,
         version: "0.1.0",
-        subcommands: [Simulate.self]
+        subcommands: [Simulate.self, BenchLookup.self]
     )
 }
