@@ -13,24 +13,23 @@ extension AliyunAPI {
         store.refresh(&snap)
         let region = try self.region(call, in: snap)
         var ids = try AliyunAPI.referenceIDs(call.params)
-        var handles: [UInt32] = []
-        handles.reserveCapacity(ids.count)
+        var found: [(UInt32, UnsafeBufferPointer<RefEntry>)] = []  // valid while `snap` is held, i.e. this call
+        found.reserveCapacity(ids.count)
         for id in ids {
-            guard let h = store.resolve(id, in: snap), snap.partition(of: h) == region else {
+            guard let h = store.resolve(id, in: snap), let (partition, refs) = snap.lookup(h), partition == region else {
                 throw AliyunError(.badRequest, "InvalidSecurityGroupId.NotFound", "The specified SecurityGroupId does not exist.")
             }
-            handles.append(h)
+            found.append((h, refs))
         }
         let owner = store.ownerID
         var budget = AliyunAPI.maxReferenceRecords
         call.writer.openObject("SecurityGroupReferences")
         call.writer.openList("SecurityGroupReference")
-        for (i, h) in handles.enumerated() {
+        for (i, (h, refs)) in found.enumerated() {
             call.writer.openItem("SecurityGroupReference")
             call.writer.string("SecurityGroupId", ids[i])
             call.writer.openObject("ReferencingSecurityGroups")
             call.writer.openList("ReferencingSecurityGroup")
-            let refs = snap.referrers(of: h)
             if snap.customIDs.isEmpty {
                 budget -= writeRecords(refs, excluding: h, budget: budget, into: &call.writer)
             } else {
@@ -55,15 +54,15 @@ extension AliyunAPI {
     /// Writes up to `budget` referencing records in one reservation: fixed bytes around each id, the id
     /// written digit by digit. Returns the records written.
     @inline(__always)
-    private func writeRecords(_ refs: [RefEntry], excluding self_: UInt32, budget: Int, into w: inout DocumentWriter) -> Int {
+    private func writeRecords(_ rp: UnsafeBufferPointer<RefEntry>, excluding self_: UInt32, budget: Int, into w: inout DocumentWriter) -> Int {
         let f = w.format == .json ? referenceFragmentsJSON : referenceFragmentsXML
-        let n = min(budget, refs.count)
+        let n = min(budget, rp.count)
         guard n > 0 else { return 0 }
         let per = f.prefix.count + store.codec.idLength + f.suffix.count + 1
         var written = 0
         let json = w.format == .json
         let codec = store.codec
-        refs.withUnsafeBufferPointer { rp in
+        do {
             w.buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: per * n) { out in
                 var p = 0
                 for ref in rp where ref.group != self_ {

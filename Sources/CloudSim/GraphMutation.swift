@@ -32,7 +32,7 @@ public struct GraphMutation {
         guard h < handleCount else { return [] }
         let c = h >> GraphSnapshot.chunkBits, i = h & (GraphSnapshot.chunkSize - 1)
         if let d = dirty[c] { return d.1[i] }
-        return chunks[c].refs[i]
+        return Array(chunks[c].refs(i))
     }
 
     public mutating func partition(named name: String) -> UInt16 {
@@ -50,7 +50,7 @@ public struct GraphMutation {
             chunks.append(GraphSnapshot.Chunk(groups: [], refs: []))
             dirty[c] = (Array(repeating: nil, count: GraphSnapshot.chunkSize), Array(repeating: [], count: GraphSnapshot.chunkSize))
         } else if dirty[c] == nil {
-            dirty[c] = (chunks[c].groups, chunks[c].refs)
+            dirty[c] = (chunks[c].groups, chunks[c].refLists())
         }
         var d = dirty.removeValue(forKey: c)!  // unique, so editing in place does not copy
         defer { dirty[c] = d }

@@ -8,18 +8,53 @@ public struct GraphSnapshot: Sendable {
     public static let chunkBits = 10
     public static let chunkSize = 1 << chunkBits
 
-    final class Chunk: Sendable {
+    /// Records and reverse index for `chunkSize` consecutive handles. The index is stored flat (CSR):
+    /// `slots[i]` holds group i's meta word and where its referrers start in `refData`, so a lookup touches
+    /// two cache lines (slot, then entries) rather than chasing an array per group.
+    final class Chunk: @unchecked Sendable {
         let groups: [GroupRecord?]
-        /// `refs[i]`: the groups whose rules reference handle `base + i`, with rule counts, oldest first.
-        let refs: [[RefEntry]]
-        /// `meta[i]`: 0 if there is no group, else `partition + 1`, with `customIDBit` set when the group
-        /// has a fixture id. The lookup path reads these 4 bytes instead of copying a whole record.
-        let meta: [UInt32]
+        /// `slots[i].meta`: 0 if there is no group, else `partition + 1`, with `customIDBit` set when the
+        /// group has a fixture id. `slots[i].start ..< slots[i + 1].start`: its referrers in `refData`.
+        /// Plain memory, not arrays: reading them costs no reference counting on the lookup path
+        /// (atomics on cold cache lines were half the cost at a million groups). Immutable after init.
+        let slots: UnsafeMutableBufferPointer<Slot>
+        /// The groups whose rules reference each handle, with rule counts, oldest first.
+        let refData: UnsafeMutableBufferPointer<RefEntry>
+
+        struct Slot: Sendable {
+            var meta: UInt32
+            var start: UInt32
+        }
+
         init(groups: [GroupRecord?], refs: [[RefEntry]]) {
             self.groups = groups
-            self.refs = refs
-            self.meta = groups.map { g in g.map { UInt32($0.partition) + 1 | ($0.customID == nil ? 0 : customIDBit) } ?? 0 }
+            slots = .allocate(capacity: groups.count + 1)
+            refData = .allocate(capacity: max(1, refs.reduce(0) { $0 + $1.count }))
+            var n = 0
+            for (i, g) in groups.enumerated() {
+                let meta = g.map { UInt32($0.partition) + 1 | ($0.customID == nil ? 0 : customIDBit) } ?? 0
+                slots[i] = Slot(meta: meta, start: UInt32(n))
+                if i < refs.count {
+                    for r in refs[i] { refData[n] = r; n += 1 }
+                }
+            }
+            slots[groups.count] = Slot(meta: 0, start: UInt32(n))
         }
+
+        deinit {
+            slots.deallocate()
+            refData.deallocate()
+        }
+
+        /// Group i's referrers; valid while this chunk is alive (the snapshot holding it keeps it so).
+        @inline(__always)
+        func refs(_ i: Int) -> UnsafeBufferPointer<RefEntry> {
+            let a = Int(slots[i].start), b = Int(slots[i + 1].start)
+            return UnsafeBufferPointer(rebasing: refData[a..<b])
+        }
+
+        /// The per-group lists again, for a mutation that edits this chunk.
+        func refLists() -> [[RefEntry]] { (0..<groups.count).map { Array(refs($0)) } }
     }
 
     static let customIDBit: UInt32 = 1 << 31
@@ -28,7 +63,7 @@ public struct GraphSnapshot: Sendable {
     func meta(_ handle: UInt32) -> UInt32 {
         let h = Int(handle)
         guard h < handleCount else { return 0 }
-        return chunks[h >> GraphSnapshot.chunkBits].meta[h & (GraphSnapshot.chunkSize - 1)]
+        return slotBases[h >> GraphSnapshot.chunkBits][h & (GraphSnapshot.chunkSize - 1)].meta
     }
 
     /// Whether the group has an id from a fixture file (so its generated id does not apply).
@@ -45,6 +80,21 @@ public struct GraphSnapshot: Sendable {
     /// Ids that came from a fixture file rather than the generator (immutable after load).
     let customIDs: [String: UInt32]
     public let version: UInt64
+    /// Each chunk's slot and entry memory, so the lookup path reaches them without retaining the chunk
+    /// (plain pointers; valid because `chunks` keeps every chunk alive as long as this snapshot).
+    private nonisolated(unsafe) let slotBases: [UnsafeMutablePointer<Chunk.Slot>]
+    private nonisolated(unsafe) let refBases: [UnsafeMutablePointer<RefEntry>]
+
+    init(chunks: [Chunk], handleCount: Int, liveCount: Int, partitions: [String], customIDs: [String: UInt32], version: UInt64) {
+        self.chunks = chunks
+        self.handleCount = handleCount
+        self.liveCount = liveCount
+        self.partitions = partitions
+        self.customIDs = customIDs
+        self.version = version
+        self.slotBases = chunks.map { $0.slots.baseAddress! }
+        self.refBases = chunks.map { $0.refData.baseAddress! }
+    }
 
     /// The group with `handle`, if it exists.
     @inline(__always)
@@ -70,7 +120,22 @@ public struct GraphSnapshot: Sendable {
     public func referrers(of handle: UInt32) -> [RefEntry] {
         let h = Int(handle)
         guard h < handleCount else { return [] }
-        return chunks[h >> GraphSnapshot.chunkBits].refs[h & (GraphSnapshot.chunkSize - 1)]
+        return Array(chunks[h >> GraphSnapshot.chunkBits].refs(h & (GraphSnapshot.chunkSize - 1)))
+    }
+
+    /// One read of a group's slot for the lookup path: its partition and referrers (nil if there is no
+    /// group). The buffer is valid only while this snapshot is held: use it before letting go.
+    @inline(__always)
+    public func lookup(_ handle: UInt32) -> (partition: UInt16, referrers: UnsafeBufferPointer<RefEntry>)? {
+        let h = Int(handle)
+        guard h < handleCount else { return nil }
+        let c = h >> GraphSnapshot.chunkBits, i = h & (GraphSnapshot.chunkSize - 1)
+        let slot = slotBases[c] + i
+        let meta = slot.pointee.meta
+        guard meta != 0 else { return nil }
+        let start = Int(slot.pointee.start), end = Int((slot + 1).pointee.start)
+        return (UInt16(truncatingIfNeeded: (meta & ~GraphSnapshot.customIDBit) - 1),
+                UnsafeBufferPointer(start: refBases[c] + start, count: end - start))
     }
 
     public func partitionIndex(_ name: String) -> UInt16? {

@@ -103,15 +103,23 @@ public struct IDCodec: Sendable {
 
     /// The key for an id printed by `format`, or nil if it is not one of ours.
     public func parse<S: StringProtocol>(_ id: S, kind: Kind) -> UInt64? {
+        if let r = id.utf8.withContiguousStorageIfAvailable({ parse(utf8: $0, kind: kind) }) { return r }
+        return Array(id.utf8).withUnsafeBufferPointer { parse(utf8: $0, kind: kind) }
+    }
+
+    /// `parse` over raw UTF-8 (the lookup path's concrete form).
+    public func parse(utf8 id: UnsafeBufferPointer<UInt8>, kind: Kind) -> UInt64? {
         let v: UInt64
         switch style {
         case .aliyun:
-            let prefix = kind.aliyunPrefix
-            guard id.utf8.count == prefix.utf8.count + 13, id.hasPrefix(prefix),
-                  let n = IDCodec.parseBase36(id.utf8.dropFirst(prefix.utf8.count)) else { return nil }
+            let plen = kind == .group ? 5 : 6
+            guard id.count == plen + 13, id[0] == UInt8(ascii: "s"), id[1] == UInt8(ascii: "g"),
+                  kind == .group || id[2] == UInt8(ascii: "r"), id[plen - 3] == UInt8(ascii: "-"),
+                  id[plen - 2] == UInt8(ascii: "b"), id[plen - 1] == UInt8(ascii: "p"),
+                  let n = IDCodec.parseBase36(UnsafeBufferPointer(rebasing: id[plen...])) else { return nil }
             v = n
         case .huawei:
-            guard let (hi, lo) = IDCodec.parseUUID(id.utf8), lo == IDCodec.mix(hi ^ 0x9E3779B97F4A7C15) else { return nil }
+            guard let (hi, lo) = IDCodec.parseUUID(id), lo == IDCodec.mix(hi ^ 0x9E3779B97F4A7C15) else { return nil }
             v = hi
         }
         return IDCodec.unmix(v) ^ salt ^ kind.rawValue
@@ -134,7 +142,7 @@ public struct IDCodec: Sendable {
         return String(decoding: out, as: UTF8.self)
     }
 
-    static func parseBase36<C: Collection>(_ s: C) -> UInt64? where C.Element == UInt8 {
+    static func parseBase36(_ s: UnsafeBufferPointer<UInt8>) -> UInt64? {
         var v: UInt64 = 0
         for c in s {
             let d: UInt64
@@ -166,7 +174,7 @@ public struct IDCodec: Sendable {
         return String(decoding: out, as: UTF8.self)
     }
 
-    static func parseUUID<C: Collection>(_ s: C) -> (UInt64, UInt64)? where C.Element == UInt8 {
+    static func parseUUID(_ s: UnsafeBufferPointer<UInt8>) -> (UInt64, UInt64)? {
         guard s.count == 36 else { return nil }
         var words: (UInt64, UInt64) = (0, 0)
         var n = 0
