@@ -9,11 +9,15 @@ let package = Package(
         .library(name: "CloudSigning", targets: ["CloudSigning"]),
         .library(name: "CloudSim", targets: ["CloudSim"]),
         .library(name: "TapedeckTesting", targets: ["TapedeckTesting"]),
+        .library(name: "Cassette", targets: ["Cassette"]),
+        .library(name: "Matching", targets: ["Matching"]),
+        .library(name: "Proxy", targets: ["Proxy"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
-        .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
+        .package(url: "https://github.com/adam-fowler/compress-nio.git", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
@@ -38,22 +42,52 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // The cassette format: gzip JSON Lines, crash-safe appends, redaction, HAR. No networking.
+        .target(
+            name: "Cassette",
+            dependencies: [
+                "CloudSigning",
+                .product(name: "CompressNIO", package: "compress-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
+        // Canonical request keys and the per-cloud matching profiles; replay lookup over a cassette.
+        .target(name: "Matching", dependencies: ["Cassette", "CloudSigning"]),
+        // The recording/replaying HTTP proxy (reverse and forward with CONNECT interception).
+        .target(
+            name: "Proxy",
+            dependencies: [
+                "Cassette", "Matching", "CloudSigning",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CompressNIO", package: "compress-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         // In-process helpers for tests: start a simulator on 127.0.0.1:0 and get its URL.
         .target(
             name: "TapedeckTesting",
-            dependencies: ["CloudSim", "CloudSigning", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")]
+            dependencies: ["CloudSim", "CloudSigning", "Proxy", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")]
         ),
         // The thin `tapedeck` executable: argument parsing and wiring only.
         .executableTarget(
             name: "TapedeckCLI",
             dependencies: [
-                "CloudSim", "CloudSigning",
+                "CloudSim", "CloudSigning", "Cassette", "Matching", "Proxy",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         .testTarget(name: "CloudSigningTests", dependencies: ["CloudSigning"]),
+        .testTarget(name: "CassetteTests", dependencies: ["Cassette", .product(name: "NIOCore", package: "swift-nio"), .product(name: "CompressNIO", package: "compress-nio")]),
+        .testTarget(name: "MatchingTests", dependencies: ["Matching", "Cassette", "CloudSigning"]),
+        .testTarget(name: "ProxyTests", dependencies: ["Proxy", "Cassette", "Matching", "CloudSim", "TapedeckTesting"]),
         .testTarget(
             name: "CloudSimTests",
             dependencies: [

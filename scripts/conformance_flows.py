@@ -93,8 +93,22 @@ def call(sdk, what, fn):
     return result
 
 
+# With TAPEDECK_DETERMINISTIC=1 every run sends the same requests (names, unknown ids), so a
+# session recorded through `tapedeck proxy` replays offline; signatures, nonces and dates still
+# change on every call, as the SDKs make them.
+DETERMINISTIC = os.environ.get("TAPEDECK_DETERMINISTIC") == "1"
+_names = {}
+
+
 def unique_name(prefix):
+    if DETERMINISTIC:
+        _names[prefix] = _names.get(prefix, 0) + 1
+        return "%s-det%d" % (prefix, _names[prefix])
     return "%s-%s" % (prefix, uuid.uuid4().hex[:8])
+
+
+def unknown_uuid():
+    return "00000000-0000-4000-8000-00000000beef" if DETERMINISTIC else str(uuid.uuid4())
 
 
 # =============================================================== aliyun-python-sdk-core + ecs
@@ -443,7 +457,7 @@ def flow_huawei(endpoint, ak, sk, project_id, expect_sig_error):
               bool(lr.request_id) and isinstance(lbody.get("page_info"), dict),
               "keys %s" % sorted(lbody))
 
-        unknown = str(uuid.uuid4())
+        unknown = unknown_uuid()
         expect_raises(sdk, "ShowSecurityGroup(unknown uuid) -> ClientRequestException 404 with error_code, request_id",
                       lambda: show(unknown), ClientRequestException,
                       lambda e: e.status_code == 404 and bool(e.error_code) and e.error_code != "404"

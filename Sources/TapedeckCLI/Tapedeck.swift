@@ -7,8 +7,10 @@ struct Tapedeck: AsyncParsableCommand {
         abstract: "Record, replay and measure cloud-API traffic.",
         discussion: """
         tapedeck simulate   a local Alibaba Cloud ECS + Huawei Cloud VPC v3 security-group API
+        tapedeck proxy      record exchanges into a gzip cassette, replay them offline
+        tapedeck cassette   list, show, verify, diff, repair, scan, export and import cassettes
         """,
         version: "0.1.0",
-        subcommands: [Simulate.self, BenchLookup.self]
+        subcommands: [Simulate.self, ProxyCommand.self, CassetteCommand.self, BenchLookup.self]
     )
 }

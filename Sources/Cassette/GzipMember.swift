@@ -1,0 +1,85 @@
+import CompressNIO
+import NIOCore
+
+/// One self-delimiting gzip member per record, BGZF-style: a standard gzip header whose extra field
+/// (subfield `TD`) holds the member's total length, raw deflate data, then CRC-32 and size.
+///
+/// Any gzip reader (`zcat`, Python's `gzip`) reads the concatenation as one stream and ignores the extra
+/// field; Tapedeck uses it to walk records without inflating them, to find a torn tail by length alone,
+/// and to read one record by offset on replay. (samtools' BGZF does the same for the same reasons.)
+public enum GzipMember {
+    static let headerSize = 20  // 10 fixed + XLEN(2) + SI1 SI2(2) + SLEN(2) + length(4)
+    static let trailerSize = 8
+
+    /// Compresses `payload` into one member, reusing `compressor` (a raw-deflate `ZlibCompressor`).
+    public static func encode(_ payload: ByteBuffer, compressor: ZlibCompressor, allocator: ByteBufferAllocator) throws -> ByteBuffer {
+        var input = payload
+        let crc = input.withUnsafeReadableBytes { CRC32.checksum($0) }
+        let size = UInt32(truncatingIfNeeded: input.readableBytes)
+        var deflated = allocator.buffer(capacity: compressor.maxSize(from: input) + 64)
+        try compressor.deflate(from: &input, to: &deflated, flush: .finish)
+        try compressor.reset()
+        var out = allocator.buffer(capacity: headerSize + deflated.readableBytes + trailerSize)
+        let total = UInt32(headerSize + deflated.readableBytes + trailerSize)
+        out.writeBytes([0x1F, 0x8B, 8, 4, 0, 0, 0, 0, 0, 0xFF])  // magic, deflate, FEXTRA, no mtime, unknown OS
+        out.writeInteger(UInt16(8), endianness: .little)           // XLEN
+        out.writeBytes([UInt8(ascii: "T"), UInt8(ascii: "D")])
+        out.writeInteger(UInt16(4), endianness: .little)           // SLEN
+        out.writeInteger(total, endianness: .little)
+        out.writeBuffer(&deflated)
+        out.writeInteger(crc, endianness: .little)
+        out.writeInteger(size, endianness: .little)
+        return out
+    }
+
+    public enum HeaderResult {
+        case member(length: Int)
+        /// Not enough bytes for a header: the file ends here (torn if any bytes remain).
+        case truncated
+        /// Not one of our members.
+        case invalid(String)
+    }
+
+    /// Reads a member's total length from the first bytes at `buffer`'s reader index.
+    public static func header(_ buffer: ByteBuffer) -> HeaderResult {
+        guard buffer.readableBytes >= headerSize else { return .truncated }
+        let b = buffer.readerIndex
+        guard buffer.getInteger(at: b, as: UInt8.self) == 0x1F, buffer.getInteger(at: b + 1, as: UInt8.self) == 0x8B else {
+            return .invalid("not a gzip member (bad magic bytes)")
+        }
+        guard buffer.getInteger(at: b + 3, as: UInt8.self).map({ $0 & 4 != 0 }) == true,
+              buffer.getInteger(at: b + 12, as: UInt8.self) == UInt8(ascii: "T"), buffer.getInteger(at: b + 13, as: UInt8.self) == UInt8(ascii: "D"),
+              let total = buffer.getInteger(at: b + 16, endianness: .little, as: UInt32.self) else {
+            return .invalid("a gzip member without Tapedeck's length field (was the file recompressed? `zcat in | tapedeck cassette import-jsonl` rebuilds it)")
+        }
+        guard Int(total) >= headerSize + trailerSize else { return .invalid("member length \(total) is too small") }
+        return .member(length: Int(total))
+    }
+
+    /// Inflates one complete member (exactly its bytes) and checks CRC and size.
+    public static func decode(_ member: ByteBuffer, decompressor: ZlibDecompressor, allocator: ByteBufferAllocator) throws -> ByteBuffer {
+        var deflated = member.getSlice(at: member.readerIndex + headerSize, length: member.readableBytes - headerSize - trailerSize)!
+        let crc = member.getInteger(at: member.writerIndex - 8, endianness: .little, as: UInt32.self)!
+        let size = Int(member.getInteger(at: member.writerIndex - 4, endianness: .little, as: UInt32.self)!)
+        var out = allocator.buffer(capacity: max(256, size))
+        defer { try? decompressor.reset() }
+        while true {
+            do {
+                try decompressor.inflate(from: &deflated, to: &out)
+                break
+            } catch let e as CompressNIOError where e == .bufferOverflow {
+                out.reserveCapacity(minimumWritableBytes: max(4096, out.readableBytes))
+            }
+        }
+        guard UInt32(truncatingIfNeeded: out.readableBytes) == UInt32(truncatingIfNeeded: size) else {
+            throw GzipMemberError.mismatch("size \(out.readableBytes) ≠ trailer \(size)")
+        }
+        guard out.withUnsafeReadableBytes({ CRC32.checksum($0) }) == crc else { throw GzipMemberError.mismatch("CRC-32 mismatch") }
+        return out
+    }
+}
+
+enum GzipMemberError: Error, CustomStringConvertible {
+    case mismatch(String)
+    var description: String { switch self { case .mismatch(let s): return s } }
+}

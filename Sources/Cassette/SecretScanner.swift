@@ -1,0 +1,50 @@
+import CloudSigning
+import CompressNIO
+import Foundation
+import NIOCore
+
+/// Looks for live secrets in a cassette's decompressed records: each value plain, percent-encoded and
+/// base64-encoded (alone, and as `id:value` for basic auth).
+public enum SecretScanner {
+    public struct Finding: Sendable, Equatable, CustomStringConvertible {
+        public var secretName: String
+        public var form: String
+        public var record: Int
+        public var description: String { "record \(record): the value of \(secretName) appears (\(form))" }
+    }
+
+    public static func scan(path: String, secrets: [(name: String, value: String)]) throws -> [Finding] {
+        var needles: [(String, String, [UInt8])] = []
+        for (name, value) in secrets where value.count >= 4 {
+            needles.append((name, "plain", Array(value.utf8)))
+            let pct = PercentEncoding.encode(value)
+            if pct != value { needles.append((name, "percent-encoded", Array(pct.utf8))) }
+            needles.append((name, "base64", Array(Data(value.utf8).base64EncodedString().utf8)))
+            needles.append((name, "base64, unpadded", Array(Data(value.utf8).base64EncodedString().trimmingCharacters(in: ["="]).utf8)))
+        }
+        var findings: [Finding] = []
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw CassetteError(.io, file: path, "cannot open: \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        let decompressor = try ZlibDecompressor(algorithm: .deflate)
+        try CassetteReader.walk(fd: fd, path: path, allowTornTail: true, decompressor: decompressor, allocator: ByteBufferAllocator()) { index, _, _, line in
+            let bytes = Array(line.readableBytesView)
+            for (name, form, needle) in needles where contains(bytes, needle) {
+                findings.append(Finding(secretName: name, form: form, record: index))
+            }
+        }
+        return findings
+    }
+
+    static func contains(_ hay: [UInt8], _ needle: [UInt8]) -> Bool {
+        guard !needle.isEmpty, hay.count >= needle.count else { return false }
+        let first = needle[0]
+        var i = 0
+        let last = hay.count - needle.count
+        while i <= last {
+            if hay[i] == first && hay[i..<(i + needle.count)].elementsEqual(needle) { return true }
+            i += 1
+        }
+        return false
+    }
+}

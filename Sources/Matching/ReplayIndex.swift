@@ -1,0 +1,87 @@
+import Cassette
+import Synchronization
+
+/// What replay does when a request has been answered as often as it was recorded.
+public enum ExhaustedPolicy: String, Sendable, CaseIterable {
+    /// Fail like any unmatched request (so a test calling more often than recorded fails).
+    case error
+    /// Keep answering with the last recorded answer.
+    case last
+    /// Start again from the first recorded answer.
+    case cycle
+}
+
+/// Key → recorded exchanges in order, with a cursor per key: repeated identical requests get their
+/// answers in recorded order. Safe to use from many connections.
+public final class ReplayIndex: Sendable {
+    public enum Outcome: Sendable {
+        case hit(CassetteReader.Entry)
+        /// No recorded exchange has this key; `nearest` is the closest recorded key, if any.
+        case miss(nearest: String?)
+        /// Recorded, but every recording has been used.
+        case exhausted(recorded: Int)
+    }
+
+    private struct State {
+        var byKey: [String: [CassetteReader.Entry]] = [:]
+        var cursors: [String: Int] = [:]
+        var count = 0
+    }
+    private let state = Mutex(State())
+    public let policy: ExhaustedPolicy
+
+    public init(entries: [CassetteReader.Entry], policy: ExhaustedPolicy) {
+        var s = State()
+        for e in entries { s.byKey[e.key, default: []].append(e) }
+        s.count = entries.count
+        state.withLock { $0 = s }
+        self.policy = policy
+    }
+
+    public var count: Int { state.withLock { $0.count } }
+
+    /// Adds an exchange recorded during this session, as already answered once (auto mode).
+    public func appendUsed(_ entry: CassetteReader.Entry) {
+        state.withLock { s in
+            s.byKey[entry.key, default: []].append(entry)
+            s.cursors[entry.key] = s.byKey[entry.key]!.count
+            s.count += 1
+        }
+    }
+
+    /// The next recorded exchange for `key`.
+    public func next(_ key: String) -> Outcome {
+        let found = state.withLock { s -> ([CassetteReader.Entry], Int)? in
+            guard let list = s.byKey[key] else { return nil }
+            let i = s.cursors[key, default: 0]
+            s.cursors[key] = i + 1
+            return (list, i)
+        }
+        guard let (list, i) = found else { return .miss(nearest: nearest(to: key)) }
+        if i < list.count { return .hit(list[i]) }
+        switch policy {
+        case .error: return .exhausted(recorded: list.count)
+        case .last: return .hit(list[list.count - 1])
+        case .cycle: return .hit(list[i % list.count])
+        }
+    }
+
+    /// Forgets how often each key has been answered.
+    public func rewind() { state.withLock { $0.cursors.removeAll() } }
+
+    /// Every distinct recorded key.
+    public var keys: [String] { state.withLock { Array($0.byKey.keys) } }
+
+    /// The recorded key with the fewest differing fields (ties: the first in sorted order).
+    public func nearest(to key: String) -> String? {
+        let target = RequestKey.fields(key)
+        var best: (Int, String)? = nil
+        for k in keys.sorted() where k != key {
+            let f = RequestKey.fields(k)
+            var d = 0
+            for name in Set(target.keys).union(f.keys) where target[name] != f[name] { d += 1 }
+            if best == nil || d < best!.0 { best = (d, k) }
+        }
+        return best?.1
+    }
+}

@@ -1,0 +1,31 @@
+import Cassette
+import Matching
+import NIOCore
+
+/// How a proxy listens, where it forwards, and how it records and replays.
+public struct ProxyConfiguration: Sendable {
+    public var host = "127.0.0.1"
+    public var port = 8080
+    public var cassettePath: String
+    public var mode: ProxyMode = .auto
+    /// Reverse-proxy target for origin-form requests (`http://host:port` or `https://…`).
+    public var upstream: String?
+    public var onExhausted: ExhaustedPolicy = .error
+    /// A profile to use for every request instead of detecting one per request.
+    public var profile: MatchProfile?
+    public var redactor = Redactor()
+    /// Where the interception CA lives (created on first use).
+    public var caDirectory: String
+    /// PEM file of extra CAs to trust for upstream TLS (besides the system trust store).
+    public var upstreamCAFile: String?
+    public var upstreamTimeout: TimeAmount = .seconds(30)
+    public var connectTimeout: TimeAmount = .seconds(10)
+    public var threads: Int = System.coreCount
+    /// Largest request or response body buffered, in bytes.
+    public var maxBodyBytes = 64 * 1024 * 1024
+
+    public init(cassettePath: String, caDirectory: String) {
+        self.cassettePath = cassettePath
+        self.caDirectory = caDirectory
+    }
+}

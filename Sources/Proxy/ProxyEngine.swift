@@ -1,0 +1,222 @@
+import Cassette
+import CloudSigning
+import CompressNIO
+import Foundation
+import Logging
+import Matching
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import Synchronization
+
+/// The proxy's decisions, independent of sockets: which upstream a request is for, its match key, and
+/// whether it is answered from the cassette, forwarded and recorded, or refused.
+public final class ProxyEngine: Sendable {
+    let configuration: ProxyConfiguration
+    let upstream: UpstreamClient
+    let stats = ProxyStats()
+    let logger: Logger
+    /// Blocking cassette writes run here, off the event loops.
+    let writerPool: NIOThreadPool
+    private let state: Mutex<(mode: ProxyMode, session: CassetteSession)>
+
+    public init(configuration: ProxyConfiguration, group: EventLoopGroup, logger: Logger) throws {
+        self.configuration = configuration
+        self.logger = logger
+        upstream = try UpstreamClient(group: group, extraCAFile: configuration.upstreamCAFile, connectTimeout: configuration.connectTimeout,
+                                      timeout: configuration.upstreamTimeout, maxBody: configuration.maxBodyBytes)
+        let session = try CassetteSession(path: configuration.cassettePath, policy: configuration.onExhausted)
+        if configuration.mode == .replay && session.recordedCount == 0 && access(configuration.cassettePath, F_OK) != 0 {
+            throw CassetteError(.io, file: configuration.cassettePath, "replay needs an existing cassette; record one first (--mode record)")
+        }
+        state = Mutex((configuration.mode, session))
+        writerPool = NIOThreadPool(numberOfThreads: 1)
+        writerPool.start()
+    }
+
+    public var mode: ProxyMode { state.withLock { $0.mode } }
+    var session: CassetteSession { state.withLock { $0.session } }
+
+    public func setMode(_ mode: ProxyMode) { state.withLock { $0.mode = mode } }
+
+    /// Switches to another cassette (and optionally mode); the old one is flushed and closed.
+    public func switchCassette(path: String, mode: ProxyMode?) throws {
+        let next = try CassetteSession(path: path, policy: configuration.onExhausted)
+        let old = state.withLock { s -> CassetteSession in
+            let old = s.session
+            s.session = next
+            if let mode { s.mode = mode }
+            return old
+        }
+        old.close()
+        stats.reset()
+    }
+
+    public func flush() { session.flush() }
+
+    public func shutdown() async {
+        session.close()
+        try? await writerPool.shutdownGracefully()
+    }
+
+    public struct Status: Codable, Sendable {
+        public var mode: ProxyMode
+        public var cassette: String
+        public var exchanges: Int
+        public var hits: Int
+        public var misses: Int
+        public var recorded: Int
+        public var forwarded: Int
+        public var upstream_errors: Int
+    }
+
+    public var status: Status {
+        let (mode, session) = state.withLock { ($0.mode, $0.session) }
+        return Status(mode: mode, cassette: session.path, exchanges: session.recordedCount, hits: stats.hits.load(ordering: .relaxed),
+                      misses: stats.misses.load(ordering: .relaxed), recorded: stats.recorded.load(ordering: .relaxed),
+                      forwarded: stats.forwarded.load(ordering: .relaxed), upstream_errors: stats.upstreamErrors.load(ordering: .relaxed))
+    }
+
+    // MARK: handling a request
+
+    /// A complete client request; `tunnel` is the CONNECT target when it arrived inside an intercepted tunnel.
+    struct ClientRequest {
+        var head: HTTPRequestHead
+        var body: ByteBuffer?
+        var tunnel: UpstreamTarget?
+    }
+
+    func handle(_ request: ClientRequest, on loop: EventLoop) -> EventLoopFuture<ProxyResponse> {
+        let started = Date()
+        let allocator = ByteBufferAllocator()
+        // Where it goes, and its path in origin form.
+        var target = request.tunnel ?? configuration.upstream.flatMap(UpstreamTarget.init(url:))
+        var path = request.head.uri
+        if request.tunnel == nil, path.lowercased().hasPrefix("http://") || path.lowercased().hasPrefix("https://") {
+            guard let t = UpstreamTarget(url: path) else { return loop.makeSucceededFuture(badRequest("cannot parse the absolute URL \(path)", allocator)) }
+            target = t
+            let afterScheme = path.range(of: "://")!.upperBound
+            path = String(path[afterScheme...].drop { $0 != "/" && $0 != "?" })
+            if path.isEmpty || path.hasPrefix("?") { path = "/" + path }
+        }
+        let (mode, session) = state.withLock { ($0.mode, $0.session) }
+        let bodyBytes = request.body.map { Array($0.readableBytesView) } ?? []
+        let rawPath = String(path.prefix { $0 != "?" })
+        let query: QueryParameters
+        let form: QueryParameters
+        do {
+            query = try path.firstIndex(of: "?").map { try QueryParameters.parse(String(path[path.index(after: $0)...])) } ?? QueryParameters()
+            let isForm = request.head.headers.first(name: "content-type")?.lowercased().hasPrefix("application/x-www-form-urlencoded") ?? false
+            form = isForm && !bodyBytes.isEmpty ? try QueryParameters.parse(bodyBytes) : QueryParameters()
+        } catch {
+            return loop.makeSucceededFuture(badRequest("\(error)", allocator))
+        }
+        let signable = SignableRequest(method: request.head.method.rawValue, rawPath: rawPath, query: query, form: form,
+                                       headers: request.head.headers.map { ($0.name, $0.value) }, body: bodyBytes)
+        let profile = configuration.profile ?? MatchProfile.detect(signable)
+        let keyHost = target?.authority ?? (session.recordedHosts.count == 1 ? session.recordedHosts[0] : request.head.headers.first(name: "host") ?? "")
+        let key = RequestKey.make(signable, host: keyHost, profile: profile)
+        var flat: [String: String] = [:]
+        for p in query.pairs { flat[p.name] = p.value }
+        for p in form.pairs { flat[p.name] = p.value }
+        let shape = ProxyErrors.shape(profile: profile, path: rawPath, query: flat)
+
+        if mode == .replay || mode == .auto {
+            switch session.replay.next(key) {
+            case .hit(let entry):
+                do {
+                    stats.hits.add(1, ordering: .relaxed)
+                    return loop.makeSucceededFuture(try session.response(for: entry, allocator: allocator))
+                } catch {
+                    logger.error("cassette read failed", metadata: ["error": "\(error)"])
+                    return loop.makeSucceededFuture(ProxyErrors.response(shape, status: .internalServerError, code: "Tapedeck.CassetteUnreadable",
+                                                                         message: "\(error)", allocator: allocator))
+                }
+            case .miss(let nearest):
+                if mode == .replay {
+                    stats.misses.add(1, ordering: .relaxed)
+                    return loop.makeSucceededFuture(noMatch(session: session, key: key, nearest: nearest, shape: shape, allocator: allocator))
+                }
+            case .exhausted(let recorded):
+                if mode == .replay {
+                    stats.misses.add(1, ordering: .relaxed)
+                    let msg = "tapedeck: all \(recorded) recorded exchange(s) for this request in \(session.path) were already used (--on-exhausted error). key: \(key)"
+                    logger.warning("\(msg)")
+                    return loop.makeSucceededFuture(ProxyErrors.response(shape, status: .notFound, code: "Tapedeck.ExchangesExhausted", message: msg, allocator: allocator))
+                }
+            }
+        }
+        guard let target else {
+            return loop.makeSucceededFuture(ProxyErrors.response(shape, status: .badGateway, code: "Tapedeck.NoUpstream",
+                message: "tapedeck: no upstream for \(request.head.uri): start the proxy with --upstream URL, or send absolute-form or CONNECT requests",
+                allocator: allocator))
+        }
+        // Forward.
+        var head = HTTPRequestHead(version: .http1_1, method: request.head.method, uri: path)
+        head.headers = HTTPHeaders(HopByHop.strip(request.head.headers.map { ($0.name, $0.value) }))
+        stats.forwarded.add(1, ordering: .relaxed)
+        let record = mode == .record || mode == .auto
+        return upstream.send(head, body: request.body, to: target, on: loop).flatMap { upstreamResponse in
+            let (exchange, response) = self.exchange(request: head, target: target, body: bodyBytes, upstream: upstreamResponse,
+                                                     key: key, profile: profile, started: started, allocator: allocator)
+            guard record else { return loop.makeSucceededFuture(response) }
+            // The record is in the file before the client gets the last byte of its answer.
+            return self.writerPool.runIfActive(eventLoop: loop) { try session.append(exchange) }.map { entry in
+                self.stats.recorded.add(1, ordering: .relaxed)
+                if mode == .auto { session.replay.appendUsed(entry) }
+                return response
+            }.flatMapErrorThrowing { error in
+                self.logger.error("recording failed; the exchange was not written", metadata: ["error": "\(error)"])
+                return ProxyErrors.response(shape, status: .internalServerError, code: "Tapedeck.RecordFailed", message: "\(error)", allocator: allocator)
+            }
+        }.flatMapErrorThrowing { error in
+            self.stats.upstreamErrors.add(1, ordering: .relaxed)
+            let timeout: Bool = { if case .timeout = error as? UpstreamError { return true } else { return false } }()
+            self.logger.warning("upstream failed", metadata: ["target": "\(target)", "error": "\(error)"])
+            return ProxyErrors.response(shape, status: timeout ? .gatewayTimeout : .badGateway,
+                                        code: timeout ? "Tapedeck.UpstreamTimeout" : "Tapedeck.UpstreamUnavailable",
+                                        message: "tapedeck: \(error) (nothing was recorded)", allocator: allocator)
+        }
+    }
+
+    private func noMatch(session: CassetteSession, key: String, nearest: String?, shape: ProxyErrors.Shape, allocator: ByteBufferAllocator) -> ProxyResponse {
+        var msg = "tapedeck: no recorded exchange in \(session.path) matches this request. key: \(key)"
+        if let nearest {
+            msg += " ; nearest recorded: \(nearest) ; differs in: " + RequestKey.differences(nearest, key).joined(separator: "; ")
+        } else {
+            msg += " ; the cassette has no exchanges"
+        }
+        logger.warning("\(msg)")
+        return ProxyErrors.response(shape, status: .notFound, code: "Tapedeck.NoMatchingExchange", message: msg, allocator: allocator)
+    }
+
+    private func badRequest(_ why: String, _ allocator: ByteBufferAllocator) -> ProxyResponse {
+        ProxyErrors.response(.generic, status: .badRequest, code: "Tapedeck.BadRequest", message: "tapedeck: \(why)", allocator: allocator)
+    }
+
+    /// The record to store (redacted, body decoded) and the response to send.
+    private func exchange(request head: HTTPRequestHead, target: UpstreamTarget, body: [UInt8], upstream r: UpstreamResponse, key: String,
+                          profile: MatchProfile, started: Date, allocator: ByteBufferAllocator) -> (Exchange, ProxyResponse) {
+        var respBytes = Array(r.body.readableBytesView)
+        var respHeaders = r.headers.map { ($0.name, $0.value) }
+        if let enc = r.headers.first(name: "content-encoding")?.lowercased(), enc == "gzip" || enc == "deflate",
+           let decoded = ProxyEngine.decode(r.body, gzip: enc == "gzip") {
+            respBytes = decoded
+            respHeaders = respHeaders.filter { $0.0.lowercased() != "content-encoding" }
+        }
+        respHeaders = HopByHop.strip(respHeaders, dropLength: true)
+        let reqHeaders = [("Host", target.authority)] + head.headers.map { ($0.name, $0.value) }.filter { $0.0.lowercased() != "host" }
+        let raw = Exchange(seq: 0, key: key, profile: profile.name,
+                           request: .init(method: head.method.rawValue, url: target.origin + head.uri, headers: reqHeaders, body: Body(bytes: body)),
+                           response: .init(status: Int(r.status.code), headers: respHeaders, body: Body(bytes: respBytes)),
+                           timing: .init(started_at: Timestamp.iso8601(started), duration_ms: (Date().timeIntervalSince(started) * 1e6).rounded() / 1e3))
+        let stored = configuration.redactor.redact(raw)
+        return (stored, ProxyResponse(raw.response, allocator: allocator))  // the live client gets the real answer
+    }
+
+    static func decode(_ body: ByteBuffer, gzip: Bool) -> [UInt8]? {
+        var b = body
+        guard let out = try? b.decompress(with: gzip ? .gzip() : .zlib()) else { return nil }
+        return Array(out.readableBytesView)
+    }
+}

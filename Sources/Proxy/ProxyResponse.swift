@@ -1,0 +1,52 @@
+import Cassette
+import NIOCore
+import NIOHTTP1
+
+/// A response ready to write to the client: the same bytes for a recorded exchange whether it is being
+/// recorded or replayed (decoded body, `Content-Length`, no hop-by-hop headers).
+struct ProxyResponse: Sendable {
+    var status: HTTPResponseStatus
+    var headers: [(String, String)]
+    var body: ByteBuffer
+
+    init(status: HTTPResponseStatus, headers: [(String, String)], body: ByteBuffer) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+    }
+
+    init(_ r: Exchange.Response, allocator: ByteBufferAllocator) {
+        let bytes = r.body.bytes
+        var body = allocator.buffer(capacity: bytes.count)
+        body.writeBytes(bytes)
+        self.init(status: HTTPResponseStatus(statusCode: r.status), headers: HopByHop.strip(r.headerPairs, dropLength: true), body: body)
+    }
+
+    var head: HTTPResponseHead {
+        var h = HTTPHeaders(headers)
+        h.replaceOrAdd(name: "Content-Length", value: String(body.readableBytes))
+        return HTTPResponseHead(version: .http1_1, status: status, headers: h)
+    }
+}
+
+/// Headers that belong to one connection, not to the exchange.
+enum HopByHop {
+    static let names: Set<String> = ["connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization",
+                                     "te", "trailer", "transfer-encoding", "upgrade"]
+
+    static func strip(_ headers: [(String, String)], dropLength: Bool = false, dropEncoding: Bool = false) -> [(String, String)] {
+        var extra = Set<String>()
+        for (n, v) in headers where n.lowercased() == "connection" {
+            for t in v.split(separator: ",") { extra.insert(t.trimmingCharacters(in: .whitespaces).lowercased()) }
+        }
+        return headers.filter { h in
+            let n = h.0.lowercased()
+            if names.contains(n) || extra.contains(n) { return false }
+            if dropLength && n == "content-length" { return false }
+            if dropEncoding && n == "content-encoding" { return false }
+            return true
+        }
+    }
+}
+
+import Foundation

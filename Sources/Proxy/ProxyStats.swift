@@ -1,0 +1,18 @@
+import Synchronization
+
+/// Counters the control API reports.
+final class ProxyStats: Sendable {
+    let hits = Atomic<Int>(0)
+    let misses = Atomic<Int>(0)
+    let recorded = Atomic<Int>(0)
+    let forwarded = Atomic<Int>(0)
+    let upstreamErrors = Atomic<Int>(0)
+
+    func reset() {
+        hits.store(0, ordering: .relaxed)
+        misses.store(0, ordering: .relaxed)
+        recorded.store(0, ordering: .relaxed)
+        forwarded.store(0, ordering: .relaxed)
+        upstreamErrors.store(0, ordering: .relaxed)
+    }
+}

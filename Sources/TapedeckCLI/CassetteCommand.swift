@@ -1,0 +1,137 @@
+import ArgumentParser
+import Cassette
+import Foundation
+import Matching
+
+struct CassetteCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cassette",
+        abstract: "Inspect and maintain cassettes.",
+        subcommands: [List.self, Show.self, Verify.self, Diff.self, Repair.self, Scan.self, ExportHAR.self, ImportHAR.self]
+    )
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "ls", abstract: "One line per exchange: seq, status, method, URL, time.")
+        @Argument var file: String
+        func run() throws {
+            let r = try CassetteReader(path: file)
+            print("# \(file): \(r.entries.count) exchanges, format \(r.header.tapedeck_cassette), created \(r.header.created_at) by \(r.header.tool)")
+            for e in try r.allExchanges() {
+                print("\(e.seq)\t\(e.response.status)\t\(e.request.method)\t\(e.request.url.prefix(160))\t\(e.timing.duration_ms) ms\t\(e.profile)")
+            }
+        }
+    }
+
+    struct Show: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print exchanges as pretty JSON (all, or the given sequence numbers).")
+        @Argument var file: String
+        @Argument var seq: [Int] = []
+        func run() throws {
+            let r = try CassetteReader(path: file)
+            let e = JSONEncoder()
+            e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+            for entry in r.entries where seq.isEmpty || seq.contains(entry.seq) {
+                print(String(decoding: try e.encode(try r.exchange(entry)), as: UTF8.self))
+            }
+        }
+    }
+
+    struct Verify: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Check every record decodes and its key matches its request; exit 1 if not.")
+        @Argument var file: String
+        func run() throws {
+            let r = try CassetteReader(path: file)
+            var bad = 0
+            for entry in r.entries {
+                let e = try r.exchange(entry)
+                let (key, _) = RequestKey.make(recorded: e.request, profile: MatchProfile.named(e.profile))
+                if key != e.key {
+                    bad += 1
+                    print("record \(e.seq): stored key differs from its request's key: \(RequestKey.differences(e.key, key).joined(separator: "; "))")
+                }
+            }
+            print("\(file): \(r.entries.count) exchanges, \(bad) with a stale key, format \(r.header.tapedeck_cassette)")
+            if bad > 0 { throw ExitCode(1) }
+        }
+    }
+
+    struct Diff: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Compare two cassettes by match key: keys only in one, and answers that differ.")
+        @Argument var a: String
+        @Argument var b: String
+        func run() throws {
+            func load(_ p: String) throws -> [String: [Exchange]] {
+                var out: [String: [Exchange]] = [:]
+                for e in try CassetteReader(path: p).allExchanges() { out[e.key, default: []].append(e) }
+                return out
+            }
+            let x = try load(a), y = try load(b)
+            var differences = 0
+            for k in Set(x.keys).subtracting(y.keys).sorted() { print("- only in \(a): \(k)"); differences += 1 }
+            for k in Set(y.keys).subtracting(x.keys).sorted() { print("+ only in \(b): \(k)"); differences += 1 }
+            for k in Set(x.keys).intersection(y.keys).sorted() {
+                for (ea, eb) in zip(x[k]!, y[k]!) where ea.response.status != eb.response.status || ea.response.body != eb.response.body {
+                    print("~ \(k): status \(ea.response.status) vs \(eb.response.status), body \(ea.response.body == eb.response.body ? "same" : "differs")")
+                    differences += 1
+                }
+                if x[k]!.count != y[k]!.count { print("~ \(k): recorded \(x[k]!.count) vs \(y[k]!.count) times"); differences += 1 }
+            }
+            print("\(differences) difference(s)")
+            if differences > 0 { throw ExitCode(1) }
+        }
+    }
+
+    struct Repair: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Drop a torn last record (left by a killed writer).")
+        @Argument var file: String
+        func run() throws {
+            let removed = try CassetteRepair.repair(path: file)
+            print(removed == 0 ? "\(file): intact" : "\(file): removed \(removed) bytes of a torn last record")
+        }
+    }
+
+    struct Scan: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Fail if a live secret (plain, percent-encoded or base64) appears in the cassette.")
+        @Argument var file: String
+        @Option(name: .customLong("secret-env"), help: "Environment variable holding a secret (repeatable).") var secretEnv: [String] = []
+        func run() throws {
+            let env = ProcessInfo.processInfo.environment
+            var secrets: [(String, String)] = []
+            for name in secretEnv {
+                guard let v = env[name], !v.isEmpty else { throw ValidationError("environment variable \(name) is not set") }
+                secrets.append((name, v))
+            }
+            let findings = try SecretScanner.scan(path: file, secrets: secrets)
+            for f in findings { print("\(file): \(f)") }
+            print("\(file): \(findings.isEmpty ? "no" : String(findings.count)) secret finding(s) for \(secretEnv.joined(separator: ", "))")
+            if !findings.isEmpty { throw ExitCode(1) }
+        }
+    }
+
+    struct ExportHAR: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "export-har", abstract: "Write the cassette as a HAR 1.2 file.")
+        @Argument var file: String
+        @Option(help: "Output .har file.") var out: String
+        func run() throws {
+            try HAR.export(try CassetteReader(path: file).allExchanges()).write(to: URL(fileURLWithPath: out))
+            print("wrote \(out)")
+        }
+    }
+
+    struct ImportHAR: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "import-har", abstract: "Build a replayable cassette from a HAR file (browser, mitmproxy).")
+        @Argument var har: String
+        @Option(help: "Output cassette (must not exist).") var out: String
+        @Option(name: .customLong("redact"), help: "Also redact this header, parameter or JSON field.") var redact: [String] = []
+        func run() throws {
+            guard !FileManager.default.fileExists(atPath: out) else { throw ValidationError("\(out) exists; choose a new file") }
+            let exchanges = try HAR.import(Data(contentsOf: URL(fileURLWithPath: har))) { RequestKey.make(recorded: $0.request) }
+            var redactor = Redactor()
+            for r in redact { redactor.add(r) }
+            let w = try CassetteWriter(path: out)
+            for e in exchanges { try w.append(redactor.redact(e)) }
+            w.close()
+            print("wrote \(out): \(exchanges.count) exchanges")
+        }
+    }
+}

@@ -1,0 +1,67 @@
+import ArgumentParser
+import Cassette
+import Foundation
+import Logging
+import Matching
+import NIOCore
+import Proxy
+import ServiceLifecycle
+
+struct ProxyCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "proxy",
+        abstract: "Record cloud-API exchanges into a gzip cassette, or replay them offline.",
+        discussion: """
+        Reverse proxy: point a client at the proxy and pass --upstream. Forward proxy: set HTTPS_PROXY / HTTP_PROXY
+        to the proxy; CONNECT tunnels are intercepted with a CA created in --ca-dir (trust DIR/ca.pem).
+        Control API (loopback only): GET /__tapedeck/status, POST /__tapedeck/mode|cassette|flush|rewind.
+        Prints `listening on http://HOST:PORT` once ready.
+        """
+    )
+
+    @Option(help: "Address to bind.") var host = "127.0.0.1"
+    @Option(help: "Port to bind (0 picks a free one).") var port = 8080
+    @Option(help: "The cassette file (gzip JSON Lines).") var cassette: String
+    @Option(help: "record | replay | auto | passthrough.") var mode: String = "auto"
+    @Option(help: "Upstream for origin-form requests, e.g. https://ecs.aliyuncs.com.") var upstream: String?
+    @Option(help: "When a request's recordings are used up: error | last | cycle.") var onExhausted = "error"
+    @Option(help: "Matching profile for every request (aliyun-rpc, aliyun-acs3, huawei, generic); default: per request.") var profile: String?
+    @Option(help: "Also redact this header, parameter or JSON field (repeatable).") var redact: [String] = []
+    @Option(help: "Directory of the TLS interception CA.") var caDir = NSString(string: "~/.tapedeck/ca").expandingTildeInPath
+    @Option(help: "PEM file of extra CAs to trust for upstream TLS.") var upstreamCa: String?
+    @Option(help: "Upstream answer timeout in seconds.") var upstreamTimeout: Double = 30
+    @Option(help: "Event-loop threads.") var threads = ProcessInfo.processInfo.activeProcessorCount
+    @Option(help: "Log level.") var logLevel = "info"
+
+    func validate() throws {
+        guard ProxyMode(rawValue: mode) != nil else { throw ValidationError("--mode must be record, replay, auto or passthrough") }
+        guard ExhaustedPolicy(rawValue: onExhausted) != nil else { throw ValidationError("--on-exhausted must be error, last or cycle") }
+        if let p = profile, MatchProfile.named(p) == nil { throw ValidationError("unknown --profile \(p); known: \(MatchProfile.builtIn.map(\.name).joined(separator: ", "))") }
+        if let u = upstream, UpstreamTarget(url: u) == nil { throw ValidationError("--upstream must be http://host[:port] or https://host[:port]") }
+    }
+
+    func run() async throws {
+        let logger = bootstrapLogging(level: logLevel, label: "tapedeck.proxy")
+        var conf = ProxyConfiguration(cassettePath: cassette, caDirectory: caDir)
+        conf.host = host
+        conf.port = port
+        conf.mode = ProxyMode(rawValue: mode)!
+        conf.upstream = upstream
+        conf.onExhausted = ExhaustedPolicy(rawValue: onExhausted)!
+        conf.profile = profile.flatMap(MatchProfile.named)
+        for r in redact { conf.redactor.add(r) }
+        conf.upstreamCAFile = upstreamCa
+        conf.upstreamTimeout = .milliseconds(Int64(upstreamTimeout * 1000))
+        conf.threads = threads
+        let server = ProxyServer(configuration: conf, logger: logger) { address in printListening(address.urlString) }
+        let group = ServiceGroup(configuration: .init(services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+    }
+}
+
+extension SocketAddress {
+    var urlString: String {
+        let host = ipAddress.map { $0.contains(":") ? "[\($0)]" : $0 } ?? "localhost"
+        return "http://\(host):\(port ?? 0)"
+    }
+}

@@ -1,0 +1,150 @@
+@testable import Cassette
+import Foundation
+import NIOCore
+import Testing
+
+func tempPath(_ name: String) -> String {
+    FileManager.default.temporaryDirectory.appendingPathComponent("tapedeck-\(UInt32.random(in: 0...UInt32.max))-\(name)").path
+}
+
+func sampleExchange(_ i: Int, key: String? = nil) -> Exchange {
+    Exchange(seq: 0, key: key ?? "example.com/?Action=Describe&N=\(i)", profile: "generic",
+             request: .init(method: "GET", url: "http://example.com/?Action=Describe&N=\(i)", headers: [("Host", "example.com")], body: .empty),
+             response: .init(status: 200, headers: [("Content-Type", "application/json")], body: Body(bytes: Array("{\"n\":\(i),\"pad\":\"\(String(repeating: "x", count: i % 300))\"}".utf8))),
+             timing: .init(started_at: "2026-01-01T00:00:00.000Z", duration_ms: 1.5))
+}
+
+func writeCassette(_ path: String, count: Int) throws {
+    let w = try CassetteWriter(path: path)
+    for i in 1...count { try w.append(sampleExchange(i)) }
+    w.close()
+}
+
+@Suite struct CassetteFileTests {
+    @Test func roundTripKeepsEveryExchange() throws {
+        let path = tempPath("rt.jsonl.gz")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try writeCassette(path, count: 50)
+        let r = try CassetteReader(path: path)
+        #expect(r.header.tapedeck_cassette == CassetteHeader.currentVersion)
+        #expect(r.entries.map(\.seq) == Array(1...50))
+        for (i, entry) in r.entries.enumerated() {
+            var expected = sampleExchange(i + 1)
+            expected.seq = i + 1
+            #expect(entry.key == expected.key)
+            #expect(try r.exchange(entry) == expected)
+        }
+    }
+
+    @Test func binaryBodiesAreBase64AndTextStaysText() {
+        #expect(Body(bytes: [0, 1, 2, 255]).encoding == .base64)
+        #expect(Body(bytes: [0, 1, 2, 255]).bytes == [0, 1, 2, 255])
+        #expect(Body(bytes: Array("{\"a\":1}".utf8)) == Body(encoding: .text, data: "{\"a\":1}"))
+    }
+
+    @Test func plainGzipReadsItAsJSONLines() throws {
+        let path = tempPath("zcat.jsonl.gz")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try writeCassette(path, count: 3)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/sh")
+        p.arguments = ["-c", "gzip -dc '\(path)'"]
+        let out = Pipe()
+        p.standardOutput = out
+        try p.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0)
+        let lines = String(decoding: data, as: UTF8.self).split(separator: "\n")
+        #expect(lines.count == 4)
+        #expect(lines[0].contains("\"tapedeck_cassette\":1"))
+        #expect(lines[1].hasPrefix("{\"key\":\"example.com/?Action=Describe&N=1\""))
+        for l in lines { #expect((try? JSONSerialization.jsonObject(with: Data(l.utf8))) != nil) }
+    }
+
+    @Test func tornTailNamesFileOffsetAndRecordAndRepairDropsIt() throws {
+        let path = tempPath("torn.jsonl.gz")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try writeCassette(path, count: 10)
+        let full = try CassetteReader(path: path)
+        let last = full.entries.last!
+        #expect(truncate(path, off_t(last.offset + last.length - 5)) == 0)
+        #expect { try CassetteReader(path: path) } throws: { e in
+            guard let e = e as? CassetteError else { return false }
+            return e.kind == .tornTail && e.record == 10 && e.offset == last.offset && e.file == path && "\(e)".contains("cassette repair")
+        }
+        #expect(try CassetteRepair.repair(path: path) == last.length - 5)
+        #expect(try CassetteReader(path: path).entries.count == 9)
+        // Appending after a repair continues the sequence.
+        let w = try CassetteWriter(path: path, existingRecords: 9)
+        try w.append(sampleExchange(99))
+        w.close()
+        #expect(try CassetteReader(path: path).entries.last?.seq == 10)
+    }
+
+    @Test func corruptMiddleRecordIsNamed() throws {
+        let path = tempPath("corrupt.jsonl.gz")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try writeCassette(path, count: 10)
+        let victim = try CassetteReader(path: path).entries[4]
+        let fh = try FileHandle(forUpdating: URL(fileURLWithPath: path))
+        try fh.seek(toOffset: UInt64(victim.offset + GzipMember.headerSize + 3))
+        let byte = try fh.read(upToCount: 1)!
+        try fh.seek(toOffset: UInt64(victim.offset + GzipMember.headerSize + 3))
+        fh.write(Data([byte[0] ^ 0x5A]))
+        try fh.close()
+        #expect { try CassetteReader(path: path) } throws: { e in
+            (e as? CassetteError).map { $0.kind == .corrupt && $0.record == 5 && $0.offset == victim.offset } ?? false
+        }
+    }
+
+    @Test func newerFormatIsRefusedClearly() throws {
+        let path = tempPath("newer.jsonl.gz")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try writeCassette(path, count: 1)
+        // Rewrite the header record with a future version.
+        let r = try CassetteReader(path: path)
+        let body = try r.exchange(r.entries[0])
+        try FileManager.default.removeItem(atPath: path)
+        let fd = open(path, O_WRONLY | O_CREAT, 0o644)
+        let compressor = try CompressNIOFacade.compressor()
+        var header = ByteBuffer(string: "{\"created_at\":\"x\",\"tapedeck_cassette\":99,\"tool\":\"tapedeck 9\"}\n")
+        let member = try GzipMember.encode(header, compressor: compressor, allocator: ByteBufferAllocator())
+        header.clear()
+        _ = member.withUnsafeReadableBytes { write(fd, $0.baseAddress!, $0.count) }
+        close(fd)
+        _ = body
+        #expect { try CassetteReader(path: path) } throws: { e in
+            (e as? CassetteError).map { $0.kind == .newerFormat && "\($0)".contains("99") } ?? false
+        }
+    }
+
+    @Test func notACassetteIsSaidSo() throws {
+        let path = tempPath("plain.txt")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try "hello, not gzip".write(toFile: path, atomically: true, encoding: .utf8)
+        #expect { try CassetteReader(path: path) } throws: { e in (e as? CassetteError)?.kind == .notACassette }
+    }
+
+    @Test func concurrentAppendsAreEachWrittenOnceAndWhole() async throws {
+        let path = tempPath("concurrent.jsonl.gz")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let w = try CassetteWriter(path: path)
+        await withTaskGroup(of: Void.self) { g in
+            for t in 0..<8 {
+                g.addTask { for i in 0..<100 { _ = try? w.append(sampleExchange(t * 1000 + i, key: "k-\(t)-\(i)")) } }
+            }
+        }
+        w.close()
+        let r = try CassetteReader(path: path)
+        #expect(r.entries.count == 800)
+        #expect(Set(r.entries.map(\.key)).count == 800)
+        #expect(r.entries.map(\.seq) == Array(1...800))
+        for e in r.entries { _ = try r.exchange(e) }
+    }
+}
+
+import CompressNIO
+enum CompressNIOFacade {
+    static func compressor() throws -> ZlibCompressor { try ZlibCompressor(algorithm: .deflate) }
+}
