@@ -115,11 +115,15 @@ public enum CassetteCoding {
     }
 }
 
-/// UTC timestamps with milliseconds.
+/// UTC timestamps with milliseconds (`2026-01-01T00:00:00.000Z`), without a formatter object per call.
 public enum Timestamp {
     public static func iso8601(_ date: Date) -> String {
-        let f = ISO8601DateFormatter()
-        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return f.string(from: date)
+        let t = date.timeIntervalSince1970
+        var secs = time_t(t.rounded(.down))
+        let ms = Int((t - Double(secs)) * 1000)
+        var tm = tm()
+        gmtime_r(&secs, &tm)
+        return String(format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", Int(tm.tm_year) + 1900, Int(tm.tm_mon) + 1, Int(tm.tm_mday),
+                      Int(tm.tm_hour), Int(tm.tm_min), Int(tm.tm_sec), ms)
     }
 }

@@ -12,9 +12,12 @@ public struct Redactor: Sendable {
     /// Query/form parameter names whose values are replaced.
     public var parameters: Set<String> = ["Signature", "AccessKeyId", "SecurityToken", "AccessKeySecret", "access_key_id",
                                           "access_key_secret", "password", "token"]
-    /// JSON field names containing any of these (case-insensitively) have their values replaced.
-    public var jsonFieldFragments: [String] = ["secret", "password", "token", "accesskey", "access_key", "private_key",
-                                               "privatekey", "credential", "signature"]
+    /// JSON field names containing any of these, compared lower-case without `_` and `-`, have their
+    /// values replaced. Pagination and idempotency tokens (`NextToken`, `ClientToken`) are not secrets.
+    public var jsonFieldFragments: [String] = ["secret", "password", "passwd", "privatekey", "securitytoken", "sessiontoken",
+                                               "accesstoken", "refreshtoken", "authtoken", "idtoken", "subjecttoken", "apikey",
+                                               "accesskeyid", "signature"]
+
     /// Exact names added with `--redact NAME` (header, parameter or JSON field).
     public var extra: Set<String> = []
 
@@ -26,8 +29,20 @@ public struct Redactor: Sendable {
     func isSecretParameter(_ name: String) -> Bool { parameters.contains(name) || extra.contains(name) }
     func isSecretField(_ name: String) -> Bool {
         if extra.contains(name) { return true }
-        let l = name.lowercased()
-        return jsonFieldFragments.contains { l.contains($0) }
+        var l: [UInt8] = []
+        l.reserveCapacity(name.utf8.count)
+        for b in name.utf8 where b != UInt8(ascii: "_") && b != UInt8(ascii: "-") { l.append(b >= 65 && b <= 90 ? b + 32 : b) }
+        return jsonFieldFragments.contains { SecretScanner.contains(l, Array($0.utf8)) }
+    }
+
+    /// Whether `text` might hold a secret field (or an extra name), judged on its lower-cased text without
+    /// `_` and `-` exactly as field names are: clean bodies (most answers) are never parsed.
+    func mightHoldSecrets(_ text: String) -> Bool {
+        var normalized: [UInt8] = []
+        normalized.reserveCapacity(text.utf8.count)
+        for b in text.utf8 where b != UInt8(ascii: "_") && b != UInt8(ascii: "-") { normalized.append(b >= 65 && b <= 90 ? b + 32 : b) }
+        if jsonFieldFragments.contains(where: { SecretScanner.contains(normalized, Array($0.utf8)) }) { return true }
+        return extra.contains { SecretScanner.contains(Array(text.utf8), Array($0.utf8)) }
     }
 
     public func redact(_ e: Exchange) -> Exchange {
@@ -71,7 +86,7 @@ public struct Redactor: Sendable {
             return changed ? Body(encoding: .text, data: params.encoded) : body
         }
         let trimmed = body.data.drop { $0 == " " || $0 == "\n" || $0 == "\r" || $0 == "\t" }
-        guard trimmed.first == "{" || trimmed.first == "[",
+        guard trimmed.first == "{" || trimmed.first == "[", mightHoldSecrets(body.data),
               let json = try? JSONSerialization.jsonObject(with: Data(body.data.utf8), options: [.fragmentsAllowed]) else { return body }
         var changed = false
         let cleaned = redactJSON(json, &changed)

@@ -158,8 +158,8 @@ public final class ProxyEngine: Sendable {
         let record = mode == .record || mode == .auto
         return upstream.send(head, body: request.body, to: target, on: loop).flatMap { upstreamResponse in
             let (exchange, response) = self.exchange(request: head, target: target, body: bodyBytes, upstream: upstreamResponse,
-                                                     key: key, profile: profile, started: started, allocator: allocator)
-            guard record else { return loop.makeSucceededFuture(response) }
+                                                     key: key, profile: profile, started: started, allocator: allocator, record: record)
+            guard let exchange else { return loop.makeSucceededFuture(response) }
             // The record is in the file before the client gets the last byte of its answer.
             return self.writerPool.runIfActive(eventLoop: loop) { try session.append(exchange) }.map { entry in
                 self.stats.recorded.add(1, ordering: .relaxed)
@@ -194,9 +194,9 @@ public final class ProxyEngine: Sendable {
         ProxyErrors.response(.generic, status: .badRequest, code: "Tapedeck.BadRequest", message: "tapedeck: \(why)", allocator: allocator)
     }
 
-    /// The record to store (redacted, body decoded) and the response to send.
+    /// The response to send and, when recording, the record to store (redacted, body decoded).
     private func exchange(request head: HTTPRequestHead, target: UpstreamTarget, body: [UInt8], upstream r: UpstreamResponse, key: String,
-                          profile: MatchProfile, started: Date, allocator: ByteBufferAllocator) -> (Exchange, ProxyResponse) {
+                          profile: MatchProfile, started: Date, allocator: ByteBufferAllocator, record: Bool) -> (Exchange?, ProxyResponse) {
         var respBytes = Array(r.body.readableBytesView)
         var respHeaders = r.headers.map { ($0.name, $0.value) }
         if let enc = r.headers.first(name: "content-encoding")?.lowercased(), enc == "gzip" || enc == "deflate",
@@ -205,6 +205,11 @@ public final class ProxyEngine: Sendable {
             respHeaders = respHeaders.filter { $0.0.lowercased() != "content-encoding" }
         }
         respHeaders = HopByHop.strip(respHeaders, dropLength: true)
+        guard record else {
+            var out = allocator.buffer(capacity: respBytes.count)
+            out.writeBytes(respBytes)
+            return (nil, ProxyResponse(status: r.status, headers: respHeaders, body: out))
+        }
         let reqHeaders = [("Host", target.authority)] + head.headers.map { ($0.name, $0.value) }.filter { $0.0.lowercased() != "host" }
         let raw = Exchange(seq: 0, key: key, profile: profile.name,
                            request: .init(method: head.method.rawValue, url: target.origin + head.uri, headers: reqHeaders, body: Body(bytes: body)),

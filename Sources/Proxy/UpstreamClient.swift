@@ -2,6 +2,7 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import NIOSSL
+import Synchronization
 
 /// A complete upstream answer.
 public struct UpstreamResponse: Sendable {
@@ -29,14 +30,18 @@ public enum UpstreamError: Error, Sendable, CustomStringConvertible {
     }
 }
 
-/// Sends one request to an upstream over a fresh connection (HTTP or HTTPS with SNI and verification
-/// against the system trust store plus `--upstream-ca`) and collects the whole response.
+/// Sends requests to upstreams over kept-alive connections (HTTP, or HTTPS with SNI and verification
+/// against the system trust store plus `--upstream-ca`) and collects whole responses. Idle connections
+/// are pooled per event loop and origin; a request that finds its pooled connection closed by the
+/// server before any answer is retried once on a fresh connection.
 public final class UpstreamClient: Sendable {
     private let group: EventLoopGroup
     private let tlsContext: NIOSSLContext
     private let connectTimeout: TimeAmount
     private let timeout: TimeAmount
     private let maxBody: Int
+    private let idle = Mutex<[String: [Connection]]>([:])
+    private static let maxIdlePerOrigin = 64
 
     public init(group: EventLoopGroup, extraCAFile: String?, connectTimeout: TimeAmount, timeout: TimeAmount, maxBody: Int) throws {
         self.group = group
@@ -51,10 +56,49 @@ public final class UpstreamClient: Sendable {
         self.maxBody = maxBody
     }
 
+    /// One upstream connection and the handler that completes the request in flight on it.
+    final class Connection: @unchecked Sendable {  // touched only on its channel's event loop
+        let channel: Channel
+        let collector: ResponseCollector
+        init(channel: Channel, collector: ResponseCollector) {
+            self.channel = channel
+            self.collector = collector
+        }
+    }
+
     public func send(_ head: HTTPRequestHead, body: ByteBuffer?, to target: UpstreamTarget, on loop: EventLoop) -> EventLoopFuture<UpstreamResponse> {
-        let promise = loop.makePromise(of: UpstreamResponse.self)
+        let poolKey = "\(ObjectIdentifier(loop))|\(target.origin)"
+        if let pooled = takeIdle(poolKey) {
+            return exchange(on: pooled, head, body, target, poolKey).flatMapError { error in
+                // The server closed the idle connection before answering: try once on a new one.
+                if case UpstreamError.protocolError = error, !pooled.collector.receivedAny {
+                    return self.connect(target, on: loop).flatMap { self.exchange(on: $0, head, body, target, poolKey) }
+                }
+                return loop.makeFailedFuture(error)
+            }
+        }
+        return connect(target, on: loop).flatMap { self.exchange(on: $0, head, body, target, poolKey) }
+    }
+
+    private func takeIdle(_ key: String) -> Connection? {
+        idle.withLock { pool in
+            while var list = pool[key], let c = list.popLast() {
+                pool[key] = list
+                if c.channel.isActive { return c }
+            }
+            return nil
+        }
+    }
+
+    private func release(_ c: Connection, _ key: String) {
+        idle.withLock { pool in
+            if pool[key, default: []].count < UpstreamClient.maxIdlePerOrigin { pool[key, default: []].append(c) } else { c.channel.close(promise: nil) }
+        }
+    }
+
+    private func connect(_ target: UpstreamTarget, on loop: EventLoop) -> EventLoopFuture<Connection> {
         let tlsContext = self.tlsContext
-        let maxBody = self.maxBody
+        let collector = ResponseCollector(maxBody: maxBody)
         let bootstrap = ClientBootstrap(group: loop)
             .connectTimeout(connectTimeout)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -66,75 +110,103 @@ public final class UpstreamClient: Sendable {
                         try sync.addHandler(NIOSSLClientHandler(context: tlsContext, serverHostname: isIP ? nil : target.host))
                     }
                     try sync.addHTTPClientHandlers()
-                    try sync.addHandler(ResponseCollector(promise: promise, maxBody: maxBody))
+                    try sync.addHandler(collector)
                 }
             }
-        bootstrap.connect(host: target.host, port: target.port).whenComplete { result in
-            switch result {
-            case .failure(let error):
-                promise.fail(UpstreamError.unreachable("\(target.authority): \(error)"))
-            case .success(let channel):
-                let timer = channel.eventLoop.scheduleTask(in: self.timeout) {
-                    promise.fail(UpstreamError.timeout(self.timeout))
-                    channel.close(promise: nil)
-                }
-                promise.futureResult.whenComplete { _ in
-                    timer.cancel()
-                    channel.close(promise: nil)
-                }
-                var h = head
-                h.headers.replaceOrAdd(name: "Host", value: target.authority)
-                h.headers.replaceOrAdd(name: "Connection", value: "close")
-                if let body { h.headers.replaceOrAdd(name: "Content-Length", value: String(body.readableBytes)) }
-                else if h.method == .POST || h.method == .PUT || h.method == .PATCH { h.headers.replaceOrAdd(name: "Content-Length", value: "0") }
-                channel.write(HTTPClientRequestPart.head(h), promise: nil)
-                if let body, body.readableBytes > 0 { channel.write(HTTPClientRequestPart.body(.byteBuffer(body)), promise: nil) }
-                channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
-            }
+        // IP literals connect directly; names go through NIO's resolver (happy eyeballs).
+        let connecting: EventLoopFuture<Channel>
+        if let address = try? SocketAddress(ipAddress: target.host, port: target.port) {
+            connecting = bootstrap.connect(to: address)
+        } else {
+            connecting = bootstrap.connect(host: target.host, port: target.port)
         }
-        return promise.futureResult
+        return connecting.map { Connection(channel: $0, collector: collector) }.flatMapErrorThrowing { error in
+            throw UpstreamError.unreachable("\(target.authority): \(error)")
+        }
     }
 
-    private final class ResponseCollector: ChannelInboundHandler {
+    private func exchange(on c: Connection, _ head: HTTPRequestHead, _ body: ByteBuffer?, _ target: UpstreamTarget,
+                          _ poolKey: String) -> EventLoopFuture<UpstreamResponse> {
+        let loop = c.channel.eventLoop
+        let promise = loop.makePromise(of: UpstreamResponse.self)
+        c.collector.start(promise)
+        let timer = loop.scheduleTask(in: timeout) {
+            promise.fail(UpstreamError.timeout(self.timeout))
+            c.channel.close(promise: nil)
+        }
+        var h = head
+        h.headers.replaceOrAdd(name: "Host", value: target.authority)
+        h.headers.remove(name: "Connection")
+        if let body { h.headers.replaceOrAdd(name: "Content-Length", value: String(body.readableBytes)) }
+        else if h.method == .POST || h.method == .PUT || h.method == .PATCH { h.headers.replaceOrAdd(name: "Content-Length", value: "0") }
+        c.channel.write(HTTPClientRequestPart.head(h), promise: nil)
+        if let body, body.readableBytes > 0 { c.channel.write(HTTPClientRequestPart.body(.byteBuffer(body)), promise: nil) }
+        c.channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
+        return promise.futureResult.always { result in
+            timer.cancel()
+            if case .success = result, c.collector.reusable, c.channel.isActive {
+                self.release(c, poolKey)
+            } else {
+                c.channel.close(promise: nil)
+            }
+        }
+    }
+
+    final class ResponseCollector: ChannelInboundHandler, @unchecked Sendable {  // used on its channel's loop only
         typealias InboundIn = HTTPClientResponsePart
-        let promise: EventLoopPromise<UpstreamResponse>
+        private var promise: EventLoopPromise<UpstreamResponse>?
         let maxBody: Int
         var head: HTTPResponseHead?
         var body: ByteBuffer?
+        /// Whether any part of the current response arrived (a retry is safe only if not).
+        private(set) var receivedAny = false
+        /// Whether the connection may carry another request.
+        private(set) var reusable = false
 
-        init(promise: EventLoopPromise<UpstreamResponse>, maxBody: Int) {
-            self.promise = promise
-            self.maxBody = maxBody
+        init(maxBody: Int) { self.maxBody = maxBody }
+
+        func start(_ p: EventLoopPromise<UpstreamResponse>) {
+            promise = p
+            head = nil
+            body = nil
+            receivedAny = false
+            reusable = false
         }
 
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            receivedAny = true
             switch unwrapInboundIn(data) {
             case .head(let h):
                 if h.status.code < 200 { return }  // 1xx: wait for the final response
                 head = h
             case .body(var b):
                 if (body?.readableBytes ?? 0) + b.readableBytes > maxBody {
-                    promise.fail(UpstreamError.tooLarge(maxBody))
+                    promise?.fail(UpstreamError.tooLarge(maxBody))
+                    promise = nil
                     context.close(promise: nil)
                     return
                 }
                 if body == nil { body = b } else { body!.writeBuffer(&b) }
             case .end:
-                guard let head else { return }
-                promise.succeed(UpstreamResponse(status: head.status, headers: head.headers, body: body ?? context.channel.allocator.buffer(capacity: 0)))
+                guard let head, let p = promise else { return }
+                reusable = head.isKeepAlive
+                promise = nil
+                p.succeed(UpstreamResponse(status: head.status, headers: head.headers, body: body ?? context.channel.allocator.buffer(capacity: 0)))
             }
         }
 
         func channelInactive(context: ChannelHandlerContext) {
-            promise.fail(UpstreamError.protocolError("the connection closed before a complete response"))
+            promise?.fail(UpstreamError.protocolError("the connection closed before a complete response"))
+            promise = nil
         }
 
         func errorCaught(context: ChannelHandlerContext, error: Error) {
             if error is NIOSSLError || error is BoringSSLError {
-                promise.fail(UpstreamError.tls("\(error)"))
+                promise?.fail(UpstreamError.tls("\(error)"))
             } else {
-                promise.fail(UpstreamError.protocolError("\(error)"))
+                promise?.fail(UpstreamError.protocolError("\(error)"))
             }
+            promise = nil
             context.close(promise: nil)
         }
     }

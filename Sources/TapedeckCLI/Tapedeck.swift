@@ -11,6 +11,6 @@ struct Tapedeck: AsyncParsableCommand {
         tapedeck cassette   list, show, verify, diff, repair, scan, export and import cassettes
         """,
         version: "0.1.0",
-        subcommands: [Simulate.self, ProxyCommand.self, CassetteCommand.self, BenchLookup.self]
+        subcommands: [Simulate.self, ProxyCommand.self, CassetteCommand.self, BenchLookup.self, BenchCassette.self]
     )
 }

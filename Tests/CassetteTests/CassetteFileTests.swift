@@ -148,3 +148,12 @@ import CompressNIO
 enum CompressNIOFacade {
     static func compressor() throws -> ZlibCompressor { try ZlibCompressor(algorithm: .deflate) }
 }
+
+@Suite struct CRC32Tests {
+    @Test func knownVectors() {
+        func crc(_ s: String) -> UInt32 { Array(s.utf8).withUnsafeBytes { CRC32.checksum($0) } }
+        #expect(crc("") == 0)
+        #expect(crc("123456789") == 0xCBF4_3926)
+        #expect(crc("The quick brown fox jumps over the lazy dog") == 0x414F_A339)
+    }
+}
