@@ -17,6 +17,7 @@ public enum PercentEncoding {
 
     /// Encodes `s`; `keepSlash` leaves `/` literal (for canonical URIs).
     public static func encode(_ s: String, keepSlash: Bool = false) -> String {
+        if s.utf8.allSatisfy({ isUnreserved($0) || (keepSlash && $0 == UInt8(ascii: "/")) }) { return s }  // nothing to escape
         var out = [UInt8]()
         out.reserveCapacity(s.utf8.count)
         for b in s.utf8 {

@@ -17,6 +17,9 @@ final class ProxyHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     private var head: HTTPRequestHead?
     private var body: ByteBuffer?
     private var tooLarge = false
+    /// Answers produced while reading (replay hits) are flushed once per read batch, not one by one.
+    private var inRead = false
+    private var needsFlush = false
 
     init(engine: ProxyEngine, control: ControlAPI, authority: CertificateAuthority?, tunnel: UpstreamTarget?) {
         self.engine = engine
@@ -25,7 +28,17 @@ final class ProxyHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         self.tunnel = tunnel
     }
 
+    func channelReadComplete(context: ChannelHandlerContext) {
+        if needsFlush {
+            needsFlush = false
+            context.flush()
+        }
+        context.fireChannelReadComplete()
+    }
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        inRead = true
+        defer { inRead = false }
         switch unwrapInboundIn(data) {
         case .head(let h):
             head = h
@@ -72,6 +85,11 @@ final class ProxyHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         if !keepAlive { head.headers.replaceOrAdd(name: "Connection", value: "close") }
         context.write(wrapOutboundOut(.head(head)), promise: nil)
         if r.body.readableBytes > 0 { context.write(wrapOutboundOut(.body(.byteBuffer(r.body))), promise: nil) }
+        if keepAlive && inRead {
+            context.write(wrapOutboundOut(.end(nil)), promise: nil)
+            needsFlush = true
+            return
+        }
         let done = context.writeAndFlush(wrapOutboundOut(.end(nil)))
         if !keepAlive { done.whenComplete { _ in context.close(promise: nil) } }
     }
