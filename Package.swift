@@ -12,12 +12,14 @@ let package = Package(
         .library(name: "Cassette", targets: ["Cassette"]),
         .library(name: "Matching", targets: ["Matching"]),
         .library(name: "Proxy", targets: ["Proxy"]),
+        .library(name: "LoadGen", targets: ["LoadGen"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/adam-fowler/compress-nio.git", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
@@ -69,6 +71,16 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // The load generator: open/closed loop over NIO connections, HdrHistogram latency, reports.
+        .target(
+            name: "LoadGen",
+            dependencies: [
+                "CloudSim", "CloudSigning", "Cassette",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ]
+        ),
         // In-process helpers for tests: start a simulator on 127.0.0.1:0 and get its URL.
         .target(
             name: "TapedeckTesting",
@@ -78,7 +90,7 @@ let package = Package(
         .executableTarget(
             name: "TapedeckCLI",
             dependencies: [
-                "CloudSim", "CloudSigning", "Cassette", "Matching", "Proxy",
+                "CloudSim", "CloudSigning", "Cassette", "Matching", "Proxy", "LoadGen",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -87,6 +99,7 @@ let package = Package(
         .testTarget(name: "CloudSigningTests", dependencies: ["CloudSigning"]),
         .testTarget(name: "CassetteTests", dependencies: ["Cassette", .product(name: "NIOCore", package: "swift-nio"), .product(name: "CompressNIO", package: "compress-nio")]),
         .testTarget(name: "MatchingTests", dependencies: ["Matching", "Cassette", "CloudSigning"]),
+        .testTarget(name: "LoadGenTests", dependencies: ["LoadGen", "CloudSim", "TapedeckTesting", .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(name: "ProxyTests", dependencies: ["Proxy", "Cassette", "Matching", "CloudSim", "TapedeckTesting"]),
         .testTarget(
             name: "CloudSimTests",

@@ -1,0 +1,33 @@
+import Cassette
+import Foundation
+import NIOCore
+
+/// The requests of a recorded cassette, in order, each expecting its recorded answer.
+public enum CassetteSource {
+    /// Requests and the recorded start offsets (seconds from the first), for `--speed`.
+    public static func requests(path: String, target: LoadTarget) throws -> (requests: [LoadRequest], offsets: [Double]) {
+        let exchanges = try CassetteReader(path: path).allExchanges()
+        var out: [LoadRequest] = []
+        var offsets: [Double] = []
+        let parser = ISO8601DateFormatter()
+        parser.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        var first: Date?
+        for e in exchanges {
+            let url = e.request.url
+            var target_ = "/"
+            if let r = url.range(of: "://") {
+                let rest = url[r.upperBound...]
+                target_ = String(rest.drop { $0 != "/" && $0 != "?" })
+                if target_.isEmpty || target_.hasPrefix("?") { target_ = "/" + target_ }
+            }
+            let headers = e.request.headerPairs.filter { !["host", "content-length", "connection"].contains($0.0.lowercased()) }
+            out.append(LoadRequest(bytes: RequestBytes.make(method: e.request.method, target: target_, host: target.authority,
+                                                            headers: headers, body: e.request.body.bytes),
+                                   expectation: .exact(status: e.response.status, body: e.response.body.bytes), kind: e.profile))
+            let t = parser.date(from: e.timing.started_at) ?? Date(timeIntervalSince1970: 0)
+            if first == nil { first = t }
+            offsets.append(t.timeIntervalSince(first!))
+        }
+        return (out, offsets)
+    }
+}

@@ -1,0 +1,85 @@
+import Foundation
+import Histogram
+
+/// A run's results: the text report, `--json`, `--hgrm`.
+public struct LoadReport: Sendable {
+    public let configuration: LoadConfiguration
+    public let result: WorkerResult
+    public let seconds: Double
+
+    public static let jsonVersion = 1
+    static let percentiles: [(String, Double)] = [("p50", 50), ("p75", 75), ("p90", 90), ("p99", 99), ("p999", 99.9), ("p9999", 99.99), ("p99999", 99.999)]
+
+    public var throughput: Double { Double(result.completed) / seconds }
+    public var errorCount: Int { result.errors.values.reduce(0, +) }
+
+    /// A percentile of the corrected (`corrected: true`) or uncorrected latency, in µs.
+    public func latency(_ p: Double, corrected: Bool = true) -> UInt64 {
+        let h = corrected ? result.corrected : result.uncorrected
+        return h.totalCount == 0 ? 0 : h.valueAtPercentile(p)
+    }
+
+    public var text: String {
+        var s = ""
+        let mode = configuration.rate.map { "open loop, \(Int($0)) req/s requested (\(configuration.arrival.rawValue))" }
+            ?? (configuration.pacing != nil ? "open loop, cassette pacing ×\(configuration.speed)" : "closed loop")
+        s += "tapedeck load → \(configuration.target.host):\(configuration.target.port)  [\(mode), \(configuration.connections) connections, \(configuration.threads) thread(s), \(String(format: "%.1f", seconds)) s]\n"
+        s += String(format: "  requests: %d sent, %d completed, %d errors; achieved %.0f req/s\n", result.sent, result.completed, errorCount, throughput)
+        s += "  latency (µs)      corrected   uncorrected\n"
+        for (name, p) in LoadReport.percentiles {
+            s += "    \(name.padding(toLength: 8, withPad: " ", startingAt: 0))  \(String(latency(p)).leftPad(12))  \(String(latency(p, corrected: false)).leftPad(12))\n"
+        }
+        s += "    max       \(String(result.corrected.max).leftPad(12))  \(String(result.uncorrected.max).leftPad(12))\n"
+        s += "  status: " + result.statuses.keys.sorted().map { "\($0)=\(result.statuses[$0]!)" }.joined(separator: " ") + "\n"
+        if !result.errors.isEmpty { s += "  errors: " + result.errors.keys.sorted().map { "\($0)=\(result.errors[$0]!)" }.joined(separator: " ") + "\n" }
+        if configuration.verify {
+            let bad = result.verifyMismatched.values.reduce(0, +)
+            s += "  verify: \(result.verifyChecked) checked, \(bad) mismatched" + (bad > 0 ? " (" + result.verifyMismatched.map { "\($0.key)=\($0.value)" }.sorted().joined(separator: " ") + ")" : "") + "\n"
+            for m in result.mismatchSamples { s += "    ✗ \(m)\n" }
+        }
+        return s
+    }
+
+    /// Versioned machine-readable summary.
+    public var json: [String: Any] {
+        func lat(_ corrected: Bool) -> [String: Any] {
+            var d: [String: Any] = [:]
+            for (name, p) in LoadReport.percentiles { d[name] = latency(p, corrected: corrected) }
+            d["max"] = corrected ? result.corrected.max : result.uncorrected.max
+            d["mean"] = corrected ? result.corrected.mean : result.uncorrected.mean
+            return d
+        }
+        return [
+            "version": LoadReport.jsonVersion,
+            "target": "\(configuration.target.host):\(configuration.target.port)",
+            "mode": configuration.rate == nil && configuration.pacing == nil ? "closed" : "open",
+            "requested_rps": configuration.rate ?? 0,
+            "connections": configuration.connections,
+            "threads": configuration.threads,
+            "duration_s": seconds,
+            "requests": ["sent": result.sent, "completed": result.completed, "errors": errorCount],
+            "errors": result.errors,
+            "throughput_rps": throughput,
+            "latency_us": ["corrected": lat(true), "uncorrected": lat(false)],
+            "status": Dictionary(uniqueKeysWithValues: result.statuses.map { (String($0.key), $0.value) }),
+            "verify": ["enabled": configuration.verify, "checked": result.verifyChecked,
+                       "mismatched": result.verifyMismatched.values.reduce(0, +), "by_kind": result.verifyMismatched],
+            "per_second": ["completed": result.perSecond, "p99_us": result.perSecondP99],
+        ]
+    }
+
+    public func jsonData() throws -> Data {
+        try JSONSerialization.data(withJSONObject: json, options: [.prettyPrinted, .sortedKeys])
+    }
+
+    /// HdrHistogram percentile distribution text of the corrected latency, in milliseconds (`.hgrm`).
+    public var hgrm: String {
+        var out = ""
+        result.corrected.outputPercentileDistribution(to: &out, outputValueUnitScalingRatio: 1000)
+        return out
+    }
+}
+
+extension String {
+    func leftPad(_ n: Int) -> String { count >= n ? self : String(repeating: " ", count: n - count) + self }
+}

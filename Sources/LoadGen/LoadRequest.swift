@@ -1,0 +1,43 @@
+import NIOCore
+
+/// One request to send, pre-serialised, and what a correct answer looks like.
+public struct LoadRequest: Sendable {
+    /// The complete HTTP/1.1 request bytes (keep-alive).
+    public var bytes: ByteBuffer
+    public var expectation: Expectation?
+    /// A short label for reports (the action or route).
+    public var kind: String
+
+    public init(bytes: ByteBuffer, expectation: Expectation?, kind: String) {
+        self.bytes = bytes
+        self.expectation = expectation
+        self.kind = kind
+    }
+}
+
+/// What `--verify` checks an answer against.
+public enum Expectation: Sendable {
+    /// Exactly these bytes with this status (a recorded answer).
+    case exact(status: Int, body: [UInt8])
+    /// An Alibaba reference answer: per queried id, the referencing ids (order-free).
+    case aliyunReferences([String: Set<String>])
+    /// A Huawei security group answer naming this id.
+    case huaweiGroup(id: String)
+    /// Huawei rules whose `remote_group_id` is this id, this many of them.
+    case huaweiRules(remote: String, count: Int)
+    /// An error with this status and code (`Code` or `error_code`).
+    case error(status: Int, code: String)
+}
+
+/// Builds `GET/POST … HTTP/1.1` request bytes.
+enum RequestBytes {
+    static func make(method: String, target: String, host: String, headers: [(String, String)] = [], body: [UInt8] = []) -> ByteBuffer {
+        var head = "\(method) \(target) HTTP/1.1\r\nHost: \(host)\r\n"
+        for (n, v) in headers { head += "\(n): \(v)\r\n" }
+        if !body.isEmpty || method == "POST" || method == "PUT" { head += "Content-Length: \(body.count)\r\n" }
+        head += "\r\n"
+        var b = ByteBuffer(string: head)
+        b.writeBytes(body)
+        return b
+    }
+}

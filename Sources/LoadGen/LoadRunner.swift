@@ -1,0 +1,48 @@
+import CloudSim
+import Foundation
+import NIOCore
+import NIOPosix
+import Synchronization
+
+/// Runs a load: spreads connections over `threads` event loops, starts every worker at the same
+/// instant, waits for the duration (or `stop()`), and merges their measurements.
+public final class LoadRunner: Sendable {
+    public let configuration: LoadConfiguration
+    private let requests: [LoadRequest]
+    private let workers = Mutex<[LoadWorker]>([])
+
+    public init(configuration: LoadConfiguration, requests: [LoadRequest]) {
+        self.configuration = configuration
+        self.requests = requests
+    }
+
+    /// Ends the run early; the report covers what was measured.
+    public func stop() { for w in workers.withLock({ $0 }) { w.stopNow() } }
+
+    public func run() async throws -> LoadReport {
+        precondition(!requests.isEmpty, "no requests to send")
+        let threads = max(1, configuration.threads)
+        var conf = configuration
+        conf.threads = threads
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
+        let loops = Array(group.makeIterator())
+        let ws = (0..<threads).map { LoadWorker(loop: loops[$0], index: $0, configuration: conf, requests: requests) }
+        workers.withLock { $0 = ws }
+        let startAt = LoadWorker.now() + 50_000_000  // 50 ms to set up, then everyone starts together
+        var futures: [EventLoopFuture<WorkerResult>] = []
+        for (i, w) in ws.enumerated() {
+            let share = conf.connections / threads + (i < conf.connections % threads ? 1 : 0)
+            futures.append(w.run(startAt: startAt, connections: max(1, share)))
+        }
+        var total = WorkerResult()
+        do {
+            for f in futures { total.add(try await f.get()) }
+        } catch {
+            try? await group.shutdownGracefully()
+            throw error
+        }
+        try? await group.shutdownGracefully()
+        let measured = Double(conf.duration.nanoseconds) / 1e9
+        return LoadReport(configuration: conf, result: total, seconds: measured)
+    }
+}

@@ -1,0 +1,278 @@
+import CloudSim
+import Histogram
+import NIOCore
+import NIOPosix
+
+/// What one event loop measured; workers' results add up exactly (histograms add).
+public struct WorkerResult: Sendable {
+    public var corrected = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
+    public var uncorrected = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
+    public var sent = 0
+    public var completed = 0
+    public var statuses: [Int: Int] = [:]
+    public var errors: [String: Int] = [:]
+    public var verifyChecked = 0
+    public var verifyMismatched: [String: Int] = [:]
+    public var mismatchSamples: [String] = []
+    /// Per-second completed counts (for the over-time plot).
+    public var perSecond: [Int] = []
+    /// Per-second corrected p99 (µs).
+    public var perSecondP99: [UInt64] = []
+
+    mutating func add(_ o: WorkerResult) {
+        corrected.add(o.corrected)
+        uncorrected.add(o.uncorrected)
+        sent += o.sent
+        completed += o.completed
+        statuses.merge(o.statuses, uniquingKeysWith: +)
+        errors.merge(o.errors, uniquingKeysWith: +)
+        verifyChecked += o.verifyChecked
+        verifyMismatched.merge(o.verifyMismatched, uniquingKeysWith: +)
+        mismatchSamples += o.mismatchSamples.prefix(max(0, 5 - mismatchSamples.count))
+        for (i, c) in o.perSecond.enumerated() {
+            if i < perSecond.count { perSecond[i] += c } else { perSecond.append(c) }
+        }
+        for (i, v) in o.perSecondP99.enumerated() {
+            if i < perSecondP99.count { perSecondP99[i] = max(perSecondP99[i], v) } else { perSecondP99.append(v) }
+        }
+    }
+}
+
+/// The load on one event loop: its connections, its share of the schedule, its measurements.
+///
+/// Open loop: request i has an intended send time; a tick every 200 µs queues every request that is due
+/// and hands queued ones to idle connections. Sending never waits for answers; when all connections are
+/// busy the queue grows and the wait shows in the corrected latency (done − intended), while the
+/// uncorrected latency (done − actually sent) shows only the service time. Closed loop: each connection
+/// sends its next request when the previous answer arrives.
+final class LoadWorker: @unchecked Sendable {  // all state is touched on `loop` only
+    let loop: EventLoop
+    let index: Int
+    let configuration: LoadConfiguration
+    let requests: [LoadRequest]
+    var result = WorkerResult()
+    private var intervalHistogram = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .two)
+    private var idle: [Connection] = []
+    private var all: [Connection] = []
+    private var queue: [UInt64] = []
+    private var queueHead = 0
+    private var nextRequest: Int
+    private var nextIntended: UInt64 = 0
+    private var scheduled = 0
+    private var rng: SplitMix64
+    private var start: UInt64 = 0
+    private var measureFrom: UInt64 = 0
+    private var stopAt: UInt64 = 0
+    private var tick: RepeatedTask?
+    private var stopped = false
+    private var currentSecond = 0
+    private let done: EventLoopPromise<WorkerResult>
+
+    init(loop: EventLoop, index: Int, configuration: LoadConfiguration, requests: [LoadRequest]) {
+        self.loop = loop
+        self.index = index
+        self.configuration = configuration
+        self.requests = requests
+        self.nextRequest = index
+        self.rng = SplitMix64(seed: configuration.seed &+ UInt64(index))
+        self.done = loop.makePromise()
+    }
+
+    final class Connection: ChannelInboundHandler, @unchecked Sendable {
+        typealias InboundIn = LoadResponse
+        unowned let worker: LoadWorker
+        var channel: Channel?
+        var inFlight: (request: Int, intended: UInt64, sent: UInt64)?
+        init(worker: LoadWorker) { self.worker = worker }
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            worker.completed(self, unwrapInboundIn(data))
+        }
+        func channelInactive(context: ChannelHandlerContext) { worker.lost(self, reason: "closed") }
+        func errorCaught(context: ChannelHandlerContext, error: Error) {
+            worker.count(error is ResponseDecoder.Unsupported ? "protocol" : "io")
+            context.close(promise: nil)
+        }
+    }
+
+    static func now() -> UInt64 { UInt64(NIODeadline.now().uptimeNanoseconds) }
+
+    /// Starts at `startAt` (an uptime in ns shared by all workers); the future completes at the end.
+    func run(startAt: UInt64, connections: Int) -> EventLoopFuture<WorkerResult> {
+        loop.execute {
+            self.start = startAt
+            self.measureFrom = startAt + UInt64(self.configuration.warmup.nanoseconds)
+            self.stopAt = self.measureFrom + UInt64(self.configuration.duration.nanoseconds)
+            self.nextIntended = startAt
+            for _ in 0..<connections { self.connect() }
+            self.tick = self.loop.scheduleRepeatedTask(initialDelay: .microseconds(200), delay: .microseconds(200)) { _ in self.onTick() }
+        }
+        return done.futureResult
+    }
+
+    /// Ends early (Ctrl-C): stop sending, report what was measured.
+    func stopNow() { loop.execute { self.finish() } }
+
+    private func connect() {
+        let conn = Connection(worker: self)
+        all.append(conn)
+        ClientBootstrap(group: loop)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .connectTimeout(.seconds(2))
+            .channelInitializer { ch in
+                ch.eventLoop.makeCompletedFuture {
+                    try ch.pipeline.syncOperations.addHandler(ByteToMessageHandler(ResponseDecoder()))
+                    try ch.pipeline.syncOperations.addHandler(conn)
+                }
+            }
+            .connect(host: configuration.target.host, port: configuration.target.port)
+            .whenComplete { r in
+                switch r {
+                case .success(let ch):
+                    conn.channel = ch
+                    self.becameIdle(conn)
+                case .failure:
+                    self.count("connect")
+                    self.all.removeAll { $0 === conn }
+                    if !self.stopped { self.loop.scheduleTask(in: .milliseconds(100)) { self.connect() } }
+                }
+            }
+    }
+
+    private var openLoop: Bool { configuration.rate != nil || configuration.pacing != nil }
+
+    private func onTick() {
+        let now = LoadWorker.now()
+        if now >= stopAt { return finish() }
+        let second = Int((now &- start) / 1_000_000_000)
+        if second != currentSecond {
+            flushSecond()
+            currentSecond = second
+        }
+        if openLoop { scheduleDue(now) }
+        // Time out answers that never come: close the connection, count it, replace it.
+        let limit = UInt64(configuration.timeout.nanoseconds)
+        for c in all where c.inFlight.map({ now &- $0.sent > limit }) == true {
+            c.inFlight = nil
+            count("timeout")
+            c.channel?.close(promise: nil)
+        }
+    }
+
+    private func scheduleDue(_ now: UInt64) {
+        if let pacing = configuration.pacing {
+            // Cassette pacing: this worker takes every `threads`-th request at its recorded offset / speed.
+            while nextRequest < requests.count {
+                let at = start + UInt64(pacing[nextRequest] / configuration.speed * 1e9)
+                guard at <= now else { break }
+                queue.append(at)
+                nextRequest += configuration.threads
+            }
+        } else if let rate = configuration.rate {
+            let perWorker = rate / Double(configuration.threads)
+            while nextIntended <= now && nextIntended < stopAt {
+                queue.append(nextIntended)
+                let gap: Double = configuration.arrival == .constant ? 1 / perWorker : -log(1 - rng.unit()) / perWorker
+                nextIntended &+= UInt64(gap * 1e9)
+            }
+        }
+        while queueHead < queue.count, let c = idle.popLast() {
+            send(on: c, intended: queue[queueHead])
+            queueHead += 1
+        }
+        if queueHead > 4096 && queueHead * 2 > queue.count {
+            queue.removeFirst(queueHead)
+            queueHead = 0
+        }
+    }
+
+    private func nextIndex() -> Int {
+        if configuration.pacing != nil { return 0 }  // index carried by the schedule
+        let i = nextRequest % requests.count
+        nextRequest += configuration.threads
+        return i
+    }
+
+    private var pacedIndex = 0
+
+    private func send(on c: Connection, intended: UInt64) {
+        guard let ch = c.channel, !stopped else { return }
+        let i: Int
+        if configuration.pacing != nil {
+            i = index + pacedIndex * configuration.threads
+            pacedIndex += 1
+        } else {
+            i = nextIndex()
+        }
+        guard i < requests.count else { idle.append(c); return }
+        let now = LoadWorker.now()
+        c.inFlight = (i, intended, now)
+        if now >= measureFrom { result.sent += 1 }
+        ch.writeAndFlush(requests[i].bytes, promise: nil)
+    }
+
+    private func becameIdle(_ c: Connection) {
+        guard !stopped else { return }
+        if openLoop {
+            if queueHead < queue.count {
+                let t = queue[queueHead]
+                queueHead += 1
+                send(on: c, intended: t)
+            } else {
+                idle.append(c)
+            }
+        } else {
+            send(on: c, intended: LoadWorker.now())
+        }
+    }
+
+    fileprivate func completed(_ c: Connection, _ r: LoadResponse) {
+        guard let f = c.inFlight else { return }
+        c.inFlight = nil
+        let now = LoadWorker.now()
+        if f.intended >= measureFrom && now <= stopAt {
+            result.completed += 1
+            result.statuses[r.status, default: 0] += 1
+            let corrected = (now &- f.intended) / 1000, uncorrected = (now &- f.sent) / 1000
+            _ = result.corrected.record(min(corrected, 60_000_000))
+            _ = result.uncorrected.record(min(uncorrected, 60_000_000))
+            _ = intervalHistogram.record(min(corrected, 60_000_000))
+            if r.status >= 400 && requests[f.request].expectation == nil { count("http-\(r.status / 100)xx") }
+            if configuration.verify, let e = requests[f.request].expectation {
+                result.verifyChecked += 1
+                if let m = Verifier.check(r.status, r.body, e) {
+                    result.verifyMismatched[m.kind, default: 0] += 1
+                    if result.mismatchSamples.count < 5 { result.mismatchSamples.append("\(requests[f.request].kind) #\(f.request): \(m.kind): \(m.detail)") }
+                }
+            }
+        }
+        becameIdle(c)
+    }
+
+    fileprivate func lost(_ c: Connection, reason: String) {
+        all.removeAll { $0 === c }
+        idle.removeAll { $0 === c }
+        guard !stopped else { return }  // closed by us at the end: in-flight requests are not errors
+        if c.inFlight != nil { count(reason) }
+        connect()
+    }
+
+    fileprivate func count(_ kind: String) {
+        if LoadWorker.now() >= measureFrom { result.errors[kind, default: 0] += 1 }
+    }
+
+    private func flushSecond() {
+        result.perSecondP99.append(intervalHistogram.totalCount > 0 ? intervalHistogram.valueAtPercentile(99) : 0)
+        result.perSecond.append(Int(intervalHistogram.totalCount))
+        intervalHistogram.reset()
+    }
+
+    private func finish() {
+        guard !stopped else { return }
+        stopped = true
+        tick?.cancel()
+        flushSecond()
+        for c in all { c.channel?.close(promise: nil) }
+        done.succeed(result)
+    }
+}

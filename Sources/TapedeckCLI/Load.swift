@@ -1,0 +1,86 @@
+import ArgumentParser
+import CloudSim
+import Foundation
+import LoadGen
+import NIOCore
+
+struct Load: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Send reference-query traffic at a target and report latency (corrected and uncorrected) and throughput.",
+        discussion: """
+        With --rate R the load is open loop: request i is due at i/R and its latency counts from then, so a
+        stalled server shows in the corrected percentiles (coordinated omission). Without --rate each
+        connection sends when answered (closed loop, the wrk model). Ctrl-C ends early and still reports.
+        """
+    )
+
+    @Option(help: "Target URL, e.g. http://127.0.0.1:8080 (plain GET of this URL unless a source is given).") var target: String
+    @Flag(help: "Generate signed reference queries from the simulator's data set (--groups/--seed).") var synthetic = false
+    @Option(help: "Synthetic groups per cloud (must match the simulator's).") var groups = 1000
+    @Option(help: "Seed (must match the simulator's).") var seed: UInt64 = 1
+    @Option(help: "Send the requests of this cassette.") var cassette: String?
+    @Option(help: "Requests per second (open loop).") var rate: Double?
+    @Option(help: "Arrival process with --rate: constant or poisson.") var arrival = "constant"
+    @Option(help: "Connections.") var connections = 32
+    @Option(help: "Event-loop threads.") var threads = 1
+    @Option(help: "Measured duration, e.g. 10s, 500ms, 1m.") var duration = "10s"
+    @Option(help: "Warm-up before measuring.") var warmup = "0s"
+    @Option(help: "Per-request timeout.") var timeout = "2s"
+    @Option(help: "Cassette pacing: X times the recorded speed (instead of --rate).") var speed: Double?
+    @Flag(help: "Check each answer against the recording or the data set's ground truth.") var verify = false
+    @Option(help: "Write the JSON summary here.") var json: String?
+    @Option(help: "Write the HdrHistogram percentile distribution (.hgrm, corrected, ms) here.") var hgrm: String?
+
+    func validate() throws {
+        guard LoadTarget(url: target) != nil else { throw ValidationError("--target must be http://host[:port][/path]") }
+        guard LoadConfiguration.Arrival(rawValue: arrival) != nil else { throw ValidationError("--arrival must be constant or poisson") }
+        for (n, v) in [("duration", duration), ("warmup", warmup), ("timeout", timeout)] where Load.parseTime(v) == nil {
+            throw ValidationError("--\(n) takes a time like 10s, 500ms or 1m")
+        }
+        if synthetic && cassette != nil { throw ValidationError("choose --synthetic or --cassette, not both") }
+        if let r = rate, r <= 0 { throw ValidationError("--rate must be positive") }
+    }
+
+    static func parseTime(_ s: String) -> TimeAmount? {
+        let units: [(String, Double)] = [("ms", 1e-3), ("us", 1e-6), ("s", 1), ("m", 60)]
+        for (u, f) in units where s.hasSuffix(u) {
+            if let v = Double(s.dropLast(u.count)) { return .nanoseconds(Int64(v * f * 1e9)) }
+        }
+        return Double(s).map { .nanoseconds(Int64($0 * 1e9)) }
+    }
+
+    func run() async throws {
+        let t = LoadTarget(url: target)!
+        var conf = LoadConfiguration(target: t)
+        conf.rate = rate
+        conf.arrival = LoadConfiguration.Arrival(rawValue: arrival)!
+        conf.connections = connections
+        conf.threads = threads
+        conf.duration = Load.parseTime(duration)!
+        conf.warmup = Load.parseTime(warmup)!
+        conf.timeout = Load.parseTime(timeout)!
+        conf.verify = verify
+        conf.seed = seed
+        let requests: [LoadRequest]
+        if synthetic {
+            requests = await SyntheticSource.requests(dataSet: SyntheticDataSet(groups: groups, seed: seed), target: t)
+        } else if let cassette {
+            let (rs, offsets) = try CassetteSource.requests(path: cassette, target: t)
+            requests = rs
+            if let speed { conf.pacing = offsets; conf.speed = speed; conf.rate = nil }
+        } else {
+            requests = [LoadRequest(bytes: ByteBuffer(string: "GET \(t.path) HTTP/1.1\r\nHost: \(t.authority)\r\n\r\n"), expectation: nil, kind: "get")]
+        }
+        let runner = LoadRunner(configuration: conf, requests: requests)
+        let signal = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
+        Foundation.signal(SIGINT, SIG_IGN)
+        signal.setEventHandler { runner.stop() }
+        signal.resume()
+        let report = try await runner.run()
+        signal.cancel()
+        print(report.text, terminator: "")
+        if let json { try report.jsonData().write(to: URL(fileURLWithPath: json)) }
+        if let hgrm { try report.hgrm.write(toFile: hgrm, atomically: true, encoding: .utf8) }
+        if verify && report.result.verifyMismatched.values.reduce(0, +) > 0 { throw ExitCode(1) }
+    }
+}

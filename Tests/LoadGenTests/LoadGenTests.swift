@@ -1,0 +1,92 @@
+import CloudSim
+import Foundation
+import Histogram
+@testable import LoadGen
+import NIOCore
+import NIOEmbedded
+import TapedeckTesting
+import Testing
+
+@Suite struct LoadGenTests {
+    @Test func syntheticLoadVerifiesAgainstGroundTruth() async throws {
+        try await TestSimulator.with(groups: 3000, seed: 4, threads: 1) { sim in
+            let target = LoadTarget(url: sim.url)!
+            let requests = await SyntheticSource.requests(dataSet: SyntheticDataSet(groups: 3000, seed: 4), target: target, count: 500)
+            #expect(Set(requests.map(\.kind)).count == 4)
+            var conf = LoadConfiguration(target: target)
+            conf.connections = 4
+            conf.duration = .milliseconds(700)
+            conf.verify = true
+            let report = try await LoadRunner(configuration: conf, requests: requests).run()
+            #expect(report.result.completed > 0)
+            #expect(report.result.verifyChecked == report.result.completed)
+            #expect(report.result.verifyMismatched.isEmpty, "\(report.result.mismatchSamples)")
+            #expect(report.errorCount == 0, "\(report.result.errors)")
+            // Unknown ids are part of the mix and answered with the cloud's error.
+            #expect(report.result.statuses.keys.contains(200))
+        }
+    }
+
+    @Test func verifyCatchesAWrongAnswer() async throws {
+        try await TestSimulator.with(groups: 500, seed: 1) { sim in
+            let target = LoadTarget(url: sim.url)!
+            // Ground truth of another seed: the ids do not exist here.
+            let wrong = await SyntheticSource.requests(dataSet: SyntheticDataSet(groups: 500, seed: 2), target: target, count: 50)
+            var conf = LoadConfiguration(target: target)
+            conf.connections = 2
+            conf.duration = .milliseconds(300)
+            conf.verify = true
+            let report = try await LoadRunner(configuration: conf, requests: wrong).run()
+            #expect(report.result.verifyMismatched.values.reduce(0, +) > 0)
+            #expect(!report.result.mismatchSamples.isEmpty)
+        }
+    }
+
+    @Test func openLoopReportsBothLatenciesAndTheJSONKeys() async throws {
+        try await TestSimulator.with(groups: 100) { sim in
+            var conf = LoadConfiguration(target: LoadTarget(url: sim.url + "/?Action=DescribeSecurityGroups&RegionId=cn-hangzhou")!)
+            conf.rate = 300
+            conf.connections = 4
+            conf.duration = .milliseconds(500)
+            let req = LoadRequest(bytes: ByteBuffer(string: "GET \(conf.target.path) HTTP/1.1\r\nHost: x\r\n\r\n"), expectation: nil, kind: "get")
+            let report = try await LoadRunner(configuration: conf, requests: [req]).run()
+            #expect(report.result.completed > 0 && report.result.statuses[200] == report.result.completed)
+            #expect(report.result.corrected.totalCount == report.result.uncorrected.totalCount)
+            #expect(report.latency(50) >= report.latency(50, corrected: false), "corrected latency includes any queueing")
+            let json = report.json
+            for k in ["version", "requests", "throughput_rps", "latency_us", "status", "verify"] { #expect(json[k] != nil, "\(k)") }
+            let lat = json["latency_us"] as! [String: Any]
+            for side in ["corrected", "uncorrected"] {
+                let d = lat[side] as! [String: Any]
+                for p in ["p50", "p90", "p99", "p999", "max"] { #expect(d[p] != nil, "\(side).\(p)") }
+            }
+            #expect(report.hgrm.contains("Value     Percentile TotalCount 1/(1-Percentile)"))
+        }
+    }
+
+    @Test func resultsMergeExactly() {
+        var a = WorkerResult(), b = WorkerResult()
+        for v in [100, 200, 300] as [UInt64] { _ = a.corrected.record(v) }
+        for v in [400, 500] as [UInt64] { _ = b.corrected.record(v) }
+        a.completed = 3; b.completed = 2
+        a.statuses = [200: 3]; b.statuses = [200: 1, 500: 1]
+        a.add(b)
+        #expect(a.completed == 5 && a.corrected.totalCount == 5)
+        #expect(a.statuses == [200: 4, 500: 1])
+        #expect(a.corrected.valueAtPercentile(100) == b.corrected.max)
+    }
+
+    @Test func responseDecoderHandlesSplitReadsAndRefusesChunked() throws {
+        let channel = EmbeddedChannel()
+        try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(ResponseDecoder()))
+        let raw = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\ncontent-length: 5\r\n\r\nhelloHTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"
+        for chunk in raw.utf8.map({ [$0] }) { try channel.writeInbound(ByteBuffer(bytes: chunk)) }
+        let first = try #require(try channel.readInbound(as: LoadResponse.self))
+        #expect(first.status == 200 && String(buffer: first.body) == "hello")
+        let second = try #require(try channel.readInbound(as: LoadResponse.self))
+        #expect(second.status == 404 && second.body.readableBytes == 0)
+        #expect(throws: (any Error).self) {
+            try channel.writeInbound(ByteBuffer(string: "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"))
+        }
+    }
+}
