@@ -152,7 +152,7 @@ final class LoadWorker: @unchecked Sendable {  // all state is touched on `loop`
         if openLoop { scheduleDue(now) }
         // Time out answers that never come: close the connection, count it, replace it.
         let limit = UInt64(configuration.timeout.nanoseconds)
-        for c in all where c.inFlight.map({ now &- $0.sent > limit }) == true {
+        for c in all where c.inFlight.map({ now > $0.sent && now - $0.sent > limit }) == true {
             c.inFlight = nil
             count("timeout")
             c.channel?.close(promise: nil)
