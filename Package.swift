@@ -81,6 +81,16 @@ let package = Package(
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
         ),
+        // `tapedeck demo`: the product end to end on built-in data.
+        .target(
+            name: "TapedeckDemo",
+            dependencies: [
+                "CloudSim", "CloudSigning", "Cassette", "Proxy", "LoadGen", "TapedeckTesting",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // In-process helpers for tests: start a simulator on 127.0.0.1:0 and get its URL.
         .target(
             name: "TapedeckTesting",
@@ -90,7 +100,7 @@ let package = Package(
         .executableTarget(
             name: "TapedeckCLI",
             dependencies: [
-                "CloudSim", "CloudSigning", "Cassette", "Matching", "Proxy", "LoadGen",
+                "CloudSim", "CloudSigning", "Cassette", "Matching", "Proxy", "LoadGen", "TapedeckDemo",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -19,6 +19,9 @@ public struct LoadRequest: Sendable {
 public enum Expectation: Sendable {
     /// Exactly these bytes with this status (a recorded answer).
     case exact(status: Int, body: [UInt8])
+    /// One of these recorded answers: a request recorded several times is answered in recorded order,
+    /// which concurrent connections interleave.
+    case anyOf([(status: Int, body: [UInt8])])
     /// An Alibaba reference answer: per queried id, the referencing ids (order-free).
     case aliyunReferences([String: Set<String>])
     /// A Huawei security group answer naming this id.

@@ -7,7 +7,7 @@ import NIOCore
 /// ids that exist, Zipf-popular, and the right answer for each (for `--verify`).
 ///
 /// The mix: 60% Alibaba `DescribeSecurityGroupReferences` with 1–10 ids (half GET, half form POST),
-/// 25% Huawei `ShowSecurityGroup`, 15% Huawei rules by `remote_group_id`; 2% of requests name an
+/// 25% Huawei `ShowSecurityGroup`, 15% Huawei rules by `remote_group_id` (first page of 100); 2% of requests name an
 /// unknown id. Requests carry real signatures (key `tapedeck`), as the SDKs would send them.
 public enum SyntheticSource {
     public static let accessKeyID = "tapedeck"
@@ -66,7 +66,7 @@ public enum SyntheticSource {
                 let project = huawei.ownerID
                 let show = roll < 85
                 let path = show ? "/v3/\(project)/vpc/security-groups/\(id)" : "/v3/\(project)/vpc/security-group-rules"
-                let query = show ? "" : "remote_group_id=\(id)"
+                let query = show ? "" : "limit=100&remote_group_id=\(id)"
                 var signable = SignableRequest(method: "GET", rawPath: path, query: (try? QueryParameters.parse(query)) ?? QueryParameters(),
                                                headers: [("Host", target.authority), ("Content-Type", "application/json"),
                                                          ("X-Project-Id", project), ("X-Sdk-Date", "20260101T000000Z")])
@@ -83,7 +83,7 @@ public enum SyntheticSource {
                             count += h.group(ref.group)?.rules.filter { $0.referencedGroup == hdl }.count ?? 0
                         }
                     }
-                    expectation = .huaweiRules(remote: id, count: min(count, 2000))
+                    expectation = .huaweiRules(remote: id, count: min(count, 100))
                 }
                 out.append(LoadRequest(bytes: bytes, expectation: expectation, kind: show ? "vpc:show-group" : "vpc:rules-by-remote"))
             }

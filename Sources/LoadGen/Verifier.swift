@@ -11,6 +11,9 @@ enum Verifier {
                 return ("body", "recorded \(bytes.count) bytes, got \(body.readableBytes); first difference at byte \(firstDifference(body, bytes))")
             }
             return nil
+        case .anyOf(let answers):
+            if answers.contains(where: { $0.status == status && body.readableBytesView.elementsEqual($0.body) }) { return nil }
+            return answers.contains(where: { $0.status == status }) ? ("body", "not one of the \(answers.count) recorded answers") : ("status", "got \(status)")
         case .error(let s, let code):
             if status != s { return ("status", "expected \(s) \(code), got \(status)") }
             let j = json(body)

@@ -30,6 +30,7 @@ struct Load: AsyncParsableCommand {
     @Flag(help: "Check each answer against the recording or the data set's ground truth.") var verify = false
     @Option(help: "Write the JSON summary here.") var json: String?
     @Option(help: "Write the HdrHistogram percentile distribution (.hgrm, corrected, ms) here.") var hgrm: String?
+    @Option(help: "Write a self-contained HTML report (summary, latency over time, percentile plot) here.") var html: String?
 
     func validate() throws {
         guard LoadTarget(url: target) != nil else { throw ValidationError("--target must be http://host[:port][/path]") }
@@ -81,6 +82,7 @@ struct Load: AsyncParsableCommand {
         print(report.text, terminator: "")
         if let json { try report.jsonData().write(to: URL(fileURLWithPath: json)) }
         if let hgrm { try report.hgrm.write(toFile: hgrm, atomically: true, encoding: .utf8) }
+        if let html { try HTMLReport.render(title: "tapedeck load → \(target)", reports: [("run", report)]).write(toFile: html, atomically: true, encoding: .utf8) }
         if verify && report.result.verifyMismatched.values.reduce(0, +) > 0 { throw ExitCode(1) }
     }
 }

@@ -6,12 +6,13 @@ struct Tapedeck: AsyncParsableCommand {
         commandName: "tapedeck",
         abstract: "Record, replay and measure cloud-API traffic.",
         discussion: """
+        tapedeck demo       simulate, record, replay offline and load-test on built-in data
         tapedeck simulate   a local Alibaba Cloud ECS + Huawei Cloud VPC v3 security-group API
         tapedeck proxy      record exchanges into a gzip cassette, replay them offline
         tapedeck load       open- or closed-loop reference-query load with HdrHistogram latency
         tapedeck cassette   list, show, verify, diff, repair, scan, export and import cassettes
         """,
         version: "0.1.0",
-        subcommands: [Simulate.self, ProxyCommand.self, Load.self, CassetteCommand.self, BenchLookup.self, BenchCassette.self]
+        subcommands: [DemoCommand.self, Simulate.self, ProxyCommand.self, Load.self, CassetteCommand.self, BenchLookup.self, BenchCassette.self]
     )
 }

@@ -1,0 +1,148 @@
+import Cassette
+import CloudSim
+import Foundation
+import LoadGen
+import Logging
+import NIOCore
+import NIOPosix
+import Proxy
+
+/// `tapedeck demo`: the whole product on its built-in data, no cloud account needed. Starts the simulator,
+/// records a signed SDK-shaped session of both clouds through the proxy, stops the simulator, replays the
+/// session offline and checks every answer byte for byte, then load-tests the replaying proxy and the
+/// simulator and writes the cassette and an HTML report to `outputDirectory`.
+public struct Demo {
+    public var outputDirectory: String
+    public var groups = 20_000
+    public var seed: UInt64 = 1
+    public var loadDuration: TimeAmount = .seconds(3)
+    public var connections = 16
+
+    public init(outputDirectory: String) { self.outputDirectory = outputDirectory }
+
+    public struct Failure: Error, CustomStringConvertible { public var description: String }
+
+    /// Runs the demo, printing progress with `say`; returns normally only if every step passed.
+    public func run(say: @escaping @Sendable (String) -> Void) async throws {
+        try FileManager.default.createDirectory(atPath: outputDirectory, withIntermediateDirectories: true)
+        let cassette = outputDirectory + "/session.jsonl.gz"
+        try? FileManager.default.removeItem(atPath: cassette)
+        var quiet = Logger(label: "tapedeck.demo")
+        quiet.logLevel = .critical
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        do {
+            try await steps(group: group, cassette: cassette, quiet: quiet, say: say)
+        } catch {
+            try? await group.shutdownGracefully()
+            throw error
+        }
+        try? await group.shutdownGracefully()
+    }
+
+    private func steps(group: EventLoopGroup, cassette: String, quiet: Logger, say: @escaping @Sendable (String) -> Void) async throws {
+        let data = SyntheticDataSet(groups: groups, seed: seed)
+        let started = Date()
+
+        // 1. Simulator.
+        let simulator = await Simulator.synthetic(data, clock: SimulatorClock(fixedTime: SyntheticDataSet.epoch, seed: seed))
+        var simConf = SimulatorConfiguration()
+        simConf.port = 0
+        let sim = try await SimulatorServer(simulator: simulator, configuration: simConf).start(on: group)
+        let simURL = "http://127.0.0.1:\(sim.localAddress!.port!)"
+        say("✓ simulator on \(simURL): \(groups) groups per cloud (seed \(seed))")
+        let popularA = (0..<5).map { simulator.aliyun.store.generatedID(of: UInt32($0)) }
+        let popularH = (0..<2).map { simulator.huawei.store.generatedID(of: UInt32($0)) }
+        let project = simulator.huawei.store.ownerID
+
+        // 2. Record the session through the proxy.
+        var recConf = ProxyConfiguration(cassettePath: cassette, caDirectory: outputDirectory + "/ca")
+        recConf.port = 0
+        recConf.mode = .record
+        recConf.upstream = simURL
+        let recorder = try await ProxyServer(configuration: recConf, logger: quiet).start(on: group)
+        var recorded = DemoSession(port: recorder.channel.localAddress!.port!, huaweiProject: project)
+        try await recorded.run(popularAliyun: popularA, popularHuawei: popularH)
+        try await recorder.channel.close()
+        await recorder.engine.shutdown()
+        say("✓ recorded \(recorded.steps.count) signed calls (Alibaba RPC + ACS3, Huawei) into \(cassette)")
+
+        // 3. Stop the simulator: from here on, nothing upstream exists.
+        try await sim.close()
+        say("✓ simulator stopped")
+
+        // 4. Replay offline with fresh signatures, nonces and dates; every answer must be byte-identical.
+        var repConf = ProxyConfiguration(cassettePath: cassette, caDirectory: outputDirectory + "/ca")
+        repConf.port = 0
+        repConf.mode = .replay
+        let replayer = try await ProxyServer(configuration: repConf, logger: quiet).start(on: group)
+        var replayed = DemoSession(port: replayer.channel.localAddress!.port!, huaweiProject: project)
+        try await replayed.run(popularAliyun: popularA, popularHuawei: popularH)
+        try await replayer.channel.close()
+        await replayer.engine.shutdown()
+        let differing = zip(recorded.steps, replayed.steps).filter { $0 != $1 }
+        guard differing.isEmpty, recorded.steps.count == replayed.steps.count else {
+            throw Failure(description: "replay differs from the recording in \(differing.count) call(s): \(differing.map { $0.0.label }.joined(separator: ", "))")
+        }
+        say("✓ replayed offline: \(replayed.steps.count)/\(recorded.steps.count) answers byte-identical")
+        let secrets = try SecretScanner.scan(path: cassette, secrets: [("secret", DemoSession.accessKeySecret), ("key id", DemoSession.accessKeyID)])
+        guard secrets.isEmpty else { throw Failure(description: "credentials reached the cassette: \(secrets)") }
+        say("✓ no credential in the cassette (signatures, key ids and Authorization redacted)")
+
+        // 5. Load: the replaying proxy (cycling the session) and a fresh simulator (verified queries).
+        var loadRepConf = repConf
+        loadRepConf.onExhausted = .cycle
+        let loadReplayer = try await ProxyServer(configuration: loadRepConf, logger: quiet).start(on: group)
+        let repTarget = LoadTarget(url: "http://127.0.0.1:\(loadReplayer.channel.localAddress!.port!)")!
+        var repLoad = LoadConfiguration(target: repTarget)
+        repLoad.connections = connections
+        repLoad.duration = loadDuration
+        repLoad.verify = true
+        let replayRequests = try CassetteSource.requests(path: cassette, target: repTarget).requests
+        let replayReport = try await LoadRunner(configuration: repLoad, requests: replayRequests).run()
+        try await loadReplayer.channel.close()
+        await loadReplayer.engine.shutdown()
+
+        let sim2 = try await SimulatorServer(simulator: await Simulator.synthetic(data, clock: SimulatorClock(fixedTime: SyntheticDataSet.epoch, seed: seed)),
+                                             configuration: simConf).start(on: group)
+        let simTarget = LoadTarget(url: "http://127.0.0.1:\(sim2.localAddress!.port!)")!
+        var simLoad = LoadConfiguration(target: simTarget)
+        simLoad.connections = connections
+        simLoad.duration = loadDuration
+        simLoad.verify = true
+        let simReport = try await LoadRunner(configuration: simLoad, requests: await SyntheticSource.requests(dataSet: data, target: simTarget)).run()
+        try await sim2.close()
+
+        say("")
+        say("load, closed loop, \(connections) connections, \(loadDuration.nanoseconds / 1_000_000_000) s each (latency in µs):")
+        say("  target                        req/s       p50       p90       p99     p99.9       max   verified")
+        for (name, r) in [("replaying proxy (session)", replayReport), ("simulator (synthetic mix)", simReport)] {
+            let bad = r.result.verifyMismatched.values.reduce(0, +)
+            say("  " + name.padding(toLength: 26, withPad: " ", startingAt: 0)
+                + [String(Int(r.throughput)), String(r.latency(50)), String(r.latency(90)), String(r.latency(99)), String(r.latency(99.9)),
+                   String(r.result.corrected.max)].map { $0.leftPadded(10) }.joined()
+                + "   \(r.result.verifyChecked - bad)/\(r.result.verifyChecked)")
+        }
+        say("")
+        say("percentile spectrum, simulator:")
+        for p in [50.0, 75, 90, 99, 99.9, 99.99, 99.999, 100] { say("  p\(p)".padding(toLength: 12, withPad: " ", startingAt: 0) + "\(simReport.latency(p)) µs") }
+
+        let html = outputDirectory + "/report.html"
+        try HTMLReport.render(title: "tapedeck demo", reports: [("replaying proxy", replayReport), ("simulator", simReport)])
+            .write(toFile: html, atomically: true, encoding: .utf8)
+        var combined: [String: Any] = ["replay": replayReport.json, "simulator": simReport.json]
+        combined["session"] = ["calls": recorded.steps.count, "identical_on_replay": recorded.steps.count]
+        try JSONSerialization.data(withJSONObject: combined, options: [.prettyPrinted, .sortedKeys]).write(to: URL(fileURLWithPath: outputDirectory + "/report.json"))
+        for (name, r) in [("replay", replayReport), ("simulator", simReport)] {
+            let bad = r.result.verifyMismatched.values.reduce(0, +)
+            if bad > 0 || r.errorCount > 0 || r.result.completed == 0 {
+                throw Failure(description: "\(name) load: \(r.result.completed) completed, \(r.errorCount) errors, \(bad) mismatches \(r.result.mismatchSamples)")
+            }
+        }
+        say("")
+        say("✓ wrote \(cassette), \(html) and \(outputDirectory)/report.json in \(String(format: "%.1f", Date().timeIntervalSince(started))) s")
+    }
+}
+
+extension String {
+    func leftPadded(_ n: Int) -> String { count >= n ? self : String(repeating: " ", count: n - count) + self }
+}
