@@ -110,6 +110,7 @@ let package = Package(
         .testTarget(name: "CassetteTests", dependencies: ["Cassette", .product(name: "NIOCore", package: "swift-nio"), .product(name: "CompressNIO", package: "compress-nio")]),
         .testTarget(name: "MatchingTests", dependencies: ["Matching", "Cassette", "CloudSigning"]),
         .testTarget(name: "LoadGenTests", dependencies: ["LoadGen", "CloudSim", "TapedeckTesting", .product(name: "NIOCore", package: "swift-nio")]),
+        .testTarget(name: "DemoTests", dependencies: ["TapedeckDemo"]),
         .testTarget(name: "ProxyTests", dependencies: ["Proxy", "Cassette", "Matching", "CloudSim", "TapedeckTesting"]),
         .testTarget(
             name: "CloudSimTests",
