@@ -14,7 +14,7 @@ public enum HTMLReport {
         let legend = reports.enumerated().map { i, r in "<span style=\"color:\(colors[i % colors.count])\">■ \(esc(r.name))</span>" }.joined(separator: " &nbsp; ")
         return """
         <!doctype html><html><head><meta charset="utf-8"><title>\(esc(title))</title>
-        <style>body{font:14px system-ui,sans-serif;margin:24px;color:#222}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}
+        <style>body{font:14px system-ui,sans-serif;margin:24px;color:#222}table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}
         th{background:#f3f3f3}td:first-child{text-align:left}h2{margin-top:28px}svg{background:#fff;border:1px solid #ddd}</style></head><body>
         <h1>\(esc(title))</h1>
         <table><tr><th>run</th><th>req/s</th><th>completed</th><th>errors</th><th>p50 ms</th><th>p50 ms (uncorr.)</th><th>p99 ms</th><th>p99 ms (uncorr.)</th>

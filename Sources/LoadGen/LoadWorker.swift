@@ -143,6 +143,7 @@ final class LoadWorker: @unchecked Sendable {  // all state is touched on `loop`
 
     private func onTick() {
         let now = LoadWorker.now()
+        if now < start { return }  // everyone starts together
         if now >= stopAt { return finish() }
         let second = Int((now &- start) / 1_000_000_000)
         if second != currentSecond {
