@@ -79,6 +79,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "CompressNIO", package: "compress-nio"),
             ]
         ),
         // `tapedeck demo`: the product end to end on built-in data.
@@ -109,7 +110,8 @@ let package = Package(
         .testTarget(name: "CloudSigningTests", dependencies: ["CloudSigning"]),
         .testTarget(name: "CassetteTests", dependencies: ["Cassette", .product(name: "NIOCore", package: "swift-nio"), .product(name: "CompressNIO", package: "compress-nio")]),
         .testTarget(name: "MatchingTests", dependencies: ["Matching", "Cassette", "CloudSigning"]),
-        .testTarget(name: "LoadGenTests", dependencies: ["LoadGen", "CloudSim", "TapedeckTesting", .product(name: "NIOCore", package: "swift-nio")]),
+        .testTarget(name: "LoadGenTests", dependencies: ["LoadGen", "CloudSim", "TapedeckTesting", .product(name: "NIOCore", package: "swift-nio"),
+                                                  .product(name: "Histogram", package: "hdrhistogram-swift")]),
         .testTarget(name: "DemoTests", dependencies: ["TapedeckDemo"]),
         .testTarget(name: "ProxyTests", dependencies: ["Proxy", "Cassette", "Matching", "CloudSim", "TapedeckTesting"]),
         .testTarget(

@@ -11,6 +11,16 @@ reference flow and checks what each SDK gives back:
 Usage:
   python conformance_flows.py --endpoint http://127.0.0.1:PORT [--ak AK --sk SK]
                               [--expect-signature-error] [--only aliyun-core,tea,huawei]
+  python conformance_flows.py --endpoint https://127.0.0.1:PORT --https-proxy http://127.0.0.1:PPORT
+                              --ca-bundle CA.pem [...]
+
+With an https:// endpoint every SDK talks HTTPS; --ca-bundle is the CA file each SDK verifies the
+server certificate against (e.g. the proxy's interception CA, DIR/ca.pem). With --https-proxy every
+SDK is configured explicitly (not through the environment) to reach the endpoint through that forward
+proxy with CONNECT, and NO_PROXY is cleared so 127.0.0.1 is not bypassed:
+  aliyun-core : request.set_protocol_type("https"), AcsClient(proxy={"https": URL}, verify=CA)
+  tea         : Config(protocol="https", https_proxy=URL, ca=CA)
+  huawei      : with_endpoint("https://..."), HttpConfig(proxy_protocol/host/port, ssl_ca_cert=CA)
 
 Prints one line per check (PASS/FAIL), then "N passed, N failed"; exits 1 on any failure.
 With --expect-signature-error each SDK's first call must fail with the signature error
@@ -107,6 +117,16 @@ def unique_name(prefix):
     return "%s-%s" % (prefix, uuid.uuid4().hex[:8])
 
 
+# How the SDKs reach the endpoint; set from the command line in main().
+class Transport:
+    scheme = "http"      # "http" or "https"
+    https_proxy = None   # forward-proxy URL, e.g. http://127.0.0.1:PORT (CONNECT)
+    ca_bundle = None     # CA file to verify the server certificate against
+
+
+T = Transport()
+
+
 def unknown_uuid():
     return "00000000-0000-4000-8000-00000000beef" if DETERMINISTIC else str(uuid.uuid4())
 
@@ -117,6 +137,7 @@ def flow_aliyun_core(host, port, ak, sk, expect_sig_error):
     sdk = "aliyun-core"
     from aliyunsdkcore.client import AcsClient
     from aliyunsdkcore.acs_exception.exceptions import ServerException
+    from aliyunsdkcore.http import protocol_type as PT
     from aliyunsdkecs.request.v20140526.CreateSecurityGroupRequest import CreateSecurityGroupRequest
     from aliyunsdkecs.request.v20140526.DeleteSecurityGroupRequest import DeleteSecurityGroupRequest
     from aliyunsdkecs.request.v20140526.AuthorizeSecurityGroupRequest import AuthorizeSecurityGroupRequest
@@ -124,10 +145,17 @@ def flow_aliyun_core(host, port, ak, sk, expect_sig_error):
     from aliyunsdkecs.request.v20140526.DescribeSecurityGroupReferencesRequest import \
         DescribeSecurityGroupReferencesRequest
 
-    client = AcsClient(ak, sk, REGION, port=port, auto_retry=False, connect_timeout=5, timeout=30)
+    extra = {}
+    if T.https_proxy:
+        extra["proxy"] = {"https": T.https_proxy}
+    if T.ca_bundle:
+        extra["verify"] = T.ca_bundle
+    client = AcsClient(ak, sk, REGION, port=port, auto_retry=False, connect_timeout=5, timeout=30, **extra)
 
     def do(req):
         req.set_endpoint(host)
+        # HttpResponse compares with `is`, so pass the SDK's own constant.
+        req.set_protocol_type(PT.HTTPS if T.scheme == "https" else PT.HTTP)
         req.add_query_param("RegionId", REGION)
         return json.loads(client.do_action_with_exception(req).decode("utf-8"))
 
@@ -239,7 +267,8 @@ def flow_tea(host, port, ak, sk, expect_sig_error):
 
     # retry_options=None (the default) means no retries; autoretry=False for older runtimes.
     client = Client(Config(access_key_id=ak, access_key_secret=sk, endpoint="%s:%d" % (host, port),
-                           protocol="http", region_id=REGION, connect_timeout=5000, read_timeout=30000))
+                           protocol=T.scheme, region_id=REGION, connect_timeout=5000, read_timeout=30000,
+                           https_proxy=T.https_proxy, ca=T.ca_bundle))
     rt = lambda: RuntimeOptions(autoretry=False, max_attempts=0)
 
     def create(name):
@@ -356,6 +385,13 @@ def flow_huawei(endpoint, ak, sk, project_id, expect_sig_error):
     cfg = HttpConfig.get_default_config()
     cfg.retry_times = 0
     cfg.timeout = (5, 30)
+    if T.https_proxy:
+        pu = urlsplit(T.https_proxy)
+        cfg.proxy_protocol = pu.scheme
+        cfg.proxy_host = pu.hostname
+        cfg.proxy_port = pu.port
+    if T.ca_bundle:
+        cfg.ssl_ca_cert = T.ca_bundle
     client = (VpcClient.new_builder()
               .with_http_config(cfg)
               .with_credentials(BasicCredentials(ak, sk, project_id))
@@ -498,7 +534,10 @@ def raw(resp):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--endpoint", required=True, help="http://HOST:PORT of the simulator")
+    ap.add_argument("--endpoint", required=True, help="http(s)://HOST:PORT of the simulator (or proxy)")
+    ap.add_argument("--https-proxy", metavar="URL",
+                    help="forward proxy (http://HOST:PORT) every SDK uses for HTTPS (CONNECT)")
+    ap.add_argument("--ca-bundle", metavar="FILE", help="CA file the SDKs verify the server certificate with")
     ap.add_argument("--ak", default=DEFAULT_AK)
     ap.add_argument("--sk", default=DEFAULT_SK)
     ap.add_argument("--project-id", default=DEFAULT_PROJECT)
@@ -507,11 +546,26 @@ def main():
     args = ap.parse_args()
 
     u = urlsplit(args.endpoint)
-    if u.scheme != "http" or not u.hostname or not u.port:
-        print("--endpoint must look like http://HOST:PORT, got %r" % args.endpoint)
+    if u.scheme not in ("http", "https") or not u.hostname or not u.port:
+        print("--endpoint must look like http(s)://HOST:PORT, got %r" % args.endpoint)
         return 2
+    if args.https_proxy:
+        pu = urlsplit(args.https_proxy)
+        if pu.scheme not in ("http", "https") or not pu.hostname or not pu.port:
+            print("--https-proxy must look like http://HOST:PORT, got %r" % args.https_proxy)
+            return 2
+        if u.scheme != "https":
+            print("--https-proxy needs an https:// --endpoint, got %r" % args.endpoint)
+            return 2
+        # The proxy is configured per SDK; do not let NO_PROXY=127.0.0.1 bypass it.
+        for v in ("NO_PROXY", "no_proxy"):
+            os.environ.pop(v, None)
+    if args.ca_bundle and not os.path.isfile(args.ca_bundle):
+        print("--ca-bundle %r is not a file" % args.ca_bundle)
+        return 2
+    T.scheme, T.https_proxy, T.ca_bundle = u.scheme, args.https_proxy, args.ca_bundle
     host, port = u.hostname, u.port
-    endpoint = "http://%s:%d" % (host, port)
+    endpoint = "%s://%s:%d" % (u.scheme, host, port)
     flows = {
         "aliyun-core": lambda: flow_aliyun_core(host, port, args.ak, args.sk, args.expect_signature_error),
         "tea": lambda: flow_tea(host, port, args.ak, args.sk, args.expect_signature_error),
@@ -523,7 +577,8 @@ def main():
             print("unknown flow %r (known: %s)" % (name, ", ".join(flows)))
             return 2
     mode = "expecting signature errors" if args.expect_signature_error else "happy path"
-    print("# conformance against %s, ak=%s, %s" % (endpoint, args.ak, mode), flush=True)
+    via = " via proxy %s, CA %s" % (T.https_proxy, T.ca_bundle) if T.https_proxy else ""
+    print("# conformance against %s%s, ak=%s, %s" % (endpoint, via, args.ak, mode), flush=True)
     for name in wanted:
         try:
             flows[name]()

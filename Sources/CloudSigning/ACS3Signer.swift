@@ -8,23 +8,9 @@ import Crypto
 public enum ACS3Signer {
     public static let algorithm = "ACS3-HMAC-SHA256"
 
-    public struct Authorization: Sendable, Equatable {
-        public var accessKeyId: String
-        public var signedHeaders: [String]
-        public var signature: String
-    }
-
     /// Parses the `Authorization` header value.
-    public static func parseAuthorization(_ value: String) -> Authorization? {
-        guard value.hasPrefix(algorithm) else { return nil }
-        var fields: [Substring: Substring] = [:]
-        for part in value.dropFirst(algorithm.count).split(separator: ",") {
-            let t = part.trimmingSpaces
-            guard let eq = t.firstIndex(of: "=") else { continue }
-            fields[t[..<eq]] = t[t.index(after: eq)...]
-        }
-        guard let cred = fields["Credential"], let sh = fields["SignedHeaders"], let sig = fields["Signature"] else { return nil }
-        return Authorization(accessKeyId: String(cred), signedHeaders: sh.split(separator: ";").map { String($0).lowercased() }, signature: String(sig))
+    public static func parseAuthorization(_ value: String) -> SignatureAuthorization? {
+        SignatureAuthorization.parse(value, algorithm: algorithm, keyField: "Credential")
     }
 
     public static func canonicalRequest(_ r: SignableRequest, signedHeaders: [String]) -> String {

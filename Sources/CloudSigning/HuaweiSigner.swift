@@ -9,22 +9,8 @@ import Crypto
 public enum HuaweiSigner {
     public static let algorithm = "SDK-HMAC-SHA256"
 
-    public struct Authorization: Sendable, Equatable {
-        public var accessKeyId: String
-        public var signedHeaders: [String]
-        public var signature: String
-    }
-
-    public static func parseAuthorization(_ value: String) -> Authorization? {
-        guard value.hasPrefix(algorithm) else { return nil }
-        var fields: [Substring: Substring] = [:]
-        for part in value.dropFirst(algorithm.count).split(separator: ",") {
-            let t = part.trimmingSpaces
-            guard let eq = t.firstIndex(of: "=") else { continue }
-            fields[t[..<eq]] = t[t.index(after: eq)...]
-        }
-        guard let ak = fields["Access"], let sh = fields["SignedHeaders"], let sig = fields["Signature"] else { return nil }
-        return Authorization(accessKeyId: String(ak), signedHeaders: sh.split(separator: ";").map { String($0).lowercased() }, signature: String(sig))
+    public static func parseAuthorization(_ value: String) -> SignatureAuthorization? {
+        SignatureAuthorization.parse(value, algorithm: algorithm, keyField: "Access")
     }
 
     /// Each path segment decoded then re-encoded (keeping `~`), with a trailing `/`.

@@ -65,7 +65,27 @@ public struct LoadReport: Sendable {
             "verify": ["enabled": configuration.verify, "checked": result.verifyChecked,
                        "mismatched": result.verifyMismatched.values.reduce(0, +), "by_kind": result.verifyMismatched],
             "per_second": ["completed": result.perSecond, "p99_us": result.perSecondP99],
+            // Exact histograms (HdrHistogram V2, compressed, base64) so reports from many workers merge exactly.
+            "histograms": ["corrected": encoded(result.corrected), "uncorrected": encoded(result.uncorrected),
+                           "intervals_corrected": result.intervals.map(encoded)],
+            "started_at": result.startedAt.timeIntervalSince1970,
         ]
+    }
+
+    private func encoded(_ h: Histogram<UInt64>) -> String {
+        ((try? HistogramCodec.encodeCompressed(h)).map { Data($0).base64EncodedString() }) ?? ""
+    }
+
+    /// HdrHistogram interval log (format 1.3): one compressed corrected-latency histogram per second,
+    /// values in µs, `Interval_Max` in ms. Existing tools (HistogramLogProcessor, hdrh for Python) read it.
+    public var hlog: String {
+        var s = "#[Histogram log format version 1.3]\n"
+        s += String(format: "#[StartTime: %.3f (seconds since epoch)]\n", result.startedAt.timeIntervalSince1970)
+        s += "\"StartTimestamp\",\"Interval_Length\",\"Interval_Max\",\"Interval_Compressed_Histogram\"\n"
+        for (i, h) in result.intervals.enumerated() {
+            s += String(format: "%.3f,%.3f,%.3f,", Double(i), 1.0, Double(h.totalCount > 0 ? h.max : 0) / 1000) + encoded(h) + "\n"
+        }
+        return s
     }
 
     public func jsonData() throws -> Data {

@@ -1,10 +1,12 @@
 import CloudSim
+import Foundation
 import Histogram
 import NIOCore
 import NIOPosix
 
 /// What one event loop measured; workers' results add up exactly (histograms add).
 public struct WorkerResult: Sendable {
+    public var startedAt = Date()
     public var corrected = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
     public var uncorrected = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
     public var sent = 0
@@ -14,10 +16,14 @@ public struct WorkerResult: Sendable {
     public var verifyChecked = 0
     public var verifyMismatched: [String: Int] = [:]
     public var mismatchSamples: [String] = []
-    /// Per-second completed counts (for the over-time plot).
-    public var perSecond: [Int] = []
+    /// One corrected-latency histogram per second of the run (the `--hlog` intervals, the over-time plot).
+    public var intervals: [Histogram<UInt64>] = []
+    /// Per-second completed counts.
+    public var perSecond: [Int] { intervals.map { Int($0.totalCount) } }
     /// Per-second corrected p99 (µs).
-    public var perSecondP99: [UInt64] = []
+    public var perSecondP99: [UInt64] { intervals.map { $0.totalCount > 0 ? $0.valueAtPercentile(99) : 0 } }
+
+    public init() {}
 
     mutating func add(_ o: WorkerResult) {
         corrected.add(o.corrected)
@@ -29,11 +35,8 @@ public struct WorkerResult: Sendable {
         verifyChecked += o.verifyChecked
         verifyMismatched.merge(o.verifyMismatched, uniquingKeysWith: +)
         mismatchSamples += o.mismatchSamples.prefix(max(0, 5 - mismatchSamples.count))
-        for (i, c) in o.perSecond.enumerated() {
-            if i < perSecond.count { perSecond[i] += c } else { perSecond.append(c) }
-        }
-        for (i, v) in o.perSecondP99.enumerated() {
-            if i < perSecondP99.count { perSecondP99[i] = max(perSecondP99[i], v) } else { perSecondP99.append(v) }
+        for (i, h) in o.intervals.enumerated() {
+            if i < intervals.count { intervals[i].add(h) } else { intervals.append(h) }
         }
     }
 }
@@ -51,7 +54,7 @@ final class LoadWorker: @unchecked Sendable {  // all state is touched on `loop`
     let configuration: LoadConfiguration
     let requests: [LoadRequest]
     var result = WorkerResult()
-    private var intervalHistogram = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .two)
+    private var intervalHistogram = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
     private var idle: [Connection] = []
     private var all: [Connection] = []
     private var queue: [UInt64] = []
@@ -263,8 +266,7 @@ final class LoadWorker: @unchecked Sendable {  // all state is touched on `loop`
     }
 
     private func flushSecond() {
-        result.perSecondP99.append(intervalHistogram.totalCount > 0 ? intervalHistogram.valueAtPercentile(99) : 0)
-        result.perSecond.append(Int(intervalHistogram.totalCount))
+        result.intervals.append(intervalHistogram)
         intervalHistogram.reset()
     }
 

@@ -110,6 +110,7 @@ final class ProxyHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             return write(context, ProxyErrors.response(.generic, status: .internalServerError, code: "Tapedeck.CertificateError",
                                                        message: "tapedeck: cannot mint a certificate for \(target.host): \(error)", allocator: context.channel.allocator), keepAlive: false)
         }
+        engine.logger.debug("intercepting CONNECT", metadata: ["target": "\(target)"])
         let head = HTTPResponseHead(version: h.version, status: .ok, headers: ["Content-Length": "0"])
         context.write(wrapOutboundOut(.head(head)), promise: nil)
         let engine = self.engine, control = self.control
@@ -138,6 +139,8 @@ final class ProxyHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
+        // A client that rejects the interception certificate shows up here (trust DIR/ca.pem).
+        engine.logger.debug("client connection failed", metadata: ["tunnel": "\(tunnel.map { "\($0)" } ?? "-")", "error": "\(error)"])
         context.close(promise: nil)
     }
 }

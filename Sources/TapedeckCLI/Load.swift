@@ -31,6 +31,10 @@ struct Load: AsyncParsableCommand {
     @Option(help: "Write the JSON summary here.") var json: String?
     @Option(help: "Write the HdrHistogram percentile distribution (.hgrm, corrected, ms) here.") var hgrm: String?
     @Option(help: "Write a self-contained HTML report (summary, latency over time, percentile plot) here.") var html: String?
+    @Option(help: "Write an HdrHistogram interval log (one compressed histogram per second) here.") var hlog: String?
+    @Flag(help: "Step the rate up until the --slo breaks; report the highest sustainable rate.") var findMax = false
+    @Option(help: "Service-level objective for --find-max, e.g. p99=5ms or p99.9=20ms.") var slo = "p99=5ms"
+    @Option(help: "Start at this time (Unix seconds or ISO 8601), so many workers begin together.") var startAt: String?
 
     func validate() throws {
         guard LoadTarget(url: target) != nil else { throw ValidationError("--target must be http://host[:port][/path]") }
@@ -40,6 +44,7 @@ struct Load: AsyncParsableCommand {
         }
         if synthetic && cassette != nil { throw ValidationError("choose --synthetic or --cassette, not both") }
         if let r = rate, r <= 0 { throw ValidationError("--rate must be positive") }
+        if findMax && Load.parseSLO(slo) == nil { throw ValidationError("--slo takes pNN=TIME, e.g. p99=5ms") }
     }
 
     static func parseTime(_ s: String) -> TimeAmount? {
@@ -48,6 +53,42 @@ struct Load: AsyncParsableCommand {
             if let v = Double(s.dropLast(u.count)) { return .nanoseconds(Int64(v * f * 1e9)) }
         }
         return Double(s).map { .nanoseconds(Int64($0 * 1e9)) }
+    }
+
+    /// `p99=5ms` → (99, 5000 µs).
+    static func parseSLO(_ s: String) -> (Double, UInt64)? {
+        let parts = s.split(separator: "=")
+        guard parts.count == 2, parts[0].hasPrefix("p"), let p = Double(parts[0].dropFirst()), p > 0, p <= 100,
+              let t = parseTime(String(parts[1])) else { return nil }
+        return (p, UInt64(t.nanoseconds / 1000))
+    }
+
+    /// Doubles the rate while the SLO holds and the target keeps up, then bisects between the last good
+    /// and the first bad rate.
+    func findMaxRate(_ base: LoadConfiguration, _ requests: [LoadRequest]) async throws {
+        let (p, limit) = Load.parseSLO(slo)!
+        func holds(_ r: Double) async throws -> Bool {
+            var c = base
+            c.rate = r
+            let report = try await LoadRunner(configuration: c, requests: requests).run()
+            let lat = report.latency(p)
+            let ok = lat <= limit && report.throughput >= 0.95 * r && report.errorCount == 0
+            print(String(format: "  %8.0f req/s requested: achieved %8.0f, p%g %7.2f ms %@", r, report.throughput, p, Double(lat) / 1000, ok ? "✓" : "✗ (SLO broken)"))
+            return ok
+        }
+        var good = 0.0, bad = 0.0, r = base.rate ?? 1000
+        print("find-max: SLO p\(p) ≤ \(Double(limit) / 1000) ms, \(duration) per step")
+        while bad == 0 {
+            if try await holds(r) { good = r; r *= 2 } else { bad = r }
+            if r > 2_000_000 { break }
+        }
+        if bad > 0 {
+            for _ in 0..<4 where bad - good > max(50, good * 0.05) {
+                let mid = ((good + bad) / 2).rounded()
+                if try await holds(mid) { good = mid } else { bad = mid }
+            }
+        }
+        print(good > 0 ? "highest sustainable rate: \(Int(good)) req/s (p\(p) ≤ \(Double(limit) / 1000) ms)" : "no rate met the SLO")
     }
 
     func run() async throws {
@@ -72,6 +113,14 @@ struct Load: AsyncParsableCommand {
         } else {
             requests = [LoadRequest(bytes: ByteBuffer(string: "GET \(t.path) HTTP/1.1\r\nHost: \(t.authority)\r\n\r\n"), expectation: nil, kind: "get")]
         }
+        if let startAt {
+            guard let t = Double(startAt) ?? ISO8601DateFormatter().date(from: startAt)?.timeIntervalSince1970 else {
+                throw ValidationError("--start-at takes Unix seconds or an ISO 8601 time")
+            }
+            let wait = t - Date().timeIntervalSince1970
+            if wait > 0 { try await Task.sleep(for: .milliseconds(Int(wait * 1000))) }
+        }
+        if findMax { return try await findMaxRate(conf, requests) }
         let runner = LoadRunner(configuration: conf, requests: requests)
         let signal = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
         Foundation.signal(SIGINT, SIG_IGN)
@@ -82,6 +131,7 @@ struct Load: AsyncParsableCommand {
         print(report.text, terminator: "")
         if let json { try report.jsonData().write(to: URL(fileURLWithPath: json)) }
         if let hgrm { try report.hgrm.write(toFile: hgrm, atomically: true, encoding: .utf8) }
+        if let hlog { try report.hlog.write(toFile: hlog, atomically: true, encoding: .utf8) }
         if let html { try HTMLReport.render(title: "tapedeck load → \(target)", reports: [("run", report)]).write(toFile: html, atomically: true, encoding: .utf8) }
         if verify && report.result.verifyMismatched.values.reduce(0, +) > 0 { throw ExitCode(1) }
     }

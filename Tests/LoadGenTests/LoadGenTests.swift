@@ -90,3 +90,51 @@ import Testing
         }
     }
 }
+
+@Suite struct HistogramCodecTests {
+    @Test func v2EncodingRoundTripsExactly() throws {
+        var h = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
+        var rng = SystemRandomNumberGenerator()
+        for _ in 0..<20_000 { _ = h.record(UInt64.random(in: 1...5_000_000, using: &rng)) }
+        _ = h.record(1, count: 7)
+        let back = try HistogramCodec.decodeCompressed(try HistogramCodec.encodeCompressed(h))
+        #expect(back.totalCount == h.totalCount)
+        // The encoding keeps buckets, not exact values: percentiles agree to the histogram's resolution.
+        for p in [0.0, 50, 90, 99, 99.9, 100] {
+            #expect(HistogramCodec.index(of: back.valueAtPercentile(p)) == HistogramCodec.index(of: h.valueAtPercentile(p)), "p\(p)")
+        }
+        #expect(Array(try HistogramCodec.encodeCompressed(h).prefix(4)) == [0x1C, 0x84, 0x93, 0x04])
+    }
+
+    @Test func indexAndValueAreInverse() {
+        for v in [1, 2, 1023, 1024, 2047, 2048, 2049, 100_000, 59_999_999] as [UInt64] {
+            let i = HistogramCodec.index(of: v)
+            let lo = HistogramCodec.value(at: i)
+            #expect(lo <= v && HistogramCodec.index(of: lo) == i, "\(v)")
+        }
+    }
+
+    @Test func reportsMergeThroughTheirJSON() async throws {
+        try await TestSimulator.with(groups: 100) { sim in
+            let req = LoadRequest(bytes: ByteBuffer(string: "GET /?Action=DescribeSecurityGroups&RegionId=cn-hangzhou HTTP/1.1\r\nHost: x\r\n\r\n"),
+                                  expectation: nil, kind: "get")
+            var conf = LoadConfiguration(target: LoadTarget(url: sim.url)!)
+            conf.connections = 2
+            conf.duration = .milliseconds(300)
+            let a = try await LoadRunner(configuration: conf, requests: [req]).run()
+            let b = try await LoadRunner(configuration: conf, requests: [req]).run()
+            let dir = FileManager.default.temporaryDirectory
+            let pa = dir.appendingPathComponent("tapedeck-a-\(UInt32.random(in: 0...UInt32.max)).json"), pb = dir.appendingPathComponent("tapedeck-b-\(UInt32.random(in: 0...UInt32.max)).json")
+            defer { try? FileManager.default.removeItem(at: pa); try? FileManager.default.removeItem(at: pb) }
+            try a.jsonData().write(to: pa)
+            try b.jsonData().write(to: pb)
+            let merged = LoadReport.merge([try LoadReport.read(pa.path), try LoadReport.read(pb.path)])
+            #expect(merged.result.completed == a.result.completed + b.result.completed)
+            var direct = a.result.corrected
+            direct.add(b.result.corrected)
+            #expect(merged.result.corrected.totalCount == direct.totalCount)
+            for p in [50.0, 99, 100] { #expect(HistogramCodec.index(of: merged.latency(p)) == HistogramCodec.index(of: direct.valueAtPercentile(p))) }
+            #expect(merged.configuration.connections == 4)
+        }
+    }
+}
