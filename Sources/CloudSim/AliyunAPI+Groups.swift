@@ -56,16 +56,20 @@ extension AliyunAPI {
         func matches(_ g: GroupRecord) -> Bool {
             g.partition == region && (vpc == nil || vpc == "" || aliyunVPC(g) == vpc) && (name == nil || name == "" || g.name == name)
         }
-        // Listing walks handles in creation order; only the requested page's records are rendered.
+        // Listing walks handles in creation order and stops after the requested page; with no filter but the
+        // region, TotalCount comes from the per-region count, so page 1 of a million groups costs a page.
         var total = 0
         var page: [GroupRecord] = []
         let first = (pageNumber - 1) * pageSize
+        let unfiltered = wanted == nil && (vpc ?? "").isEmpty && (name ?? "").isEmpty
         let candidates: AnySequence<UInt32> = wanted.map { AnySequence($0) } ?? AnySequence((0..<UInt32(snap.handleCount)).lazy)
         for h in candidates {
             guard let g = snap.group(h), matches(g) else { continue }
             if total >= first && page.count < pageSize { page.append(g) }
             total += 1
+            if unfiltered && page.count == pageSize { break }
         }
+        if unfiltered { total = snap.partitionCounts[Int(region)] }
         call.writer.string("RegionId", call.params["RegionId"]!)
         call.writer.int("TotalCount", total)
         call.writer.int("PageNumber", pageNumber)

@@ -8,6 +8,7 @@ public struct GraphMutation {
     private var handleCount: Int
     private var liveCount: Int
     private var partitions: [String]
+    private var partitionCounts: [Int]
     private(set) var changed = false
 
     init(base: GraphSnapshot) {
@@ -16,6 +17,7 @@ public struct GraphMutation {
         self.handleCount = base.handleCount
         self.liveCount = base.liveCount
         self.partitions = base.partitions
+        self.partitionCounts = base.partitionCounts
     }
 
     /// The state as of this mutation so far.
@@ -38,6 +40,7 @@ public struct GraphMutation {
     public mutating func partition(named name: String) -> UInt16 {
         if let i = partitions.firstIndex(of: name) { return UInt16(i) }
         partitions.append(name)
+        partitionCounts.append(0)
         changed = true
         return UInt16(partitions.count - 1)
     }
@@ -63,6 +66,7 @@ public struct GraphMutation {
         let handle = UInt32(handleCount)
         handleCount += 1
         liveCount += 1
+        partitionCounts[Int(record.partition)] += 1
         var r = record
         r.handle = handle
         r.nextRuleSerial = max(r.nextRuleSerial, UInt32(r.rules.count))
@@ -78,6 +82,7 @@ public struct GraphMutation {
         for rule in g.rules { if let t = rule.referencedGroup { removeRef(target: t, from: handle) } }
         edit(handle) { g, refs in g = nil; refs = [] }
         liveCount -= 1
+        partitionCounts[Int(g.partition)] -= 1
     }
 
     /// Appends a rule to `handle` and indexes it; returns its serial.
@@ -124,7 +129,7 @@ public struct GraphMutation {
     func build() -> GraphSnapshot {
         var out = chunks
         for (c, d) in dirty { out[c] = GraphSnapshot.Chunk(groups: d.0, refs: d.1) }
-        return GraphSnapshot(chunks: out, handleCount: handleCount, liveCount: liveCount, partitions: partitions,
+        return GraphSnapshot(chunks: out, handleCount: handleCount, liveCount: liveCount, partitions: partitions, partitionCounts: partitionCounts,
                              customIDs: base.customIDs, version: base.version &+ 1)
     }
 }
@@ -137,11 +142,13 @@ public struct SnapshotBuilder {
     /// Reverse index for every handle so far, split into chunks at the end.
     private var refs: [[RefEntry]] = []
     private var partitions: [String]
+    private var partitionCounts: [Int]
     private var customIDs: [String: UInt32] = [:]
     public private(set) var count = 0
 
     public init(partitions: [String], expectedCount: Int = 0) {
         self.partitions = partitions
+        self.partitionCounts = Array(repeating: 0, count: partitions.count)
         refs.reserveCapacity(expectedCount)
         current.reserveCapacity(GraphSnapshot.chunkSize)
     }
@@ -149,6 +156,7 @@ public struct SnapshotBuilder {
     public mutating func partition(named name: String) -> UInt16 {
         if let i = partitions.firstIndex(of: name) { return UInt16(i) }
         partitions.append(name)
+        partitionCounts.append(0)
         return UInt16(partitions.count - 1)
     }
 
@@ -156,6 +164,7 @@ public struct SnapshotBuilder {
     public mutating func append(_ g: GroupRecord) {
         precondition(Int(g.handle) == count, "handles must be dense and in order")
         if let id = g.customID { customIDs[id] = g.handle }
+        partitionCounts[Int(g.partition)] += 1
         for rule in g.rules {
             guard let t = rule.referencedGroup else { continue }
             let ti = Int(t)
@@ -188,7 +197,7 @@ public struct SnapshotBuilder {
         let final = chunks.enumerated().map { c, chunk in
             GraphSnapshot.Chunk(groups: chunk, refs: Array(refs[(c << GraphSnapshot.chunkBits)..<((c + 1) << GraphSnapshot.chunkBits)]))
         }
-        return GraphSnapshot(chunks: final, handleCount: count, liveCount: count, partitions: partitions,
+        return GraphSnapshot(chunks: final, handleCount: count, liveCount: count, partitions: partitions, partitionCounts: partitionCounts,
                              customIDs: customIDs, version: 1)
     }
 }

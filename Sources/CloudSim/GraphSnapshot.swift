@@ -75,6 +75,8 @@ public struct GraphSnapshot: Sendable {
     public let handleCount: Int
     /// Live groups.
     public let liveCount: Int
+    /// Live groups per partition (so listing a region answers `TotalCount` without a scan).
+    public let partitionCounts: [Int]
     /// Alibaba regions or Huawei project ids, by partition index.
     public let partitions: [String]
     /// Ids that came from a fixture file rather than the generator (immutable after load).
@@ -85,7 +87,8 @@ public struct GraphSnapshot: Sendable {
     private nonisolated(unsafe) let slotBases: [UnsafeMutablePointer<Chunk.Slot>]
     private nonisolated(unsafe) let refBases: [UnsafeMutablePointer<RefEntry>]
 
-    init(chunks: [Chunk], handleCount: Int, liveCount: Int, partitions: [String], customIDs: [String: UInt32], version: UInt64) {
+    init(chunks: [Chunk], handleCount: Int, liveCount: Int, partitions: [String], partitionCounts: [Int], customIDs: [String: UInt32], version: UInt64) {
+        self.partitionCounts = partitionCounts
         self.chunks = chunks
         self.handleCount = handleCount
         self.liveCount = liveCount

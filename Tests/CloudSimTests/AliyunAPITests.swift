@@ -44,6 +44,7 @@ import Testing
         try await TestSimulator.with(groups: 10) { sim in
             let a = try json(try await ecs(sim, "CreateSecurityGroup", [("SecurityGroupName", "group-a")]))["SecurityGroupId"] as! String
             let b = try json(try await ecs(sim, "CreateSecurityGroup", [("SecurityGroupName", "group-b")], method: "POST"))["SecurityGroupId"] as! String
+            #expect(try json(try await ecs(sim, "DescribeSecurityGroups"))["TotalCount"] as? Int == 12, "the region count follows creations")
             let auth = try await ecs(sim, "AuthorizeSecurityGroup", [("SecurityGroupId", b), ("IpProtocol", "tcp"), ("PortRange", "22/22"), ("SourceGroupId", a)])
             #expect(auth.status == 200, "\(auth.bodyString)")
             // The newer SDK's Permissions.N form, egress, from A to B: both directions count.
@@ -64,6 +65,7 @@ import Testing
             #expect(try await ecs(sim, "RevokeSecurityGroup", [("SecurityGroupId", b), ("IpProtocol", "tcp"), ("PortRange", "22/22"), ("SourceGroupId", a)]).status == 200)
             #expect(referencing(try json(try await ecs(sim, "DescribeSecurityGroupReferences", [("SecurityGroupId.1", a)])))[a] == [])
             #expect(try await ecs(sim, "DeleteSecurityGroup", [("SecurityGroupId", a)]).status == 200)
+            #expect(try json(try await ecs(sim, "DescribeSecurityGroups"))["TotalCount"] as? Int == 11, "and deletions")
             let gone = try await ecs(sim, "DescribeSecurityGroupAttribute", [("SecurityGroupId", a)])
             #expect(try gone.status == 404 && (json(gone)["Code"] as? String) == "InvalidSecurityGroupId.NotFound")
         }
