@@ -25,25 +25,9 @@ extension HuaweiAPI {
         let prefixes = Set(values("remote_ip_prefix")), descriptions = Set(values("description"))
         guard let p = snap.partitionIndex(call.project) else { return writeRules(&call, [], snap: snap, more: false) }
 
-        // Candidate (group, rule) pairs in a deterministic order, from the cheapest source that is exact.
-        var candidates: [(UInt32, RuleRecord)] = []
-        var walkAll = false
-        if !remote.isEmpty {
-            for rid in remote {
-                guard let t = store.resolve(rid, in: snap) else { continue }
-                for ref in snap.referrers(of: t) {
-                    guard let g = snap.group(ref.group), g.partition == p else { continue }
-                    for r in g.rules where r.referencedGroup == t { candidates.append((g.handle, r)) }
-                }
-            }
-        } else if !groups.isEmpty {
-            for gid in groups {
-                guard let h = store.resolve(gid, in: snap), let g = snap.group(h), g.partition == p else { continue }
-                for r in g.rules { candidates.append((h, r)) }
-            }
-        } else {
-            walkAll = true
-        }
+        // Candidates come in a deterministic order from the cheapest exact source, and the walk stops as soon
+        // as the page is full: a group referenced by thousands costs one page, not thousands of rules.
+        let walkAll = remote.isEmpty && groups.isEmpty
         func keep(_ g: UInt32, _ r: RuleRecord) -> Bool {
             if !groups.isEmpty && !remote.isEmpty && !groups.contains(store.id(of: g, in: snap)) { return false }
             if !ids.isEmpty && !ids.contains(store.ruleID(group: g, serial: r.serial)) { return false }
@@ -81,8 +65,19 @@ extension HuaweiAPI {
                 if skipping && h == marker?.0 { skipping = false }
                 h += 1
             }
+        } else if !remote.isEmpty {
+            outer: for rid in remote {
+                guard let t = store.resolve(rid, in: snap), let (_, referrers) = snap.lookup(t) else { continue }
+                for ref in referrers {  // valid while `snap` is held (this call)
+                    guard snap.partition(of: ref.group) == p, let g = snap.group(ref.group) else { continue }
+                    for r in g.rules where r.referencedGroup == t { if !offer(g.handle, r) { break outer } }
+                }
+            }
         } else {
-            for (g, r) in candidates where !offer(g, r) { break }
+            outer: for gid in groups {
+                guard let h = store.resolve(gid, in: snap), let g = snap.group(h), g.partition == p else { continue }
+                for r in g.rules where !offer(h, r) { break outer }
+            }
         }
         writeRules(&call, page, snap: snap, more: more)
     }
