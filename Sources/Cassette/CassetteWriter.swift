@@ -28,7 +28,7 @@ public final class CassetteWriter: Sendable {
         var st = stat()
         fstat(fd, &st)
         let compressor: ZlibCompressor
-        do { compressor = try ZlibCompressor(algorithm: .deflate) } catch {
+        do { compressor = try ZlibCompressor(algorithm: .deflate, configuration: .init(compressionLevel: .compressionLevel3)) } catch {
             Foundation.close(fd)
             throw CassetteError(.io, file: path, "zlib: \(error)")
         }
@@ -47,7 +47,7 @@ public final class CassetteWriter: Sendable {
             var e = exchange
             e.seq = st.nextSeq
             let offset = st.size
-            try write(CassetteCoding.encode(e), &st)
+            try write(ExchangeEncoder.encode(e), &st)
             st.nextSeq += 1
             s = st
             return CassetteReader.Entry(seq: e.seq, key: e.key, offset: offset, length: st.size - offset)

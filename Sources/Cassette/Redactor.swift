@@ -18,6 +18,8 @@ public struct Redactor: Sendable {
                                                "accesstoken", "refreshtoken", "authtoken", "idtoken", "subjecttoken", "apikey",
                                                "accesskeyid", "signature"]
 
+    private var fragmentBytes: [[UInt8]] { jsonFieldFragments.map { Array($0.utf8) } }
+
     /// Exact names added with `--redact NAME` (header, parameter or JSON field).
     public var extra: Set<String> = []
 
@@ -41,7 +43,7 @@ public struct Redactor: Sendable {
         var normalized: [UInt8] = []
         normalized.reserveCapacity(text.utf8.count)
         for b in text.utf8 where b != UInt8(ascii: "_") && b != UInt8(ascii: "-") { normalized.append(b >= 65 && b <= 90 ? b + 32 : b) }
-        if jsonFieldFragments.contains(where: { SecretScanner.contains(normalized, Array($0.utf8)) }) { return true }
+        if fragmentBytes.contains(where: { SecretScanner.contains(normalized, $0) }) { return true }
         return extra.contains { SecretScanner.contains(Array(text.utf8), Array($0.utf8)) }
     }
 
