@@ -10,16 +10,22 @@ public final class Simulator: Sendable {
     /// nil: any credentials are accepted (curl works). Otherwise every request must be signed by one of these.
     public let accessKeys: AccessKeyStore?
 
-    public init(aliyun: SecurityGroupStore, huawei: SecurityGroupStore, clock: SimulatorClock, accessKeys: AccessKeyStore? = nil) {
+    /// Requests per second answered before the clouds' throttling errors (nil: no limit).
+    public let throttle: Throttle?
+
+    public init(aliyun: SecurityGroupStore, huawei: SecurityGroupStore, clock: SimulatorClock, accessKeys: AccessKeyStore? = nil,
+                maxRequestsPerSecond: Int? = nil, throttle: Throttle? = nil) {
         self.aliyun = AliyunAPI(store: aliyun, clock: clock)
         self.huawei = HuaweiAPI(store: huawei, clock: clock)
         self.accessKeys = accessKeys.flatMap { $0.secrets.isEmpty ? nil : $0 }
+        self.throttle = throttle ?? maxRequestsPerSecond.map { Throttle(perSecond: $0) }
     }
 
     /// Builds the stores from a synthetic data set.
-    public static func synthetic(_ data: SyntheticDataSet, clock: SimulatorClock, accessKeys: AccessKeyStore? = nil) async -> Simulator {
+    public static func synthetic(_ data: SyntheticDataSet, clock: SimulatorClock, accessKeys: AccessKeyStore? = nil,
+                                 maxRequestsPerSecond: Int? = nil) async -> Simulator {
         let (a, h) = await data.makeStores()
-        return Simulator(aliyun: a, huawei: h, clock: clock, accessKeys: accessKeys)
+        return Simulator(aliyun: a, huawei: h, clock: clock, accessKeys: accessKeys, maxRequestsPerSecond: maxRequestsPerSecond)
     }
 
     /// The snapshots one connection reads from; refreshed only after a write (see `SecurityGroupStore`).
@@ -51,7 +57,14 @@ public final class Simulator: Sendable {
             case .huawei: return huawei.errorResponse(HuaweiError.badEncoding, allocator: allocator)
             }
         }
-        switch Simulator.cloud(path: req.rawPath, headers: headers, hasAction: req.query["Action"] != nil) {
+        let cloud = Simulator.cloud(path: req.rawPath, headers: headers, hasAction: req.query["Action"] != nil)
+        if let throttle, !throttle.admit() {
+            switch cloud {
+            case .aliyun: return aliyun.errorResponse(AliyunError.throttled, format: req.query["Format"]?.lowercased() == "xml" ? .xml : .json, allocator: allocator)
+            case .huawei: return huawei.errorResponse(HuaweiError.throttled, allocator: allocator)
+            }
+        }
+        switch cloud {
         case .aliyun:
             let form: QueryParameters
             do { form = try req.formParameters() } catch {

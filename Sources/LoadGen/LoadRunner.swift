@@ -26,13 +26,30 @@ public final class LoadRunner: Sendable {
         conf.threads = threads
         let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
         let loops = Array(group.makeIterator())
-        let ws = (0..<threads).map { LoadWorker(loop: loops[$0], index: $0, configuration: conf, requests: requests) }
+        let progress = Progress()
+        let ws = (0..<threads).map { LoadWorker(loop: loops[$0], index: $0, configuration: conf, requests: requests, progress: progress) }
         workers.withLock { $0 = ws }
         let startAt = LoadWorker.now() + 50_000_000  // 50 ms to set up, then everyone starts together
         var futures: [EventLoopFuture<WorkerResult>] = []
         for (i, w) in ws.enumerated() {
             let share = conf.connections / threads + (i < conf.connections % threads ? 1 : 0)
             futures.append(w.run(startAt: startAt, connections: max(1, share)))
+        }
+        // A live progress line each second on stderr when it is a terminal.
+        let ticker: Task<Void, Never>? = isatty(2) == 0 ? nil : Task {
+            var seconds = 0, last = 0
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(1))
+                seconds += 1
+                let done = progress.completed.load(ordering: .relaxed)
+                let line = "\r[\(seconds)s] sent \(progress.sent.load(ordering: .relaxed)), completed \(done), errors \(progress.errors.load(ordering: .relaxed)), \(done - last) req/s   "
+                FileHandle.standardError.write(Data(line.utf8))
+                last = done
+            }
+        }
+        defer {
+            ticker?.cancel()
+            if ticker != nil { FileHandle.standardError.write(Data("\n".utf8)) }
         }
         var total = WorkerResult()
         do {

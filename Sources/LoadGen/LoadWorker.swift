@@ -1,6 +1,7 @@
 import CloudSim
 import Foundation
 import Histogram
+import Synchronization
 import NIOCore
 import NIOPosix
 
@@ -41,6 +42,13 @@ public struct WorkerResult: Sendable {
     }
 }
 
+/// Live counters for the progress line (relaxed atomics; the report uses the exact per-worker results).
+final class Progress: Sendable {
+    let sent = Atomic<Int>(0)
+    let completed = Atomic<Int>(0)
+    let errors = Atomic<Int>(0)
+}
+
 /// The load on one event loop: its connections, its share of the schedule, its measurements.
 ///
 /// Open loop: request i has an intended send time; a tick every 200 µs queues every request that is due
@@ -71,7 +79,10 @@ final class LoadWorker: @unchecked Sendable {  // all state is touched on `loop`
     private var currentSecond = 0
     private let done: EventLoopPromise<WorkerResult>
 
-    init(loop: EventLoop, index: Int, configuration: LoadConfiguration, requests: [LoadRequest]) {
+    let progress: Progress
+
+    init(loop: EventLoop, index: Int, configuration: LoadConfiguration, requests: [LoadRequest], progress: Progress) {
+        self.progress = progress
         self.loop = loop
         self.index = index
         self.configuration = configuration
@@ -212,6 +223,7 @@ final class LoadWorker: @unchecked Sendable {  // all state is touched on `loop`
         let now = LoadWorker.now()
         c.inFlight = (i, intended, now)
         if now >= measureFrom { result.sent += 1 }
+        progress.sent.add(1, ordering: .relaxed)
         ch.writeAndFlush(requests[i].bytes, promise: nil)
     }
 
@@ -236,6 +248,7 @@ final class LoadWorker: @unchecked Sendable {  // all state is touched on `loop`
         let now = LoadWorker.now()
         if f.intended >= measureFrom && now <= stopAt {
             result.completed += 1
+            progress.completed.add(1, ordering: .relaxed)
             result.statuses[r.status, default: 0] += 1
             let corrected = (now &- f.intended) / 1000, uncorrected = (now &- f.sent) / 1000
             _ = result.corrected.record(min(corrected, 60_000_000))
@@ -262,6 +275,7 @@ final class LoadWorker: @unchecked Sendable {  // all state is touched on `loop`
     }
 
     fileprivate func count(_ kind: String) {
+        progress.errors.add(1, ordering: .relaxed)
         if LoadWorker.now() >= measureFrom { result.errors[kind, default: 0] += 1 }
     }
 

@@ -25,6 +25,7 @@ struct Simulate: AsyncParsableCommand {
     @Option(help: "PEM private key for --tls-cert.") var tlsKey: String?
     @Option(help: "Event-loop threads.") var threads = ProcessInfo.processInfo.activeProcessorCount
     @Option(help: "Fixed clock for timestamps, e.g. 2026-01-01T00:00:00Z (reproducible bodies).") var fixedClock: String?
+    @Option(help: "Answer at most this many requests per second; the rest get the clouds' throttling errors.") var maxRps: Int?
     @Option(help: "Log level (trace, debug, info, notice, warning, error).") var logLevel = "info"
 
     func validate() throws {
@@ -43,9 +44,9 @@ struct Simulate: AsyncParsableCommand {
         let simulator: Simulator
         if let data {
             let stores = try FixtureData.load(path: data).makeStores(seed: seed, file: data)
-            simulator = Simulator(aliyun: stores.aliyun, huawei: stores.huawei, clock: clock, accessKeys: keys)
+            simulator = Simulator(aliyun: stores.aliyun, huawei: stores.huawei, clock: clock, accessKeys: keys, maxRequestsPerSecond: maxRps)
         } else {
-            simulator = await Simulator.synthetic(SyntheticDataSet(groups: groups, seed: seed), clock: clock, accessKeys: keys)
+            simulator = await Simulator.synthetic(SyntheticDataSet(groups: groups, seed: seed), clock: clock, accessKeys: keys, maxRequestsPerSecond: maxRps)
         }
         logger.info("data ready", metadata: [
             "aliyun_groups": "\(simulator.aliyun.store.snapshot().liveCount)",

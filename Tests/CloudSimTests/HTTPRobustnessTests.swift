@@ -61,3 +61,21 @@ import Testing
         }
     }
 }
+
+@Suite struct ThrottlingTests {
+    @Test func overTheLimitGetsTheCloudsThrottlingErrors() async throws {
+        let ds = SyntheticDataSet(groups: 10, seed: 1)
+        let (a, h) = await ds.makeStores()
+        // A frozen clock: every call falls in the same second.
+        let sim = Simulator(aliyun: a, huawei: h, clock: SimulatorClock(fixedTime: 0, seed: 1), throttle: Throttle(perSecond: 3, clock: { 42 }))
+        try await TestSimulator.with(simulator: sim) { sim in
+            var statuses: [Int] = []
+            for _ in 0..<3 { statuses.append(try await ecs(sim, "DescribeSecurityGroups").status) }
+            #expect(statuses == [200, 200, 200])
+            let throttled = try await ecs(sim, "DescribeSecurityGroups")
+            #expect(try throttled.status == 400 && json(throttled)["Code"] as? String == "Throttling.User")
+            let huawei = try await RawHTTPClient.request("GET", "/v3/p/vpc/security-groups", port: sim.port)
+            #expect(try huawei.status == 429 && json(huawei)["error_code"] as? String == "APIGW.0308")
+        }
+    }
+}
