@@ -66,14 +66,6 @@ public struct DocumentWriter {
 
     public mutating func closeItem(_ key: String) { closeObject(key) }
 
-    /// A string item of the current list (e.g. `"SecurityGroupIds":{"SecurityGroupId":["a","b"]}`).
-    public mutating func stringItem(_ key: String, _ value: String) {
-        if format == .json {
-            comma()
-            jsonString(value)
-        } else { tag(key, close: false); xmlText(value); tag(key, close: true) }
-    }
-
     // MARK: scalars
 
     public mutating func string(_ key: String, _ value: String) {
@@ -101,16 +93,6 @@ public struct DocumentWriter {
     }
 
     public func finish() -> ByteBuffer { buffer }
-
-    /// Writes a precomputed fragment as the next item of the current list (JSON: with its comma).
-    @inline(__always)
-    public mutating func rawItem(prefix: [UInt8]) {
-        if format == .json { comma() }
-        buffer.writeBytes(prefix)
-    }
-
-    @inline(__always)
-    public mutating func raw(_ bytes: [UInt8]) { buffer.writeBytes(bytes) }
 
     @inline(__always)
     private mutating func push() {

@@ -1,5 +1,3 @@
-import NIOCore
-
 /// Turns dense internal handles into cloud-looking ids and back, without any map.
 ///
 /// A group's id is a keyed bijection of its handle (`mix(handle ^ salt)`), printed in the cloud's format
@@ -93,12 +91,6 @@ public struct IDCodec: Sendable {
             }
             return 36
         }
-    }
-
-    /// Writes the id for `key` into `buffer`.
-    @inline(__always)
-    public func write(_ key: UInt64, kind: Kind, into buffer: inout ByteBuffer) {
-        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 40) { writeRaw(key, kind: kind, $0, 0) }
     }
 
     /// The key for an id printed by `format`, or nil if it is not one of ours.

@@ -35,7 +35,6 @@ public enum UpstreamError: Error, Sendable, CustomStringConvertible {
 /// are pooled per event loop and origin; a request that finds its pooled connection closed by the
 /// server before any answer is retried once on a fresh connection.
 public final class UpstreamClient: Sendable {
-    private let group: EventLoopGroup
     private let tlsContext: NIOSSLContext
     private let connectTimeout: TimeAmount
     private let timeout: TimeAmount
@@ -44,7 +43,6 @@ public final class UpstreamClient: Sendable {
     private static let maxIdlePerOrigin = 64
 
     public init(group: EventLoopGroup, extraCAFile: String?, connectTimeout: TimeAmount, timeout: TimeAmount, maxBody: Int) throws {
-        self.group = group
         var tls = TLSConfiguration.makeClientConfiguration()
         if let extraCAFile {
             let extra = try NIOSSLCertificate.fromPEMFile(extraCAFile)

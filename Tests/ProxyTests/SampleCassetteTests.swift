@@ -8,16 +8,27 @@ import Testing
 let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
 @Suite struct SampleCassetteTests {
+    static var samples: [String] {
+        let dir = repositoryRoot.appendingPathComponent("cassettes")
+        return ((try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []).filter { $0.hasSuffix(".jsonl.gz") }.sorted()
+    }
+
+    @Test func theSamplesAreThere() {
+        #expect(SampleCassetteTests.samples.contains("sdk-session.jsonl.gz") && SampleCassetteTests.samples.count >= 2)
+    }
+
     /// cassettes/sdk-session.jsonl.gz was recorded from the three official SDKs through the proxy
-    /// (scripts/conformance): every stored request, sent again, gets its stored answer.
-    @Test func checkedInSDKSessionReplaysItsOwnRequests() async throws {
-        let sample = repositoryRoot.appendingPathComponent("cassettes/sdk-session.jsonl.gz").path
+    /// (scripts/conformance), curl-session.jsonl.gz from curl (scripts/record-samples): every stored
+    /// request, sent again, gets its stored answer.
+    @Test(arguments: SampleCassetteTests.samples)
+    func checkedInSampleReplaysItsOwnRequests(name: String) async throws {
+        let sample = repositoryRoot.appendingPathComponent("cassettes/\(name)").path
         let copy = tempCassette("sample")
         try FileManager.default.copyItem(atPath: sample, toPath: copy)
         defer { try? FileManager.default.removeItem(atPath: copy) }
         let exchanges = try CassetteReader(path: copy).allExchanges()
-        #expect(exchanges.count >= 20)
-        #expect(Set(exchanges.map(\.profile)) == ["aliyun-rpc", "aliyun-acs3", "huawei"])
+        #expect(exchanges.count >= 5)
+        if name == "sdk-session.jsonl.gz" { #expect(Set(exchanges.map(\.profile)) == ["aliyun-rpc", "aliyun-acs3", "huawei"]) }
         try await TestProxy.with(cassette: copy, mode: .replay) { proxy in
             for e in exchanges {
                 let url = e.request.url
@@ -31,8 +42,9 @@ let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         }
     }
 
-    @Test func storedKeysAreWhatTheMatcherComputes() throws {
-        let sample = repositoryRoot.appendingPathComponent("cassettes/sdk-session.jsonl.gz").path
+    @Test(arguments: SampleCassetteTests.samples)
+    func storedKeysAreWhatTheMatcherComputes(name: String) throws {
+        let sample = repositoryRoot.appendingPathComponent("cassettes/\(name)").path
         for e in try CassetteReader(path: sample).allExchanges() {
             #expect(RequestKey.make(recorded: e.request, profile: MatchProfile.named(e.profile)).key == e.key, "seq \(e.seq)")
         }
