@@ -116,10 +116,8 @@ public final class ProxyEngine: Sendable {
         let profile = configuration.profile ?? MatchProfile.detect(signable)
         let keyHost = target?.authority ?? (session.recordedHosts.count == 1 ? session.recordedHosts[0] : request.head.headers.first(name: "host") ?? "")
         let key = RequestKey.make(signable, host: keyHost, profile: profile)
-        var flat: [String: String] = [:]
-        for p in query.pairs { flat[p.name] = p.value }
-        for p in form.pairs { flat[p.name] = p.value }
-        let shape = ProxyErrors.shape(profile: profile, path: rawPath, query: flat)
+        // Only the Format parameter matters for the error shape: no per-request dictionary on the replay path.
+        let shape = ProxyErrors.shape(profile: profile, path: rawPath, format: query["Format"] ?? form["Format"])
 
         if mode == .replay || mode == .auto {
             switch session.replay.next(key) {

@@ -8,9 +8,9 @@ import NIOHTTP1
 enum ProxyErrors {
     enum Shape { case aliyun(xml: Bool), huawei, generic }
 
-    static func shape(profile: MatchProfile, path: String, query: [String: String]) -> Shape {
+    static func shape(profile: MatchProfile, path: String, format: String?) -> Shape {
         switch profile.name {
-        case MatchProfile.aliyunRPC.name, MatchProfile.aliyunACS3.name: return .aliyun(xml: query["Format"]?.lowercased() == "xml")
+        case MatchProfile.aliyunRPC.name, MatchProfile.aliyunACS3.name: return .aliyun(xml: format?.lowercased() == "xml")
         case MatchProfile.huawei.name: return .huawei
         default: return path.hasPrefix("/v3/") || path.hasPrefix("/v2/") || path.hasPrefix("/v1/") ? .huawei : .generic
         }
