@@ -31,11 +31,23 @@ let package = Package(
             name: "CloudSigning",
             dependencies: [.product(name: "Crypto", package: "swift-crypto")]
         ),
+        // The one HTTP/1.1 layer under all three parts: request targets, the server connection (limits,
+        // 100-continue, HEAD, pipelining, timeouts, lingering error answers), strict response parsing,
+        // request writing, bounded content decoding, the clouds' error documents.
+        .target(
+            name: "TapedeckHTTP",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "CompressNIO", package: "compress-nio"),
+            ]
+        ),
         // The simulator: data model, reference index, synthetic data, API front ends, NIO server.
         .target(
             name: "CloudSim",
             dependencies: [
-                "CloudSigning",
+                "CloudSigning", "TapedeckHTTP",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -59,7 +71,7 @@ let package = Package(
         .target(
             name: "Proxy",
             dependencies: [
-                "Cassette", "Matching", "CloudSigning",
+                "Cassette", "Matching", "CloudSigning", "TapedeckHTTP",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -75,9 +87,10 @@ let package = Package(
         .target(
             name: "LoadGen",
             dependencies: [
-                "CloudSim", "CloudSigning", "Cassette",
+                "CloudSim", "CloudSigning", "Cassette", "TapedeckHTTP",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "CompressNIO", package: "compress-nio"),
             ]
@@ -95,7 +108,10 @@ let package = Package(
         // In-process helpers for tests: start a simulator on 127.0.0.1:0 and get its URL.
         .target(
             name: "TapedeckTesting",
-            dependencies: ["CloudSim", "CloudSigning", "Proxy", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")]
+            dependencies: [
+                "CloudSim", "CloudSigning", "Proxy", "TapedeckHTTP",
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+            ]
         ),
         // The thin `tapedeck` executable: argument parsing and wiring only.
         .executableTarget(
@@ -105,6 +121,16 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .testTarget(
+            name: "TapedeckHTTPTests",
+            dependencies: [
+                "TapedeckHTTP",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "CompressNIO", package: "compress-nio"),
             ]
         ),
         .testTarget(name: "CloudSigningTests", dependencies: ["CloudSigning"]),

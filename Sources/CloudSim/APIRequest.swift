@@ -47,13 +47,16 @@ public struct APIResponse {
     public var status: HTTPResponseStatus
     public var contentType: String
     public var body: ByteBuffer
-    /// Sent as `X-Request-Id` (Huawei's SDK reads the request id only from there) and `x-acs-request-id`.
     public var requestID: String
+    /// The header the cloud sends its request id in: `x-acs-request-id` (Alibaba), `X-Request-Id` (Huawei,
+    /// whose SDK reads the id only from there). Each cloud's answers carry only their own.
+    public var requestIDHeader: String
 
-    public init(status: HTTPResponseStatus, contentType: String, body: ByteBuffer, requestID: String) {
+    public init(status: HTTPResponseStatus, contentType: String, body: ByteBuffer, requestID: String, requestIDHeader: String) {
         self.status = status
         self.contentType = contentType
         self.body = body
         self.requestID = requestID
+        self.requestIDHeader = requestIDHeader
     }
 }

@@ -1,6 +1,7 @@
 import CloudSigning
 import NIOCore
 import NIOHTTP1
+import TapedeckHTTP
 
 /// The Alibaba Cloud ECS RPC front end (API version 2014-05-26): parameters from the query string and/or a
 /// form body, the action from `Action=` or `x-acs-action`, JSON (default) or XML.
@@ -61,7 +62,8 @@ public struct AliyunAPI: Sendable {
             default: throw AliyunError.actionNotFound
             }
             call.writer.closeRoot(action + "Response")
-            return APIResponse(status: .ok, contentType: AliyunAPI.contentType(format), body: call.writer.finish(), requestID: requestID)
+            return APIResponse(status: .ok, contentType: AliyunAPI.contentType(format), body: call.writer.finish(), requestID: requestID,
+                               requestIDHeader: "x-acs-request-id")
         } catch let e as AliyunError {
             return errorResponse(e, format: format, requestID: requestID, region: params["RegionId"], allocator: allocator)
         } catch {
@@ -78,16 +80,11 @@ public struct AliyunAPI: Sendable {
     public func errorResponse(_ e: AliyunError, format: DocumentWriter.Format, requestID: String? = nil, region: String? = nil,
                               allocator: ByteBufferAllocator) -> APIResponse {
         let rid = requestID ?? clock.aliyunRequestID()
-        var w = DocumentWriter(format: format, buffer: allocator.buffer(capacity: 256))
-        w.openRoot("Error")
-        w.string("RequestId", rid)
         let host = region.map { SyntheticDataSet.aliyunRegions.contains($0) ? "ecs.\($0).aliyuncs.com" : "ecs.aliyuncs.com" } ?? "ecs.aliyuncs.com"
-        w.string("HostId", host)
-        w.string("Code", e.code)
-        w.string("Message", e.message)
-        w.string("Recommend", "https://api.aliyun.com/troubleshoot?q=\(e.code)&product=Ecs&requestId=\(rid)")
-        w.closeRoot("Error")
-        return APIResponse(status: e.status, contentType: AliyunAPI.contentType(format), body: w.finish(), requestID: rid)
+        let doc = CloudErrorDocument.render(.aliyun(xml: format == .xml), code: e.code, message: e.message, requestID: rid, hostID: host,
+                                            recommend: "https://api.aliyun.com/troubleshoot?q=\(e.code)&product=Ecs&requestId=\(rid)",
+                                            allocator: allocator)
+        return APIResponse(status: e.status, contentType: doc.contentType, body: doc.body, requestID: rid, requestIDHeader: doc.requestIDHeader.0)
     }
 
     // MARK: shared parameter handling

@@ -2,6 +2,7 @@ import CloudSigning
 import Foundation
 import NIOCore
 import NIOHTTP1
+import TapedeckHTTP
 
 /// The Huawei Cloud VPC v3 front end: security groups and security-group rules under
 /// `/v3/{project_id}/vpc/…`, JSON only, errors as `{"error_msg","error_code","request_id"}`.
@@ -54,7 +55,7 @@ public struct HuaweiAPI: Sendable {
             call.writer.closeRoot("")
             var body = call.writer.finish()
             if status == .noContent { body.clear() }
-            return APIResponse(status: status, contentType: HuaweiAPI.contentType, body: body, requestID: requestID)
+            return APIResponse(status: status, contentType: HuaweiAPI.contentType, body: body, requestID: requestID, requestIDHeader: "X-Request-Id")
         } catch let e as HuaweiError {
             return errorResponse(e, requestID: requestID, allocator: allocator)
         } catch {
@@ -64,13 +65,8 @@ public struct HuaweiAPI: Sendable {
 
     public func errorResponse(_ e: HuaweiError, requestID: String? = nil, allocator: ByteBufferAllocator) -> APIResponse {
         let rid = requestID ?? clock.huaweiRequestID()
-        var w = DocumentWriter(format: .json, buffer: allocator.buffer(capacity: 192))
-        w.openRoot("")
-        w.string("error_msg", e.message)
-        w.string("error_code", e.code)
-        w.string("request_id", rid)
-        w.closeRoot("")
-        return APIResponse(status: e.status, contentType: HuaweiAPI.contentType, body: w.finish(), requestID: rid)
+        let doc = CloudErrorDocument.render(.huawei, code: e.code, message: e.message, requestID: rid, allocator: allocator)
+        return APIResponse(status: e.status, contentType: doc.contentType, body: doc.body, requestID: rid, requestIDHeader: doc.requestIDHeader.0)
     }
 
     // MARK: helpers

@@ -4,6 +4,7 @@ import NIOHTTP1
 import NIOPosix
 import NIOSSL
 import ServiceLifecycle
+import TapedeckHTTP
 
 /// The simulator's HTTP/1.1 server (keep-alive, pipelined requests answered in order, optional TLS) as a `Service`: `run()` binds,
 /// reports the bound address, serves until graceful shutdown, then stops accepting and closes.
@@ -26,9 +27,7 @@ public final class SimulatorServer: Service, Sendable {
     public func start(on group: EventLoopGroup) async throws -> Channel {
         let tls: NIOSSLContext?
         if let cert = configuration.tlsCertificatePath, let key = configuration.tlsKeyPath {
-            let chain = try NIOSSLCertificate.fromPEMFile(cert).map { NIOSSLCertificateSource.certificate($0) }
-            let conf = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .file(key))
-            tls = try NIOSSLContext(configuration: conf)
+            tls = try TLSFiles.serverContext(certificatePath: cert, keyPath: key)
         } else {
             tls = nil
         }
@@ -37,14 +36,14 @@ public final class SimulatorServer: Service, Sendable {
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             .childChannelOption(.maxMessagesPerRead, value: 16)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
                     if let tls { try sync.addHandler(NIOSSLServerHandler(context: tls)) }
                     try sync.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)))
-                    try sync.addHandler(SimulatorHTTPHandler(simulator: simulator, limits: limits))
+                    try sync.addHandler(HTTPServerHandler(responder: SimulatorResponder(simulator: simulator), limits: limits))
                 }
             }
             .bind(host: configuration.host, port: configuration.port)

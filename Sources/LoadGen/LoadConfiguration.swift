@@ -18,6 +18,10 @@ public struct LoadConfiguration: Sendable {
     public var pacing: [Double]?
     public var speed: Double = 1
     public var seed: UInt64 = 1
+    /// `https://` targets: a PEM/DER CA certificate to trust besides the system store (`--ca`)…
+    public var tlsCAFile: String?
+    /// …or no certificate verification at all (`--insecure`, for self-signed test servers).
+    public var tlsInsecure = false
 
     public init(target: LoadTarget) { self.target = target }
 }

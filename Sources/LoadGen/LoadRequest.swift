@@ -1,4 +1,5 @@
 import NIOCore
+import TapedeckHTTP
 
 /// One request to send, pre-serialised, and what a correct answer looks like.
 public struct LoadRequest: Sendable {
@@ -35,12 +36,6 @@ public enum Expectation: Sendable {
 /// Builds `GET/POST … HTTP/1.1` request bytes.
 enum RequestBytes {
     static func make(method: String, target: String, host: String, headers: [(String, String)] = [], body: [UInt8] = []) -> ByteBuffer {
-        var head = "\(method) \(target) HTTP/1.1\r\nHost: \(host)\r\n"
-        for (n, v) in headers { head += "\(n): \(v)\r\n" }
-        if !body.isEmpty || method == "POST" || method == "PUT" { head += "Content-Length: \(body.count)\r\n" }
-        head += "\r\n"
-        var b = ByteBuffer(string: head)
-        b.writeBytes(body)
-        return b
+        ByteBuffer(bytes: HTTPRequestWriter.bytes(method: method, target: target, host: host, headers: headers, body: body))
     }
 }

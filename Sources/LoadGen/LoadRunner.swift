@@ -3,6 +3,14 @@ import Foundation
 import NIOCore
 import NIOPosix
 import Synchronization
+import NIOSSL
+import TapedeckHTTP
+
+/// A load run that cannot start.
+public struct LoadError: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ d: String) { description = d }
+}
 
 /// Runs a load: spreads connections over `threads` event loops, starts every worker at the same
 /// instant, waits for the duration (or `stop()`), and merges their measurements.
@@ -16,18 +24,26 @@ public final class LoadRunner: Sendable {
         self.requests = requests
     }
 
+    static func tlsContext(_ conf: LoadConfiguration) throws -> NIOSSLContext {
+        var tls = TLSConfiguration.makeClientConfiguration()
+        if conf.tlsInsecure { tls.certificateVerification = .none }
+        if let ca = conf.tlsCAFile { tls.additionalTrustRoots = [.certificates(try TLSFiles.certificates(ca, flag: "--ca"))] }
+        return try NIOSSLContext(configuration: tls)
+    }
+
     /// Ends the run early; the report covers what was measured.
     public func stop() { for w in workers.withLock({ $0 }) { w.stopNow() } }
 
     public func run() async throws -> LoadReport {
-        precondition(!requests.isEmpty, "no requests to send")
+        guard !requests.isEmpty else { throw LoadError("no requests to send: the source produced none") }
         let threads = max(1, configuration.threads)
         var conf = configuration
         conf.threads = threads
         let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
         let loops = Array(group.makeIterator())
         let progress = Progress()
-        let ws = (0..<threads).map { LoadWorker(loop: loops[$0], index: $0, configuration: conf, requests: requests, progress: progress) }
+        let tls = try conf.target.tls ? LoadRunner.tlsContext(conf) : nil
+        let ws = (0..<threads).map { LoadWorker(loop: loops[$0], index: $0, configuration: conf, requests: requests, progress: progress, tls: tls) }
         workers.withLock { $0 = ws }
         let startAt = LoadWorker.now() + 50_000_000  // 50 ms to set up, then everyone starts together
         var futures: [EventLoopFuture<WorkerResult>] = []

@@ -1,26 +1,25 @@
-/// The server under load: `http://host:port[/path]`.
+import TapedeckHTTP
+
+/// The server under load: `http://host:port[/path]` or `https://…`.
 public struct LoadTarget: Sendable, Equatable {
+    public var tls: Bool
     public var host: String
     public var port: Int
     /// Path and query for plain GET load.
     public var path: String
 
     public init?(url: String) {
-        guard url.lowercased().hasPrefix("http://") else { return nil }
-        let rest = url.dropFirst(7)
-        let authority = rest.prefix { $0 != "/" && $0 != "?" }
-        var p = String(rest.dropFirst(authority.count))
-        if p.isEmpty { p = "/" }
-        guard let colon = authority.lastIndex(of: ":"), let port = Int(authority[authority.index(after: colon)...]) else {
-            guard !authority.isEmpty else { return nil }
-            host = String(authority); self.port = 80; path = p
-            return
-        }
-        host = String(authority[..<colon])
-        self.port = port
-        path = p
-        guard !host.isEmpty, (1...65535).contains(port) else { return nil }
+        guard let t = RequestTarget(url), let scheme = t.scheme, let authority = t.authority else { return nil }
+        tls = scheme == .https
+        host = authority.host
+        port = authority.port
+        path = t.originForm
     }
 
-    public var authority: String { port == 80 ? host : "\(host):\(port)" }
+    /// The `Host` header's value.
+    public var authority: String {
+        Authority(host: host, port: port).hostHeader(defaultPort: tls ? 443 : 80)
+    }
+
+    public var url: String { (tls ? "https://" : "http://") + authority + path }
 }

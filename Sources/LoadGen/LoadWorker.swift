@@ -4,6 +4,8 @@ import Histogram
 import Synchronization
 import NIOCore
 import NIOPosix
+import NIOSSL
+import TapedeckHTTP
 
 /// What one event loop measured; workers' results add up exactly (histograms add).
 public struct WorkerResult: Sendable {
@@ -81,7 +83,11 @@ final class LoadWorker: @unchecked Sendable {  // all state is touched on `loop`
 
     let progress: Progress
 
-    init(loop: EventLoop, index: Int, configuration: LoadConfiguration, requests: [LoadRequest], progress: Progress) {
+    /// Set for `https://` targets.
+    let tls: NIOSSLContext?
+
+    init(loop: EventLoop, index: Int, configuration: LoadConfiguration, requests: [LoadRequest], progress: Progress, tls: NIOSSLContext?) {
+        self.tls = tls
         self.progress = progress
         self.loop = loop
         self.index = index
@@ -129,12 +135,17 @@ final class LoadWorker: @unchecked Sendable {  // all state is touched on `loop`
 
     private func connect() {
         let conn = Connection(worker: self)
+        let tls = self.tls, host = configuration.target.host, port = configuration.target.port
         all.append(conn)
         ClientBootstrap(group: loop)
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .connectTimeout(.seconds(2))
             .channelInitializer { ch in
                 ch.eventLoop.makeCompletedFuture {
+                    if let tls {
+                        let sni = Authority(host: host, port: port).isIPAddress ? nil : host
+                        try ch.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: tls, serverHostname: sni))
+                    }
                     try ch.pipeline.syncOperations.addHandler(ByteToMessageHandler(ResponseDecoder()))
                     try ch.pipeline.syncOperations.addHandler(conn)
                 }

@@ -1,6 +1,7 @@
 import Cassette
 import Matching
 import NIOCore
+import TapedeckHTTP
 
 /// How a proxy listens, where it forwards, and how it records and replays.
 public struct ProxyConfiguration: Sendable {
@@ -21,8 +22,17 @@ public struct ProxyConfiguration: Sendable {
     public var upstreamTimeout: TimeAmount = .seconds(30)
     public var connectTimeout: TimeAmount = .seconds(10)
     public var threads: Int = System.coreCount
-    /// Largest request or response body buffered, in bytes.
-    public var maxBodyBytes = 64 * 1024 * 1024
+    /// Largest request or response body buffered, in bytes (a response's after decoding its `Content-Encoding`).
+    public var maxBodyBytes: Int {
+        get { limits.maxBodyBytes }
+        set { limits.maxBodyBytes = newValue }
+    }
+    /// Client-side request limits and the idle timeout (`--idle-timeout`).
+    public var limits: HTTPServerLimits = {
+        var l = HTTPServerLimits()
+        l.maxBodyBytes = 64 * 1024 * 1024
+        return l
+    }()
 
     public init(cassettePath: String, caDirectory: String) {
         self.cassettePath = cassettePath

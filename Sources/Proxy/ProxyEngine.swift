@@ -8,6 +8,7 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import Synchronization
+import TapedeckHTTP
 
 /// The proxy's decisions, independent of sockets: which upstream a request is for, its match key, and
 /// whether it is answered from the cassette, forwarded and recorded, or refused.
@@ -18,6 +19,8 @@ public final class ProxyEngine: Sendable {
     let logger: Logger
     /// Blocking cassette writes run here, off the event loops.
     let writerPool: NIOThreadPool
+    /// Decoding compressed upstream answers runs here, off the event loops and apart from the writer.
+    let decodePool: NIOThreadPool
     private let state: Mutex<(mode: ProxyMode, session: CassetteSession)>
 
     public init(configuration: ProxyConfiguration, group: EventLoopGroup, logger: Logger) throws {
@@ -32,6 +35,8 @@ public final class ProxyEngine: Sendable {
         state = Mutex((configuration.mode, session))
         writerPool = NIOThreadPool(numberOfThreads: 1)
         writerPool.start()
+        decodePool = NIOThreadPool(numberOfThreads: 1)
+        decodePool.start()
     }
 
     public var mode: ProxyMode { state.withLock { $0.mode } }
@@ -57,6 +62,7 @@ public final class ProxyEngine: Sendable {
     public func shutdown() async {
         session.close()
         try? await writerPool.shutdownGracefully()
+        try? await decodePool.shutdownGracefully()
     }
 
     public struct Status: Codable, Sendable {
@@ -91,21 +97,20 @@ public final class ProxyEngine: Sendable {
         let allocator = ByteBufferAllocator()
         // Where it goes, and its path in origin form.
         var target = request.tunnel ?? configuration.upstream.flatMap(UpstreamTarget.init(url:))
-        var path = request.head.uri
-        if request.tunnel == nil, path.lowercased().hasPrefix("http://") || path.lowercased().hasPrefix("https://") {
-            guard let t = UpstreamTarget(url: path) else { return loop.makeSucceededFuture(badRequest("cannot parse the absolute URL \(path)", allocator)) }
-            target = t
-            let afterScheme = path.range(of: "://")!.upperBound
-            path = String(path[afterScheme...].drop { $0 != "/" && $0 != "?" })
-            if path.isEmpty || path.hasPrefix("?") { path = "/" + path }
+        guard let requestTarget = RequestTarget(request.head.uri) else {
+            return loop.makeSucceededFuture(badRequest("cannot parse the request target \(request.head.uri)", allocator))
         }
+        if request.tunnel == nil, let scheme = requestTarget.scheme, let authority = requestTarget.authority {
+            target = UpstreamTarget(tls: scheme == .https, host: authority.host, port: authority.port)
+        }
+        let path = requestTarget.originForm
         let (mode, session) = state.withLock { ($0.mode, $0.session) }
         let bodyBytes = request.body.map { Array($0.readableBytesView) } ?? []
-        let rawPath = String(path.prefix { $0 != "?" })
+        let rawPath = String(requestTarget.path)
         let query: QueryParameters
         let form: QueryParameters
         do {
-            query = try path.firstIndex(of: "?").map { try QueryParameters.parse(String(path[path.index(after: $0)...])) } ?? QueryParameters()
+            query = try requestTarget.query.map { try QueryParameters.parse(String($0)) } ?? QueryParameters()
             let isForm = request.head.headers.first(name: "content-type")?.lowercased().hasPrefix("application/x-www-form-urlencoded") ?? false
             form = isForm && !bodyBytes.isEmpty ? try QueryParameters.parse(bodyBytes) : QueryParameters()
         } catch {
@@ -140,7 +145,8 @@ public final class ProxyEngine: Sendable {
                     stats.misses.add(1, ordering: .relaxed)
                     let msg = "tapedeck: all \(recorded) recorded exchange(s) for this request in \(session.path) were already used (--on-exhausted error). key: \(key)"
                     logger.warning("\(msg)")
-                    return loop.makeSucceededFuture(ProxyErrors.response(shape, status: .notFound, code: "Tapedeck.ExchangesExhausted", message: msg, allocator: allocator))
+                    return loop.makeSucceededFuture(ProxyErrors.response(shape, status: .notFound, code: "Tapedeck.ExchangesExhausted", message: msg,
+                                                                         recommend: "tapedeck cassette ls \(session.path)", allocator: allocator))
                 }
             }
         }
@@ -150,11 +156,15 @@ public final class ProxyEngine: Sendable {
                 allocator: allocator))
         }
         // Forward.
-        var head = HTTPRequestHead(version: .http1_1, method: request.head.method, uri: path)
-        head.headers = HTTPHeaders(HopByHop.strip(request.head.headers.map { ($0.name, $0.value) }))
+        var forwardHead = HTTPRequestHead(version: .http1_1, method: request.head.method, uri: path)
+        // `Expect` is between the client and this proxy (it already got its 100 Continue).
+        forwardHead.headers = HTTPHeaders(HopByHop.strip(request.head.headers.map { ($0.name, $0.value) }).filter { $0.0.lowercased() != "expect" })
+        let head = forwardHead
         stats.forwarded.add(1, ordering: .relaxed)
         let record = mode == .record || mode == .auto
         return upstream.send(head, body: request.body, to: target, on: loop).flatMap { upstreamResponse in
+            self.decodeContent(upstreamResponse, on: loop)
+        }.flatMap { upstreamResponse in
             let (exchange, response) = self.exchange(request: head, target: target, body: bodyBytes, upstream: upstreamResponse,
                                                      key: key, profile: profile, started: started, allocator: allocator, record: record)
             guard let exchange else { return loop.makeSucceededFuture(response) }
@@ -171,6 +181,9 @@ public final class ProxyEngine: Sendable {
             self.stats.upstreamErrors.add(1, ordering: .relaxed)
             let timeout: Bool = { if case .timeout = error as? UpstreamError { return true } else { return false } }()
             self.logger.warning("upstream failed", metadata: ["target": "\(target)", "error": "\(error)"])
+            if case UpstreamError.tls = error {
+                return ProxyErrors.response(shape, status: .badGateway, code: "Tapedeck.UpstreamTLS", message: "tapedeck: \(error)", allocator: allocator)
+            }
             return ProxyErrors.response(shape, status: timeout ? .gatewayTimeout : .badGateway,
                                         code: timeout ? "Tapedeck.UpstreamTimeout" : "Tapedeck.UpstreamUnavailable",
                                         message: "tapedeck: \(error) (nothing was recorded)", allocator: allocator)
@@ -185,7 +198,8 @@ public final class ProxyEngine: Sendable {
             msg += " ; the cassette has no exchanges"
         }
         logger.warning("\(msg)")
-        return ProxyErrors.response(shape, status: .notFound, code: "Tapedeck.NoMatchingExchange", message: msg, allocator: allocator)
+        return ProxyErrors.response(shape, status: .notFound, code: "Tapedeck.NoMatchingExchange", message: msg,
+                                    recommend: "tapedeck cassette ls \(session.path)", allocator: allocator)
     }
 
     private func badRequest(_ why: String, _ allocator: ByteBufferAllocator) -> ProxyResponse {
@@ -195,18 +209,14 @@ public final class ProxyEngine: Sendable {
     /// The response to send and, when recording, the record to store (redacted, body decoded).
     private func exchange(request head: HTTPRequestHead, target: UpstreamTarget, body: [UInt8], upstream r: UpstreamResponse, key: String,
                           profile: MatchProfile, started: Date, allocator: ByteBufferAllocator, record: Bool) -> (Exchange?, ProxyResponse) {
-        var respBytes = Array(r.body.readableBytesView)
-        var respHeaders = r.headers.map { ($0.name, $0.value) }
-        if let enc = r.headers.first(name: "content-encoding")?.lowercased(), enc == "gzip" || enc == "deflate",
-           let decoded = ProxyEngine.decode(r.body, gzip: enc == "gzip") {
-            respBytes = decoded
-            respHeaders = respHeaders.filter { $0.0.lowercased() != "content-encoding" }
-        }
-        respHeaders = HopByHop.strip(respHeaders, dropLength: true)
+        let respBytes = Array(r.body.readableBytesView)
+        let respHeaders = HopByHop.strip(r.headers.map { ($0.name, $0.value) }, dropLength: true)
+        // A HEAD answer announces the length of the GET's body, which it does not carry.
+        let headLength = head.method == .HEAD ? r.headers.first(name: "content-length").flatMap(Int.init) : nil
         guard record else {
             var out = allocator.buffer(capacity: respBytes.count)
             out.writeBytes(respBytes)
-            return (nil, ProxyResponse(status: r.status, headers: respHeaders, body: out))
+            return (nil, ProxyResponse(status: r.status, headers: respHeaders, body: out, headContentLength: headLength))
         }
         let reqHeaders = [("Host", target.authority)] + head.headers.map { ($0.name, $0.value) }.filter { $0.0.lowercased() != "host" }
         let raw = Exchange(seq: 0, key: key, profile: profile.name,
@@ -214,12 +224,25 @@ public final class ProxyEngine: Sendable {
                            response: .init(status: Int(r.status.code), headers: respHeaders, body: Body(bytes: respBytes)),
                            timing: .init(started_at: Timestamp.iso8601(started), duration_ms: (Date().timeIntervalSince(started) * 1e6).rounded() / 1e3))
         let stored = configuration.redactor.redact(raw)
-        return (stored, ProxyResponse(raw.response, allocator: allocator))  // the live client gets the real answer
+        var response = ProxyResponse(raw.response, allocator: allocator)  // the live client gets the real answer
+        response.headContentLength = headLength
+        return (stored, response)
     }
 
-    static func decode(_ body: ByteBuffer, gzip: Bool) -> [UInt8]? {
-        var b = body
-        guard let out = try? b.decompress(with: gzip ? .gzip() : .zlib()) else { return nil }
-        return Array(out.readableBytesView)
+    /// Decodes a gzip or deflate `Content-Encoding` off the event loop, bounded by `maxBodyBytes` after
+    /// decoding (a small compressed bomb is refused, not inflated), so cassettes and clients get plain bodies.
+    private func decodeContent(_ r: UpstreamResponse, on loop: EventLoop) -> EventLoopFuture<UpstreamResponse> {
+        guard let encoding = r.headers.first(name: "content-encoding"), HTTPContentDecoding.isDecodable(encoding), r.body.readableBytes > 0 else {
+            return loop.makeSucceededFuture(r)
+        }
+        let limit = configuration.maxBodyBytes
+        return decodePool.runIfActive(eventLoop: loop) {
+            var decoded = r
+            do { decoded.body = try HTTPContentDecoding.decode(r.body, encoding: encoding, limit: limit) } catch {
+                throw UpstreamError.protocolError("\(error) (Content-Encoding: \(encoding))")
+            }
+            decoded.headers.remove(name: "content-encoding")
+            return decoded
+        }
     }
 }

@@ -1,31 +1,18 @@
 import Cassette
 import NIOCore
 import NIOHTTP1
+import TapedeckHTTP
 
 /// A response ready to write to the client: the same bytes for a recorded exchange whether it is being
-/// recorded or replayed (decoded body, `Content-Length`, no hop-by-hop headers).
-struct ProxyResponse: Sendable {
-    var status: HTTPResponseStatus
-    var headers: [(String, String)]
-    var body: ByteBuffer
+/// recorded or replayed (decoded body; `Content-Length` and `Connection` are the writer's).
+typealias ProxyResponse = HTTPServerResponse
 
-    init(status: HTTPResponseStatus, headers: [(String, String)], body: ByteBuffer) {
-        self.status = status
-        self.headers = headers
-        self.body = body
-    }
-
+extension HTTPServerResponse {
     init(_ r: Exchange.Response, allocator: ByteBufferAllocator) {
         let bytes = r.body.bytes
         var body = allocator.buffer(capacity: bytes.count)
         body.writeBytes(bytes)
         self.init(status: HTTPResponseStatus(statusCode: r.status), headers: HopByHop.strip(r.headerPairs, dropLength: true), body: body)
-    }
-
-    var head: HTTPResponseHead {
-        var h = HTTPHeaders(headers)
-        h.replaceOrAdd(name: "Content-Length", value: String(body.readableBytes))
-        return HTTPResponseHead(version: .http1_1, status: status, headers: h)
     }
 }
 

@@ -3,6 +3,7 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import ServiceLifecycle
+import TapedeckHTTP
 
 /// The proxy's HTTP/1.1 server as a `Service`: on graceful shutdown it stops accepting, lets in-flight
 /// exchanges finish (each is recorded before it is answered), flushes the cassette and returns.
@@ -35,15 +36,13 @@ public final class ProxyServer: Service, Sendable {
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
                     try sync.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .forwardBytes)), name: "decoder")
-                    try sync.addHandler(HTTPResponseEncoder(), name: "encoder")
-                    try sync.addHandler(HTTPServerPipelineHandler(), name: "pipelining")
-                    try sync.addHandler(HTTPServerProtocolErrorHandler(), name: "errors")
-                    try sync.addHandler(ProxyHTTPHandler(engine: engine, control: control, authority: authority, tunnel: nil))
+                    let responder = ProxyResponder(engine: engine, control: control, authority: authority, tunnel: nil)
+                    try sync.addHandler(HTTPServerHandler(responder: responder, limits: engine.configuration.limits))
                 }
             }
             .bind(host: configuration.host, port: configuration.port)

@@ -3,6 +3,7 @@ import NIOHTTP1
 import NIOPosix
 import NIOSSL
 import Synchronization
+import TapedeckHTTP
 
 /// A complete upstream answer.
 public struct UpstreamResponse: Sendable {
@@ -32,10 +33,11 @@ public enum UpstreamError: Error, Sendable, CustomStringConvertible {
 
 /// Sends requests to upstreams over kept-alive connections (HTTP, or HTTPS with SNI and verification
 /// against the system trust store plus `--upstream-ca`) and collects whole responses. Idle connections
-/// are pooled per event loop and origin; a request that finds its pooled connection closed by the
-/// server before any answer is retried once on a fresh connection.
+/// are pooled per event loop and origin; one that received anything while idle is never reused. A request
+/// that finds its pooled connection closed by the server before any answer is retried once on a fresh one.
 public final class UpstreamClient: Sendable {
     private let tlsContext: NIOSSLContext
+    private let extraCAFile: String?
     private let connectTimeout: TimeAmount
     private let timeout: TimeAmount
     private let maxBody: Int
@@ -45,20 +47,20 @@ public final class UpstreamClient: Sendable {
     public init(group: EventLoopGroup, extraCAFile: String?, connectTimeout: TimeAmount, timeout: TimeAmount, maxBody: Int) throws {
         var tls = TLSConfiguration.makeClientConfiguration()
         if let extraCAFile {
-            let extra = try NIOSSLCertificate.fromPEMFile(extraCAFile)
-            tls.additionalTrustRoots = [.certificates(extra)]
+            tls.additionalTrustRoots = [.certificates(try TLSFiles.certificates(extraCAFile, flag: "--upstream-ca"))]
         }
         tlsContext = try NIOSSLContext(configuration: tls)
+        self.extraCAFile = extraCAFile
         self.connectTimeout = connectTimeout
         self.timeout = timeout
         self.maxBody = maxBody
     }
 
     /// One upstream connection and the handler that completes the request in flight on it.
-    final class Connection: @unchecked Sendable {  // touched only on its channel's event loop
+    final class Connection: @unchecked Sendable {  // touched only on its channel's event loop (the pool is keyed by loop)
         let channel: Channel
-        let collector: ResponseCollector
-        init(channel: Channel, collector: ResponseCollector) {
+        let collector: HTTPClientResponseCollector
+        init(channel: Channel, collector: HTTPClientResponseCollector) {
             self.channel = channel
             self.collector = collector
         }
@@ -69,20 +71,32 @@ public final class UpstreamClient: Sendable {
         if let pooled = takeIdle(poolKey) {
             return exchange(on: pooled, head, body, target, poolKey).flatMapError { error in
                 // The server closed the idle connection before answering: try once on a new one.
-                if case UpstreamError.protocolError = error, !pooled.collector.receivedAny {
+                if case HTTPClientFailure.closed(receivedAny: false) = error {
                     return self.connect(target, on: loop).flatMap { self.exchange(on: $0, head, body, target, poolKey) }
                 }
                 return loop.makeFailedFuture(error)
-            }
+            }.flatMapErrorThrowing { throw UpstreamClient.upstreamError($0) }
         }
         return connect(target, on: loop).flatMap { self.exchange(on: $0, head, body, target, poolKey) }
+            .flatMapErrorThrowing { throw UpstreamClient.upstreamError($0) }
+    }
+
+    static func upstreamError(_ e: Error) -> Error {
+        switch e {
+        case let f as HTTPClientFailure:
+            if case .bodyTooLarge(let limit) = f { return UpstreamError.tooLarge(limit) }
+            return UpstreamError.protocolError(f.description)
+        default:
+            return e
+        }
     }
 
     private func takeIdle(_ key: String) -> Connection? {
         idle.withLock { pool in
             while var list = pool[key], let c = list.popLast() {
                 pool[key] = list
-                if c.channel.isActive { return c }
+                if c.channel.isActive && c.collector.isReusable { return c }
+                c.channel.close(promise: nil)
             }
             return nil
         }
@@ -96,18 +110,26 @@ public final class UpstreamClient: Sendable {
 
     private func connect(_ target: UpstreamTarget, on loop: EventLoop) -> EventLoopFuture<Connection> {
         let tlsContext = self.tlsContext
-        let collector = ResponseCollector(maxBody: maxBody)
+        let maxBody = self.maxBody
+        let extraCAFile = self.extraCAFile
         let bootstrap = ClientBootstrap(group: loop)
             .connectTimeout(connectTimeout)
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
+                    let isIP = Authority(host: target.host, port: target.port).isIPAddress
                     if target.tls {
-                        let isIP = target.host.allSatisfy { $0.isNumber || $0 == "." || $0 == ":" }
                         try sync.addHandler(NIOSSLClientHandler(context: tlsContext, serverHostname: isIP ? nil : target.host))
                     }
                     try sync.addHTTPClientHandlers()
+                    let collector = HTTPClientResponseCollector(maxBody: maxBody)
+                    if target.tls {
+                        collector.errorHook = { error, context in
+                            let peer = try? context.pipeline.syncOperations.handler(type: NIOSSLClientHandler.self).peerCertificate
+                            return UpstreamTLSDiagnosis.explain(error, target: target, peer: peer, extraCAFile: extraCAFile)
+                        }
+                    }
                     try sync.addHandler(collector)
                 }
             }
@@ -118,7 +140,10 @@ public final class UpstreamClient: Sendable {
         } else {
             connecting = bootstrap.connect(host: target.host, port: target.port)
         }
-        return connecting.map { Connection(channel: $0, collector: collector) }.flatMapErrorThrowing { error in
+        return connecting.flatMapThrowing { channel in
+            let collector = try channel.pipeline.syncOperations.handler(type: HTTPClientResponseCollector.self)
+            return Connection(channel: channel, collector: collector)
+        }.flatMapErrorThrowing { error in
             throw UpstreamError.unreachable("\(target.authority): \(error)")
         }
     }
@@ -126,7 +151,7 @@ public final class UpstreamClient: Sendable {
     private func exchange(on c: Connection, _ head: HTTPRequestHead, _ body: ByteBuffer?, _ target: UpstreamTarget,
                           _ poolKey: String) -> EventLoopFuture<UpstreamResponse> {
         let loop = c.channel.eventLoop
-        let promise = loop.makePromise(of: UpstreamResponse.self)
+        let promise = loop.makePromise(of: HTTPClientResponse.self)
         c.collector.start(promise)
         let timer = loop.scheduleTask(in: timeout) {
             promise.fail(UpstreamError.timeout(self.timeout))
@@ -135,6 +160,8 @@ public final class UpstreamClient: Sendable {
         var h = head
         h.headers.replaceOrAdd(name: "Host", value: target.authority)
         h.headers.remove(name: "Connection")
+        h.headers.remove(name: "Expect")  // the whole body goes at once: nothing to wait for
+        h.headers.remove(name: "Transfer-Encoding")
         if let body { h.headers.replaceOrAdd(name: "Content-Length", value: String(body.readableBytes)) }
         else if h.method == .POST || h.method == .PUT || h.method == .PATCH { h.headers.replaceOrAdd(name: "Content-Length", value: "0") }
         c.channel.write(HTTPClientRequestPart.head(h), promise: nil)
@@ -142,70 +169,11 @@ public final class UpstreamClient: Sendable {
         c.channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
         return promise.futureResult.always { result in
             timer.cancel()
-            if case .success = result, c.collector.reusable, c.channel.isActive {
+            if case .success = result, c.collector.isReusable, c.channel.isActive {
                 self.release(c, poolKey)
             } else {
                 c.channel.close(promise: nil)
             }
-        }
-    }
-
-    final class ResponseCollector: ChannelInboundHandler, @unchecked Sendable {  // used on its channel's loop only
-        typealias InboundIn = HTTPClientResponsePart
-        private var promise: EventLoopPromise<UpstreamResponse>?
-        let maxBody: Int
-        var head: HTTPResponseHead?
-        var body: ByteBuffer?
-        /// Whether any part of the current response arrived (a retry is safe only if not).
-        private(set) var receivedAny = false
-        /// Whether the connection may carry another request.
-        private(set) var reusable = false
-
-        init(maxBody: Int) { self.maxBody = maxBody }
-
-        func start(_ p: EventLoopPromise<UpstreamResponse>) {
-            promise = p
-            head = nil
-            body = nil
-            receivedAny = false
-            reusable = false
-        }
-
-        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-            receivedAny = true
-            switch unwrapInboundIn(data) {
-            case .head(let h):
-                if h.status.code < 200 { return }  // 1xx: wait for the final response
-                head = h
-            case .body(var b):
-                if (body?.readableBytes ?? 0) + b.readableBytes > maxBody {
-                    promise?.fail(UpstreamError.tooLarge(maxBody))
-                    promise = nil
-                    context.close(promise: nil)
-                    return
-                }
-                if body == nil { body = b } else { body!.writeBuffer(&b) }
-            case .end:
-                guard let head, let p = promise else { return }
-                reusable = head.isKeepAlive
-                promise = nil
-                p.succeed(UpstreamResponse(status: head.status, headers: head.headers, body: body ?? context.channel.allocator.buffer(capacity: 0)))
-            }
-        }
-
-        func channelInactive(context: ChannelHandlerContext) {
-            promise?.fail(UpstreamError.protocolError("the connection closed before a complete response"))
-            promise = nil
-        }
-
-        func errorCaught(context: ChannelHandlerContext, error: Error) {
-            if error is NIOSSLError || error is BoringSSLError {
-                promise?.fail(UpstreamError.tls("\(error)"))
-            } else {
-                promise?.fail(UpstreamError.protocolError("\(error)"))
-            }
-            promise = nil
-            context.close(promise: nil)
-        }
+        }.map { UpstreamResponse(status: $0.head.status, headers: $0.head.headers, body: $0.body) }
     }
 }

@@ -1,5 +1,6 @@
 import NIOCore
 import NIOPosix
+import TapedeckHTTP
 
 /// A deliberately dumb HTTP/1.1 client for tests: writes bytes exactly as given (so tests can send
 /// malformed or oversized requests) and reads back one response, parsed just enough to assert on.
@@ -10,6 +11,8 @@ public enum RawHTTPClient {
         public var body: [UInt8]
         /// Whether the server closed the connection after the response.
         public var closed: Bool
+        /// Interim (1xx) statuses that came first, e.g. 100 for `Expect: 100-continue`.
+        public var interim: [Int] = []
 
         public func header(_ name: String) -> String? {
             headers.first { $0.0.lowercased() == name.lowercased() }?.1
@@ -40,11 +43,7 @@ public enum RawHTTPClient {
     /// A GET (or other method) with the given headers.
     public static func request(_ method: String = "GET", _ target: String, port: Int, headers: [(String, String)] = [],
                                body: [UInt8] = []) async throws -> Response {
-        var head = "\(method) \(target) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\n"
-        for (k, v) in headers { head += "\(k): \(v)\r\n" }
-        if !body.isEmpty || method == "POST" || method == "PUT" { head += "Content-Length: \(body.count)\r\n" }
-        head += "\r\n"
-        return try await send(Array(head.utf8) + body, port: port)
+        try await send(HTTPRequestWriter.bytes(method: method, target: target, host: "127.0.0.1:\(port)", headers: headers, body: body), port: port)
     }
 
     private final class Collector: ChannelInboundHandler, @unchecked Sendable {
@@ -53,6 +52,8 @@ public enum RawHTTPClient {
         var bytes: [UInt8] = []
         var parsed: (status: Int, headers: [(String, String)], bodyStart: Int, length: Int?)?
         var done = false
+        var interim: [Int] = []
+        var bodyOffset = 0
 
         init(_ p: EventLoopPromise<Response>) { promise = p }
 
@@ -74,18 +75,23 @@ public enum RawHTTPClient {
 
         private func tryFinish(closed: Bool, context: ChannelHandlerContext) {
             guard !done else { return }
-            if parsed == nil, let end = find([13, 10, 13, 10]) {
-                let text = String(decoding: bytes[..<end], as: UTF8.self)
-                var lines = text.components(separatedBy: "\r\n")
-                let statusLine = lines.removeFirst().split(separator: " ")
-                let status = statusLine.count > 1 ? Int(statusLine[1]) ?? 0 : 0
-                let headers = lines.compactMap { l -> (String, String)? in
-                    guard let i = l.firstIndex(of: ":") else { return nil }
-                    return (String(l[..<i]), String(l[l.index(after: i)...]).trimmingCharacters(in: .whitespaces))
+            if parsed == nil {
+                let result = bytes[bodyOffset...].withUnsafeBytes { HTTPResponseHeadParser.parse($0, collectHeaders: true) }
+                switch result {
+                case .needMoreData:
+                    break
+                case .invalid(let why):
+                    done = true
+                    promise.fail(Failure(description: "invalid response: \(why)"))
+                    return
+                case .head(let h):
+                    if h.status < 200 {  // interim (100 Continue): the final answer follows
+                        interim.append(h.status)
+                        bodyOffset += h.headerLength
+                        return tryFinish(closed: closed, context: context)
+                    }
+                    parsed = (h.status, h.headers, bodyOffset + h.headerLength, h.chunked ? nil : h.contentLength)
                 }
-                let noBody = status == 204 || status == 304 || (100..<200).contains(status)
-                let length = noBody ? 0 : headers.first { $0.0.lowercased() == "content-length" }.flatMap { Int($0.1) }
-                parsed = (status, headers, end + 4, length)
             }
             guard let p = parsed else { return }
             let available = bytes.count - p.bodyStart
@@ -93,19 +99,12 @@ public enum RawHTTPClient {
                 done = true
                 let isClose = p.headers.contains { $0.0.lowercased() == "connection" && $0.1.lowercased() == "close" }
                 promise.succeed(Response(status: p.status, headers: p.headers, body: Array(bytes[p.bodyStart..<(p.bodyStart + len)]),
-                                         closed: closed || isClose))
+                                         closed: closed || isClose, interim: interim))
             } else if p.length == nil && closed {
                 done = true
-                promise.succeed(Response(status: p.status, headers: p.headers, body: Array(bytes[p.bodyStart...]), closed: true))
+                promise.succeed(Response(status: p.status, headers: p.headers, body: Array(bytes[p.bodyStart...]), closed: true, interim: interim))
             }
-        }
-
-        private func find(_ pattern: [UInt8]) -> Int? {
-            guard bytes.count >= pattern.count else { return nil }
-            for i in 0...(bytes.count - pattern.count) where bytes[i] == pattern[0] && Array(bytes[i..<(i + pattern.count)]) == pattern { return i }
-            return nil
         }
     }
 }
 
-import Foundation

@@ -2,6 +2,7 @@ import CloudSigning
 import CloudSim
 import NIOCore
 import NIOPosix
+import TapedeckHTTP
 
 /// Starts a simulator in-process on 127.0.0.1, port 0, for tests:
 ///

@@ -17,6 +17,7 @@ private func vpc(_ sim: TestSimulator, _ method: String, _ path: String, _ body:
             #expect(r.status == 200)
             let body = try json(r)
             #expect(r.header("X-Request-Id") == body["request_id"] as? String)
+            #expect(r.header("x-acs-request-id") == nil, "Huawei answers carry no Alibaba headers")
             let sg = try #require(body["security_group"] as? [String: Any])
             for k in ["id", "name", "description", "project_id", "created_at", "updated_at", "enterprise_project_id", "tags", "security_group_rules"] {
                 #expect(sg[k] != nil, "missing \(k)")

@@ -1,0 +1,41 @@
+import NIOCore
+import NIOHTTP1
+import TapedeckHTTP
+
+/// One connection's answers: asks the `Simulator` and turns its `APIResponse` into bytes to write.
+/// Its `ReaderCache` is that connection's lock-free view of the data (refreshed only after a write).
+///
+/// The HTTP mechanics (limits, `100-continue`, HEAD, pipelining, timeouts) are `HTTPServerHandler`'s;
+/// answers are produced synchronously and in order, and flushed once per read batch.
+struct SimulatorResponder: HTTPResponder {
+    let simulator: Simulator
+    private var cache: Simulator.ReaderCache
+
+    init(simulator: Simulator) {
+        self.simulator = simulator
+        self.cache = simulator.makeReaderCache()
+    }
+
+    mutating func respond(to request: HTTPServerRequest, context: ChannelHandlerContext) -> HTTPResponderResult {
+        let head = request.head
+        let r = simulator.respond(method: head.method, uri: head.uri, headers: head.headers, body: request.body,
+                                  cache: &cache, allocator: context.channel.allocator)
+        return .response(HTTPServerResponse(status: r.status, contentType: r.contentType, headers: [(r.requestIDHeader, r.requestID)], body: r.body))
+    }
+
+    /// A request over a limit or malformed, answered in the shape of the cloud it was meant for.
+    func rejection(_ rejection: HTTPServerRejection, allocator: ByteBufferAllocator) -> HTTPServerResponse {
+        var response: APIResponse
+        let code = rejection.status == .badRequest ? "MalformedHTTPRequest" : rejection.status == .requestTimeout ? "RequestTimeout" : "RequestTooLarge"
+        let cloud = rejection.head.map { Simulator.cloud(path: Substring($0.uri.prefix(64)), headers: $0.headers, hasAction: $0.uri.contains("Action=")) }
+        switch cloud ?? .aliyun {
+        case .aliyun:
+            response = simulator.aliyun.errorResponse(AliyunError(rejection.status, code, rejection.message), format: .json, allocator: allocator)
+        case .huawei:
+            response = simulator.huawei.errorResponse(HuaweiError(rejection.status, "APIGW.0201", rejection.message), allocator: allocator)
+        }
+        response.status = rejection.status
+        return HTTPServerResponse(status: response.status, contentType: response.contentType,
+                                  headers: [(response.requestIDHeader, response.requestID)], body: response.body)
+    }
+}

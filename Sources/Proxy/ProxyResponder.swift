@@ -1,0 +1,72 @@
+import NIOCore
+import NIOHTTP1
+import NIOSSL
+import TapedeckHTTP
+
+/// One client connection's answers: control-API calls, `CONNECT` turned into an intercepted TLS tunnel,
+/// and everything else handed to the `ProxyEngine`. The HTTP mechanics are `HTTPServerHandler`'s.
+struct ProxyResponder: HTTPResponder {
+    let engine: ProxyEngine
+    let control: ControlAPI
+    let authority: CertificateAuthority?
+    /// Set when this connection is an intercepted CONNECT tunnel.
+    let tunnel: UpstreamTarget?
+
+    func respond(to request: HTTPServerRequest, context: ChannelHandlerContext) -> HTTPResponderResult {
+        let h = request.head
+        let allocator = context.channel.allocator
+        if h.method == .CONNECT && tunnel == nil { return connect(h, allocator: allocator) }
+        if tunnel == nil, h.uri.hasPrefix(ControlAPI.prefix) {
+            return .response(control.handle(h, body: request.body, remote: context.channel.remoteAddress, allocator: allocator))
+        }
+        return .deferred(engine.handle(.init(head: h, body: request.body, tunnel: tunnel), on: context.eventLoop))
+    }
+
+    func rejection(_ rejection: HTTPServerRejection, allocator: ByteBufferAllocator) -> HTTPServerResponse {
+        let code: String
+        switch rejection.status {
+        case .badGateway: code = "Tapedeck.ProxyError"
+        case .requestTimeout: code = "Tapedeck.RequestTimeout"
+        case .badRequest: code = "Tapedeck.BadRequest"
+        default: code = "Tapedeck.RequestTooLarge"
+        }
+        return ProxyErrors.response(.generic, status: rejection.status, code: code, message: "tapedeck: \(rejection.message)", allocator: allocator)
+    }
+
+    // MARK: CONNECT interception
+
+    private func connect(_ h: HTTPRequestHead, allocator: ByteBufferAllocator) -> HTTPResponderResult {
+        guard let target = UpstreamTarget(authority: h.uri, tls: true) else {
+            return .response(ProxyErrors.response(.generic, status: .badRequest, code: "Tapedeck.BadConnect",
+                                                  message: "tapedeck: CONNECT needs host:port with a port in 1-65535, got \(h.uri)", allocator: allocator))
+        }
+        guard let authority else {
+            return .response(ProxyErrors.response(.generic, status: .notImplemented, code: "Tapedeck.NoCA",
+                                                  message: "tapedeck: TLS interception is not available (no CA)", allocator: allocator))
+        }
+        let sslContext: NIOSSLContext
+        do { sslContext = try authority.serverContext(for: target.host) } catch {
+            return .response(ProxyErrors.response(.generic, status: .internalServerError, code: "Tapedeck.CertificateError",
+                                                  message: "tapedeck: cannot mint a certificate for \(target.host): \(error)", allocator: allocator))
+        }
+        engine.logger.debug("intercepting CONNECT", metadata: ["target": "\(target)"])
+        let engine = self.engine, control = self.control
+        // RFC 9110 §9.3.6: a 2xx answer to CONNECT has no Content-Length (the writer leaves it out).
+        let established = HTTPServerResponse(status: .ok, body: allocator.buffer(capacity: 0))
+        return .handOver(established) { context in
+            do {
+                // New TLS + HTTP stack after this handler; then remove the plain-HTTP stack, decoder last so
+                // any bytes it already read (the ClientHello) flow into the TLS handler.
+                let sync = context.pipeline.syncOperations
+                try sync.addHandler(NIOSSLServerHandler(context: sslContext))
+                try sync.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)))
+                let tunnelled = ProxyResponder(engine: engine, control: control, authority: nil, tunnel: target)
+                try sync.addHandler(HTTPServerHandler(responder: tunnelled, limits: engine.configuration.limits))
+                sync.removeHandler(context: context, promise: nil)
+                if let decoder = try? sync.context(name: "decoder") { sync.removeHandler(context: decoder, promise: nil) }
+            } catch {
+                context.close(promise: nil)
+            }
+        }
+    }
+}

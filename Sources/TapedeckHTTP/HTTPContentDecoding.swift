@@ -1,0 +1,53 @@
+import CompressNIO
+import NIOCore
+
+/// Decodes a `Content-Encoding` (gzip, deflate) with a bound on the decoded size, so a small compressed
+/// answer cannot become gigabytes in memory. Blocking CPU work: call it off the event loops.
+public enum HTTPContentDecoding {
+    public enum Failure: Error, Sendable, Equatable, CustomStringConvertible {
+        case tooLarge(limit: Int)
+        case corrupt(encoding: String)
+
+        public var description: String {
+            switch self {
+            case .tooLarge(let limit): return "the body decodes to more than \(limit) bytes"
+            case .corrupt(let encoding): return "the body is not valid \(encoding) data"
+            }
+        }
+    }
+
+    /// Whether this `Content-Encoding` is one `decode` handles.
+    public static func isDecodable(_ encoding: String) -> Bool {
+        ["gzip", "x-gzip", "deflate"].contains(encoding.lowercased().trimmedHTTPWhitespace())
+    }
+
+    /// The decoded body; throws `tooLarge` past `limit` decoded bytes and `corrupt` for bad data.
+    public static func decode(_ body: ByteBuffer, encoding: String, limit: Int) throws(Failure) -> ByteBuffer {
+        let name = encoding.lowercased().trimmedHTTPWhitespace()
+        var input = body
+        do {
+            if name == "deflate" {
+                // "deflate" is zlib-wrapped per RFC 9110; some servers send raw deflate: try both.
+                do { return try input.decompress(with: .zlib(), maxSize: limit) } catch let e as CompressNIOError where e != .bufferOverflow {
+                    input = body
+                    return try input.decompress(with: .deflate(), maxSize: limit)
+                }
+            }
+            return try input.decompress(with: .gzip(), maxSize: limit)
+        } catch let e as CompressNIOError where e == .bufferOverflow {
+            throw .tooLarge(limit: limit)
+        } catch {
+            throw .corrupt(encoding: name)
+        }
+    }
+}
+
+extension String {
+    func trimmedHTTPWhitespace() -> String {
+        let set = " \t"
+        var s = Substring(self)
+        while let f = s.first, set.contains(f) { s = s.dropFirst() }
+        while let l = s.last, set.contains(l) { s = s.dropLast() }
+        return String(s)
+    }
+}

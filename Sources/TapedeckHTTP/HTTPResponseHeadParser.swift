@@ -1,0 +1,120 @@
+/// Parses a response's status line and headers from raw bytes, strictly: `HTTP/1.x SP 3DIGIT (SP reason)? CRLF`
+/// (so `HTTP/1.1 2000` is no 200), header lines `name: value`, one agreed `Content-Length`. The load
+/// generator's decoder and the test client share it; it allocates only when asked for the header list.
+public enum HTTPResponseHeadParser {
+    public struct Head: Sendable {
+        public var status: Int
+        /// nil when absent (the body then runs to EOF, or is chunked).
+        public var contentLength: Int?
+        public var chunked: Bool
+        /// `Connection: close`, or HTTP/1.0 without `Connection: keep-alive`.
+        public var closes: Bool
+        /// Bytes of status line and headers, including the blank line.
+        public var headerLength: Int
+        /// Filled only with `collectHeaders`.
+        public var headers: [(String, String)]
+
+        /// Whether the status has no body whatever the headers say (1xx, 204, 304).
+        public var bodiless: Bool { status < 200 || status == 204 || status == 304 }
+    }
+
+    public enum Result: Sendable {
+        case needMoreData
+        case head(Head)
+        case invalid(String)
+    }
+
+    public static func parse(_ raw: UnsafeRawBufferPointer, maxHeaderBytes: Int = 64 * 1024, collectHeaders: Bool = false) -> Result {
+        // Find the end of the header block.
+        var end = -1
+        var i = 3
+        let n = raw.count
+        while i < n {
+            if raw[i] == 10 {
+                if raw[i - 1] == 13 && raw[i - 2] == 10 && raw[i - 3] == 13 { end = i + 1; break }
+            }
+            i += 1
+        }
+        guard end > 0 else {
+            return n > maxHeaderBytes ? .invalid("response header block over \(maxHeaderBytes) bytes") : .needMoreData
+        }
+        // Status line.
+        guard end >= 16 else { return .invalid("status line too short") }
+        let prefix: StaticString = "HTTP/1."
+        for k in 0..<7 where raw[k] != prefix.utf8Start[k] { return .invalid("not an HTTP/1.x status line") }
+        let minor = raw[7]
+        guard minor == UInt8(ascii: "0") || minor == UInt8(ascii: "1"), raw[8] == UInt8(ascii: " ") else {
+            return .invalid("bad HTTP version in the status line")
+        }
+        var status = 0
+        for k in 9..<12 {
+            let d = raw[k] &- 48
+            guard d < 10 else { return .invalid("status code is not three digits") }
+            status = status * 10 + Int(d)
+        }
+        guard raw[12] == UInt8(ascii: " ") || raw[12] == 13, (100...599).contains(status) else {
+            return .invalid("status code is not three digits followed by a space")
+        }
+        var head = Head(status: status, contentLength: nil, chunked: false, closes: minor == UInt8(ascii: "0"), headerLength: end, headers: [])
+        // Skip to the first header line.
+        var line = 12
+        while line < end && raw[line] != 10 { line += 1 }
+        line += 1
+        while line < end - 2 {
+            var eol = line
+            while eol < end && raw[eol] != 10 { eol += 1 }
+            guard eol > line, raw[eol - 1] == 13 else { return .invalid("header line not ended by CRLF") }
+            var colon = line
+            while colon < eol && raw[colon] != UInt8(ascii: ":") { colon += 1 }
+            guard colon < eol, colon > line, raw[colon - 1] != UInt8(ascii: " ") else { return .invalid("malformed header line") }
+            var vStart = colon + 1
+            var vEnd = eol - 1
+            while vStart < vEnd && (raw[vStart] == 32 || raw[vStart] == 9) { vStart += 1 }
+            while vEnd > vStart && (raw[vEnd - 1] == 32 || raw[vEnd - 1] == 9) { vEnd -= 1 }
+            let nameLength = colon - line
+            if nameLength == 14 && equalsLowercased(raw, line, "content-length") {
+                var v = 0
+                guard vEnd > vStart, vEnd - vStart <= 15 else { return .invalid("bad Content-Length") }
+                for k in vStart..<vEnd {
+                    let d = raw[k] &- 48
+                    guard d < 10 else { return .invalid("bad Content-Length") }
+                    v = v * 10 + Int(d)
+                }
+                if let previous = head.contentLength, previous != v { return .invalid("conflicting Content-Length headers") }
+                head.contentLength = v
+            } else if nameLength == 17 && equalsLowercased(raw, line, "transfer-encoding") {
+                head.chunked = true
+            } else if nameLength == 10 && equalsLowercased(raw, line, "connection") {
+                let value = String(decoding: UnsafeRawBufferPointer(rebasing: raw[vStart..<vEnd]), as: UTF8.self).lowercased()
+                if value.contains("close") { head.closes = true } else if value.contains("keep-alive") { head.closes = false }
+            }
+            if collectHeaders {
+                head.headers.append((String(decoding: UnsafeRawBufferPointer(rebasing: raw[line..<colon]), as: UTF8.self),
+                                     String(decoding: UnsafeRawBufferPointer(rebasing: raw[vStart..<vEnd]), as: UTF8.self)))
+            }
+            line = eol + 1
+        }
+        if head.bodiless { head.contentLength = 0; head.chunked = false }
+        return .head(head)
+    }
+
+    @inline(__always)
+    private static func equalsLowercased(_ raw: UnsafeRawBufferPointer, _ at: Int, _ name: StaticString) -> Bool {
+        let p = name.utf8Start
+        for k in 0..<name.utf8CodeUnitCount where (raw[at + k] | 0x20) != p[k] { return false }
+        return true
+    }
+}
+
+/// Builds raw HTTP/1.1 request bytes: the load generator's pre-serialised requests and the test client.
+public enum HTTPRequestWriter {
+    /// `METHOD target HTTP/1.1`, `Host`, the headers as given, `Content-Length` for a body (and for POST/PUT/PATCH
+    /// without one), then the body.
+    public static func bytes(method: String, target: String, host: String, headers: [(String, String)] = [], body: [UInt8] = []) -> [UInt8] {
+        var head = "\(method) \(target) HTTP/1.1\r\nHost: \(host)\r\n"
+        for (n, v) in headers where n.lowercased() != "content-length" && n.lowercased() != "host" { head += "\(n): \(v)\r\n" }
+        if !body.isEmpty || method == "POST" || method == "PUT" || method == "PATCH" { head += "Content-Length: \(body.count)\r\n" }
+        head += "\r\n"
+        return Array(head.utf8) + body
+    }
+}

@@ -1,0 +1,198 @@
+import NIOCore
+import NIOHTTP1
+
+/// One server connection's request cycle as events and actions, with no I/O: the handler feeds it what
+/// the decoder produced and does what it answers. Tested without a socket.
+///
+/// idle → receiving (head) → responding (end) → idle (answer sent, keep-alive) … ; a request over a limit,
+/// malformed, or too slow is answered with an error and the connection goes to lingering: the rest of
+/// the input is read and dropped (up to a bound) so the client sees the answer instead of a reset.
+public struct HTTPServerConnectionStateMachine {
+    enum State {
+        /// Waiting for a request head.
+        case idle
+        /// Collecting a request's body.
+        case receiving(HTTPRequestHead, ByteBuffer?)
+        /// A request is with the responder; further pipelined input waits.
+        case responding(HTTPRequestHead, closeAfter: Bool)
+        /// An error was answered; input is dropped until EOF, `lingerBytes` or `lingerTime`.
+        case lingering(discarded: Int)
+        case closed
+    }
+
+    public enum Action {
+        case none
+        /// Write `100 Continue`: the client waits for it before sending the body.
+        case sendContinue
+        /// Hand the complete request to the responder.
+        case deliver(HTTPServerRequest)
+        /// Keep this input for later (a response is still being produced) and stop reading.
+        case hold
+        /// Answer with this error, `Connection: close`, then half-close and linger.
+        case reject(HTTPServerRejection)
+        case close
+    }
+
+    let limits: HTTPServerLimits
+    private(set) var state = State.idle
+
+    public init(limits: HTTPServerLimits) { self.limits = limits }
+
+    /// Whether the connection waits for client input (the idle timeout applies) rather than for an answer.
+    public var waitsForInput: Bool {
+        switch state {
+        case .idle, .receiving, .lingering: return true
+        case .responding, .closed: return false
+        }
+    }
+
+    public var isLingering: Bool { if case .lingering = state { return true } else { return false } }
+
+    public mutating func head(_ head: HTTPRequestHead) -> Action {
+        switch state {
+        case .idle:
+            if let rejection = checkLimits(head) { return reject(rejection) }
+            state = .receiving(head, nil)
+            if head.version.major == 1, head.version.minor >= 1,
+               head.headers.first(name: "expect")?.lowercased() == "100-continue" {
+                return .sendContinue
+            }
+            return .none
+        case .responding:
+            return .hold
+        case .receiving(let h, _):
+            // The decoder never sends two heads without an end; treat it as a protocol error.
+            return reject(.init(status: .badRequest, message: "a new request began before the previous one ended", head: h))
+        case .lingering, .closed:
+            return .none
+        }
+    }
+
+    public mutating func body(_ chunk: inout ByteBuffer) -> Action {
+        switch state {
+        case .receiving(let head, var body):
+            if (body?.readableBytes ?? 0) + chunk.readableBytes > limits.maxBodyBytes {
+                return reject(.init(status: .payloadTooLarge, message: "The request body is larger than \(limits.maxBodyBytes) bytes.", head: head))
+            }
+            state = .idle  // drop our reference so the append below does not copy
+            if body == nil { body = chunk } else { body!.writeBuffer(&chunk) }
+            state = .receiving(head, body)
+            return .none
+        case .responding:
+            return .hold
+        case .lingering(let n):
+            return discard(n + chunk.readableBytes)
+        case .idle, .closed:
+            return .none
+        }
+    }
+
+    public mutating func end() -> Action {
+        switch state {
+        case .receiving(let head, let body):
+            state = .responding(head, closeAfter: !head.isKeepAlive)
+            return .deliver(HTTPServerRequest(head: head, body: body))
+        case .responding:
+            return .hold
+        case .idle, .lingering, .closed:
+            return .none
+        }
+    }
+
+    /// The decoder failed (malformed request, header block over the parser's own limit).
+    public mutating func parseError(_ error: Error, bytes: Int = 0) -> Action {
+        switch state {
+        case .idle, .receiving:
+            let overflow = (error as? HTTPParserError) == .headerOverflow
+            let status: HTTPResponseStatus = overflow ? .requestHeaderFieldsTooLarge : .badRequest
+            let why = overflow ? "The request headers are too large." : "The request is not valid HTTP/1.1 (\(error))."
+            var head: HTTPRequestHead? = nil
+            if case .receiving(let h, _) = state { head = h }
+            return reject(.init(status: status, message: why, head: head))
+        case .responding(let head, _):
+            state = .responding(head, closeAfter: true)  // answer what is in flight, then close
+            return .none
+        case .lingering(let n):
+            return discard(n + bytes)
+        case .closed:
+            return .none
+        }
+    }
+
+    /// The answer to the delivered request (or a rejection) was written.
+    public mutating func responseSent() -> Action {
+        switch state {
+        case .responding(_, let closeAfter):
+            if closeAfter {
+                state = .closed
+                return .close
+            }
+            state = .idle
+            return .none
+        default:
+            return .none
+        }
+    }
+
+    /// The idle timeout (or, lingering, the linger time) ran out.
+    public mutating func timedOut() -> Action {
+        switch state {
+        case .idle, .lingering:
+            state = .closed
+            return .close
+        case .receiving(let head, _):
+            return reject(.init(status: .requestTimeout, message: "The request was not completed within \(limits.idleTimeout.nanoseconds / 1_000_000_000) s.", head: head))
+        case .responding, .closed:
+            return .none
+        }
+    }
+
+    /// Whether the answer to the request being produced must close the connection.
+    public var closesAfterResponse: Bool {
+        if case .responding(_, let closeAfter) = state { return closeAfter }
+        return true
+    }
+
+    private mutating func reject(_ r: HTTPServerRejection) -> Action {
+        state = .lingering(discarded: 0)
+        return .reject(r)
+    }
+
+    private mutating func discard(_ total: Int) -> Action {
+        if total > limits.lingerBytes {
+            state = .closed
+            return .close
+        }
+        state = .lingering(discarded: total)
+        return .none
+    }
+
+    private func checkLimits(_ head: HTTPRequestHead) -> HTTPServerRejection? {
+        if head.uri.utf8.count > limits.maxURIBytes {
+            return .init(status: .uriTooLong, message: "The request URI is longer than \(limits.maxURIBytes) bytes.", head: head)
+        }
+        var headerBytes = 0
+        for h in head.headers { headerBytes += h.name.utf8.count + h.value.utf8.count + 4 }
+        if headerBytes > limits.maxHeaderBytes {
+            return .init(status: .requestHeaderFieldsTooLarge, message: "The request headers are larger than \(limits.maxHeaderBytes) bytes.", head: head)
+        }
+        if let len = head.headers.first(name: "content-length").flatMap(Int.init), len > limits.maxBodyBytes {
+            return .init(status: .payloadTooLarge, message: "The request body is larger than \(limits.maxBodyBytes) bytes.", head: head)
+        }
+        return nil
+    }
+}
+
+/// Why a request was refused before it reached the responder; the responder renders it in its cloud's shape.
+public struct HTTPServerRejection: Sendable {
+    public var status: HTTPResponseStatus
+    public var message: String
+    /// The request's head when it was parsed (to pick the cloud's error shape), nil for malformed input.
+    public var head: HTTPRequestHead?
+
+    public init(status: HTTPResponseStatus, message: String, head: HTTPRequestHead?) {
+        self.status = status
+        self.message = message
+        self.head = head
+    }
+}

@@ -1,0 +1,207 @@
+import NIOCore
+import NIOHTTP1
+
+/// What a server answers; one value per connection, used on that connection's event loop.
+public protocol HTTPResponder {
+    /// Answers a complete request.
+    mutating func respond(to request: HTTPServerRequest, context: ChannelHandlerContext) -> HTTPResponderResult
+    /// Renders a refused request (over a limit, malformed, too slow) in the shape its client expects.
+    func rejection(_ rejection: HTTPServerRejection, allocator: ByteBufferAllocator) -> HTTPServerResponse
+}
+
+public enum HTTPResponderResult {
+    /// The answer, now (the simulator, replay hits, the control API).
+    case response(HTTPServerResponse)
+    /// The answer, later (a forwarded request); further pipelined requests wait for it.
+    case deferred(EventLoopFuture<HTTPServerResponse>)
+    /// Write this answer (a `CONNECT` 200), then give the connection to `handOver`, which rebuilds the pipeline.
+    case handOver(HTTPServerResponse, (ChannelHandlerContext) -> Void)
+}
+
+/// The one HTTP/1.1 server connection handler under the simulator and the proxy. It sits after NIO's
+/// `HTTPRequestDecoder` and writes raw response bytes:
+///
+/// - collects each request with the limits of `HTTPServerLimits` (413/414/431, rendered by the responder);
+/// - answers `Expect: 100-continue` with `100 Continue` before the body is read (or with the final error);
+/// - after an error answer, half-closes and reads and drops the rest of the input (bounded), so ordinary
+///   clients read the error instead of a connection reset;
+/// - HEAD answers carry headers only;
+/// - pipelined requests are answered in order: while an answer is being produced, input is held and no
+///   more is read;
+/// - closes connections idle (or stalled mid-request) for `idleTimeout`;
+/// - synchronous answers are flushed once per read batch.
+public final class HTTPServerHandler<Responder: HTTPResponder>: ChannelDuplexHandler, RemovableChannelHandler {
+    public typealias InboundIn = HTTPServerRequestPart
+    public typealias OutboundIn = ByteBuffer
+    public typealias OutboundOut = ByteBuffer
+
+    private var machine: HTTPServerConnectionStateMachine
+    private var responder: Responder
+    private let limits: HTTPServerLimits
+    /// Pipelined input that arrived while an answer was being produced.
+    private var held = CircularBuffer<HTTPServerRequestPart>()
+    private var readHeld = false
+    private var inRead = false
+    private var needsFlush = false
+    /// The lazy idle timer: one scheduled task per connection, re-armed only when it fires (no per-request timers).
+    private var lastActivity = NIODeadline.uptimeNanoseconds(0)
+    private var timer: Scheduled<Void>?
+
+    public init(responder: Responder, limits: HTTPServerLimits) {
+        self.responder = responder
+        self.limits = limits
+        self.machine = HTTPServerConnectionStateMachine(limits: limits)
+    }
+
+    public func handlerAdded(context: ChannelHandlerContext) {
+        lastActivity = context.eventLoop.now
+        armTimer(context)
+    }
+
+    public func handlerRemoved(context: ChannelHandlerContext) {
+        timer?.cancel()
+        timer = nil
+    }
+
+    public func channelInactive(context: ChannelHandlerContext) {
+        timer?.cancel()
+        timer = nil
+        context.fireChannelInactive()
+    }
+
+    public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        inRead = true
+        process(unwrapInboundIn(data), context)
+        inRead = false
+    }
+
+    public func channelReadComplete(context: ChannelHandlerContext) {
+        if needsFlush {
+            needsFlush = false
+            context.flush()
+        }
+        context.fireChannelReadComplete()
+    }
+
+    public func read(context: ChannelHandlerContext) {
+        if machine.waitsForInput && held.isEmpty { context.read() } else { readHeld = true }
+    }
+
+    public func errorCaught(context: ChannelHandlerContext, error: Error) {
+        switch error {
+        case let e as ByteToMessageDecoderError:
+            if case .dataReceivedInErrorState(let inner, let buffer) = e {
+                act(machine.parseError(inner, bytes: buffer.readableBytes), nil, context)
+            } else {
+                act(machine.parseError(e), nil, context)
+            }
+        case is HTTPParserError:
+            act(machine.parseError(error), nil, context)
+        default:
+            context.close(promise: nil)  // I/O or TLS failure: nothing to answer on
+        }
+    }
+
+    private func process(_ part: HTTPServerRequestPart, _ context: ChannelHandlerContext) {
+        switch part {
+        case .head(let head):
+            act(machine.head(head), part, context)
+        case .body(var chunk):
+            if machine.waitsForInput { lastActivity = context.eventLoop.now }
+            act(machine.body(&chunk), part, context)
+        case .end:
+            act(machine.end(), part, context)
+        }
+    }
+
+    private func act(_ action: HTTPServerConnectionStateMachine.Action, _ part: HTTPServerRequestPart?, _ context: ChannelHandlerContext) {
+        switch action {
+        case .none:
+            break
+        case .hold:
+            if let part { held.append(part) }
+        case .sendContinue:
+            context.writeAndFlush(wrapOutboundOut(ByteBuffer(staticString: "HTTP/1.1 100 Continue\r\n\r\n")), promise: nil)
+        case .deliver(let request):
+            lastActivity = context.eventLoop.now
+            switch responder.respond(to: request, context: context) {
+            case .response(let r):
+                write(r, for: request.head, context)
+            case .deferred(let future):
+                future.assumeIsolated().whenComplete { result in
+                    switch result {
+                    case .success(let r): self.write(r, for: request.head, context)
+                    case .failure(let e):
+                        let r = self.responder.rejection(.init(status: .badGateway, message: "\(e)", head: request.head),
+                                                         allocator: context.channel.allocator)
+                        self.write(r, for: request.head, context)
+                    }
+                }
+            case .handOver(let r, let handOver):
+                var out = context.channel.allocator.buffer(capacity: 128)
+                r.write(into: &out, method: request.head.method, version: request.head.version, keepAlive: true)
+                context.writeAndFlush(wrapOutboundOut(out)).assumeIsolated().whenComplete { result in
+                    if case .success = result { handOver(context) } else { context.close(promise: nil) }
+                }
+            }
+        case .reject(let rejection):
+            let r = responder.rejection(rejection, allocator: context.channel.allocator)
+            var out = context.channel.allocator.buffer(capacity: 256 + r.body.readableBytes)
+            let head = rejection.head
+            r.write(into: &out, method: head?.method ?? .GET, version: head?.version ?? .http1_1, keepAlive: false)
+            lastActivity = context.eventLoop.now
+            needsFlush = false
+            // Answer, then stop sending (FIN) but keep reading and dropping, so the client reads the answer.
+            context.writeAndFlush(wrapOutboundOut(out)).assumeIsolated().whenComplete { _ in
+                context.close(mode: .output, promise: nil)
+            }
+            held.removeAll()
+            if readHeld { readHeld = false; context.read() }
+        case .close:
+            context.close(promise: nil)
+        }
+    }
+
+    private func write(_ r: HTTPServerResponse, for head: HTTPRequestHead, _ context: ChannelHandlerContext) {
+        guard context.channel.isActive else { return }  // the client left; nothing to answer
+        let keepAlive = !machine.closesAfterResponse
+        var out = context.channel.allocator.buffer(capacity: 192 + r.body.readableBytes)
+        r.write(into: &out, method: head.method, version: head.version, keepAlive: keepAlive)
+        lastActivity = context.eventLoop.now
+        if case .close = machine.responseSent() {
+            needsFlush = false
+            context.writeAndFlush(wrapOutboundOut(out)).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+            return
+        }
+        context.write(wrapOutboundOut(out), promise: nil)
+        if inRead { needsFlush = true } else { context.flush() }
+        // Pipelined requests that waited for this answer.
+        while machine.waitsForInput, let part = held.popFirst() { process(part, context) }
+        if readHeld && machine.waitsForInput && held.isEmpty {
+            readHeld = false
+            context.read()
+        }
+    }
+
+    private func armTimer(_ context: ChannelHandlerContext) {
+        let timeout = machine.isLingering ? limits.lingerTime : limits.idleTimeout
+        let now = context.eventLoop.now
+        var deadline = lastActivity + timeout
+        if !machine.waitsForInput || deadline <= now { deadline = now + timeout }
+        timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { self.timerFired(context) }
+    }
+
+    private func timerFired(_ context: ChannelHandlerContext) {
+        timer = nil
+        guard context.channel.isActive else { return }
+        let timeout = machine.isLingering ? limits.lingerTime : limits.idleTimeout
+        if machine.waitsForInput && context.eventLoop.now >= lastActivity + timeout {
+            act(machine.timedOut(), nil, context)
+        }
+        if context.channel.isActive { armTimer(context) }
+    }
+}
+
+extension CircularBuffer {
+    mutating func popFirst() -> Element? { isEmpty ? nil : removeFirst() }
+}

@@ -1,0 +1,21 @@
+import NIOCore
+
+/// What one server connection accepts before it answers with an error, and how long it waits.
+public struct HTTPServerLimits: Sendable {
+    /// Longest request target (path and query), in bytes: 414 past it.
+    public var maxURIBytes = 16 * 1024
+    /// Largest header block (names and values), in bytes: 431 past it.
+    public var maxHeaderBytes = 32 * 1024
+    /// Largest body, in bytes (after de-chunking): 413 past it.
+    public var maxBodyBytes = 1024 * 1024
+    /// A connection with no request under way, or whose request (headers or body) stalls this long, is closed.
+    /// A request's headers must be complete within this time of the connection opening or the previous answer.
+    public var idleTimeout: TimeAmount = .seconds(60)
+    /// After an error answer the rest of the request is read and dropped, so the client can read the answer
+    /// (closing with unread input makes the kernel send a reset), up to this many bytes…
+    public var lingerBytes = 64 * 1024 * 1024
+    /// …or this long, whichever comes first; then the connection is closed.
+    public var lingerTime: TimeAmount = .seconds(10)
+
+    public init() {}
+}

@@ -1,0 +1,72 @@
+import NIOCore
+import NIOHTTP1
+
+/// A complete request as a server hands it to its responder.
+public struct HTTPServerRequest: Sendable {
+    public var head: HTTPRequestHead
+    public var body: ByteBuffer?
+
+    public init(head: HTTPRequestHead, body: ByteBuffer?) {
+        self.head = head
+        self.body = body
+    }
+}
+
+/// A complete response. The writer owns the framing headers: `Content-Length` (from the body, or
+/// `headContentLength` for a HEAD answer) and `Connection`; `headers` must not carry them.
+public struct HTTPServerResponse: Sendable {
+    public var status: HTTPResponseStatus
+    public var contentType: String?
+    public var headers: [(String, String)]
+    public var body: ByteBuffer
+    /// The length a HEAD answer announces when it is not the (empty) body's: a proxied HEAD keeps its upstream's.
+    public var headContentLength: Int?
+
+    public init(status: HTTPResponseStatus, contentType: String? = nil, headers: [(String, String)] = [], body: ByteBuffer,
+                headContentLength: Int? = nil) {
+        self.status = status
+        self.contentType = contentType
+        self.headers = headers
+        self.body = body
+        self.headContentLength = headContentLength
+    }
+
+    /// Serialises status line, headers and (unless the request was HEAD, or the status has none) the body.
+    ///
+    /// - HEAD: the headers of the matching GET, no body (RFC 9110 §9.3.2).
+    /// - 1xx and 204: no `Content-Length`, no body; a 2xx answer to CONNECT: no `Content-Length` (§9.3.6).
+    public func write(into out: inout ByteBuffer, method: HTTPMethod, version: HTTPVersion, keepAlive: Bool) {
+        out.writeStaticString(version.minor == 0 ? "HTTP/1.0 " : "HTTP/1.1 ")
+        out.writeString(String(status.code))
+        out.writeInteger(UInt8(ascii: " "))
+        out.writeString(status.reasonPhrase)
+        if let contentType {
+            out.writeStaticString("\r\nContent-Type: ")
+            out.writeString(contentType)
+        }
+        for (name, value) in headers {
+            out.writeStaticString("\r\n")
+            out.writeString(name)
+            out.writeStaticString(": ")
+            out.writeString(value)
+        }
+        let code = status.code
+        let tunnel = method == .CONNECT && (200..<300).contains(code)
+        let bodiless = code < 200 || code == 204 || tunnel
+        if !bodiless {
+            out.writeStaticString("\r\nContent-Length: ")
+            let length = method == .HEAD ? (headContentLength ?? body.readableBytes) : body.readableBytes
+            out.writeString(String(length))
+        }
+        if !keepAlive {
+            out.writeStaticString("\r\nConnection: close")
+        } else if version.minor == 0 {
+            out.writeStaticString("\r\nConnection: keep-alive")
+        }
+        out.writeStaticString("\r\n\r\n")
+        if !bodiless && method != .HEAD && code != 304 {
+            var body = self.body
+            out.writeBuffer(&body)
+        }
+    }
+}
