@@ -8,12 +8,20 @@ import X509
 /// The interception CA: created on first use in its directory (`ca.pem`, and `ca-key.pem` readable by
 /// the owner only), then mints and caches a leaf certificate per host for intercepted CONNECT tunnels.
 /// Clients trust it through `DIR/ca.pem` (e.g. `REQUESTS_CA_BUNDLE`, `SSL_CERT_FILE`).
+///
+/// Certificates pass strict X.509 verification (OpenSSL's `X509_V_FLAG_X509_STRICT`, on by default in
+/// Python ≥ 3.13 and recent urllib3): the CA has critical basic constraints, key usage and its Subject Key
+/// Identifier; each leaf has an Authority Key Identifier equal to the CA's SKI, its own SKI, key usage,
+/// EKU serverAuth and subjectAltNames (DNS names, or IP addresses for IP literals).
 public final class CertificateAuthority: Sendable {
     public let directory: String
     public var certificatePath: String { directory + "/ca.pem" }
     private let certificate: Certificate
     private let key: P256.Signing.PrivateKey
+    /// The CA's Subject Key Identifier, which every leaf names as its Authority Key Identifier.
+    private let keyIdentifier: ArraySlice<UInt8>
     private let contexts = Mutex<[String: NIOSSLContext]>([:])
+    private let leaves = Mutex<[String: Certificate]>([:])
 
     public init(directory: String) throws {
         self.directory = directory
@@ -22,11 +30,15 @@ public final class CertificateAuthority: Sendable {
         if fm.fileExists(atPath: certPath), fm.fileExists(atPath: keyPath) {
             certificate = try Certificate(pemEncoded: String(contentsOfFile: certPath, encoding: .utf8))
             key = try P256.Signing.PrivateKey(pemRepresentation: String(contentsOfFile: keyPath, encoding: .utf8))
+            keyIdentifier = (try? certificate.extensions.subjectKeyIdentifier?.keyIdentifier)
+                ?? SubjectKeyIdentifier(hash: .init(key.publicKey)).keyIdentifier
             return
         }
         try fm.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         let key = P256.Signing.PrivateKey()
         self.key = key
+        let ski = SubjectKeyIdentifier(hash: .init(key.publicKey))
+        keyIdentifier = ski.keyIdentifier
         let name = try DistinguishedName {
             OrganizationName("Tapedeck")
             CommonName("Tapedeck interception CA")
@@ -39,7 +51,8 @@ public final class CertificateAuthority: Sendable {
             extensions: try Certificate.Extensions {
                 Critical(BasicConstraints.isCertificateAuthority(maxPathLength: 0))
                 Critical(KeyUsage(keyCertSign: true, cRLSign: true))
-                SubjectKeyIdentifier(hash: .init(key.publicKey))
+                ski
+                AuthorityKeyIdentifier(keyIdentifier: ski.keyIdentifier)
             },
             issuerPrivateKey: .init(key))
         self.certificate = certificate
@@ -56,7 +69,11 @@ public final class CertificateAuthority: Sendable {
         let leafKey = P256.Signing.PrivateKey()
         let now = Date()
         let san: GeneralName
-        if let ip = IPv4(host) { san = .ipAddress(ASN1OctetString(contentBytes: ArraySlice(ip))) } else { san = .dnsName(host) }
+        if let ip = CertificateAuthority.ipAddressBytes(host) {
+            san = .ipAddress(ASN1OctetString(contentBytes: ArraySlice(ip)))
+        } else {
+            san = .dnsName(host)
+        }
         let leaf = try Certificate(
             version: .v3, serialNumber: Certificate.SerialNumber(), publicKey: .init(leafKey.publicKey),
             notValidBefore: now.addingTimeInterval(-3600), notValidAfter: now.addingTimeInterval(365 * 86400),
@@ -66,6 +83,8 @@ public final class CertificateAuthority: Sendable {
                 Critical(KeyUsage(digitalSignature: true))
                 try ExtendedKeyUsage([.serverAuth])
                 SubjectAlternativeNames([san])
+                SubjectKeyIdentifier(hash: .init(leafKey.publicKey))
+                AuthorityKeyIdentifier(keyIdentifier: keyIdentifier)
             },
             issuerPrivateKey: .init(key))
         let chain = try [leaf, certificate].map { try NIOSSLCertificate(bytes: Array($0.serializeAsPEM().pemString.utf8), format: .pem) }
@@ -74,16 +93,28 @@ public final class CertificateAuthority: Sendable {
             privateKey: .privateKey(try NIOSSLPrivateKey(bytes: Array(leafKey.pemRepresentation.utf8), format: .pem)))
         let context = try NIOSSLContext(configuration: tls)
         contexts.withLock { $0[host] = context }
+        leaves.withLock { $0[host] = leaf }
         return context
     }
 
 }
 
-private func IPv4(_ s: String) -> [UInt8]? {
-    let parts = s.split(separator: ".")
-    guard parts.count == 4 else { return nil }
-    let bytes = parts.compactMap { UInt8($0) }
-    return bytes.count == 4 ? bytes : nil
+extension CertificateAuthority {
+    /// The 4 or 16 bytes of an IPv4 or IPv6 literal (brackets allowed), nil for a DNS name.
+    static func ipAddressBytes(_ host: String) -> [UInt8]? {
+        let h = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
+        var v4 = in_addr()
+        if inet_pton(AF_INET, h, &v4) == 1 { return withUnsafeBytes(of: &v4) { Array($0) } }
+        var v6 = in6_addr()
+        if inet_pton(AF_INET6, h, &v6) == 1 { return withUnsafeBytes(of: &v6) { Array($0) } }
+        return nil
+    }
+
+    /// The leaf certificate minted for `host`, PEM (for tests and `openssl verify`).
+    func leafPEM(for host: String) throws -> String {
+        _ = try serverContext(for: host)
+        return try leaves.withLock { $0[host] }!.serializeAsPEM().pemString
+    }
 }
 
 public struct CertificateAuthorityError: Error, CustomStringConvertible {

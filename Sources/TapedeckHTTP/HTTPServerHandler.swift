@@ -157,6 +157,8 @@ public final class HTTPServerHandler<Responder: HTTPResponder>: ChannelDuplexHan
             }
             held.removeAll()
             if readHeld { readHeld = false; context.read() }
+            timer?.cancel()
+            armTimer(context)  // the linger time starts now
         case .close:
             context.close(promise: nil)
         }

@@ -1,0 +1,151 @@
+import CompressNIO
+import NIOCore
+import NIOEmbedded
+import NIOHTTP1
+import Testing
+@testable import TapedeckHTTP
+
+@Suite struct HTTPResponseHeadParserTests {
+    func parse(_ s: String) -> HTTPResponseHeadParser.Result {
+        Array(s.utf8).withUnsafeBytes { HTTPResponseHeadParser.parse($0, collectHeaders: true) }
+    }
+
+    @Test func parsesStatusLengthAndHeaders() throws {
+        guard case .head(let h) = parse("HTTP/1.1 404 Not Found\r\nContent-Length: 12\r\nX-A: b \r\n\r\nbody") else { Issue.record("no head"); return }
+        #expect(h.status == 404 && h.contentLength == 12 && !h.closes && !h.chunked)
+        #expect(h.headerLength == "HTTP/1.1 404 Not Found\r\nContent-Length: 12\r\nX-A: b \r\n\r\n".utf8.count)
+        #expect(h.headers.map { "\($0.0)=\($0.1)" } == ["Content-Length=12", "X-A=b"])
+    }
+
+    @Test(arguments: ["HTTP/1.1 2000 OK\r\nContent-Length: 0\r\n\r\n", "HTTP/1.1 20 OK\r\n\r\n", "HTTP/2 200 OK\r\n\r\n",
+                      "HTTP/1.1 2x0 OK\r\n\r\n", "ICY 200 OK\r\nContent-Length: 1\r\n\r\n", "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+                      "HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n", "HTTP/1.1 200 OK\r\nNoColon\r\n\r\n", "HTTP/1.1 999 Nine\r\n\r\n"])
+    func rejectsMalformedHeads(_ s: String) {
+        guard case .invalid = parse(s) else { Issue.record("accepted: \(s.debugDescription)"); return }
+    }
+
+    @Test func statusLineWithoutReasonAndConnectionClose() {
+        guard case .head(let h) = parse("HTTP/1.1 200\r\nConnection: close\r\n\r\n") else { Issue.record("no head"); return }
+        #expect(h.status == 200 && h.closes && h.contentLength == nil)
+        guard case .head(let old) = parse("HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n") else { Issue.record("no head"); return }
+        #expect(old.closes)
+    }
+
+    @Test func needsMoreDataUntilTheBlankLine() {
+        guard case .needMoreData = parse("HTTP/1.1 200 OK\r\nContent-Le") else { Issue.record("parsed a partial head"); return }
+        guard case .head(let h) = parse("HTTP/1.1 304 Not Modified\r\nContent-Length: 50\r\n\r\n") else { Issue.record("no head"); return }
+        #expect(h.contentLength == 0, "304 has no body whatever it announces")
+    }
+}
+
+@Suite struct HTTPContentDecodingTests {
+    func gzip(_ bytes: [UInt8]) throws -> ByteBuffer {
+        var b = ByteBuffer(bytes: bytes)
+        return try b.compress(with: .gzip())
+    }
+
+    @Test func decodesGzipAndDeflate() throws {
+        let text = Array(String(repeating: "security group ", count: 100).utf8)
+        #expect(Array(try HTTPContentDecoding.decode(try gzip(text), encoding: "gzip", limit: 1 << 20).readableBytesView) == text)
+        var z = ByteBuffer(bytes: text)
+        let zlib = try z.compress(with: .zlib())
+        #expect(Array(try HTTPContentDecoding.decode(zlib, encoding: "Deflate", limit: 1 << 20).readableBytesView) == text)
+        var d = ByteBuffer(bytes: text)
+        let raw = try d.compress(with: .deflate())
+        #expect(Array(try HTTPContentDecoding.decode(raw, encoding: "deflate", limit: 1 << 20).readableBytesView) == text)
+    }
+
+    @Test func aGzipBombIsRefusedAtTheLimit() throws {
+        let bomb = try gzip([UInt8](repeating: 0, count: 64 << 20))  // 64 MiB of zeros: about 64 KB compressed
+        #expect(bomb.readableBytes < 100_000)
+        #expect(throws: HTTPContentDecoding.Failure.tooLarge(limit: 1 << 20)) {
+            try HTTPContentDecoding.decode(bomb, encoding: "gzip", limit: 1 << 20)
+        }
+    }
+
+    @Test func corruptDataIsNamed() {
+        #expect(throws: HTTPContentDecoding.Failure.corrupt(encoding: "gzip")) {
+            try HTTPContentDecoding.decode(ByteBuffer(string: "not gzip at all"), encoding: "gzip", limit: 1 << 20)
+        }
+    }
+}
+
+@Suite struct HTTPClientResponseCollectorTests {
+    func client() throws -> (EmbeddedChannel, HTTPClientResponseCollector) {
+        let channel = EmbeddedChannel()
+        try channel.pipeline.syncOperations.addHTTPClientHandlers()
+        let collector = HTTPClientResponseCollector(maxBody: 100)
+        try channel.pipeline.syncOperations.addHandler(collector)
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        return (channel, collector)
+    }
+
+    func request(_ channel: EmbeddedChannel, _ collector: HTTPClientResponseCollector) throws -> EventLoopFuture<HTTPClientResponse> {
+        let p = channel.eventLoop.makePromise(of: HTTPClientResponse.self)
+        collector.start(p)
+        try channel.writeOutbound(HTTPClientRequestPart.head(HTTPRequestHead(version: .http1_1, method: .GET, uri: "/")))
+        try channel.writeOutbound(HTTPClientRequestPart.end(nil))
+        return p.futureResult
+    }
+
+    @Test func collectsAResponseAndSkipsInterimOnes() throws {
+        let (ch, c) = try client()
+        let f = try request(ch, c)
+        try ch.writeInbound(ByteBuffer(string: "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"))
+        let r = try f.wait()
+        #expect(r.head.status == .ok && String(buffer: r.body) == "ok")
+        #expect(c.isReusable)
+    }
+
+    @Test func bytesNobodyAskedForPoisonThePooledConnection() throws {
+        let (ch, c) = try client()
+        let f = try request(ch, c)
+        // The answer, and then a second answer nobody asked for (a server that answers twice, or a smuggled response).
+        _ = try? ch.writeInbound(ByteBuffer(string: "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\naHTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nevil"))
+        #expect(String(buffer: try f.wait().body) == "a")
+        #expect(!c.isReusable)
+        #expect(!ch.isActive)
+    }
+
+    @Test func strayBytesWhileIdleAreNeverReadAsTheNextAnswer() throws {
+        let (ch, c) = try client()
+        let f = try request(ch, c)
+        try ch.writeInbound(ByteBuffer(string: "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\na"))
+        _ = try f.wait()
+        #expect(c.isReusable)
+        _ = try? ch.writeInbound(ByteBuffer(string: "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nevil"))
+        #expect(!c.isReusable)
+        let p = ch.eventLoop.makePromise(of: HTTPClientResponse.self)
+        c.start(p)
+        #expect(throws: HTTPClientFailure.self) { try p.futureResult.wait() }
+    }
+
+    @Test func aBadStatusLineFailsTheExchange() throws {
+        let (ch, c) = try client()
+        let f = try request(ch, c)
+        _ = try? ch.writeInbound(ByteBuffer(string: "HTTP/1.1 2000 OK\r\nContent-Length: 0\r\n\r\n"))
+        #expect(throws: (any Error).self) { try f.wait() }
+        #expect(!c.isReusable)
+    }
+
+    @Test func aBodyOverTheLimitFails() throws {
+        let (ch, c) = try client()
+        let f = try request(ch, c)
+        _ = try? ch.writeInbound(ByteBuffer(string: "HTTP/1.1 200 OK\r\nContent-Length: 101\r\n\r\n" + String(repeating: "x", count: 101)))
+        #expect(throws: HTTPClientFailure.bodyTooLarge(limit: 100)) { try f.wait() }
+    }
+}
+
+@Suite struct CloudErrorDocumentTests {
+    @Test func rendersEachCloudsShape() {
+        let a = CloudErrorDocument.render(.aliyun(xml: false), code: "C", message: "say \"hi\"\n", requestID: "R", hostID: "H", recommend: "X",
+                                          allocator: ByteBufferAllocator())
+        #expect(String(buffer: a.body) == #"{"RequestId":"R","HostId":"H","Code":"C","Message":"say \"hi\"\n","Recommend":"X"}"#)
+        #expect(a.requestIDHeader == ("x-acs-request-id", "R"))
+        let x = CloudErrorDocument.render(.aliyun(xml: true), code: "C", message: "a<b & c", requestID: "R", allocator: ByteBufferAllocator())
+        #expect(String(buffer: x.body).contains("<Message>a&lt;b &amp; c</Message>"))
+        let h = CloudErrorDocument.render(.huawei, code: "VPC.0601", message: "m", requestID: "R", allocator: ByteBufferAllocator())
+        #expect(String(buffer: h.body) == #"{"error_msg":"m","error_code":"VPC.0601","request_id":"R"}"#)
+        #expect(h.requestIDHeader.0 == "X-Request-Id")
+    }
+}

@@ -1,0 +1,236 @@
+import NIOCore
+import NIOEmbedded
+import NIOHTTP1
+import Testing
+@testable import TapedeckHTTP
+
+/// Answers `METHOD URI bodyBytes`; with a `Deferrals` box, answers later, when the test completes the promise.
+struct EchoResponder: HTTPResponder {
+    final class Deferrals { var pending: [(EventLoopPromise<HTTPServerResponse>, HTTPServerResponse)] = [] }
+    var deferrals: Deferrals?
+
+    func respond(to request: HTTPServerRequest, context: ChannelHandlerContext) -> HTTPResponderResult {
+        let text = "\(request.head.method) \(request.head.uri) \(request.body?.readableBytes ?? 0)"
+        let r = HTTPServerResponse(status: .ok, contentType: "text/plain", body: ByteBuffer(string: text))
+        guard let deferrals else { return .response(r) }
+        let p = context.eventLoop.makePromise(of: HTTPServerResponse.self)
+        deferrals.pending.append((p, r))
+        return .deferred(p.futureResult)
+    }
+
+    func rejection(_ r: HTTPServerRejection, allocator: ByteBufferAllocator) -> HTTPServerResponse {
+        HTTPServerResponse(status: r.status, contentType: "text/plain", body: ByteBuffer(string: "refused: \(r.message)"))
+    }
+}
+
+/// Stands in for the socket's half-close, which `EmbeddedChannel` treats as a full close.
+final class HalfCloseRecorder: ChannelOutboundHandler {
+    typealias OutboundIn = ByteBuffer
+    var outputClosed = false
+    func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
+        if mode == .output { outputClosed = true; promise?.succeed(()) } else { context.close(mode: mode, promise: promise) }
+    }
+}
+
+/// A server connection without a socket: NIO's request decoder and our handler in an `EmbeddedChannel`.
+struct Connection {
+    let channel = EmbeddedChannel()
+    let loop: EmbeddedEventLoop
+    let halfClose = HalfCloseRecorder()
+
+    init(limits: HTTPServerLimits = HTTPServerLimits(), deferrals: EchoResponder.Deferrals? = nil) throws {
+        loop = channel.embeddedEventLoop
+        try channel.pipeline.syncOperations.addHandler(halfClose)
+        try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)))
+        try channel.pipeline.syncOperations.addHandler(HTTPServerHandler(responder: EchoResponder(deferrals: deferrals), limits: limits))
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+    }
+
+    func send(_ s: String) throws { try channel.writeInbound(ByteBuffer(string: s)) }
+
+    /// Everything written to the client so far.
+    func output() throws -> String {
+        var out = ""
+        while var b = try channel.readOutbound(as: ByteBuffer.self) { out += b.readString(length: b.readableBytes) ?? "" }
+        return out
+    }
+}
+
+@Suite struct HTTPServerHandlerTests {
+    @Test func answersKeepAliveRequestsInOrder() throws {
+        let c = try Connection()
+        try c.send("GET /a HTTP/1.1\r\nHost: x\r\n\r\nPOST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc")
+        let out = try c.output()
+        #expect(out == "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 8\r\n\r\nGET /a 0"
+                     + "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 9\r\n\r\nPOST /b 3")
+        #expect(c.channel.isActive)
+    }
+
+    @Test func headGetsHeadersOnlyAndTheConnectionStaysInSync() throws {
+        let c = try Connection()
+        try c.send("HEAD /a HTTP/1.1\r\nHost: x\r\n\r\nGET /a HTTP/1.1\r\nHost: x\r\n\r\n")
+        let out = try c.output()
+        // The HEAD answer announces the GET's length (9 bytes: "HEAD /a 0" would be the body) but carries none.
+        #expect(out.hasPrefix("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 9\r\n\r\nHTTP/1.1 200 OK"), "\(out)")
+        #expect(out.hasSuffix("\r\n\r\nGET /a 0"))
+    }
+
+    @Test func expect100ContinueIsAnsweredBeforeTheBody() throws {
+        let c = try Connection()
+        try c.send("PUT /x HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
+        #expect(try c.output() == "HTTP/1.1 100 Continue\r\n\r\n")
+        try c.send("hello")
+        #expect(try c.output().hasSuffix("PUT /x 5"))
+    }
+
+    @Test func expect100ContinueOverTheLimitGetsTheFinalErrorInstead() throws {
+        var limits = HTTPServerLimits()
+        limits.maxBodyBytes = 10
+        let c = try Connection(limits: limits)
+        try c.send("PUT /x HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\nExpect: 100-continue\r\n\r\n")
+        let out = try c.output()
+        #expect(out.hasPrefix("HTTP/1.1 413 Payload Too Large\r\n"), "\(out)")
+        #expect(!out.contains("100 Continue"))
+        #expect(out.contains("Connection: close"))
+    }
+
+    @Test func oversizedBodyIsAnsweredThenTheRestIsReadAndDropped() throws {
+        var limits = HTTPServerLimits()
+        limits.maxBodyBytes = 1000
+        limits.lingerBytes = 10_000
+        let c = try Connection(limits: limits)
+        // Chunked, so the limit is found while reading, not from Content-Length.
+        try c.send("POST /x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
+        try c.send("3e8\r\n" + String(repeating: "a", count: 1000) + "\r\n")
+        #expect(try c.output() == "")
+        try c.send("1\r\nb\r\n")
+        let out = try c.output()
+        #expect(out.hasPrefix("HTTP/1.1 413 Payload Too Large\r\n"))
+        #expect(out.contains("refused: The request body is larger than 1000 bytes."))
+        // Output half-closed (FIN after the answer) but still reading, so the client's send completes and it
+        // reads the 413 instead of a reset; nothing more is answered.
+        #expect(c.halfClose.outputClosed)
+        #expect(c.channel.isActive)
+        try c.send("3e8\r\n" + String(repeating: "a", count: 1000) + "\r\n0\r\n\r\nGET / HTTP/1.1\r\n\r\n")
+        #expect(try c.output() == "")
+        #expect(c.channel.isActive)
+        // Past the linger bound it closes.
+        for _ in 0..<12 where c.channel.isActive { try? c.send(String(repeating: "z", count: 1000)) }
+        #expect(!c.channel.isActive)
+    }
+
+    @Test(arguments: [("GET /\(String(repeating: "a", count: 200)) HTTP/1.1\r\nHost: x\r\n\r\n", "414 URI Too Long"),
+                      ("GET / HTTP/1.1\r\nHost: x\r\nX-Big: \(String(repeating: "b", count: 300))\r\n\r\n", "431 Request Header Fields Too Large"),
+                      ("GET / HTTP/1.1\r\nHost x\r\n\r\n", "400 Bad Request")])
+    func limitsAndMalformedRequestsGetReadableErrors(request: String, status: String) throws {
+        var limits = HTTPServerLimits()
+        limits.maxURIBytes = 100
+        limits.maxHeaderBytes = 200
+        let c = try Connection(limits: limits)
+        try c.send(request)
+        let out = try c.output()
+        #expect(out.hasPrefix("HTTP/1.1 \(status)\r\n"), "\(out)")
+        #expect(out.contains("Connection: close"))
+        #expect(c.halfClose.outputClosed)
+        try c.send("more input is dropped")
+        #expect(try c.output() == "")
+        c.loop.advanceTime(by: .seconds(11))
+        #expect(!c.channel.isActive, "the linger time ends it")
+    }
+
+    @Test func idleConnectionsAreClosed() throws {
+        let c = try Connection()
+        try c.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        _ = try c.output()
+        c.loop.advanceTime(by: .seconds(59))
+        #expect(c.channel.isActive)
+        c.loop.advanceTime(by: .seconds(2))
+        #expect(!c.channel.isActive)
+    }
+
+    @Test func aConnectionThatNeverFinishesItsHeadersIsClosed() throws {
+        var limits = HTTPServerLimits()
+        limits.idleTimeout = .seconds(5)
+        let c = try Connection(limits: limits)
+        // A slow client trickles header bytes; each arrives in time, but the head never completes.
+        try c.send("GET / HTTP/1.1\r\nHost: x\r\n")
+        for _ in 0..<6 where c.channel.isActive {
+            try c.send("X-Slow: a\r\n")
+            c.loop.advanceTime(by: .seconds(1))
+        }
+        #expect(!c.channel.isActive)
+    }
+
+    @Test func aStalledBodyGets408() throws {
+        var limits = HTTPServerLimits()
+        limits.idleTimeout = .seconds(5)
+        let c = try Connection(limits: limits)
+        try c.send("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc")
+        c.loop.advanceTime(by: .seconds(6))
+        #expect(try c.output().hasPrefix("HTTP/1.1 408 Request Timeout\r\n"))
+    }
+
+    @Test func aSlowAnswerIsNotAnIdleConnection() throws {
+        var limits = HTTPServerLimits()
+        limits.idleTimeout = .seconds(5)
+        let deferrals = EchoResponder.Deferrals()
+        let c = try Connection(limits: limits, deferrals: deferrals)
+        try c.send("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+        c.loop.advanceTime(by: .seconds(30))
+        #expect(c.channel.isActive)
+        let (p, r) = deferrals.pending.removeFirst()
+        p.succeed(r)
+        #expect(try c.output().hasSuffix("GET /slow 0"))
+    }
+
+    @Test func pipelinedRequestsWaitForADeferredAnswer() throws {
+        let deferrals = EchoResponder.Deferrals()
+        let c = try Connection(deferrals: deferrals)
+        try c.send("GET /1 HTTP/1.1\r\nHost: x\r\n\r\nGET /2 HTTP/1.1\r\nHost: x\r\n\r\n")
+        #expect(deferrals.pending.count == 1, "the second request waits for the first answer")
+        #expect(try c.output() == "")
+        let (p1, r1) = deferrals.pending.removeFirst()
+        p1.succeed(r1)
+        #expect(try c.output().hasSuffix("GET /1 0"))
+        #expect(deferrals.pending.count == 1)
+        let (p2, r2) = deferrals.pending.removeFirst()
+        p2.succeed(r2)
+        #expect(try c.output().hasSuffix("GET /2 0"))
+    }
+
+    @Test func connectionCloseIsHonoured() throws {
+        let c = try Connection()
+        try c.send("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        #expect(try c.output().contains("Connection: close\r\n"))
+        #expect(!c.channel.isActive)
+    }
+
+    @Test func http10GetsKeepAliveOnlyWhenAsked() throws {
+        let c = try Connection()
+        try c.send("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+        #expect(try c.output().hasPrefix("HTTP/1.0 200 OK\r\n"))
+        #expect(c.channel.isActive)
+    }
+}
+
+@Suite struct HTTPServerResponseTests {
+    func render(_ r: HTTPServerResponse, _ method: HTTPMethod) -> String {
+        var out = ByteBuffer()
+        r.write(into: &out, method: method, version: .http1_1, keepAlive: true)
+        return out.readString(length: out.readableBytes)!
+    }
+
+    @Test func connectSuccessHasNoContentLength() {
+        let s = render(HTTPServerResponse(status: .ok, body: ByteBuffer()), .CONNECT)
+        #expect(s == "HTTP/1.1 200 OK\r\n\r\n")
+    }
+
+    @Test func noContentHasNoBodyAndNoLength() {
+        #expect(render(HTTPServerResponse(status: .noContent, body: ByteBuffer(string: "x")), .GET) == "HTTP/1.1 204 No Content\r\n\r\n")
+    }
+
+    @Test func proxiedHeadKeepsItsUpstreamLength() {
+        let s = render(HTTPServerResponse(status: .ok, body: ByteBuffer(), headContentLength: 1234), .HEAD)
+        #expect(s == "HTTP/1.1 200 OK\r\nContent-Length: 1234\r\n\r\n")
+    }
+}
