@@ -66,7 +66,7 @@ let package = Package(
             ]
         ),
         // Canonical request keys and the per-cloud matching profiles; replay lookup over a cassette.
-        .target(name: "Matching", dependencies: ["Cassette", "CloudSigning"]),
+        .target(name: "Matching", dependencies: ["Cassette", "CloudSigning", "TapedeckHTTP"]),
         // The recording/replaying HTTP proxy (reverse and forward with CONNECT interception).
         .target(
             name: "Proxy",

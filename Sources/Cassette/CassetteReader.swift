@@ -34,7 +34,8 @@ public final class CassetteReader {
     /// being an error (`repair` uses this; so does recording into an existing cassette after truncating).
     public init(path: String, allowTornTail: Bool = false) throws {
         self.path = path
-        fd = open(path, O_RDONLY | O_CLOEXEC)
+        try CassettePath.check(path, writable: false)
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else { throw CassetteError(.io, file: path, "cannot open: \(String(cString: strerror(errno)))") }
         do { decompressor = try ZlibDecompressor(algorithm: .deflate) } catch {
             Foundation.close(fd)

@@ -50,7 +50,7 @@ public enum GzipMember {
         guard buffer.getInteger(at: b + 3, as: UInt8.self).map({ $0 & 4 != 0 }) == true,
               buffer.getInteger(at: b + 12, as: UInt8.self) == UInt8(ascii: "T"), buffer.getInteger(at: b + 13, as: UInt8.self) == UInt8(ascii: "D"),
               let total = buffer.getInteger(at: b + 16, endianness: .little, as: UInt32.self) else {
-            return .invalid("a gzip member without Tapedeck's length field (was the file recompressed? `zcat in | tapedeck cassette import-jsonl` rebuilds it)")
+            return .invalid("a gzip member without Tapedeck's length field (was the file recompressed, e.g. by `zcat | jq | gzip`? `tapedeck cassette import-jsonl FILE --out NEW` rebuilds it)")
         }
         guard Int(total) >= headerSize + trailerSize else { return .invalid("member length \(total) is too small") }
         return .member(length: Int(total))

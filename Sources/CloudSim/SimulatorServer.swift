@@ -33,7 +33,7 @@ public final class SimulatorServer: Service, Sendable {
         }
         let simulator = self.simulator
         let limits = configuration.limits
-        let channel = try await ServerBootstrap(group: group)
+        let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
@@ -46,8 +46,9 @@ public final class SimulatorServer: Service, Sendable {
                     try sync.addHandler(HTTPServerHandler(responder: SimulatorResponder(simulator: simulator), limits: limits))
                 }
             }
-            .bind(host: configuration.host, port: configuration.port)
-            .get()
+        let channel = try await ListenError.binding(host: configuration.host, port: configuration.port) {
+            try await bootstrap.bind(host: configuration.host, port: configuration.port).get()
+        }
         onListening(channel.localAddress!, tls != nil)
         return channel
     }

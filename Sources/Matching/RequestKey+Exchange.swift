@@ -1,5 +1,6 @@
 import Cassette
 import CloudSigning
+import TapedeckHTTP
 
 extension RequestKey {
     /// The key and profile of a stored request (for imported HAR files and re-keying).
@@ -7,26 +8,17 @@ extension RequestKey {
         let signable = signable(r)
         let profile = override ?? MatchProfile.detect(signable)
         var host = ""
-        if let scheme = r.url.range(of: "://") {
-            let rest = r.url[scheme.upperBound...]
-            host = String(rest.prefix { $0 != "/" && $0 != "?" })
-            let https = r.url.lowercased().hasPrefix("https")
-            if https, host.hasSuffix(":443") { host.removeLast(4) }
-            if !https, host.hasSuffix(":80") { host.removeLast(3) }
+        if let target = RequestTarget(r.url), let scheme = target.scheme, let authority = target.authority {
+            host = authority.hostHeader(defaultPort: scheme.defaultPort)
         }
         return (make(signable, host: host, profile: profile), profile.name)
     }
 
     /// A stored request in the form the signature schemes and key builder read.
     public static func signable(_ r: Exchange.Request) -> SignableRequest {
-        var pathAndQuery = r.url
-        if let scheme = r.url.range(of: "://") {
-            let rest = r.url[scheme.upperBound...]
-            pathAndQuery = String(rest.drop { $0 != "/" && $0 != "?" })
-        }
-        if pathAndQuery.isEmpty || pathAndQuery.hasPrefix("?") { pathAndQuery = "/" + pathAndQuery }
-        let path = String(pathAndQuery.prefix { $0 != "?" })
-        let query = pathAndQuery.firstIndex(of: "?").flatMap { try? QueryParameters.parse(String(pathAndQuery[pathAndQuery.index(after: $0)...])) } ?? QueryParameters()
+        let target = RequestTarget(r.url)
+        let path = target.map { String($0.path) } ?? "/"
+        let query = target?.query.flatMap { try? QueryParameters.parse(String($0)) } ?? QueryParameters()
         let headers = r.headerPairs.map { (name: $0.0, value: $0.1) }
         let body = r.body.bytes
         let isForm = headers.contains { $0.name.lowercased() == "content-type" && $0.value.lowercased().hasPrefix("application/x-www-form-urlencoded") }

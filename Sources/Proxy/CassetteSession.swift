@@ -16,8 +16,9 @@ final class CassetteSession: Sendable {
     private let cache = Mutex<[Int: ProxyResponse]>([:])
     private static let cacheLimit = 100_000
 
-    init(path: String, policy: ExhaustedPolicy) throws {
+    init(path: String, policy: ExhaustedPolicy, writable: Bool = true) throws {
         self.path = path
+        try CassettePath.check(path, writable: writable)
         let reader: CassetteReader?
         if access(path, F_OK) == 0 {
             reader = try CassetteReader(path: path)

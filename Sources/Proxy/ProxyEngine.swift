@@ -28,10 +28,8 @@ public final class ProxyEngine: Sendable {
         self.logger = logger
         upstream = try UpstreamClient(group: group, extraCAFile: configuration.upstreamCAFile, connectTimeout: configuration.connectTimeout,
                                       timeout: configuration.upstreamTimeout, maxBody: configuration.maxBodyBytes)
-        let session = try CassetteSession(path: configuration.cassettePath, policy: configuration.onExhausted)
-        if configuration.mode == .replay && session.recordedCount == 0 && access(configuration.cassettePath, F_OK) != 0 {
-            throw CassetteError(.io, file: configuration.cassettePath, "replay needs an existing cassette; record one first (--mode record)")
-        }
+        let session = try CassetteSession(path: configuration.cassettePath, policy: configuration.onExhausted,
+                                          writable: configuration.mode != .replay)
         state = Mutex((configuration.mode, session))
         writerPool = NIOThreadPool(numberOfThreads: 1)
         writerPool.start()

@@ -33,7 +33,7 @@ public final class ProxyServer: Service, Sendable {
             authority = nil
         }
         let control = ControlAPI(engine: engine)
-        let channel = try await ServerBootstrap(group: group)
+        let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
@@ -45,8 +45,9 @@ public final class ProxyServer: Service, Sendable {
                     try sync.addHandler(HTTPServerHandler(responder: responder, limits: engine.configuration.limits))
                 }
             }
-            .bind(host: configuration.host, port: configuration.port)
-            .get()
+        let channel = try await ListenError.binding(host: configuration.host, port: configuration.port) {
+            try await bootstrap.bind(host: configuration.host, port: configuration.port).get()
+        }
         onListening(channel.localAddress!)
         return Running(channel: channel, engine: engine)
     }

@@ -7,27 +7,32 @@ struct CassetteCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cassette",
         abstract: "Inspect and maintain cassettes.",
-        subcommands: [List.self, Show.self, Verify.self, Diff.self, Repair.self, Scan.self, ExportHAR.self, ImportHAR.self]
+        subcommands: [List.self, Show.self, Verify.self, Diff.self, Repair.self, Scan.self, ExportHAR.self, ImportHAR.self, ImportJSONL.self]
     )
 
     struct List: ParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "ls", abstract: "One line per exchange: seq, status, method, URL, time.")
-        @Argument var file: String
+        static let configuration = CommandConfiguration(
+            commandName: "ls", abstract: "One line per exchange: seq, status, method, the call (action and ids, or the path), time, profile.")
+        @Argument(help: "The cassette file.") var file: String
         func run() throws {
             let r = try CassetteReader(path: file)
             print("# \(file): \(r.entries.count) exchanges, format \(r.header.tapedeck_cassette), created \(r.header.created_at) by \(r.header.tool)")
             for e in try r.allExchanges() {
-                print("\(e.seq)\t\(e.response.status)\t\(e.request.method)\t\(e.request.url.prefix(160))\t\(e.timing.duration_ms) ms\t\(e.profile)")
+                print("\(e.seq)\t\(e.response.status)\t\(e.request.method)\t\(CallSummary.of(e.request))\t\(e.timing.duration_ms) ms\t\(e.profile)")
             }
         }
     }
 
     struct Show: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Print exchanges as pretty JSON (all, or the given sequence numbers).")
-        @Argument var file: String
-        @Argument var seq: [Int] = []
+        @Argument(help: "The cassette file.") var file: String
+        @Argument(help: "Sequence numbers to show (from `tapedeck cassette ls`); all when none.") var seq: [Int] = []
         func run() throws {
             let r = try CassetteReader(path: file)
+            let missing = seq.filter { s in !r.entries.contains { $0.seq == s } }
+            guard missing.isEmpty else {
+                throw ValidationError("\(file) has no exchange \(missing.map(String.init).joined(separator: ", ")) (it holds 1 to \(r.entries.count)); see `tapedeck cassette ls \(file)`")
+            }
             let e = JSONEncoder()
             e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
             for entry in r.entries where seq.isEmpty || seq.contains(entry.seq) {
@@ -38,7 +43,7 @@ struct CassetteCommand: ParsableCommand {
 
     struct Verify: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Check every record decodes and its key matches its request; exit 1 if not.")
-        @Argument var file: String
+        @Argument(help: "The cassette file.") var file: String
         func run() throws {
             let r = try CassetteReader(path: file)
             var bad = 0
@@ -57,8 +62,8 @@ struct CassetteCommand: ParsableCommand {
 
     struct Diff: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Compare two cassettes by match key: keys only in one, and answers that differ.")
-        @Argument var a: String
-        @Argument var b: String
+        @Argument(help: "The first cassette.") var a: String
+        @Argument(help: "The second cassette.") var b: String
         func run() throws {
             func load(_ p: String) throws -> [String: [Exchange]] {
                 var out: [String: [Exchange]] = [:]
@@ -83,7 +88,7 @@ struct CassetteCommand: ParsableCommand {
 
     struct Repair: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Drop a torn last record (left by a killed writer).")
-        @Argument var file: String
+        @Argument(help: "The cassette file (changed in place).") var file: String
         func run() throws {
             let removed = try CassetteRepair.repair(path: file)
             print(removed == 0 ? "\(file): intact" : "\(file): removed \(removed) bytes of a torn last record")
@@ -92,8 +97,13 @@ struct CassetteCommand: ParsableCommand {
 
     struct Scan: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Fail if a live secret (plain, percent-encoded or base64) appears in the cassette.")
-        @Argument var file: String
+        @Argument(help: "The cassette file.") var file: String
         @Option(name: .customLong("secret-env"), help: "Environment variable holding a secret (repeatable).") var secretEnv: [String] = []
+        func validate() throws {
+            if secretEnv.isEmpty {
+                throw ValidationError("nothing to look for: name the environment variables that hold your secrets, e.g. --secret-env ALIBABA_CLOUD_ACCESS_KEY_SECRET")
+            }
+        }
         func run() throws {
             let env = ProcessInfo.processInfo.environment
             var secrets: [(String, String)] = []
@@ -110,7 +120,7 @@ struct CassetteCommand: ParsableCommand {
 
     struct ExportHAR: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "export-har", abstract: "Write the cassette as a HAR 1.2 file.")
-        @Argument var file: String
+        @Argument(help: "The cassette file.") var file: String
         @Option(help: "Output .har file.") var out: String
         func run() throws {
             try HAR.export(try CassetteReader(path: file).allExchanges()).write(to: URL(fileURLWithPath: out))
@@ -120,7 +130,7 @@ struct CassetteCommand: ParsableCommand {
 
     struct ImportHAR: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "import-har", abstract: "Build a replayable cassette from a HAR file (browser, mitmproxy).")
-        @Argument var har: String
+        @Argument(help: "The HAR file to read.") var har: String
         @Option(help: "Output cassette (must not exist).") var out: String
         @Option(name: .customLong("redact"), help: "Also redact this header, parameter or JSON field.") var redact: [String] = []
         func run() throws {
@@ -130,6 +140,26 @@ struct CassetteCommand: ParsableCommand {
             for r in redact { redactor.add(r) }
             let w = try CassetteWriter(path: out)
             for e in exchanges { try w.append(redactor.redact(e)) }
+            w.close()
+            print("wrote \(out): \(exchanges.count) exchanges")
+        }
+    }
+
+    struct ImportJSONL: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "import-jsonl",
+            abstract: "Rebuild a cassette from JSON Lines, plain or gzip (e.g. after `zcat cassette.jsonl.gz | jq … | gzip`).",
+            discussion: "Keys are recomputed from each request, so edited requests match as edited. Sequence numbers are renumbered.")
+        @Argument(help: "JSON Lines file (plain or gzip): an optional header line, then one exchange per line.") var file: String
+        @Option(help: "Output cassette (must not exist).") var out: String
+        func run() throws {
+            guard !FileManager.default.fileExists(atPath: out) else { throw ValidationError("\(out) exists; choose a new file") }
+            let exchanges = try JSONLImport.exchanges(path: file)
+            let w = try CassetteWriter(path: out)
+            for var e in exchanges {
+                (e.key, e.profile) = RequestKey.make(recorded: e.request, profile: MatchProfile.named(e.profile))
+                _ = try w.append(e)
+            }
             w.close()
             print("wrote \(out): \(exchanges.count) exchanges")
         }

@@ -3,18 +3,21 @@ import CloudSim
 import Foundation
 import LoadGen
 import NIOCore
+import TapedeckHTTP
 
 struct Load: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Send reference-query traffic at a target and report latency (corrected and uncorrected) and throughput.",
         discussion: """
-        With --rate R the load is open loop: request i is due at i/R and its latency counts from then, so a
-        stalled server shows in the corrected percentiles (coordinated omission). Without --rate each
-        connection sends when answered (closed loop, the wrk model). Ctrl-C ends early and still reports.
+        With --rate R the load is open loop: request i is due at i/R and its latency counts from then, so a \
+        stalled server shows in the corrected percentiles (coordinated omission). Without --rate each \
+        connection sends when answered (closed loop, the wrk model).
+
+        Ctrl-C ends early and still reports. Exits 1 when no request completed or --verify found a mismatch.
         """
     )
 
-    @Option(help: "Target URL, e.g. http://127.0.0.1:8080 (plain GET of this URL unless a source is given).") var target: String
+    @Option(help: "Target URL, e.g. http://127.0.0.1:8080 or https://… (plain GET of this URL unless a source is given).") var target: String
     @Flag(help: "Generate signed reference queries from the simulator's data set (--groups/--seed).") var synthetic = false
     @Option(help: "Synthetic groups per cloud (must match the simulator's).") var groups = 1000
     @Option(help: "Seed (must match the simulator's).") var seed: UInt64 = 1
@@ -35,9 +38,15 @@ struct Load: AsyncParsableCommand {
     @Flag(help: "Step the rate up until the --slo breaks; report the highest sustainable rate.") var findMax = false
     @Option(help: "Service-level objective for --find-max, e.g. p99=5ms or p99.9=20ms.") var slo = "p99=5ms"
     @Option(help: "Start at this time (Unix seconds or ISO 8601), so many workers begin together.") var startAt: String?
+    @Option(help: "https targets: a CA certificate (PEM or DER) to trust besides the system store.") var ca: String?
+    @Flag(help: "https targets: do not verify the server's certificate (self-signed test servers).") var insecure = false
 
     func validate() throws {
-        guard LoadTarget(url: target) != nil else { throw ValidationError("--target must be http://host[:port][/path]") }
+        guard LoadTarget(url: target) != nil else {
+            throw ValidationError("--target must be http://host[:port][/path] or https://…, with a port in 1-65535; got '\(target)'")
+        }
+        if connections < 1 { throw ValidationError("--connections must be 1 or more") }
+        if threads < 1 { throw ValidationError("--threads must be 1 or more") }
         guard LoadConfiguration.Arrival(rawValue: arrival) != nil else { throw ValidationError("--arrival must be constant or poisson") }
         for (n, v) in [("duration", duration), ("warmup", warmup), ("timeout", timeout)] where Load.parseTime(v) == nil {
             throw ValidationError("--\(n) takes a time like 10s, 500ms or 1m")
@@ -103,6 +112,9 @@ struct Load: AsyncParsableCommand {
         conf.timeout = Load.parseTime(timeout)!
         conf.verify = verify
         conf.seed = seed
+        conf.tlsCAFile = ca
+        conf.tlsInsecure = insecure
+        raiseFileLimit()
         let requests: [LoadRequest]
         if synthetic {
             requests = await SyntheticSource.requests(dataSet: SyntheticDataSet(groups: groups, seed: seed), target: t)
@@ -111,7 +123,7 @@ struct Load: AsyncParsableCommand {
             requests = rs
             if let speed { conf.pacing = offsets; conf.speed = speed; conf.rate = nil }
         } else {
-            requests = [LoadRequest(bytes: ByteBuffer(string: "GET \(t.path) HTTP/1.1\r\nHost: \(t.authority)\r\n\r\n"), expectation: nil, kind: "get")]
+            requests = [LoadRequest(bytes: ByteBuffer(bytes: HTTPRequestWriter.bytes(method: "GET", target: t.path, host: t.authority)), expectation: nil, kind: "get")]
         }
         if let startAt {
             guard let t = Double(startAt) ?? ISO8601DateFormatter().date(from: startAt)?.timeIntervalSince1970 else {
@@ -133,6 +145,10 @@ struct Load: AsyncParsableCommand {
         if let hgrm { try report.hgrm.write(toFile: hgrm, atomically: true, encoding: .utf8) }
         if let hlog { try report.hlog.write(toFile: hlog, atomically: true, encoding: .utf8) }
         if let html { try HTMLReport.render(title: "tapedeck load → \(target)", reports: [("run", report)]).write(toFile: html, atomically: true, encoding: .utf8) }
+        if report.result.completed == 0 {
+            FileHandle.standardError.write(Data("tapedeck load: no request completed against \(target) (\(report.errorCount) errors: \(report.result.errors.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))); is it listening, and is --target right?\n".utf8))
+            throw ExitCode(1)
+        }
         if verify && report.result.verifyMismatched.values.reduce(0, +) > 0 { throw ExitCode(1) }
     }
 }

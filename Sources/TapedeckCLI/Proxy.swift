@@ -12,15 +12,17 @@ struct ProxyCommand: AsyncParsableCommand {
         commandName: "proxy",
         abstract: "Record cloud-API exchanges into a gzip cassette, or replay them offline.",
         discussion: """
-        Reverse proxy: point a client at the proxy and pass --upstream. Forward proxy: set HTTPS_PROXY / HTTP_PROXY
+        Reverse proxy: point a client at the proxy and pass --upstream. Forward proxy: set HTTPS_PROXY or HTTP_PROXY \
         to the proxy; CONNECT tunnels are intercepted with a CA created in --ca-dir (trust DIR/ca.pem).
+
         Control API (loopback only): GET /__tapedeck/status, POST /__tapedeck/mode|cassette|flush|rewind.
+
         Prints `listening on http://HOST:PORT` once ready.
         """
     )
 
     @Option(help: "Address to bind.") var host = "127.0.0.1"
-    @Option(help: "Port to bind (0 picks a free one).") var port = 8080
+    @Option(help: "Port to bind (0 picks a free one).") var port = 8081
     @Option(help: "The cassette file (gzip JSON Lines).") var cassette: String
     @Option(help: "record | replay | auto | passthrough.") var mode: String = "auto"
     @Option(help: "Upstream for origin-form requests, e.g. https://ecs.aliyuncs.com.") var upstream: String?
@@ -31,13 +33,19 @@ struct ProxyCommand: AsyncParsableCommand {
     @Option(help: "PEM file of extra CAs to trust for upstream TLS.") var upstreamCa: String?
     @Option(help: "Upstream answer timeout in seconds.") var upstreamTimeout: Double = 30
     @Option(help: "Event-loop threads.") var threads = ProcessInfo.processInfo.activeProcessorCount
-    @Option(help: "Log level.") var logLevel = "info"
+    @Option(help: "Close client connections idle (or stalled mid-request) this many seconds.") var idleTimeout: Double = 60
+    @Option(help: "Log level (trace, debug, info, notice, warning, error).") var logLevel = "info"
 
     func validate() throws {
         guard ProxyMode(rawValue: mode) != nil else { throw ValidationError("--mode must be record, replay, auto or passthrough") }
         guard ExhaustedPolicy(rawValue: onExhausted) != nil else { throw ValidationError("--on-exhausted must be error, last or cycle") }
         if let p = profile, MatchProfile.named(p) == nil { throw ValidationError("unknown --profile \(p); known: \(MatchProfile.builtIn.map(\.name).joined(separator: ", "))") }
-        if let u = upstream, UpstreamTarget(url: u) == nil { throw ValidationError("--upstream must be http://host[:port] or https://host[:port]") }
+        if let u = upstream, UpstreamTarget(url: u) == nil {
+            throw ValidationError("--upstream must be http://host[:port] or https://host[:port] with a port in 1-65535, got '\(u)'")
+        }
+        try validatePort(port)
+        if !(idleTimeout > 0) { throw ValidationError("--idle-timeout must be a positive number of seconds") }
+        if !(upstreamTimeout > 0) { throw ValidationError("--upstream-timeout must be a positive number of seconds") }
     }
 
     func run() async throws {
@@ -53,6 +61,8 @@ struct ProxyCommand: AsyncParsableCommand {
         conf.upstreamCAFile = upstreamCa
         conf.upstreamTimeout = .milliseconds(Int64(upstreamTimeout * 1000))
         conf.threads = threads
+        conf.limits.idleTimeout = .nanoseconds(Int64(idleTimeout * 1e9))
+        raiseFileLimit()
         let server = ProxyServer(configuration: conf, logger: logger) { address in printListening(address.urlString) }
         let group = ServiceGroup(configuration: .init(services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()

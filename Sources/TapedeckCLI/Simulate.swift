@@ -9,8 +9,10 @@ struct Simulate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Serve a local Alibaba Cloud ECS and Huawei Cloud VPC v3 security-group API.",
         discussion: """
-        Prints `listening on http://HOST:PORT` once it accepts connections. Alibaba ECS RPC calls go to `/`
-        (`?Action=DescribeSecurityGroupReferences&…`), Huawei VPC v3 calls to `/v3/{project_id}/vpc/…`.
+        Prints `listening on http://HOST:PORT` once it accepts connections, and the Huawei project id to use in paths. \
+        Alibaba ECS RPC calls go to `/` (`?Action=DescribeSecurityGroupReferences&…`), Huawei VPC v3 calls to \
+        `/v3/{project_id}/vpc/…`.
+
         Without --access-key any credentials are accepted; with it, signatures are verified.
         """
     )
@@ -26,6 +28,7 @@ struct Simulate: AsyncParsableCommand {
     @Option(help: "Event-loop threads.") var threads = ProcessInfo.processInfo.activeProcessorCount
     @Option(help: "Fixed clock for timestamps, e.g. 2026-01-01T00:00:00Z (reproducible bodies).") var fixedClock: String?
     @Option(help: "Answer at most this many requests per second; the rest get the clouds' throttling errors.") var maxRps: Int?
+    @Option(help: "Close connections idle (or stalled mid-request) this many seconds.") var idleTimeout: Double = 60
     @Option(help: "Log level (trace, debug, info, notice, warning, error).") var logLevel = "info"
 
     func validate() throws {
@@ -33,6 +36,8 @@ struct Simulate: AsyncParsableCommand {
         for k in accessKeys where AccessKeyStore.parsePair(k) == nil { throw ValidationError("--access-key takes ID:SECRET, got '\(k)'") }
         if let c = fixedClock, SimulatorClock.parseISO8601(c) == nil { throw ValidationError("--fixed-clock takes yyyy-MM-ddTHH:mm:ssZ") }
         if groups < 0 { throw ValidationError("--groups must be 0 or more") }
+        try validatePort(port)
+        if !(idleTimeout > 0) { throw ValidationError("--idle-timeout must be a positive number of seconds") }
     }
 
     func run() async throws {
@@ -60,8 +65,11 @@ struct Simulate: AsyncParsableCommand {
         conf.threads = threads
         conf.tlsCertificatePath = tlsCert
         conf.tlsKeyPath = tlsKey
+        conf.limits.idleTimeout = .nanoseconds(Int64(idleTimeout * 1e9))
+        raiseFileLimit()
         let server = SimulatorServer(simulator: simulator, configuration: conf, logger: logger) { address, tls in
             printListening(address.url(tls: tls))
+            printLine("huawei project id: \(simulator.huawei.store.ownerID) (paths: /v3/\(simulator.huawei.store.ownerID)/vpc/...)")
         }
         let group = ServiceGroup(configuration: .init(services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
