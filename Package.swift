@@ -139,7 +139,16 @@ let package = Package(
         .testTarget(name: "LoadGenTests", dependencies: ["LoadGen", "CloudSim", "TapedeckTesting", .product(name: "NIOCore", package: "swift-nio"),
                                                   .product(name: "Histogram", package: "hdrhistogram-swift")]),
         .testTarget(name: "DemoTests", dependencies: ["TapedeckDemo"]),
-        .testTarget(name: "ProxyTests", dependencies: ["Proxy", "Cassette", "Matching", "CloudSim", "TapedeckTesting"]),
+        .testTarget(
+            name: "ProxyTests",
+            dependencies: [
+                "Proxy", "Cassette", "Matching", "CloudSim", "LoadGen", "TapedeckTesting",
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "CompressNIO", package: "compress-nio"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
         .testTarget(
             name: "CloudSimTests",
             dependencies: [

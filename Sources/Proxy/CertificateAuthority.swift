@@ -113,7 +113,8 @@ extension CertificateAuthority {
     /// The leaf certificate minted for `host`, PEM (for tests and `openssl verify`).
     func leafPEM(for host: String) throws -> String {
         _ = try serverContext(for: host)
-        return try leaves.withLock { $0[host] }!.serializeAsPEM().pemString
+        guard let leaf = leaves.withLock({ $0[host] }) else { throw CertificateAuthorityError("no leaf minted for \(host)") }
+        return try leaf.serializeAsPEM().pemString
     }
 }
 

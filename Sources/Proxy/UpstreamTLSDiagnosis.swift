@@ -8,7 +8,7 @@ import X509
 /// presented is read back from the TLS handler and checked the way a verifier would.
 enum UpstreamTLSDiagnosis {
     static func explain(_ error: Error, target: UpstreamTarget, peer: NIOSSLCertificate?, extraCAFile: String?, now: Date = Date()) -> Error {
-        guard error is NIOSSLError || error is BoringSSLError else { return error }
+        guard error is NIOSSLError || error is BoringSSLError || error is NIOSSLExtraError else { return error }
         return UpstreamError.tls(sentence(error, target: target, peer: peer, extraCAFile: extraCAFile, now: now))
     }
 
@@ -27,18 +27,34 @@ enum UpstreamTLSDiagnosis {
         if now < cert.notValidBefore {
             return "the certificate of \(host) is not valid until \(iso(cert.notValidBefore)); check the clocks of this machine and the server"
         }
+        var problems: [String] = []
+        // Trust: a certificate that is, or is issued by, one in --upstream-ca is trusted; a self-signed one that
+        // is not there cannot be.
+        let extra = extraCAFile.map(loadCertificates) ?? []
+        let trustedByExtra = extra.contains { $0 == cert || $0.subject == cert.issuer }
+        let selfSigned = cert.issuer == cert.subject
+        let trustedBy = extraCAFile.map { "the system trust store or \($0)" } ?? "the system trust store"
+        let trustProblem = "it is \(selfSigned ? "self-signed" : "issued by \(cert.issuer)"), which \(trustedBy) does not trust (unknown CA): "
+            + "pass \(selfSigned ? "that certificate" : "that CA's certificate") with --upstream-ca FILE (PEM)"
+        if selfSigned && !trustedByExtra { problems.append(trustProblem) }
         let names = subjectNames(cert)
         if !matches(target.host, names) {
             let listed = names.isEmpty ? "none" : names.joined(separator: ", ")
-            return "the certificate of \(host) does not name \(target.host) (its names: \(listed)); "
-                + "connect with a name it carries, e.g. --upstream https://\(names.first(where: { !$0.hasPrefix("*") && !$0.hasPrefix("IP ") }) ?? "NAME"):\(target.port), "
-                + "or reissue the certificate with \(target.host) in its subjectAltName"
+            let usable = names.first(where: { !$0.hasPrefix("*") && !$0.hasPrefix("IP ") }) ?? "NAME"
+            problems.append("it does not name \(target.host) (its names: \(listed)): connect with a name it carries, "
+                + "e.g. --upstream https://\(usable):\(target.port), or reissue it with \(target.host) in its subjectAltName")
         }
-        let issuer = "\(cert.issuer)"
-        let selfSigned = cert.issuer == cert.subject
-        let trusted = extraCAFile.map { "the system trust store or \($0)" } ?? "the system trust store"
-        return "the certificate of \(host) is \(selfSigned ? "self-signed" : "issued by \(issuer)"), which \(trusted) does not trust (unknown CA); "
-            + "pass that CA's certificate with --upstream-ca FILE (PEM)"
+        if problems.isEmpty && !trustedByExtra { problems.append(trustProblem) }
+        if problems.isEmpty { return "the TLS handshake with \(host) failed (\(shortReason(text)))" }
+        return "the certificate of \(host) was rejected: " + problems.joined(separator: "; and ")
+    }
+
+    static func loadCertificates(_ path: String) -> [Certificate] {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return [] }
+        if let docs = try? PEMDocument.parseMultiple(pemString: text) {
+            return docs.compactMap { try? Certificate(derEncoded: $0.derBytes) }
+        }
+        return []
     }
 
     static func subjectNames(_ cert: Certificate) -> [String] {

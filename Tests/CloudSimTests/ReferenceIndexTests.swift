@@ -53,7 +53,7 @@ import Testing
         #expect(!before.exists(new))
         #expect(Set(after.referrers(of: target).map(\.group)) == referrersByScan(after, target))
 
-        store.write { m in m.removeRule(serial: serial, from: new, now: 2) }
+        _ = store.write { m in m.removeRule(serial: serial, from: new, now: 2) }
         #expect(store.snapshot().referrers(of: target).last == RefEntry(group: new, count: 1))
         store.write { m in m.remove(new) }
         let final = store.snapshot()

@@ -1,0 +1,147 @@
+import CompressNIO
+import Foundation
+import NIOCore
+import Proxy
+import TapedeckTesting
+import Testing
+
+/// The HTTP behaviour of the proxy, on real sockets, in each mode: what ordinary clients (curl, aiohttp,
+/// Python's http.client) do that the project's own clients never did.
+@Suite struct ProxyHTTPTests {
+    static let call = "/?Action=DescribeSecurityGroups&RegionId=cn-hangzhou&PageSize=1"
+
+    @Test(arguments: [ProxyMode.record, .auto, .passthrough, .replay])
+    func expect100ContinueIsAnsweredBeforeTheBodyInEveryMode(mode: ProxyMode) async throws {
+        let path = tempCassette("expect-\(mode)")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let body = "Action=DescribeSecurityGroups&RegionId=cn-hangzhou&PageSize=1"
+        let head = "POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+            + "Content-Length: \(body.utf8.count)\r\nExpect: 100-continue\r\n\r\n"
+        try await TestSimulator.with(groups: 20) { sim in
+            if mode == .replay {  // something to replay
+                try await TestProxy.with(cassette: path, mode: .record, upstream: sim.url) { proxy in
+                    _ = try await RawHTTPClient.request("POST", "/", port: proxy.port, headers: [("Content-Type", "application/x-www-form-urlencoded")],
+                                                       body: Array(body.utf8))
+                }
+            }
+            try await TestProxy.with(cassette: path, mode: mode, upstream: sim.url) { proxy in
+                let c = try await RawHTTPConnection.connect(port: proxy.port)
+                defer { Task { await c.close() } }
+                try await c.send(head)
+                let interim = try await c.received { $0.contains("\r\n\r\n") }
+                #expect(interim == "HTTP/1.1 100 Continue\r\n\r\n", "the client waits for this before it sends the body")
+                try await c.send(body)
+                let all = try await c.received { $0.contains("\"SecurityGroups\"") }
+                #expect(all.contains("HTTP/1.1 200 OK\r\n"), "\(all)")
+            }
+        }
+    }
+
+    @Test func headThroughTheProxyKeepsTheConnectionInSync() async throws {
+        let path = tempCassette("head")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try await TestSimulator.with(groups: 20) { sim in
+            try await TestProxy.with(cassette: path, mode: .passthrough, upstream: sim.url) { proxy in
+                let c = try await RawHTTPConnection.connect(port: proxy.port)
+                defer { Task { await c.close() } }
+                try await c.send("HEAD \(Self.call) HTTP/1.1\r\nHost: x\r\n\r\nGET \(Self.call) HTTP/1.1\r\nHost: x\r\n\r\n")
+                let out = try await c.received { $0.contains("\"SecurityGroups\"") && $0.hasSuffix("}") }
+                let responses = out.components(separatedBy: "HTTP/1.1 ").filter { !$0.isEmpty }
+                #expect(responses.count == 2, "\(out)")
+                #expect(responses.first?.hasSuffix("\r\n\r\n") == true, "the HEAD answer carries no body: \(out)")
+            }
+        }
+    }
+
+    @Test func connectIsAnsweredWithoutContentLength() async throws {
+        let path = tempCassette("connect")
+        let ca = NSTemporaryDirectory() + "tapedeck-ca-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: path); try? FileManager.default.removeItem(atPath: ca) }
+        try await TestProxy.with(cassette: path, mode: .record, caDirectory: ca) { proxy in
+            let c = try await RawHTTPConnection.connect(port: proxy.port)
+            defer { Task { await c.close() } }
+            try await c.send("CONNECT example.test:443 HTTP/1.1\r\nHost: example.test:443\r\n\r\n")
+            let out = try await c.received { $0.contains("\r\n\r\n") }
+            #expect(out == "HTTP/1.1 200 OK\r\n\r\n")
+        }
+    }
+
+    @Test func anUpstreamGzipBombIsRefusedNotInflated() async throws {
+        var zeros = ByteBuffer(repeating: 0, count: 64 << 20)
+        let bomb = Array(try zeros.compress(with: .gzip()).readableBytesView)  // 64 MiB of zeros, ~64 KB on the wire
+        let path = tempCassette("bomb")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try await ScriptedUpstream.with(answer: { _ in
+            Array("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\nContent-Length: \(bomb.count)\r\n\r\n".utf8) + bomb
+        }) { port in
+            try await TestProxy.with(cassette: path, mode: .record, upstream: "http://127.0.0.1:\(port)",
+                                     configure: { $0.maxBodyBytes = 1 << 20 }) { proxy in
+                let r = try await RawHTTPClient.request("GET", Self.call, port: proxy.port)
+                #expect(r.status == 502)
+                #expect(r.bodyString.contains("decodes to more than 1048576 bytes"), "\(r.bodyString)")
+                #expect(proxy.engine.status.recorded == 0)
+            }
+        }
+    }
+
+    @Test func aCompressedUpstreamAnswerIsDecodedForTheClientAndTheCassette() async throws {
+        var text = ByteBuffer(string: #"{"ok":true}"#)
+        let gz = Array(try text.compress(with: .gzip()).readableBytesView)
+        let path = tempCassette("gzip")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try await ScriptedUpstream.with(answer: { _ in
+            Array("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\nContent-Length: \(gz.count)\r\n\r\n".utf8) + gz
+        }) { port in
+            try await TestProxy.with(cassette: path, mode: .record, upstream: "http://127.0.0.1:\(port)") { proxy in
+                let r = try await RawHTTPClient.request("GET", "/x", port: proxy.port)
+                #expect(r.status == 200 && r.bodyString == #"{"ok":true}"#)
+                #expect(r.header("content-encoding") == nil)
+            }
+        }
+    }
+
+    @Test func aStatusLineThatIsNotHTTPIsAnUpstreamError() async throws {
+        let path = tempCassette("status")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try await ScriptedUpstream.with(answer: { _ in Array("HTTP/1.1 2000 OK\r\nContent-Length: 2\r\n\r\nok".utf8) }) { port in
+            try await TestProxy.with(cassette: path, mode: .record, upstream: "http://127.0.0.1:\(port)") { proxy in
+                let r = try await RawHTTPClient.request("GET", "/x", port: proxy.port)
+                #expect(r.status == 502, "HTTP/1.1 2000 is not a 200: \(r.bodyString)")
+                #expect(proxy.engine.status.recorded == 0)
+            }
+        }
+    }
+
+    @Test func bytesAfterAnAnswerAreNeverTheNextExchangesAnswer() async throws {
+        let path = tempCassette("stray")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        // Each request gets its answer and then a second, unasked-for answer on the same connection.
+        try await ScriptedUpstream.with(answer: { head in
+            let n = head.split(separator: " ")[1]
+            return Array("HTTP/1.1 200 OK\r\nContent-Length: \(n.utf8.count)\r\n\r\n\(n)HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nstray".utf8)
+        }) { port in
+            try await TestProxy.with(cassette: path, mode: .passthrough, upstream: "http://127.0.0.1:\(port)") { proxy in
+                for i in 0..<5 {
+                    let r = try await RawHTTPClient.request("GET", "/\(i)", port: proxy.port)
+                    #expect(r.bodyString == "/\(i)", "answer \(i) must be its own, not a stray one")
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+            }
+        }
+    }
+
+    @Test func anOversizedRequestIsAnsweredSoTheClientCanReadIt() async throws {
+        let path = tempCassette("big")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try await TestProxy.with(cassette: path, mode: .record, upstream: "http://127.0.0.1:9",
+                                 configure: { $0.maxBodyBytes = 1 << 20 }) { proxy in
+            // Like Python's http.client: the whole 8 MiB body goes out before the answer is read.
+            let c = try await RawHTTPConnection.connect(port: proxy.port)
+            defer { Task { await c.close() } }
+            try await c.send("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: \(8 << 20)\r\n\r\n")
+            try await c.send([UInt8](repeating: 97, count: 8 << 20))
+            let out = try await c.received { $0.contains("}") }
+            #expect(out.hasPrefix("HTTP/1.1 413 Payload Too Large\r\n"), "\(out.prefix(200))")
+        }
+    }
+}
