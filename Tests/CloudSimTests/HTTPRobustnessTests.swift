@@ -23,6 +23,58 @@ import Testing
         }
     }
 
+    /// Hundreds of idle and slow (never-finished headers) clients are closed after the idle timeout and
+    /// never lock out a normal client meanwhile.
+    @Test func idleAndSlowClientsAreClosedAndLockNobodyOut() async throws {
+        var limits = SimulatorConfiguration.Limits()
+        limits.idleTimeout = .seconds(1)
+        try await TestSimulator.with(groups: 5, limits: limits) { sim in
+            var idle: [RawHTTPConnection] = []
+            for i in 0..<300 {
+                let c = try await RawHTTPConnection.connect(port: sim.port)
+                if i % 2 == 0 { try await c.send("GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ") }  // headers that never end
+                idle.append(c)
+            }
+            #expect(try await ecs(sim, "DescribeSecurityGroups").status == 200, "a normal client is answered meanwhile")
+            try await Task.sleep(for: .milliseconds(2500))
+            var closed = 0
+            for c in idle where try await c.isClosed { closed += 1 }
+            #expect(closed == 300, "the server closed every idle or stalled connection")
+            for c in idle { await c.close() }
+            #expect(try await ecs(sim, "DescribeSecurityGroups").status == 200)
+        }
+    }
+
+    /// Python's http.client sends an 8 MiB body whole before it reads: it must read the 413, not a reset.
+    @Test func aLargeBodyGets413ThatTheClientCanRead() async throws {
+        try await TestSimulator.with(groups: 5) { sim in
+            let c = try await RawHTTPConnection.connect(port: sim.port)
+            try await c.send("POST /?Action=DescribeSecurityGroups HTTP/1.1\r\nHost: x\r\nContent-Length: \(8 << 20)\r\n\r\n")
+            try await c.send([UInt8](repeating: 97, count: 8 << 20))
+            let out = try await c.received { $0.contains("}") }
+            #expect(out.hasPrefix("HTTP/1.1 413 Payload Too Large\r\n"), "\(out.prefix(300))")
+            #expect(out.contains("RequestTooLarge"))
+            await c.close()
+        }
+    }
+
+    @Test func headAndExpectContinueKeepKeepAliveClientsInSync() async throws {
+        try await TestSimulator.with(groups: 5) { sim in
+            let c = try await RawHTTPConnection.connect(port: sim.port)
+            let q = "/?Action=DescribeSecurityGroups&RegionId=cn-hangzhou"
+            let form = "Action=DescribeSecurityGroups&RegionId=x"
+            try await c.send("HEAD \(q) HTTP/1.1\r\nHost: x\r\n\r\nPOST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+                             + "Content-Length: \(form.utf8.count)\r\nExpect: 100-continue\r\n\r\n")
+            let first = try await c.received { $0.contains("100 Continue\r\n\r\n") }
+            #expect(first.contains("HTTP/1.1 100 Continue\r\n\r\n"), "\(first)")
+            #expect(!first.contains("{"), "the HEAD answer has no body")
+            try await c.send(form)
+            let all = try await c.received { $0.hasSuffix("}") }
+            #expect(all.components(separatedBy: "HTTP/1.1 ").count == 4, "HEAD answer, 100 Continue, final answer: \(all)")
+            await c.close()
+        }
+    }
+
     @Test func malformedHTTPGets400AndClose() async throws {
         try await TestSimulator.with(groups: 5) { sim in
             let r = try await RawHTTPClient.send(Array("GARBAGE\r\n\r\n".utf8), port: sim.port)
