@@ -1,6 +1,7 @@
 import CloudSigning
 import NIOCore
 import NIOHTTP1
+import TapedeckHTTP
 
 /// A complete request as the API front ends see it: already split into path and decoded query.
 public struct APIRequest {
@@ -15,9 +16,9 @@ public struct APIRequest {
         self.method = method
         self.headers = headers
         self.body = body
-        if let q = uri.utf8.firstIndex(of: UInt8(ascii: "?")) {
-            rawPath = uri[..<q]
-            query = try QueryParameters.parse(uri.utf8[uri.utf8.index(after: q)...])
+        if let target = RequestTarget(uri) {
+            rawPath = target.path
+            if let q = target.query { query = try QueryParameters.parse(q.utf8) } else { query = QueryParameters() }
         } else {
             rawPath = Substring(uri)
             query = QueryParameters()

@@ -17,33 +17,53 @@ public struct RequestTarget: Sendable, Equatable {
 
     /// Parses origin or absolute form; nil for anything else (a relative path, an unknown scheme, a bad port).
     public init?(_ target: String) {
-        let s = Substring(target)
-        if s.first == "/" || s == "*" {
+        if target.utf8.first == UInt8(ascii: "/") {  // origin form, the common case: one byte scan
             (scheme, authority) = (nil, nil)
-            (path, query) = RequestTarget.splitQuery(s)
+            if let q = target.utf8.firstIndex(of: UInt8(ascii: "?")) {
+                path = target[..<q]
+                query = target[target.utf8.index(after: q)...]
+            } else {
+                path = Substring(target)
+                query = nil
+            }
             return
         }
-        guard let colon = s.firstIndex(of: ":"), s[colon...].hasPrefix("://") else { return nil }
-        guard let scheme = Scheme(rawValue: s[..<colon].lowercased()) else { return nil }
-        let rest = s[s.index(colon, offsetBy: 3)...]
-        let authorityEnd: Substring.Index = rest.firstIndex(where: { (c: Character) in c == "/" || c == "?" || c == "#" }) ?? rest.endIndex
-        guard let authority = Authority(rest[..<authorityEnd], defaultPort: scheme.defaultPort) else { return nil }
+        // Absolute form, scanned as bytes (cassette tools re-key every stored URL through here).
+        let u = target.utf8
+        guard let colon = u.firstIndex(of: UInt8(ascii: ":")) else { return nil }
+        let schemeLength = u.distance(from: u.startIndex, to: colon)
+        guard schemeLength == 4 || schemeLength == 5 else { return nil }
+        var k = u.startIndex
+        for expected in "https".utf8.prefix(schemeLength) {
+            guard u[k] | 0x20 == expected else { return nil }
+            k = u.index(after: k)
+        }
+        let scheme: Scheme = schemeLength == 5 ? .https : .http
+        let slash1 = u.index(after: colon)
+        guard slash1 < u.endIndex, u[slash1] == UInt8(ascii: "/") else { return nil }
+        let slash2 = u.index(after: slash1)
+        guard slash2 < u.endIndex, u[slash2] == UInt8(ascii: "/") else { return nil }
+        let authorityStart = u.index(after: slash2)
+        let authorityEnd = u[authorityStart...].firstIndex { $0 == UInt8(ascii: "/") || $0 == UInt8(ascii: "?") || $0 == UInt8(ascii: "#") }
+            ?? u.endIndex
+        guard let authority = Authority(target[authorityStart..<authorityEnd], defaultPort: scheme.defaultPort) else { return nil }
         self.scheme = scheme
         self.authority = authority
-        var tail = rest[authorityEnd...]
-        if let hash = tail.firstIndex(of: "#") { tail = tail[..<hash] }
-        (path, query) = RequestTarget.splitQuery(tail)
+        var tail = target[authorityEnd...]
+        if let hash = tail.utf8.firstIndex(of: UInt8(ascii: "#")) { tail = tail[..<hash] }
+        if let q = tail.utf8.firstIndex(of: UInt8(ascii: "?")) {
+            path = tail[..<q]
+            query = tail[tail.utf8.index(after: q)...]
+        } else {
+            path = tail
+            query = nil
+        }
         if path.isEmpty { path = "/" }
     }
 
     /// Origin form: `path[?query]`, what goes on the request line to an origin server.
     public var originForm: String {
         query.map { "\(path)?\($0)" } ?? String(path)
-    }
-
-    static func splitQuery(_ s: Substring) -> (Substring, Substring?) {
-        guard let q = s.firstIndex(of: "?") else { return (s, nil) }
-        return (s[..<q], s[s.index(after: q)...])
     }
 }
 
@@ -62,33 +82,38 @@ public struct Authority: Sendable, Hashable, CustomStringConvertible {
     public init?<S: StringProtocol>(_ text: S, defaultPort: Int) {
         var host = Substring(text)
         var port = defaultPort
-        if let at = host.lastIndex(of: "@") { host = host[host.index(after: at)...] }  // userinfo is not part of the target
-        if host.hasPrefix("[") {
-            guard let close = host.firstIndex(of: "]") else { return nil }
-            let after = host[host.index(after: close)...]
-            host = host[host.index(after: host.startIndex)..<close]
+        if let at = host.utf8.lastIndex(of: UInt8(ascii: "@")) { host = host[host.utf8.index(after: at)...] }  // userinfo is not part of the target
+        if host.utf8.first == UInt8(ascii: "[") {
+            guard let close = host.utf8.firstIndex(of: UInt8(ascii: "]")) else { return nil }
+            let after = host[host.utf8.index(after: close)...]
+            host = host[host.utf8.index(after: host.startIndex)..<close]
             if !after.isEmpty {
-                guard after.hasPrefix(":"), let p = Authority.port(after.dropFirst()) else { return nil }
+                guard after.utf8.first == UInt8(ascii: ":"), let p = Authority.port(after.dropFirst()) else { return nil }
                 port = p
             }
-        } else if let colon = host.lastIndex(of: ":") {
-            guard let p = Authority.port(host[host.index(after: colon)...]) else { return nil }
+        } else if let colon = host.utf8.lastIndex(of: UInt8(ascii: ":")) {
+            guard let p = Authority.port(host[host.utf8.index(after: colon)...]) else { return nil }
             host = host[..<colon]
             port = p
         }
-        guard !host.isEmpty, !host.contains(where: { $0 == " " || $0 == "/" }) else { return nil }
+        guard !host.isEmpty, !host.utf8.contains(where: { $0 == 32 || $0 == UInt8(ascii: "/") }) else { return nil }
         self.host = String(host)
         self.port = port
     }
 
     private static func port(_ s: Substring) -> Int? {
-        guard !s.isEmpty, s.count <= 5, s.allSatisfy(\.isASCIIDigit), let p = Int(s), (1...65535).contains(p) else { return nil }
-        return p
+        guard !s.isEmpty, s.utf8.count <= 5 else { return nil }
+        var p = 0
+        for b in s.utf8 {
+            guard b >= 48 && b <= 57 else { return nil }
+            p = p * 10 + Int(b - 48)
+        }
+        return (1...65535).contains(p) ? p : nil
     }
 
     /// Whether the host is an IP literal (no SNI, no name check by DNS name).
     public var isIPAddress: Bool {
-        host.contains(":") || (host.split(separator: ".").count == 4 && host.allSatisfy { $0.isASCIIDigit || $0 == "." })
+        host.utf8.contains(UInt8(ascii: ":")) || (host.split(separator: ".").count == 4 && host.utf8.allSatisfy { ($0 >= 48 && $0 <= 57) || $0 == 46 })
     }
 
     /// `host:port`, brackets around IPv6.
@@ -99,8 +124,4 @@ public struct Authority: Sendable, Hashable, CustomStringConvertible {
 
     /// `host` when `port` is the scheme's default, else `host:port`: the `Host` header's form.
     public func hostHeader(defaultPort: Int) -> String { port == defaultPort ? bracketedHost : description }
-}
-
-extension Character {
-    var isASCIIDigit: Bool { ("0"..."9").contains(self) }
 }
