@@ -7,6 +7,12 @@ import Synchronization
 /// `append` returns, the record is in the file (the kernel's page cache), so a `kill -9` of the proxy
 /// afterwards loses nothing a client has been answered with. A single writer: appends are serialised by
 /// a lock, so concurrent recorders never interleave or tear records.
+///
+/// A failed write (disk full, I/O error, quota) is cut back with `ftruncate` to the end of the last
+/// complete record before the error is thrown, so the file never holds a torn record in its middle and
+/// later appends continue from a clean end once space returns. Before each append the open file is
+/// compared with the path, so a cassette removed or replaced while recording is reported, never
+/// written into a file nobody will read.
 public final class CassetteWriter: Sendable {
     public let path: String
     private struct State {
@@ -18,11 +24,22 @@ public final class CassetteWriter: Sendable {
     }
     private let state: Mutex<State?>
     private let allocator = ByteBufferAllocator()
+    /// `write(2)`, replaceable in tests to inject ENOSPC, EIO and short writes.
+    let writeBytes: @Sendable (Int32, UnsafeRawPointer, Int) -> Int
+
+    /// The last append's failure, if it failed (for `/__tapedeck/status`); cleared by the next success.
+    public var lastError: String? { failure.withLock { $0 } }
+    private let failure = Mutex<String?>(nil)
 
     /// Opens `path` for appending, creating it with a header if it is new or empty. `existingRecords` is
     /// the number of exchanges already in it (from `CassetteReader.index`), so sequence numbers continue.
-    public init(path: String, existingRecords: Int = 0) throws {
+    public convenience init(path: String, existingRecords: Int = 0) throws {
+        try self.init(path: path, existingRecords: existingRecords) { Foundation.write($0, $1, $2) }
+    }
+
+    init(path: String, existingRecords: Int = 0, writeBytes: @escaping @Sendable (Int32, UnsafeRawPointer, Int) -> Int) throws {
         self.path = path
+        self.writeBytes = writeBytes
         let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw CassetteError(.io, file: path, "cannot open for writing: \(String(cString: strerror(errno)))") }
         var st = stat()
@@ -47,10 +64,45 @@ public final class CassetteWriter: Sendable {
             var e = exchange
             e.seq = st.nextSeq
             let offset = st.size
-            try write(ExchangeEncoder.encode(e), &st)
+            do {
+                try checkSameFile(st.fd)
+                try write(ExchangeEncoder.encode(e), &st)
+            } catch {
+                failure.withLock { $0 = "\(error)" }
+                throw error
+            }
+            failure.withLock { $0 = nil }
             st.nextSeq += 1
             s = st
             return CassetteReader.Entry(seq: e.seq, key: e.key, offset: offset, length: st.size - offset)
+        }
+    }
+
+    /// Throws if appending cannot work now: closed, the path no longer names the open file (removed or
+    /// replaced), or the file system is (nearly) full. The proxy asks before it forwards a request it
+    /// must record, so nothing is sent upstream that cannot be written down.
+    public func checkUsable(room: Int = 64 * 1024) throws {
+        try state.withLock { s throws in
+            guard let st = s else { throw CassetteError(.io, file: path, "the cassette is closed") }
+            try checkSameFile(st.fd)
+            var vfs = statvfs()
+            if fstatvfs(st.fd, &vfs) == 0 {
+                let free = Int(vfs.f_bavail) * Int(vfs.f_frsize)
+                if free < room {
+                    throw CassetteError(.io, file: path, "no space left on its file system (\(free) bytes free); free some space and retry")
+                }
+            }
+        }
+    }
+
+    private func checkSameFile(_ fd: Int32) throws {
+        var open = stat(), named = stat()
+        guard fstat(fd, &open) == 0 else { throw CassetteError(.io, file: path, "cannot stat the open cassette: \(String(cString: strerror(errno)))") }
+        guard stat(path, &named) == 0 else {
+            throw CassetteError(.io, file: path, "was removed while recording; nothing more is written to it (switch cassettes or restart the proxy)")
+        }
+        guard open.st_ino == named.st_ino && open.st_dev == named.st_dev else {
+            throw CassetteError(.io, file: path, "was replaced by another file while recording; nothing more is written to it (switch cassettes or restart the proxy)")
         }
     }
 
@@ -87,13 +139,18 @@ public final class CassetteWriter: Sendable {
         do { member = try GzipMember.encode(payload, compressor: st.compressor, allocator: allocator) } catch {
             throw CassetteError(.io, file: path, "compressing record: \(error)")
         }
+        let size = st.size, fd = st.fd
         try member.withUnsafeReadableBytes { raw in
+            guard let base = raw.baseAddress else { return }
             var done = 0
             while done < raw.count {
-                let n = Foundation.write(st.fd, raw.baseAddress! + done, raw.count - done)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    throw CassetteError(.io, file: path, "write failed: \(String(cString: strerror(errno)))")
+                let n = writeBytes(fd, base + done, raw.count - done)
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 {
+                    let cause = n < 0 ? String(cString: strerror(errno)) : "no progress"
+                    // Cut the partial record off, so the file ends with its last complete record.
+                    let cut = ftruncate(fd, off_t(size)) == 0 ? "" : "; cutting the partial record off failed too (\(String(cString: strerror(errno)))), run `tapedeck cassette repair \(path)`"
+                    throw CassetteError(.io, file: path, "write failed: \(cause)\(cut); this exchange was not recorded")
                 }
                 done += n
             }

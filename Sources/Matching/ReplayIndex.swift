@@ -49,6 +49,15 @@ public final class ReplayIndex: Sendable {
         }
     }
 
+    /// Adds an exchange recorded during this session, not yet answered (record mode): a later switch to
+    /// replay answers it.
+    public func append(_ entry: CassetteReader.Entry) {
+        state.withLock { s in
+            s.byKey[entry.key, default: []].append(entry)
+            s.count += 1
+        }
+    }
+
     /// The next recorded exchange for `key`.
     public func next(_ key: String) -> Outcome {
         let found = state.withLock { s -> ([CassetteReader.Entry], Int)? in

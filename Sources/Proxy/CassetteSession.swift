@@ -59,6 +59,18 @@ final class CassetteSession: Sendable {
         }
     }
 
+    /// Opens the writer if needed and checks that an append can work now (writable, still the same file,
+    /// room on disk), before a request that must be recorded is forwarded.
+    func prepareForRecording() throws {
+        try writer.withLock { w in
+            if w == nil { w = try CassetteWriter(path: path, existingRecords: replay.count) }
+            try w!.checkUsable()
+        }
+    }
+
+    /// The last append's failure, if the last append failed.
+    var lastWriteError: String? { writer.withLock { $0?.lastError } }
+
     func flush() { writer.withLock { $0?.sync() } }
 
     func close() {

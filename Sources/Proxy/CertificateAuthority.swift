@@ -34,7 +34,10 @@ public final class CertificateAuthority: Sendable {
                 ?? SubjectKeyIdentifier(hash: .init(key.publicKey)).keyIdentifier
             return
         }
-        try fm.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        try fm.createDirectory(atPath: (directory as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        if mkdir(directory, 0o700) != 0 && errno != EEXIST {
+            throw CertificateAuthorityError("cannot create \(directory): \(String(cString: strerror(errno)))")
+        }
         let key = P256.Signing.PrivateKey()
         self.key = key
         let ski = SubjectKeyIdentifier(hash: .init(key.publicKey))
@@ -56,10 +59,8 @@ public final class CertificateAuthority: Sendable {
             },
             issuerPrivateKey: .init(key))
         self.certificate = certificate
-        // The key first, created owner-only, so it is never readable by others even briefly.
-        guard fm.createFile(atPath: keyPath, contents: Data(key.pemRepresentation.utf8), attributes: [.posixPermissions: 0o600]) else {
-            throw CertificateAuthorityError("cannot write \(keyPath)")
-        }
+        // The key first, created owner-only by open(2) itself, so no byte of it is ever readable by others.
+        try CertificateAuthority.writePrivate(Array(key.pemRepresentation.utf8), to: keyPath)
         try certificate.serializeAsPEM().pemString.write(toFile: certPath, atomically: true, encoding: .utf8)
     }
 
@@ -100,6 +101,21 @@ public final class CertificateAuthority: Sendable {
 }
 
 extension CertificateAuthority {
+    /// Creates `path` with mode 0600 from the first byte (O_EXCL: never reuses a file someone else made).
+    static func writePrivate(_ bytes: [UInt8], to path: String) throws {
+        unlink(path)  // a half-written key from an earlier crash; the certificate is missing too, so both are remade
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw CertificateAuthorityError("cannot create \(path): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        var written = 0
+        while written < bytes.count {
+            let n = bytes[written...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            guard n > 0 else { throw CertificateAuthorityError("cannot write \(path): \(String(cString: strerror(errno)))") }
+            written += n
+        }
+        guard fsync(fd) == 0 else { throw CertificateAuthorityError("cannot write \(path): \(String(cString: strerror(errno)))") }
+    }
+
     /// The 4 or 16 bytes of an IPv4 or IPv6 literal (brackets allowed), nil for a DNS name.
     static func ipAddressBytes(_ host: String) -> [UInt8]? {
         let h = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host

@@ -1,9 +1,17 @@
 import Foundation
 import NIOCore
 import NIOHTTP1
+import TapedeckHTTP
 
 /// `/__tapedeck/…`, JSON, loopback clients only: status, switch mode or cassette, flush, rewind. Lets a
 /// test suite use one proxy with a cassette per test.
+///
+/// It answers its owner only. A web page the user opens can send requests to loopback, so: calls must come
+/// from a loopback address and name a loopback `Host` (no DNS rebinding); a foreign `Origin` or a
+/// `Sec-Fetch-Site` other than same-origin/none is refused; POSTs must say `Content-Type: application/json`,
+/// which a page cannot send cross-site without a CORS preflight, and preflights are never approved. A request
+/// relayed through the proxy to its own address is refused by the engine, so the loopback check cannot be
+/// relayed around; cassette paths must be regular files, under `--cassette-dir` when it is set.
 ///
 /// - `GET  /__tapedeck/status`
 /// - `POST /__tapedeck/mode` `{"mode":"replay"}`
@@ -17,6 +25,10 @@ struct ControlAPI: Sendable {
     func handle(_ head: HTTPRequestHead, body: ByteBuffer?, remote: SocketAddress?, allocator: ByteBufferAllocator) -> ProxyResponse {
         guard ControlAPI.isLoopback(remote) else {
             return reply(.forbidden, ["error": "the control API answers loopback clients only"], allocator)
+        }
+        if let refusal = ControlAPI.crossSiteRefusal(head) { return reply(.forbidden, ["error": refusal], allocator) }
+        if head.method == .POST, !(head.headers.first(name: "content-type")?.lowercased().hasPrefix("application/json") ?? false) {
+            return reply(.unsupportedMediaType, ["error": "control calls take a JSON body: send Content-Type: application/json"], allocator)
         }
         let path = String(head.uri.dropFirst(ControlAPI.prefix.count).prefix { $0 != "?" })
         let json = body.flatMap { try? JSONSerialization.jsonObject(with: Data($0.readableBytesView)) as? [String: Any] } ?? [:]
@@ -32,6 +44,9 @@ struct ControlAPI: Sendable {
         case (.POST, "cassette"):
             guard let p = json["path"] as? String, !p.isEmpty else { return reply(.badRequest, ["error": "expected {\"path\": FILE}"], allocator) }
             let mode = (json["mode"] as? String).flatMap(ProxyMode.init(rawValue:))
+            if let dir = engine.configuration.cassetteDirectory, !ControlAPI.isInside(p, dir) {
+                return reply(.forbidden, ["error": "\(p) is outside --cassette-dir \(dir); name a file under it"], allocator)
+            }
             do { try engine.switchCassette(path: p, mode: mode) } catch {
                 return reply(.badRequest, ["error": "\(error)"], allocator)
             }
@@ -59,6 +74,40 @@ struct ControlAPI: Sendable {
         var body = allocator.buffer(capacity: 128)
         body.writeBytes(Array((try? JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys])) ?? Data()))
         return ProxyResponse(status: status, headers: [("Content-Type", "application/json")], body: body)
+    }
+
+    /// Why a request looks like it came from a web page on another site (nil when it does not).
+    static func crossSiteRefusal(_ head: HTTPRequestHead) -> String? {
+        if let site = head.headers.first(name: "sec-fetch-site")?.lowercased(), site != "same-origin", site != "none" {
+            return "the control API does not answer cross-site browser requests (Sec-Fetch-Site: \(site))"
+        }
+        if let origin = head.headers.first(name: "origin"), !isLoopbackHost(authority(ofOrigin: origin)) {
+            return "the control API does not answer requests from web pages (Origin: \(origin))"
+        }
+        if let host = head.headers.first(name: "host"), !isLoopbackHost(host) {
+            return "the control API answers only requests addressed to a loopback host (Host: \(host))"
+        }
+        return nil
+    }
+
+    static func authority(ofOrigin origin: String) -> String {
+        guard let r = origin.range(of: "://") else { return origin }
+        return String(origin[r.upperBound...])
+    }
+
+    /// `127.x`, `[::1]` or `localhost`, with any port.
+    static func isLoopbackHost(_ hostHeader: String) -> Bool {
+        guard let a = Authority(hostHeader, defaultPort: 80) else { return false }
+        let h = a.host.lowercased()
+        return h == "localhost" || h.hasPrefix("127.") || h == "::1"
+    }
+
+    /// Whether `path`, resolved (symlinks included), lies under `directory`.
+    static func isInside(_ path: String, _ directory: String) -> Bool {
+        let dir = URL(fileURLWithPath: directory).resolvingSymlinksInPath().standardizedFileURL.path
+        let parent = URL(fileURLWithPath: path).deletingLastPathComponent().resolvingSymlinksInPath().standardizedFileURL.path
+        let file = URL(fileURLWithPath: path).lastPathComponent
+        return (parent == dir || parent.hasPrefix(dir.hasSuffix("/") ? dir : dir + "/")) && file != ".." && file != "."
     }
 
     static func isLoopback(_ a: SocketAddress?) -> Bool {

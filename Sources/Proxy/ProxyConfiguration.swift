@@ -9,6 +9,8 @@ public struct ProxyConfiguration: Sendable {
     public var port = 8080
     public var cassettePath: String
     public var mode: ProxyMode = .auto
+    /// When set, the control API switches only to cassettes under this directory.
+    public var cassetteDirectory: String?
     /// Reverse-proxy target for origin-form requests (`http://host:port` or `https://…`).
     public var upstream: String?
     public var onExhausted: ExhaustedPolicy = .error

@@ -37,10 +37,30 @@ public final class ProxyEngine: Sendable {
         decodePool.start()
     }
 
+    /// The proxy's own listening address, so a request relayed back to it is refused.
+    private let ownAddress = Mutex<SocketAddress?>(nil)
+
+    func listening(on address: SocketAddress?) { ownAddress.withLock { $0 = address } }
+
+    /// Whether forwarding to `target` would reach this proxy itself (relaying around the loopback-only control API).
+    func isSelf(_ target: UpstreamTarget) -> Bool {
+        guard let own = ownAddress.withLock({ $0 }), own.port == target.port else { return false }
+        let h = target.host.lowercased()
+        return h == "localhost" || h.hasPrefix("127.") || h == "::1" || h == "0.0.0.0" || h == "::"
+            || h == own.ipAddress?.lowercased() || h == configuration.host.lowercased()
+    }
+
     public var mode: ProxyMode { state.withLock { $0.mode } }
     var session: CassetteSession { state.withLock { $0.session } }
 
-    public func setMode(_ mode: ProxyMode) { state.withLock { $0.mode = mode } }
+    /// Switching into replay starts at the beginning of the cassette's order, this session's recordings included.
+    public func setMode(_ mode: ProxyMode) {
+        let (previous, session) = state.withLock { s in
+            defer { s.mode = mode }
+            return (s.mode, s.session)
+        }
+        if mode == .replay && previous != .replay { session.replay.rewind() }
+    }
 
     /// Switches to another cassette (and optionally mode); the old one is flushed and closed.
     public func switchCassette(path: String, mode: ProxyMode?) throws {
@@ -72,13 +92,16 @@ public final class ProxyEngine: Sendable {
         public var recorded: Int
         public var forwarded: Int
         public var upstream_errors: Int
+        /// Why the last append failed, while the last append failed (disk full, cassette removed…).
+        public var last_write_error: String?
     }
 
     public var status: Status {
         let (mode, session) = state.withLock { ($0.mode, $0.session) }
         return Status(mode: mode, cassette: session.path, exchanges: session.recordedCount, hits: stats.hits.load(ordering: .relaxed),
                       misses: stats.misses.load(ordering: .relaxed), recorded: stats.recorded.load(ordering: .relaxed),
-                      forwarded: stats.forwarded.load(ordering: .relaxed), upstream_errors: stats.upstreamErrors.load(ordering: .relaxed))
+                      forwarded: stats.forwarded.load(ordering: .relaxed), upstream_errors: stats.upstreamErrors.load(ordering: .relaxed),
+                      last_write_error: session.lastWriteError)
     }
 
     // MARK: handling a request
@@ -153,13 +176,25 @@ public final class ProxyEngine: Sendable {
                 message: "tapedeck: no upstream for \(request.head.uri): start the proxy with --upstream URL, or send absolute-form or CONNECT requests",
                 allocator: allocator))
         }
+        let record = mode == .record || mode == .auto
+        if record {
+            // Nothing goes upstream that cannot be written down (a CreateSecurityGroup must not happen unrecorded).
+            do { try session.prepareForRecording() } catch {
+                logger.error("not forwarded: the cassette cannot be written", metadata: ["error": "\(error)"])
+                return loop.makeSucceededFuture(ProxyErrors.response(shape, status: .serviceUnavailable, code: "Tapedeck.CassetteUnwritable",
+                    message: "tapedeck: not forwarded, because it could not be recorded: \(error)", allocator: allocator))
+            }
+        }
+        guard !isSelf(target) else {
+            return loop.makeSucceededFuture(ProxyErrors.response(shape, status: .forbidden, code: "Tapedeck.LoopRefused",
+                message: "tapedeck: \(target) is this proxy itself; it does not forward requests to itself", allocator: allocator))
+        }
         // Forward.
         var forwardHead = HTTPRequestHead(version: .http1_1, method: request.head.method, uri: path)
         // `Expect` is between the client and this proxy (it already got its 100 Continue).
         forwardHead.headers = HTTPHeaders(HopByHop.strip(request.head.headers.map { ($0.name, $0.value) }).filter { $0.0.lowercased() != "expect" })
         let head = forwardHead
         stats.forwarded.add(1, ordering: .relaxed)
-        let record = mode == .record || mode == .auto
         return upstream.send(head, body: request.body, to: target, on: loop).flatMap { upstreamResponse in
             self.decodeContent(upstreamResponse, on: loop)
         }.flatMap { upstreamResponse in
@@ -169,11 +204,12 @@ public final class ProxyEngine: Sendable {
             // The record is in the file before the client gets the last byte of its answer.
             return self.writerPool.runIfActive(eventLoop: loop) { try session.append(exchange) }.map { entry in
                 self.stats.recorded.add(1, ordering: .relaxed)
-                if mode == .auto { session.replay.appendUsed(entry) }
+                if mode == .auto { session.replay.appendUsed(entry) } else { session.replay.append(entry) }
                 return response
             }.flatMapErrorThrowing { error in
                 self.logger.error("recording failed; the exchange was not written", metadata: ["error": "\(error)"])
-                return ProxyErrors.response(shape, status: .internalServerError, code: "Tapedeck.RecordFailed", message: "\(error)", allocator: allocator)
+                return ProxyErrors.response(shape, status: .internalServerError, code: "Tapedeck.RecordFailed",
+                                            message: "tapedeck: the upstream answered but recording failed, so the answer is withheld: \(error)", allocator: allocator)
             }
         }.flatMapErrorThrowing { error in
             self.stats.upstreamErrors.add(1, ordering: .relaxed)

@@ -2,7 +2,9 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOExtras
 import ServiceLifecycle
+import Synchronization
 import TapedeckHTTP
 
 /// The proxy's HTTP/1.1 server as a `Service`: on graceful shutdown it stops accepting, lets in-flight
@@ -19,10 +21,52 @@ public final class ProxyServer: Service, Sendable {
         self.onListening = onListening
     }
 
-    /// A started proxy: its channel and engine. Close the channel, then `engine.shutdown()`.
+    /// A started proxy: its channel and engine. `drain(within:)` stops it gracefully.
     public struct Running: Sendable {
         public let channel: Channel
         public let engine: ProxyEngine
+        let quiesce: ServerQuiescingHelper
+        private let drained = DrainState()
+
+        /// The drain's completion, once begun (a class: `Running` is a copyable value).
+        final class DrainState: Sendable {
+            let future = Mutex<EventLoopFuture<Void>?>(nil)
+        }
+
+        init(channel: Channel, engine: ProxyEngine, quiesce: ServerQuiescingHelper) {
+            self.channel = channel
+            self.engine = engine
+            self.quiesce = quiesce
+        }
+
+        /// Closes the listening socket and asks every connection to finish the exchange it is in and close
+        /// (idle ones close at once). Idempotent.
+        func beginDrain() -> EventLoopFuture<Void> {
+            drained.future.withLock { d in
+                if let d { return d }
+                let p = channel.eventLoop.makePromise(of: Void.self)
+                quiesce.initiateShutdown(promise: p)
+                d = p.futureResult
+                return p.futureResult
+            }
+        }
+
+        /// Waits until every connection has finished (answered and recorded) and closed, at most `bound`.
+        func waitForConnections(within bound: TimeAmount) async {
+            let done = beginDrain()
+            await withTaskGroup(of: Void.self) { tasks in
+                tasks.addTask { try? await done.get() }
+                tasks.addTask { try? await Task.sleep(for: .nanoseconds(bound.nanoseconds)) }
+                await tasks.next()
+                tasks.cancelAll()
+            }
+        }
+
+        /// Graceful stop: stop accepting, let in-flight exchanges finish (at most `bound`), flush and close the cassette.
+        public func drain(within bound: TimeAmount) async {
+            await waitForConnections(within: bound)
+            await engine.shutdown()
+        }
     }
 
     public func start(on group: EventLoopGroup) async throws -> Running {
@@ -33,9 +77,15 @@ public final class ProxyServer: Service, Sendable {
             authority = nil
         }
         let control = ControlAPI(engine: engine)
+        let quiesce = ServerQuiescingHelper(group: group)
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(quiesce.makeServerChannelHandler(channel: channel))
+                }
+            }
             .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
@@ -45,26 +95,40 @@ public final class ProxyServer: Service, Sendable {
                     try sync.addHandler(HTTPServerHandler(responder: responder, limits: engine.configuration.limits))
                 }
             }
-        let channel = try await ListenError.binding(host: configuration.host, port: configuration.port) {
-            try await bootstrap.bind(host: configuration.host, port: configuration.port).get()
+        let channel: Channel
+        do {
+            channel = try await ListenError.binding(host: configuration.host, port: configuration.port) {
+                try await bootstrap.bind(host: configuration.host, port: configuration.port).get()
+            }
+        } catch {
+            await engine.shutdown()
+            throw error
         }
-        onListening(channel.localAddress!)
-        return Running(channel: channel, engine: engine)
+        engine.listening(on: channel.localAddress)
+        if let address = channel.localAddress { onListening(address) }
+        return Running(channel: channel, engine: engine, quiesce: quiesce)
     }
 
+    /// Serves until graceful shutdown (SIGTERM/SIGINT through the `ServiceGroup`): then stops accepting,
+    /// waits for every in-flight exchange to be answered and recorded (at most `--upstream-timeout` and a
+    /// little more), flushes the cassette and returns.
     public func run() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, configuration.threads))
-        let running = try await start(on: group)
+        let running: Running
+        do { running = try await start(on: group) } catch {
+            try? await group.shutdownGracefully()
+            throw error
+        }
         logger.info("proxying", metadata: ["mode": "\(configuration.mode)", "cassette": "\(configuration.cassettePath)",
                                            "upstream": "\(configuration.upstream ?? "-")", "exchanges": "\(running.engine.status.exchanges)"])
+        let bound = configuration.upstreamTimeout + configuration.connectTimeout + .seconds(2)
         try await withGracefulShutdownHandler {
             try await running.channel.closeFuture.get()
         } onGracefulShutdown: {
-            running.channel.close(promise: nil)
+            _ = running.beginDrain()  // closes the listening socket first; connections finish below
         }
-        // In-flight exchanges finish on their connections; give them a moment, then flush and close.
-        try? await Task.sleep(for: .milliseconds(200))
-        await running.engine.shutdown()
+        logger.info("draining in-flight exchanges")
+        await running.drain(within: bound)
         logger.info("stopped", metadata: ["recorded": "\(running.engine.status.recorded)"])
         try await group.shutdownGracefully()
     }

@@ -15,7 +15,10 @@ struct ProxyCommand: AsyncParsableCommand {
         Reverse proxy: point a client at the proxy and pass --upstream. Forward proxy: set HTTPS_PROXY or HTTP_PROXY \
         to the proxy; CONNECT tunnels are intercepted with a CA created in --ca-dir (trust DIR/ca.pem).
 
-        Control API (loopback only): GET /__tapedeck/status, POST /__tapedeck/mode|cassette|flush|rewind.
+        Control API (loopback only, POSTs with Content-Type: application/json): GET /__tapedeck/status, \
+        POST /__tapedeck/mode|cassette|flush|rewind.
+
+        SIGTERM or SIGINT: stop accepting, finish and record every exchange in flight, flush, exit 0.
 
         Prints `listening on http://HOST:PORT` once ready.
         """
@@ -29,6 +32,7 @@ struct ProxyCommand: AsyncParsableCommand {
     @Option(help: "When a request's recordings are used up: error | last | cycle.") var onExhausted = "error"
     @Option(help: "Matching profile for every request (aliyun-rpc, aliyun-acs3, huawei, generic); default: per request.") var profile: String?
     @Option(help: "Also redact this header, parameter or JSON field (repeatable).") var redact: [String] = []
+    @Option(help: "Let the control API switch only to cassettes under this directory.") var cassetteDir: String?
     @Option(help: "Directory of the TLS interception CA.") var caDir = NSString(string: "~/.tapedeck/ca").expandingTildeInPath
     @Option(help: "PEM file of extra CAs to trust for upstream TLS.") var upstreamCa: String?
     @Option(help: "Upstream answer timeout in seconds.") var upstreamTimeout: Double = 30
@@ -59,6 +63,7 @@ struct ProxyCommand: AsyncParsableCommand {
         conf.profile = profile.flatMap(MatchProfile.named)
         for r in redact { conf.redactor.add(r) }
         conf.upstreamCAFile = upstreamCa
+        conf.cassetteDirectory = cassetteDir
         conf.upstreamTimeout = .milliseconds(Int64(upstreamTimeout * 1000))
         conf.threads = threads
         conf.limits.idleTimeout = .nanoseconds(Int64(idleTimeout * 1e9))

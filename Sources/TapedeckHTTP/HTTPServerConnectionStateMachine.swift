@@ -134,6 +134,26 @@ public struct HTTPServerConnectionStateMachine {
         }
     }
 
+    /// The server is shutting down gracefully: an idle connection closes now; a request being received or
+    /// answered is finished first, its answer carries `Connection: close`, and then the connection closes.
+    public mutating func quiesce() -> Action {
+        switch state {
+        case .idle:
+            state = .closed
+            return .close
+        case .receiving(let head, let body):
+            var h = head
+            h.headers.replaceOrAdd(name: "connection", value: "close")
+            state = .receiving(h, body)
+            return .none
+        case .responding(let head, _):
+            state = .responding(head, closeAfter: true)
+            return .none
+        case .lingering, .closed:
+            return .none
+        }
+    }
+
     /// The idle timeout (or, lingering, the linger time) ran out.
     public mutating func timedOut() -> Action {
         switch state {

@@ -83,6 +83,17 @@ public final class HTTPServerHandler<Responder: HTTPResponder>: ChannelDuplexHan
         context.fireChannelReadComplete()
     }
 
+    /// `ChannelShouldQuiesceEvent` (NIOExtras' `ServerQuiescingHelper`, on graceful shutdown): finish what is
+    /// in flight, then close.
+    public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is ChannelShouldQuiesceEvent {
+            held.removeAll()
+            act(machine.quiesce(), nil, context)
+        } else {
+            context.fireUserInboundEventTriggered(event)
+        }
+    }
+
     public func read(context: ChannelHandlerContext) {
         if machine.waitsForInput && held.isEmpty { context.read() } else { readHeld = true }
     }

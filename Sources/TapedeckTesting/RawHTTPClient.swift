@@ -29,9 +29,15 @@ public enum RawHTTPClient {
     public static func send(_ raw: [UInt8], port: Int, timeout: TimeAmount = .seconds(10)) async throws -> Response {
         let group = MultiThreadedEventLoopGroup.singleton
         let collector = group.next().makePromise(of: Response.self)
-        let channel = try await ClientBootstrap(group: group)
-            .channelInitializer { ch in ch.eventLoop.makeCompletedFuture { try ch.pipeline.syncOperations.addHandler(Collector(collector)) } }
-            .connect(host: "127.0.0.1", port: port).get()
+        let channel: Channel
+        do {
+            channel = try await ClientBootstrap(group: group)
+                .channelInitializer { ch in ch.eventLoop.makeCompletedFuture { try ch.pipeline.syncOperations.addHandler(Collector(collector)) } }
+                .connect(host: "127.0.0.1", port: port).get()
+        } catch {
+            collector.fail(error)  // nothing will complete it: a connection refused is the caller's answer
+            throw error
+        }
         let timer = channel.eventLoop.scheduleTask(in: timeout) { collector.fail(Failure(description: "no complete response within \(timeout)")) }
         var buf = channel.allocator.buffer(capacity: raw.count)
         buf.writeBytes(raw)

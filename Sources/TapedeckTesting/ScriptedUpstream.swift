@@ -6,12 +6,13 @@ import NIOPosix
 /// (head, and a `Content-Length` body) with `answer`'s bytes, exactly as given — a gzip bomb, a bad status
 /// line, two responses for one request.
 public enum ScriptedUpstream {
-    public static func with<T: Sendable>(answer: @escaping @Sendable (_ request: String) -> [UInt8],
+    /// - Parameter delay: how long each answer takes (a slow upstream).
+    public static func with<T: Sendable>(delay: TimeAmount = .zero, answer: @escaping @Sendable (_ request: String) -> [UInt8],
                                          _ body: (_ port: Int) async throws -> T) async throws -> T {
         let group = MultiThreadedEventLoopGroup.singleton
         let server = try await ServerBootstrap(group: group)
             .childChannelInitializer { ch in
-                ch.eventLoop.makeCompletedFuture { try ch.pipeline.syncOperations.addHandler(Answerer(answer)) }
+                ch.eventLoop.makeCompletedFuture { try ch.pipeline.syncOperations.addHandler(Answerer(answer, delay: delay)) }
             }
             .bind(host: "127.0.0.1", port: 0).get()
         let port = server.localAddress?.port ?? 0
@@ -29,8 +30,12 @@ public enum ScriptedUpstream {
         typealias InboundIn = ByteBuffer
         typealias OutboundOut = ByteBuffer
         let answer: @Sendable (String) -> [UInt8]
+        let delay: TimeAmount
         var pending: [UInt8] = []
-        init(_ answer: @escaping @Sendable (String) -> [UInt8]) { self.answer = answer }
+        init(_ answer: @escaping @Sendable (String) -> [UInt8], delay: TimeAmount) {
+            self.answer = answer
+            self.delay = delay
+        }
 
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
             pending += unwrapInboundIn(data).readableBytesView
@@ -40,7 +45,13 @@ public enum ScriptedUpstream {
                     .flatMap { Int($0.split(separator: ":")[1].trimmingCharacters(in: .whitespaces)) } ?? 0
                 guard pending.count >= end + length else { return }
                 pending.removeFirst(end + length)
-                context.writeAndFlush(wrapOutboundOut(ByteBuffer(bytes: answer(head))), promise: nil)
+                let bytes = ByteBuffer(bytes: answer(head))
+                if delay == .zero {
+                    context.writeAndFlush(wrapOutboundOut(bytes), promise: nil)
+                } else {
+                    let channel = context.channel
+                    context.eventLoop.scheduleTask(in: delay) { channel.writeAndFlush(bytes, promise: nil) }
+                }
             }
         }
 

@@ -23,6 +23,8 @@ func signedRPC(_ params: [(String, String)], nonce: String = UUID().uuidString) 
     return "/?" + p.encoded
 }
 
+let jsonType = [("Content-Type", "application/json")]
+
 func json(_ r: RawHTTPClient.Response) -> [String: Any] {
     (try? JSONSerialization.jsonObject(with: Data(r.body)) as? [String: Any]) ?? [:]
 }
@@ -152,7 +154,7 @@ func json(_ r: RawHTTPClient.Response) -> [String: Any] {
                 _ = try await RawHTTPClient.request("GET", "/?Action=DescribeSecurityGroups&RegionId=cn-hangzhou", port: proxy.port)
                 let status = json(try await RawHTTPClient.request("GET", "/__tapedeck/status", port: proxy.port))
                 #expect(status["mode"] as? String == "record" && status["recorded"] as? Int == 1 && status["cassette"] as? String == first)
-                let switched = try await RawHTTPClient.request("POST", "/__tapedeck/cassette", port: proxy.port,
+                let switched = try await RawHTTPClient.request("POST", "/__tapedeck/cassette", port: proxy.port, headers: jsonType,
                                                                body: Array(#"{"path":"\#(second)","mode":"auto"}"#.utf8))
                 #expect(json(switched)["cassette"] as? String == second && json(switched)["mode"] as? String == "auto")
                 _ = try await RawHTTPClient.request("GET", "/?Action=DescribeSecurityGroups&RegionId=cn-shanghai", port: proxy.port)
@@ -160,11 +162,11 @@ func json(_ r: RawHTTPClient.Response) -> [String: Any] {
                 let s2 = json(try await RawHTTPClient.request("GET", "/__tapedeck/status", port: proxy.port))
                 // auto: the first call was new, the second found its recording already used: both were recorded.
                 #expect(s2["recorded"] as? Int == 2 && s2["hits"] as? Int == 0)
-                _ = try await RawHTTPClient.request("POST", "/__tapedeck/rewind", port: proxy.port)
+                _ = try await RawHTTPClient.request("POST", "/__tapedeck/rewind", port: proxy.port, headers: jsonType)
                 for _ in 0..<2 { _ = try await RawHTTPClient.request("GET", "/?Action=DescribeSecurityGroups&RegionId=cn-shanghai", port: proxy.port) }
                 let s3 = json(try await RawHTTPClient.request("GET", "/__tapedeck/status", port: proxy.port))
                 #expect(s3["recorded"] as? Int == 2 && s3["hits"] as? Int == 2, "after a rewind both recordings replay")
-                let bad = try await RawHTTPClient.request("POST", "/__tapedeck/mode", port: proxy.port, body: Array(#"{"mode":"sideways"}"#.utf8))
+                let bad = try await RawHTTPClient.request("POST", "/__tapedeck/mode", port: proxy.port, headers: jsonType, body: Array(#"{"mode":"sideways"}"#.utf8))
                 #expect(bad.status == 400)
             }
         }

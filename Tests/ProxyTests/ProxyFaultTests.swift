@@ -1,0 +1,186 @@
+import Cassette
+import Foundation
+import NIOCore
+@testable import Proxy
+import Synchronization
+import TapedeckTesting
+import Testing
+
+/// Faults injected into a running proxy: SIGTERM with slow exchanges in flight, web pages driving the
+/// control API, requests relayed back to the proxy, odd cassette paths, and the CA key's mode.
+@Suite struct ProxyFaultTests {
+    static let ok = Array("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n{\"ok\":true}".utf8)
+
+    @Test func sigtermWaitsForSlowExchangesToBeAnsweredAndRecorded() async throws {
+        let dir = NSTemporaryDirectory() + "tapedeck-term-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let cassette = dir + "/c.jsonl.gz"
+        try await ScriptedUpstream.with(delay: .milliseconds(1500), answer: { _ in Self.ok }) { upstream in
+            let proxy = try UnprivilegedUserTests.Running(
+                [try UnprivilegedUserTests.binary(), "proxy", "--port", "0", "--mode", "record", "--cassette", cassette,
+                 "--upstream", "http://127.0.0.1:\(upstream)", "--ca-dir", dir + "/ca"], as: false, home: dir)
+            defer { proxy.stop() }
+            let port = try await proxy.port()
+            let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
+                for i in 0..<5 {
+                    group.addTask { try await RawHTTPClient.request("GET", "/slow/\(i)", port: port).status }
+                }
+                try await Task.sleep(for: .milliseconds(400))
+                proxy.process.terminate()  // SIGTERM while all five wait on the upstream
+                var out: [Int] = []
+                for try await s in group { out.append(s) }
+                return out
+            }
+            proxy.process.waitUntilExit()
+            #expect(statuses == [200, 200, 200, 200, 200], "\(proxy.printed)")
+            #expect(proxy.process.terminationStatus == 0, "\(proxy.printed)")
+            #expect(try CassetteReader(path: cassette).entries.count == 5, "every exchange in flight was recorded")
+            await #expect(throws: (any Error).self) { _ = try await RawHTTPClient.request("GET", "/after", port: port) }
+        }
+    }
+
+    @Test func theControlAPIRefusesWebPages() async throws {
+        let path = tempCassette("csrf")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try await TestProxy.with(cassette: path, mode: .record) { proxy in
+            let body = Array(#"{"mode":"replay"}"#.utf8)
+            let attempts: [([(String, String)], Int)] = [
+                ([("Content-Type", "text/plain")], 415),  // a cross-site form or fetch without preflight
+                ([("Content-Type", "application/x-www-form-urlencoded")], 415),
+                ([("Content-Type", "application/json"), ("Origin", "https://evil.example")], 403),
+                ([("Content-Type", "application/json"), ("Sec-Fetch-Site", "cross-site")], 403),
+            ]
+            for (headers, status) in attempts {
+                let r = try await RawHTTPClient.request("POST", "/__tapedeck/mode", port: proxy.port, headers: headers, body: body)
+                #expect(r.status == status, "\(headers): \(r.bodyString)")
+            }
+            // DNS rebinding: a page on evil.example whose name now resolves to 127.0.0.1 sends Host: evil.example.
+            let rebound = try await RawHTTPClient.send(Array(("POST /__tapedeck/mode HTTP/1.1\r\nHost: evil.example:\(proxy.port)\r\n"
+                + "Content-Type: application/json\r\nContent-Length: \(body.count)\r\n\r\n").utf8) + body, port: proxy.port)
+            #expect(rebound.status == 403, "\(rebound.bodyString)")
+            #expect(proxy.engine.mode == .record, "no refused call changed anything")
+            let mine = try await RawHTTPClient.request("POST", "/__tapedeck/mode", port: proxy.port,
+                                                       headers: [("Content-Type", "application/json"), ("Origin", "http://127.0.0.1:\(proxy.port)")], body: body)
+            #expect(mine.status == 200)
+            #expect(proxy.engine.mode == .replay)
+        }
+    }
+
+    @Test func aRequestRelayedToTheProxyItselfIsRefused() async throws {
+        let path = tempCassette("relay")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try await TestProxy.with(cassette: path, mode: .passthrough) { proxy in
+            for host in ["127.0.0.1", "localhost", "127.1.2.3"] {
+                let r = try await RawHTTPClient.request("POST", "http://\(host):\(proxy.port)/__tapedeck/mode", port: proxy.port,
+                                                        headers: [("Content-Type", "application/json")], body: Array(#"{"mode":"replay"}"#.utf8))
+                #expect(r.status == 403 && r.bodyString.contains("Tapedeck.LoopRefused"), "\(r.bodyString)")
+            }
+            #expect(proxy.engine.mode == .passthrough)
+        }
+    }
+
+    @Test func cassettePathsThroughTheControlAPIAreCheckedAndConfined() async throws {
+        let dir = NSTemporaryDirectory() + "tapedeck-confine-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir + "/sub", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        #expect(mkfifo(dir + "/fifo", 0o644) == 0)
+        try await TestProxy.with(cassette: dir + "/a.jsonl.gz", mode: .record, configure: { $0.cassetteDirectory = dir }) { proxy in
+            func switchTo(_ p: String) async throws -> RawHTTPClient.Response {
+                try await RawHTTPClient.request("POST", "/__tapedeck/cassette", port: proxy.port, headers: [("Content-Type", "application/json")],
+                                                body: Array(#"{"path":"\#(p)"}"#.utf8))
+            }
+            let outside = try await switchTo(NSTemporaryDirectory() + "elsewhere.jsonl.gz")
+            #expect(outside.status == 403 && outside.bodyString.contains("--cassette-dir"))
+            let escape = try await switchTo(dir + "/sub/../../escape.jsonl.gz")
+            #expect(escape.status == 403)
+            let directory = try await switchTo(dir + "/sub")
+            #expect(directory.status == 400 && directory.bodyString.contains("is a directory"), "\(directory.bodyString)")
+            let fifo = try await switchTo(dir + "/fifo")
+            #expect(fifo.status == 400 && fifo.bodyString.contains("is a FIFO"), "\(fifo.bodyString)")
+            let inside = try await switchTo(dir + "/sub/b.jsonl.gz")
+            #expect(inside.status == 200, "\(inside.bodyString)")
+            #expect(try await RawHTTPClient.request("GET", "/__tapedeck/status", port: proxy.port).status == 200, "still up")
+        }
+    }
+
+    @Test func theCAKeyIsOwnerOnlyFromTheFirstByte() throws {
+        let dir = NSTemporaryDirectory() + "tapedeck-cakey-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let old = umask(0)  // the most permissive umask a user can have: the modes must still be owner-only
+        defer { umask(old) }
+        _ = try CertificateAuthority(directory: dir + "/ca")
+        var st = stat()
+        #expect(stat(dir + "/ca/ca-key.pem", &st) == 0)
+        #expect(st.st_mode & 0o777 == 0o600)
+        #expect(stat(dir + "/ca", &st) == 0)
+        #expect(st.st_mode & 0o777 == 0o700)
+        // Reloading the CA from disk works.
+        _ = try CertificateAuthority(directory: dir + "/ca")
+    }
+
+    @Test(arguments: [ProxyMode.record, .auto])
+    func exchangesRecordedInThisRunReplayAfterSwitchingToReplay(mode: ProxyMode) async throws {
+        let path = tempCassette("switch-\(mode)")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try await TestSimulator.with(groups: 20) { sim in
+            try await TestProxy.with(cassette: path, mode: mode, upstream: sim.url) { proxy in
+                let calls = ["/?Action=DescribeSecurityGroups&RegionId=cn-hangzhou&PageSize=1", "/?Action=DescribeSecurityGroups&RegionId=cn-hangzhou&PageSize=2"]
+                var live: [[UInt8]] = []
+                for c in calls { live.append(try await RawHTTPClient.request("GET", c, port: proxy.port).body) }
+                let switched = try await RawHTTPClient.request("POST", "/__tapedeck/mode", port: proxy.port, headers: jsonType,
+                                                               body: Array(#"{"mode":"replay"}"#.utf8))
+                #expect(switched.status == 200)
+                for (c, body) in zip(calls, live) {
+                    let r = try await RawHTTPClient.request("GET", c, port: proxy.port)
+                    #expect(r.status == 200 && r.body == body, "replays what this run recorded: \(r.bodyString)")
+                }
+                #expect(proxy.engine.status.hits == 2)
+            }
+        }
+    }
+
+    @Test func switchingCassettesWithExchangesInFlightKeepsEachFileWhole() async throws {
+        let dir = NSTemporaryDirectory() + "tapedeck-inflight-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try await ScriptedUpstream.with(delay: .milliseconds(600), answer: { _ in Self.ok }) { upstream in
+            try await TestProxy.with(cassette: dir + "/first.jsonl.gz", mode: .record, upstream: "http://127.0.0.1:\(upstream)") { proxy in
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for i in 0..<4 { group.addTask { _ = try await RawHTTPClient.request("GET", "/first/\(i)", port: proxy.port) } }
+                    try await Task.sleep(for: .milliseconds(200))
+                    let r = try await RawHTTPClient.request("POST", "/__tapedeck/cassette", port: proxy.port, headers: jsonType,
+                                                            body: Array(#"{"path":"\#(dir)/second.jsonl.gz"}"#.utf8))
+                    #expect(r.status == 200)
+                    for i in 0..<2 { group.addTask { _ = try await RawHTTPClient.request("GET", "/second/\(i)", port: proxy.port) } }
+                    try await group.waitForAll()
+                }
+            }
+        }
+        let first = try CassetteReader(path: dir + "/first.jsonl.gz").allExchanges()
+        let second = try CassetteReader(path: dir + "/second.jsonl.gz").allExchanges()
+        #expect(first.count == 4 && first.allSatisfy { $0.request.url.contains("/first/") }, "\(first.map(\.request.url))")
+        #expect(second.count == 2 && second.allSatisfy { $0.request.url.contains("/second/") })
+        #expect(first.map(\.seq) == [1, 2, 3, 4] && second.map(\.seq) == [1, 2], "sequence numbers stay monotonic within a file")
+    }
+
+    /// A CreateSecurityGroup must not happen upstream when it cannot be recorded.
+    @Test func whatCannotBeRecordedIsNotSentUpstream() async throws {
+        let dir = NSTemporaryDirectory() + "tapedeck-unrec-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let path = dir + "/c.jsonl.gz"
+        let seen = Atomic<Int>(0)
+        try await ScriptedUpstream.with(answer: { _ in seen.add(1, ordering: .relaxed); return Self.ok }) { upstream in
+            try await TestProxy.with(cassette: path, mode: .record, upstream: "http://127.0.0.1:\(upstream)") { proxy in
+                #expect(try await RawHTTPClient.request("GET", "/?Action=CreateSecurityGroup&n=1", port: proxy.port).status == 200)
+                try FileManager.default.removeItem(atPath: path)  // the cassette is deleted under the running proxy
+                let r = try await RawHTTPClient.request("GET", "/?Action=CreateSecurityGroup&n=2", port: proxy.port)
+                #expect(r.status == 503 && r.bodyString.contains("was removed") && r.bodyString.contains(path), "\(r.bodyString)")
+                #expect(seen.load(ordering: .relaxed) == 1, "the second call never reached the upstream")
+                let status = json(try await RawHTTPClient.request("GET", "/__tapedeck/status", port: proxy.port))
+                #expect(status["recorded"] as? Int == 1)
+            }
+        }
+    }
+}
