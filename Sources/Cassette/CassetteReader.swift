@@ -119,6 +119,13 @@ public final class CassetteReader {
             case .member(let length):
                 try fill(length)
                 if buffer.readableBytes < length {
+                    // A torn tail is a prefix of a record and nothing after it. A length field damaged by a flipped
+                    // bit looks the same by length alone, so look closer before anything is dropped: the rest may
+                    // be a complete record, or valid records may follow.
+                    if let why = damagedLengthEvidence(buffer, decompressor: decompressor, allocator: allocator) {
+                        throw CassetteError(.corrupt, file: path, record: index, offset: fileOffset,
+                                            "its length field says \(length) bytes, but \(why); `tapedeck cassette repair --salvage \(path)` keeps every valid record")
+                    }
                     if allowTornTail { return }
                     throw CassetteError(.tornTail, file: path, record: index, offset: fileOffset,
                                         "the record needs \(length) bytes, the file has \(buffer.readableBytes)")
@@ -133,6 +140,36 @@ public final class CassetteReader {
                 index += 1
             }
         }
+    }
+
+    /// Why the bytes at `rest`'s reader index are not a torn tail: they hold a complete record, or a valid
+    /// record starts later. nil when they are just the beginning of a record.
+    static func damagedLengthEvidence(_ rest: ByteBuffer, decompressor: ZlibDecompressor, allocator: ByteBufferAllocator) -> String? {
+        if (try? GzipMember.decode(rest, decompressor: decompressor, allocator: allocator)) != nil {
+            return "the \(rest.readableBytes) bytes left are a complete record"
+        }
+        if let next = nextValidMember(in: rest, after: 0, decompressor: decompressor, allocator: allocator) {
+            return "a valid record starts \(next) bytes further on"
+        }
+        return nil
+    }
+
+    /// The offset (relative to `buffer`'s reader index) of the first valid member starting after `after`.
+    static func nextValidMember(in buffer: ByteBuffer, after: Int, decompressor: ZlibDecompressor, allocator: ByteBufferAllocator) -> Int? {
+        let view = buffer.readableBytesView
+        var i = after + 1
+        while i + GzipMember.headerSize <= view.count {
+            let base = view.startIndex + i
+            if view[base] == 0x1F && view[base + 1] == 0x8B && view[base + 2] == 8 && view[base + 3] == 4,
+               let candidate = buffer.getSlice(at: buffer.readerIndex + i, length: view.count - i),
+               case .member(let length) = GzipMember.header(candidate), length <= candidate.readableBytes,
+               let member = candidate.getSlice(at: candidate.readerIndex, length: length),
+               (try? GzipMember.decode(member, decompressor: decompressor, allocator: allocator)) != nil {
+                return i
+            }
+            i += 1
+        }
+        return nil
     }
 
     static func parseHeader(_ line: ByteBuffer, path: String) throws -> CassetteHeader {

@@ -1,8 +1,16 @@
+import CompressNIO
 import Foundation
+import NIOCore
 
-/// Drops a torn last record so the cassette opens again.
+/// Makes a damaged cassette open again without ever deleting a valid record.
+///
+/// `repair` drops only a torn last record: the beginning of a record with nothing after it, as a killed
+/// writer leaves. Any other damage (a flipped bit in a length field, a corrupt record in the middle) is
+/// refused with the record and offset named, because dropping "everything after the damage" would delete
+/// valid records. `salvage` then keeps every record that decodes, skipping only damaged bytes.
 public enum CassetteRepair {
     /// Truncates `path` after its last complete record; returns the bytes removed (0 if it was intact).
+    /// Throws `corrupt`, changing nothing, when the damage is not a torn tail.
     @discardableResult
     public static func repair(path: String) throws -> Int {
         let reader = try CassetteReader(path: path, allowTornTail: true)
@@ -15,5 +23,72 @@ public enum CassetteRepair {
             }
         }
         return removed
+    }
+
+    public struct Salvage: Sendable, Equatable {
+        /// Records kept (the header included).
+        public var kept: Int
+        /// Damaged stretches skipped: (offset, length).
+        public var skipped: [Skip]
+        /// The original, untouched.
+        public var backup: String
+    }
+
+    public struct Skip: Sendable, Equatable {
+        public var offset: Int
+        public var length: Int
+    }
+
+    /// Rewrites `path` with every record that decodes, byte for byte, skipping damaged stretches; the
+    /// original stays beside it as `PATH.damaged`. Nothing valid is lost.
+    public static func salvage(path: String) throws -> Salvage {
+        try CassettePath.check(path, writable: true)
+        guard let data = FileManager.default.contents(atPath: path) else { throw CassetteError(.io, file: path, "cannot be read") }
+        let allocator = ByteBufferAllocator()
+        let decompressor: ZlibDecompressor
+        do { decompressor = try ZlibDecompressor(algorithm: .deflate) } catch { throw CassetteError(.io, file: path, "zlib: \(error)") }
+        let all = ByteBuffer(bytes: data)
+        var out = ByteBuffer()
+        var kept = 0
+        var skipped: [Skip] = []
+        var at = 0
+        while at < all.readableBytes {
+            if let length = validMember(all, at, decompressor, allocator) {
+                if let member = all.getSlice(at: at, length: length) { var m = member; out.writeBuffer(&m) }
+                kept += 1
+                at += length
+                continue
+            }
+            let rest = all.getSlice(at: at, length: all.readableBytes - at) ?? ByteBuffer()
+            let next = CassetteReader.nextValidMember(in: rest, after: 0, decompressor: decompressor, allocator: allocator) ?? rest.readableBytes
+            skipped.append(Skip(offset: at, length: next))
+            at += next
+        }
+        guard kept > 0, validMember(out, 0, decompressor, allocator) != nil else {
+            throw CassetteError(.notACassette, file: path, "no readable record at all; nothing to salvage")
+        }
+        let backup = path + ".damaged"
+        let temporary = path + ".salvage-\(getpid())"
+        guard FileManager.default.createFile(atPath: temporary, contents: Data(out.readableBytesView)) else {
+            throw CassetteError(.io, file: temporary, "cannot write the salvaged copy")
+        }
+        guard link(path, backup) == 0 || errno == EEXIST else {
+            unlink(temporary)
+            throw CassetteError(.io, file: backup, "cannot keep the original: \(String(cString: strerror(errno)))")
+        }
+        guard rename(temporary, path) == 0 else {
+            unlink(temporary)
+            throw CassetteError(.io, file: path, "cannot replace with the salvaged copy: \(String(cString: strerror(errno)))")
+        }
+        return Salvage(kept: kept, skipped: skipped, backup: backup)
+    }
+
+    /// The length of a member at `offset` that is complete and decodes, else nil.
+    static func validMember(_ all: ByteBuffer, _ offset: Int, _ decompressor: ZlibDecompressor, _ allocator: ByteBufferAllocator) -> Int? {
+        guard let rest = all.getSlice(at: offset, length: all.readableBytes - offset),
+              case .member(let length) = GzipMember.header(rest), length <= rest.readableBytes,
+              let member = rest.getSlice(at: rest.readerIndex, length: length),
+              (try? GzipMember.decode(member, decompressor: decompressor, allocator: allocator)) != nil else { return nil }
+        return length
     }
 }

@@ -52,16 +52,28 @@ public enum GzipMember {
               let total = buffer.getInteger(at: b + 16, endianness: .little, as: UInt32.self) else {
             return .invalid("a gzip member without Tapedeck's length field (was the file recompressed, e.g. by `zcat | jq | gzip`? `tapedeck cassette import-jsonl FILE --out NEW` rebuilds it)")
         }
+        // Every field gzip readers interpret must be exactly what the writer wrote, so a file that verifies
+        // is one `zcat` reads: deflate (CM 8), only FEXTRA set, an extra field of 8 bytes holding one 4-byte subfield.
+        guard buffer.getInteger(at: b + 2, as: UInt8.self) == 8 else { return .invalid("gzip compression method is not deflate") }
+        guard buffer.getInteger(at: b + 3, as: UInt8.self) == 4 else { return .invalid("unexpected gzip header flags") }
+        guard buffer.getInteger(at: b + 10, endianness: .little, as: UInt16.self) == 8,
+              buffer.getInteger(at: b + 14, endianness: .little, as: UInt16.self) == 4 else {
+            return .invalid("damaged gzip extra-field lengths")
+        }
         guard Int(total) >= headerSize + trailerSize else { return .invalid("member length \(total) is too small") }
         return .member(length: Int(total))
     }
 
     /// Inflates one complete member (exactly its bytes) and checks CRC and size.
     public static func decode(_ member: ByteBuffer, decompressor: ZlibDecompressor, allocator: ByteBufferAllocator) throws -> ByteBuffer {
-        var deflated = member.getSlice(at: member.readerIndex + headerSize, length: member.readableBytes - headerSize - trailerSize)!
-        let crc = member.getInteger(at: member.writerIndex - 8, endianness: .little, as: UInt32.self)!
-        let size = Int(member.getInteger(at: member.writerIndex - 4, endianness: .little, as: UInt32.self)!)
-        var out = allocator.buffer(capacity: max(256, size))
+        guard member.readableBytes >= headerSize + trailerSize,
+              var deflated = member.getSlice(at: member.readerIndex + headerSize, length: member.readableBytes - headerSize - trailerSize),
+              let crc = member.getInteger(at: member.writerIndex - 8, endianness: .little, as: UInt32.self),
+              let size32 = member.getInteger(at: member.writerIndex - 4, endianness: .little, as: UInt32.self) else {
+            throw GzipMemberError.mismatch("\(member.readableBytes) bytes, too short for a record")
+        }
+        let size = Int(size32)
+        var out = allocator.buffer(capacity: min(max(256, size), 64 << 20))  // the trailer may be damaged: do not trust it for a huge allocation
         defer { try? decompressor.reset() }
         while true {
             do {

@@ -87,9 +87,18 @@ struct CassetteCommand: ParsableCommand {
     }
 
     struct Repair: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Drop a torn last record (left by a killed writer).")
+        static let configuration = CommandConfiguration(
+            abstract: "Drop a torn last record (left by a killed writer); with --salvage, keep every valid record of a damaged file.",
+            discussion: "Without --salvage, damage other than a torn tail is refused (exit 1) with the record and offset named: nothing valid is ever deleted.")
         @Argument(help: "The cassette file (changed in place).") var file: String
+        @Flag(help: "Rewrite the file with every record that decodes, skipping damaged bytes; the original is kept as FILE.damaged.") var salvage = false
         func run() throws {
+            if salvage {
+                let s = try CassetteRepair.salvage(path: file)
+                let skipped = s.skipped.map { "\($0.length) bytes at \($0.offset)" }.joined(separator: ", ")
+                print("\(file): kept \(s.kept - 1) exchanges\(skipped.isEmpty ? "" : ", skipped \(skipped)"); the original is \(s.backup)")
+                return
+            }
             let removed = try CassetteRepair.repair(path: file)
             print(removed == 0 ? "\(file): intact" : "\(file): removed \(removed) bytes of a torn last record")
         }

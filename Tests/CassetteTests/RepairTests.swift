@@ -1,0 +1,90 @@
+import Foundation
+import Testing
+@testable import Cassette
+
+/// One flipped bit anywhere must never make `repair` delete valid records; `salvage` keeps all but the
+/// damaged one; a torn tail is still dropped; a file that verifies is one gzip reads.
+@Suite struct RepairTests {
+    static func cassette(_ count: Int) throws -> (path: String, bytes: Data, entries: [CassetteReader.Entry]) {
+        let path = tempPath("flip.jsonl.gz")
+        try writeCassette(path, count: count)
+        let entries = try CassetteReader(path: path).entries
+        return (path, try Data(contentsOf: URL(fileURLWithPath: path)), entries)
+    }
+
+    @Test func aFlippedBitAnywhereNeverMakesRepairDeleteValidRecords() throws {
+        let (path, original, entries) = try Self.cassette(6)
+        defer { try? FileManager.default.removeItem(atPath: path); try? FileManager.default.removeItem(atPath: path + ".damaged") }
+        var refused = 0
+        for offset in 0..<original.count {
+            var damaged = original
+            damaged[offset] ^= UInt8(1) << UInt8(offset % 8)
+            try damaged.write(to: URL(fileURLWithPath: path))
+            do {
+                let removed = try CassetteRepair.repair(path: path)
+                #expect(removed == 0, "flip at \(offset): repair removed \(removed) bytes")
+            } catch let e as CassetteError {
+                refused += 1
+                #expect(e.kind != .tornTail, "flip at \(offset) was taken for a torn tail")
+                #expect(e.offset != nil, "the refusal names the offset: \(e)")
+            }
+            #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == damaged, "flip at \(offset): repair changed the file")
+        }
+        #expect(refused > original.count / 2, "most flips are detected (CRC, lengths, header fields)")
+        _ = entries
+    }
+
+    @Test func salvageKeepsEveryUndamagedRecord() throws {
+        let (path, original, entries) = try Self.cassette(6)
+        defer { try? FileManager.default.removeItem(atPath: path); try? FileManager.default.removeItem(atPath: path + ".damaged") }
+        // Bits in the length fields (the dangerous case) and in the deflate data of records 2 and 6 (the last).
+        let length2 = entries[1].offset + 16, length6 = entries[5].offset + 17
+        for offset in [length2, length2 + 1, entries[1].offset + 30, length6, entries[5].offset + 25] {
+            var damaged = original
+            damaged[offset] ^= 0x40
+            try damaged.write(to: URL(fileURLWithPath: path))
+            try? FileManager.default.removeItem(atPath: path + ".damaged")
+            let s = try CassetteRepair.salvage(path: path)
+            let back = try CassetteReader(path: path).allExchanges()
+            #expect(back.count == 5, "flip at \(offset): kept \(back.count) of the 5 undamaged exchanges")
+            let damagedRecord = entries.first { $0.offset <= offset && offset < $0.offset + $0.length }!.seq
+            let expected = (1...6).filter { $0 != damagedRecord }.map { sampleExchange($0).request.url }
+            #expect(back.map(\.request.url) == expected)
+            #expect(try Data(contentsOf: URL(fileURLWithPath: s.backup)) == damaged, "the original is kept")
+        }
+    }
+
+    @Test func aTornTailIsStillDropped() throws {
+        let (path, original, entries) = try Self.cassette(4)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let last = entries[3]
+        for cut in [1, 19, 20, 21, last.length / 2, last.length - 1] {
+            try original.prefix(original.count - cut).write(to: URL(fileURLWithPath: path))
+            let removed = try CassetteRepair.repair(path: path)
+            #expect(removed == last.length - cut)
+            #expect(try CassetteReader(path: path).entries.count == 3)
+        }
+    }
+
+    /// Header fields gzip readers interpret: damage to any of them fails verification.
+    @Test(arguments: [(2, UInt8(9)), (3, UInt8(4 | 8)), (10, UInt8(9)), (14, UInt8(5))])
+    func damagedGzipHeaderFieldsNeverVerify(field: Int, value: UInt8) throws {
+        let (path, original, entries) = try Self.cassette(3)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        var damaged = original
+        damaged[entries[1].offset + field] = value
+        try damaged.write(to: URL(fileURLWithPath: path))
+        #expect(throws: CassetteError.self) { _ = try CassetteReader(path: path) }
+    }
+
+    @Test func whatVerifiesIsReadableByGzip() throws {
+        let (path, _, _) = try Self.cassette(5)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["gzip", "-t", path]
+        try p.run()
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0)
+    }
+}
