@@ -1,115 +1,190 @@
 import CloudSigning
 import Foundation
 
-/// Removes credentials before anything reaches disk: signature and credential headers, signature and
-/// key-id query/form parameters, and secret-looking JSON fields, in requests and responses alike.
+/// Removes credentials before anything reaches disk, wherever they sit in an exchange:
+///
+/// - query and form parameters, request and response headers and JSON fields at any depth (inside arrays,
+///   and every value under a secret-named object such as `auth.identity.token`) whose names
+///   `SecretNames` calls secret, case-insensitively (`password`, `token`, `signature`, `X-Api-Key`,
+///   `Set-Cookie`, `WWW-Authenticate`, `private_key`, `client_secret`, …), plus the names given with `--redact`;
+/// - XML elements and `name=value` text of such names in bodies that are not JSON;
+/// - and every credential value seen in the request wherever else it appears — echoed in a response body,
+///   an error's string-to-sign, a response header — plain, percent-encoded or JSON-escaped.
+///
+/// Match keys treat the same names as redacted (`RequestKey`), so replay still matches.
 public struct Redactor: Sendable {
     public static let placeholder = "REDACTED"
-
-    /// Lower-case header names whose values are replaced (the scheme word of `Authorization` is kept).
-    public var headers: Set<String> = ["authorization", "proxy-authorization", "cookie", "set-cookie", "x-security-token",
-                                       "x-acs-security-token", "x-auth-token", "x-subject-token", "x-acs-accesskey-id"]
-    /// Query/form parameter names whose values are replaced.
-    public var parameters: Set<String> = ["Signature", "AccessKeyId", "SecurityToken", "AccessKeySecret", "access_key_id",
-                                          "access_key_secret", "password", "token"]
-    /// JSON field names containing any of these, compared lower-case without `_` and `-`, have their
-    /// values replaced. Pagination and idempotency tokens (`NextToken`, `ClientToken`) are not secrets.
-    public var jsonFieldFragments: [String] = ["secret", "password", "passwd", "privatekey", "securitytoken", "sessiontoken",
-                                               "accesstoken", "refreshtoken", "authtoken", "idtoken", "subjecttoken", "apikey",
-                                               "accesskeyid", "signature"]
-
-    private var fragmentBytes: [[UInt8]] { jsonFieldFragments.map { Array($0.utf8) } }
 
     /// Exact names added with `--redact NAME` (header, parameter or JSON field).
     public var extra: Set<String> = []
 
     public init() {}
 
-    public mutating func add(_ name: String) { extra.insert(name) }
+    public mutating func add(_ name: String) { extra.insert(name.lowercased()) }
 
-    func isSecretHeader(_ name: String) -> Bool { headers.contains(name.lowercased()) || extra.contains(name) || extra.contains(name.lowercased()) }
-    func isSecretParameter(_ name: String) -> Bool { parameters.contains(name) || extra.contains(name) }
-    func isSecretField(_ name: String) -> Bool {
-        if extra.contains(name) { return true }
-        var l: [UInt8] = []
-        l.reserveCapacity(name.utf8.count)
-        for b in name.utf8 where b != UInt8(ascii: "_") && b != UInt8(ascii: "-") { l.append(b >= 65 && b <= 90 ? b + 32 : b) }
-        return jsonFieldFragments.contains { SecretScanner.contains(l, Array($0.utf8)) }
-    }
-
-    /// Whether `text` might hold a secret field (or an extra name), judged on its lower-cased text without
-    /// `_` and `-` exactly as field names are: clean bodies (most answers) are never parsed.
-    func mightHoldSecrets(_ text: String) -> Bool {
-        var normalized: [UInt8] = []
-        normalized.reserveCapacity(text.utf8.count)
-        for b in text.utf8 where b != UInt8(ascii: "_") && b != UInt8(ascii: "-") { normalized.append(b >= 65 && b <= 90 ? b + 32 : b) }
-        if fragmentBytes.contains(where: { SecretScanner.contains(normalized, $0) }) { return true }
-        return extra.contains { SecretScanner.contains(Array(text.utf8), Array($0.utf8)) }
-    }
+    func isSecret(_ name: String) -> Bool { SecretNames.isSecret(name) || (!extra.isEmpty && extra.contains(name.lowercased())) }
 
     public func redact(_ e: Exchange) -> Exchange {
+        var seen = Set<String>()  // credential values found in the request, scrubbed everywhere afterwards
         var r = e
-        r.request.url = redactURL(e.request.url)
-        r.request.headers = e.request.headers.map(redactHeader)
-        r.request.body = redactBody(e.request.body, headers: e.request.headerPairs)
-        r.response.headers = e.response.headers.map(redactHeader)
-        r.response.body = redactBody(e.response.body, headers: e.response.headerPairs)
+        r.request.url = redactURL(e.request.url, &seen)
+        r.request.headers = e.request.headers.map { redactHeader($0, &seen) }
+        r.request.body = redactBody(e.request.body, headers: e.request.headerPairs, &seen)
+        r.response.headers = e.response.headers.map { redactHeader($0, &seen) }
+        r.response.body = redactBody(e.response.body, headers: e.response.headerPairs, &seen)
+        let needles = Redactor.needles(seen)
+        guard !needles.isEmpty else { return r }
+        r.request.url = scrub(r.request.url, needles)
+        r.request.headers = r.request.headers.map { $0.count == 2 ? [$0[0], scrub($0[1], needles)] : $0 }
+        r.response.headers = r.response.headers.map { $0.count == 2 ? [$0[0], scrub($0[1], needles)] : $0 }
+        for keyPath in [\Exchange.request.body, \Exchange.response.body] where r[keyPath: keyPath].encoding == .text {
+            r[keyPath: keyPath] = Body(encoding: .text, data: scrub(r[keyPath: keyPath].data, needles))
+        }
         return r
     }
 
-    private func redactHeader(_ h: [String]) -> [String] {
-        guard h.count == 2, isSecretHeader(h[0]) else { return h }
+    // MARK: by name
+
+    private func redactHeader(_ h: [String], _ seen: inout Set<String>) -> [String] {
+        guard h.count == 2, isSecret(h[0]) else { return h }
+        Redactor.collectCredentials(h[1], &seen)
         let scheme = h[1].split(separator: " ", maxSplits: 1).first.map(String.init) ?? ""
-        let keepScheme = h[0].lowercased() == "authorization" && (scheme.hasSuffix("HMAC-SHA256") || scheme == "Bearer" || scheme == "Basic")
+        let keepScheme = h[0].lowercased() == "authorization" && (scheme.hasSuffix("HMAC-SHA256") || scheme.hasSuffix("HMAC-SM3")
+            || scheme == "Bearer" || scheme == "Basic" || scheme == "Digest")
         return [h[0], keepScheme ? "\(scheme) \(Redactor.placeholder)" : Redactor.placeholder]
     }
 
-    func redactURL(_ url: String) -> String {
+    func redactURL(_ url: String, _ seen: inout Set<String>) -> String {
         guard let q = url.firstIndex(of: "?") else { return url }
-        let query = String(url[url.index(after: q)...])
-        guard var params = try? QueryParameters.parse(query) else { return url }
+        guard var params = try? QueryParameters.parse(String(url[url.index(after: q)...])) else { return url }
+        guard redactParameters(&params, &seen) else { return url }
+        return String(url[..<q]) + "?" + params.encoded
+    }
+
+    private func redactParameters(_ params: inout QueryParameters, _ seen: inout Set<String>) -> Bool {
         var changed = false
-        for i in params.pairs.indices where isSecretParameter(params.pairs[i].name) {
+        for i in params.pairs.indices where isSecret(params.pairs[i].name) && params.pairs[i].value != Redactor.placeholder {
+            Redactor.collect(params.pairs[i].value, &seen)
             params.pairs[i].value = Redactor.placeholder
             changed = true
         }
-        return changed ? String(url[..<q]) + "?" + params.encoded : url
+        return changed
     }
 
-    func redactBody(_ body: Body, headers: [(String, String)]) -> Body {
+    func redactBody(_ body: Body, headers: [(String, String)], _ seen: inout Set<String>) -> Body {
         guard body.encoding == .text, !body.data.isEmpty else { return body }
         let contentType = headers.first { $0.0.lowercased() == "content-type" }?.1.lowercased() ?? ""
-        if contentType.contains("x-www-form-urlencoded"), var params = try? QueryParameters.parse(body.data) {
-            var changed = false
-            for i in params.pairs.indices where isSecretParameter(params.pairs[i].name) {
-                params.pairs[i].value = Redactor.placeholder
-                changed = true
-            }
-            return changed ? Body(encoding: .text, data: params.encoded) : body
-        }
         let trimmed = body.data.drop { $0 == " " || $0 == "\n" || $0 == "\r" || $0 == "\t" }
-        guard trimmed.first == "{" || trimmed.first == "[", mightHoldSecrets(body.data),
-              let json = try? JSONSerialization.jsonObject(with: Data(body.data.utf8), options: [.fragmentsAllowed]) else { return body }
-        var changed = false
-        let cleaned = redactJSON(json, &changed)
-        guard changed, let data = try? JSONSerialization.data(withJSONObject: cleaned, options: [.sortedKeys, .withoutEscapingSlashes]) else { return body }
-        return Body(encoding: .text, data: String(decoding: data, as: UTF8.self))
+        if trimmed.first == "{" || trimmed.first == "[" {
+            guard let json = try? JSONSerialization.jsonObject(with: Data(body.data.utf8), options: [.fragmentsAllowed]) else { return body }
+            var changed = false
+            let cleaned = redactJSON(json, under: false, &changed, &seen)
+            guard changed, let data = try? JSONSerialization.data(withJSONObject: cleaned, options: [.sortedKeys, .withoutEscapingSlashes]) else {
+                return body
+            }
+            return Body(encoding: .text, data: String(decoding: data, as: UTF8.self))
+        }
+        if trimmed.first == "<" { return Body(encoding: .text, data: redactXML(body.data, &seen)) }
+        if contentType.contains("x-www-form-urlencoded") || body.data.contains("="), !body.data.contains(" "),
+           var params = try? QueryParameters.parse(body.data) {
+            return redactParameters(&params, &seen) ? Body(encoding: .text, data: params.encoded) : body
+        }
+        return body
     }
 
-    private func redactJSON(_ v: Any, _ changed: inout Bool) -> Any {
+    /// Secret-named fields become the placeholder; under a secret-named object or array every value does.
+    private func redactJSON(_ v: Any, under secret: Bool, _ changed: inout Bool, _ seen: inout Set<String>) -> Any {
         if let d = v as? [String: Any] {
             var out: [String: Any] = [:]
             for (k, x) in d {
-                if isSecretField(k), x is String || x is NSNumber {
-                    out[k] = Redactor.placeholder
-                    changed = true
-                } else {
-                    out[k] = redactJSON(x, &changed)
-                }
+                let normalized = k.lowercased().filter { $0 != "_" && $0 != "-" }
+                let keyIsSecret = isSecret(k)
+                let keep = secret && !keyIsSecret && Redactor.harmlessLeaves.contains(normalized) && !(x is [String: Any])
+                out[k] = keep ? x : redactJSON(x, under: secret || keyIsSecret, &changed, &seen)
             }
             return out
         }
-        if let a = v as? [Any] { return a.map { redactJSON($0, &changed) } }
-        return v
+        if let a = v as? [Any] { return a.map { redactJSON($0, under: secret, &changed, &seen) } }
+        guard secret, !(v is NSNull) else { return v }
+        if let s = v as? String {
+            if s == Redactor.placeholder { return s }
+            Redactor.collect(s, &seen)
+        } else if let n = v as? NSNumber {
+            Redactor.collect(n.stringValue, &seen)
+        }
+        changed = true
+        return Redactor.placeholder
+    }
+
+    /// `<Name>value</Name>` for secret names (Alibaba's XML answers, SOAP-ish bodies).
+    private func redactXML(_ text: String, _ seen: inout Set<String>) -> String {
+        var out = ""
+        var rest = Substring(text)
+        while let open = rest.firstIndex(of: "<") {
+            out += rest[..<open]
+            rest = rest[open...]
+            guard let close = rest.firstIndex(of: ">") else { break }
+            let tag = rest[rest.index(after: rest.startIndex)..<close]
+            out += rest[...close]
+            rest = rest[rest.index(after: close)...]
+            guard !tag.hasPrefix("/"), !tag.hasPrefix("?"), !tag.hasPrefix("!"), !tag.contains(" "), isSecret(String(tag)),
+                  let end = rest.range(of: "</\(tag)>") else { continue }
+            let value = String(rest[..<end.lowerBound])
+            if !value.contains("<") {
+                Redactor.collect(value, &seen)
+                out += Redactor.placeholder
+                rest = rest[end.lowerBound...]
+            }
+        }
+        return out + rest
+    }
+
+    // MARK: by value
+
+    /// Adds a credential value to `seen`.
+    static func collect(_ value: String, _ seen: inout Set<String>) {
+        guard value != placeholder, value.count >= 6 else { return }
+        seen.insert(value)
+    }
+
+    /// An `Authorization`-style value: `Scheme k=v, k=v` or `Scheme token`; the values (not the scheme, not
+    /// the signed-header list) are the credentials that may be echoed.
+    static func collectCredentials(_ value: String, _ seen: inout Set<String>) {
+        collect(value, &seen)
+        let parts = value.split(whereSeparator: { $0 == " " || $0 == "," })
+        for (i, part) in parts.enumerated() {
+            if let eq = part.firstIndex(of: "=") {
+                let name = part[..<eq].lowercased()
+                if name != "signedheaders" && name != "realm" { collect(String(part[part.index(after: eq)...]), &seen) }
+            } else if i > 0 {
+                collect(String(part), &seen)
+            }
+            if let colon = part.firstIndex(of: ":"), i > 0 { collect(String(part[part.index(after: colon)...]), &seen) }
+        }
+    }
+
+    /// Leaves kept under a secret-named object: metadata, not credentials (`Credentials.Expiration`, a user's name).
+    static let harmlessLeaves: Set<String> = ["expiration", "expiresat", "expiresin", "expires", "issuedat", "name", "type", "methods",
+                                              "region", "domain", "catalog", "roles", "project"]
+
+    /// Each value as it may be echoed: plain, percent-encoded (once and twice, as in a string-to-sign), JSON-escaped.
+    static func needles(_ seen: Set<String>) -> [String] {
+        var out = Set<String>()
+        for v in seen {
+            out.insert(v)
+            let once = PercentEncoding.encode(v)
+            out.insert(once)
+            out.insert(PercentEncoding.encode(once))
+            if let data = try? JSONSerialization.data(withJSONObject: v, options: [.fragmentsAllowed]) {
+                out.insert(String(decoding: data.dropFirst().dropLast(), as: UTF8.self))
+            }
+        }
+        return out.sorted { $0.count > $1.count }  // longest first, so a value's encodings are not cut by a shorter one
+    }
+
+    private func scrub(_ text: String, _ needles: [String]) -> String {
+        var t = text
+        for n in needles where t.contains(n) { t = t.replacingOccurrences(of: n, with: Redactor.placeholder) }
+        return t
     }
 }

@@ -20,6 +20,15 @@ public enum SecretScanner {
             let pct = PercentEncoding.encode(value)
             if pct != value { needles.append((name, "percent-encoded", Array(pct.utf8))) }
             needles.append((name, "base64", Array(Data(value.utf8).base64EncodedString().utf8)))
+            // As a JSON string stores it: quotes, backslashes, slashes and control characters escaped.
+            for options: JSONSerialization.WritingOptions in [[.fragmentsAllowed], [.fragmentsAllowed, .withoutEscapingSlashes]] {
+                if let data = try? JSONSerialization.data(withJSONObject: value, options: options) {
+                    let escaped = Array(data.dropFirst().dropLast())
+                    if escaped != Array(value.utf8), !needles.contains(where: { $0.0 == name && $0.2 == escaped }) {
+                        needles.append((name, "JSON-escaped", escaped))
+                    }
+                }
+            }
             needles.append((name, "base64, unpadded", Array(Data(value.utf8).base64EncodedString().trimmingCharacters(in: ["="]).utf8)))
         }
         var findings: [Finding] = []

@@ -66,11 +66,14 @@ public struct QueryParameters: Sendable, Equatable {
 
     /// RFC 3986-encoded, sorted by name then value: the canonical query both signature families use.
     /// With `sortValues: false`, repeated names keep their values in the order sent (Huawei's signer).
-    public func canonicalString(excluding excluded: Set<String> = [], sortValues: Bool = true) -> String {
+    /// - Parameter redactingSecrets: values of credential-named parameters (`SecretNames`) appear as
+    ///   `REDACTED`, so a key never carries a secret and compares equal to a redacted recording.
+    public func canonicalString(excluding excluded: Set<String> = [], sortValues: Bool = true, redactingSecrets: Bool = false) -> String {
         var encoded: [(String, String, Int)] = []
         encoded.reserveCapacity(pairs.count)
         for (i, p) in pairs.enumerated() where !excluded.contains(p.name) {
-            encoded.append((PercentEncoding.encode(p.name), PercentEncoding.encode(p.value), i))
+            let value = redactingSecrets && SecretNames.isSecret(p.name) ? "REDACTED" : PercentEncoding.encode(p.value)
+            encoded.append((PercentEncoding.encode(p.name), value, i))
         }
         encoded.sort { (a: (String, String, Int), b: (String, String, Int)) -> Bool in
             if a.0 != b.0 { return a.0 < b.0 }

@@ -13,7 +13,7 @@ public enum RequestKey {
         var key = profile.includeMethod ? request.method.uppercased() + " " : ""
         key += host.lowercased()
         key += request.rawPath.isEmpty ? "/" : request.rawPath
-        let canonical = params.canonicalString(excluding: profile.volatileParameters)
+        let canonical = params.canonicalString(excluding: profile.volatileParameters, redactingSecrets: true)
         if !canonical.isEmpty { key += "?" + canonical }
         for h in profile.keyHeaders {
             if let v = request.header(h) { key += " \(h)=\(PercentEncoding.encode(v))" }

@@ -74,3 +74,89 @@ import Testing
         }
     }
 }
+
+/// Secrets planted in every place an exchange can carry one; none may reach the file.
+@Suite struct PlantedSecretTests {
+    @Test func noPlantedSecretReachesDisk() throws {
+        var planted: [(String, String)] = []
+        func secret(_ where_: String) -> String {
+            let v = "S3cret\(planted.count)x" + String(UUID().uuidString.prefix(8))
+            planted.append((where_, v))
+            return v
+        }
+        let query = [("password", secret("query password")), ("Token", secret("query Token")), ("SIGNATURE", secret("query SIGNATURE")),
+                     ("client_secret", secret("query client_secret")), ("api_key", secret("query api_key")),
+                     ("AccessKeyId", secret("query AccessKeyId")), ("x-amz-security-token", secret("query security token"))]
+            .map { "\($0.0)=\($0.1)" }.joined(separator: "&")
+        let form = "Action=Create&Password=\(secret("form Password"))&SecurityToken=\(secret("form SecurityToken"))&Name=ok"
+        let nested = """
+        {"auth":{"identity":{"methods":["password"],"token":{"id":"\(secret("auth.identity.token.id"))"},
+         "password":{"user":{"name":"bob","password":"\(secret("nested password"))"}}}},
+         "keys":[{"access_key":"\(secret("array access_key"))","private_key":"\(secret("array private_key"))"}],
+         "Client_Secret":"\(secret("Client_Secret"))","refresh-token":"\(secret("refresh-token"))","n":1}
+        """
+        let echoed = secret("echoed key id")
+        let requestHeaders: [(String, String)] = [
+            ("Authorization", "ACS3-HMAC-SHA256 Credential=\(echoed),SignedHeaders=host,Signature=\(secret("Authorization signature"))"),
+            ("X-Api-Key", secret("X-Api-Key")), ("Api-Key", secret("Api-Key")), ("X-Auth-Token", secret("X-Auth-Token")),
+            ("Proxy-Authorization", "Basic " + secret("Proxy-Authorization")), ("cookie", "sid=" + secret("cookie")),
+            ("Content-Type", "application/json"),
+        ]
+        let responseBody = """
+        {"Credentials":{"AccessKeySecret":"\(secret("response AccessKeySecret"))","SecurityToken":"\(secret("response SecurityToken"))"},
+         "token":"\(secret("response token"))","items":[{"secret":"\(secret("response array secret"))"}],
+         "Message":"signature mismatch, string to sign: GET&%2F&AccessKeyId%3D\(echoed)"}
+        """
+        let responseHeaders: [(String, String)] = [
+            ("Content-Type", "application/json"), ("Set-Cookie", "sid=" + secret("Set-Cookie")),
+            ("WWW-Authenticate", "Bearer realm=x, error=" + secret("WWW-Authenticate")), ("X-Subject-Token", secret("X-Subject-Token")),
+            ("X-Echo", "seen " + echoed),
+        ]
+        let xmlBody = "<?xml version=\"1.0\"?><R><AccessKeySecret>\(secret("xml AccessKeySecret"))</AccessKeySecret><Id>1</Id></R>"
+        let textBody = "password=\(secret("text password"))&user=bob"
+
+        let exchanges = [
+            Exchange(seq: 1, key: "k", profile: "generic",
+                     request: .init(method: "POST", url: "https://api.example/v3/p?\(query)", headers: requestHeaders, body: Body(bytes: Array(nested.utf8))),
+                     response: .init(status: 200, headers: responseHeaders, body: Body(bytes: Array(responseBody.utf8))),
+                     timing: .init(started_at: "t", duration_ms: 1)),
+            Exchange(seq: 2, key: "k2", profile: "aliyun-rpc",
+                     request: .init(method: "POST", url: "https://ecs.aliyuncs.com/", headers: [("Content-Type", "application/x-www-form-urlencoded")],
+                                    body: Body(bytes: Array(form.utf8))),
+                     response: .init(status: 200, headers: [("Content-Type", "text/xml")], body: Body(bytes: Array(xmlBody.utf8))),
+                     timing: .init(started_at: "t", duration_ms: 1)),
+            Exchange(seq: 3, key: "k3", profile: "generic",
+                     request: .init(method: "GET", url: "https://api.example/x", headers: [], body: .empty),
+                     response: .init(status: 200, headers: [("Content-Type", "text/plain")], body: Body(bytes: Array(textBody.utf8))),
+                     timing: .init(started_at: "t", duration_ms: 1)),
+        ]
+        #expect(planted.count >= 31)
+        let path = tempPath("planted.jsonl.gz")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let w = try CassetteWriter(path: path)
+        for e in exchanges { try w.append(Redactor().redact(e)) }
+        w.close()
+        let findings = try SecretScanner.scan(path: path, secrets: planted.map { ($0.0, $0.1) })
+        #expect(findings.isEmpty, "\(findings.count) of \(planted.count) planted secrets reached disk: \(findings)")
+        // What is not secret stays.
+        let back = try CassetteReader(path: path).allExchanges()
+        #expect(back[0].request.body.data.contains("\"name\":\"bob\"") && back[0].request.body.data.contains("\"n\":1"))
+        #expect(back[0].request.body.data.contains("\"methods\":[\"password\"]"))
+        #expect(back[1].request.body.data.contains("Name=ok") && back[1].response.body.data.contains("<Id>1</Id>"))
+        #expect(back[2].response.body.data.contains("user=bob"))
+        #expect(back[0].request.headerPairs.contains { $0.0 == "Content-Type" && $0.1 == "application/json" })
+    }
+
+    @Test func theScannerFindsJSONEscapedSecrets() throws {
+        let path = tempPath("escaped.jsonl.gz")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let w = try CassetteWriter(path: path)
+        // A secret with a quote and a backslash is stored escaped inside the JSON line.
+        try w.append(Exchange(seq: 1, key: "k", profile: "generic",
+                              request: .init(method: "GET", url: "http://h/", headers: [("X-Other", #"a"b\c-secret"#)], body: .empty),
+                              response: .init(status: 200, headers: [], body: .empty), timing: .init(started_at: "t", duration_ms: 1)))
+        w.close()
+        let findings = try SecretScanner.scan(path: path, secrets: [("S", #"a"b\c-secret"#)])
+        #expect(findings.map(\.form) == ["JSON-escaped"])
+    }
+}
