@@ -137,6 +137,14 @@ let package = Package(
                 .product(name: "CompressNIO", package: "compress-nio"),
             ]
         ),
+        .testTarget(
+            name: "FuzzTests",
+            dependencies: [
+                "Cassette", "TapedeckHTTP",
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ]
+        ),
         .testTarget(name: "CloudSigningTests", dependencies: ["CloudSigning"]),
         .testTarget(name: "CassetteTests", dependencies: ["Cassette", .product(name: "NIOCore", package: "swift-nio"), .product(name: "CompressNIO", package: "compress-nio")]),
         .testTarget(name: "MatchingTests", dependencies: ["Matching", "Cassette", "CloudSigning"]),

@@ -72,7 +72,7 @@ public struct Redactor: Sendable {
     }
 
     func redactBody(_ body: Body, headers: [(String, String)], _ seen: inout Set<String>) -> Body {
-        guard body.encoding == .text, !body.data.isEmpty else { return body }
+        guard body.encoding == .text, !body.data.isEmpty, mightHoldSecretNames(body.data) else { return body }
         let contentType = headers.first { $0.0.lowercased() == "content-type" }?.1.lowercased() ?? ""
         let trimmed = body.data.drop { $0 == " " || $0 == "\n" || $0 == "\r" || $0 == "\t" }
         if trimmed.first == "{" || trimmed.first == "[" {
@@ -139,6 +139,18 @@ public struct Redactor: Sendable {
         return out + rest
     }
 
+    /// Whether `text` contains a secret-name fragment (or an extra name) at all, judged on its lower-cased
+    /// bytes without `_`, `-` and `.` as names are: clean bodies (most answers) are never parsed.
+    func mightHoldSecretNames(_ text: String) -> Bool {
+        var normalized: [UInt8] = []
+        normalized.reserveCapacity(text.utf8.count)
+        for b in text.utf8 where b != UInt8(ascii: "_") && b != UInt8(ascii: "-") && b != UInt8(ascii: ".") {
+            normalized.append(b >= 65 && b <= 90 ? b + 32 : b)
+        }
+        if SecretNames.mentionsSecretName(normalized) { return true }
+        return extra.contains { SecretScanner.contains(normalized, Array($0.utf8.filter { $0 != UInt8(ascii: "_") && $0 != UInt8(ascii: "-") && $0 != UInt8(ascii: ".") })) }
+    }
+
     // MARK: by value
 
     /// Adds a credential value to `seen`.
@@ -183,8 +195,11 @@ public struct Redactor: Sendable {
     }
 
     private func scrub(_ text: String, _ needles: [String]) -> String {
+        let bytes = Array(text.utf8)
         var t = text
-        for n in needles where t.contains(n) { t = t.replacingOccurrences(of: n, with: Redactor.placeholder) }
+        for n in needles where SecretScanner.contains(bytes, Array(n.utf8)) {  // memchr-fast; replace only on a hit
+            t = t.replacingOccurrences(of: n, with: Redactor.placeholder)
+        }
         return t
     }
 }

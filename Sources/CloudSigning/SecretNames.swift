@@ -1,3 +1,5 @@
+import Foundation
+
 /// Which parameter, header and JSON field names carry credentials, whatever their case or separators:
 /// a name is secret when, lower-cased with `_`, `-` and `.` removed, it contains one of `fragments` and none
 /// of `harmless` (pagination and idempotency tokens, signature metadata). One rule for redaction and for
@@ -23,6 +25,11 @@ public enum SecretNames {
         }
     }
 
+    /// Whether already-normalized text (lower-cased, separators removed) contains any secret-name fragment.
+    public static func mentionsSecretName(_ normalized: [UInt8]) -> Bool {
+        normalized.withUnsafeBytes { n in fragments.contains { contains(n, $0) } }
+    }
+
     private static func slowIsSecret(_ name: String) -> Bool {
         let normalized = Array(name.lowercased().utf8.filter { $0 != UInt8(ascii: "_") && $0 != UInt8(ascii: "-") && $0 != UInt8(ascii: ".") })
         return normalized.withUnsafeBytes { n in
@@ -30,20 +37,19 @@ public enum SecretNames {
         }
     }
 
-    @inline(__always)
+    /// Substring search: `memchr` (vectorised in libc) to each candidate first byte, then `memcmp`.
     static func contains(_ hay: UnsafeRawBufferPointer, _ needle: [UInt8]) -> Bool {
-        guard hay.count >= needle.count else { return false }
-        let first = needle[0]
-        var i = 0
-        let last = hay.count - needle.count
-        while i <= last {
-            if hay[i] == first {
-                var j = 1
-                while j < needle.count && hay[i + j] == needle[j] { j += 1 }
-                if j == needle.count { return true }
+        guard !needle.isEmpty, hay.count >= needle.count, let base = hay.baseAddress else { return false }
+        return needle.withUnsafeBytes { n -> Bool in
+            guard let nb = n.baseAddress else { return false }
+            let end = base + (hay.count - n.count + 1)
+            var p = base
+            while p < end {
+                guard let hit = memchr(p, Int32(n[0]), end - p) else { return false }
+                if memcmp(hit, nb, n.count) == 0 { return true }
+                p = UnsafeRawPointer(hit) + 1
             }
-            i += 1
+            return false
         }
-        return false
     }
 }
