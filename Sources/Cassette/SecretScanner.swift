@@ -45,21 +45,8 @@ public enum SecretScanner {
         return findings
     }
 
-    /// Substring search: `memchr` (vectorised in libc) to each candidate first byte, then `memcmp`.
+    /// Substring search (`memchr` to each candidate first byte, then `memcmp`; shared with `SecretNames`).
     static func contains(_ hay: [UInt8], _ needle: [UInt8]) -> Bool {
-        guard !needle.isEmpty, hay.count >= needle.count else { return false }
-        return hay.withUnsafeBytes { h in
-            needle.withUnsafeBytes { n in
-                let base = h.baseAddress!
-                let end = base + (h.count - n.count + 1)
-                var p = base
-                while p < end {
-                    guard let hit = memchr(p, Int32(n[0]), end - p) else { return false }
-                    if memcmp(hit, n.baseAddress!, n.count) == 0 { return true }
-                    p = UnsafeRawPointer(hit) + 1
-                }
-                return false
-            }
-        }
+        hay.withUnsafeBytes { SecretNames.contains($0, needle) }
     }
 }

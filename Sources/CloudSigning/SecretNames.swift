@@ -38,7 +38,7 @@ public enum SecretNames {
     }
 
     /// Substring search: `memchr` (vectorised in libc) to each candidate first byte, then `memcmp`.
-    static func contains(_ hay: UnsafeRawBufferPointer, _ needle: [UInt8]) -> Bool {
+    public static func contains(_ hay: UnsafeRawBufferPointer, _ needle: [UInt8]) -> Bool {
         guard !needle.isEmpty, hay.count >= needle.count, let base = hay.baseAddress else { return false }
         return needle.withUnsafeBytes { n -> Bool in
             guard let nb = n.baseAddress else { return false }

@@ -71,18 +71,27 @@ public enum OpenSSLTool {
 
     @discardableResult
     public static func run(_ arguments: [String], in directory: String) throws -> String {
+        let (status, text) = try CommandRunner.run("/usr/bin/env", ["openssl"] + arguments, in: directory)
+        guard status == 0 else { throw Failure(description: "openssl \(arguments.joined(separator: " ")): \(text)") }
+        return text
+    }
+}
+
+/// Runs a program to the end and returns its exit status and everything it printed (stdout and stderr).
+public enum CommandRunner {
+    public static func run(_ executable: String, _ arguments: [String], in directory: String? = nil,
+                           environment: [String: String]? = nil) throws -> (status: Int32, output: String) {
         let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["openssl"] + arguments
-        p.currentDirectoryURL = URL(fileURLWithPath: directory)
+        p.executableURL = URL(fileURLWithPath: executable)
+        p.arguments = arguments
+        if let directory { p.currentDirectoryURL = URL(fileURLWithPath: directory) }
+        if let environment { p.environment = environment }
         let out = Pipe()
         p.standardOutput = out
         p.standardError = out
         try p.run()
         let data = out.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
-        let text = String(decoding: data, as: UTF8.self)
-        guard p.terminationStatus == 0 else { throw Failure(description: "openssl \(arguments.joined(separator: " ")): \(text)") }
-        return text
+        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
     }
 }

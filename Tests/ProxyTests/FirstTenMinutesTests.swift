@@ -10,18 +10,8 @@ import Testing
 /// number that is wrong and what to do, and exits non-zero.
 @Suite struct FirstTenMinutesTests {
     /// Runs `tapedeck ARGS` to the end; returns its exit status and everything it printed.
-    static func run(_ arguments: [String], env: [String: String] = [:]) throws -> (status: Int32, output: String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: try UnprivilegedUserTests.binary())
-        p.arguments = arguments
-        p.environment = ProcessInfo.processInfo.environment.merging(env) { $1 }
-        let pipe = Pipe()
-        p.standardOutput = pipe
-        p.standardError = pipe
-        try p.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+    static func run(_ arguments: [String]) throws -> (status: Int32, output: String) {
+        try CommandRunner.run(try UnprivilegedUserTests.binary(), arguments)
     }
 
     static func tempDir() throws -> String {
