@@ -52,6 +52,8 @@ public struct APIResponse {
     /// The header the cloud sends its request id in: `x-acs-request-id` (Alibaba), `X-Request-Id` (Huawei,
     /// whose SDK reads the id only from there). Each cloud's answers carry only their own.
     public var requestIDHeader: String
+    /// The call is outside what the simulator covers (an unknown action or route): worth a log line.
+    public var outsideSurface = false
 
     public init(status: HTTPResponseStatus, contentType: String, body: ByteBuffer, requestID: String, requestIDHeader: String) {
         self.status = status

@@ -18,12 +18,34 @@ extension AliyunAPI {
             t["Key"].map { GroupRecord.Tag(key: $0, value: t["Value"] ?? "") }
         }
         let now = clock.now
-        let handle = store.write { m -> UInt32 in
-            let p = m.partition(named: regionName)
-            return m.insert(GroupRecord(handle: 0, partition: p, name: name, description: description,
-                                        vpcID: call.params["VpcId"] ?? "", createdAt: now, tags: tags))
+        // Idempotency: a create repeated with the same ClientToken returns the group the first one made.
+        let token = call.params["ClientToken"].flatMap { $0.isEmpty ? nil : regionName + "|" + $0 }
+        let handle: UInt32 = try clientTokens.once(token) { () throws(AliyunError) -> UInt32 in
+            store.write { m -> UInt32 in
+                let p = m.partition(named: regionName)
+                return m.insert(GroupRecord(handle: 0, partition: p, name: name, description: description,
+                                            vpcID: call.params["VpcId"] ?? "", createdAt: now, tags: tags))
+            }
         }
         call.writer.string("SecurityGroupId", store.generatedID(of: handle))
+    }
+
+    /// `ModifySecurityGroupAttribute`: `SecurityGroupName` and/or `Description`; answers `RequestId` only.
+    func modifyAttribute(_ call: inout Call) throws(AliyunError) {
+        let snap = store.snapshot()
+        let region = try self.region(call, in: snap)
+        let h = try group(call, "SecurityGroupId", region: region, in: snap)
+        let name = call.params["SecurityGroupName"]
+        if let name, name.count < 2 || name.count > 128 || name.hasPrefix("http://") || name.hasPrefix("https://") {
+            throw AliyunError(.badRequest, "InvalidSecurityGroupName.Malformed", "Specified security group name is not valid.")
+        }
+        let description = call.params["Description"]
+        if let description, description.count < 2 || description.count > 256 || description.hasPrefix("http://") || description.hasPrefix("https://") {
+            throw AliyunError(.badRequest, "InvalidDescription.Malformed", "Specified description is not valid.")
+        }
+        let now = clock.now
+        let updated = store.write { m in m.update(h, name: name, description: description, now: now) }
+        guard updated else { throw AliyunError.groupNotFound }
     }
 
     func deleteGroup(_ call: inout Call) throws(AliyunError) {
@@ -41,8 +63,19 @@ extension AliyunAPI {
     func describeGroups(_ call: inout Call, snapshot snap: inout GraphSnapshot) throws(AliyunError) {
         store.refresh(&snap)
         let region = try self.region(call, in: snap)
-        let pageNumber = try AliyunAPI.intParam(call.params, "PageNumber", default: 1, range: 1...Int(Int32.max))
-        let pageSize = try AliyunAPI.intParam(call.params, "PageSize", default: 10, range: 1...50)
+        // Two paginations: PageNumber/PageSize, and MaxResults/NextToken (what current docs recommend). The
+        // token is the handle to continue from, so a token loop visits every group once, in creation order.
+        let tokenPaging = call.params["MaxResults"] != nil || !(call.params["NextToken"] ?? "").isEmpty
+        var startHandle: UInt32 = 0
+        if let token = call.params["NextToken"], !token.isEmpty {
+            guard token.hasPrefix("tdk"), let h = UInt32(token.dropFirst(3), radix: 36) else {
+                throw AliyunError(.badRequest, "InvalidNextToken.Malformed", "The specified parameter NextToken is not valid.")
+            }
+            startHandle = h
+        }
+        let pageNumber = tokenPaging ? 1 : try AliyunAPI.intParam(call.params, "PageNumber", default: 1, range: 1...Int(Int32.max))
+        let pageSize = tokenPaging ? try AliyunAPI.intParam(call.params, "MaxResults", default: 10, range: 1...100)
+                                   : try AliyunAPI.intParam(call.params, "PageSize", default: 10, range: 1...50)
         var wanted: [UInt32]? = nil
         if let raw = call.params["SecurityGroupIds"], !raw.isEmpty {
             guard let data = raw.data(using: .utf8), let ids = try? JSONDecoder().decode([String].self, from: data) else {
@@ -60,21 +93,32 @@ extension AliyunAPI {
         // region, TotalCount comes from the per-region count, so page 1 of a million groups costs a page.
         var total = 0
         var page: [GroupRecord] = []
+        var nextToken = ""
         let first = (pageNumber - 1) * pageSize
         let unfiltered = wanted == nil && (vpc ?? "").isEmpty && (name ?? "").isEmpty
-        let candidates: AnySequence<UInt32> = wanted.map { AnySequence($0) } ?? AnySequence((0..<UInt32(snap.handleCount)).lazy)
+        let end = UInt32(snap.handleCount)
+        let candidates: AnySequence<UInt32> = wanted.map { AnySequence($0.filter { $0 >= startHandle }) }
+            ?? AnySequence((min(startHandle, end)..<end).lazy)
         for h in candidates {
             guard let g = snap.group(h), matches(g) else { continue }
+            if tokenPaging && page.count == pageSize {
+                nextToken = "tdk" + String(h, radix: 36)  // another match exists: continue from it
+                break
+            }
             if total >= first && page.count < pageSize { page.append(g) }
             total += 1
-            if unfiltered && page.count == pageSize { break }
+            if unfiltered && page.count == pageSize && !tokenPaging { break }
         }
         if unfiltered { total = snap.partitionCounts[Int(region)] }
         call.writer.string("RegionId", call.params["RegionId"]!)
         call.writer.int("TotalCount", total)
-        call.writer.int("PageNumber", pageNumber)
-        call.writer.int("PageSize", pageSize)
-        call.writer.string("NextToken", "")
+        if tokenPaging {
+            call.writer.int("MaxResults", pageSize)
+        } else {
+            call.writer.int("PageNumber", pageNumber)
+            call.writer.int("PageSize", pageSize)
+        }
+        call.writer.string("NextToken", nextToken)
         call.writer.openObject("SecurityGroups")
         call.writer.openList("SecurityGroup")
         for g in page {

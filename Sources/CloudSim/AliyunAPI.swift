@@ -10,6 +10,8 @@ public struct AliyunAPI: Sendable {
     public let store: SecurityGroupStore
     public let clock: SimulatorClock
 
+    /// `ClientToken` → the group a create call with that token made: the same token returns the same group.
+    let clientTokens = ClientTokens()
     let referenceFragmentsJSON: RecordFragments
     let referenceFragmentsXML: RecordFragments
 
@@ -55,6 +57,7 @@ public struct AliyunAPI: Sendable {
             case "DeleteSecurityGroup": try deleteGroup(&call)
             case "DescribeSecurityGroups": try describeGroups(&call, snapshot: &snapshot)
             case "DescribeSecurityGroupAttribute": try describeAttribute(&call, snapshot: &snapshot)
+            case "ModifySecurityGroupAttribute": try modifyAttribute(&call)
             case "AuthorizeSecurityGroup": try changeRule(&call, egress: false, add: true)
             case "AuthorizeSecurityGroupEgress": try changeRule(&call, egress: true, add: true)
             case "RevokeSecurityGroup": try changeRule(&call, egress: false, add: false)
@@ -84,7 +87,9 @@ public struct AliyunAPI: Sendable {
         let doc = CloudErrorDocument.render(.aliyun(xml: format == .xml), code: e.code, message: e.message, requestID: rid, hostID: host,
                                             recommend: "https://api.aliyun.com/troubleshoot?q=\(e.code)&product=Ecs&requestId=\(rid)",
                                             allocator: allocator)
-        return APIResponse(status: e.status, contentType: doc.contentType, body: doc.body, requestID: rid, requestIDHeader: doc.requestIDHeader.0)
+        var response = APIResponse(status: e.status, contentType: doc.contentType, body: doc.body, requestID: rid, requestIDHeader: doc.requestIDHeader.0)
+        response.outsideSurface = e.code == AliyunError.actionNotFound.code
+        return response
     }
 
     // MARK: shared parameter handling

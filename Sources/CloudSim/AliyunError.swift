@@ -20,7 +20,8 @@ public struct AliyunError: Error, Sendable, Equatable {
         AliyunError(.badRequest, code ?? "InvalidParameter", "The specified parameter \"\(name)\" is not valid.")
     }
 
-    static let actionNotFound = AliyunError(.notFound, "InvalidAction.NotFound", "Specified api is not found, please check your url and method.")
+    static let actionNotFound = AliyunError(.notFound, "InvalidAction.NotFound",
+        "Specified api is not found, please check your url and method. (tapedeck simulate covers the ECS security-group actions and Huawei Cloud VPC v3 security groups only.)")
     static let regionNotFound = AliyunError(.notFound, "InvalidRegionId.NotFound", "The specified RegionId does not exist.")
     static let groupNotFound = AliyunError(.notFound, "InvalidSecurityGroupId.NotFound", "The specified SecurityGroupId does not exist.")
     static let referencesMalformed = AliyunError(.badRequest, "InvalidSecurityGroupId.Malformed",

@@ -60,6 +60,19 @@ public struct GraphMutation {
         return body(&d.0[i], &d.1[i])
     }
 
+    /// Changes a group's name and/or description (nil: unchanged); false when the group does not exist.
+    @discardableResult
+    public mutating func update(_ handle: UInt32, name: String?, description: String?, now: Int64) -> Bool {
+        guard Int(handle) < handleCount else { return false }
+        return edit(handle) { g, _ in
+            guard g != nil else { return false }
+            if let name { g!.name = name }
+            if let description { g!.description = description }
+            g!.updatedAt = now
+            return true
+        }
+    }
+
     /// Adds a group (its `rules` are indexed) and returns its handle.
     @discardableResult
     public mutating func insert(_ record: GroupRecord) -> UInt32 {

@@ -52,6 +52,24 @@ extension HuaweiAPI {
 
     /// `CreateSecurityGroup`: 201 with the group and its four default rules (ingress from itself, egress
     /// to anywhere, IPv4 and IPv6), as the real API creates them.
+    /// `UpdateSecurityGroup`: PUT `{"security_group":{"name","description"}}`; answers the updated group.
+    func updateGroup(_ call: inout Call, id: String) throws(HuaweiError) {
+        let obj = try bodyObject(call, "security_group")
+        let name = try HuaweiAPI.string(obj, "name")
+        if let name, !(1...64).contains(name.count) || !name.allSatisfy({ $0.isLetter || $0.isNumber || "_-.".contains($0) }) {
+            throw HuaweiError.invalid("Updating securitygroup name is invalid: 1 to 64 letters, digits, underscores, hyphens and periods.")
+        }
+        let description = try HuaweiAPI.string(obj, "description")
+        if let description, description.count > 255 || description.contains("<") || description.contains(">") {
+            throw HuaweiError.invalid("The description can hold up to 255 characters and no angle brackets.")
+        }
+        let h = try group(id, project: call.project, in: store.snapshot())
+        let now = clock.now
+        let (updated, snap) = store.writeAndSnapshot { m in m.update(h, name: name, description: description, now: now) }
+        guard updated, let g = snap.group(h) else { throw HuaweiError.groupNotFound(id) }
+        writeGroup(&call.writer, g, project: call.project, snap: snap, rules: true, item: false)
+    }
+
     func createGroup(_ call: inout Call) throws(HuaweiError) {
         let obj = try bodyObject(call, "security_group")
         guard let name = try HuaweiAPI.string(obj, "name"), (1...64).contains(name.count),

@@ -45,6 +45,7 @@ public struct HuaweiAPI: Sendable {
             case ("security-groups", .GET, nil): try listGroups(&call, snapshot: &snapshot)
             case ("security-groups", .POST, nil): try createGroup(&call); status = .created
             case ("security-groups", .DELETE, let id?): try deleteGroup(&call, id: id); status = .noContent
+            case ("security-groups", .PUT, let id?): try updateGroup(&call, id: id)
             case ("security-group-rules", .GET, let id?): try showRule(&call, id: id, snapshot: &snapshot)
             case ("security-group-rules", .GET, nil): try listRules(&call, snapshot: &snapshot)
             case ("security-group-rules", .POST, nil): try createRule(&call); status = .created
@@ -66,7 +67,9 @@ public struct HuaweiAPI: Sendable {
     public func errorResponse(_ e: HuaweiError, requestID: String? = nil, allocator: ByteBufferAllocator) -> APIResponse {
         let rid = requestID ?? clock.huaweiRequestID()
         let doc = CloudErrorDocument.render(.huawei, code: e.code, message: e.message, requestID: rid, allocator: allocator)
-        return APIResponse(status: e.status, contentType: doc.contentType, body: doc.body, requestID: rid, requestIDHeader: doc.requestIDHeader.0)
+        var response = APIResponse(status: e.status, contentType: doc.contentType, body: doc.body, requestID: rid, requestIDHeader: doc.requestIDHeader.0)
+        response.outsideSurface = e.code == HuaweiError.apiNotFound.code
+        return response
     }
 
     // MARK: helpers

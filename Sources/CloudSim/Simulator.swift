@@ -39,7 +39,10 @@ public final class Simulator: Sendable {
     enum Cloud { case aliyun, huawei }
 
     static func cloud(path: Substring, headers: HTTPHeaders, hasAction: Bool) -> Cloud {
-        if path.hasPrefix("/v3/") || path.hasPrefix("/v1/") || path.hasPrefix("/v2/") { return .huawei }
+        // Huawei's versioned paths: /v3/…, and v1, v2 and neutron-style /v2.0/… (answered in Huawei's error shape).
+        let u = path.utf8
+        if u.count >= 3, u.first == UInt8(ascii: "/"), u.dropFirst().first == UInt8(ascii: "v"),
+           let d = u.dropFirst(2).first, d >= UInt8(ascii: "0"), d <= UInt8(ascii: "9") { return .huawei }
         if path == "/" || path.isEmpty || hasAction || headers.contains(name: "x-acs-action") { return .aliyun }
         return headers.contains(name: "x-sdk-date") ? .huawei : .aliyun
     }

@@ -1,3 +1,4 @@
+import Logging
 import NIOCore
 import NIOHTTP1
 import TapedeckHTTP
@@ -9,10 +10,12 @@ import TapedeckHTTP
 /// answers are produced synchronously and in order, and flushed once per read batch.
 struct SimulatorResponder: HTTPResponder {
     let simulator: Simulator
+    let logger: Logger
     private var cache: Simulator.ReaderCache
 
-    init(simulator: Simulator) {
+    init(simulator: Simulator, logger: Logger) {
         self.simulator = simulator
+        self.logger = logger
         self.cache = simulator.makeReaderCache()
     }
 
@@ -20,6 +23,10 @@ struct SimulatorResponder: HTTPResponder {
         let head = request.head
         let r = simulator.respond(method: head.method, uri: head.uri, headers: head.headers, body: request.body,
                                   cache: &cache, allocator: context.channel.allocator)
+        if r.outsideSurface {
+            logger.info("a call outside the simulated surface: tapedeck simulate covers the ECS security-group actions and Huawei Cloud VPC v3 security groups only",
+                        metadata: ["method": "\(head.method)", "target": "\(head.uri.prefix(200))"])
+        }
         return .response(HTTPServerResponse(status: r.status, contentType: r.contentType, headers: [(r.requestIDHeader, r.requestID)], body: r.body))
     }
 

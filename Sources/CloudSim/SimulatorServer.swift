@@ -31,7 +31,7 @@ public final class SimulatorServer: Service, Sendable {
         } else {
             tls = nil
         }
-        let simulator = self.simulator
+        let simulator = self.simulator, logger = self.logger
         let limits = configuration.limits
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
@@ -43,7 +43,7 @@ public final class SimulatorServer: Service, Sendable {
                     let sync = channel.pipeline.syncOperations
                     if let tls { try sync.addHandler(NIOSSLServerHandler(context: tls)) }
                     try sync.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)))
-                    try sync.addHandler(HTTPServerHandler(responder: SimulatorResponder(simulator: simulator), limits: limits))
+                    try sync.addHandler(HTTPServerHandler(responder: SimulatorResponder(simulator: simulator, logger: logger), limits: limits))
                 }
             }
         let channel = try await ListenError.binding(host: configuration.host, port: configuration.port) {
