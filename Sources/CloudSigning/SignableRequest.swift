@@ -39,7 +39,7 @@ public enum SignatureScheme: String, Sendable, CaseIterable {
     /// Which scheme signed `request`, judged from its signature fields; nil when it carries none.
     public static func detect(_ request: SignableRequest) -> SignatureScheme? {
         if let auth = request.header("Authorization") {
-            if auth.hasPrefix(ACS3Signer.algorithm) { return .aliyunACS3 }
+            if auth.hasPrefix("ACS3-") { return .aliyunACS3 }  // any ACS3 algorithm; verify names unsupported ones
             if auth.hasPrefix(HuaweiSigner.algorithm) { return .huawei }
         }
         if request.query["Signature"] != nil || request.form["Signature"] != nil { return .aliyunRPC }
@@ -60,7 +60,7 @@ public enum SignatureScheme: String, Sendable, CaseIterable {
         switch self {
         case .aliyunRPC: return ["user-agent", "x-acs-signature-nonce", "date"]
         case .aliyunACS3:
-            return ["authorization", "x-acs-date", "x-acs-signature-nonce", "x-acs-content-sha256",
+            return ["authorization", "x-acs-date", "x-acs-signature-nonce", "x-acs-content-sha256", "x-acs-content-sm3",
                     "x-acs-security-token", "x-acs-accesskey-id", "user-agent", "date"]
         case .huawei: return ["authorization", "x-sdk-date", "x-security-token", "user-agent", "x-sdk-content-sha256"]
         }
@@ -77,6 +77,8 @@ public enum SignatureFailure: Error, Sendable, Equatable {
     case mismatch(stringToSign: String)
     /// The signature header is not parseable.
     case malformed(String)
+    /// The request names a signature algorithm this verifier does not implement.
+    case unsupportedAlgorithm(String)
 }
 
 /// Access key id → secret. Verification passes when the request's signature matches its key's secret.

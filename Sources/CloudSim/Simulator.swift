@@ -94,6 +94,9 @@ public final class Simulator: Sendable {
             return what == "AccessKeyId" ? AliyunError.missing("AccessKeyId") : AliyunError.missing("Signature")
         case .unknownAccessKey:
             return AliyunError(.notFound, "InvalidAccessKeyId.NotFound", "Specified access key is not found.")
+        case .unsupportedAlgorithm(let name):
+            return AliyunError(.badRequest, "InvalidSignatureMethod",
+                               "The signature algorithm \(name) is not supported; use ACS3-HMAC-SHA256 or ACS3-HMAC-SM3 (tapedeck simulate verifies those two).")
         case .malformed:
             return AliyunError(.badRequest, "IncompleteSignature", "The request signature does not conform to Aliyun standards.")
         case .mismatch(let sts):

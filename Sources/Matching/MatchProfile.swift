@@ -23,12 +23,14 @@ public struct MatchProfile: Sendable, Equatable {
     }
 
     /// Alibaba RPC signature v1: the parameters are the call; `Signature`, `SignatureNonce`, `Timestamp`
-    /// and the key id change per call or per user. GET and form POST are the same call.
+    /// and the key id change per call or per user. GET and form POST are the same call. `ClientToken`
+    /// (idempotency) is volatile too: some clients send a fresh one on every call.
     public static let aliyunRPC = MatchProfile(name: "aliyun-rpc", includeMethod: false,
-                                               volatileParameters: SignatureScheme.aliyunRPC.volatileParameters, includeBody: false)
+                                               volatileParameters: SignatureScheme.aliyunRPC.volatileParameters.union(["ClientToken"]),
+                                               includeBody: false)
     /// Alibaba ACS3: the action and version travel in headers; the signature, nonce, date and payload hash
-    /// headers (and `Authorization`) are volatile and never part of the key.
-    public static let aliyunACS3 = MatchProfile(name: "aliyun-acs3", keyHeaders: ["x-acs-action", "x-acs-version"])
+    /// headers (and `Authorization`) are volatile and never part of the key; so is `ClientToken`.
+    public static let aliyunACS3 = MatchProfile(name: "aliyun-acs3", volatileParameters: ["ClientToken"], keyHeaders: ["x-acs-action", "x-acs-version"])
     /// Huawei SDK-HMAC-SHA256: `X-Sdk-Date` and `Authorization` are volatile (and never in the key);
     /// the path, query and JSON body identify the call.
     public static let huawei = MatchProfile(name: "huawei")

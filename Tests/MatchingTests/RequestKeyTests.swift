@@ -126,3 +126,24 @@ func setHeader(_ r: inout SignableRequest, _ name: String, _ value: String) {
         #expect(RequestKey.differences("GET h/x?p=1", "GET h/x?p=2") == ["p: 1 ≠ 2"])
     }
 }
+
+@Suite struct VolatileTokenTests {
+    /// Some clients send a fresh ClientToken on every call: it must not break replay.
+    @Test(arguments: [MatchProfile.aliyunRPC, MatchProfile.aliyunACS3])
+    func clientTokensAreVolatileInAlibabaProfiles(profile: MatchProfile) throws {
+        func key(_ token: String) throws -> String {
+            let r = SignableRequest(method: "GET", rawPath: "/", query: try QueryParameters.parse("Action=CreateSecurityGroup&RegionId=cn-hangzhou&ClientToken=\(token)"),
+                                    headers: [("x-acs-action", "CreateSecurityGroup"), ("x-acs-version", "2014-05-26")])
+            return RequestKey.make(r, host: "ecs.aliyuncs.com", profile: profile)
+        }
+        #expect(try key("a1b2") == key("z9y8"))
+        #expect(try !key("a1b2").contains("ClientToken"))
+    }
+
+    /// Secret-named parameters appear redacted in keys: a key never carries a secret, and a redacted recording matches.
+    @Test func secretParametersAreComparedRedacted() throws {
+        let r = SignableRequest(method: "GET", rawPath: "/login", query: try QueryParameters.parse("user=bob&password=hunter2"), headers: [])
+        let k = RequestKey.make(r, host: "h", profile: .generic)
+        #expect(!k.contains("hunter2") && k.contains("password=REDACTED") && k.contains("user=bob"))
+    }
+}
