@@ -25,6 +25,10 @@ extension LoadReport {
         r.intervals = try ((hs["intervals_corrected"] as? [String]) ?? []).map(decode)
         let req = d["requests"] as? [String: Any] ?? [:]
         r.sent = req["sent"] as? Int ?? 0
+        r.scheduled = req["scheduled"] as? Int ?? r.sent
+        r.neverSent = req["never_sent"] as? Int ?? 0
+        r.unanswered = req["unanswered"] as? Int ?? 0
+        r.connectFailures = req["connect_failures"] as? Int ?? 0
         r.completed = req["completed"] as? Int ?? 0
         r.errors = d["errors"] as? [String: Int] ?? [:]
         for (k, v) in d["status"] as? [String: Int] ?? [:] { if let code = Int(k) { r.statuses[code] = v } }

@@ -19,12 +19,26 @@ public struct LoadReport: Sendable {
         return h.totalCount == 0 ? 0 : h.valueAtPercentile(p)
     }
 
+    /// Said above the table when an open-loop schedule was not met, so nobody reads its percentiles as the target's.
+    public var scheduleWarning: String? {
+        guard configuration.rate != nil || configuration.pacing != nil, result.scheduled > 0 else { return nil }
+        let sentShare = Double(result.sent) / Double(result.scheduled)
+        // A handful due in the final tick are no sign of trouble; 1% unsent is.
+        guard result.neverSent * 100 > result.scheduled || sentShare < 0.98 else { return nil }
+        return String(format: "  ⚠ SCHEDULE NOT MET: %d of %d scheduled requests were never sent (%.1f%% sent); the client or the target could not keep up. "
+                      + "Corrected latency counts the unsent ones as waiting until the end; add --connections or --threads, or lower --rate.",
+                      result.neverSent, result.scheduled, sentShare * 100)
+    }
+
     public var text: String {
         var s = ""
         let mode = configuration.rate.map { "open loop, \(Int($0)) req/s requested (\(configuration.arrival.rawValue))" }
             ?? (configuration.pacing != nil ? "open loop, cassette pacing ×\(configuration.speed)" : "closed loop")
         s += "tapedeck load → \(configuration.target.host):\(configuration.target.port)  [\(mode), \(configuration.connections) connections, \(configuration.threads) thread(s), \(String(format: "%.1f", seconds)) s]\n"
-        s += String(format: "  requests: %d sent, %d completed, %d errors; achieved %.0f req/s\n", result.sent, result.completed, errorCount, throughput)
+        if let warning = scheduleWarning { s += warning + "\n" }
+        s += String(format: "  requests: %d scheduled, %d sent, %d completed, %d errors, %d unanswered at the end, %d never sent; achieved %.0f req/s\n",
+                    result.scheduled, result.sent, result.completed, errorCount, result.unanswered, result.neverSent, throughput)
+        if result.connectFailures > 0 { s += "  connection attempts failed (retried): \(result.connectFailures)\n" }
         s += "  latency (µs)      corrected   uncorrected\n"
         for (name, p) in LoadReport.percentiles {
             s += "    \(name.padding(toLength: 8, withPad: " ", startingAt: 0))  \(String(latency(p)).leftPad(12))  \(String(latency(p, corrected: false)).leftPad(12))\n"
@@ -57,7 +71,9 @@ public struct LoadReport: Sendable {
             "connections": configuration.connections,
             "threads": configuration.threads,
             "duration_s": seconds,
-            "requests": ["sent": result.sent, "completed": result.completed, "errors": errorCount],
+            "requests": ["scheduled": result.scheduled, "sent": result.sent, "completed": result.completed, "errors": errorCount,
+                         "unanswered": result.unanswered, "never_sent": result.neverSent, "connect_failures": result.connectFailures],
+            "schedule_met": scheduleWarning == nil,
             "errors": result.errors,
             "throughput_rps": throughput,
             "latency_us": ["corrected": lat(true), "uncorrected": lat(false)],

@@ -12,8 +12,17 @@ public struct WorkerResult: Sendable {
     public var startedAt = Date()
     public var corrected = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
     public var uncorrected = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
+    /// Requests due in the measured window (open loop: by the schedule; closed loop: those sent).
+    public var scheduled = 0
     public var sent = 0
     public var completed = 0
+    /// Due in the measured window but never sent: every connection was busy until the end (the client, or
+    /// the target, could not keep up). Counted in the corrected latency as waiting until the end.
+    public var neverSent = 0
+    /// Sent in the measured window, no answer by the end of the run (not an error: the run stopped).
+    public var unanswered = 0
+    /// Failed connection attempts (retried); not request errors.
+    public var connectFailures = 0
     public var statuses: [Int: Int] = [:]
     public var errors: [String: Int] = [:]
     public var verifyChecked = 0
@@ -31,8 +40,12 @@ public struct WorkerResult: Sendable {
     mutating func add(_ o: WorkerResult) {
         corrected.add(o.corrected)
         uncorrected.add(o.uncorrected)
+        scheduled += o.scheduled
         sent += o.sent
         completed += o.completed
+        neverSent += o.neverSent
+        unanswered += o.unanswered
+        connectFailures += o.connectFailures
         statuses.merge(o.statuses, uniquingKeysWith: +)
         errors.merge(o.errors, uniquingKeysWith: +)
         verifyChecked += o.verifyChecked
@@ -110,7 +123,11 @@ final class LoadWorker: @unchecked Sendable {  // all state is touched on `loop`
         }
         func channelInactive(context: ChannelHandlerContext) { worker.lost(self, reason: "closed") }
         func errorCaught(context: ChannelHandlerContext, error: Error) {
-            worker.count(error is ResponseDecoder.Unsupported ? "protocol" : "io")
+            // One failure is one error, for the request it broke; the close that follows is not another.
+            if inFlight != nil {
+                inFlight = nil
+                worker.count(error is ResponseDecoder.Unsupported || error is ByteToMessageDecoderError ? "protocol" : "io")
+            }
             context.close(promise: nil)
         }
     }
@@ -157,7 +174,9 @@ final class LoadWorker: @unchecked Sendable {  // all state is touched on `loop`
                     conn.channel = ch
                     self.becameIdle(conn)
                 case .failure:
-                    self.count("connect")
+                    // A failed attempt is retried; it is no request's error (a run where nothing connects
+                    // ends with nothing completed, which the report and the exit status say).
+                    if LoadWorker.now() >= self.measureFrom { self.result.connectFailures += 1 }
                     self.all.removeAll { $0 === conn }
                     if !self.stopped { self.loop.scheduleTask(in: .milliseconds(100)) { self.connect() } }
                 }
@@ -192,12 +211,14 @@ final class LoadWorker: @unchecked Sendable {  // all state is touched on `loop`
                 let at = start + UInt64(pacing[nextRequest] / configuration.speed * 1e9)
                 guard at <= now else { break }
                 queue.append(at)
+                if at >= measureFrom && at < stopAt { result.scheduled += 1 }
                 nextRequest += configuration.threads
             }
         } else if let rate = configuration.rate {
             let perWorker = rate / Double(configuration.threads)
             while nextIntended <= now && nextIntended < stopAt {
                 queue.append(nextIntended)
+                if nextIntended >= measureFrom { result.scheduled += 1 }
                 let gap: Double = configuration.arrival == .constant ? 1 / perWorker : -log(1 - rng.unit()) / perWorker
                 nextIntended &+= UInt64(gap * 1e9)
             }
@@ -233,7 +254,10 @@ final class LoadWorker: @unchecked Sendable {  // all state is touched on `loop`
         guard i < requests.count else { idle.append(c); return }
         let now = LoadWorker.now()
         c.inFlight = (i, intended, now)
-        if now >= measureFrom { result.sent += 1 }
+        if intended >= measureFrom && intended < stopAt {
+            result.sent += 1
+            if !openLoop { result.scheduled += 1 }
+        }
         progress.sent.add(1, ordering: .relaxed)
         ch.writeAndFlush(requests[i].bytes, promise: nil)
     }
@@ -299,6 +323,18 @@ final class LoadWorker: @unchecked Sendable {  // all state is touched on `loop`
         guard !stopped else { return }
         stopped = true
         tick?.cancel()
+        // Every scheduled request is accounted for: queued ones never got a connection (they waited at least
+        // until now), in-flight ones got no answer before the end.
+        let end = min(LoadWorker.now(), stopAt)
+        if openLoop {
+            for intended in queue[queueHead...] where intended >= measureFrom && intended < stopAt {
+                result.neverSent += 1
+                let waited = (end &- min(intended, end)) / 1000
+                _ = result.corrected.record(min(waited, 60_000_000))
+                _ = intervalHistogram.record(min(waited, 60_000_000))
+            }
+        }
+        for c in all { if let f = c.inFlight, f.intended >= measureFrom && f.intended < stopAt { result.unanswered += 1 } }
         flushSecond()
         for c in all { c.channel?.close(promise: nil) }
         done.succeed(result)

@@ -146,7 +146,7 @@ struct Load: AsyncParsableCommand {
         if let hlog { try report.hlog.write(toFile: hlog, atomically: true, encoding: .utf8) }
         if let html { try HTMLReport.render(title: "tapedeck load → \(target)", reports: [("run", report)]).write(toFile: html, atomically: true, encoding: .utf8) }
         if report.result.completed == 0 {
-            FileHandle.standardError.write(Data("tapedeck load: no request completed against \(target) (\(report.errorCount) errors: \(report.result.errors.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))); is it listening, and is --target right?\n".utf8))
+            FileHandle.standardError.write(Data("tapedeck load: no request completed against \(target) (\(report.result.connectFailures) failed connection attempts, \(report.errorCount) request errors\(report.result.errors.isEmpty ? "" : ": " + report.result.errors.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))); is it listening, and is --target right?\n".utf8))
             throw ExitCode(1)
         }
         if verify && report.result.verifyMismatched.values.reduce(0, +) > 0 { throw ExitCode(1) }

@@ -1,0 +1,60 @@
+import Foundation
+import LoadGen
+import NIOCore
+import TapedeckTesting
+import Testing
+
+/// Every scheduled request is accounted for, one failure is one error, and retried connections are not errors.
+@Suite(.serialized) struct AccountingTests {
+    static let ok = Array("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok".utf8)
+
+    static func run(port: Int, rate: Double?, connections: Int, duration: TimeAmount = .seconds(1)) async throws -> LoadReport {
+        var conf = LoadConfiguration(target: LoadTarget(url: "http://127.0.0.1:\(port)/")!)
+        conf.rate = rate
+        conf.connections = connections
+        conf.duration = duration
+        conf.timeout = .seconds(5)
+        let request = LoadRequest(bytes: ByteBuffer(string: "GET / HTTP/1.1\r\nHost: x\r\n\r\n"), expectation: nil, kind: "get")
+        return try await LoadRunner(configuration: conf, requests: [request]).run()
+    }
+
+    @Test func aScheduleTheTargetCannotMeetIsAccountedForAndSaidLoudly() async throws {
+        let report = try await ScriptedUpstream.with(delay: .milliseconds(200), answer: { _ in Self.ok }) { port in
+            try await Self.run(port: port, rate: 1000, connections: 2)
+        }
+        let r = report.result
+        #expect(r.scheduled >= 950 && r.scheduled <= 1001, "\(r.scheduled)")
+        #expect(r.scheduled == r.sent + r.neverSent, "scheduled \(r.scheduled) = sent \(r.sent) + never sent \(r.neverSent)")
+        #expect(r.sent == r.completed + report.errorCount + r.unanswered)
+        #expect(r.neverSent > 900)
+        #expect(report.text.contains("SCHEDULE NOT MET"))
+        #expect(report.json["schedule_met"] as? Bool == false)
+        #expect(report.latency(99) >= 500_000, "the unsent requests count as waiting: corrected p99 \(report.latency(99)) µs")
+    }
+
+    @Test func aMetScheduleSaysNothing() async throws {
+        let report = try await ScriptedUpstream.with(answer: { _ in Self.ok }) { port in
+            try await Self.run(port: port, rate: 200, connections: 4)
+        }
+        #expect(report.scheduleWarning == nil, "\(report.text)")
+        #expect(report.result.neverSent == 0 && report.result.completed > 150)
+    }
+
+    @Test func oneMalformedResponseIsOneError() async throws {
+        let report = try await ScriptedUpstream.with(answer: { _ in Array("HTTP/1.1 2000 OK\r\nContent-Length: 0\r\n\r\n".utf8) }) { port in
+            try await Self.run(port: port, rate: nil, connections: 1, duration: .milliseconds(500))
+        }
+        let protocolErrors = report.result.errors["protocol"] ?? 0
+        #expect(protocolErrors > 0)
+        #expect(report.errorCount == protocolErrors, "no second error for the close that follows: \(report.result.errors)")
+        #expect(report.result.statuses.isEmpty, "HTTP/1.1 2000 is not a 200")
+    }
+
+    @Test func connectionRetriesAreNotRequestErrors() async throws {
+        let port = try await TestSimulator.with(groups: 1) { $0.port }  // closed again: nothing listens there
+        let report = try await Self.run(port: port, rate: nil, connections: 2, duration: .milliseconds(500))
+        #expect(report.errorCount == 0, "\(report.result.errors)")
+        #expect(report.result.connectFailures > 0 && report.result.completed == 0)
+        #expect(report.text.contains("connection attempts failed"))
+    }
+}
