@@ -21,7 +21,7 @@ enum HopByHop {
     static let names: Set<String> = ["connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization",
                                      "te", "trailer", "transfer-encoding", "upgrade"]
 
-    static func strip(_ headers: [(String, String)], dropLength: Bool = false, dropEncoding: Bool = false) -> [(String, String)] {
+    static func strip(_ headers: [(String, String)], dropLength: Bool = false) -> [(String, String)] {
         var extra = Set<String>()
         for (n, v) in headers where n.lowercased() == "connection" {
             for t in v.split(separator: ",") { extra.insert(t.trimmingCharacters(in: .whitespaces).lowercased()) }
@@ -30,7 +30,6 @@ enum HopByHop {
             let n = h.0.lowercased()
             if names.contains(n) || extra.contains(n) { return false }
             if dropLength && n == "content-length" { return false }
-            if dropEncoding && n == "content-encoding" { return false }
             return true
         }
     }

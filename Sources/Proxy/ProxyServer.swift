@@ -114,11 +114,17 @@ public final class ProxyServer: Service, Sendable {
     /// little more), flushes the cassette and returns.
     public func run() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, configuration.threads))
-        let running: Running
-        do { running = try await start(on: group) } catch {
+        do { try await serve(on: group) } catch {
             try? await group.shutdownGracefully()
             throw error
         }
+        // `serve` has returned, so the quiescing helper is gone before its event loops are: it completes a
+        // promise when it is released, which must not happen on a loop that has shut down.
+        try await group.shutdownGracefully()
+    }
+
+    private func serve(on group: EventLoopGroup) async throws {
+        let running = try await start(on: group)
         logger.info("proxying", metadata: ["mode": "\(configuration.mode)", "cassette": "\(configuration.cassettePath)",
                                            "upstream": "\(configuration.upstream ?? "-")", "exchanges": "\(running.engine.status.exchanges)"])
         let bound = configuration.upstreamTimeout + configuration.connectTimeout + .seconds(2)
@@ -130,6 +136,5 @@ public final class ProxyServer: Service, Sendable {
         logger.info("draining in-flight exchanges")
         await running.drain(within: bound)
         logger.info("stopped", metadata: ["recorded": "\(running.engine.status.recorded)"])
-        try await group.shutdownGracefully()
     }
 }

@@ -35,6 +35,7 @@ import Testing
             proxy.process.waitUntilExit()
             #expect(statuses == [200, 200, 200, 200, 200], "\(proxy.printed)")
             #expect(proxy.process.terminationStatus == 0, "\(proxy.printed)")
+            #expect(!proxy.printed.contains("ERROR"), "nothing is scheduled on a loop that has shut down: \(proxy.printed)")
             #expect(try CassetteReader(path: cassette).entries.count == 5, "every exchange in flight was recorded")
             await #expect(throws: (any Error).self) { _ = try await RawHTTPClient.request("GET", "/after", port: port) }
         }
