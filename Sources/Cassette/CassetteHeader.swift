@@ -4,13 +4,20 @@ public struct CassetteHeader: Codable, Sendable, Equatable {
     public var tapedeck_cassette: Int
     public var created_at: String
     public var tool: String
+    /// Ignore rules the keys were made with (`--ignore`, match config): `"*"` for every profile, else a
+    /// profile's name → rule specs. Replay applies them too, so a cassette replays as it was recorded.
+    public var ignore: [String: [String]]?
+    /// What the recorder knew to be wrong with the recordings (e.g. signatures broken by a rewritten `Host`).
+    public var warnings: [String]?
 
     public static let currentVersion = 1
     public static let toolName = "tapedeck 0.1.0"
 
-    public init(createdAt: String) {
+    public init(createdAt: String, ignore: [String: [String]]? = nil, warnings: [String]? = nil) {
         tapedeck_cassette = CassetteHeader.currentVersion
         created_at = createdAt
         tool = CassetteHeader.toolName
+        self.ignore = ignore.flatMap { $0.isEmpty ? nil : $0 }
+        self.warnings = warnings.flatMap { $0.isEmpty ? nil : $0 }
     }
 }

@@ -31,13 +31,15 @@ public final class CassetteWriter: Sendable {
     public var lastError: String? { failure.withLock { $0 } }
     private let failure = Mutex<String?>(nil)
 
-    /// Opens `path` for appending, creating it with a header if it is new or empty. `existingRecords` is
-    /// the number of exchanges already in it (from `CassetteReader.index`), so sequence numbers continue.
-    public convenience init(path: String, existingRecords: Int = 0) throws {
-        try self.init(path: path, existingRecords: existingRecords) { Foundation.write($0, $1, $2) }
+    /// Opens `path` for appending, creating it with `header` (by default a plain one) if it is new or empty.
+    /// `existingRecords` is the number of exchanges already in it (from `CassetteReader.index`), so sequence
+    /// numbers continue.
+    public convenience init(path: String, existingRecords: Int = 0, header: CassetteHeader? = nil) throws {
+        try self.init(path: path, existingRecords: existingRecords, header: header) { Foundation.write($0, $1, $2) }
     }
 
-    init(path: String, existingRecords: Int = 0, writeBytes: @escaping @Sendable (Int32, UnsafeRawPointer, Int) -> Int) throws {
+    init(path: String, existingRecords: Int = 0, header: CassetteHeader? = nil,
+         writeBytes: @escaping @Sendable (Int32, UnsafeRawPointer, Int) -> Int) throws {
         self.path = path
         self.writeBytes = writeBytes
         let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
@@ -51,8 +53,7 @@ public final class CassetteWriter: Sendable {
         }
         state = Mutex(State(fd: fd, nextSeq: existingRecords + 1, size: Int(st.st_size), compressor: compressor))
         if st.st_size == 0 {
-            let header = CassetteHeader(createdAt: Timestamp.iso8601(Date()))
-            try writeLine(CassetteCoding.encode(header))
+            try writeLine(CassetteCoding.encode(header ?? CassetteHeader(createdAt: Timestamp.iso8601(Date()))))
         }
     }
 

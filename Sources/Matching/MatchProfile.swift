@@ -12,6 +12,9 @@ public struct MatchProfile: Sendable, Equatable {
     public var keyHeaders: [String]
     /// Whether a non-form body is part of the key (as a hash of its canonical JSON or bytes).
     public var includeBody: Bool
+    /// What the user declared volatile on top (`--ignore`, a match config): its parameters are in
+    /// `volatileParameters` and its headers out of `keyHeaders` already; its JSON fields leave the body hash.
+    public var ignored = IgnoreRules()
 
     public init(name: String, includeMethod: Bool = true, volatileParameters: Set<String> = [], keyHeaders: [String] = [],
                 includeBody: Bool = true) {

@@ -78,6 +78,9 @@ public final class ReplayIndex: Sendable {
     /// Forgets how often each key has been answered.
     public func rewind() { state.withLock { $0.cursors.removeAll() } }
 
+    /// The first recording of `key`, if any.
+    public func first(_ key: String) -> CassetteReader.Entry? { state.withLock { $0.byKey[key]?.first } }
+
     /// Every distinct recorded key.
     public var keys: [String] { state.withLock { Array($0.byKey.keys) } }
 

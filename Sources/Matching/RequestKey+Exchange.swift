@@ -4,9 +4,11 @@ import TapedeckHTTP
 
 extension RequestKey {
     /// The key and profile of a stored request (for imported HAR files and re-keying).
-    public static func make(recorded r: Exchange.Request, profile override: MatchProfile? = nil) -> (key: String, profile: String) {
+    /// With `config`, a detected profile gets its ignore rules (an `override` is used as given).
+    public static func make(recorded r: Exchange.Request, profile override: MatchProfile? = nil,
+                            config: MatchConfig = MatchConfig()) -> (key: String, profile: String) {
         let signable = signable(r)
-        let profile = override ?? MatchProfile.detect(signable)
+        let profile = override ?? config.applied(to: MatchProfile.detect(signable))
         var host = ""
         if let target = RequestTarget(r.url), let scheme = target.scheme, let authority = target.authority {
             host = authority.hostHeader(defaultPort: scheme.defaultPort)

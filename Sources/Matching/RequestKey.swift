@@ -19,18 +19,20 @@ public enum RequestKey {
             if let v = request.header(h) { key += " \(h)=\(PercentEncoding.encode(v))" }
         }
         if profile.includeBody, request.form.isEmpty, !request.body.isEmpty {
-            key += " body=" + bodyHash(request.body)
+            key += " body=" + bodyHash(request.body, ignoring: profile.ignored)
         }
         return key
     }
 
-    /// First 16 hex digits of SHA-256 over the body, JSON canonicalised (sorted keys) when it parses.
-    public static func bodyHash(_ body: [UInt8]) -> String {
+    /// First 16 hex digits of SHA-256 over the body, JSON canonicalised (sorted keys, ignored fields
+    /// removed) when it parses.
+    public static func bodyHash(_ body: [UInt8], ignoring ignored: IgnoreRules = IgnoreRules()) -> String {
         var bytes = body
         if let first = body.first(where: { $0 != 0x20 && $0 != 0x0A && $0 != 0x0D && $0 != 0x09 }),
            first == UInt8(ascii: "{") || first == UInt8(ascii: "["),
            let json = try? JSONSerialization.jsonObject(with: Data(body)),
-           let canonical = try? JSONSerialization.data(withJSONObject: json, options: [.sortedKeys, .withoutEscapingSlashes]) {
+           let canonical = try? JSONSerialization.data(withJSONObject: ignored.touchesJSON ? ignored.strip(json) : json,
+                                                       options: [.sortedKeys, .withoutEscapingSlashes]) {
             bytes = Array(canonical)
         }
         return SHA256.hash(data: bytes).prefix(8).map { String(format: "%02x", $0) }.joined()

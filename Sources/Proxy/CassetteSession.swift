@@ -1,4 +1,5 @@
 import Cassette
+import CloudSigning
 import Foundation
 import Matching
 import NIOCore
@@ -16,7 +17,17 @@ final class CassetteSession: Sendable {
     private let cache = Mutex<[Int: ProxyResponse]>([:])
     private static let cacheLimit = 100_000
 
-    init(path: String, policy: ExhaustedPolicy, writable: Bool = true) throws {
+    /// The ignore rules in force: the cassette header's (what its keys were made with) and the user's.
+    let matchConfig: MatchConfig
+    /// `--profile`, when every request uses one profile.
+    let profileOverride: MatchProfile?
+    /// The built-in profiles with `matchConfig` folded in.
+    private let profiles: [String: MatchProfile]
+    /// Warnings for the header of a cassette this session creates (said before its first record).
+    private let headerWarnings = Mutex<[String]>([])
+
+    init(path: String, policy: ExhaustedPolicy, writable: Bool = true, matchConfig: MatchConfig = MatchConfig(),
+         profile: MatchProfile? = nil) throws {
         self.path = path
         try CassettePath.check(path, writable: writable)
         let reader: CassetteReader?
@@ -25,7 +36,20 @@ final class CassetteSession: Sendable {
         } else {
             reader = nil
         }
-        let entries = reader?.entries ?? []
+        let effective = MatchConfig(stored: reader?.header.ignore ?? [:]).merging(matchConfig)
+        self.matchConfig = effective
+        profileOverride = profile.map { effective.applied(to: $0) }
+        profiles = effective.appliedProfiles
+        var entries = reader?.entries ?? []
+        if let reader, !effective.isEmpty {
+            // Keys made with other rules (or none) are made again from each stored request: one decode per
+            // record at open, only when rules are in force.
+            for i in entries.indices {
+                let e = try reader.exchange(entries[i])
+                let p = profileOverride ?? MatchProfile.named(e.profile).map { effective.applied(to: $0) }
+                entries[i].key = RequestKey.make(recorded: e.request, profile: p, config: effective).key
+            }
+        }
         replay = ReplayIndex(entries: entries, policy: policy)
         var hosts = Set<String>()
         for e in entries {
@@ -34,6 +58,32 @@ final class CassetteSession: Sendable {
         recordedHosts = hosts.sorted()
         self.reader = Mutex(reader)
         self.writer = Mutex(nil)
+    }
+
+    /// The matching profile for a request: `--profile` or the detected one, with the ignore rules folded in.
+    func profile(for request: SignableRequest) -> MatchProfile {
+        if let profileOverride { return profileOverride }
+        let detected = MatchProfile.detect(request)
+        return profiles[detected.name] ?? detected
+    }
+
+    /// Adds a warning to the header of the cassette, if this session has not written it yet.
+    func warnInHeader(_ warning: String) {
+        headerWarnings.withLock { if !$0.contains(warning) { $0.append(warning) } }
+    }
+
+    private func openWriter() throws -> CassetteWriter {
+        let header = CassetteHeader(createdAt: Timestamp.iso8601(Date()), ignore: matchConfig.stored,
+                                    warnings: headerWarnings.withLock { $0 })
+        return try CassetteWriter(path: path, existingRecords: replay.count, header: header)
+    }
+
+    /// The stored request of `entry` (for showing which ignored parts differed).
+    func recordedRequest(_ entry: CassetteReader.Entry) throws -> Exchange.Request {
+        try reader.withLock { r in
+            if r == nil { r = try CassetteReader(path: path) }
+            return try r!.exchange(entry).request
+        }
     }
 
     var recordedCount: Int { replay.count }
@@ -54,7 +104,7 @@ final class CassetteSession: Sendable {
     /// Appends an exchange (opening the writer on first use); returns the index entry for it.
     func append(_ exchange: Exchange) throws -> CassetteReader.Entry {
         try writer.withLock { w in
-            if w == nil { w = try CassetteWriter(path: path, existingRecords: replay.count) }
+            if w == nil { w = try openWriter() }
             return try w!.append(exchange)
         }
     }
@@ -63,7 +113,7 @@ final class CassetteSession: Sendable {
     /// room on disk), before a request that must be recorded is forwarded.
     func prepareForRecording() throws {
         try writer.withLock { w in
-            if w == nil { w = try CassetteWriter(path: path, existingRecords: replay.count) }
+            if w == nil { w = try openWriter() }
             try w!.checkUsable()
         }
     }

@@ -1,4 +1,5 @@
 import Cassette
+import CloudSigning
 import Matching
 import NIOCore
 import TapedeckHTTP
@@ -16,6 +17,10 @@ public struct ProxyConfiguration: Sendable {
     public var onExhausted: ExhaustedPolicy = .error
     /// A profile to use for every request instead of detecting one per request.
     public var profile: MatchProfile?
+    /// Request parts to leave out of match keys (`--ignore`, `--match-config`), on top of the profiles'.
+    public var matchConfig = MatchConfig()
+    /// Re-signs requests forwarded in reverse mode whose signature covers `Host` (`--resign ID:SECRET`).
+    public var resigner: Resigner?
     public var redactor = Redactor()
     /// Where the interception CA lives (created on first use).
     public var caDirectory: String

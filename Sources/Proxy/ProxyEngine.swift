@@ -29,12 +29,26 @@ public final class ProxyEngine: Sendable {
         upstream = try UpstreamClient(group: group, extraCAFile: configuration.upstreamCAFile, connectTimeout: configuration.connectTimeout,
                                       timeout: configuration.upstreamTimeout, maxBody: configuration.maxBodyBytes)
         let session = try CassetteSession(path: configuration.cassettePath, policy: configuration.onExhausted,
-                                          writable: configuration.mode != .replay)
+                                          writable: configuration.mode != .replay, matchConfig: configuration.matchConfig,
+                                          profile: configuration.profile)
         state = Mutex((configuration.mode, session))
         writerPool = NIOThreadPool(numberOfThreads: 1)
         writerPool.start()
         decodePool = NIOThreadPool(numberOfThreads: 1)
         decodePool.start()
+    }
+
+    /// Keys already explained in the log as missed or used up: each is explained once, then only counted
+    /// (a load run against a replaying proxy must not log ten thousand lines a second).
+    private let explained = Mutex<Set<String>>([])
+    /// Whether the Host-covering-signature warning has been given.
+    private let warnedHostSignature = Atomic<Bool>(false)
+
+    private func firstTime(_ what: String) -> Bool {
+        explained.withLock { set in
+            guard set.count < 10_000 else { return false }
+            return set.insert(what).inserted
+        }
     }
 
     /// The proxy's own listening address, so a request relayed back to it is refused.
@@ -64,7 +78,8 @@ public final class ProxyEngine: Sendable {
 
     /// Switches to another cassette (and optionally mode); the old one is flushed and closed.
     public func switchCassette(path: String, mode: ProxyMode?) throws {
-        let next = try CassetteSession(path: path, policy: configuration.onExhausted)
+        let next = try CassetteSession(path: path, policy: configuration.onExhausted, matchConfig: configuration.matchConfig,
+                                       profile: configuration.profile)
         let old = state.withLock { s -> CassetteSession in
             let old = s.session
             s.session = next
@@ -139,7 +154,7 @@ public final class ProxyEngine: Sendable {
         }
         let signable = SignableRequest(method: request.head.method.rawValue, rawPath: rawPath, query: query, form: form,
                                        headers: request.head.headers.map { ($0.name, $0.value) }, body: bodyBytes)
-        let profile = configuration.profile ?? MatchProfile.detect(signable)
+        let profile = session.profile(for: signable)
         let keyHost = target?.authority ?? (session.recordedHosts.count == 1 ? session.recordedHosts[0] : request.head.headers.first(name: "host") ?? "")
         let key = RequestKey.make(signable, host: keyHost, profile: profile)
         // Only the Format parameter matters for the error shape: no per-request dictionary on the replay path.
@@ -159,13 +174,16 @@ public final class ProxyEngine: Sendable {
             case .miss(let nearest):
                 if mode == .replay {
                     stats.misses.add(1, ordering: .relaxed)
-                    return loop.makeSucceededFuture(noMatch(session: session, key: key, nearest: nearest, shape: shape, allocator: allocator))
+                    return loop.makeSucceededFuture(noMatch(session: session, key: key, nearest: nearest, request: signable, profile: profile,
+                                                            shape: shape, allocator: allocator))
                 }
             case .exhausted(let recorded):
                 if mode == .replay {
                     stats.misses.add(1, ordering: .relaxed)
                     let msg = "tapedeck: all \(recorded) recorded exchange(s) for this request in \(session.path) were already used (--on-exhausted error). key: \(key)"
-                    logger.warning("\(msg)")
+                    if firstTime("exhausted " + key) {
+                        logger.warning("\(msg); further requests for it are answered the same and not logged (restart with --on-exhausted last or cycle to keep answering)")
+                    }
                     return loop.makeSucceededFuture(ProxyErrors.response(shape, status: .notFound, code: "Tapedeck.ExchangesExhausted", message: msg,
                                                                          recommend: "tapedeck cassette ls \(session.path)", allocator: allocator))
                 }
@@ -177,6 +195,36 @@ public final class ProxyEngine: Sendable {
                 allocator: allocator))
         }
         let record = mode == .record || mode == .auto
+        guard !isSelf(target) else {
+            return loop.makeSucceededFuture(ProxyErrors.response(shape, status: .forbidden, code: "Tapedeck.LoopRefused",
+                message: "tapedeck: \(target) is this proxy itself; it does not forward requests to itself", allocator: allocator))
+        }
+        // Forward. In reverse mode the upstream gets its own `Host`: a signature over the client's breaks.
+        var forwardURI = path
+        var forwardBody = request.body
+        var forwardBodyBytes = bodyBytes
+        var forwardHeaders = request.head.headers.map { ($0.name, $0.value) }
+        let reverse = request.tunnel == nil && requestTarget.authority == nil
+        if reverse, let resigner = configuration.resigner {
+            // Every signed request: the client may sign with a stand-in key, the upstream gets the real one.
+            var resigned = signable
+            do {
+                let scheme = try resigner.resign(&resigned, host: target.authority)
+                forwardHeaders = resigned.headers.map { ($0.name, $0.value) }
+                if scheme == .aliyunRPC { (forwardURI, forwardBody, forwardBodyBytes) = Self.rebuilt(resigned) }
+            } catch {
+                return loop.makeSucceededFuture(ProxyErrors.response(shape, status: .badRequest, code: "Tapedeck.ResignFailed",
+                    message: "tapedeck: --resign: \(error)", allocator: allocator))
+            }
+        } else if reverse, Resigner.signsHost(signable), request.head.headers.first(name: "host")?.lowercased() != target.authority.lowercased() {
+            if record {
+                let warning = Self.hostSignatureWarning(client: request.head.headers.first(name: "host") ?? "", upstream: target.authority)
+                session.warnInHeader(warning)
+                if !warnedHostSignature.exchange(true, ordering: .relaxed) { logger.warning("\(warning)") }
+            } else if !warnedHostSignature.exchange(true, ordering: .relaxed) {
+                logger.warning("\(Self.hostSignatureWarning(client: request.head.headers.first(name: "host") ?? "", upstream: target.authority))")
+            }
+        }
         if record {
             // Nothing goes upstream that cannot be written down (a CreateSecurityGroup must not happen unrecorded).
             do { try session.prepareForRecording() } catch {
@@ -185,20 +233,16 @@ public final class ProxyEngine: Sendable {
                     message: "tapedeck: not forwarded, because it could not be recorded: \(error)", allocator: allocator))
             }
         }
-        guard !isSelf(target) else {
-            return loop.makeSucceededFuture(ProxyErrors.response(shape, status: .forbidden, code: "Tapedeck.LoopRefused",
-                message: "tapedeck: \(target) is this proxy itself; it does not forward requests to itself", allocator: allocator))
-        }
-        // Forward.
-        var forwardHead = HTTPRequestHead(version: .http1_1, method: request.head.method, uri: path)
+        var forwardHead = HTTPRequestHead(version: .http1_1, method: request.head.method, uri: forwardURI)
         // `Expect` is between the client and this proxy (it already got its 100 Continue).
-        forwardHead.headers = HTTPHeaders(HopByHop.strip(request.head.headers.map { ($0.name, $0.value) }).filter { $0.0.lowercased() != "expect" })
+        forwardHead.headers = HTTPHeaders(HopByHop.strip(forwardHeaders).filter { $0.0.lowercased() != "expect" })
         let head = forwardHead
+        let recordedBody = forwardBodyBytes
         stats.forwarded.add(1, ordering: .relaxed)
-        return upstream.send(head, body: request.body, to: target, on: loop).flatMap { upstreamResponse in
+        return upstream.send(head, body: forwardBody, to: target, on: loop).flatMap { upstreamResponse in
             self.decodeContent(upstreamResponse, on: loop)
         }.flatMap { upstreamResponse in
-            let (exchange, response) = self.exchange(request: head, target: target, body: bodyBytes, upstream: upstreamResponse,
+            let (exchange, response) = self.exchange(request: head, target: target, body: recordedBody, upstream: upstreamResponse,
                                                      key: key, profile: profile, started: started, allocator: allocator, record: record)
             guard let exchange else { return loop.makeSucceededFuture(response) }
             // The record is in the file before the client gets the last byte of its answer.
@@ -224,16 +268,44 @@ public final class ProxyEngine: Sendable {
         }
     }
 
-    private func noMatch(session: CassetteSession, key: String, nearest: String?, shape: ProxyErrors.Shape, allocator: ByteBufferAllocator) -> ProxyResponse {
+    private func noMatch(session: CassetteSession, key: String, nearest: String?, request: SignableRequest, profile: MatchProfile,
+                         shape: ProxyErrors.Shape, allocator: ByteBufferAllocator) -> ProxyResponse {
         var msg = "tapedeck: no recorded exchange in \(session.path) matches this request. key: \(key)"
         if let nearest {
             msg += " ; nearest recorded: \(nearest) ; differs in: " + RequestKey.differences(nearest, key).joined(separator: "; ")
+            // What the user told matching to ignore is not in the keys: compare it from the stored request.
+            if !profile.ignored.isEmpty, let entry = session.replay.first(nearest), let recorded = try? session.recordedRequest(entry) {
+                let ignored = IgnoreRules.differences(recorded: profile.ignored.values(in: RequestKey.signable(recorded)),
+                                                      live: profile.ignored.values(in: request))
+                if !ignored.isEmpty { msg += " ; also differs in ignored parts (not compared): " + ignored.joined(separator: "; ") }
+            }
         } else {
             msg += " ; the cassette has no exchanges"
         }
-        logger.warning("\(msg)")
+        if firstTime("miss " + key) { logger.warning("\(msg)") } else { logger.debug("\(msg)") }
         return ProxyErrors.response(shape, status: .notFound, code: "Tapedeck.NoMatchingExchange", message: msg,
                                     recommend: "tapedeck cassette ls \(session.path)", allocator: allocator)
+    }
+
+    static func hostSignatureWarning(client: String, upstream: String) -> String {
+        "reverse mode: the client signed Host \(client), which the proxy rewrites to \(upstream) for the upstream, and its signature "
+            + "(ACS3 or Huawei SDK-HMAC-SHA256) covers Host, so the upstream rejects it (SignatureDoesNotMatch / APIGW.0301) and that "
+            + "rejection is what gets recorded. Restart with --resign ID:SECRET (or --resign-env VAR) to re-sign forwarded requests for "
+            + "the upstream, or use the proxy as HTTPS_PROXY (forward mode), which leaves Host as the client signed it."
+    }
+
+    /// The origin-form target and body of a re-signed RPC request (its parameters changed).
+    static func rebuilt(_ r: SignableRequest) -> (String, ByteBuffer?, [UInt8]) {
+        let uri = r.rawPath + (r.query.isEmpty ? "" : "?" + r.query.encoded)
+        guard !r.form.isEmpty else {
+            var b = ByteBufferAllocator().buffer(capacity: r.body.count)
+            b.writeBytes(r.body)
+            return (uri, r.body.isEmpty ? nil : b, r.body)
+        }
+        let body = Array(r.form.encoded.utf8)
+        var b = ByteBufferAllocator().buffer(capacity: body.count)
+        b.writeBytes(body)
+        return (uri, b, body)
     }
 
     private func badRequest(_ why: String, _ allocator: ByteBufferAllocator) -> ProxyResponse {

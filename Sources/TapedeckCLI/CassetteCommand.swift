@@ -17,6 +17,10 @@ struct CassetteCommand: ParsableCommand {
         func run() throws {
             let r = try CassetteReader(path: file)
             print("# \(file): \(r.entries.count) exchanges, format \(r.header.tapedeck_cassette), created \(r.header.created_at) by \(r.header.tool)")
+            for (scope, specs) in (r.header.ignore ?? [:]).sorted(by: { $0.key < $1.key }) {
+                print("# ignored in keys\(scope == "*" ? "" : " (\(scope))"): \(specs.joined(separator: ", "))")
+            }
+            for w in r.header.warnings ?? [] { print("# WARNING: \(w)") }
             for e in try r.allExchanges() {
                 print("\(e.seq)\t\(e.response.status)\t\(e.request.method)\t\(CallSummary.of(e.request))\t\(e.timing.duration_ms) ms\t\(e.profile)")
             }
@@ -46,10 +50,11 @@ struct CassetteCommand: ParsableCommand {
         @Argument(help: "The cassette file.") var file: String
         func run() throws {
             let r = try CassetteReader(path: file)
+            let config = MatchConfig(stored: r.header.ignore ?? [:])
             var bad = 0
             for entry in r.entries {
                 let e = try r.exchange(entry)
-                let (key, _) = RequestKey.make(recorded: e.request, profile: MatchProfile.named(e.profile))
+                let (key, _) = RequestKey.make(recorded: e.request, profile: MatchProfile.named(e.profile).map(config.applied(to:)), config: config)
                 if key != e.key {
                     bad += 1
                     print("record \(e.seq): stored key differs from its request's key: \(RequestKey.differences(e.key, key).joined(separator: "; "))")
@@ -61,23 +66,44 @@ struct CassetteCommand: ParsableCommand {
     }
 
     struct Diff: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Compare two cassettes by match key: keys only in one, and answers that differ.")
+        static let configuration = CommandConfiguration(
+            abstract: "Compare two cassettes by match key: keys only in one, answers that differ, and ignored parts that differ.",
+            discussion: """
+            Keys are made with each cassette's recorded ignore rules plus --ignore and --match-config. Requests that match \
+            only because an ignored part is left out are listed with that part (`~ KEY: ignored …`). Exit 1 on any difference.
+            """)
         @Argument(help: "The first cassette.") var a: String
         @Argument(help: "The second cassette.") var b: String
+        @OptionGroup var matching: MatchingOptions
         func run() throws {
-            func load(_ p: String) throws -> [String: [Exchange]] {
-                var out: [String: [Exchange]] = [:]
-                for e in try CassetteReader(path: p).allExchanges() { out[e.key, default: []].append(e) }
+            let extra = try matching.config()
+            let ra = try CassetteReader(path: a), rb = try CassetteReader(path: b)
+            let config = MatchConfig(stored: ra.header.ignore ?? [:]).merging(MatchConfig(stored: rb.header.ignore ?? [:])).merging(extra)
+            func load(_ r: CassetteReader) throws -> [String: [(Exchange, MatchProfile)]] {
+                var out: [String: [(Exchange, MatchProfile)]] = [:]
+                for e in try r.allExchanges() {
+                    let profile = config.applied(to: MatchProfile.named(e.profile) ?? MatchProfile.detect(RequestKey.signable(e.request)))
+                    let key = config.isEmpty ? e.key : RequestKey.make(recorded: e.request, profile: profile).key
+                    out[key, default: []].append((e, profile))
+                }
                 return out
             }
-            let x = try load(a), y = try load(b)
+            let x = try load(ra), y = try load(rb)
             var differences = 0
             for k in Set(x.keys).subtracting(y.keys).sorted() { print("- only in \(a): \(k)"); differences += 1 }
             for k in Set(y.keys).subtracting(x.keys).sorted() { print("+ only in \(b): \(k)"); differences += 1 }
             for k in Set(x.keys).intersection(y.keys).sorted() {
-                for (ea, eb) in zip(x[k]!, y[k]!) where ea.response.status != eb.response.status || ea.response.body != eb.response.body {
-                    print("~ \(k): status \(ea.response.status) vs \(eb.response.status), body \(ea.response.body == eb.response.body ? "same" : "differs")")
-                    differences += 1
+                for ((ea, profile), (eb, _)) in zip(x[k]!, y[k]!) {
+                    if ea.response.status != eb.response.status || ea.response.body != eb.response.body {
+                        print("~ \(k): status \(ea.response.status) vs \(eb.response.status), body \(ea.response.body == eb.response.body ? "same" : "differs")")
+                        differences += 1
+                    }
+                    let ignored = IgnoreRules.differences(recorded: profile.ignored.values(in: RequestKey.signable(ea.request)),
+                                                          live: profile.ignored.values(in: RequestKey.signable(eb.request)))
+                    if !ignored.isEmpty {
+                        print("~ \(k): ignored (not part of the match) but different: \(ignored.joined(separator: "; "))")
+                        differences += 1
+                    }
                 }
                 if x[k]!.count != y[k]!.count { print("~ \(k): recorded \(x[k]!.count) vs \(y[k]!.count) times"); differences += 1 }
             }

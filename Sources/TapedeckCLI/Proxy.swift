@@ -1,5 +1,6 @@
 import ArgumentParser
 import Cassette
+import CloudSigning
 import Foundation
 import Logging
 import Matching
@@ -32,6 +33,11 @@ struct ProxyCommand: AsyncParsableCommand {
     @Option(help: "When a request's recordings are used up: error | last | cycle.") var onExhausted = "error"
     @Option(help: "Matching profile for every request (aliyun-rpc, aliyun-acs3, huawei, generic); default: per request.") var profile: String?
     @Option(help: "Also redact this header, parameter or JSON field (repeatable).") var redact: [String] = []
+    @OptionGroup var matching: MatchingOptions
+    @Option(help: ArgumentHelp("Reverse mode: re-sign forwarded requests whose signature covers Host (ACS3, Huawei) with this key, for the upstream.",
+                               discussion: "The key stays in memory; recordings never carry it. Prefer --resign-env: a command line is visible to other users.",
+                               valueName: "ID:SECRET")) var resign: String?
+    @Option(help: ArgumentHelp("Like --resign, reading ID:SECRET from this environment variable.", valueName: "VAR")) var resignEnv: String?
     @Option(help: "Let the control API switch only to cassettes under this directory.") var cassetteDir: String?
     @Option(help: "Directory of the TLS interception CA.") var caDir = NSString(string: "~/.tapedeck/ca").expandingTildeInPath
     @Option(help: "PEM file of extra CAs to trust for upstream TLS.") var upstreamCa: String?
@@ -48,6 +54,11 @@ struct ProxyCommand: AsyncParsableCommand {
             throw ValidationError("--upstream must be http://host[:port] or https://host[:port] with a port in 1-65535, got '\(u)'")
         }
         try validatePort(port)
+        _ = try resigner()
+        _ = try matching.config()
+        if (resign != nil || resignEnv != nil) && upstream == nil {
+            throw ValidationError("--resign only applies to reverse mode: add --upstream URL (forward-mode clients sign the real Host already)")
+        }
         if !(idleTimeout > 0) { throw ValidationError("--idle-timeout must be a positive number of seconds") }
         if !(upstreamTimeout > 0) { throw ValidationError("--upstream-timeout must be a positive number of seconds") }
     }
@@ -62,6 +73,8 @@ struct ProxyCommand: AsyncParsableCommand {
         conf.onExhausted = ExhaustedPolicy(rawValue: onExhausted)!
         conf.profile = profile.flatMap(MatchProfile.named)
         for r in redact { conf.redactor.add(r) }
+        conf.matchConfig = try matching.config()
+        conf.resigner = try resigner()
         conf.upstreamCAFile = upstreamCa
         conf.cassetteDirectory = cassetteDir
         conf.upstreamTimeout = .milliseconds(Int64(upstreamTimeout * 1000))
@@ -71,6 +84,41 @@ struct ProxyCommand: AsyncParsableCommand {
         let server = ProxyServer(configuration: conf, logger: logger) { address in printListening(address.urlString) }
         let group = ServiceGroup(configuration: .init(services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
+    }
+}
+
+extension ProxyCommand {
+    func resigner() throws -> Resigner? {
+        if resign != nil && resignEnv != nil { throw ValidationError("give --resign or --resign-env, not both") }
+        if let resign {
+            guard let r = Resigner(pair: resign) else { throw ValidationError("--resign must be ID:SECRET (an access key id, a colon, its secret)") }
+            return r
+        }
+        if let resignEnv {
+            guard let value = ProcessInfo.processInfo.environment[resignEnv], !value.isEmpty else {
+                throw ValidationError("--resign-env \(resignEnv): the environment variable is not set")
+            }
+            guard let r = Resigner(pair: value) else { throw ValidationError("--resign-env \(resignEnv): the value must be ID:SECRET") }
+            return r
+        }
+        return nil
+    }
+}
+
+/// `--ignore` and `--match-config`, for the proxy and the cassette commands that compare keys.
+struct MatchingOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Leave this request part out of match keys (repeatable): NAME (a query/form parameter, header or JSON field), param:NAME, header:NAME, json:NAME or json:a.b.c.",
+                               valueName: "NAME")) var ignore: [String] = []
+    @Option(help: ArgumentHelp("JSON file of ignore rules: {\"ignore\": [NAME, …], \"profiles\": {\"huawei\": {\"ignore\": […]}}}.", valueName: "FILE"))
+    var matchConfig: String?
+
+    func config() throws -> MatchConfig {
+        var config = MatchConfig()
+        if let matchConfig {
+            do { config = try MatchConfig.load(path: matchConfig) } catch { throw ValidationError("--match-config: \(error)") }
+        }
+        do { config = config.merging(MatchConfig(all: try IgnoreRules(ignore))) } catch { throw ValidationError("--ignore: \(error)") }
+        return config
     }
 }
 

@@ -1,0 +1,115 @@
+import Cassette
+import CloudSigning
+import Foundation
+import Matching
+import Proxy
+import TapedeckTesting
+import Testing
+
+/// `--ignore`/match configs through record and replay, and `--resign` for Host-covering signatures.
+@Suite struct IgnoreAndResignTests {
+    func describe(_ tag: String, name: String = "") -> String {
+        var params = [("RequestTag", tag)]
+        params[0] = ("RequestTag", tag)
+        if !name.isEmpty { params.append(("SecurityGroupName", name)) }
+        return signedRPC(params).replacingOccurrences(of: "DescribeSecurityGroupReferences", with: "DescribeSecurityGroups")
+    }
+
+    @Test func rulesRecordedInTheHeaderApplyOnReplayAndMissesShowIgnoredDifferences() async throws {
+        let path = tempCassette("ignore")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let config = MatchConfig(all: try IgnoreRules(["RequestTag"]))
+        let recorded = try await TestSimulator.with(groups: 20) { sim in
+            try await TestProxy.with(cassette: path, mode: .record, upstream: sim.url, configure: { $0.matchConfig = config }) { proxy in
+                try await RawHTTPClient.request("GET", describe("first"), port: proxy.port)
+            }
+        }
+        #expect(recorded.status == 200, "\(recorded.bodyString)")
+        #expect(try CassetteReader(path: path).header.ignore == ["*": ["RequestTag"]])
+        // Replay without naming the rule again: the header's rules apply; another tag still matches.
+        try await TestProxy.with(cassette: path, mode: .replay) { proxy in
+            let hit = try await RawHTTPClient.request("GET", describe("second"), port: proxy.port)
+            #expect(hit.status == 200 && hit.body == recorded.body, "\(hit.bodyString)")
+            // A miss on another field names it, and the ignored part that differed as well.
+            let miss = try await RawHTTPClient.request("GET", describe("third", name: "web"), port: proxy.port)
+            let message = json(miss)["Message"] as? String ?? ""
+            #expect(miss.status == 404 && message.contains("SecurityGroupName: ∅ ≠ web"), "\(message)")
+            #expect(message.contains("ignored parts (not compared): RequestTag: first ≠ third"), "\(message)")
+        }
+    }
+
+    @Test func ignoringAtReplayTimeReKeysAnOldCassette() async throws {
+        let path = tempCassette("rekey")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let recorded = try await TestSimulator.with(groups: 20) { sim in
+            try await TestProxy.with(cassette: path, mode: .record, upstream: sim.url) { proxy in
+                try await RawHTTPClient.request("GET", describe("first"), port: proxy.port)
+            }
+        }
+        try await TestProxy.with(cassette: path, mode: .replay) { proxy in
+            let miss = try await RawHTTPClient.request("GET", describe("second"), port: proxy.port)
+            #expect(miss.status == 404 && (json(miss)["Message"] as? String ?? "").contains("RequestTag: first ≠ second"))
+        }
+        try await TestProxy.with(cassette: path, mode: .replay, configure: { $0.matchConfig = MatchConfig(all: try! IgnoreRules(["param:RequestTag"])) }) { proxy in
+            let hit = try await RawHTTPClient.request("GET", describe("second"), port: proxy.port)
+            #expect(hit.status == 200 && hit.body == recorded.body)
+        }
+    }
+
+    /// An ACS3 client signs the Host it talks to: the proxy. The upstream sees its own Host.
+    func acs3(proxyPort: Int, id: String, secret: String) -> [(String, String)] {
+        var r = SignableRequest(method: "GET", rawPath: "/", query: QueryParameters([("RegionId", "cn-hangzhou")]),
+                                headers: [("host", "127.0.0.1:\(proxyPort)"), ("x-acs-action", "DescribeSecurityGroups"),
+                                          ("x-acs-version", "2014-05-26"), ("x-acs-date", "2026-01-01T00:00:00Z"),
+                                          ("x-acs-signature-nonce", UUID().uuidString)])
+        ACS3Signer.sign(&r, accessKeyId: id, secret: secret)
+        return r.headers.filter { $0.name != "host" }.map { ($0.name, $0.value) }
+    }
+
+    @Test func reverseModeWithoutResignWarnsInTheHeaderAndWithResignTheUpstreamAccepts() async throws {
+        let plain = tempCassette("noresign"), resigned = tempCassette("resign")
+        defer { for p in [plain, resigned] { try? FileManager.default.removeItem(atPath: p) } }
+        try await TestSimulator.with(groups: 20, accessKeys: ["realAK": "realSecret"]) { sim in
+            try await TestProxy.with(cassette: plain, mode: .record, upstream: sim.url) { proxy in
+                let r = try await RawHTTPClient.request("GET", "/?RegionId=cn-hangzhou", port: proxy.port,
+                                                        headers: acs3(proxyPort: proxy.port, id: "realAK", secret: "realSecret"))
+                #expect(r.status == 400 && json(r)["Code"] as? String == "SignatureDoesNotMatch", "the upstream checks its own Host")
+            }
+            let warnings = try CassetteReader(path: plain).header.warnings ?? []
+            #expect(warnings.count == 1 && warnings[0].contains("--resign"), "\(warnings)")
+            try await TestProxy.with(cassette: resigned, mode: .record, upstream: sim.url,
+                                     configure: { $0.resigner = Resigner(pair: "realAK:realSecret") }) { proxy in
+                // The client may even use a dummy key: the proxy signs for the upstream.
+                let r = try await RawHTTPClient.request("GET", "/?RegionId=cn-hangzhou", port: proxy.port,
+                                                        headers: acs3(proxyPort: proxy.port, id: "dummy", secret: "dummy"))
+                #expect(r.status == 200, "\(r.bodyString)")
+            }
+        }
+        #expect(try CassetteReader(path: resigned).header.warnings == nil)
+        // And it replays offline for the client's own signature.
+        try await TestProxy.with(cassette: resigned, mode: .replay) { proxy in
+            let r = try await RawHTTPClient.request("GET", "/?RegionId=cn-hangzhou", port: proxy.port,
+                                                    headers: acs3(proxyPort: proxy.port, id: "dummy", secret: "dummy"))
+            #expect(r.status == 200, "\(r.bodyString)")
+        }
+        let findings = try SecretScanner.scan(path: resigned, secrets: [("secret", "realSecret")])
+        #expect(findings.isEmpty, "\(findings)")
+    }
+
+    @Test func rpcThroughAResigningProxyGetsTheUpstreamKey() async throws {
+        let path = tempCassette("rpcresign")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try await TestSimulator.with(groups: 20, accessKeys: ["realAK": "realSecret"]) { sim in
+            try await TestProxy.with(cassette: path, mode: .record, upstream: sim.url,
+                                     configure: { $0.resigner = Resigner(pair: "realAK:realSecret") }) { proxy in
+                // signedRPC signs with LTAItestkey/testsecret, which the upstream does not know.
+                let direct = try await RawHTTPClient.request("GET", describe("x"), port: sim.port)
+                #expect(direct.status != 200)
+                let r = try await RawHTTPClient.request("GET", describe("x"), port: proxy.port)
+                #expect(r.status == 200, "\(r.bodyString)")
+            }
+        }
+        let findings = try SecretScanner.scan(path: path, secrets: [("secret", "realSecret")])
+        #expect(findings.isEmpty, "\(findings)")
+    }
+}
