@@ -113,3 +113,44 @@ import Testing
         #expect(findings.isEmpty, "\(findings)")
     }
 }
+
+/// The flags through the real executable.
+@Suite struct IgnoreAndResignCLITests {
+    @Test func cassetteDiffShowsIgnoredPartsThatDiffered() async throws {
+        let a = tempCassette("diffa"), b = tempCassette("diffb")
+        defer { for p in [a, b] { try? FileManager.default.removeItem(atPath: p) } }
+        try await TestSimulator.with(groups: 20) { sim in
+            for (path, tag) in [(a, "one"), (b, "two")] {
+                try await TestProxy.with(cassette: path, mode: .record, upstream: sim.url) { proxy in
+                    let target = signedRPC([("RequestTag", tag)]).replacingOccurrences(of: "DescribeSecurityGroupReferences", with: "DescribeSecurityGroups")
+                    let r = try await RawHTTPClient.request("GET", target, port: proxy.port)
+                    #expect(r.status == 200)
+                }
+            }
+        }
+        let plain = try FirstTenMinutesTests.run(["cassette", "diff", a, b])
+        #expect(plain.status == 1 && plain.output.contains("- only in") && plain.output.contains("RequestTag=one"), "\(plain.output)")
+        let ignoring = try FirstTenMinutesTests.run(["cassette", "diff", a, b, "--ignore", "RequestTag"])
+        #expect(ignoring.status == 1, "an ignored difference is still a difference to report")
+        #expect(ignoring.output.contains("ignored (not part of the match) but different: RequestTag: one ≠ two"), "\(ignoring.output)")
+        #expect(!ignoring.output.contains("only in"), "\(ignoring.output)")
+    }
+
+    @Test func badRulesAndKeysAreRefusedNamingTheFlag() throws {
+        let dir = try FirstTenMinutesTests.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let cassette = dir + "/c.jsonl.gz"
+        let cases: [([String], String)] = [
+            (["--ignore", "cookie:x"], "--ignore"),
+            (["--match-config", dir], "is a directory"),
+            (["--match-config", dir + "/none.json"], "no such file"),
+            (["--upstream", "http://127.0.0.1:9", "--resign", "nocolon"], "--resign must be ID:SECRET"),
+            (["--resign", "a:b"], "add --upstream"),
+            (["--upstream", "http://127.0.0.1:9", "--resign-env", "TAPEDECK_TEST_UNSET_VAR"], "is not set"),
+        ]
+        for (extra, says) in cases {
+            let r = try FirstTenMinutesTests.run(["proxy", "--cassette", cassette, "--port", "0"] + extra)
+            #expect(r.status != 0 && r.output.contains(says), "\(extra): \(r.output)")
+        }
+    }
+}
