@@ -2,30 +2,55 @@ import CloudSigning
 import Foundation
 
 extension AliyunAPI {
+    /// 2-128 characters, starting with a letter (Chinese included), then letters, digits, `:`, `_`, `.`, `-`;
+    /// not starting with `http://` or `https://` (the ECS request models' rule).
+    static func isValidGroupName(_ name: String) -> Bool {
+        guard (2...128).contains(name.count), let first = name.first, first.isLetter,
+              !name.hasPrefix("http://"), !name.hasPrefix("https://") else { return false }
+        return name.allSatisfy { $0.isLetter || $0.isNumber || ":_.-".contains($0) }
+    }
+
+    /// 2-256 characters, not starting with `http://` or `https://`.
+    static func isValidDescription(_ d: String) -> Bool {
+        (2...256).contains(d.count) && !d.hasPrefix("http://") && !d.hasPrefix("https://")
+    }
+
     func createGroup(_ call: inout Call) throws(AliyunError) {
         let regionName = call.params["RegionId"] ?? ""
         guard !regionName.isEmpty else { throw AliyunError.missing("RegionId") }
         guard SyntheticDataSet.aliyunRegions.contains(regionName) else { throw AliyunError.regionNotFound }
         let name = call.params["SecurityGroupName"] ?? ""
-        if !name.isEmpty && (name.count < 2 || name.count > 128 || name.hasPrefix("http://") || name.hasPrefix("https://")) {
-            throw AliyunError(.badRequest, "InvalidSecurityGroupName.Malformed", "Specified security group name is not valid.")
+        if !name.isEmpty && !AliyunAPI.isValidGroupName(name) {
+            throw AliyunError(.badRequest, "InvalidSecurityGroupName.Malformed", "The specified parameter SecurityGroupName is not valid.")
         }
         let description = call.params["Description"] ?? ""
-        if description.count > 256 {
-            throw AliyunError(.badRequest, "InvalidDescription.Malformed", "Specified description is not valid.")
+        if !description.isEmpty && !AliyunAPI.isValidDescription(description) {
+            throw AliyunError(.badRequest, "InvalidDescription.Malformed", "The specified parameter \"Description\" is not valid.")
         }
         let tags = AliyunAPI.indexed(call.params, "Tag").compactMap { t -> GroupRecord.Tag? in
             t["Key"].map { GroupRecord.Tag(key: $0, value: t["Value"] ?? "") }
         }
         let now = clock.now
-        // Idempotency: a create repeated with the same ClientToken returns the group the first one made.
-        let token = call.params["ClientToken"].flatMap { $0.isEmpty ? nil : regionName + "|" + $0 }
-        let handle: UInt32 = try clientTokens.once(token) { () throws(AliyunError) -> UInt32 in
+        // Idempotency: a create repeated with the same ClientToken returns the group the first one made; the
+        // same token with other parameters is refused, as the API does.
+        var token: String? = nil
+        if let t = call.params["ClientToken"], !t.isEmpty {
+            guard t.utf8.count <= 64, t.utf8.allSatisfy({ $0 >= 0x21 && $0 < 0x7F }) else {
+                throw AliyunError(.badRequest, "InvalidClientToken.ValueNotSupported", "The ClientToken provided is invalid.")
+            }
+            token = regionName + "|" + t
+        }
+        let fingerprint = [name, description, call.params["VpcId"] ?? "", call.params["SecurityGroupType"] ?? "",
+                           call.params["ResourceGroupId"] ?? ""].joined(separator: "\u{1F}")
+            + tags.map { "\u{1E}\($0.key)=\($0.value)" }.joined()
+        let handle: UInt32 = try clientTokens.once(token, fingerprint: fingerprint) { () throws(AliyunError) -> UInt32 in
             store.write { m -> UInt32 in
                 let p = m.partition(named: regionName)
                 return m.insert(GroupRecord(handle: 0, partition: p, name: name, description: description,
                                             vpcID: call.params["VpcId"] ?? "", createdAt: now, tags: tags))
             }
+        } mismatch: { () -> AliyunError in
+            AliyunError(.badRequest, "IdempotenceParamNotMatch", "Request uses a client token in a previous request but is not identical to that request.")
         }
         call.writer.string("SecurityGroupId", store.generatedID(of: handle))
     }
@@ -35,13 +60,15 @@ extension AliyunAPI {
         let snap = store.snapshot()
         let region = try self.region(call, in: snap)
         let h = try group(call, "SecurityGroupId", region: region, in: snap)
-        let name = call.params["SecurityGroupName"]
-        if let name, name.count < 2 || name.count > 128 || name.hasPrefix("http://") || name.hasPrefix("https://") {
+        // An empty value leaves the attribute as it is (the SDKs send "" for an unset field).
+        let name = call.params["SecurityGroupName"].flatMap { $0.isEmpty ? nil : $0 }
+        if let name, !AliyunAPI.isValidGroupName(name) {
             throw AliyunError(.badRequest, "InvalidSecurityGroupName.Malformed", "Specified security group name is not valid.")
         }
-        let description = call.params["Description"]
-        if let description, description.count < 2 || description.count > 256 || description.hasPrefix("http://") || description.hasPrefix("https://") {
-            throw AliyunError(.badRequest, "InvalidDescription.Malformed", "Specified description is not valid.")
+        let description = call.params["Description"].flatMap { $0.isEmpty ? nil : $0 }
+        if let description, !AliyunAPI.isValidDescription(description) {
+            // Alibaba's spelling.
+            throw AliyunError(.badRequest, "InvalidSecurityGroupDiscription.Malformed", "Specified security group description is not valid.")
         }
         let now = clock.now
         let updated = store.write { m in m.update(h, name: name, description: description, now: now) }
@@ -68,7 +95,7 @@ extension AliyunAPI {
         let tokenPaging = call.params["MaxResults"] != nil || !(call.params["NextToken"] ?? "").isEmpty
         var startHandle: UInt32 = 0
         if let token = call.params["NextToken"], !token.isEmpty {
-            guard token.hasPrefix("tdk"), let h = UInt32(token.dropFirst(3), radix: 36) else {
+            guard token.hasPrefix("tdk"), let h = UInt32(token.dropFirst(3), radix: 36), Int(h) <= snap.handleCount else {
                 throw AliyunError(.badRequest, "InvalidNextToken.Malformed", "The specified parameter NextToken is not valid.")
             }
             startHandle = h
@@ -111,10 +138,9 @@ extension AliyunAPI {
         }
         if unfiltered { total = snap.partitionCounts[Int(region)] }
         call.writer.string("RegionId", call.params["RegionId"]!)
-        call.writer.int("TotalCount", total)
-        if tokenPaging {
-            call.writer.int("MaxResults", pageSize)
-        } else {
+        // Token paging answers no TotalCount (the model: "not returned when you use MaxResults and NextToken").
+        if !tokenPaging {
+            call.writer.int("TotalCount", total)
             call.writer.int("PageNumber", pageNumber)
             call.writer.int("PageSize", pageSize)
         }

@@ -64,6 +64,7 @@ extension HuaweiAPI {
             throw HuaweiError.invalid("The description can hold up to 255 characters and no angle brackets.")
         }
         let h = try group(id, project: call.project, in: store.snapshot())
+        if isDryRun(call) { throw HuaweiError.dryRunPassed }
         let now = clock.now
         let (updated, snap) = store.writeAndSnapshot { m in m.update(h, name: name, description: description, now: now) }
         guard updated, let g = snap.group(h) else { throw HuaweiError.groupNotFound(id) }
@@ -87,6 +88,7 @@ extension HuaweiAPI {
                 tags.append(.init(key: k, value: t["value"] as? String ?? ""))
             }
         }
+        if isDryRun(call) { throw HuaweiError.dryRunPassed }
         let now = clock.now
         let project = call.project
         let (handle, snap) = store.writeAndSnapshot { m -> UInt32 in

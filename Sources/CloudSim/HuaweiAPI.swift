@@ -83,6 +83,13 @@ public struct HuaweiAPI: Sendable {
     }
 
     /// The JSON object under `key` in the request body.
+    /// Whether the body asks for a dry run (`{"dry_run": true, …}`).
+    func isDryRun(_ call: Call) -> Bool {
+        guard let body = call.body, body.readableBytes > 0,
+              let json = try? JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any] else { return false }
+        return (json["dry_run"] as? Bool) == true
+    }
+
     func bodyObject(_ call: Call, _ key: String) throws(HuaweiError) -> [String: Any] {
         guard let body = call.body, body.readableBytes > 0 else { throw HuaweiError.invalid("The request body is empty; expected {\"\(key)\": {...}}.") }
         guard let json = try? JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any] else {

@@ -22,6 +22,8 @@ public struct HuaweiError: Error, Sendable, Equatable {
     static func ruleNotFound(_ id: String) -> HuaweiError {
         HuaweiError(.notFound, "VPC.0603", "Security group rule \(id) could not be found.")
     }
+    /// `dry_run: true` passed its checks: 202 with the result in the error fields; nothing changed.
+    static let dryRunPassed = HuaweiError(.accepted, "DryRunOperation", "Request validation has been passed with dry run.")
     static func invalid(_ message: String) -> HuaweiError { HuaweiError(.badRequest, "VPC.0601", message) }
     static func inUse(_ id: String) -> HuaweiError { HuaweiError(.conflict, "VPC.0602", "Security Group \(id) in use.") }
     static let duplicateRule = HuaweiError(.conflict, "VPC.0602", "Security group rule already exists.")

@@ -17,9 +17,21 @@ import Testing
             let missing = try await ecs(sim, "ModifySecurityGroupAttribute", [("SecurityGroupId", "sg-doesnotexist"), ("SecurityGroupName", "x1")])
             #expect(missing.status == 404)
             #expect(try json(missing)["Code"] as? String == "InvalidSecurityGroupId.NotFound")
-            let bad = try await ecs(sim, "ModifySecurityGroupAttribute", [("SecurityGroupId", id), ("SecurityGroupName", "http://x")])
-            #expect(bad.status == 400)
-            #expect(try json(bad)["Code"] as? String == "InvalidSecurityGroupName.Malformed")
+            for name in ["http://x", "1abc", "ab cd", "x"] {
+                let bad = try await ecs(sim, "ModifySecurityGroupAttribute", [("SecurityGroupId", id), ("SecurityGroupName", name)])
+                #expect(try bad.status == 400 && (json(bad)["Code"] as? String) == "InvalidSecurityGroupName.Malformed", "\(name)")
+            }
+            let badDescription = try await ecs(sim, "ModifySecurityGroupAttribute", [("SecurityGroupId", id), ("Description", "https://x")])
+            #expect(try badDescription.status == 400 && (json(badDescription)["Code"] as? String) == "InvalidSecurityGroupDiscription.Malformed")
+            // Empty values leave the attributes alone (aliyunsdkecs sends "" for unset fields).
+            let empty = try await ecs(sim, "ModifySecurityGroupAttribute", [("SecurityGroupId", id), ("SecurityGroupName", ""), ("Description", "")])
+            #expect(empty.status == 200)
+            let kept = try json(try await ecs(sim, "DescribeSecurityGroupAttribute", [("SecurityGroupId", id)]))
+            #expect(kept["SecurityGroupName"] as? String == "after" && kept["Description"] as? String == "changed by a tool")
+            for (field, value) in [("SecurityGroupName", "9lives"), ("Description", "x"), ("Description", "http://abc")] {
+                let r = try await ecs(sim, "CreateSecurityGroup", [(field, value)])
+                #expect(r.status == 400, "create with \(field)=\(value)")
+            }
         }
     }
 
@@ -35,16 +47,19 @@ import Testing
                 let groups = ((body["SecurityGroups"] as? [String: Any])?["SecurityGroup"] as? [[String: Any]]) ?? []
                 seen += groups.map { $0["SecurityGroupId"] as! String }
                 token = body["NextToken"] as? String ?? ""
-                #expect(body["TotalCount"] as? Int == 57)
+                #expect(body["TotalCount"] == nil && body["MaxResults"] == nil, "token paging answers neither (the response model)")
                 calls += 1
             } while !token.isEmpty && calls < 20
             #expect(calls == 6)
             #expect(seen.count == 57 && Set(seen).count == 57, "every group once")
             let paged = try json(try await ecs(sim, "DescribeSecurityGroups", [("PageSize", "50"), ("PageNumber", "2")]))
             #expect(paged["PageNumber"] as? Int == 2 && paged["NextToken"] as? String == "")
-            let bad = try await ecs(sim, "DescribeSecurityGroups", [("NextToken", "garbage")])
-            #expect(bad.status == 400)
-            #expect(try json(bad)["Code"] as? String == "InvalidNextToken.Malformed")
+            #expect(paged["TotalCount"] as? Int == 57)
+            for garbage in ["garbage", "tdkzzzzzz"] {
+                let bad = try await ecs(sim, "DescribeSecurityGroups", [("NextToken", garbage)])
+                #expect(bad.status == 400)
+                #expect(try json(bad)["Code"] as? String == "InvalidNextToken.Malformed")
+            }
         }
     }
 
@@ -55,6 +70,13 @@ import Testing
             }
             let a = try await create("token-1"), again = try await create("token-1"), b = try await create("token-2")
             #expect(a == again && a != b)
+            // The same token with other parameters is refused, not answered with the first group.
+            let other = try await ecs(sim, "CreateSecurityGroup", [("SecurityGroupName", "idem2"), ("ClientToken", "token-1")])
+            #expect(try other.status == 400 && (json(other)["Code"] as? String) == "IdempotenceParamNotMatch", "\(other.bodyString)")
+            for bad in [String(repeating: "a", count: 65), "中文"] {
+                let r = try await ecs(sim, "CreateSecurityGroup", [("SecurityGroupName", "idem"), ("ClientToken", bad)])
+                #expect(try r.status == 400 && (json(r)["Code"] as? String) == "InvalidClientToken.ValueNotSupported")
+            }
             let total = try json(try await ecs(sim, "DescribeSecurityGroups", []))["TotalCount"] as? Int
             #expect(total == 7, "5 synthetic groups and 2 created")
         }
@@ -77,6 +99,17 @@ import Testing
                 port: sim.port, headers: [("Content-Type", "application/json")], body: Array(#"{"security_group":{"name":"x"}}"#.utf8))
             #expect(missing.status == 404)
             #expect(try json(missing)["error_code"] as? String == "VPC.0603")
+            // dry_run checks and changes nothing: 202 with the result in the error fields.
+            let dry = try await RawHTTPClient.request("PUT", "/v3/\(project)/vpc/security-groups/\(id)", port: sim.port,
+                headers: [("Content-Type", "application/json")], body: Array(#"{"dry_run":true,"security_group":{"name":"dry"}}"#.utf8))
+            #expect(try dry.status == 202 && (json(dry)["error_code"] as? String) == "DryRunOperation", "\(dry.bodyString)")
+            let still = try json(try await RawHTTPClient.request("GET", "/v3/\(project)/vpc/security-groups/\(id)", port: sim.port))
+            #expect((still["security_group"] as! [String: Any])["name"] as? String == "after")
+            let dryCreate = try await RawHTTPClient.request("POST", "/v3/\(project)/vpc/security-groups", port: sim.port,
+                headers: [("Content-Type", "application/json")], body: Array(#"{"dry_run":true,"security_group":{"name":"dry"}}"#.utf8))
+            #expect(dryCreate.status == 202)
+            let list = try json(try await RawHTTPClient.request("GET", "/v3/\(project)/vpc/security-groups?name=dry", port: sim.port))
+            #expect((list["security_groups"] as? [Any])?.isEmpty == true, "a dry-run create creates nothing")
         }
     }
 
