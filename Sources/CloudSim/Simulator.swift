@@ -1,3 +1,4 @@
+import Foundation
 import CloudSigning
 import NIOCore
 import NIOHTTP1
@@ -13,8 +14,13 @@ public final class Simulator: Sendable {
     /// Requests per second answered before the clouds' throttling errors (nil: no limit).
     public let throttle: Throttle?
 
+    /// The synthetic data set the stores were built from (nil for fixtures): told by `GET /__tapedeck/status`,
+    /// so `tapedeck load --synthetic --verify` can check it builds the same one.
+    public let dataSet: SyntheticDataSet?
+
     public init(aliyun: SecurityGroupStore, huawei: SecurityGroupStore, clock: SimulatorClock, accessKeys: AccessKeyStore? = nil,
-                maxRequestsPerSecond: Int? = nil, throttle: Throttle? = nil) {
+                maxRequestsPerSecond: Int? = nil, throttle: Throttle? = nil, dataSet: SyntheticDataSet? = nil) {
+        self.dataSet = dataSet
         self.aliyun = AliyunAPI(store: aliyun, clock: clock)
         self.huawei = HuaweiAPI(store: huawei, clock: clock)
         self.accessKeys = accessKeys.flatMap { $0.secrets.isEmpty ? nil : $0 }
@@ -25,7 +31,15 @@ public final class Simulator: Sendable {
     public static func synthetic(_ data: SyntheticDataSet, clock: SimulatorClock, accessKeys: AccessKeyStore? = nil,
                                  maxRequestsPerSecond: Int? = nil) async -> Simulator {
         let (a, h) = await data.makeStores()
-        return Simulator(aliyun: a, huawei: h, clock: clock, accessKeys: accessKeys, maxRequestsPerSecond: maxRequestsPerSecond)
+        return Simulator(aliyun: a, huawei: h, clock: clock, accessKeys: accessKeys, maxRequestsPerSecond: maxRequestsPerSecond, dataSet: data)
+    }
+
+    /// `GET /__tapedeck/status`: what this simulator serves (JSON).
+    public func statusDocument() -> [String: Any] {
+        var d: [String: Any] = ["role": "simulator", "huawei_project_id": huawei.store.ownerID,
+                                "signatures_required": accessKeys != nil]
+        if let dataSet { d["data_set"] = ["groups": dataSet.groups, "seed": dataSet.seed] } else { d["data_set"] = NSNull() }
+        return d
     }
 
     /// The snapshots one connection reads from; refreshed only after a write (see `SecurityGroupStore`).

@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import NIOCore
 import NIOHTTP1
@@ -21,6 +22,7 @@ struct SimulatorResponder: HTTPResponder {
 
     mutating func respond(to request: HTTPServerRequest, context: ChannelHandlerContext) -> HTTPResponderResult {
         let head = request.head
+        if head.uri.utf8.starts(with: "/__tapedeck/".utf8) { return .response(control(head, allocator: context.channel.allocator)) }
         let r = simulator.respond(method: head.method, uri: head.uri, headers: head.headers, body: request.body,
                                   cache: &cache, allocator: context.channel.allocator)
         if r.outsideSurface {
@@ -28,6 +30,15 @@ struct SimulatorResponder: HTTPResponder {
                         metadata: ["method": "\(head.method)", "target": "\(head.uri.prefix(200))"])
         }
         return .response(HTTPServerResponse(status: r.status, contentType: r.contentType, headers: [(r.requestIDHeader, r.requestID)], body: r.body))
+    }
+
+    /// `GET /__tapedeck/status` (the proxy answers the same path with its own status).
+    private func control(_ head: HTTPRequestHead, allocator: ByteBufferAllocator) -> HTTPServerResponse {
+        let ok = head.method == .GET && head.uri == "/__tapedeck/status"
+        let doc: [String: Any] = ok ? simulator.statusDocument() : ["error": "unknown control call \(head.method) \(head.uri.prefix(100)); see GET /__tapedeck/status"]
+        let data = (try? JSONSerialization.data(withJSONObject: doc, options: [.sortedKeys])) ?? Data()
+        return HTTPServerResponse(status: ok ? .ok : .notFound, contentType: "application/json", headers: [],
+                                  body: allocator.buffer(bytes: data))
     }
 
     /// A request over a limit or malformed, answered in the shape of the cloud it was meant for.

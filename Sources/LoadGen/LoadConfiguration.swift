@@ -22,6 +22,8 @@ public struct LoadConfiguration: Sendable {
     public var tlsCAFile: String?
     /// …or no certificate verification at all (`--insecure`, for self-signed test servers).
     public var tlsInsecure = false
+    /// What the run learned about its target before starting (said in the report).
+    public var notes: [String] = []
 
     public init(target: LoadTarget) { self.target = target }
 }

@@ -30,6 +30,22 @@ public struct LoadReport: Sendable {
                       result.neverSent, result.scheduled, sentShare * 100)
     }
 
+    /// One sentence per kind of tapedeck-proxy error among the answers (said once, however many there were).
+    public var tapedeckExplanations: [String] {
+        result.tapedeckCodes.sorted { $0.key < $1.key }.map { code, n in
+            switch code {
+            case "Tapedeck.ExchangesExhausted":
+                return "\(n) answers were Tapedeck.ExchangesExhausted: the replaying proxy ran out of recorded answers (it answers each recorded "
+                    + "request as often as it was recorded, with --on-exhausted error). For load runs start it with --on-exhausted cycle (or last)."
+            case "Tapedeck.NoMatchingExchange":
+                return "\(n) answers were Tapedeck.NoMatchingExchange: the proxy's cassette holds no recording of these requests. "
+                    + "Load the cassette the proxy replays (--cassette FILE), or record these requests first."
+            default:
+                return "\(n) answers were \(code) from a tapedeck proxy (its message says why; see its log)."
+            }
+        }
+    }
+
     public var text: String {
         var s = ""
         let mode = configuration.rate.map { "open loop, \(Int($0)) req/s requested (\(configuration.arrival.rawValue))" }
@@ -46,6 +62,8 @@ public struct LoadReport: Sendable {
         s += "    max       \(String(result.corrected.max).leftPad(12))  \(String(result.uncorrected.max).leftPad(12))\n"
         s += "  status: " + result.statuses.keys.sorted().map { "\($0)=\(result.statuses[$0]!)" }.joined(separator: " ") + "\n"
         if !result.errors.isEmpty { s += "  errors: " + result.errors.keys.sorted().map { "\($0)=\(result.errors[$0]!)" }.joined(separator: " ") + "\n" }
+        for line in tapedeckExplanations { s += "  ⚠ " + line + "\n" }
+        for note in configuration.notes { s += "  note: " + note + "\n" }
         if configuration.verify {
             let bad = result.verifyMismatched.values.reduce(0, +)
             s += "  verify: \(result.verifyChecked) checked, \(bad) mismatched" + (bad > 0 ? " (" + result.verifyMismatched.map { "\($0.key)=\($0.value)" }.sorted().joined(separator: " ") + ")" : "") + "\n"
@@ -75,6 +93,8 @@ public struct LoadReport: Sendable {
                          "unanswered": result.unanswered, "never_sent": result.neverSent, "connect_failures": result.connectFailures],
             "schedule_met": scheduleWarning == nil,
             "errors": result.errors,
+            "tapedeck_codes": result.tapedeckCodes,
+            "notes": configuration.notes,
             "throughput_rps": throughput,
             "latency_us": ["corrected": lat(true), "uncorrected": lat(false)],
             "status": Dictionary(uniqueKeysWithValues: result.statuses.map { (String($0.key), $0.value) }),

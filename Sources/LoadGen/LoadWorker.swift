@@ -28,6 +28,9 @@ public struct WorkerResult: Sendable {
     public var verifyChecked = 0
     public var verifyMismatched: [String: Int] = [:]
     public var mismatchSamples: [String] = []
+    /// Answers carrying a `Tapedeck.*` error code (a proxy that ran out of recordings, or has none for a
+    /// request), by code: explained once in the report instead of once per answer.
+    public var tapedeckCodes: [String: Int] = [:]
     /// One corrected-latency histogram per second of the run (the `--hlog` intervals, the over-time plot).
     public var intervals: [Histogram<UInt64>] = []
     /// Per-second completed counts.
@@ -51,6 +54,7 @@ public struct WorkerResult: Sendable {
         verifyChecked += o.verifyChecked
         verifyMismatched.merge(o.verifyMismatched, uniquingKeysWith: +)
         mismatchSamples += o.mismatchSamples.prefix(max(0, 5 - mismatchSamples.count))
+        tapedeckCodes.merge(o.tapedeckCodes, uniquingKeysWith: +)
         for (i, h) in o.intervals.enumerated() {
             if i < intervals.count { intervals[i].add(h) } else { intervals.append(h) }
         }
@@ -289,7 +293,10 @@ final class LoadWorker: @unchecked Sendable {  // all state is touched on `loop`
             _ = result.corrected.record(min(corrected, 60_000_000))
             _ = result.uncorrected.record(min(uncorrected, 60_000_000))
             _ = intervalHistogram.record(min(corrected, 60_000_000))
-            if r.status >= 400 && requests[f.request].expectation == nil { count("http-\(r.status / 100)xx") }
+            if r.status >= 400 {
+                if requests[f.request].expectation == nil { count("http-\(r.status / 100)xx") }
+                if let code = LoadWorker.tapedeckCode(r.body) { result.tapedeckCodes[code, default: 0] += 1 }
+            }
             if configuration.verify, let e = requests[f.request].expectation {
                 result.verifyChecked += 1
                 if let m = Verifier.check(r.status, r.body, e) {
@@ -299,6 +306,23 @@ final class LoadWorker: @unchecked Sendable {  // all state is touched on `loop`
             }
         }
         becameIdle(c)
+    }
+
+    /// The `Tapedeck.*` code in an error answer of a tapedeck proxy, if there is one (error answers only).
+    static func tapedeckCode(_ body: ByteBuffer) -> String? {
+        let marker = Array("Tapedeck.".utf8)
+        let bytes = body.readableBytesView
+        guard bytes.count >= marker.count, bytes.count < 64 * 1024 else { return nil }
+        var i = bytes.startIndex
+        while i <= bytes.endIndex - marker.count {
+            if bytes[i] == marker[0], bytes[i..<(i + marker.count)].elementsEqual(marker) {
+                var j = i + marker.count
+                while j < bytes.endIndex, (bytes[j] >= 0x41 && bytes[j] <= 0x5A) || (bytes[j] >= 0x61 && bytes[j] <= 0x7A) { j += 1 }
+                return j > i + marker.count ? String(decoding: bytes[i..<j], as: UTF8.self) : nil
+            }
+            i += 1
+        }
+        return nil
     }
 
     fileprivate func lost(_ c: Connection, reason: String) {

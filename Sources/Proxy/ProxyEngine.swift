@@ -99,7 +99,10 @@ public final class ProxyEngine: Sendable {
     }
 
     public struct Status: Codable, Sendable {
+        /// "proxy" (the simulator answers the same path with "simulator").
+        public var role = "proxy"
         public var mode: ProxyMode
+        public var on_exhausted: String
         public var cassette: String
         public var exchanges: Int
         public var hits: Int
@@ -113,7 +116,7 @@ public final class ProxyEngine: Sendable {
 
     public var status: Status {
         let (mode, session) = state.withLock { ($0.mode, $0.session) }
-        return Status(mode: mode, cassette: session.path, exchanges: session.recordedCount, hits: stats.hits.load(ordering: .relaxed),
+        return Status(mode: mode, on_exhausted: configuration.onExhausted.rawValue, cassette: session.path, exchanges: session.recordedCount, hits: stats.hits.load(ordering: .relaxed),
                       misses: stats.misses.load(ordering: .relaxed), recorded: stats.recorded.load(ordering: .relaxed),
                       forwarded: stats.forwarded.load(ordering: .relaxed), upstream_errors: stats.upstreamErrors.load(ordering: .relaxed),
                       last_write_error: session.lastWriteError)

@@ -125,6 +125,13 @@ struct Load: AsyncParsableCommand {
         } else {
             requests = [LoadRequest(bytes: ByteBuffer(bytes: HTTPRequestWriter.bytes(method: "GET", target: t.path, host: t.authority)), expectation: nil, kind: "get")]
         }
+        if verify {
+            let source: TargetProbe.Source = synthetic ? .synthetic(groups: groups, seed: seed) : cassette.map { .cassette(path: $0) } ?? .plain
+            do { conf.notes = try TargetProbe.check(await TargetProbe.identify(conf), source: source, target: target) } catch {
+                FileHandle.standardError.write(Data("tapedeck load: \(error)\n".utf8))
+                throw ExitCode(2)
+            }
+        }
         if let startAt {
             guard let t = Double(startAt) ?? ISO8601DateFormatter().date(from: startAt)?.timeIntervalSince1970 else {
                 throw ValidationError("--start-at takes Unix seconds or an ISO 8601 time")
