@@ -1,16 +1,26 @@
 #!/usr/bin/env python3
 """SDK conformance flows against a running Tapedeck simulator.
 
-Drives the three official SDKs, unchanged except for the endpoint, through a security-group
-reference flow and checks what each SDK gives back:
+Drives the official SDKs (an old and the newest generation of each) and a third-party client
+library, unchanged except for the endpoint, through a security-group flow and checks what each
+gives back. Which generation runs depends on the interpreter's venv (see scripts/conformance):
 
-  aliyun-core : aliyun-python-sdk-core + aliyun-python-sdk-ecs (RPC signature v1)
-  tea         : alibabacloud-ecs20140526 (ACS3-HMAC-SHA256)
-  huawei      : huaweicloudsdkvpc v3 (SDK-HMAC-SHA256)
+  aliyun-core : aliyun-python-sdk-core + aliyun-python-sdk-ecs (RPC signature v1, HMAC-SHA1;
+                params in the query, Format=JSON)
+  tea         : alibabacloud-ecs20140526 >= 2.1.1 (ACS3-HMAC-SHA256; action in x-acs-action)
+  tea-rpc     : alibabacloud-ecs20140526 <= 2.1.0 with alibabacloud-tea-openapi 0.2.x, from before
+                the ACS3 switch (RPC signature v1, HMAC-SHA1; params in a form body, Format=json)
+  huawei      : huaweicloudsdkvpc v3, 3.0.x or 3.1.x (SDK-HMAC-SHA256)
+  libcloud    : apache-libcloud's Aliyun ECS driver (RPC signature v1, HMAC-SHA1; GET, Format=XML)
+
+Every flow also checks, from the requests the SDK handed to `requests`, that it signed them the
+way its generation should (so a drifting pin cannot silently test the wrong signing scheme).
 
 Usage:
   python conformance_flows.py --endpoint http://127.0.0.1:PORT [--ak AK --sk SK]
                               [--expect-signature-error] [--only aliyun-core,tea,huawei]
+                              (flows: aliyun-core, tea, tea-rpc, huawei, libcloud; default the first
+                              three, the newest generation)
   python conformance_flows.py --endpoint https://127.0.0.1:PORT --https-proxy http://127.0.0.1:PPORT
                               --ca-bundle CA.pem [...]
 
@@ -21,23 +31,31 @@ proxy with CONNECT, and NO_PROXY is cleared so 127.0.0.1 is not bypassed:
   aliyun-core : request.set_protocol_type("https"), AcsClient(proxy={"https": URL}, verify=CA)
   tea         : Config(protocol="https", https_proxy=URL, ca=CA)
   huawei      : with_endpoint("https://..."), HttpConfig(proxy_protocol/host/port, ssl_ca_cert=CA)
+  libcloud    : driver(secure=True, proxy_url=URL), libcloud.security.CA_CERTS_PATH = CA
+  tea-rpc     : Config(protocol="https", https_proxy=URL) -- that generation has no CA setting, and
+                aliyun-python-sdk-core 2.13 no proxy argument: scripts/conformance runs neither over HTTPS
 
-Prints one line per check (PASS/FAIL), then "N passed, N failed"; exits 1 on any failure.
+Prints one line per check (PASS/FAIL), one "# result FLOW PASS|FAIL PASSED FAILED VERSIONS" line per
+flow, then "N passed, N failed"; exits 1 on any failure.
 With --expect-signature-error each SDK's first call must fail with the signature error
 (Alibaba SignatureDoesNotMatch / Huawei 401 APIGW.0301) and nothing else is run.
 Retries are disabled in every SDK.
 """
 import argparse
+import ast
+import importlib
 import json
 import os
 import sys
 import traceback
 import uuid
-from urllib.parse import urlsplit
+from importlib import metadata
+from urllib.parse import parse_qsl, urlsplit
 
 for _v in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
     os.environ.pop(_v, None)
 os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
+os.environ.pop("LIBCLOUD_RETRY_FAILED_HTTP_REQUESTS", None)  # libcloud: no retries
 
 DEFAULT_AK = "testAccessKeyId"
 DEFAULT_SK = "testAccessKeySecret"
@@ -131,10 +149,107 @@ def unknown_uuid():
     return "00000000-0000-4000-8000-00000000beef" if DETERMINISTIC else str(uuid.uuid4())
 
 
+# =============================================================== versions and the wire
+
+# The distributions each flow exercises, the first one names the generation in the output.
+FLOW_DISTS = {
+    "aliyun-core": ["aliyun-python-sdk-core", "aliyun-python-sdk-ecs"],
+    "tea": ["alibabacloud-ecs20140526", "alibabacloud-tea-openapi", "darabonba-core"],
+    "tea-rpc": ["alibabacloud-ecs20140526", "alibabacloud-tea-openapi", "alibabacloud-tea"],
+    "huawei": ["huaweicloudsdkvpc", "huaweicloudsdkcore"],
+    "libcloud": ["apache-libcloud"],
+}
+
+
+def dist_version(dist):
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return "not-installed"
+
+
+def versions(flow):
+    return ", ".join("%s %s" % (d, dist_version(d)) for d in FLOW_DISTS.get(flow, []))
+
+
+def label(name, dist):
+    """The tag of a flow's PASS/FAIL lines: name and the version of its main distribution."""
+    return "%s %s" % (name, dist_version(dist))
+
+
+class Wire:
+    """Every request an SDK hands to requests' HTTPAdapter.send (also aliyunsdkcore's vendored copy),
+    as (method, url, headers, body), before it goes out -- so also the ones that fail."""
+    sent = []
+
+
+def install_wire_spy():
+    for modname in ("requests.adapters", "aliyunsdkcore.vendored.requests.adapters"):
+        try:
+            mod = importlib.import_module(modname)
+        except Exception:
+            continue
+        cls = mod.HTTPAdapter
+        if getattr(cls.send, "_tapedeck_spy", False):
+            continue
+        orig = cls.send
+
+        def send(self, request, *args, _orig=orig, **kwargs):
+            body = request.body
+            if isinstance(body, str):
+                body = body.encode("utf-8")
+            Wire.sent.append((request.method, request.url, dict(request.headers), body))
+            return _orig(self, request, *args, **kwargs)
+
+        send._tapedeck_spy = True
+        cls.send = send
+
+
+def wire_scheme(req):
+    """How one captured request is signed, e.g. 'ACS3-HMAC-SHA256' or
+    'RPC-v1-HMAC-SHA1 POST form-body Format=json'."""
+    method, url, headers, body = req
+    h = {k.lower(): v for k, v in headers.items()}
+    auth = h.get("authorization") or ""
+    if auth.split(" ")[0] in ("ACS3-HMAC-SHA256", "SDK-HMAC-SHA256"):
+        return auth.split(" ")[0]
+    query = dict(parse_qsl(urlsplit(url).query, keep_blank_values=True))
+    form = {}
+    if body and "application/x-www-form-urlencoded" in h.get("content-type", ""):
+        form = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+    params = dict(query)
+    params.update(form)
+    if params.get("SignatureMethod") == "HMAC-SHA1" and params.get("SignatureVersion") == "1.0" \
+            and "Signature" in query:
+        where = "form-body" if form else "query"  # where the action's own parameters travel
+        return "RPC-v1-HMAC-SHA1 %s %s Format=%s" % (method, where, params.get("Format"))
+    return "unrecognised(%s)" % (auth or "no Authorization, no SignatureMethod")
+
+
+# What each flow may put on the wire (wire_scheme()); every request of a flow must show one and the
+# same of these. aliyun-python-sdk-ecs request classes send GET up to 4.17-ish, POST later.
+EXPECTED_WIRE = {
+    "aliyun-core": ("RPC-v1-HMAC-SHA1 POST query Format=JSON", "RPC-v1-HMAC-SHA1 GET query Format=JSON"),
+    "tea": ("ACS3-HMAC-SHA256",),
+    "tea-rpc": ("RPC-v1-HMAC-SHA1 POST form-body Format=json",),
+    "huawei": ("SDK-HMAC-SHA256",),
+    "libcloud": ("RPC-v1-HMAC-SHA1 GET query Format=XML",),
+}
+
+
+def check_wire(flow, since):
+    sent = Wire.sent[since:]
+    schemes = sorted({wire_scheme(r) for r in sent})
+    want = EXPECTED_WIRE[flow]
+    check(flow, "wire: every request is signed %s" % " or ".join(want),
+          len(schemes) == 1 and schemes[0] in want,
+          "%d requests, seen %s" % (len(sent), schemes))
+
+
 # =============================================================== aliyun-python-sdk-core + ecs
 
 def flow_aliyun_core(host, port, ak, sk, expect_sig_error):
-    sdk = "aliyun-core"
+    sdk = label("aliyun-core", "aliyun-python-sdk-core")
     from aliyunsdkcore.client import AcsClient
     from aliyunsdkcore.acs_exception.exceptions import ServerException
     from aliyunsdkcore.http import protocol_type as PT
@@ -258,7 +373,7 @@ def referencing_ids_raw(body, gid):
 # =============================================================== alibabacloud-ecs20140526 (tea)
 
 def flow_tea(host, port, ak, sk, expect_sig_error):
-    sdk = "tea-acs3"
+    sdk = label("tea-acs3", "alibabacloud-ecs20140526")
     from alibabacloud_tea_openapi.utils_models import Config
     from alibabacloud_tea_openapi.exceptions import ClientException
     from alibabacloud_ecs20140526.client import Client
@@ -375,7 +490,7 @@ RULE_NULLABLE = {"protocol", "multiport", "remote_ip_prefix", "remote_group_id",
 
 
 def flow_huawei(endpoint, ak, sk, project_id, expect_sig_error):
-    sdk = "huawei-v3"
+    sdk = label("huawei-v3", "huaweicloudsdkvpc")
     from huaweicloudsdkcore.auth.credentials import BasicCredentials
     from huaweicloudsdkcore.http.http_config import HttpConfig
     from huaweicloudsdkcore.exceptions.exceptions import ClientRequestException
@@ -416,6 +531,12 @@ def flow_huawei(endpoint, ak, sk, project_id, expect_sig_error):
         return "%s status_code=%s error_code=%s error_msg=%s request_id=%s" % (
             type(e).__name__, e.status_code, e.error_code, e.error_msg, e.request_id)
 
+    # The 3.0.x models differ: CreateSecurityGroupRuleOption.priority is typed 'str' (so a user of
+    # that generation sends "priority": "1"), SecurityGroupInfo has no 'tags'. Send and read what
+    # the installed generation declares.
+    priority = "1" if m.CreateSecurityGroupRuleOption.openapi_types.get("priority") == "str" else 1
+    has_tags = "tags" in m.SecurityGroupInfo.openapi_types
+
     if expect_sig_error:
         expect_raises(sdk, "CreateSecurityGroup with a wrong secret fails with 401 APIGW.0301",
                       lambda: create(unique_name("tapedeck-a")), ClientRequestException,
@@ -440,7 +561,7 @@ def flow_huawei(endpoint, ak, sk, project_id, expect_sig_error):
                  lambda: client.create_security_group_rule(m.CreateSecurityGroupRuleRequest(
                      body=m.CreateSecurityGroupRuleRequestBody(security_group_rule=m.CreateSecurityGroupRuleOption(
                          security_group_id=b_id, direction="ingress", ethertype="IPv4", protocol="tcp",
-                         multiport="22", remote_group_id=a_id, action="allow", priority=1)))))
+                         multiport="22", remote_group_id=a_id, action="allow", priority=priority)))))
         rule = r.security_group_rule
         check(sdk, "CreateSecurityGroupRule returns the rule with remote_group_id=A",
               bool(rule and rule.id) and rule.remote_group_id == a_id and rule.security_group_id == b_id,
@@ -457,8 +578,9 @@ def flow_huawei(endpoint, ak, sk, project_id, expect_sig_error):
         check(sdk, "ShowSecurityGroup(B) security_group seed keys are non-null", not nulls, "null %s" % nulls)
         check(sdk, "ShowSecurityGroup(B) has request_id", bool(s.request_id), "request_id=%r" % s.request_id)
         model = s.security_group
-        check(sdk, "ShowSecurityGroup(B) model: id/project_id/tags/rules typed",
-              model.id == b_id and model.project_id == project_id and isinstance(model.tags, list)
+        check(sdk, "ShowSecurityGroup(B) model: id/project_id/%srules typed" % ("tags/" if has_tags else ""),
+              model.id == b_id and model.project_id == project_id
+              and (not has_tags or isinstance(model.tags, list))
               and isinstance(model.security_group_rules, list),
               "id=%s project_id=%s" % (model.id, model.project_id))
         raw_rules = sg.get("security_group_rules") or []
@@ -476,10 +598,11 @@ def flow_huawei(endpoint, ak, sk, project_id, expect_sig_error):
         nulls = [k for k in RULE_KEYS if o.get(k) is None and k not in ("remote_ip_prefix", "remote_address_group_id")]
         check(sdk, "the new rule's non-nullable fields are set", not nulls, "null %s" % nulls)
         mrule = [x for x in model.security_group_rules if x.id == rule_id][0]
-        check(sdk, "the new rule reads back remote_group_id=A, direction/protocol/multiport/action",
+        check(sdk, "the new rule reads back remote_group_id=A, direction/protocol/multiport/action/priority",
               mrule.remote_group_id == a_id and mrule.direction == "ingress" and mrule.protocol == "tcp"
               and mrule.multiport == "22" and mrule.action == "allow" and mrule.security_group_id == b_id
-              and mrule.remote_ip_prefix is None and mrule.remote_address_group_id is None,
+              and mrule.remote_ip_prefix is None and mrule.remote_address_group_id is None
+              and mrule.priority == 1,
               json.dumps(o))
 
         lr = call(sdk, "ListSecurityGroupRules(remote_group_id=A)",
@@ -530,6 +653,242 @@ def raw(resp):
     return (c or "")[:400]
 
 
+# =============================================================== alibabacloud-ecs20140526 before ACS3
+
+def flow_tea_rpc(host, port, ak, sk, expect_sig_error):
+    """The tea generation from before the ACS3 switch: alibabacloud-ecs20140526 <= 2.1.0 calls
+    alibabacloud-tea-openapi's do_rpcrequest (RPC signature v1, HMAC-SHA1) with the action's
+    parameters in a form body; errors are Tea.exceptions.TeaException(code, message, data)."""
+    sdk = label("tea-rpc", "alibabacloud-ecs20140526")
+    from alibabacloud_tea_openapi.models import Config
+    from alibabacloud_tea_util.models import RuntimeOptions
+    from alibabacloud_ecs20140526.client import Client
+    from alibabacloud_ecs20140526 import models as m
+    from Tea.exceptions import TeaException
+
+    client = Client(Config(access_key_id=ak, access_key_secret=sk, endpoint="%s:%d" % (host, port),
+                           protocol=T.scheme, region_id=REGION, connect_timeout=5000, read_timeout=30000,
+                           https_proxy=T.https_proxy))
+    rt = lambda: RuntimeOptions(autoretry=False, max_attempts=0)
+
+    def create(name):
+        return client.create_security_group_with_options(
+            m.CreateSecurityGroupRequest(region_id=REGION, security_group_name=name,
+                                         description="tapedeck conformance"), rt())
+
+    def rule(cls, b, a):
+        return cls(region_id=REGION, security_group_id=b, ip_protocol="tcp", port_range="22/22", source_group_id=a)
+
+    def refs(gid):
+        return client.describe_security_group_references_with_options(
+            m.DescribeSecurityGroupReferencesRequest(region_id=REGION, security_group_id=[gid]), rt())
+
+    def delete(gid):
+        return client.delete_security_group_with_options(
+            m.DeleteSecurityGroupRequest(region_id=REGION, security_group_id=gid), rt())
+
+    def referencing(resp, gid):
+        body = resp.body
+        if body is None or body.security_group_references is None:
+            return None
+        out = set()
+        for ref in body.security_group_references.security_group_reference or []:
+            if ref.security_group_id != gid:
+                continue
+            rs = ref.referencing_security_groups
+            for g in (rs.referencing_security_group if rs else None) or []:
+                out.add(g.security_group_id)
+        return out
+
+    def err_request_id(e):
+        return (e.data or {}).get("RequestId") if isinstance(e.data, dict) else None
+
+    def describe_err(e):
+        return "%s code=%s message=%s request_id=%s" % (type(e).__name__, e.code, e.message, err_request_id(e))
+
+    if expect_sig_error:
+        expect_raises(sdk, "CreateSecurityGroup with a wrong secret fails with SignatureDoesNotMatch (400)",
+                      lambda: create(unique_name("tapedeck-a")), TeaException,
+                      lambda e: e.code in ALI_SIG_CODES and str(e.message).startswith("code: 400,"),
+                      describe_err)
+        return
+
+    created = []
+    try:
+        a = call(sdk, "CreateSecurityGroup A", lambda: create(unique_name("tapedeck-a")))
+        check(sdk, "CreateSecurityGroup A body has SecurityGroupId and RequestId",
+              bool(a.body and a.body.security_group_id and a.body.request_id),
+              "body=%s" % (a.body and a.body.to_map()))
+        a_id = a.body.security_group_id
+        created.append(a_id)
+        b = call(sdk, "CreateSecurityGroup B", lambda: create(unique_name("tapedeck-b")))
+        check(sdk, "CreateSecurityGroup B body has SecurityGroupId", bool(b.body and b.body.security_group_id))
+        b_id = b.body.security_group_id
+        created.append(b_id)
+
+        r = call(sdk, "AuthorizeSecurityGroup B SourceGroupId=A tcp 22/22 (flat, pre-Permissions.N form)",
+                 lambda: client.authorize_security_group_with_options(
+                     rule(m.AuthorizeSecurityGroupRequest, b_id, a_id), rt()))
+        check(sdk, "AuthorizeSecurityGroup body has RequestId", bool(r.body and r.body.request_id))
+
+        attr = call(sdk, "DescribeSecurityGroupAttribute(B)",
+                    lambda: client.describe_security_group_attribute_with_options(
+                        m.DescribeSecurityGroupAttributeRequest(region_id=REGION, security_group_id=b_id), rt()))
+        perms = (attr.body.permissions.permission if attr.body and attr.body.permissions else None) or []
+        ours = [p for p in perms if p.source_group_id == a_id]
+        check(sdk, "DescribeSecurityGroupAttribute(B) model has the rule: SourceGroupId=A, TCP, 22/22, ingress",
+              len(ours) == 1 and (ours[0].ip_protocol or "").lower() == "tcp" and ours[0].port_range == "22/22"
+              and ours[0].direction == "ingress" and attr.body.security_group_id == b_id,
+              json.dumps(attr.body.to_map() if attr.body else None))
+
+        resp = call(sdk, "DescribeSecurityGroupReferences(A)", lambda: refs(a_id))
+        ids = referencing(resp, a_id)
+        check(sdk, "DescribeSecurityGroupReferences(A) model lists B as referencing group",
+              ids is not None and b_id in ids, json.dumps(resp.body.to_map() if resp.body else None))
+
+        expect_raises(sdk, "DeleteSecurityGroup A while referenced fails with DependencyViolation (403)",
+                      lambda: delete(a_id), TeaException,
+                      lambda e: e.code == "DependencyViolation" and str(e.message).startswith("code: 403,")
+                      and bool(err_request_id(e)),
+                      describe_err)
+
+        call(sdk, "RevokeSecurityGroup B SourceGroupId=A tcp 22/22",
+             lambda: client.revoke_security_group_with_options(rule(m.RevokeSecurityGroupRequest, b_id, a_id), rt()))
+
+        resp = call(sdk, "DescribeSecurityGroupReferences(A) after revoke", lambda: refs(a_id))
+        ids = referencing(resp, a_id)
+        check(sdk, "references of A are now empty", ids is not None and not ids,
+              json.dumps(resp.body.to_map() if resp.body else None))
+
+        call(sdk, "DeleteSecurityGroup A succeeds", lambda: delete(a_id))
+        created.remove(a_id)
+        call(sdk, "DeleteSecurityGroup B succeeds", lambda: delete(b_id))
+        created.remove(b_id)
+    finally:
+        for gid in created:
+            try:
+                delete(gid)
+            except Exception:
+                pass
+
+
+# =============================================================== apache-libcloud (third party)
+
+def flow_libcloud(host, port, ak, sk, expect_sig_error):
+    """apache-libcloud's Aliyun ECS driver (libcloud.compute.drivers.ecs): RPC signature v1 with
+    every parameter in a GET query, Format=XML; errors are BaseHTTPError(code=status, message=str of
+    {'code', 'message', 'request_id', 'host_id'}). The driver has no rule calls, so Authorize/Revoke
+    go through its signed connection, as a libcloud user does for calls the driver lacks."""
+    sdk = label("libcloud-ecs", "apache-libcloud")
+    from libcloud.compute.providers import get_driver
+    from libcloud.compute.types import Provider
+    from libcloud.common.exceptions import BaseHTTPError
+    from libcloud.utils.xml import findtext
+
+    kwargs = {"timeout": 30}
+    if T.https_proxy:
+        kwargs["proxy_url"] = T.https_proxy
+    if T.ca_bundle:
+        import libcloud.security
+        libcloud.security.CA_CERTS_PATH = T.ca_bundle
+    driver = get_driver(Provider.ALIYUN_ECS)(ak, sk, secure=(T.scheme == "https"), host=host, port=port,
+                                             region=REGION, **kwargs)
+
+    def err(e):
+        """BaseHTTPError.message is str() of the driver's error dict."""
+        try:
+            d = ast.literal_eval(e.message) if isinstance(e.message, str) else e.message
+            return d if isinstance(d, dict) else {}
+        except (ValueError, SyntaxError):
+            return {}
+
+    def describe_err(e):
+        return "%s code=%s error=%s" % (type(e).__name__, getattr(e, "code", None), getattr(e, "message", None))
+
+    def listed(name):
+        return driver.ex_list_security_groups(ex_filters={"SecurityGroupName": name})
+
+    def rule(action, b, a):
+        resp = driver.connection.request(driver.path, {
+            "Action": action, "RegionId": REGION, "SecurityGroupId": b, "SourceGroupId": a,
+            "IpProtocol": "tcp", "PortRange": "22/22"})
+        return resp
+
+    if expect_sig_error:
+        expect_raises(sdk, "CreateSecurityGroup with a wrong secret fails with 400 SignatureDoesNotMatch",
+                      lambda: driver.ex_create_security_group(description="tapedeck conformance"), BaseHTTPError,
+                      lambda e: e.code == 400 and err(e).get("code") in ALI_SIG_CODES and bool(err(e).get("request_id")),
+                      describe_err)
+        return
+
+    created = []
+    try:
+        token = unique_name("tapedeck-lc-token")
+        a_id = call(sdk, "ex_create_security_group A (CreateSecurityGroup, ClientToken)",
+                    lambda: driver.ex_create_security_group(description="tapedeck conformance", client_token=token))
+        check(sdk, "ex_create_security_group returns an sg- id", isinstance(a_id, str) and a_id.startswith("sg-"),
+              repr(a_id))
+        created.append(a_id)
+        again = call(sdk, "ex_create_security_group again with the same ClientToken",
+                     lambda: driver.ex_create_security_group(description="tapedeck conformance", client_token=token))
+        check(sdk, "the same ClientToken returns the same group (idempotent create)", again == a_id,
+              "first %s, again %s" % (a_id, again))
+        b_id = call(sdk, "ex_create_security_group B", lambda: driver.ex_create_security_group(
+            description="tapedeck conformance"))
+        created.append(b_id)
+
+        name_a = unique_name("tapedeck-lc-a")
+        ok = call(sdk, "ex_modify_security_group_by_id A name+description (ModifySecurityGroupAttribute)",
+                  lambda: driver.ex_modify_security_group_by_id(a_id, name=name_a,
+                                                                description="tapedeck conformance modified"))
+        check(sdk, "ex_modify_security_group_by_id returns True", ok is True, repr(ok))
+        groups = call(sdk, "ex_list_security_groups(SecurityGroupName=A's new name) (DescribeSecurityGroups XML)",
+                      lambda: listed(name_a))
+        check(sdk, "the list has exactly A, with the new name, description and a CreationTime",
+              [(g.id, g.name, g.description) for g in groups] == [(a_id, name_a, "tapedeck conformance modified")]
+              and bool(groups[0].creation_time),
+              repr([(g.id, g.name, g.description, g.creation_time) for g in groups]))
+
+        resp = call(sdk, "AuthorizeSecurityGroup B <- SourceGroupId=A tcp 22/22 (driver.connection.request)",
+                    lambda: rule("AuthorizeSecurityGroup", b_id, a_id))
+        check(sdk, "AuthorizeSecurityGroup XML answer has RequestId",
+              resp.status == 200 and bool(findtext(resp.object, "RequestId")), resp.body[:300])
+
+        perms = call(sdk, "ex_list_security_group_attributes(B) (DescribeSecurityGroupAttribute XML)",
+                     lambda: driver.ex_list_security_group_attributes(b_id))
+        ours = [p for p in perms if p.source_group_id == a_id]
+        check(sdk, "B's attributes have the rule: SourceGroupId=A, TCP, 22/22, Accept",
+              len(ours) == 1 and ours[0].ip_protocol.lower() == "tcp" and ours[0].port_range == "22/22"
+              and ours[0].policy == "Accept",
+              repr([vars(p) for p in perms]))
+
+        expect_raises(sdk, "ex_delete_security_group_by_id A while referenced fails with 403 DependencyViolation",
+                      lambda: driver.ex_delete_security_group_by_id(a_id), BaseHTTPError,
+                      lambda e: e.code == 403 and err(e).get("code") == "DependencyViolation"
+                      and bool(err(e).get("request_id")),
+                      describe_err)
+
+        call(sdk, "RevokeSecurityGroup B <- SourceGroupId=A tcp 22/22", lambda: rule("RevokeSecurityGroup", b_id, a_id))
+        perms = call(sdk, "ex_list_security_group_attributes(B) after revoke",
+                     lambda: driver.ex_list_security_group_attributes(b_id))
+        check(sdk, "B no longer has a rule from A", not [p for p in perms if p.source_group_id == a_id],
+              repr([vars(p) for p in perms]))
+
+        ok = call(sdk, "ex_delete_security_group_by_id A", lambda: driver.ex_delete_security_group_by_id(a_id))
+        created.remove(a_id)
+        check(sdk, "ex_delete_security_group_by_id A returns True", ok is True, repr(ok))
+        ok = call(sdk, "ex_delete_security_group_by_id B", lambda: driver.ex_delete_security_group_by_id(b_id))
+        created.remove(b_id)
+        groups = call(sdk, "ex_list_security_groups(SecurityGroupName=A's name) after delete", lambda: listed(name_a))
+        check(sdk, "A is gone from the list", groups == [], repr(groups))
+    finally:
+        for gid in created:
+            try:
+                driver.ex_delete_security_group_by_id(gid)
+            except Exception:
+                pass
+
+
 # =============================================================== main
 
 def main():
@@ -570,6 +929,8 @@ def main():
         "aliyun-core": lambda: flow_aliyun_core(host, port, args.ak, args.sk, args.expect_signature_error),
         "tea": lambda: flow_tea(host, port, args.ak, args.sk, args.expect_signature_error),
         "huawei": lambda: flow_huawei(endpoint, args.ak, args.sk, args.project_id, args.expect_signature_error),
+        "tea-rpc": lambda: flow_tea_rpc(host, port, args.ak, args.sk, args.expect_signature_error),
+        "libcloud": lambda: flow_libcloud(host, port, args.ak, args.sk, args.expect_signature_error),
     }
     wanted = [f.strip() for f in args.only.split(",") if f.strip()]
     for name in wanted:
@@ -579,7 +940,11 @@ def main():
     mode = "expecting signature errors" if args.expect_signature_error else "happy path"
     via = " via proxy %s, CA %s" % (T.https_proxy, T.ca_bundle) if T.https_proxy else ""
     print("# conformance against %s%s, ak=%s, %s" % (endpoint, via, args.ak, mode), flush=True)
+    install_wire_spy()
+    results = []
     for name in wanted:
+        print("# flow %s: %s" % (name, versions(name)), flush=True)
+        passed, failed, since = R.passed, R.failed, len(Wire.sent)
         try:
             flows[name]()
         except CheckFailed as e:
@@ -587,6 +952,15 @@ def main():
         except Exception as e:
             R.fail(name, "unexpected error", "%s: %s" % (type(e).__name__, e))
             traceback.print_exc()
+        try:
+            check_wire(name, since)
+        except CheckFailed:
+            pass
+        p, f = R.passed - passed, R.failed - failed
+        results.append("# result %s %s %d %d %s" % (name, "PASS" if p and not f else "FAIL", p, f,
+                                                    versions(name).replace(" ", "=").replace(",=", ",")))
+    for line in results:
+        print(line, flush=True)
     print("%d passed, %d failed" % (R.passed, R.failed), flush=True)
     return 1 if R.failed or R.passed == 0 else 0
 
