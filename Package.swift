@@ -41,6 +41,7 @@ let package = Package(
             name: "TapedeckHTTP",
             dependencies: [
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "CompressNIO", package: "compress-nio"),
@@ -97,13 +98,15 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "CompressNIO", package: "compress-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         // `tapedeck demo`: the product end to end on built-in data.
         .target(
             name: "TapedeckDemo",
             dependencies: [
-                "CloudSim", "CloudSigning", "Cassette", "Proxy", "LoadGen", "TapedeckTesting",
+                "CloudSim", "CloudSigning", "Cassette", "Proxy", "LoadGen", "TapedeckHTTP",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -148,13 +151,13 @@ let package = Package(
         .testTarget(name: "CloudSigningTests", dependencies: ["CloudSigning"]),
         .testTarget(name: "CassetteTests", dependencies: ["Cassette", .product(name: "NIOCore", package: "swift-nio"), .product(name: "CompressNIO", package: "compress-nio")]),
         .testTarget(name: "MatchingTests", dependencies: ["Matching", "Cassette", "CloudSigning"]),
-        .testTarget(name: "LoadGenTests", dependencies: ["LoadGen", "CloudSim", "Proxy", "TapedeckTesting", .product(name: "NIOCore", package: "swift-nio"),
+        .testTarget(name: "LoadGenTests", dependencies: ["LoadGen", "CloudSim", "Proxy", "TapedeckTesting", "TapedeckHTTP", .product(name: "NIOCore", package: "swift-nio"),
                                                   .product(name: "Histogram", package: "hdrhistogram-swift")]),
         .testTarget(name: "DemoTests", dependencies: ["TapedeckDemo"]),
         .testTarget(
             name: "ProxyTests",
             dependencies: [
-                "Proxy", "Cassette", "Matching", "CloudSim", "LoadGen", "TapedeckTesting",
+                "Proxy", "Cassette", "Matching", "CloudSim", "CloudSigning", "LoadGen", "TapedeckTesting", "TapedeckHTTP",
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "CompressNIO", package: "compress-nio"),
                 .product(name: "X509", package: "swift-certificates"),
@@ -164,7 +167,7 @@ let package = Package(
         .testTarget(
             name: "CloudSimTests",
             dependencies: [
-                "CloudSim", "TapedeckTesting",
+                "CloudSim", "CloudSigning", "TapedeckTesting", "TapedeckHTTP",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -74,8 +74,12 @@ public final class LoadRunner: Sendable {
             try? await group.shutdownGracefully()
             throw error
         }
+        let ended = LoadWorker.now()
         try? await group.shutdownGracefully()
-        let measured = Double(conf.duration.nanoseconds) / 1e9
+        // A run stopped early (Ctrl-C) reports over the time it measured, not the duration it was given.
+        let measureFrom = startAt &+ UInt64(max(0, conf.warmup.nanoseconds))
+        let elapsed = ended > measureFrom ? Double(ended - measureFrom) / 1e9 : 0
+        let measured = max(0.001, min(Double(conf.duration.nanoseconds) / 1e9, elapsed))
         return LoadReport(configuration: conf, result: total, seconds: measured)
     }
 }

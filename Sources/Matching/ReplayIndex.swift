@@ -17,7 +17,7 @@ public final class ReplayIndex: Sendable {
     public enum Outcome: Sendable {
         case hit(CassetteReader.Entry)
         /// No recorded exchange has this key; `nearest` is the closest recorded key, if any.
-        case miss(nearest: String?)
+        case miss(nearest: RequestKey?)
         /// Recorded, but every recording has been used.
         case exhausted(recorded: Int)
     }
@@ -59,11 +59,11 @@ public final class ReplayIndex: Sendable {
     }
 
     /// The next recorded exchange for `key`.
-    public func next(_ key: String) -> Outcome {
+    public func next(_ key: RequestKey) -> Outcome {
         let found = state.withLock { s -> ([CassetteReader.Entry], Int)? in
-            guard let list = s.byKey[key] else { return nil }
-            let i = s.cursors[key, default: 0]
-            s.cursors[key] = i + 1
+            guard let list = s.byKey[key.string] else { return nil }
+            let i = s.cursors[key.string, default: 0]
+            s.cursors[key.string] = i + 1
             return (list, i)
         }
         guard let (list, i) = found else { return .miss(nearest: nearest(to: key)) }
@@ -79,20 +79,21 @@ public final class ReplayIndex: Sendable {
     public func rewind() { state.withLock { $0.cursors.removeAll() } }
 
     /// The first recording of `key`, if any.
-    public func first(_ key: String) -> CassetteReader.Entry? { state.withLock { $0.byKey[key]?.first } }
+    public func first(_ key: RequestKey) -> CassetteReader.Entry? { state.withLock { $0.byKey[key.string]?.first } }
 
     /// Every distinct recorded key.
     public var keys: [String] { state.withLock { Array($0.byKey.keys) } }
 
     /// The recorded key with the fewest differing fields (ties: the first in sorted order).
-    public func nearest(to key: String) -> String? {
-        let target = RequestKey.fields(key)
-        var best: (Int, String)? = nil
-        for k in keys.sorted() where k != key {
-            let f = RequestKey.fields(k)
+    public func nearest(to key: RequestKey) -> RequestKey? {
+        let target = key.fields
+        var best: (Int, RequestKey)? = nil
+        for k in keys.sorted() where k != key.string {
+            let candidate = RequestKey(parsing: k)
+            let f = candidate.fields
             var d = 0
             for name in Set(target.keys).union(f.keys) where target[name] != f[name] { d += 1 }
-            if best == nil || d < best!.0 { best = (d, k) }
+            if best == nil || d < best!.0 { best = (d, candidate) }
         }
         return best?.1
     }

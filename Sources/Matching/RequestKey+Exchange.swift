@@ -5,15 +5,15 @@ import TapedeckHTTP
 extension RequestKey {
     /// The key and profile of a stored request (for imported HAR files and re-keying).
     /// With `config`, a detected profile gets its ignore rules (an `override` is used as given).
-    public static func make(recorded r: Exchange.Request, profile override: MatchProfile? = nil,
-                            config: MatchConfig = MatchConfig()) -> (key: String, profile: String) {
+    public static func of(recorded r: Exchange.Request, profile override: MatchProfile? = nil,
+                          config: MatchConfig = MatchConfig()) -> (key: RequestKey, profile: String) {
         let signable = signable(r)
         let profile = override ?? config.applied(to: MatchProfile.detect(signable))
         var host = ""
         if let target = RequestTarget(r.url), let scheme = target.scheme, let authority = target.authority {
             host = authority.hostHeader(defaultPort: scheme.defaultPort)
         }
-        return (make(signable, host: host, profile: profile), profile.name)
+        return (RequestKey(signable, host: host, profile: profile), profile.name)
     }
 
     /// A stored request in the form the signature schemes and key builder read.

@@ -47,13 +47,14 @@ final class CassetteSession: Sendable {
             for i in entries.indices {
                 let e = try reader.exchange(entries[i])
                 let p = profileOverride ?? MatchProfile.named(e.profile).map { effective.applied(to: $0) }
-                entries[i].key = RequestKey.make(recorded: e.request, profile: p, config: effective).key
+                entries[i].key = RequestKey.of(recorded: e.request, profile: p, config: effective).key.string
             }
         }
         replay = ReplayIndex(entries: entries, policy: policy)
         var hosts = Set<String>()
         for e in entries {
-            if let target = RequestKey.fields(e.key)["target"], let slash = target.firstIndex(of: "/") { hosts.insert(String(target[..<slash])) }
+            let host = RequestKey(parsing: e.key).host
+            if !host.isEmpty { hosts.insert(host) }
         }
         recordedHosts = hosts.sorted()
         self.reader = Mutex(reader)
@@ -88,7 +89,10 @@ final class CassetteSession: Sendable {
 
     var recordedCount: Int { replay.count }
 
-    /// The stored exchange for `entry`, as a ready response (cached).
+    /// The answer for `entry` if it has been read before (no I/O: safe on an event loop).
+    func cachedResponse(for entry: CassetteReader.Entry) -> ProxyResponse? { cache.withLock { $0[entry.seq] } }
+
+    /// The stored exchange for `entry`, as a ready response (cached). Reads the file: not on an event loop.
     func response(for entry: CassetteReader.Entry, allocator: ByteBufferAllocator) throws -> ProxyResponse {
         if let hit = cache.withLock({ $0[entry.seq] }) { return hit }
         let exchange: Exchange = try reader.withLock { r in
@@ -101,9 +105,19 @@ final class CassetteSession: Sendable {
         return response
     }
 
+    /// Set by `close()`: an append after it is refused, never a silent reopen of the file.
+    private let closed = Atomic<Bool>(false)
+
+    private func checkOpen() throws {
+        if closed.load(ordering: .relaxed) {
+            throw CassetteError(.io, file: path, "the cassette was closed (the proxy is stopping or switched cassettes); nothing was appended")
+        }
+    }
+
     /// Appends an exchange (opening the writer on first use); returns the index entry for it.
     func append(_ exchange: Exchange) throws -> CassetteReader.Entry {
         try writer.withLock { w in
+            try checkOpen()
             if w == nil { w = try openWriter() }
             return try w!.append(exchange)
         }
@@ -113,6 +127,7 @@ final class CassetteSession: Sendable {
     /// room on disk), before a request that must be recorded is forwarded.
     func prepareForRecording() throws {
         try writer.withLock { w in
+            try checkOpen()
             if w == nil { w = try openWriter() }
             try w!.checkUsable()
         }
@@ -124,6 +139,10 @@ final class CassetteSession: Sendable {
     func flush() { writer.withLock { $0?.sync() } }
 
     func close() {
-        writer.withLock { w in w?.close(); w = nil }
+        writer.withLock { w in
+            closed.store(true, ordering: .relaxed)
+            w?.close()
+            w = nil
+        }
     }
 }

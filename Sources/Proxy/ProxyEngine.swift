@@ -131,19 +131,21 @@ public final class ProxyEngine: Sendable {
         var tunnel: UpstreamTarget?
     }
 
-    func handle(_ request: ClientRequest, on loop: EventLoop) -> EventLoopFuture<ProxyResponse> {
-        let started = Date()
-        let allocator = ByteBufferAllocator()
-        // Where it goes, and its path in origin form.
+    /// A client request, parsed once: where it goes, what signed it, its key, and the shape its errors take.
+    struct Parsed {
+        var recorder: Recorder.Request
+        var originForm: String
+        var shape: CloudErrorDocument.Shape
+        /// Origin-form with `--upstream`: the upstream gets its own `Host`.
+        var reverse: Bool
+    }
+
+    func parse(_ request: ClientRequest, session: CassetteSession) -> Result<Parsed, ProxyFailure> {
+        guard let requestTarget = RequestTarget(request.head.uri) else { return .failure(.badRequest("cannot parse the request target \(request.head.uri)")) }
         var target = request.tunnel ?? configuration.upstream.flatMap(UpstreamTarget.init(url:))
-        guard let requestTarget = RequestTarget(request.head.uri) else {
-            return loop.makeSucceededFuture(badRequest("cannot parse the request target \(request.head.uri)", allocator))
-        }
         if request.tunnel == nil, let scheme = requestTarget.scheme, let authority = requestTarget.authority {
             target = UpstreamTarget(tls: scheme == .https, host: authority.host, port: authority.port)
         }
-        let path = requestTarget.originForm
-        let (mode, session) = state.withLock { ($0.mode, $0.session) }
         let bodyBytes = request.body.map { Array($0.readableBytesView) } ?? []
         let rawPath = String(requestTarget.path)
         let query: QueryParameters
@@ -153,62 +155,81 @@ public final class ProxyEngine: Sendable {
             let isForm = request.head.headers.first(name: "content-type")?.lowercased().hasPrefix("application/x-www-form-urlencoded") ?? false
             form = isForm && !bodyBytes.isEmpty ? try QueryParameters.parse(bodyBytes) : QueryParameters()
         } catch {
-            return loop.makeSucceededFuture(badRequest("\(error)", allocator))
+            return .failure(.badRequest("\(error)"))
         }
         let signable = SignableRequest(method: request.head.method.rawValue, rawPath: rawPath, query: query, form: form,
                                        headers: request.head.headers.map { ($0.name, $0.value) }, body: bodyBytes)
         let profile = session.profile(for: signable)
         let keyHost = target?.authority ?? (session.recordedHosts.count == 1 ? session.recordedHosts[0] : request.head.headers.first(name: "host") ?? "")
-        let key = RequestKey.make(signable, host: keyHost, profile: profile)
+        let key = RequestKey(signable, host: keyHost, profile: profile)
         // Only the Format parameter matters for the error shape: no per-request dictionary on the replay path.
-        let shape = ProxyErrors.shape(profile: profile, path: rawPath, format: query["Format"] ?? form["Format"])
+        let shape = ProxyFailure.shape(profile: profile, path: rawPath, format: query["Format"] ?? form["Format"])
+        return .success(Parsed(recorder: .init(key: key, signable: signable, profile: profile, upstream: target,
+                                               upstreamIsSelf: target.map(isSelf) ?? false, uri: request.head.uri),
+                               originForm: requestTarget.originForm, shape: shape,
+                               reverse: request.tunnel == nil && requestTarget.authority == nil))
+    }
 
-        if mode == .replay || mode == .auto {
-            switch session.replay.next(key) {
-            case .hit(let entry):
-                do {
-                    stats.hits.add(1, ordering: .relaxed)
-                    return loop.makeSucceededFuture(try session.response(for: entry, allocator: allocator))
-                } catch {
-                    logger.error("cassette read failed", metadata: ["error": "\(error)"])
-                    return loop.makeSucceededFuture(ProxyErrors.response(shape, status: .internalServerError, code: "Tapedeck.CassetteUnreadable",
-                                                                         message: "\(error)", allocator: allocator))
-                }
-            case .miss(let nearest):
-                if mode == .replay {
-                    stats.misses.add(1, ordering: .relaxed)
-                    return loop.makeSucceededFuture(noMatch(session: session, key: key, nearest: nearest, request: signable, profile: profile,
-                                                            shape: shape, allocator: allocator))
-                }
-            case .exhausted(let recorded):
-                if mode == .replay {
-                    stats.misses.add(1, ordering: .relaxed)
-                    let msg = "tapedeck: all \(recorded) recorded exchange(s) for this request in \(session.path) were already used (--on-exhausted error). key: \(key)"
-                    if firstTime("exhausted " + key) {
-                        logger.warning("\(msg); further requests for it are answered the same and not logged (restart with --on-exhausted last or cycle to keep answering)")
-                    }
-                    return loop.makeSucceededFuture(ProxyErrors.response(shape, status: .notFound, code: "Tapedeck.ExchangesExhausted", message: msg,
-                                                                         recommend: "tapedeck cassette ls \(session.path)", allocator: allocator))
-                }
+    /// One request, in one direction: parse → decide → replay, forward (and record) or fail.
+    func handle(_ request: ClientRequest, on loop: EventLoop) -> EventLoopFuture<ProxyResponse> {
+        let allocator = ByteBufferAllocator()
+        let (mode, session) = state.withLock { ($0.mode, $0.session) }
+        let parsed: Parsed
+        switch parse(request, session: session) {
+        case .success(let p): parsed = p
+        case .failure(let f): return loop.makeSucceededFuture(fail(f, shape: .generic, allocator: allocator))
+        }
+        switch Recorder(session: session).decide(parsed.recorder, mode: mode) {
+        case .replay(let entry):
+            stats.hits.add(1, ordering: .relaxed)
+            return replay(entry, session: session, shape: parsed.shape, on: loop, allocator: allocator)
+        case .fail(let failure):
+            if case .noMatch = failure { stats.misses.add(1, ordering: .relaxed) }
+            if case .exhausted = failure { stats.misses.add(1, ordering: .relaxed) }
+            return loop.makeSucceededFuture(fail(failure, shape: parsed.shape, allocator: allocator))
+        case .forward(let record):
+            return forward(request, parsed, record: record, mode: mode, session: session, on: loop, allocator: allocator)
+        }
+    }
+
+    /// A recorded answer: from the session's cache, or read (pread, inflate, decode) off the event loop.
+    private func replay(_ entry: CassetteReader.Entry, session: CassetteSession, shape: CloudErrorDocument.Shape, on loop: EventLoop,
+                        allocator: ByteBufferAllocator) -> EventLoopFuture<ProxyResponse> {
+        if let cached = session.cachedResponse(for: entry) { return loop.makeSucceededFuture(cached) }
+        return decodePool.runIfActive(eventLoop: loop) { try session.response(for: entry, allocator: allocator) }
+            .flatMapErrorThrowing { error in
+                self.logger.error("cassette read failed", metadata: ["error": "\(error)"])
+                return self.fail(.cassetteUnreadable("\(error)"), shape: shape, allocator: allocator)
             }
+    }
+
+    /// Renders a failure, logging replay misses and exhaustion once per key.
+    private func fail(_ failure: ProxyFailure, shape: CloudErrorDocument.Shape, allocator: ByteBufferAllocator) -> ProxyResponse {
+        switch failure {
+        case .noMatch(_, let key, _, _, _):
+            if firstTime("miss " + key) { logger.warning("\(failure.message)") } else { logger.debug("\(failure.message)") }
+        case .exhausted(_, let key, _):
+            if firstTime("exhausted " + key) {
+                logger.warning("\(failure.message); further requests for it are answered the same and not logged (restart with --on-exhausted last or cycle to keep answering)")
+            }
+        default:
+            break
         }
-        guard let target else {
-            return loop.makeSucceededFuture(ProxyErrors.response(shape, status: .badGateway, code: "Tapedeck.NoUpstream",
-                message: "tapedeck: no upstream for \(request.head.uri): start the proxy with --upstream URL, or send absolute-form or CONNECT requests",
-                allocator: allocator))
-        }
-        let record = mode == .record || mode == .auto
-        guard !isSelf(target) else {
-            return loop.makeSucceededFuture(ProxyErrors.response(shape, status: .forbidden, code: "Tapedeck.LoopRefused",
-                message: "tapedeck: \(target) is this proxy itself; it does not forward requests to itself", allocator: allocator))
-        }
-        // Forward. In reverse mode the upstream gets its own `Host`: a signature over the client's breaks.
-        var forwardURI = path
+        return failure.response(shape, allocator: allocator)
+    }
+
+    /// Forwards (re-signed for the upstream in reverse mode with `--resign`), then records before answering.
+    private func forward(_ request: ClientRequest, _ parsed: Parsed, record: Bool, mode: ProxyMode, session: CassetteSession, on loop: EventLoop,
+                         allocator: ByteBufferAllocator) -> EventLoopFuture<ProxyResponse> {
+        guard let target = parsed.recorder.upstream else { return loop.makeSucceededFuture(fail(.noUpstream(uri: request.head.uri), shape: parsed.shape, allocator: allocator)) }
+        let started = Date()
+        let shape = parsed.shape
+        let signable = parsed.recorder.signable
+        var forwardURI = parsed.originForm
         var forwardBody = request.body
-        var forwardBodyBytes = bodyBytes
+        var forwardBodyBytes = signable.body
         var forwardHeaders = request.head.headers.map { ($0.name, $0.value) }
-        let reverse = request.tunnel == nil && requestTarget.authority == nil
-        if reverse, let resigner = configuration.resigner {
+        if parsed.reverse, let resigner = configuration.resigner {
             // Every signed request: the client may sign with a stand-in key, the upstream gets the real one.
             var resigned = signable
             do {
@@ -216,24 +237,18 @@ public final class ProxyEngine: Sendable {
                 forwardHeaders = resigned.headers.map { ($0.name, $0.value) }
                 if scheme == .aliyunRPC { (forwardURI, forwardBody, forwardBodyBytes) = Self.rebuilt(resigned) }
             } catch {
-                return loop.makeSucceededFuture(ProxyErrors.response(shape, status: .badRequest, code: "Tapedeck.ResignFailed",
-                    message: "tapedeck: --resign: \(error)", allocator: allocator))
+                return loop.makeSucceededFuture(fail(.resignFailed("\(error)"), shape: shape, allocator: allocator))
             }
-        } else if reverse, Resigner.signsHost(signable), request.head.headers.first(name: "host")?.lowercased() != target.authority.lowercased() {
-            if record {
-                let warning = Self.hostSignatureWarning(client: request.head.headers.first(name: "host") ?? "", upstream: target.authority)
-                session.warnInHeader(warning)
-                if !warnedHostSignature.exchange(true, ordering: .relaxed) { logger.warning("\(warning)") }
-            } else if !warnedHostSignature.exchange(true, ordering: .relaxed) {
-                logger.warning("\(Self.hostSignatureWarning(client: request.head.headers.first(name: "host") ?? "", upstream: target.authority))")
-            }
+        } else if parsed.reverse, Resigner.signsHost(signable), request.head.headers.first(name: "host")?.lowercased() != target.authority.lowercased() {
+            let warning = Self.hostSignatureWarning(client: request.head.headers.first(name: "host") ?? "", upstream: target.authority)
+            if record { session.warnInHeader(warning) }
+            if !warnedHostSignature.exchange(true, ordering: .relaxed) { logger.warning("\(warning)") }
         }
         if record {
             // Nothing goes upstream that cannot be written down (a CreateSecurityGroup must not happen unrecorded).
             do { try session.prepareForRecording() } catch {
                 logger.error("not forwarded: the cassette cannot be written", metadata: ["error": "\(error)"])
-                return loop.makeSucceededFuture(ProxyErrors.response(shape, status: .serviceUnavailable, code: "Tapedeck.CassetteUnwritable",
-                    message: "tapedeck: not forwarded, because it could not be recorded: \(error)", allocator: allocator))
+                return loop.makeSucceededFuture(fail(.cassetteUnwritable("\(error)"), shape: shape, allocator: allocator))
             }
         }
         var forwardHead = HTTPRequestHead(version: .http1_1, method: request.head.method, uri: forwardURI)
@@ -241,12 +256,13 @@ public final class ProxyEngine: Sendable {
         forwardHead.headers = HTTPHeaders(HopByHop.strip(forwardHeaders).filter { $0.0.lowercased() != "expect" })
         let head = forwardHead
         let recordedBody = forwardBodyBytes
+        let key = parsed.recorder.key, profile = parsed.recorder.profile
         stats.forwarded.add(1, ordering: .relaxed)
         return upstream.send(head, body: forwardBody, to: target, on: loop).flatMap { upstreamResponse in
             self.decodeContent(upstreamResponse, on: loop)
         }.flatMap { upstreamResponse in
             let (exchange, response) = self.exchange(request: head, target: target, body: recordedBody, upstream: upstreamResponse,
-                                                     key: key, profile: profile, started: started, allocator: allocator, record: record)
+                                                     key: key.string, profile: profile, started: started, allocator: allocator, record: record)
             guard let exchange else { return loop.makeSucceededFuture(response) }
             // The record is in the file before the client gets the last byte of its answer.
             return self.writerPool.runIfActive(eventLoop: loop) { try session.append(exchange) }.map { entry in
@@ -255,39 +271,17 @@ public final class ProxyEngine: Sendable {
                 return response
             }.flatMapErrorThrowing { error in
                 self.logger.error("recording failed; the exchange was not written", metadata: ["error": "\(error)"])
-                return ProxyErrors.response(shape, status: .internalServerError, code: "Tapedeck.RecordFailed",
-                                            message: "tapedeck: the upstream answered but recording failed, so the answer is withheld: \(error)", allocator: allocator)
+                return self.fail(.recordFailed("\(error)"), shape: shape, allocator: allocator)
             }
         }.flatMapErrorThrowing { error in
             self.stats.upstreamErrors.add(1, ordering: .relaxed)
-            let timeout: Bool = { if case .timeout = error as? UpstreamError { return true } else { return false } }()
             self.logger.warning("upstream failed", metadata: ["target": "\(target)", "error": "\(error)"])
-            if case UpstreamError.tls = error {
-                return ProxyErrors.response(shape, status: .badGateway, code: "Tapedeck.UpstreamTLS", message: "tapedeck: \(error)", allocator: allocator)
+            switch error as? UpstreamError {
+            case .tls?: return self.fail(.upstreamTLS("\(error)"), shape: shape, allocator: allocator)
+            case .timeout?: return self.fail(.upstreamTimeout("\(error)"), shape: shape, allocator: allocator)
+            default: return self.fail(.upstreamUnavailable("\(error)"), shape: shape, allocator: allocator)
             }
-            return ProxyErrors.response(shape, status: timeout ? .gatewayTimeout : .badGateway,
-                                        code: timeout ? "Tapedeck.UpstreamTimeout" : "Tapedeck.UpstreamUnavailable",
-                                        message: "tapedeck: \(error) (nothing was recorded)", allocator: allocator)
         }
-    }
-
-    private func noMatch(session: CassetteSession, key: String, nearest: String?, request: SignableRequest, profile: MatchProfile,
-                         shape: ProxyErrors.Shape, allocator: ByteBufferAllocator) -> ProxyResponse {
-        var msg = "tapedeck: no recorded exchange in \(session.path) matches this request. key: \(key)"
-        if let nearest {
-            msg += " ; nearest recorded: \(nearest) ; differs in: " + RequestKey.differences(nearest, key).joined(separator: "; ")
-            // What the user told matching to ignore is not in the keys: compare it from the stored request.
-            if !profile.ignored.isEmpty, let entry = session.replay.first(nearest), let recorded = try? session.recordedRequest(entry) {
-                let ignored = IgnoreRules.differences(recorded: profile.ignored.values(in: RequestKey.signable(recorded)),
-                                                      live: profile.ignored.values(in: request))
-                if !ignored.isEmpty { msg += " ; also differs in ignored parts (not compared): " + ignored.joined(separator: "; ") }
-            }
-        } else {
-            msg += " ; the cassette has no exchanges"
-        }
-        if firstTime("miss " + key) { logger.warning("\(msg)") } else { logger.debug("\(msg)") }
-        return ProxyErrors.response(shape, status: .notFound, code: "Tapedeck.NoMatchingExchange", message: msg,
-                                    recommend: "tapedeck cassette ls \(session.path)", allocator: allocator)
     }
 
     static func hostSignatureWarning(client: String, upstream: String) -> String {
@@ -301,18 +295,10 @@ public final class ProxyEngine: Sendable {
     static func rebuilt(_ r: SignableRequest) -> (String, ByteBuffer?, [UInt8]) {
         let uri = r.rawPath + (r.query.isEmpty ? "" : "?" + r.query.encoded)
         guard !r.form.isEmpty else {
-            var b = ByteBufferAllocator().buffer(capacity: r.body.count)
-            b.writeBytes(r.body)
-            return (uri, r.body.isEmpty ? nil : b, r.body)
+            return (uri, r.body.isEmpty ? nil : ByteBuffer(bytes: r.body), r.body)
         }
         let body = Array(r.form.encoded.utf8)
-        var b = ByteBufferAllocator().buffer(capacity: body.count)
-        b.writeBytes(body)
-        return (uri, b, body)
-    }
-
-    private func badRequest(_ why: String, _ allocator: ByteBufferAllocator) -> ProxyResponse {
-        ProxyErrors.response(.generic, status: .badRequest, code: "Tapedeck.BadRequest", message: "tapedeck: \(why)", allocator: allocator)
+        return (uri, ByteBuffer(bytes: body), body)
     }
 
     /// The response to send and, when recording, the record to store (redacted, body decoded).

@@ -23,31 +23,28 @@ struct ProxyResponder: HTTPResponder {
     }
 
     func rejection(_ rejection: HTTPServerRejection, allocator: ByteBufferAllocator) -> HTTPServerResponse {
-        let code: String
+        let failure: ProxyFailure
         switch rejection.status {
-        case .badGateway: code = "Tapedeck.ProxyError"
-        case .requestTimeout: code = "Tapedeck.RequestTimeout"
-        case .badRequest: code = "Tapedeck.BadRequest"
-        default: code = "Tapedeck.RequestTooLarge"
+        case .badGateway: failure = .proxyError(rejection.message)
+        case .requestTimeout: failure = .requestTimeout(rejection.message)
+        case .badRequest: failure = .badRequest(rejection.message)
+        default: failure = .requestTooLarge(status: rejection.status, message: rejection.message)
         }
-        return ProxyErrors.response(.generic, status: rejection.status, code: code, message: "tapedeck: \(rejection.message)", allocator: allocator)
+        return failure.response(.generic, allocator: allocator)
     }
 
     // MARK: CONNECT interception
 
     private func connect(_ h: HTTPRequestHead, allocator: ByteBufferAllocator) -> HTTPResponderResult {
         guard let target = UpstreamTarget(authority: h.uri, tls: true) else {
-            return .response(ProxyErrors.response(.generic, status: .badRequest, code: "Tapedeck.BadConnect",
-                                                  message: "tapedeck: CONNECT needs host:port with a port in 1-65535, got \(h.uri)", allocator: allocator))
+            return .response(ProxyFailure.badConnect("CONNECT needs host:port with a port in 1-65535, got \(h.uri)").response(.generic, allocator: allocator))
         }
         guard let authority else {
-            return .response(ProxyErrors.response(.generic, status: .notImplemented, code: "Tapedeck.NoCA",
-                                                  message: "tapedeck: TLS interception is not available (no CA)", allocator: allocator))
+            return .response(ProxyFailure.noCA("TLS interception is not available (no CA)").response(.generic, allocator: allocator))
         }
         let sslContext: NIOSSLContext
         do { sslContext = try authority.serverContext(for: target.host) } catch {
-            return .response(ProxyErrors.response(.generic, status: .internalServerError, code: "Tapedeck.CertificateError",
-                                                  message: "tapedeck: cannot mint a certificate for \(target.host): \(error)", allocator: allocator))
+            return .response(ProxyFailure.certificateError("cannot mint a certificate for \(target.host): \(error)").response(.generic, allocator: allocator))
         }
         engine.logger.debug("intercepting CONNECT", metadata: ["target": "\(target)"])
         let engine = self.engine, control = self.control

@@ -24,8 +24,8 @@ struct BenchCassette: ParsableCommand {
                 let url = "https://ecs.cn-hangzhou.aliyuncs.com/?Action=DescribeSecurityGroupReferences&Format=JSON&RegionId=cn-hangzhou&SecurityGroupId.1=sg-bp\(String(i, radix: 36))&Version=2014-05-26"
                 let request = Exchange.Request(method: "GET", url: url, headers: [("Host", "ecs.cn-hangzhou.aliyuncs.com"), ("User-Agent", "bench")], body: .empty)
                 let body = #"{"RequestId":"\#(UUID().uuidString)","SecurityGroupReferences":{"SecurityGroupReference":[{"SecurityGroupId":"sg-bp\#(String(i, radix: 36))","ReferencingSecurityGroups":{"ReferencingSecurityGroup":[{"SecurityGroupId":"sg-bp1","AliUid":"1"}]}}]}}"#
-                let (key, profile) = RequestKey.make(recorded: request)
-                try w.append(Exchange(seq: 0, key: key, profile: profile, request: request,
+                let (key, profile) = RequestKey.of(recorded: request)
+                try w.append(Exchange(seq: 0, key: key.string, profile: profile, request: request,
                                       response: .init(status: 200, headers: [("Content-Type", "application/json")], body: Body(encoding: .text, data: body)),
                                       timing: .init(started_at: "2026-01-01T00:00:00.000Z", duration_ms: 1)))
             }

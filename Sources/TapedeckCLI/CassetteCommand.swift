@@ -50,16 +50,9 @@ struct CassetteCommand: ParsableCommand {
         @Argument(help: "The cassette file.") var file: String
         func run() throws {
             let r = try CassetteReader(path: file)
-            let config = MatchConfig(stored: r.header.ignore ?? [:])
-            var bad = 0
-            for entry in r.entries {
-                let e = try r.exchange(entry)
-                let (key, _) = RequestKey.make(recorded: e.request, profile: MatchProfile.named(e.profile).map(config.applied(to:)), config: config)
-                if key != e.key {
-                    bad += 1
-                    print("record \(e.seq): stored key differs from its request's key: \(RequestKey.differences(e.key, key).joined(separator: "; "))")
-                }
-            }
+            let stale = try CassetteComparison.staleKeys(r)
+            for k in stale { print("record \(k.seq): stored key differs from its request's key: \(k.differences.joined(separator: "; "))") }
+            let bad = stale.count
             print("\(file): \(r.entries.count) exchanges, \(bad) with a stale key, format \(r.header.tapedeck_cassette)")
             if bad > 0 { throw ExitCode(1) }
         }
@@ -76,39 +69,10 @@ struct CassetteCommand: ParsableCommand {
         @Argument(help: "The second cassette.") var b: String
         @OptionGroup var matching: MatchingOptions
         func run() throws {
-            let extra = try matching.config()
-            let ra = try CassetteReader(path: a), rb = try CassetteReader(path: b)
-            let config = MatchConfig(stored: ra.header.ignore ?? [:]).merging(MatchConfig(stored: rb.header.ignore ?? [:])).merging(extra)
-            func load(_ r: CassetteReader) throws -> [String: [(Exchange, MatchProfile)]] {
-                var out: [String: [(Exchange, MatchProfile)]] = [:]
-                for e in try r.allExchanges() {
-                    let profile = config.applied(to: MatchProfile.named(e.profile) ?? MatchProfile.detect(RequestKey.signable(e.request)))
-                    let key = config.isEmpty ? e.key : RequestKey.make(recorded: e.request, profile: profile).key
-                    out[key, default: []].append((e, profile))
-                }
-                return out
-            }
-            let x = try load(ra), y = try load(rb)
-            var differences = 0
-            for k in Set(x.keys).subtracting(y.keys).sorted() { print("- only in \(a): \(k)"); differences += 1 }
-            for k in Set(y.keys).subtracting(x.keys).sorted() { print("+ only in \(b): \(k)"); differences += 1 }
-            for k in Set(x.keys).intersection(y.keys).sorted() {
-                for ((ea, profile), (eb, _)) in zip(x[k]!, y[k]!) {
-                    if ea.response.status != eb.response.status || ea.response.body != eb.response.body {
-                        print("~ \(k): status \(ea.response.status) vs \(eb.response.status), body \(ea.response.body == eb.response.body ? "same" : "differs")")
-                        differences += 1
-                    }
-                    let ignored = IgnoreRules.differences(recorded: profile.ignored.values(in: RequestKey.signable(ea.request)),
-                                                          live: profile.ignored.values(in: RequestKey.signable(eb.request)))
-                    if !ignored.isEmpty {
-                        print("~ \(k): ignored (not part of the match) but different: \(ignored.joined(separator: "; "))")
-                        differences += 1
-                    }
-                }
-                if x[k]!.count != y[k]!.count { print("~ \(k): recorded \(x[k]!.count) vs \(y[k]!.count) times"); differences += 1 }
-            }
-            print("\(differences) difference(s)")
-            if differences > 0 { throw ExitCode(1) }
+            let differences = try CassetteComparison.diff(try CassetteReader(path: a), try CassetteReader(path: b), extra: try matching.config())
+            for d in differences { print(d) }
+            print("\(differences.count) difference(s)")
+            if !differences.isEmpty { throw ExitCode(1) }
         }
     }
 
@@ -170,7 +134,7 @@ struct CassetteCommand: ParsableCommand {
         @Option(name: .customLong("redact"), help: "Also redact this header, parameter or JSON field.") var redact: [String] = []
         func run() throws {
             guard !FileManager.default.fileExists(atPath: out) else { throw ValidationError("\(out) exists; choose a new file") }
-            let exchanges = try HAR.import(Data(contentsOf: URL(fileURLWithPath: har))) { RequestKey.make(recorded: $0.request) }
+            let exchanges = try HAR.import(Data(contentsOf: URL(fileURLWithPath: har))) { let (key, profile) = RequestKey.of(recorded: $0.request); return (key.string, profile) }
             var redactor = Redactor()
             for r in redact { redactor.add(r) }
             let w = try CassetteWriter(path: out)
@@ -192,7 +156,8 @@ struct CassetteCommand: ParsableCommand {
             let exchanges = try JSONLImport.exchanges(path: file)
             let w = try CassetteWriter(path: out)
             for var e in exchanges {
-                (e.key, e.profile) = RequestKey.make(recorded: e.request, profile: MatchProfile.named(e.profile))
+                let (key, profile) = RequestKey.of(recorded: e.request, profile: MatchProfile.named(e.profile))
+                (e.key, e.profile) = (key.string, profile)
                 _ = try w.append(e)
             }
             w.close()

@@ -2,6 +2,7 @@ import ArgumentParser
 import CloudSim
 import Foundation
 import LoadGen
+import Logging
 import NIOCore
 import TapedeckHTTP
 
@@ -23,7 +24,7 @@ struct Load: AsyncParsableCommand {
     @Option(help: "Seed (must match the simulator's).") var seed: UInt64 = 1
     @Option(help: "Send the requests of this cassette.") var cassette: String?
     @Option(help: "Requests per second (open loop).") var rate: Double?
-    @Option(help: "Arrival process with --rate: constant or poisson.") var arrival = "constant"
+    @Option(help: "Arrival process with --rate: constant or poisson.") var arrival: LoadConfiguration.Arrival = .constant
     @Option(help: "Connections.") var connections = 32
     @Option(help: "Event-loop threads.") var threads = 1
     @Option(help: "Measured duration, e.g. 10s, 500ms, 1m.") var duration = "10s"
@@ -47,7 +48,6 @@ struct Load: AsyncParsableCommand {
         }
         if connections < 1 { throw ValidationError("--connections must be 1 or more") }
         if threads < 1 { throw ValidationError("--threads must be 1 or more") }
-        guard LoadConfiguration.Arrival(rawValue: arrival) != nil else { throw ValidationError("--arrival must be constant or poisson") }
         for (n, v) in [("duration", duration), ("warmup", warmup), ("timeout", timeout)] where Load.parseTime(v) == nil {
             throw ValidationError("--\(n) takes a time like 10s, 500ms or 1m")
         }
@@ -72,39 +72,22 @@ struct Load: AsyncParsableCommand {
         return (p, UInt64(t.nanoseconds / 1000))
     }
 
-    /// Doubles the rate while the SLO holds and the target keeps up, then bisects between the last good
-    /// and the first bad rate.
     func findMaxRate(_ base: LoadConfiguration, _ requests: [LoadRequest]) async throws {
         let (p, limit) = Load.parseSLO(slo)!
-        func holds(_ r: Double) async throws -> Bool {
-            var c = base
-            c.rate = r
-            let report = try await LoadRunner(configuration: c, requests: requests).run()
-            let lat = report.latency(p)
-            let ok = lat <= limit && report.throughput >= 0.95 * r && report.errorCount == 0
-            print(String(format: "  %8.0f req/s requested: achieved %8.0f, p%g %7.2f ms %@", r, report.throughput, p, Double(lat) / 1000, ok ? "✓" : "✗ (SLO broken)"))
-            return ok
-        }
-        var good = 0.0, bad = 0.0, r = base.rate ?? 1000
         print("find-max: SLO p\(p) ≤ \(Double(limit) / 1000) ms, \(duration) per step")
-        while bad == 0 {
-            if try await holds(r) { good = r; r *= 2 } else { bad = r }
-            if r > 2_000_000 { break }
-        }
-        if bad > 0 {
-            for _ in 0..<4 where bad - good > max(50, good * 0.05) {
-                let mid = ((good + bad) / 2).rounded()
-                if try await holds(mid) { good = mid } else { bad = mid }
-            }
-        }
-        print(good > 0 ? "highest sustainable rate: \(Int(good)) req/s (p\(p) ≤ \(Double(limit) / 1000) ms)" : "no rate met the SLO")
+        let search = RateSearch(percentile: p, limitMicros: limit)
+        let best = try await search.run(base, requests, progress: { step in
+            print(String(format: "  %8.0f req/s requested: achieved %8.0f, p%g %7.2f ms %@", step.rate, step.achieved, p,
+                         Double(step.latencyMicros) / 1000, step.holds ? "✓" : "✗ (SLO broken)"))
+        })
+        print(best > 0 ? "highest sustainable rate: \(Int(best)) req/s (p\(p) ≤ \(Double(limit) / 1000) ms)" : "no rate met the SLO")
     }
 
     func run() async throws {
         let t = LoadTarget(url: target)!
         var conf = LoadConfiguration(target: t)
         conf.rate = rate
-        conf.arrival = LoadConfiguration.Arrival(rawValue: arrival)!
+        conf.arrival = arrival
         conf.connections = connections
         conf.threads = threads
         conf.duration = Load.parseTime(duration)!
@@ -140,13 +123,10 @@ struct Load: AsyncParsableCommand {
             if wait > 0 { try await Task.sleep(for: .milliseconds(Int(wait * 1000))) }
         }
         if findMax { return try await findMaxRate(conf, requests) }
-        let runner = LoadRunner(configuration: conf, requests: requests)
-        let signal = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
-        Foundation.signal(SIGINT, SIG_IGN)
-        signal.setEventHandler { runner.stop() }
-        signal.resume()
-        let report = try await runner.run()
-        signal.cancel()
+        // Ctrl-C or SIGTERM ends the run early through service-lifecycle; the report covers what was measured.
+        var logger = Logger(label: "tapedeck.load")
+        logger.logLevel = .warning
+        let report = try await LoadService.run(LoadRunner(configuration: conf, requests: requests), logger: logger)
         print(report.text, terminator: "")
         if let json { try report.jsonData().write(to: URL(fileURLWithPath: json)) }
         if let hgrm { try report.hgrm.write(toFile: hgrm, atomically: true, encoding: .utf8) }

@@ -1,3 +1,6 @@
+import LoadGen
+import Matching
+import Proxy
 import Foundation
 import ArgumentParser
 import Logging
@@ -36,3 +39,8 @@ func bootstrapLogging(level: String, label: String) -> Logger {
     }
     return Logger(label: label)
 }
+
+// Enum-valued options parse as themselves: an unknown value is refused with the list of valid ones.
+extension ProxyMode: ExpressibleByArgument {}
+extension ExhaustedPolicy: ExpressibleByArgument {}
+extension LoadConfiguration.Arrival: ExpressibleByArgument {}

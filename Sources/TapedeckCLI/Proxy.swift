@@ -28,9 +28,9 @@ struct ProxyCommand: AsyncParsableCommand {
     @Option(help: "Address to bind.") var host = "127.0.0.1"
     @Option(help: "Port to bind (0 picks a free one).") var port = 8081
     @Option(help: "The cassette file (gzip JSON Lines).") var cassette: String
-    @Option(help: "record | replay | auto | passthrough.") var mode: String = "auto"
+    @Option(help: "record | replay | auto | passthrough.") var mode: ProxyMode = .auto
     @Option(help: "Upstream for origin-form requests, e.g. https://ecs.aliyuncs.com.") var upstream: String?
-    @Option(help: "When a request's recordings are used up: error | last | cycle.") var onExhausted = "error"
+    @Option(help: "When a request's recordings are used up: error | last | cycle.") var onExhausted: ExhaustedPolicy = .error
     @Option(help: "Matching profile for every request (aliyun-rpc, aliyun-acs3, huawei, generic); default: per request.") var profile: String?
     @Option(help: "Also redact this header, parameter or JSON field (repeatable).") var redact: [String] = []
     @OptionGroup var matching: MatchingOptions
@@ -47,8 +47,6 @@ struct ProxyCommand: AsyncParsableCommand {
     @Option(help: "Log level (trace, debug, info, notice, warning, error).") var logLevel = "info"
 
     func validate() throws {
-        guard ProxyMode(rawValue: mode) != nil else { throw ValidationError("--mode must be record, replay, auto or passthrough") }
-        guard ExhaustedPolicy(rawValue: onExhausted) != nil else { throw ValidationError("--on-exhausted must be error, last or cycle") }
         if let p = profile, MatchProfile.named(p) == nil { throw ValidationError("unknown --profile \(p); known: \(MatchProfile.builtIn.map(\.name).joined(separator: ", "))") }
         if let u = upstream, UpstreamTarget(url: u) == nil {
             throw ValidationError("--upstream must be http://host[:port] or https://host[:port] with a port in 1-65535, got '\(u)'")
@@ -68,9 +66,9 @@ struct ProxyCommand: AsyncParsableCommand {
         var conf = ProxyConfiguration(cassettePath: cassette, caDirectory: caDir)
         conf.host = host
         conf.port = port
-        conf.mode = ProxyMode(rawValue: mode)!
+        conf.mode = mode
         conf.upstream = upstream
-        conf.onExhausted = ExhaustedPolicy(rawValue: onExhausted)!
+        conf.onExhausted = onExhausted
         conf.profile = profile.flatMap(MatchProfile.named)
         for r in redact { conf.redactor.add(r) }
         conf.matchConfig = try matching.config()

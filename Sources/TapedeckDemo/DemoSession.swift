@@ -1,5 +1,6 @@
 import CloudSigning
 import Foundation
+import TapedeckHTTP
 import TapedeckTesting
 
 /// The demo's built-in session: the seed flows of both clouds as the official SDKs send them — signed,

@@ -1,5 +1,6 @@
 import CloudSim
 import Foundation
+import TapedeckHTTP
 import TapedeckTesting
 import Testing
 

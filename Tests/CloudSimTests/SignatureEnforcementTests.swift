@@ -1,6 +1,7 @@
 import CloudSigning
 import CloudSim
 import Foundation
+import TapedeckHTTP
 import TapedeckTesting
 import Testing
 

@@ -57,4 +57,23 @@ import Testing
         #expect(report.result.connectFailures > 0 && report.result.completed == 0)
         #expect(report.text.contains("connection attempts failed"))
     }
+
+    @Test func aRunStoppedEarlyReportsOverTheTimeItMeasured() async throws {
+        let report = try await ScriptedUpstream.with(answer: { _ in Self.ok }) { port -> LoadReport? in
+            var conf = LoadConfiguration(target: LoadTarget(url: "http://127.0.0.1:\(port)/")!)
+            conf.connections = 2
+            conf.duration = .seconds(30)
+            let runner = LoadRunner(configuration: conf, requests: [LoadRequest(bytes: ByteBuffer(string: "GET / HTTP/1.1\r\nHost: x\r\n\r\n"), expectation: nil, kind: "get")])
+            // Stopped the way SIGINT stops it: LoadService's graceful-shutdown handler calls stop().
+            let service = LoadService(runner: runner)
+            async let run: Void = service.run()
+            try await Task.sleep(for: .milliseconds(500))
+            runner.stop()
+            try await run
+            return service.report
+        }
+        let r = try #require(report)
+        #expect(r.seconds < 5, "measured \(r.seconds) s of a 30 s run stopped after 0.5 s")
+        #expect(r.result.completed > 0 && r.throughput > Double(r.result.completed) / 5)
+    }
 }

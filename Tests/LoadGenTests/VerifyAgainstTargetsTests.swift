@@ -3,6 +3,7 @@ import Foundation
 import LoadGen
 import NIOCore
 import Proxy
+import TapedeckHTTP
 import TapedeckTesting
 import Testing
 

@@ -3,6 +3,7 @@ import CloudSigning
 import Foundation
 import Matching
 import Proxy
+import TapedeckHTTP
 import TapedeckTesting
 import Testing
 

@@ -3,6 +3,7 @@ import Foundation
 import NIOCore
 @testable import Proxy
 import Synchronization
+import TapedeckHTTP
 import TapedeckTesting
 import Testing
 

@@ -2,6 +2,7 @@ import CompressNIO
 import Foundation
 import NIOCore
 import Proxy
+import TapedeckHTTP
 import TapedeckTesting
 import Testing
 

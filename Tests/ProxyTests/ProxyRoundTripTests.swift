@@ -6,6 +6,7 @@ import Matching
 import NIOCore
 import NIOPosix
 import Proxy
+import TapedeckHTTP
 import TapedeckTesting
 import Testing
 

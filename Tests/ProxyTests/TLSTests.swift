@@ -6,6 +6,7 @@ import NIOPosix
 @testable import Proxy
 import Crypto
 import SwiftASN1
+import TapedeckHTTP
 import X509
 import TapedeckTesting
 import Testing

@@ -1,4 +1,5 @@
 import Foundation
+import TapedeckHTTP
 import TapedeckTesting
 import Testing
 

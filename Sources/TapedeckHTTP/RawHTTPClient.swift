@@ -1,9 +1,9 @@
 import NIOCore
 import NIOPosix
-import TapedeckHTTP
 
-/// A deliberately dumb HTTP/1.1 client for tests: writes bytes exactly as given (so tests can send
-/// malformed or oversized requests) and reads back one response, parsed just enough to assert on.
+/// A deliberately dumb HTTP/1.1 client, one request per connection to 127.0.0.1: writes bytes exactly as
+/// given (so tests can send malformed or oversized requests) and reads back one response, parsed just
+/// enough to assert on. `tapedeck demo` uses it for its calls, the tests for theirs.
 public enum RawHTTPClient {
     public struct Response: Sendable {
         public var status: Int

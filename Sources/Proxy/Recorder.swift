@@ -1,0 +1,57 @@
+import Cassette
+import CloudSigning
+import Matching
+
+/// The proxy's decision for one request, without sockets (go-vcr's recorder, over `CassetteSession`, its
+/// cassette): answer from a recording, forward (and record), or fail — from the mode, the cassette's replay
+/// index and where the request would go. `ProxyEngine` carries the decision out.
+struct Recorder {
+    /// What the engine knows of a request when it asks.
+    struct Request {
+        var key: RequestKey
+        /// The request as sent (for showing which ignored parts differ from a recording).
+        var signable: SignableRequest
+        var profile: MatchProfile
+        /// Where it would be forwarded, if anywhere.
+        var upstream: UpstreamTarget?
+        /// Whether that is this proxy itself.
+        var upstreamIsSelf: Bool
+        var uri: String
+    }
+
+    enum Decision: Equatable {
+        case replay(CassetteReader.Entry)
+        case forward(record: Bool)
+        case fail(ProxyFailure)
+    }
+
+    let session: CassetteSession
+
+    /// Decides; advances the replay cursor of the key when it answers from the cassette.
+    func decide(_ request: Request, mode: ProxyMode) -> Decision {
+        if mode == .replay || mode == .auto {
+            switch session.replay.next(request.key) {
+            case .hit(let entry):
+                return .replay(entry)
+            case .miss(let nearest) where mode == .replay:
+                return .fail(.noMatch(cassette: session.path, key: request.key.string, nearest: nearest?.string,
+                                      differences: nearest?.differences(from: request.key) ?? [],
+                                      ignoredDifferences: nearest.map { ignoredDifferences(request, recorded: $0) } ?? []))
+            case .exhausted(let recorded) where mode == .replay:
+                return .fail(.exhausted(cassette: session.path, key: request.key.string, recorded: recorded))
+            case .miss, .exhausted:
+                break  // auto: forward and record
+            }
+        }
+        guard let upstream = request.upstream else { return .fail(.noUpstream(uri: request.uri)) }
+        guard !request.upstreamIsSelf else { return .fail(.loopRefused(target: "\(upstream)")) }
+        return .forward(record: mode == .record || mode == .auto)
+    }
+
+    /// What the user told matching to ignore is not in the keys: compared from the stored request.
+    private func ignoredDifferences(_ request: Request, recorded key: RequestKey) -> [String] {
+        let rules = request.profile.ignored
+        guard !rules.isEmpty, let entry = session.replay.first(key), let recorded = try? session.recordedRequest(entry) else { return [] }
+        return IgnoreRules.differences(recorded: rules.values(in: RequestKey.signable(recorded)), live: rules.values(in: request.signable))
+    }
+}
