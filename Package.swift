@@ -149,10 +149,18 @@ let package = Package(
             ]
         ),
         .testTarget(name: "CloudSigningTests", dependencies: ["CloudSigning"]),
-        .testTarget(name: "CassetteTests", dependencies: ["Cassette", .product(name: "NIOCore", package: "swift-nio"), .product(name: "CompressNIO", package: "compress-nio")]),
+        .testTarget(
+            name: "CassetteTests",
+            dependencies: [
+                "Cassette", .product(name: "NIOCore", package: "swift-nio"), .product(name: "CompressNIO", package: "compress-nio"),
+            ]),
         .testTarget(name: "MatchingTests", dependencies: ["Matching", "Cassette", "CloudSigning"]),
-        .testTarget(name: "LoadGenTests", dependencies: ["LoadGen", "CloudSim", "Proxy", "TapedeckTesting", "TapedeckHTTP", .product(name: "NIOCore", package: "swift-nio"),
-                                                  .product(name: "Histogram", package: "hdrhistogram-swift")]),
+        .testTarget(
+            name: "LoadGenTests",
+            dependencies: [
+                "LoadGen", "CloudSim", "Proxy", "TapedeckTesting", "TapedeckHTTP", .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ]),
         .testTarget(name: "DemoTests", dependencies: ["TapedeckDemo"]),
         .testTarget(
             name: "ProxyTests",

@@ -6,19 +6,28 @@ import Foundation
 public enum CassettePath {
     /// - Parameter writable: whether exchanges will be appended (record and auto modes).
     public static func check(_ path: String, writable: Bool) throws {
-        guard !path.isEmpty else { throw CassetteError(.io, file: path, "empty cassette path; name a file such as cassettes/session.jsonl.gz") }
+        guard !path.isEmpty else {
+            throw CassetteError(.io, file: path, "empty cassette path; name a file such as cassettes/session.jsonl.gz")
+        }
         var st = stat()
         if stat(path, &st) == 0 {
             let type = st.st_mode & S_IFMT
             guard type == S_IFREG else {
-                let what = type == S_IFDIR ? "a directory" : type == S_IFIFO ? "a FIFO" : type == S_IFCHR || type == S_IFBLK ? "a device" : "not a regular file"
-                throw CassetteError(.io, file: path, "is \(what), not a cassette file; name a file such as \(type == S_IFDIR ? path.trimmingTrailingSlash + "/session.jsonl.gz" : "session.jsonl.gz")")
+                let what =
+                    type == S_IFDIR
+                    ? "a directory" : type == S_IFIFO ? "a FIFO" : type == S_IFCHR || type == S_IFBLK ? "a device" : "not a regular file"
+                throw CassetteError(
+                    .io, file: path,
+                    "is \(what), not a cassette file; name a file such as \(type == S_IFDIR ? path.trimmingTrailingSlash + "/session.jsonl.gz" : "session.jsonl.gz")"
+                )
             }
             guard access(path, R_OK) == 0 else {
                 throw CassetteError(.io, file: path, "cannot be read (\(String(cString: strerror(errno)))); check its permissions")
             }
             if writable, access(path, W_OK) != 0 {
-                throw CassetteError(.io, file: path, "cannot be written (\(String(cString: strerror(errno)))); check its permissions, or use --mode replay to only read it")
+                throw CassetteError(
+                    .io, file: path,
+                    "cannot be written (\(String(cString: strerror(errno)))); check its permissions, or use --mode replay to only read it")
             }
             return
         }
@@ -27,7 +36,8 @@ public enum CassettePath {
         let directory = (path as NSString).deletingLastPathComponent.isEmpty ? "." : (path as NSString).deletingLastPathComponent
         var dst = stat()
         guard stat(directory, &dst) == 0, dst.st_mode & S_IFMT == S_IFDIR else {
-            throw CassetteError(.io, file: path, "its directory \(directory) does not exist; create it (mkdir -p \(directory)) or choose another path")
+            throw CassetteError(
+                .io, file: path, "its directory \(directory) does not exist; create it (mkdir -p \(directory)) or choose another path")
         }
         guard access(directory, W_OK | X_OK) == 0 else {
             throw CassetteError(.io, file: path, "its directory \(directory) is not writable by this user; choose a path you can write")

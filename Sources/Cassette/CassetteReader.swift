@@ -45,11 +45,15 @@ public final class CassetteReader {
         var header: CassetteHeader?
         var valid = 0
         do {
-            try CassetteReader.walk(fd: fd, path: path, allowTornTail: allowTornTail, decompressor: decompressor, allocator: allocator) { index, offset, length, line in
+            try CassetteReader.walk(fd: fd, path: path, allowTornTail: allowTornTail, decompressor: decompressor, allocator: allocator) {
+                index, offset, length, line in
                 if index == 0 {
                     header = try CassetteReader.parseHeader(line, path: path)
                 } else {
-                    entries.append(Entry(seq: index, key: try CassetteReader.key(of: line, path: path, record: index, offset: offset), offset: offset, length: length))
+                    entries.append(
+                        Entry(
+                            seq: index, key: try CassetteReader.key(of: line, path: path, record: index, offset: offset), offset: offset,
+                            length: length))
                 }
                 valid = offset + length
             }
@@ -89,8 +93,10 @@ public final class CassetteReader {
     // MARK: walking members
 
     /// Calls `body(index, offset, length, decompressed line)` for each member in order; index 0 is the header.
-    static func walk(fd: Int32, path: String, allowTornTail: Bool, decompressor: ZlibDecompressor, allocator: ByteBufferAllocator,
-                     _ body: (Int, Int, Int, ByteBuffer) throws -> Void) throws {
+    static func walk(
+        fd: Int32, path: String, allowTornTail: Bool, decompressor: ZlibDecompressor, allocator: ByteBufferAllocator,
+        _ body: (Int, Int, Int, ByteBuffer) throws -> Void
+    ) throws {
         let block = 4 << 20
         var buffer = allocator.buffer(capacity: block)
         var fileOffset = 0  // file offset of buffer's reader index
@@ -110,9 +116,12 @@ public final class CassetteReader {
             if buffer.readableBytes == 0 { return }
             switch GzipMember.header(buffer) {
             case .truncated:
-                if index == 0 { throw CassetteError(.notACassette, file: path, offset: 0, "\(buffer.readableBytes) bytes, less than a cassette header") }
+                if index == 0 {
+                    throw CassetteError(.notACassette, file: path, offset: 0, "\(buffer.readableBytes) bytes, less than a cassette header")
+                }
                 if allowTornTail { return }
-                throw CassetteError(.tornTail, file: path, record: index, offset: fileOffset, "\(buffer.readableBytes) bytes, less than a record header")
+                throw CassetteError(
+                    .tornTail, file: path, record: index, offset: fileOffset, "\(buffer.readableBytes) bytes, less than a record header")
             case .invalid(let why):
                 if index == 0 { throw CassetteError(.notACassette, file: path, offset: 0, why) }
                 throw CassetteError(.corrupt, file: path, record: index, offset: fileOffset, why)
@@ -123,12 +132,15 @@ public final class CassetteReader {
                     // bit looks the same by length alone, so look closer before anything is dropped: the rest may
                     // be a complete record, or valid records may follow.
                     if let why = damagedLengthEvidence(buffer, decompressor: decompressor, allocator: allocator) {
-                        throw CassetteError(.corrupt, file: path, record: index, offset: fileOffset,
-                                            "its length field says \(length) bytes, but \(why); `tapedeck cassette repair --salvage \(path)` keeps every valid record")
+                        throw CassetteError(
+                            .corrupt, file: path, record: index, offset: fileOffset,
+                            "its length field says \(length) bytes, but \(why); `tapedeck cassette repair --salvage \(path)` keeps every valid record"
+                        )
                     }
                     if allowTornTail { return }
-                    throw CassetteError(.tornTail, file: path, record: index, offset: fileOffset,
-                                        "the record needs \(length) bytes, the file has \(buffer.readableBytes)")
+                    throw CassetteError(
+                        .tornTail, file: path, record: index, offset: fileOffset,
+                        "the record needs \(length) bytes, the file has \(buffer.readableBytes)")
                 }
                 let member = buffer.readSlice(length: length)!
                 let line: ByteBuffer
@@ -161,10 +173,11 @@ public final class CassetteReader {
         while i + GzipMember.headerSize <= view.count {
             let base = view.startIndex + i
             if view[base] == 0x1F && view[base + 1] == 0x8B && view[base + 2] == 8 && view[base + 3] == 4,
-               let candidate = buffer.getSlice(at: buffer.readerIndex + i, length: view.count - i),
-               case .member(let length) = GzipMember.header(candidate), length <= candidate.readableBytes,
-               let member = candidate.getSlice(at: candidate.readerIndex, length: length),
-               (try? GzipMember.decode(member, decompressor: decompressor, allocator: allocator)) != nil {
+                let candidate = buffer.getSlice(at: buffer.readerIndex + i, length: view.count - i),
+                case .member(let length) = GzipMember.header(candidate), length <= candidate.readableBytes,
+                let member = candidate.getSlice(at: candidate.readerIndex, length: length),
+                (try? GzipMember.decode(member, decompressor: decompressor, allocator: allocator)) != nil
+            {
                 return i
             }
             i += 1
@@ -178,8 +191,9 @@ public final class CassetteReader {
             throw CassetteError(.notACassette, file: path, record: 0, offset: 0, "the first record is not a cassette header")
         }
         guard header.tapedeck_cassette <= CassetteHeader.currentVersion else {
-            throw CassetteError(.newerFormat, file: path, record: 0, offset: 0,
-                                "format version \(header.tapedeck_cassette) is newer than this tapedeck reads (\(CassetteHeader.currentVersion))")
+            throw CassetteError(
+                .newerFormat, file: path, record: 0, offset: 0,
+                "format version \(header.tapedeck_cassette) is newer than this tapedeck reads (\(CassetteHeader.currentVersion))")
         }
         return header
     }

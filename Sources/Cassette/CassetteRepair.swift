@@ -60,7 +60,8 @@ public enum CassetteRepair {
                 continue
             }
             let rest = all.getSlice(at: at, length: all.readableBytes - at) ?? ByteBuffer()
-            let next = CassetteReader.nextValidMember(in: rest, after: 0, decompressor: decompressor, allocator: allocator) ?? rest.readableBytes
+            let next =
+                CassetteReader.nextValidMember(in: rest, after: 0, decompressor: decompressor, allocator: allocator) ?? rest.readableBytes
             skipped.append(Skip(offset: at, length: next))
             at += next
         }
@@ -86,9 +87,10 @@ public enum CassetteRepair {
     /// The length of a member at `offset` that is complete and decodes, else nil.
     static func validMember(_ all: ByteBuffer, _ offset: Int, _ decompressor: ZlibDecompressor, _ allocator: ByteBufferAllocator) -> Int? {
         guard let rest = all.getSlice(at: offset, length: all.readableBytes - offset),
-              case .member(let length) = GzipMember.header(rest), length <= rest.readableBytes,
-              let member = rest.getSlice(at: rest.readerIndex, length: length),
-              (try? GzipMember.decode(member, decompressor: decompressor, allocator: allocator)) != nil else { return nil }
+            case .member(let length) = GzipMember.header(rest), length <= rest.readableBytes,
+            let member = rest.getSlice(at: rest.readerIndex, length: length),
+            (try? GzipMember.decode(member, decompressor: decompressor, allocator: allocator)) != nil
+        else { return nil }
         return length
     }
 }

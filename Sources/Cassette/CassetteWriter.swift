@@ -38,8 +38,10 @@ public final class CassetteWriter: Sendable {
         try self.init(path: path, existingRecords: existingRecords, header: header) { Foundation.write($0, $1, $2) }
     }
 
-    init(path: String, existingRecords: Int = 0, header: CassetteHeader? = nil,
-         writeBytes: @escaping @Sendable (Int32, UnsafeRawPointer, Int) -> Int) throws {
+    init(
+        path: String, existingRecords: Int = 0, header: CassetteHeader? = nil,
+        writeBytes: @escaping @Sendable (Int32, UnsafeRawPointer, Int) -> Int
+    ) throws {
         self.path = path
         self.writeBytes = writeBytes
         let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
@@ -98,12 +100,17 @@ public final class CassetteWriter: Sendable {
 
     private func checkSameFile(_ fd: Int32) throws {
         var open = stat(), named = stat()
-        guard fstat(fd, &open) == 0 else { throw CassetteError(.io, file: path, "cannot stat the open cassette: \(String(cString: strerror(errno)))") }
+        guard fstat(fd, &open) == 0 else {
+            throw CassetteError(.io, file: path, "cannot stat the open cassette: \(String(cString: strerror(errno)))")
+        }
         guard stat(path, &named) == 0 else {
-            throw CassetteError(.io, file: path, "was removed while recording; nothing more is written to it (switch cassettes or restart the proxy)")
+            throw CassetteError(
+                .io, file: path, "was removed while recording; nothing more is written to it (switch cassettes or restart the proxy)")
         }
         guard open.st_ino == named.st_ino && open.st_dev == named.st_dev else {
-            throw CassetteError(.io, file: path, "was replaced by another file while recording; nothing more is written to it (switch cassettes or restart the proxy)")
+            throw CassetteError(
+                .io, file: path,
+                "was replaced by another file while recording; nothing more is written to it (switch cassettes or restart the proxy)")
         }
     }
 
@@ -150,7 +157,10 @@ public final class CassetteWriter: Sendable {
                 if n <= 0 {
                     let cause = n < 0 ? String(cString: strerror(errno)) : "no progress"
                     // Cut the partial record off, so the file ends with its last complete record.
-                    let cut = ftruncate(fd, off_t(size)) == 0 ? "" : "; cutting the partial record off failed too (\(String(cString: strerror(errno)))), run `tapedeck cassette repair \(path)`"
+                    let cut =
+                        ftruncate(fd, off_t(size)) == 0
+                        ? ""
+                        : "; cutting the partial record off failed too (\(String(cString: strerror(errno)))), run `tapedeck cassette repair \(path)`"
                     throw CassetteError(.io, file: path, "write failed: \(cause)\(cut); this exchange was not recorded")
                 }
                 done += n
@@ -181,7 +191,8 @@ public enum Timestamp {
         let ms = Int((t - Double(secs)) * 1000)
         var tm = tm()
         gmtime_r(&secs, &tm)
-        return String(format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", Int(tm.tm_year) + 1900, Int(tm.tm_mon) + 1, Int(tm.tm_mday),
-                      Int(tm.tm_hour), Int(tm.tm_min), Int(tm.tm_sec), ms)
+        return String(
+            format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", Int(tm.tm_year) + 1900, Int(tm.tm_mon) + 1, Int(tm.tm_mday),
+            Int(tm.tm_hour), Int(tm.tm_min), Int(tm.tm_sec), ms)
     }
 }

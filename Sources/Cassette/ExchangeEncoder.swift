@@ -70,16 +70,16 @@ enum ExchangeEncoder {
     }
 
     private static func escape(_ b: UInt8, _ o: inout [UInt8]) {
-            switch b {
-            case UInt8(ascii: "\""): o += [92, 34]
-            case UInt8(ascii: "\\"): o += [92, 92]
-            case 0x0A: o += [92, UInt8(ascii: "n")]
-            case 0x0D: o += [92, UInt8(ascii: "r")]
-            case 0x09: o += [92, UInt8(ascii: "t")]
-            case 0x08: o += [92, UInt8(ascii: "b")]
-            case 0x0C: o += [92, UInt8(ascii: "f")]
-            case ..<0x20: o += [92, UInt8(ascii: "u"), 48, 48, hex[Int(b >> 4)], hex[Int(b & 0xF)]]
-            default: o.append(b)
-            }
+        switch b {
+        case UInt8(ascii: "\""): o += [92, 34]
+        case UInt8(ascii: "\\"): o += [92, 92]
+        case 0x0A: o += [92, UInt8(ascii: "n")]
+        case 0x0D: o += [92, UInt8(ascii: "r")]
+        case 0x09: o += [92, UInt8(ascii: "t")]
+        case 0x08: o += [92, UInt8(ascii: "b")]
+        case 0x0C: o += [92, UInt8(ascii: "f")]
+        case ..<0x20: o += [92, UInt8(ascii: "u"), 48, 48, hex[Int(b >> 4)], hex[Int(b & 0xF)]]
+        default: o.append(b)
+        }
     }
 }

@@ -22,9 +22,9 @@ public enum GzipMember {
         var out = allocator.buffer(capacity: headerSize + deflated.readableBytes + trailerSize)
         let total = UInt32(headerSize + deflated.readableBytes + trailerSize)
         out.writeBytes([0x1F, 0x8B, 8, 4, 0, 0, 0, 0, 0, 0xFF])  // magic, deflate, FEXTRA, no mtime, unknown OS
-        out.writeInteger(UInt16(8), endianness: .little)           // XLEN
+        out.writeInteger(UInt16(8), endianness: .little)  // XLEN
         out.writeBytes([UInt8(ascii: "T"), UInt8(ascii: "D")])
-        out.writeInteger(UInt16(4), endianness: .little)           // SLEN
+        out.writeInteger(UInt16(4), endianness: .little)  // SLEN
         out.writeInteger(total, endianness: .little)
         out.writeBuffer(&deflated)
         out.writeInteger(crc, endianness: .little)
@@ -48,16 +48,21 @@ public enum GzipMember {
             return .invalid("not a gzip member (bad magic bytes)")
         }
         guard buffer.getInteger(at: b + 3, as: UInt8.self).map({ $0 & 4 != 0 }) == true,
-              buffer.getInteger(at: b + 12, as: UInt8.self) == UInt8(ascii: "T"), buffer.getInteger(at: b + 13, as: UInt8.self) == UInt8(ascii: "D"),
-              let total = buffer.getInteger(at: b + 16, endianness: .little, as: UInt32.self) else {
-            return .invalid("a gzip member without Tapedeck's length field (was the file recompressed, e.g. by `zcat | jq | gzip`? `tapedeck cassette import-jsonl FILE --out NEW` rebuilds it)")
+            buffer.getInteger(at: b + 12, as: UInt8.self) == UInt8(ascii: "T"),
+            buffer.getInteger(at: b + 13, as: UInt8.self) == UInt8(ascii: "D"),
+            let total = buffer.getInteger(at: b + 16, endianness: .little, as: UInt32.self)
+        else {
+            return .invalid(
+                "a gzip member without Tapedeck's length field (was the file recompressed, e.g. by `zcat | jq | gzip`? `tapedeck cassette import-jsonl FILE --out NEW` rebuilds it)"
+            )
         }
         // Every field gzip readers interpret must be exactly what the writer wrote, so a file that verifies
         // is one `zcat` reads: deflate (CM 8), only FEXTRA set, an extra field of 8 bytes holding one 4-byte subfield.
         guard buffer.getInteger(at: b + 2, as: UInt8.self) == 8 else { return .invalid("gzip compression method is not deflate") }
         guard buffer.getInteger(at: b + 3, as: UInt8.self) == 4 else { return .invalid("unexpected gzip header flags") }
         guard buffer.getInteger(at: b + 10, endianness: .little, as: UInt16.self) == 8,
-              buffer.getInteger(at: b + 14, endianness: .little, as: UInt16.self) == 4 else {
+            buffer.getInteger(at: b + 14, endianness: .little, as: UInt16.self) == 4
+        else {
             return .invalid("damaged gzip extra-field lengths")
         }
         guard Int(total) >= headerSize + trailerSize else { return .invalid("member length \(total) is too small") }
@@ -67,9 +72,10 @@ public enum GzipMember {
     /// Inflates one complete member (exactly its bytes) and checks CRC and size.
     public static func decode(_ member: ByteBuffer, decompressor: ZlibDecompressor, allocator: ByteBufferAllocator) throws -> ByteBuffer {
         guard member.readableBytes >= headerSize + trailerSize,
-              var deflated = member.getSlice(at: member.readerIndex + headerSize, length: member.readableBytes - headerSize - trailerSize),
-              let crc = member.getInteger(at: member.writerIndex - 8, endianness: .little, as: UInt32.self),
-              let size32 = member.getInteger(at: member.writerIndex - 4, endianness: .little, as: UInt32.self) else {
+            var deflated = member.getSlice(at: member.readerIndex + headerSize, length: member.readableBytes - headerSize - trailerSize),
+            let crc = member.getInteger(at: member.writerIndex - 8, endianness: .little, as: UInt32.self),
+            let size32 = member.getInteger(at: member.writerIndex - 4, endianness: .little, as: UInt32.self)
+        else {
             throw GzipMemberError.mismatch("\(member.readableBytes) bytes, too short for a record")
         }
         let size = Int(size32)
@@ -93,5 +99,9 @@ public enum GzipMember {
 
 enum GzipMemberError: Error, CustomStringConvertible {
     case mismatch(String)
-    var description: String { switch self { case .mismatch(let s): return s } }
+    var description: String {
+        switch self {
+        case .mismatch(let s): return s
+        }
+    }
 }

@@ -61,16 +61,22 @@ public enum HAR {
             let query = URLComponents(string: e.request.url)?.queryItems?.map { NameValue(name: $0.name, value: $0.value ?? "") } ?? []
             return Entry(
                 startedDateTime: e.timing.started_at, time: e.timing.duration_ms,
-                request: Request(method: e.request.method, url: e.request.url, httpVersion: "HTTP/1.1",
-                                 headers: e.request.headerPairs.map { NameValue(name: $0.0, value: $0.1) }, queryString: query,
-                                 postData: e.request.body.data.isEmpty ? nil
-                                    : PostData(mimeType: reqType ?? "", text: e.request.body.data, encoding: e.request.body.encoding == .base64 ? "base64" : nil),
-                                 bodySize: e.request.body.bytes.count),
-                response: Response(status: e.response.status, statusText: "", httpVersion: "HTTP/1.1",
-                                   headers: e.response.headerPairs.map { NameValue(name: $0.0, value: $0.1) },
-                                   content: ResponseContent(size: e.response.body.bytes.count, mimeType: respType ?? "", text: e.response.body.data,
-                                                            encoding: e.response.body.encoding == .base64 ? "base64" : nil),
-                                   bodySize: e.response.body.bytes.count),
+                request: Request(
+                    method: e.request.method, url: e.request.url, httpVersion: "HTTP/1.1",
+                    headers: e.request.headerPairs.map { NameValue(name: $0.0, value: $0.1) }, queryString: query,
+                    postData: e.request.body.data.isEmpty
+                        ? nil
+                        : PostData(
+                            mimeType: reqType ?? "", text: e.request.body.data,
+                            encoding: e.request.body.encoding == .base64 ? "base64" : nil),
+                    bodySize: e.request.body.bytes.count),
+                response: Response(
+                    status: e.response.status, statusText: "", httpVersion: "HTTP/1.1",
+                    headers: e.response.headerPairs.map { NameValue(name: $0.0, value: $0.1) },
+                    content: ResponseContent(
+                        size: e.response.body.bytes.count, mimeType: respType ?? "", text: e.response.body.data,
+                        encoding: e.response.body.encoding == .base64 ? "base64" : nil),
+                    bodySize: e.response.body.bytes.count),
                 timings: Timings(send: 0, wait: e.timing.duration_ms, receive: 0))
         }
         let e = JSONEncoder()
@@ -89,12 +95,16 @@ public enum HAR {
             }
             var e = Exchange(
                 seq: i + 1, key: "", profile: "",
-                request: .init(method: h.request.method, url: h.request.url,
-                               headers: h.request.headers.filter { !$0.name.hasPrefix(":") }.map { ($0.name, $0.value) },
-                               body: body(h.request.postData?.text, h.request.postData?.encoding)),
-                response: .init(status: h.response.status,
-                                headers: h.response.headers.filter { !$0.name.hasPrefix(":") && $0.name.lowercased() != "content-encoding" }.map { ($0.name, $0.value) },
-                                body: body(h.response.content.text, h.response.content.encoding)),
+                request: .init(
+                    method: h.request.method, url: h.request.url,
+                    headers: h.request.headers.filter { !$0.name.hasPrefix(":") }.map { ($0.name, $0.value) },
+                    body: body(h.request.postData?.text, h.request.postData?.encoding)),
+                response: .init(
+                    status: h.response.status,
+                    headers: h.response.headers.filter { !$0.name.hasPrefix(":") && $0.name.lowercased() != "content-encoding" }.map {
+                        ($0.name, $0.value)
+                    },
+                    body: body(h.response.content.text, h.response.content.encoding)),
                 timing: .init(started_at: h.startedDateTime, duration_ms: h.time))
             let k = key(e)
             e.key = k.key

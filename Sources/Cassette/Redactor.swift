@@ -49,8 +49,10 @@ public struct Redactor: Sendable {
         guard h.count == 2, isSecret(h[0]) else { return h }
         Redactor.collectCredentials(h[1], &seen)
         let scheme = h[1].split(separator: " ", maxSplits: 1).first.map(String.init) ?? ""
-        let keepScheme = h[0].lowercased() == "authorization" && (scheme.hasSuffix("HMAC-SHA256") || scheme.hasSuffix("HMAC-SM3")
-            || scheme == "Bearer" || scheme == "Basic" || scheme == "Digest")
+        let keepScheme =
+            h[0].lowercased() == "authorization"
+            && (scheme.hasSuffix("HMAC-SHA256") || scheme.hasSuffix("HMAC-SM3")
+                || scheme == "Bearer" || scheme == "Basic" || scheme == "Digest")
         return [h[0], keepScheme ? "\(scheme) \(Redactor.placeholder)" : Redactor.placeholder]
     }
 
@@ -76,17 +78,21 @@ public struct Redactor: Sendable {
         let contentType = headers.first { $0.0.lowercased() == "content-type" }?.1.lowercased() ?? ""
         let trimmed = body.data.drop { $0 == " " || $0 == "\n" || $0 == "\r" || $0 == "\t" }
         if trimmed.first == "{" || trimmed.first == "[" {
-            guard let json = try? JSONSerialization.jsonObject(with: Data(body.data.utf8), options: [.fragmentsAllowed]) else { return body }
+            guard let json = try? JSONSerialization.jsonObject(with: Data(body.data.utf8), options: [.fragmentsAllowed]) else {
+                return body
+            }
             var changed = false
             let cleaned = redactJSON(json, under: false, &changed, &seen)
-            guard changed, let data = try? JSONSerialization.data(withJSONObject: cleaned, options: [.sortedKeys, .withoutEscapingSlashes]) else {
+            guard changed, let data = try? JSONSerialization.data(withJSONObject: cleaned, options: [.sortedKeys, .withoutEscapingSlashes])
+            else {
                 return body
             }
             return Body(encoding: .text, data: String(decoding: data, as: UTF8.self))
         }
         if trimmed.first == "<" { return Body(encoding: .text, data: redactXML(body.data, &seen)) }
         if contentType.contains("x-www-form-urlencoded") || body.data.contains("="), !body.data.contains(" "),
-           var params = try? QueryParameters.parse(body.data) {
+            var params = try? QueryParameters.parse(body.data)
+        {
             return redactParameters(&params, &seen) ? Body(encoding: .text, data: params.encoded) : body
         }
         return body
@@ -128,7 +134,8 @@ public struct Redactor: Sendable {
             out += rest[...close]
             rest = rest[rest.index(after: close)...]
             guard !tag.hasPrefix("/"), !tag.hasPrefix("?"), !tag.hasPrefix("!"), !tag.contains(" "), isSecret(String(tag)),
-                  let end = rest.range(of: "</\(tag)>") else { continue }
+                let end = rest.range(of: "</\(tag)>")
+            else { continue }
             let value = String(rest[..<end.lowerBound])
             if !value.contains("<") {
                 Redactor.collect(value, &seen)
@@ -148,7 +155,10 @@ public struct Redactor: Sendable {
             normalized.append(b >= 65 && b <= 90 ? b + 32 : b)
         }
         if SecretNames.mentionsSecretName(normalized) { return true }
-        return extra.contains { SecretScanner.contains(normalized, Array($0.utf8.filter { $0 != UInt8(ascii: "_") && $0 != UInt8(ascii: "-") && $0 != UInt8(ascii: ".") })) }
+        return extra.contains {
+            SecretScanner.contains(
+                normalized, Array($0.utf8.filter { $0 != UInt8(ascii: "_") && $0 != UInt8(ascii: "-") && $0 != UInt8(ascii: ".") }))
+        }
     }
 
     // MARK: by value
@@ -176,8 +186,10 @@ public struct Redactor: Sendable {
     }
 
     /// Leaves kept under a secret-named object: metadata, not credentials (`Credentials.Expiration`, a user's name).
-    static let harmlessLeaves: Set<String> = ["expiration", "expiresat", "expiresin", "expires", "issuedat", "name", "type", "methods",
-                                              "region", "domain", "catalog", "roles", "project"]
+    static let harmlessLeaves: Set<String> = [
+        "expiration", "expiresat", "expiresin", "expires", "issuedat", "name", "type", "methods",
+        "region", "domain", "catalog", "roles", "project",
+    ]
 
     /// Each value as it may be echoed: plain, percent-encoded (once and twice, as in a string-to-sign), JSON-escaped.
     static func needles(_ seen: Set<String>) -> [String] {

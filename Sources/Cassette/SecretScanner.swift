@@ -36,7 +36,8 @@ public enum SecretScanner {
         guard fd >= 0 else { throw CassetteError(.io, file: path, "cannot open: \(String(cString: strerror(errno)))") }
         defer { close(fd) }
         let decompressor = try ZlibDecompressor(algorithm: .deflate)
-        try CassetteReader.walk(fd: fd, path: path, allowTornTail: true, decompressor: decompressor, allocator: ByteBufferAllocator()) { index, _, _, line in
+        try CassetteReader.walk(fd: fd, path: path, allowTornTail: true, decompressor: decompressor, allocator: ByteBufferAllocator()) {
+            index, _, _, line in
             let bytes = Array(line.readableBytesView)
             for (name, form, needle) in needles where contains(bytes, needle) {
                 findings.append(Finding(secretName: name, form: form, record: index))

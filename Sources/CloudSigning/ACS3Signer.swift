@@ -58,7 +58,9 @@ public enum ACS3Signer {
         "\(algorithm.rawValue)\n\(algorithm.hex(Array(canonicalRequest(r, signedHeaders: signedHeaders, algorithm: algorithm).utf8)))"
     }
 
-    public static func signature(_ r: SignableRequest, signedHeaders: [String], secret: String, algorithm: Algorithm = .hmacSHA256) -> String {
+    public static func signature(
+        _ r: SignableRequest, signedHeaders: [String], secret: String, algorithm: Algorithm = .hmacSHA256
+    ) -> String {
         algorithm.mac(key: Array(secret.utf8), message: Array(stringToSign(r, signedHeaders: signedHeaders, algorithm: algorithm).utf8))
     }
 
@@ -66,9 +68,14 @@ public enum ACS3Signer {
     /// and every `x-acs-*` header present.
     public static func sign(_ r: inout SignableRequest, accessKeyId: String, secret: String, algorithm: Algorithm = .hmacSHA256) {
         if r.header(algorithm.payloadHeader) == nil { r.headers.append((algorithm.payloadHeader, algorithm.hex(r.body))) }
-        let names = Set(r.headers.map { $0.name.lowercased() }.filter { $0 == "host" || $0 == "content-type" || $0.hasPrefix("x-acs-") }).sorted()
+        let names = Set(r.headers.map { $0.name.lowercased() }.filter { $0 == "host" || $0 == "content-type" || $0.hasPrefix("x-acs-") })
+            .sorted()
         let sig = signature(r, signedHeaders: names, secret: secret, algorithm: algorithm)
-        r.headers.append(("Authorization", "\(algorithm.rawValue) Credential=\(accessKeyId),SignedHeaders=\(names.joined(separator: ";")),Signature=\(sig)"))
+        r.headers.append(
+            (
+                "Authorization",
+                "\(algorithm.rawValue) Credential=\(accessKeyId),SignedHeaders=\(names.joined(separator: ";")),Signature=\(sig)"
+            ))
     }
 
     static func verify(_ r: SignableRequest, keys: AccessKeyStore) -> Result<Void, SignatureFailure> {

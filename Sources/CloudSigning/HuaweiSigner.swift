@@ -39,17 +39,21 @@ public enum HuaweiSigner {
     }
 
     public static func signature(_ r: SignableRequest, signedHeaders: [String], secret: String) -> String {
-        let mac = HMAC<SHA256>.authenticationCode(for: Array(stringToSign(r, signedHeaders: signedHeaders).utf8),
-                                                  using: SymmetricKey(data: Array(secret.utf8)))
+        let mac = HMAC<SHA256>.authenticationCode(
+            for: Array(stringToSign(r, signedHeaders: signedHeaders).utf8),
+            using: SymmetricKey(data: Array(secret.utf8)))
         return Hex.encode(mac)
     }
 
     /// Signs `r` in place (it must carry `X-Sdk-Date` and `Host`): signs every header present except
     /// `authorization` and `user-agent`, as the SDK does.
     public static func sign(_ r: inout SignableRequest, accessKeyId: String, secret: String) {
-        let names = Set(r.headers.map { $0.name.lowercased() }.filter { $0 != "authorization" && $0 != "user-agent" && $0 != "content-length" }).sorted()
+        let names = Set(
+            r.headers.map { $0.name.lowercased() }.filter { $0 != "authorization" && $0 != "user-agent" && $0 != "content-length" }
+        ).sorted()
         let sig = signature(r, signedHeaders: names, secret: secret)
-        r.headers.append(("Authorization", "\(algorithm) Access=\(accessKeyId), SignedHeaders=\(names.joined(separator: ";")), Signature=\(sig)"))
+        r.headers.append(
+            ("Authorization", "\(algorithm) Access=\(accessKeyId), SignedHeaders=\(names.joined(separator: ";")), Signature=\(sig)"))
     }
 
     static func verify(_ r: SignableRequest, keys: AccessKeyStore) -> Result<Void, SignatureFailure> {

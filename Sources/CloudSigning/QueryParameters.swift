@@ -31,7 +31,8 @@ public struct QueryParameters: Sendable, Equatable {
                 let rawName = UnsafeBufferPointer(rebasing: buf[start..<eq])
                 let rawValue = eq < end ? UnsafeBufferPointer(rebasing: buf[(eq + 1)..<end]) : UnsafeBufferPointer(rebasing: buf[end..<end])
                 guard let name = PercentEncoding.decode(rawName), let value = PercentEncoding.decode(rawValue) else {
-                    throw MalformedError(fragment: String(decoding: UnsafeBufferPointer(rebasing: buf[start..<min(end, start + 64)]), as: UTF8.self))
+                    throw MalformedError(
+                        fragment: String(decoding: UnsafeBufferPointer(rebasing: buf[start..<min(end, start + 64)]), as: UTF8.self))
                 }
                 result.pairs.append((name, value))
             }

@@ -60,13 +60,19 @@ public struct Resigner: Sendable, CustomStringConvertible, CustomReflectable {
             guard let parsed = ACS3Signer.parseAuthorization(auth, algorithm: algorithm) else { throw .malformed("Authorization") }
             if request.header("x-acs-accesskey-id") != nil { setHeader(&request, "x-acs-accesskey-id", accessKeyId) }
             let sig = ACS3Signer.signature(request, signedHeaders: parsed.signedHeaders, secret: secret, algorithm: algorithm)
-            setHeader(&request, "Authorization",
-                      "\(algorithm.rawValue) Credential=\(accessKeyId),SignedHeaders=\(parsed.signedHeaders.joined(separator: ";")),Signature=\(sig)")
+            setHeader(
+                &request, "Authorization",
+                "\(algorithm.rawValue) Credential=\(accessKeyId),SignedHeaders=\(parsed.signedHeaders.joined(separator: ";")),Signature=\(sig)"
+            )
         case .huawei:
-            guard let parsed = HuaweiSigner.parseAuthorization(request.header("Authorization") ?? "") else { throw .malformed("Authorization") }
+            guard let parsed = HuaweiSigner.parseAuthorization(request.header("Authorization") ?? "") else {
+                throw .malformed("Authorization")
+            }
             let sig = HuaweiSigner.signature(request, signedHeaders: parsed.signedHeaders, secret: secret)
-            setHeader(&request, "Authorization",
-                      "\(HuaweiSigner.algorithm) Access=\(accessKeyId), SignedHeaders=\(parsed.signedHeaders.joined(separator: ";")), Signature=\(sig)")
+            setHeader(
+                &request, "Authorization",
+                "\(HuaweiSigner.algorithm) Access=\(accessKeyId), SignedHeaders=\(parsed.signedHeaders.joined(separator: ";")), Signature=\(sig)"
+            )
         case .aliyunRPC:
             replace(&request, "AccessKeyId", accessKeyId)
             var all = request.query

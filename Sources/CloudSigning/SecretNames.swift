@@ -5,10 +5,14 @@ import Foundation
 /// of `harmless` (pagination and idempotency tokens, signature metadata). One rule for redaction and for
 /// match keys, so a redacted field compares equal on replay.
 public enum SecretNames {
-    static let fragments: [[UInt8]] = ["secret", "password", "passwd", "privatekey", "token", "apikey", "accesskey", "signature",
-                                       "credential", "sessionkey", "authorization", "cookie", "authenticate"].map { Array($0.utf8) }
-    static let harmless: [[UInt8]] = ["nexttoken", "clienttoken", "pagetoken", "continuationtoken", "tokentype", "signaturemethod",
-                                      "signatureversion", "signaturenonce", "signaturetype", "expiresin", "tokenexpir"].map { Array($0.utf8) }
+    static let fragments: [[UInt8]] = [
+        "secret", "password", "passwd", "privatekey", "token", "apikey", "accesskey", "signature",
+        "credential", "sessionkey", "authorization", "cookie", "authenticate",
+    ].map { Array($0.utf8) }
+    static let harmless: [[UInt8]] = [
+        "nexttoken", "clienttoken", "pagetoken", "continuationtoken", "tokentype", "signaturemethod",
+        "signatureversion", "signaturenonce", "signaturetype", "expiresin", "tokenexpir",
+    ].map { Array($0.utf8) }
 
     /// Whether `name` names a credential. Allocation-free for names up to 64 bytes (the common case).
     public static func isSecret<S: StringProtocol>(_ name: S) -> Bool {
@@ -31,7 +35,8 @@ public enum SecretNames {
     }
 
     private static func slowIsSecret(_ name: String) -> Bool {
-        let normalized = Array(name.lowercased().utf8.filter { $0 != UInt8(ascii: "_") && $0 != UInt8(ascii: "-") && $0 != UInt8(ascii: ".") })
+        let normalized = Array(
+            name.lowercased().utf8.filter { $0 != UInt8(ascii: "_") && $0 != UInt8(ascii: "-") && $0 != UInt8(ascii: ".") })
         return normalized.withUnsafeBytes { n in
             fragments.contains { contains(n, $0) } && !harmless.contains { contains(n, $0) }
         }

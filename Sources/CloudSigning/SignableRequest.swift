@@ -11,8 +11,10 @@ public struct SignableRequest: Sendable {
     public var headers: [(name: String, value: String)]
     public var body: [UInt8]
 
-    public init(method: String, rawPath: String, query: QueryParameters, form: QueryParameters = .init(),
-                headers: [(name: String, value: String)], body: [UInt8] = []) {
+    public init(
+        method: String, rawPath: String, query: QueryParameters, form: QueryParameters = .init(),
+        headers: [(name: String, value: String)], body: [UInt8] = []
+    ) {
         self.method = method
         self.rawPath = rawPath
         self.query = query
@@ -60,8 +62,10 @@ public enum SignatureScheme: String, Sendable, CaseIterable {
         switch self {
         case .aliyunRPC: return ["user-agent", "x-acs-signature-nonce", "date"]
         case .aliyunACS3:
-            return ["authorization", "x-acs-date", "x-acs-signature-nonce", "x-acs-content-sha256", "x-acs-content-sm3",
-                    "x-acs-security-token", "x-acs-accesskey-id", "user-agent", "date"]
+            return [
+                "authorization", "x-acs-date", "x-acs-signature-nonce", "x-acs-content-sha256", "x-acs-content-sm3",
+                "x-acs-security-token", "x-acs-accesskey-id", "user-agent", "date",
+            ]
         case .huawei: return ["authorization", "x-sdk-date", "x-security-token", "user-agent", "x-sdk-content-sha256"]
         }
     }

@@ -15,7 +15,8 @@ public struct SignatureAuthorization: Sendable, Equatable {
             fields[t[..<eq]] = t[t.index(after: eq)...]
         }
         guard let ak = fields[keyField], let sh = fields["SignedHeaders"], let sig = fields["Signature"] else { return nil }
-        return SignatureAuthorization(accessKeyId: String(ak), signedHeaders: sh.split(separator: ";").map { String($0).lowercased() },
-                                      signature: String(sig))
+        return SignatureAuthorization(
+            accessKeyId: String(ak), signedHeaders: sh.split(separator: ";").map { String($0).lowercased() },
+            signature: String(sig))
     }
 }

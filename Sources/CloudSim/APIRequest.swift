@@ -30,7 +30,8 @@ public struct APIRequest {
     /// Form parameters when the body is `application/x-www-form-urlencoded`.
     public func formParameters() throws(QueryParameters.MalformedError) -> QueryParameters {
         guard let body, body.readableBytes > 0,
-              let ct = headers.first(name: "content-type"), ct.lowercased().hasPrefix("application/x-www-form-urlencoded") else {
+            let ct = headers.first(name: "content-type"), ct.lowercased().hasPrefix("application/x-www-form-urlencoded")
+        else {
             return QueryParameters()
         }
         return try QueryParameters.parse(body.readableBytesView)
@@ -38,8 +39,9 @@ public struct APIRequest {
 
     /// The request as the signature schemes see it.
     public func signable(form: QueryParameters) -> SignableRequest {
-        SignableRequest(method: method.rawValue, rawPath: String(rawPath), query: query, form: form,
-                        headers: headers.map { ($0.name, $0.value) }, body: bodyBytes)
+        SignableRequest(
+            method: method.rawValue, rawPath: String(rawPath), query: query, form: form,
+            headers: headers.map { ($0.name, $0.value) }, body: bodyBytes)
     }
 }
 

@@ -6,7 +6,8 @@ extension AliyunAPI {
     /// not starting with `http://` or `https://` (the ECS request models' rule).
     static func isValidGroupName(_ name: String) -> Bool {
         guard (2...128).contains(name.count), let first = name.first, first.isLetter,
-              !name.hasPrefix("http://"), !name.hasPrefix("https://") else { return false }
+            !name.hasPrefix("http://"), !name.hasPrefix("https://")
+        else { return false }
         return name.allSatisfy { $0.isLetter || $0.isNumber || ":_.-".contains($0) }
     }
 
@@ -40,17 +41,24 @@ extension AliyunAPI {
             }
             token = regionName + "|" + t
         }
-        let fingerprint = [name, description, call.params["VpcId"] ?? "", call.params["SecurityGroupType"] ?? "",
-                           call.params["ResourceGroupId"] ?? ""].joined(separator: "\u{1F}")
+        let fingerprint =
+            [
+                name, description, call.params["VpcId"] ?? "", call.params["SecurityGroupType"] ?? "",
+                call.params["ResourceGroupId"] ?? "",
+            ].joined(separator: "\u{1F}")
             + tags.map { "\u{1E}\($0.key)=\($0.value)" }.joined()
         let handle: UInt32 = try clientTokens.once(token, fingerprint: fingerprint) { () throws(AliyunError) -> UInt32 in
             store.write { m -> UInt32 in
                 let p = m.partition(named: regionName)
-                return m.insert(GroupRecord(handle: 0, partition: p, name: name, description: description,
-                                            vpcID: call.params["VpcId"] ?? "", createdAt: now, tags: tags))
+                return m.insert(
+                    GroupRecord(
+                        handle: 0, partition: p, name: name, description: description,
+                        vpcID: call.params["VpcId"] ?? "", createdAt: now, tags: tags))
             }
         } mismatch: { () -> AliyunError in
-            AliyunError(.badRequest, "IdempotenceParamNotMatch", "Request uses a client token in a previous request but is not identical to that request.")
+            AliyunError(
+                .badRequest, "IdempotenceParamNotMatch",
+                "Request uses a client token in a previous request but is not identical to that request.")
         }
         call.writer.string("SecurityGroupId", store.generatedID(of: handle))
     }
@@ -68,7 +76,8 @@ extension AliyunAPI {
         let description = call.params["Description"].flatMap { $0.isEmpty ? nil : $0 }
         if let description, !AliyunAPI.isValidDescription(description) {
             // Alibaba's spelling.
-            throw AliyunError(.badRequest, "InvalidSecurityGroupDiscription.Malformed", "Specified security group description is not valid.")
+            throw AliyunError(
+                .badRequest, "InvalidSecurityGroupDiscription.Malformed", "Specified security group description is not valid.")
         }
         let now = clock.now
         let updated = store.write { m in m.update(h, name: name, description: description, now: now) }
@@ -101,8 +110,10 @@ extension AliyunAPI {
             startHandle = h
         }
         let pageNumber = tokenPaging ? 1 : try AliyunAPI.intParam(call.params, "PageNumber", default: 1, range: 1...Int(Int32.max))
-        let pageSize = tokenPaging ? try AliyunAPI.intParam(call.params, "MaxResults", default: 10, range: 1...100)
-                                   : try AliyunAPI.intParam(call.params, "PageSize", default: 10, range: 1...50)
+        let pageSize =
+            tokenPaging
+            ? try AliyunAPI.intParam(call.params, "MaxResults", default: 10, range: 1...100)
+            : try AliyunAPI.intParam(call.params, "PageSize", default: 10, range: 1...50)
         var wanted: [UInt32]? = nil
         if let raw = call.params["SecurityGroupIds"], !raw.isEmpty {
             guard let data = raw.data(using: .utf8), let ids = try? JSONDecoder().decode([String].self, from: data) else {
@@ -124,7 +135,8 @@ extension AliyunAPI {
         let first = (pageNumber - 1) * pageSize
         let unfiltered = wanted == nil && (vpc ?? "").isEmpty && (name ?? "").isEmpty
         let end = UInt32(snap.handleCount)
-        let candidates: AnySequence<UInt32> = wanted.map { AnySequence($0.filter { $0 >= startHandle }) }
+        let candidates: AnySequence<UInt32> =
+            wanted.map { AnySequence($0.filter { $0 >= startHandle }) }
             ?? AnySequence((min(startHandle, end)..<end).lazy)
         for h in candidates {
             guard let g = snap.group(h), matches(g) else { continue }

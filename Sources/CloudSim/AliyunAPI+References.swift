@@ -54,7 +54,9 @@ extension AliyunAPI {
     /// Writes up to `budget` referencing records in one reservation: fixed bytes around each id, the id
     /// written digit by digit. Returns the records written.
     @inline(__always)
-    private func writeRecords(_ rp: UnsafeBufferPointer<RefEntry>, excluding self_: UInt32, budget: Int, into w: inout DocumentWriter) -> Int {
+    private func writeRecords(
+        _ rp: UnsafeBufferPointer<RefEntry>, excluding self_: UInt32, budget: Int, into w: inout DocumentWriter
+    ) -> Int {
         let f = w.format == .json ? referenceFragmentsJSON : referenceFragmentsXML
         let n = min(budget, rp.count)
         guard n > 0 else { return 0 }
@@ -68,10 +70,14 @@ extension AliyunAPI {
                 for ref in rp where ref.group != self_ {
                     if written == n { break }
                     if json && written > 0 { out[p] = UInt8(ascii: ","); p += 1 }
-                    f.prefix.withUnsafeBytes { src in out.baseAddress!.advanced(by: p).copyMemory(from: src.baseAddress!, byteCount: src.count) }
+                    f.prefix.withUnsafeBytes { src in
+                        out.baseAddress!.advanced(by: p).copyMemory(from: src.baseAddress!, byteCount: src.count)
+                    }
                     p += f.prefix.count
                     p += codec.writeRaw(UInt64(ref.group), kind: .group, out, p)
-                    f.suffix.withUnsafeBytes { src in out.baseAddress!.advanced(by: p).copyMemory(from: src.baseAddress!, byteCount: src.count) }
+                    f.suffix.withUnsafeBytes { src in
+                        out.baseAddress!.advanced(by: p).copyMemory(from: src.baseAddress!, byteCount: src.count)
+                    }
                     p += f.suffix.count
                     written += 1
                 }
@@ -97,8 +103,9 @@ extension AliyunAPI {
         case .json:
             return RecordFragments(prefix: Array(#"{"SecurityGroupId":""#.utf8), suffix: Array(#"","#.utf8) + owned + [UInt8(ascii: "}")])
         case .xml:
-            return RecordFragments(prefix: Array("<ReferencingSecurityGroup><SecurityGroupId>".utf8),
-                                   suffix: Array("</SecurityGroupId>".utf8) + owned + Array("</ReferencingSecurityGroup>".utf8))
+            return RecordFragments(
+                prefix: Array("<ReferencingSecurityGroup><SecurityGroupId>".utf8),
+                suffix: Array("</SecurityGroupId>".utf8) + owned + Array("</ReferencingSecurityGroup>".utf8))
         }
     }
 

@@ -27,7 +27,8 @@ extension AliyunAPI {
                 if add {
                     if existing == nil {
                         if g.rules.count >= 200 {
-                            throw AliyunError(.forbidden, "AuthorizationLimitExceed", "The limit of authorization records in the security group reaches.")
+                            throw AliyunError(
+                                .forbidden, "AuthorizationLimitExceed", "The limit of authorization records in the security group reaches.")
                         }
                         r.createdAt = now
                         m.addRule(r, to: target, now: now)
@@ -39,27 +40,35 @@ extension AliyunAPI {
         }
     }
 
-    static let sourceNotFound = AliyunError(.notFound, "InvalidSourceGroupId.NotFound", "The SourceGroupId provided does not exist in our records.")
-    static let destNotFound = AliyunError(.notFound, "InvalidDestGroupId.NotFound", "The DestGroupId provided does not exist in our records.")
+    static let sourceNotFound = AliyunError(
+        .notFound, "InvalidSourceGroupId.NotFound", "The SourceGroupId provided does not exist in our records.")
+    static let destNotFound = AliyunError(
+        .notFound, "InvalidDestGroupId.NotFound", "The DestGroupId provided does not exist in our records.")
 
-    private func rule(from spec: [String: String], egress: Bool, target: UInt32, region: UInt16,
-                      snap: GraphSnapshot) throws(AliyunError) -> RuleRecord {
+    private func rule(
+        from spec: [String: String], egress: Bool, target: UInt32, region: UInt16,
+        snap: GraphSnapshot
+    ) throws(AliyunError) -> RuleRecord {
         func value(_ k: String) -> String? { spec[k].flatMap { $0.isEmpty ? nil : $0 } }
         guard let protoRaw = value("IpProtocol") else { throw AliyunError.missing("IpProtocol") }
         let proto = protoRaw.lowercased()
         guard ["tcp", "udp", "icmp", "icmpv6", "gre", "all"].contains(proto) else {
-            throw AliyunError(.badRequest, "InvalidIpProtocol.ValueNotSupported",
-                              "The parameter IpProtocol must be specified with case insensitive TCP, UDP, ICMP, GRE or All.")
+            throw AliyunError(
+                .badRequest, "InvalidIpProtocol.ValueNotSupported",
+                "The parameter IpProtocol must be specified with case insensitive TCP, UDP, ICMP, GRE or All.")
         }
         let range = value("PortRange") ?? (proto == "tcp" || proto == "udp" ? "" : "-1/-1")
         let parts = range.split(separator: "/", omittingEmptySubsequences: false)
         guard parts.count == 2, let from = Int32(parts[0]), let to = Int32(parts[1]),
-              (from == -1 && to == -1) || (1...65535).contains(from) && (1...65535).contains(to) && from <= to,
-              !(proto == "tcp" || proto == "udp") || from != -1 else {
+            (from == -1 && to == -1) || (1...65535).contains(from) && (1...65535).contains(to) && from <= to,
+            !(proto == "tcp" || proto == "udp") || from != -1
+        else {
             throw AliyunError(.badRequest, "InvalidPortRange.Malformed", "The specified parameter PortRange is not valid.")
         }
         let policyRaw = (value("Policy") ?? "accept").lowercased()
-        guard policyRaw == "accept" || policyRaw == "drop" else { throw AliyunError(.badRequest, "InvalidPolicy.Malformed", "The specified parameter \"Policy\" is not valid.") }
+        guard policyRaw == "accept" || policyRaw == "drop" else {
+            throw AliyunError(.badRequest, "InvalidPolicy.Malformed", "The specified parameter \"Policy\" is not valid.")
+        }
         let priorityRaw = value("Priority") ?? "1"
         guard let priority = UInt8(priorityRaw), (1...100).contains(priority) else {
             throw AliyunError(.badRequest, "InvalidPriority.Malformed", "The parameter Priority is invalid.")
@@ -72,23 +81,30 @@ extension AliyunAPI {
                 throw egress ? AliyunAPI.destNotFound : AliyunAPI.sourceNotFound
             }
             if h == target {
-                throw AliyunError(.forbidden, "InvalidParamter.Conflict", "The specified SecurityGroupId should be different from the \(side)GroupId.")
+                throw AliyunError(
+                    .forbidden, "InvalidParamter.Conflict", "The specified SecurityGroupId should be different from the \(side)GroupId.")
             }
             peer = .group(h)
         } else if let cidr = value("\(side)CidrIp") {
-            guard AliyunAPI.looksLikeCIDR(cidr, v6: false) else { throw AliyunError.invalid("\(side)CidrIp", "Invalid\(side)CidrIp.Malformed") }
+            guard AliyunAPI.looksLikeCIDR(cidr, v6: false) else {
+                throw AliyunError.invalid("\(side)CidrIp", "Invalid\(side)CidrIp.Malformed")
+            }
             peer = .cidr(cidr)
         } else if let cidr = value("Ipv6\(side)CidrIp") {
-            guard AliyunAPI.looksLikeCIDR(cidr, v6: true) else { throw AliyunError.invalid("Ipv6\(side)CidrIp", "InvalidIpv6\(side)CidrIp.Malformed") }
+            guard AliyunAPI.looksLikeCIDR(cidr, v6: true) else {
+                throw AliyunError.invalid("Ipv6\(side)CidrIp", "InvalidIpv6\(side)CidrIp.Malformed")
+            }
             peer = .cidr(cidr)
             ether = .ipv6
         } else {
-            throw AliyunError(.badRequest, "MissingParameter.\(side)",
-                              egress ? "Either DestCidrIp or DestGroupId must be specified." : "Either SourceCidrIp or SourceGroupId must be specified.")
+            throw AliyunError(
+                .badRequest, "MissingParameter.\(side)",
+                egress ? "Either DestCidrIp or DestGroupId must be specified." : "Either SourceCidrIp or SourceGroupId must be specified.")
         }
-        return RuleRecord(direction: egress ? .egress : .ingress, ipProtocol: proto, portFrom: from, portTo: to, peer: peer,
-                          policy: policyRaw == "accept" ? .accept : .drop, priority: priority, etherType: ether,
-                          description: spec["Description"] ?? "")
+        return RuleRecord(
+            direction: egress ? .egress : .ingress, ipProtocol: proto, portFrom: from, portTo: to, peer: peer,
+            policy: policyRaw == "accept" ? .accept : .drop, priority: priority, etherType: ether,
+            description: spec["Description"] ?? "")
     }
 
     /// A light syntactic check: address characters with an optional `/prefix`.

@@ -35,16 +35,21 @@ public struct AliyunAPI: Sendable {
         req.rawPath == "/" || req.rawPath.isEmpty || req.query["Action"] != nil || req.headers.contains(name: "x-acs-action")
     }
 
-    public func handle(_ req: APIRequest, form: QueryParameters, snapshot: inout GraphSnapshot, allocator: ByteBufferAllocator) -> APIResponse {
+    public func handle(
+        _ req: APIRequest, form: QueryParameters, snapshot: inout GraphSnapshot, allocator: ByteBufferAllocator
+    ) -> APIResponse {
         var params = req.query
         params.append(contentsOf: form)
         let format: DocumentWriter.Format = params["Format"]?.lowercased() == "xml" ? .xml : .json
         let requestID = clock.aliyunRequestID()
         let action = params["Action"] ?? req.headers.first(name: "x-acs-action") ?? ""
-        var call = Call(params: params, writer: DocumentWriter(format: format, buffer: allocator.buffer(capacity: 1024)),
-                        requestID: requestID, action: action)
+        var call = Call(
+            params: params, writer: DocumentWriter(format: format, buffer: allocator.buffer(capacity: 1024)),
+            requestID: requestID, action: action)
         do {
-            if let v = params["Version"] ?? req.headers.first(name: "x-acs-version"), v != AliyunAPI.version { throw AliyunError.badVersion }
+            if let v = params["Version"] ?? req.headers.first(name: "x-acs-version"), v != AliyunAPI.version {
+                throw AliyunError.badVersion
+            }
             guard req.method == .GET || req.method == .POST else {
                 throw AliyunError(.forbidden, "UnsupportedHTTPMethod", "This http method not supported.")
             }
@@ -65,13 +70,15 @@ public struct AliyunAPI: Sendable {
             default: throw AliyunError.actionNotFound
             }
             call.writer.closeRoot(action + "Response")
-            return APIResponse(status: .ok, contentType: AliyunAPI.contentType(format), body: call.writer.finish(), requestID: requestID,
-                               requestIDHeader: "x-acs-request-id")
+            return APIResponse(
+                status: .ok, contentType: AliyunAPI.contentType(format), body: call.writer.finish(), requestID: requestID,
+                requestIDHeader: "x-acs-request-id")
         } catch let e as AliyunError {
             return errorResponse(e, format: format, requestID: requestID, region: params["RegionId"], allocator: allocator)
         } catch {
-            return errorResponse(AliyunError(.badRequest, "InvalidParameter", "\(error)"), format: format, requestID: requestID,
-                                 region: params["RegionId"], allocator: allocator)
+            return errorResponse(
+                AliyunError(.badRequest, "InvalidParameter", "\(error)"), format: format, requestID: requestID,
+                region: params["RegionId"], allocator: allocator)
         }
     }
 
@@ -80,14 +87,19 @@ public struct AliyunAPI: Sendable {
     }
 
     /// `{"RequestId","HostId","Code","Message","Recommend"}` (or `<Error>…</Error>`).
-    public func errorResponse(_ e: AliyunError, format: DocumentWriter.Format, requestID: String? = nil, region: String? = nil,
-                              allocator: ByteBufferAllocator) -> APIResponse {
+    public func errorResponse(
+        _ e: AliyunError, format: DocumentWriter.Format, requestID: String? = nil, region: String? = nil,
+        allocator: ByteBufferAllocator
+    ) -> APIResponse {
         let rid = requestID ?? clock.aliyunRequestID()
-        let host = region.map { SyntheticDataSet.aliyunRegions.contains($0) ? "ecs.\($0).aliyuncs.com" : "ecs.aliyuncs.com" } ?? "ecs.aliyuncs.com"
-        let doc = CloudErrorDocument.render(.aliyun(xml: format == .xml), code: e.code, message: e.message, requestID: rid, hostID: host,
-                                            recommend: "https://api.aliyun.com/troubleshoot?q=\(e.code)&product=Ecs&requestId=\(rid)",
-                                            allocator: allocator)
-        var response = APIResponse(status: e.status, contentType: doc.contentType, body: doc.body, requestID: rid, requestIDHeader: doc.requestIDHeader.0)
+        let host =
+            region.map { SyntheticDataSet.aliyunRegions.contains($0) ? "ecs.\($0).aliyuncs.com" : "ecs.aliyuncs.com" } ?? "ecs.aliyuncs.com"
+        let doc = CloudErrorDocument.render(
+            .aliyun(xml: format == .xml), code: e.code, message: e.message, requestID: rid, hostID: host,
+            recommend: "https://api.aliyun.com/troubleshoot?q=\(e.code)&product=Ecs&requestId=\(rid)",
+            allocator: allocator)
+        var response = APIResponse(
+            status: e.status, contentType: doc.contentType, body: doc.body, requestID: rid, requestIDHeader: doc.requestIDHeader.0)
         response.outsideSurface = e.code == AliyunError.actionNotFound.code
         return response
     }
@@ -102,8 +114,10 @@ public struct AliyunAPI: Sendable {
     }
 
     /// A live group in `region` named by parameter `name`.
-    func group(_ call: Call, _ name: String, region: UInt16, in snap: GraphSnapshot,
-               notFound: AliyunError = .groupNotFound) throws(AliyunError) -> UInt32 {
+    func group(
+        _ call: Call, _ name: String, region: UInt16, in snap: GraphSnapshot,
+        notFound: AliyunError = .groupNotFound
+    ) throws(AliyunError) -> UInt32 {
         guard let id = call.params[name], !id.isEmpty else { throw AliyunError.missing(name) }
         guard let h = store.resolve(id, in: snap), snap.partition(of: h) == region else { throw notFound }
         return h

@@ -60,7 +60,9 @@ public struct DocumentWriter {
         if format == .json {
             comma()
             buffer.writeInteger(UInt8(ascii: "{"))
-        } else { tag(key, close: false) }
+        } else {
+            tag(key, close: false)
+        }
         push()
     }
 
@@ -73,7 +75,11 @@ public struct DocumentWriter {
     }
 
     public mutating func int<I: BinaryInteger>(_ key: String, _ value: I) {
-        if format == .json { member(key); buffer.writeString(String(value)) } else { tag(key, close: false); buffer.writeString(String(value)); tag(key, close: true) }
+        if format == .json {
+            member(key); buffer.writeString(String(value))
+        } else {
+            tag(key, close: false); buffer.writeString(String(value)); tag(key, close: true)
+        }
     }
 
     public mutating func bool(_ key: String, _ value: Bool) {
@@ -154,7 +160,10 @@ public struct DocumentWriter {
 
     private mutating func xmlText(_ s: String) {
         var clean = true
-        for b in s.utf8 where b == UInt8(ascii: "<") || b == UInt8(ascii: ">") || b == UInt8(ascii: "&") || b == UInt8(ascii: "\"") || b == UInt8(ascii: "'") { clean = false; break }
+        for b in s.utf8
+        where b == UInt8(ascii: "<") || b == UInt8(ascii: ">") || b == UInt8(ascii: "&") || b == UInt8(ascii: "\"")
+            || b == UInt8(ascii: "'")
+        { clean = false; break }
         if clean { buffer.writeString(s); return }
         for b in s.utf8 {
             switch b {

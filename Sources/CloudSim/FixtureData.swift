@@ -67,7 +67,8 @@ public struct FixtureData: Codable, Sendable {
             throw LoadError(description: "\(path): not a Tapedeck data file: \(error)")
         }
         guard fixture.format <= currentFormat else {
-            throw LoadError(description: "\(path): format \(fixture.format) is newer than this tapedeck reads (\(currentFormat)); upgrade tapedeck")
+            throw LoadError(
+                description: "\(path): format \(fixture.format) is newer than this tapedeck reads (\(currentFormat)); upgrade tapedeck")
         }
         return fixture
     }
@@ -81,35 +82,48 @@ public struct FixtureData: Codable, Sendable {
             guard handles[id] == nil else { throw LoadError(description: "\(file): group \(i) repeats id \(id)") }
             handles[id] = UInt32(i)
         }
-        let partitions = huawei ? [cloud?.project_id ?? SyntheticDataSet(groups: 0, seed: 0).huaweiProjectID] : SyntheticDataSet.aliyunRegions
+        let partitions =
+            huawei ? [cloud?.project_id ?? SyntheticDataSet(groups: 0, seed: 0).huaweiProjectID] : SyntheticDataSet.aliyunRegions
         var b = SnapshotBuilder(partitions: partitions, expectedCount: groups.count)
         for (i, g) in groups.enumerated() {
             let partition = huawei ? 0 : b.partition(named: g.region ?? SyntheticDataSet.aliyunRegion)
             let created = g.created_at.flatMap(SimulatorClock.parseISO8601) ?? SyntheticDataSet.epoch
             var rules: [RuleRecord] = []
             for (j, r) in (g.rules ?? []).enumerated() {
-                func fail(_ why: String) -> LoadError { LoadError(description: "\(file): group \(i) (\(g.id ?? g.name)) rule \(j): \(why)") }
+                func fail(_ why: String) -> LoadError {
+                    LoadError(description: "\(file): group \(i) (\(g.id ?? g.name)) rule \(j): \(why)")
+                }
                 let peer: RuleRecord.Peer
                 if let t = r.group {
                     guard let h = handles[t] else { throw fail("references unknown group \(t)") }
                     peer = .group(h)
-                } else if let c = r.cidr { peer = .cidr(c) } else { peer = .any }
+                } else if let c = r.cidr {
+                    peer = .cidr(c)
+                } else {
+                    peer = .any
+                }
                 var from: Int32 = -1, to: Int32 = -1
                 if let p = r.ports {
                     let parts = p.split(separator: "/")
-                    guard parts.count == 2, let a = Int32(parts[0]), let z = Int32(parts[1]) else { throw fail("ports must look like 22/22") }
+                    guard parts.count == 2, let a = Int32(parts[0]), let z = Int32(parts[1]) else {
+                        throw fail("ports must look like 22/22")
+                    }
                     (from, to) = (a, z)
                 }
                 guard r.direction == "ingress" || r.direction == "egress" else { throw fail("direction must be ingress or egress") }
-                rules.append(RuleRecord(serial: UInt32(j), direction: r.direction == "ingress" ? .ingress : .egress,
-                                        ipProtocol: (r.protocol ?? (huawei ? "" : "all")).lowercased(), portFrom: from, portTo: to,
-                                        peer: peer, policy: ["drop", "deny"].contains(r.policy?.lowercased() ?? "") ? .drop : .accept,
-                                        priority: UInt8(clamping: r.priority ?? (huawei ? 100 : 1)),
-                                        etherType: r.ethertype?.lowercased() == "ipv6" ? .ipv6 : .ipv4,
-                                        description: r.description ?? "", createdAt: created))
+                rules.append(
+                    RuleRecord(
+                        serial: UInt32(j), direction: r.direction == "ingress" ? .ingress : .egress,
+                        ipProtocol: (r.protocol ?? (huawei ? "" : "all")).lowercased(), portFrom: from, portTo: to,
+                        peer: peer, policy: ["drop", "deny"].contains(r.policy?.lowercased() ?? "") ? .drop : .accept,
+                        priority: UInt8(clamping: r.priority ?? (huawei ? 100 : 1)),
+                        etherType: r.ethertype?.lowercased() == "ipv6" ? .ipv6 : .ipv4,
+                        description: r.description ?? "", createdAt: created))
             }
-            b.append(GroupRecord(handle: UInt32(i), partition: partition, name: g.name, description: g.description ?? "",
-                                 customID: g.id, vpcID: g.vpc_id ?? "", createdAt: created, tags: g.tags ?? [], rules: rules))
+            b.append(
+                GroupRecord(
+                    handle: UInt32(i), partition: partition, name: g.name, description: g.description ?? "",
+                    customID: g.id, vpcID: g.vpc_id ?? "", createdAt: created, tags: g.tags ?? [], rules: rules))
         }
         return b.build()
     }
@@ -119,7 +133,9 @@ public struct FixtureData: Codable, Sendable {
         let ds = SyntheticDataSet(groups: 0, seed: seed)
         let a = try FixtureData.snapshot(aliyun, huawei: false, codec: ds.aliyunCodec, file: file)
         let h = try FixtureData.snapshot(huawei, huawei: true, codec: ds.huaweiCodec, file: file)
-        return (SecurityGroupStore(codec: ds.aliyunCodec, ownerID: aliyun?.account_id ?? ds.aliyunAccountID, snapshot: a),
-                SecurityGroupStore(codec: ds.huaweiCodec, ownerID: huawei?.project_id ?? ds.huaweiProjectID, snapshot: h))
+        return (
+            SecurityGroupStore(codec: ds.aliyunCodec, ownerID: aliyun?.account_id ?? ds.aliyunAccountID, snapshot: a),
+            SecurityGroupStore(codec: ds.huaweiCodec, ownerID: huawei?.project_id ?? ds.huaweiProjectID, snapshot: h)
+        )
     }
 }

@@ -93,7 +93,9 @@ public struct GraphMutation {
     public mutating func remove(_ handle: UInt32) {
         guard let g = group(handle) else { return }
         for rule in g.rules { if let t = rule.referencedGroup { removeRef(target: t, from: handle) } }
-        edit(handle) { g, refs in g = nil; refs = [] }
+        edit(handle) { g, refs in
+            g = nil; refs = []
+        }
         liveCount -= 1
         partitionCounts[Int(g.partition)] -= 1
     }
@@ -119,7 +121,9 @@ public struct GraphMutation {
     public mutating func removeRule(serial: UInt32, from handle: UInt32, now: Int64) -> RuleRecord? {
         guard let g = group(handle), let idx = g.rules.firstIndex(where: { $0.serial == serial }) else { return nil }
         let removed = g.rules[idx]
-        edit(handle) { g, _ in g!.rules.remove(at: idx); g!.updatedAt = now }
+        edit(handle) { g, _ in
+            g!.rules.remove(at: idx); g!.updatedAt = now
+        }
         if let t = removed.referencedGroup { removeRef(target: t, from: handle) }
         return removed
     }
@@ -127,7 +131,11 @@ public struct GraphMutation {
     private mutating func addRef(target: UInt32, from source: UInt32) {
         guard Int(target) < handleCount else { return }
         edit(target) { _, refs in
-            if let i = refs.lastIndex(where: { $0.group == source }) { refs[i].count += 1 } else { refs.append(RefEntry(group: source, count: 1)) }
+            if let i = refs.lastIndex(where: { $0.group == source }) {
+                refs[i].count += 1
+            } else {
+                refs.append(RefEntry(group: source, count: 1))
+            }
         }
     }
 
@@ -142,8 +150,9 @@ public struct GraphMutation {
     func build() -> GraphSnapshot {
         var out = chunks
         for (c, d) in dirty { out[c] = GraphSnapshot.Chunk(groups: d.0, refs: d.1) }
-        return GraphSnapshot(chunks: out, handleCount: handleCount, liveCount: liveCount, partitions: partitions, partitionCounts: partitionCounts,
-                             customIDs: base.customIDs, version: base.version &+ 1)
+        return GraphSnapshot(
+            chunks: out, handleCount: handleCount, liveCount: liveCount, partitions: partitions, partitionCounts: partitionCounts,
+            customIDs: base.customIDs, version: base.version &+ 1)
     }
 }
 
@@ -210,7 +219,8 @@ public struct SnapshotBuilder {
         let final = chunks.enumerated().map { c, chunk in
             GraphSnapshot.Chunk(groups: chunk, refs: Array(refs[(c << GraphSnapshot.chunkBits)..<((c + 1) << GraphSnapshot.chunkBits)]))
         }
-        return GraphSnapshot(chunks: final, handleCount: count, liveCount: count, partitions: partitions, partitionCounts: partitionCounts,
-                             customIDs: customIDs, version: 1)
+        return GraphSnapshot(
+            chunks: final, handleCount: count, liveCount: count, partitions: partitions, partitionCounts: partitionCounts,
+            customIDs: customIDs, version: 1)
     }
 }

@@ -87,7 +87,10 @@ public struct GraphSnapshot: Sendable {
     private nonisolated(unsafe) let slotBases: [UnsafeMutablePointer<Chunk.Slot>]
     private nonisolated(unsafe) let refBases: [UnsafeMutablePointer<RefEntry>]
 
-    init(chunks: [Chunk], handleCount: Int, liveCount: Int, partitions: [String], partitionCounts: [Int], customIDs: [String: UInt32], version: UInt64) {
+    init(
+        chunks: [Chunk], handleCount: Int, liveCount: Int, partitions: [String], partitionCounts: [Int], customIDs: [String: UInt32],
+        version: UInt64
+    ) {
         self.partitionCounts = partitionCounts
         self.chunks = chunks
         self.handleCount = handleCount
@@ -137,8 +140,10 @@ public struct GraphSnapshot: Sendable {
         let meta = slot.pointee.meta
         guard meta != 0 else { return nil }
         let start = Int(slot.pointee.start), end = Int((slot + 1).pointee.start)
-        return (UInt16(truncatingIfNeeded: (meta & ~GraphSnapshot.customIDBit) - 1),
-                UnsafeBufferPointer(start: refBases[c] + start, count: end - start))
+        return (
+            UInt16(truncatingIfNeeded: (meta & ~GraphSnapshot.customIDBit) - 1),
+            UnsafeBufferPointer(start: refBases[c] + start, count: end - start)
+        )
     }
 
     public func partitionIndex(_ name: String) -> UInt16? {

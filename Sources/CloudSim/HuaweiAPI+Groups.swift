@@ -27,15 +27,19 @@ extension HuaweiAPI {
             if !ids.isEmpty {
                 // Filtering by id resolves the ids instead of walking the table.
                 let handles = ids.compactMap { store.resolve($0, in: snap) }.filter { $0 >= start }.sorted()
-                for x in handles { if let g = snap.group(x), g.partition == p, names.isEmpty || names.contains(g.name),
-                                      descriptions.isEmpty || descriptions.contains(g.description) {
-                    if page.count == limit { more = true; break }
-                    page.append(g)
-                } }
+                for x in handles {
+                    if let g = snap.group(x), g.partition == p, names.isEmpty || names.contains(g.name),
+                        descriptions.isEmpty || descriptions.contains(g.description)
+                    {
+                        if page.count == limit { more = true; break }
+                        page.append(g)
+                    }
+                }
             } else {
                 while Int(h) < snap.handleCount {
                     if let g = snap.group(h), g.partition == p, names.isEmpty || names.contains(g.name),
-                       descriptions.isEmpty || descriptions.contains(g.description) {
+                        descriptions.isEmpty || descriptions.contains(g.description)
+                    {
                         if page.count == limit { more = true; break }
                         page.append(g)
                     }
@@ -46,8 +50,9 @@ extension HuaweiAPI {
         call.writer.openList("security_groups")
         for g in page { writeGroup(&call.writer, g, project: call.project, snap: snap, rules: false, item: true) }
         call.writer.closeList("security_groups")
-        HuaweiAPI.writePageInfo(&call.writer, first: page.first.map { store.id(of: $0.handle, in: snap) },
-                                last: page.last.map { store.id(of: $0.handle, in: snap) }, count: page.count, more: more)
+        HuaweiAPI.writePageInfo(
+            &call.writer, first: page.first.map { store.id(of: $0.handle, in: snap) },
+            last: page.last.map { store.id(of: $0.handle, in: snap) }, count: page.count, more: more)
     }
 
     /// `CreateSecurityGroup`: 201 with the group and its four default rules (ingress from itself, egress
@@ -74,7 +79,8 @@ extension HuaweiAPI {
     func createGroup(_ call: inout Call) throws(HuaweiError) {
         let obj = try bodyObject(call, "security_group")
         guard let name = try HuaweiAPI.string(obj, "name"), (1...64).contains(name.count),
-              name.allSatisfy({ $0.isLetter || $0.isNumber || "_-.".contains($0) }) else {
+            name.allSatisfy({ $0.isLetter || $0.isNumber || "_-.".contains($0) })
+        else {
             throw HuaweiError.invalid("Creating securitygroup name is invalid: 1 to 64 letters, digits, underscores, hyphens and periods.")
         }
         let description = try HuaweiAPI.string(obj, "description") ?? ""
@@ -94,9 +100,13 @@ extension HuaweiAPI {
         let (handle, snap) = store.writeAndSnapshot { m -> UInt32 in
             let p = m.partition(named: project)
             let h = m.insert(GroupRecord(handle: 0, partition: p, name: name, description: description, createdAt: now, tags: tags))
-            for (dir, ether) in [(RuleRecord.Direction.ingress, RuleRecord.EtherType.ipv4), (.ingress, .ipv6), (.egress, .ipv4), (.egress, .ipv6)] {
-                m.addRule(RuleRecord(direction: dir, ipProtocol: "", peer: dir == .ingress ? .group(h) : .any, priority: 100,
-                                     etherType: ether, createdAt: now), to: h, now: now)
+            for (dir, ether) in [
+                (RuleRecord.Direction.ingress, RuleRecord.EtherType.ipv4), (.ingress, .ipv6), (.egress, .ipv4), (.egress, .ipv6),
+            ] {
+                m.addRule(
+                    RuleRecord(
+                        direction: dir, ipProtocol: "", peer: dir == .ingress ? .group(h) : .any, priority: 100,
+                        etherType: ether, createdAt: now), to: h, now: now)
             }
             return h
         }
@@ -115,4 +125,3 @@ extension HuaweiAPI {
         }
     }
 }
-

@@ -9,7 +9,8 @@ extension HuaweiAPI {
 
     func rule(_ id: String, project: String, in snap: GraphSnapshot) throws(HuaweiError) -> (UInt32, RuleRecord) {
         guard let (h, serial) = store.resolveRule(id), let p = snap.partitionIndex(project), let g = snap.group(h), g.partition == p,
-              let r = g.rules.first(where: { $0.serial == serial }) else { throw HuaweiError.ruleNotFound(id) }
+            let r = g.rules.first(where: { $0.serial == serial })
+        else { throw HuaweiError.ruleNotFound(id) }
         return (h, r)
     }
 
@@ -86,8 +87,9 @@ extension HuaweiAPI {
         call.writer.openList("security_group_rules")
         for (g, r) in page { writeRule(&call.writer, r, group: g, project: call.project, snap: snap, item: true) }
         call.writer.closeList("security_group_rules")
-        HuaweiAPI.writePageInfo(&call.writer, first: page.first.map { store.ruleID(group: $0.0, serial: $0.1.serial) },
-                                last: page.last.map { store.ruleID(group: $0.0, serial: $0.1.serial) }, count: page.count, more: more)
+        HuaweiAPI.writePageInfo(
+            &call.writer, first: page.first.map { store.ruleID(group: $0.0, serial: $0.1.serial) },
+            last: page.last.map { store.ruleID(group: $0.0, serial: $0.1.serial) }, count: page.count, more: more)
     }
 
     /// `CreateSecurityGroupRule`: 201 with the rule; 409 for a duplicate.
@@ -110,14 +112,16 @@ extension HuaweiAPI {
         default: throw HuaweiError.invalid("ethertype must be IPv4 or IPv6.")
         }
         let proto = (try HuaweiAPI.string(obj, "protocol") ?? "").lowercased()
-        guard proto.isEmpty || ["tcp", "udp", "icmp", "icmpv6"].contains(proto) || (Int(proto).map { (0...255).contains($0) } ?? false) else {
+        guard proto.isEmpty || ["tcp", "udp", "icmp", "icmpv6"].contains(proto) || (Int(proto).map { (0...255).contains($0) } ?? false)
+        else {
             throw HuaweiError.invalid("protocol must be icmp, tcp, udp, icmpv6 or an IP protocol number.")
         }
         var from: Int32 = -1, to: Int32 = -1
         if let mp = try HuaweiAPI.string(obj, "multiport"), !mp.isEmpty {
             let ends = mp.split(separator: "-", omittingEmptySubsequences: false)
             guard proto == "tcp" || proto == "udp", ends.count <= 2, let a = Int32(ends[0]), let b = Int32(ends.last!),
-                  (1...65535).contains(a), (1...65535).contains(b), a <= b else {
+                (1...65535).contains(a), (1...65535).contains(b), a <= b
+            else {
                 throw HuaweiError.invalid("multiport must be a port or a range like 1-30, and needs protocol tcp or udp.")
             }
             (from, to) = (a, b)
@@ -144,9 +148,10 @@ extension HuaweiAPI {
             priority = UInt8(v)
         }
         let now = clock.now
-        let candidate = RuleRecord(direction: direction, ipProtocol: proto, portFrom: from, portTo: to, peer: peer, policy: action,
-                                   priority: priority, etherType: ether, description: try HuaweiAPI.string(obj, "description") ?? "",
-                                   createdAt: now)
+        let candidate = RuleRecord(
+            direction: direction, ipProtocol: proto, portFrom: from, portTo: to, peer: peer, policy: action,
+            priority: priority, etherType: ether, description: try HuaweiAPI.string(obj, "description") ?? "",
+            createdAt: now)
         let (serial, snap) = try store.writeAndSnapshot { m throws(HuaweiError) -> UInt32 in
             guard let g = m.group(h) else { throw HuaweiError.groupNotFound(gid) }
             if let t = candidate.referencedGroup, m.group(t) == nil { throw HuaweiError.groupNotFound(remoteGroup ?? "") }

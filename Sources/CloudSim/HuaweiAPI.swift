@@ -30,11 +30,13 @@ public struct HuaweiAPI: Sendable {
         let requestID = clock.huaweiRequestID()
         // /v3/{project}/vpc/{collection}[/{id}]
         let parts = req.rawPath.split(separator: "/", omittingEmptySubsequences: false)
-        var call = Call(project: "", query: req.query, body: req.body,
-                        writer: DocumentWriter(format: .json, buffer: allocator.buffer(capacity: 1024)), requestID: requestID)
+        var call = Call(
+            project: "", query: req.query, body: req.body,
+            writer: DocumentWriter(format: .json, buffer: allocator.buffer(capacity: 1024)), requestID: requestID)
         do {
             guard parts.count >= 5, parts.count <= 6, parts[0].isEmpty, parts[1] == "v3", parts[3] == "vpc", !parts[2].isEmpty,
-                  let project = PercentEncoding.decode(parts[2].utf8, plusAsSpace: false) else { throw HuaweiError.apiNotFound }
+                let project = PercentEncoding.decode(parts[2].utf8, plusAsSpace: false)
+            else { throw HuaweiError.apiNotFound }
             call = Call(project: project, query: req.query, body: req.body, writer: call.writer, requestID: requestID)
             let id = parts.count == 6 ? PercentEncoding.decode(parts[5].utf8, plusAsSpace: false) : nil
             if parts.count == 6 && (id == nil || id!.isEmpty) { throw HuaweiError.apiNotFound }
@@ -56,7 +58,8 @@ public struct HuaweiAPI: Sendable {
             call.writer.closeRoot("")
             var body = call.writer.finish()
             if status == .noContent { body.clear() }
-            return APIResponse(status: status, contentType: HuaweiAPI.contentType, body: body, requestID: requestID, requestIDHeader: "X-Request-Id")
+            return APIResponse(
+                status: status, contentType: HuaweiAPI.contentType, body: body, requestID: requestID, requestIDHeader: "X-Request-Id")
         } catch let e as HuaweiError {
             return errorResponse(e, requestID: requestID, allocator: allocator)
         } catch {
@@ -67,7 +70,8 @@ public struct HuaweiAPI: Sendable {
     public func errorResponse(_ e: HuaweiError, requestID: String? = nil, allocator: ByteBufferAllocator) -> APIResponse {
         let rid = requestID ?? clock.huaweiRequestID()
         let doc = CloudErrorDocument.render(.huawei, code: e.code, message: e.message, requestID: rid, allocator: allocator)
-        var response = APIResponse(status: e.status, contentType: doc.contentType, body: doc.body, requestID: rid, requestIDHeader: doc.requestIDHeader.0)
+        var response = APIResponse(
+            status: e.status, contentType: doc.contentType, body: doc.body, requestID: rid, requestIDHeader: doc.requestIDHeader.0)
         response.outsideSurface = e.code == HuaweiError.apiNotFound.code
         return response
     }
@@ -86,12 +90,15 @@ public struct HuaweiAPI: Sendable {
     /// Whether the body asks for a dry run (`{"dry_run": true, …}`).
     func isDryRun(_ call: Call) -> Bool {
         guard let body = call.body, body.readableBytes > 0,
-              let json = try? JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any] else { return false }
+            let json = try? JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any]
+        else { return false }
         return (json["dry_run"] as? Bool) == true
     }
 
     func bodyObject(_ call: Call, _ key: String) throws(HuaweiError) -> [String: Any] {
-        guard let body = call.body, body.readableBytes > 0 else { throw HuaweiError.invalid("The request body is empty; expected {\"\(key)\": {...}}.") }
+        guard let body = call.body, body.readableBytes > 0 else {
+            throw HuaweiError.invalid("The request body is empty; expected {\"\(key)\": {...}}.")
+        }
         guard let json = try? JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any] else {
             throw HuaweiError.invalid("The request body is not valid JSON.")
         }
@@ -164,7 +171,9 @@ public struct HuaweiAPI: Sendable {
 
     static func limit(_ q: QueryParameters) throws(HuaweiError) -> Int {
         guard let raw = q["limit"], !raw.isEmpty else { return 2000 }
-        guard let v = Int(raw), (0...2000).contains(v) else { throw HuaweiError.invalid("The parameter limit must be an integer from 0 to 2000.") }
+        guard let v = Int(raw), (0...2000).contains(v) else {
+            throw HuaweiError.invalid("The parameter limit must be an integer from 0 to 2000.")
+        }
         return v == 0 ? 2000 : v
     }
 

@@ -12,10 +12,14 @@ public struct HuaweiError: Error, Sendable, Equatable {
         self.message = message
     }
 
-    static let apiNotFound = HuaweiError(.notFound, "APIGW.0101",
-        "The API does not exist or has not been published in the environment (tapedeck simulate covers Huawei Cloud VPC v3 security groups and the ECS security-group actions only)")
-    static let badSignature = HuaweiError(.unauthorized, "APIGW.0301", "Incorrect IAM authentication information: verify aksk signature fail")
-    static let throttled = HuaweiError(.tooManyRequests, "APIGW.0308", "The throttling threshold has been reached: policy user over ratelimit,limit:100,time:1 second")
+    static let apiNotFound = HuaweiError(
+        .notFound, "APIGW.0101",
+        "The API does not exist or has not been published in the environment (tapedeck simulate covers Huawei Cloud VPC v3 security groups and the ECS security-group actions only)"
+    )
+    static let badSignature = HuaweiError(
+        .unauthorized, "APIGW.0301", "Incorrect IAM authentication information: verify aksk signature fail")
+    static let throttled = HuaweiError(
+        .tooManyRequests, "APIGW.0308", "The throttling threshold has been reached: policy user over ratelimit,limit:100,time:1 second")
     static func groupNotFound(_ id: String) -> HuaweiError {
         HuaweiError(.notFound, "VPC.0603", "Securitygroup \(id) is not exist.")
     }

@@ -106,9 +106,10 @@ public struct IDCodec: Sendable {
         case .aliyun:
             let plen = kind == .group ? 5 : 6
             guard id.count == plen + 13, id[0] == UInt8(ascii: "s"), id[1] == UInt8(ascii: "g"),
-                  kind == .group || id[2] == UInt8(ascii: "r"), id[plen - 3] == UInt8(ascii: "-"),
-                  id[plen - 2] == UInt8(ascii: "b"), id[plen - 1] == UInt8(ascii: "p"),
-                  let n = IDCodec.parseBase36(UnsafeBufferPointer(rebasing: id[plen...])) else { return nil }
+                kind == .group || id[2] == UInt8(ascii: "r"), id[plen - 3] == UInt8(ascii: "-"),
+                id[plen - 2] == UInt8(ascii: "b"), id[plen - 1] == UInt8(ascii: "p"),
+                let n = IDCodec.parseBase36(UnsafeBufferPointer(rebasing: id[plen...]))
+            else { return nil }
             v = n
         case .huawei:
             guard let (hi, lo) = IDCodec.parseUUID(id), lo == IDCodec.mix(hi ^ 0x9E3779B97F4A7C15) else { return nil }

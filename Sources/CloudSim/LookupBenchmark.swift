@@ -19,8 +19,10 @@ public enum LookupBenchmark {
 
     /// - Parameter render: also build the complete JSON response through the ECS front end (parameter
     ///   parsing included), not just resolve ids and read the index.
-    public static func run(simulator: Simulator, dataSet: SyntheticDataSet, idsPerLookup: Int = 10, seconds: Double,
-                           render: Bool) -> Result {
+    public static func run(
+        simulator: Simulator, dataSet: SyntheticDataSet, idsPerLookup: Int = 10, seconds: Double,
+        render: Bool
+    ) -> Result {
         let store = simulator.aliyun.store
         var rng = SplitMix64(seed: dataSet.seed ^ 0xBE7C)
         let batches = 4096
@@ -32,8 +34,8 @@ public enum LookupBenchmark {
         var snap = store.snapshot()
         let region = snap.partitionIndex(SyntheticDataSet.aliyunRegion)!
         let requests: [String] = ids.map { batch in
-            "/?Action=DescribeSecurityGroupReferences&RegionId=cn-hangzhou&Format=JSON" +
-                batch.enumerated().map { "&SecurityGroupId.\($0.offset + 1)=\($0.element)" }.joined()
+            "/?Action=DescribeSecurityGroupReferences&RegionId=cn-hangzhou&Format=JSON"
+                + batch.enumerated().map { "&SecurityGroupId.\($0.offset + 1)=\($0.element)" }.joined()
         }
         let allocator = ByteBufferAllocator()
         var cache = simulator.makeReaderCache()
@@ -45,7 +47,8 @@ public enum LookupBenchmark {
             for i in 0..<1024 {
                 let n = (lookups + i) & (batches - 1)
                 if render {
-                    let r = simulator.respond(method: .GET, uri: requests[n], headers: HTTPHeaders(), body: nil, cache: &cache, allocator: allocator)
+                    let r = simulator.respond(
+                        method: .GET, uri: requests[n], headers: HTTPHeaders(), body: nil, cache: &cache, allocator: allocator)
                     records &+= r.body.readableBytes
                 } else {
                     store.refresh(&snap)
@@ -55,7 +58,8 @@ public enum LookupBenchmark {
                             let at = (n * idsPerLookup + k) * idLength
                             let id = UnsafeBufferPointer(rebasing: all[at..<(at + idLength)])
                             guard let key = store.codec.parse(utf8: id, kind: .group), key < UInt64(snap.handleCount),
-                                  let (partition, refs) = snap.lookup(UInt32(key)), partition == region else { continue }
+                                let (partition, refs) = snap.lookup(UInt32(key)), partition == region
+                            else { continue }
                             let take = min(budget, refs.count)
                             budget -= take
                             records &+= take

@@ -26,9 +26,11 @@ public struct RuleRecord: Sendable, Equatable {
     public var description: String
     public var createdAt: Int64
 
-    public init(serial: UInt32 = 0, direction: Direction, ipProtocol: String, portFrom: Int32 = -1, portTo: Int32 = -1,
-                peer: Peer, policy: Policy = .accept, priority: UInt8 = 1, etherType: EtherType = .ipv4,
-                description: String = "", createdAt: Int64 = 0) {
+    public init(
+        serial: UInt32 = 0, direction: Direction, ipProtocol: String, portFrom: Int32 = -1, portTo: Int32 = -1,
+        peer: Peer, policy: Policy = .accept, priority: UInt8 = 1, etherType: EtherType = .ipv4,
+        description: String = "", createdAt: Int64 = 0
+    ) {
         self.serial = serial
         self.direction = direction
         self.ipProtocol = ipProtocol
@@ -78,8 +80,10 @@ public struct GroupRecord: Sendable {
         public init(key: String, value: String) { self.key = key; self.value = value }
     }
 
-    public init(handle: UInt32, partition: UInt16, name: String, description: String = "", customID: String? = nil,
-                vpcID: String = "", createdAt: Int64, tags: [Tag] = [], rules: [RuleRecord] = []) {
+    public init(
+        handle: UInt32, partition: UInt16, name: String, description: String = "", customID: String? = nil,
+        vpcID: String = "", createdAt: Int64, tags: [Tag] = [], rules: [RuleRecord] = []
+    ) {
         self.handle = handle
         self.partition = partition
         self.name = name

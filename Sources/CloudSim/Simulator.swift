@@ -18,8 +18,10 @@ public final class Simulator: Sendable {
     /// so `tapedeck load --synthetic --verify` can check it builds the same one.
     public let dataSet: SyntheticDataSet?
 
-    public init(aliyun: SecurityGroupStore, huawei: SecurityGroupStore, clock: SimulatorClock, accessKeys: AccessKeyStore? = nil,
-                maxRequestsPerSecond: Int? = nil, throttle: Throttle? = nil, dataSet: SyntheticDataSet? = nil) {
+    public init(
+        aliyun: SecurityGroupStore, huawei: SecurityGroupStore, clock: SimulatorClock, accessKeys: AccessKeyStore? = nil,
+        maxRequestsPerSecond: Int? = nil, throttle: Throttle? = nil, dataSet: SyntheticDataSet? = nil
+    ) {
         self.dataSet = dataSet
         self.aliyun = AliyunAPI(store: aliyun, clock: clock)
         self.huawei = HuaweiAPI(store: huawei, clock: clock)
@@ -28,16 +30,21 @@ public final class Simulator: Sendable {
     }
 
     /// Builds the stores from a synthetic data set.
-    public static func synthetic(_ data: SyntheticDataSet, clock: SimulatorClock, accessKeys: AccessKeyStore? = nil,
-                                 maxRequestsPerSecond: Int? = nil) async -> Simulator {
+    public static func synthetic(
+        _ data: SyntheticDataSet, clock: SimulatorClock, accessKeys: AccessKeyStore? = nil,
+        maxRequestsPerSecond: Int? = nil
+    ) async -> Simulator {
         let (a, h) = await data.makeStores()
-        return Simulator(aliyun: a, huawei: h, clock: clock, accessKeys: accessKeys, maxRequestsPerSecond: maxRequestsPerSecond, dataSet: data)
+        return Simulator(
+            aliyun: a, huawei: h, clock: clock, accessKeys: accessKeys, maxRequestsPerSecond: maxRequestsPerSecond, dataSet: data)
     }
 
     /// `GET /__tapedeck/status`: what this simulator serves (JSON).
     public func statusDocument() -> [String: Any] {
-        var d: [String: Any] = ["role": "simulator", "huawei_project_id": huawei.store.ownerID,
-                                "signatures_required": accessKeys != nil]
+        var d: [String: Any] = [
+            "role": "simulator", "huawei_project_id": huawei.store.ownerID,
+            "signatures_required": accessKeys != nil,
+        ]
         if let dataSet { d["data_set"] = ["groups": dataSet.groups, "seed": dataSet.seed] } else { d["data_set"] = NSNull() }
         return d
     }
@@ -56,14 +63,19 @@ public final class Simulator: Sendable {
         // Huawei's versioned paths: /v3/…, and v1, v2 and neutron-style /v2.0/… (answered in Huawei's error shape).
         let u = path.utf8
         if u.count >= 3, u.first == UInt8(ascii: "/"), u.dropFirst().first == UInt8(ascii: "v"),
-           let d = u.dropFirst(2).first, d >= UInt8(ascii: "0"), d <= UInt8(ascii: "9") { return .huawei }
+            let d = u.dropFirst(2).first, d >= UInt8(ascii: "0"), d <= UInt8(ascii: "9")
+        {
+            return .huawei
+        }
         if path == "/" || path.isEmpty || hasAction || headers.contains(name: "x-acs-action") { return .aliyun }
         return headers.contains(name: "x-sdk-date") ? .huawei : .aliyun
     }
 
     /// Answers one complete request.
-    public func respond(method: HTTPMethod, uri: String, headers: HTTPHeaders, body: ByteBuffer?,
-                        cache: inout ReaderCache, allocator: ByteBufferAllocator) -> APIResponse {
+    public func respond(
+        method: HTTPMethod, uri: String, headers: HTTPHeaders, body: ByteBuffer?,
+        cache: inout ReaderCache, allocator: ByteBufferAllocator
+    ) -> APIResponse {
         let req: APIRequest
         do {
             req = try APIRequest(method: method, uri: uri, headers: headers, body: body)
@@ -77,7 +89,9 @@ public final class Simulator: Sendable {
         let cloud = Simulator.cloud(path: req.rawPath, headers: headers, hasAction: req.query["Action"] != nil)
         if let throttle, !throttle.admit() {
             switch cloud {
-            case .aliyun: return aliyun.errorResponse(AliyunError.throttled, format: req.query["Format"]?.lowercased() == "xml" ? .xml : .json, allocator: allocator)
+            case .aliyun:
+                return aliyun.errorResponse(
+                    AliyunError.throttled, format: req.query["Format"]?.lowercased() == "xml" ? .xml : .json, allocator: allocator)
             case .huawei: return huawei.errorResponse(HuaweiError.throttled, allocator: allocator)
             }
         }
@@ -87,11 +101,14 @@ public final class Simulator: Sendable {
             do { form = try req.formParameters() } catch {
                 return aliyun.errorResponse(AliyunError.badEncoding, format: .json, allocator: allocator)
             }
-            guard AliyunAPI.claims(req) else { return aliyun.errorResponse(AliyunError.actionNotFound, format: .json, allocator: allocator) }
+            guard AliyunAPI.claims(req) else {
+                return aliyun.errorResponse(AliyunError.actionNotFound, format: .json, allocator: allocator)
+            }
             if let keys = accessKeys, case .failure(let f) = keys.verify(req.signable(form: form)) {
                 let format: DocumentWriter.Format = (req.query["Format"] ?? form["Format"])?.lowercased() == "xml" ? .xml : .json
-                return aliyun.errorResponse(Simulator.aliyunSignatureError(f, acs3: req.headers.first(name: "authorization") != nil),
-                                            format: format, allocator: allocator)
+                return aliyun.errorResponse(
+                    Simulator.aliyunSignatureError(f, acs3: req.headers.first(name: "authorization") != nil),
+                    format: format, allocator: allocator)
             }
             return aliyun.handle(req, form: form, snapshot: &cache.aliyun, allocator: allocator)
         case .huawei:
@@ -109,14 +126,20 @@ public final class Simulator: Sendable {
         case .unknownAccessKey:
             return AliyunError(.notFound, "InvalidAccessKeyId.NotFound", "Specified access key is not found.")
         case .unsupportedAlgorithm(let name):
-            return AliyunError(.badRequest, "InvalidSignatureMethod",
-                               "The signature algorithm \(name) is not supported; use ACS3-HMAC-SHA256 or ACS3-HMAC-SM3 (tapedeck simulate verifies those two).")
+            return AliyunError(
+                .badRequest, "InvalidSignatureMethod",
+                "The signature algorithm \(name) is not supported; use ACS3-HMAC-SHA256 or ACS3-HMAC-SM3 (tapedeck simulate verifies those two)."
+            )
         case .malformed:
             return AliyunError(.badRequest, "IncompleteSignature", "The request signature does not conform to Aliyun standards.")
         case .mismatch(let sts):
             return acs3
-                ? AliyunError(.badRequest, "SignatureDoesNotMatch", "Specified signature does not match our calculation. server StringToSign is [\(sts)]")
-                : AliyunError(.badRequest, "SignatureDoesNotMatch", "Specified signature is not matched with our calculation. server string to sign is:\(sts)")
+                ? AliyunError(
+                    .badRequest, "SignatureDoesNotMatch",
+                    "Specified signature does not match our calculation. server StringToSign is [\(sts)]")
+                : AliyunError(
+                    .badRequest, "SignatureDoesNotMatch",
+                    "Specified signature is not matched with our calculation. server string to sign is:\(sts)")
         }
     }
 }

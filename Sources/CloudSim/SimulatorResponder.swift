@@ -23,37 +23,50 @@ struct SimulatorResponder: HTTPResponder {
     mutating func respond(to request: HTTPServerRequest, context: ChannelHandlerContext) -> HTTPResponderResult {
         let head = request.head
         if head.uri.utf8.starts(with: "/__tapedeck/".utf8) { return .response(control(head, allocator: context.channel.allocator)) }
-        let r = simulator.respond(method: head.method, uri: head.uri, headers: head.headers, body: request.body,
-                                  cache: &cache, allocator: context.channel.allocator)
+        let r = simulator.respond(
+            method: head.method, uri: head.uri, headers: head.headers, body: request.body,
+            cache: &cache, allocator: context.channel.allocator)
         if r.outsideSurface {
-            logger.info("a call outside the simulated surface: tapedeck simulate covers the ECS security-group actions and Huawei Cloud VPC v3 security groups only",
-                        metadata: ["method": "\(head.method)", "target": "\(head.uri.prefix(200))"])
+            logger.info(
+                "a call outside the simulated surface: tapedeck simulate covers the ECS security-group actions and Huawei Cloud VPC v3 security groups only",
+                metadata: ["method": "\(head.method)", "target": "\(head.uri.prefix(200))"])
         }
-        return .response(HTTPServerResponse(status: r.status, contentType: r.contentType, headers: [(r.requestIDHeader, r.requestID)], body: r.body))
+        return .response(
+            HTTPServerResponse(status: r.status, contentType: r.contentType, headers: [(r.requestIDHeader, r.requestID)], body: r.body))
     }
 
     /// `GET /__tapedeck/status` (the proxy answers the same path with its own status).
     private func control(_ head: HTTPRequestHead, allocator: ByteBufferAllocator) -> HTTPServerResponse {
         let ok = head.method == .GET && head.uri == "/__tapedeck/status"
-        let doc: [String: Any] = ok ? simulator.statusDocument() : ["error": "unknown control call \(head.method) \(head.uri.prefix(100)); see GET /__tapedeck/status"]
+        let doc: [String: Any] =
+            ok
+            ? simulator.statusDocument()
+            : ["error": "unknown control call \(head.method) \(head.uri.prefix(100)); see GET /__tapedeck/status"]
         let data = (try? JSONSerialization.data(withJSONObject: doc, options: [.sortedKeys])) ?? Data()
-        return HTTPServerResponse(status: ok ? .ok : .notFound, contentType: "application/json", headers: [],
-                                  body: allocator.buffer(bytes: data))
+        return HTTPServerResponse(
+            status: ok ? .ok : .notFound, contentType: "application/json", headers: [],
+            body: allocator.buffer(bytes: data))
     }
 
     /// A request over a limit or malformed, answered in the shape of the cloud it was meant for.
     func rejection(_ rejection: HTTPServerRejection, allocator: ByteBufferAllocator) -> HTTPServerResponse {
         var response: APIResponse
-        let code = rejection.status == .badRequest ? "MalformedHTTPRequest" : rejection.status == .requestTimeout ? "RequestTimeout" : "RequestTooLarge"
-        let cloud = rejection.head.map { Simulator.cloud(path: Substring($0.uri.prefix(64)), headers: $0.headers, hasAction: $0.uri.contains("Action=")) }
+        let code =
+            rejection.status == .badRequest
+            ? "MalformedHTTPRequest" : rejection.status == .requestTimeout ? "RequestTimeout" : "RequestTooLarge"
+        let cloud = rejection.head.map {
+            Simulator.cloud(path: Substring($0.uri.prefix(64)), headers: $0.headers, hasAction: $0.uri.contains("Action="))
+        }
         switch cloud ?? .aliyun {
         case .aliyun:
-            response = simulator.aliyun.errorResponse(AliyunError(rejection.status, code, rejection.message), format: .json, allocator: allocator)
+            response = simulator.aliyun.errorResponse(
+                AliyunError(rejection.status, code, rejection.message), format: .json, allocator: allocator)
         case .huawei:
             response = simulator.huawei.errorResponse(HuaweiError(rejection.status, "APIGW.0201", rejection.message), allocator: allocator)
         }
         response.status = rejection.status
-        return HTTPServerResponse(status: response.status, contentType: response.contentType,
-                                  headers: [(response.requestIDHeader, response.requestID)], body: response.body)
+        return HTTPServerResponse(
+            status: response.status, contentType: response.contentType,
+            headers: [(response.requestIDHeader, response.requestID)], body: response.body)
     }
 }

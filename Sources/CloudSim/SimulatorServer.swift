@@ -15,8 +15,10 @@ public final class SimulatorServer: Service, Sendable {
     private let logger: Logger
 
     /// - Parameter onListening: called once accepting, with the bound address and whether it is TLS.
-    public init(simulator: Simulator, configuration: SimulatorConfiguration, logger: Logger = Logger(label: "tapedeck.simulate"),
-                onListening: @escaping @Sendable (SocketAddress, Bool) -> Void = { _, _ in }) {
+    public init(
+        simulator: Simulator, configuration: SimulatorConfiguration, logger: Logger = Logger(label: "tapedeck.simulate"),
+        onListening: @escaping @Sendable (SocketAddress, Bool) -> Void = { _, _ in }
+    ) {
         self.simulator = simulator
         self.configuration = configuration
         self.logger = logger
@@ -43,7 +45,8 @@ public final class SimulatorServer: Service, Sendable {
                     let sync = channel.pipeline.syncOperations
                     if let tls { try sync.addHandler(NIOSSLServerHandler(context: tls)) }
                     try sync.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)))
-                    try sync.addHandler(HTTPServerHandler(responder: SimulatorResponder(simulator: simulator, logger: logger), limits: limits))
+                    try sync.addHandler(
+                        HTTPServerHandler(responder: SimulatorResponder(simulator: simulator, logger: logger), limits: limits))
                 }
             }
         let channel = try await ListenError.binding(host: configuration.host, port: configuration.port) {

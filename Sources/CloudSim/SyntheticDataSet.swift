@@ -12,8 +12,10 @@ public struct SyntheticDataSet: Sendable {
     /// Alibaba region every synthetic group lives in.
     public static let aliyunRegion = "cn-hangzhou"
     /// Regions the simulated ECS endpoint knows; any other `RegionId` is `InvalidRegionId.NotFound`.
-    public static let aliyunRegions = ["cn-hangzhou", "cn-shanghai", "cn-beijing", "cn-shenzhen", "cn-qingdao",
-                                       "cn-hongkong", "ap-southeast-1", "us-west-1", "us-east-1", "eu-central-1"]
+    public static let aliyunRegions = [
+        "cn-hangzhou", "cn-shanghai", "cn-beijing", "cn-shenzhen", "cn-qingdao",
+        "cn-hongkong", "ap-southeast-1", "us-west-1", "us-east-1", "eu-central-1",
+    ]
     /// First synthetic creation time: 2026-01-01T00:00:00Z; group i was created i seconds later.
     public static let epoch: Int64 = 1_767_225_600
 
@@ -75,9 +77,11 @@ public struct SyntheticDataSet: Sendable {
                     let p = SyntheticDataSet.ports[Int((x >> 24) % UInt64(SyntheticDataSet.ports.count))]
                     (proto, from, to) = ("tcp", p, p)
                 }
-                rules.append(RuleRecord(serial: UInt32(s), direction: direction, ipProtocol: proto, portFrom: from, portTo: to,
-                                        peer: peer, policy: (x >> 28) % 10 == 0 ? .drop : .accept,
-                                        priority: UInt8(1 + (x >> 32) % 100), createdAt: created))
+                rules.append(
+                    RuleRecord(
+                        serial: UInt32(s), direction: direction, ipProtocol: proto, portFrom: from, portTo: to,
+                        peer: peer, policy: (x >> 28) % 10 == 0 ? .drop : .accept,
+                        priority: UInt8(1 + (x >> 32) % 100), createdAt: created))
             }
             b.append(GroupRecord(handle: UInt32(i), partition: 0, name: "grp-\(i)", createdAt: created, rules: rules))
         }
@@ -88,7 +92,9 @@ public struct SyntheticDataSet: Sendable {
     public func makeStores() async -> (aliyun: SecurityGroupStore, huawei: SecurityGroupStore) {
         async let a = Task.detached { build(huawei: false) }.value
         async let h = Task.detached { build(huawei: true) }.value
-        return (SecurityGroupStore(codec: aliyunCodec, ownerID: aliyunAccountID, snapshot: await a),
-                SecurityGroupStore(codec: huaweiCodec, ownerID: huaweiProjectID, snapshot: await h))
+        return (
+            SecurityGroupStore(codec: aliyunCodec, ownerID: aliyunAccountID, snapshot: await a),
+            SecurityGroupStore(codec: huaweiCodec, ownerID: huaweiProjectID, snapshot: await h)
+        )
     }
 }

@@ -23,10 +23,14 @@ public enum CassetteSource {
                 if target_.isEmpty || target_.hasPrefix("?") { target_ = "/" + target_ }
             }
             let headers = e.request.headerPairs.filter { !["host", "content-length", "connection"].contains($0.0.lowercased()) }
-            out.append(LoadRequest(bytes: RequestBytes.make(method: e.request.method, target: target_, host: target.authority,
-                                                            headers: headers, body: e.request.body.bytes),
-                                   expectation: answersByKey[e.key]!.count > 1 ? .anyOf(answersByKey[e.key]!) : .exact(status: e.response.status, body: e.response.body.bytes),
-                                   kind: e.profile))
+            out.append(
+                LoadRequest(
+                    bytes: RequestBytes.make(
+                        method: e.request.method, target: target_, host: target.authority,
+                        headers: headers, body: e.request.body.bytes),
+                    expectation: answersByKey[e.key]!.count > 1
+                        ? .anyOf(answersByKey[e.key]!) : .exact(status: e.response.status, body: e.response.body.bytes),
+                    kind: e.profile))
             let t = parser.date(from: e.timing.started_at) ?? Date(timeIntervalSince1970: 0)
             if first == nil { first = t }
             offsets.append(t.timeIntervalSince(first!))

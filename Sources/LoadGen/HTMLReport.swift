@@ -10,8 +10,10 @@ public enum HTMLReport {
         var params = ""
         for (name, r) in reports {
             let c = r.configuration
-            let load = c.rate.map { "open loop, \(Int($0)) req/s" } ?? (c.pacing != nil ? "open loop, cassette pacing ×\(c.speed)" : "closed loop")
-            params += "<tr><td>\(esc(name))</td><td>\(esc(c.target.url))</td><td>\(load)</td><td>\(c.rate == nil ? "–" : c.arrival.rawValue)</td>"
+            let load =
+                c.rate.map { "open loop, \(Int($0)) req/s" } ?? (c.pacing != nil ? "open loop, cassette pacing ×\(c.speed)" : "closed loop")
+            params +=
+                "<tr><td>\(esc(name))</td><td>\(esc(c.target.url))</td><td>\(load)</td><td>\(c.rate == nil ? "–" : c.arrival.rawValue)</td>"
             params += "<td>\(c.connections)</td><td>\(c.threads)</td><td>\(String(format: "%.1f", r.seconds)) s</td>"
             params += "<td>\(label(Double(c.timeout.nanoseconds) / 1e9)) s</td><td>\(c.verify ? "yes" : "no")</td></tr>\n"
         }
@@ -19,7 +21,8 @@ public enum HTMLReport {
         for (name, r) in reports {
             rows += "<tr><td>\(esc(name))</td><td>\(Int(r.throughput))</td><td>\(r.result.completed)</td><td>\(r.errorCount)</td>"
             for p in [50.0, 99, 99.9] { rows += "<td>\(ms(r.latency(p)))</td><td>\(ms(r.latency(p, corrected: false)))</td>" }
-            rows += "<td>\(ms(r.result.corrected.max))</td><td>\(r.configuration.verify ? "\(r.result.verifyChecked)/\(r.result.verifyMismatched.values.reduce(0, +))" : "–")</td></tr>\n"
+            rows +=
+                "<td>\(ms(r.result.corrected.max))</td><td>\(r.configuration.verify ? "\(r.result.verifyChecked)/\(r.result.verifyMismatched.values.reduce(0, +))" : "–")</td></tr>\n"
         }
         var outcomes = ""
         for (name, r) in reports {
@@ -31,42 +34,48 @@ public enum HTMLReport {
             if res.connectFailures > 0 { cells.append(("failed connection attempts (retried)", res.connectFailures)) }
             for (i, (what, n)) in cells.enumerated() {
                 outcomes += "<tr><td>\(i == 0 ? esc(name) : "")</td><td>\(esc(what))</td><td>\(n)</td>"
-                outcomes += "<td>\(res.scheduled > 0 ? String(format: "%.2f%%", Double(n) * 100 / Double(max(res.scheduled, res.sent))) : "–")</td></tr>\n"
+                outcomes +=
+                    "<td>\(res.scheduled > 0 ? String(format: "%.2f%%", Double(n) * 100 / Double(max(res.scheduled, res.sent))) : "–")</td></tr>\n"
             }
         }
         let warnings = reports.flatMap { name, r in
-            ([r.scheduleWarning].compactMap { $0 } + r.tapedeckExplanations + r.configuration.notes.map { "note: " + $0 }).map { "<p class=\"warn\">\(esc(name)): \(esc($0.trimmingCharacters(in: .whitespaces)))</p>" }
+            ([r.scheduleWarning].compactMap { $0 } + r.tapedeckExplanations + r.configuration.notes.map { "note: " + $0 }).map {
+                "<p class=\"warn\">\(esc(name)): \(esc($0.trimmingCharacters(in: .whitespaces)))</p>"
+            }
         }.joined(separator: "\n")
-        let legend = reports.enumerated().map { i, r in "<span style=\"color:\(colors[i % colors.count])\">■ \(esc(r.name))</span>" }.joined(separator: " &nbsp; ")
+        let legend = reports.enumerated().map { i, r in "<span style=\"color:\(colors[i % colors.count])\">■ \(esc(r.name))</span>" }
+            .joined(separator: " &nbsp; ")
         return """
-        <!doctype html><html><head><meta charset="utf-8"><title>\(esc(title))</title>
-        <style>body{font:14px system-ui,sans-serif;margin:24px;color:#222}table{border-collapse:collapse;font-size:12px;margin:8px 0}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}
-        th{background:#f3f3f3}td:first-child,td:nth-child(2){text-align:left}h2{margin-top:28px}svg{background:#fff;border:1px solid #ddd}.warn{color:#a40}</style></head><body>
-        <h1>\(esc(title))</h1>
-        <h2>Run</h2>
-        <table><tr><th>run</th><th>target</th><th>load</th><th>arrival</th><th>connections</th><th>threads</th><th>measured</th><th>timeout</th><th>verify</th></tr>
-        \(params)</table>
-        \(warnings)
-        <h2>Summary</h2>
-        <table><tr><th>run</th><th>req/s</th><th>completed</th><th>errors</th><th>p50 ms</th><th>p50 ms (uncorr.)</th><th>p99 ms</th><th>p99 ms (uncorr.)</th>
-        <th>p99.9 ms</th><th>p99.9 ms (uncorr.)</th><th>max ms</th><th>verified/mismatched</th></tr>
-        \(rows)</table>
-        <p>Corrected latency counts from each request's intended send time (open loop) and includes queueing; uncorrected counts from the actual send.</p>
-        <h2>Outcomes</h2>
-        <table><tr><th>run</th><th>outcome</th><th>requests</th><th>share</th></tr>
-        \(outcomes)</table>
-        <h2>Latency over time (p99 per second, corrected)</h2><p>\(legend)</p>
-        \(overTime(reports.map { $0.report }))
-        <h2>Percentile spectrum (corrected)</h2><p>\(legend)</p>
-        \(spectrum(reports.map { $0.report }))
-        </body></html>
-        """
+            <!doctype html><html><head><meta charset="utf-8"><title>\(esc(title))</title>
+            <style>body{font:14px system-ui,sans-serif;margin:24px;color:#222}table{border-collapse:collapse;font-size:12px;margin:8px 0}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}
+            th{background:#f3f3f3}td:first-child,td:nth-child(2){text-align:left}h2{margin-top:28px}svg{background:#fff;border:1px solid #ddd}.warn{color:#a40}</style></head><body>
+            <h1>\(esc(title))</h1>
+            <h2>Run</h2>
+            <table><tr><th>run</th><th>target</th><th>load</th><th>arrival</th><th>connections</th><th>threads</th><th>measured</th><th>timeout</th><th>verify</th></tr>
+            \(params)</table>
+            \(warnings)
+            <h2>Summary</h2>
+            <table><tr><th>run</th><th>req/s</th><th>completed</th><th>errors</th><th>p50 ms</th><th>p50 ms (uncorr.)</th><th>p99 ms</th><th>p99 ms (uncorr.)</th>
+            <th>p99.9 ms</th><th>p99.9 ms (uncorr.)</th><th>max ms</th><th>verified/mismatched</th></tr>
+            \(rows)</table>
+            <p>Corrected latency counts from each request's intended send time (open loop) and includes queueing; uncorrected counts from the actual send.</p>
+            <h2>Outcomes</h2>
+            <table><tr><th>run</th><th>outcome</th><th>requests</th><th>share</th></tr>
+            \(outcomes)</table>
+            <h2>Latency over time (p99 per second, corrected)</h2><p>\(legend)</p>
+            \(overTime(reports.map { $0.report }))
+            <h2>Percentile spectrum (corrected)</h2><p>\(legend)</p>
+            \(spectrum(reports.map { $0.report }))
+            </body></html>
+            """
     }
 
     static func ms(_ us: UInt64) -> String { String(format: "%.3f", Double(us) / 1000) }
     static func esc(_ s: String) -> String {
-        s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
-            .replacingOccurrences(of: "\"", with: "&quot;")
+        s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(
+            of: ">", with: "&gt;"
+        )
+        .replacingOccurrences(of: "\"", with: "&quot;")
     }
 
     /// A round step (1, 2 or 5 × 10ⁿ) giving at most `maxTicks` ticks up to `max`.
@@ -109,7 +118,8 @@ public enum HTMLReport {
         }
         s += "<line x1=\"\(p.left)\" y1=\"\(p.top)\" x2=\"\(p.left)\" y2=\"\(p.top + p.plotH)\" stroke=\"#444\"/>"
         s += "<line x1=\"\(p.left)\" y1=\"\(p.top + p.plotH)\" x2=\"\(p.w - p.right)\" y2=\"\(p.top + p.plotH)\" stroke=\"#444\"/>"
-        s += "<text x=\"16\" y=\"\(p.top + p.plotH / 2)\" font-size=\"12\" transform=\"rotate(-90 16 \(p.top + p.plotH / 2))\" text-anchor=\"middle\">\(esc(title))</text>"
+        s +=
+            "<text x=\"16\" y=\"\(p.top + p.plotH / 2)\" font-size=\"12\" transform=\"rotate(-90 16 \(p.top + p.plotH / 2))\" text-anchor=\"middle\">\(esc(title))</text>"
         return (s, top)
     }
 
@@ -131,7 +141,8 @@ public enum HTMLReport {
             s(&svg, "<text x=\"\(x)\" y=\"\(p.top + p.plotH + 18)\" font-size=\"11\" text-anchor=\"middle\">\(label(t))</text>")
             t += step
         }
-        svg += "<text x=\"\(p.left + p.plotW / 2)\" y=\"\(p.h - 10)\" font-size=\"12\" text-anchor=\"middle\">time since the start of measurement (s)</text>"
+        svg +=
+            "<text x=\"\(p.left + p.plotW / 2)\" y=\"\(p.h - 10)\" font-size=\"12\" text-anchor=\"middle\">time since the start of measurement (s)</text>"
         for (i, r) in reports.enumerated() {
             let pts = r.result.perSecondP99.enumerated().map { x, v in
                 "\(p.x(Double(x + 1) / span)),\(p.y(Double(v) / unit.divisor / yTop))"

@@ -74,7 +74,9 @@ public enum HistogramCodec {
     }
 
     public static func decodeCompressed(_ bytes: [UInt8]) throws -> Histogram<UInt64> {
-        guard bytes.count > 8, get32(bytes, 0) == compressedCookieV2 else { throw DecodeError(description: "not a compressed V2 histogram") }
+        guard bytes.count > 8, get32(bytes, 0) == compressedCookieV2 else {
+            throw DecodeError(description: "not a compressed V2 histogram")
+        }
         var input = ByteBuffer(bytes: bytes[8...])
         let raw = Array(try input.decompress(with: .zlib()).readableBytesView)
         guard raw.count >= 40, get32(raw, 0) == encodingCookieV2 else { throw DecodeError(description: "not a V2 histogram encoding") }
@@ -84,7 +86,9 @@ public enum HistogramCodec {
         var pos = 40, index = 0
         while pos < 40 + length {
             let c = getZigZag(raw, &pos)
-            if c < 0 { index += Int(-c) } else {
+            if c < 0 {
+                index += Int(-c)
+            } else {
                 if c > 0 { _ = h.record(value(at: index), count: UInt64(c)) }
                 index += 1
             }
@@ -94,8 +98,12 @@ public enum HistogramCodec {
 
     // MARK: bytes
 
-    static func put32(_ b: inout [UInt8], _ v: UInt32) { for s in stride(from: 24, through: 0, by: -8) { b.append(UInt8(truncatingIfNeeded: v >> UInt32(s))) } }
-    static func put64(_ b: inout [UInt8], _ v: UInt64) { for s in stride(from: 56, through: 0, by: -8) { b.append(UInt8(truncatingIfNeeded: v >> UInt64(s))) } }
+    static func put32(_ b: inout [UInt8], _ v: UInt32) {
+        for s in stride(from: 24, through: 0, by: -8) { b.append(UInt8(truncatingIfNeeded: v >> UInt32(s))) }
+    }
+    static func put64(_ b: inout [UInt8], _ v: UInt64) {
+        for s in stride(from: 56, through: 0, by: -8) { b.append(UInt8(truncatingIfNeeded: v >> UInt64(s))) }
+    }
     static func get32(_ b: [UInt8], _ at: Int) -> UInt32 { (0..<4).reduce(0) { $0 << 8 | UInt32(b[b.startIndex + at + $1]) } }
 
     static func putZigZag(_ b: inout [UInt8], _ v: Int64) {

@@ -8,7 +8,9 @@ public struct LoadReport: Sendable {
     public let seconds: Double
 
     public static let jsonVersion = 1
-    static let percentiles: [(String, Double)] = [("p50", 50), ("p75", 75), ("p90", 90), ("p99", 99), ("p999", 99.9), ("p9999", 99.99), ("p99999", 99.999)]
+    static let percentiles: [(String, Double)] = [
+        ("p50", 50), ("p75", 75), ("p90", 90), ("p99", 99), ("p999", 99.9), ("p9999", 99.99), ("p99999", 99.999),
+    ]
 
     public var throughput: Double { Double(result.completed) / seconds }
     public var errorCount: Int { result.errors.values.reduce(0, +) }
@@ -25,9 +27,11 @@ public struct LoadReport: Sendable {
         let sentShare = Double(result.sent) / Double(result.scheduled)
         // A handful due in the final tick are no sign of trouble; 1% unsent is.
         guard result.neverSent * 100 > result.scheduled || sentShare < 0.98 else { return nil }
-        return String(format: "  ⚠ SCHEDULE NOT MET: %d of %d scheduled requests were never sent (%.1f%% sent); the client or the target could not keep up. "
-                      + "Corrected latency counts the unsent ones as waiting until the end; add --connections or --threads, or lower --rate.",
-                      result.neverSent, result.scheduled, sentShare * 100)
+        return String(
+            format:
+                "  ⚠ SCHEDULE NOT MET: %d of %d scheduled requests were never sent (%.1f%% sent); the client or the target could not keep up. "
+                + "Corrected latency counts the unsent ones as waiting until the end; add --connections or --threads, or lower --rate.",
+            result.neverSent, result.scheduled, sentShare * 100)
     }
 
     /// One sentence per kind of tapedeck-proxy error among the answers (said once, however many there were).
@@ -35,7 +39,8 @@ public struct LoadReport: Sendable {
         result.tapedeckCodes.sorted { $0.key < $1.key }.map { code, n in
             switch code {
             case "Tapedeck.ExchangesExhausted":
-                return "\(n) answers were Tapedeck.ExchangesExhausted: the replaying proxy ran out of recorded answers (it answers each recorded "
+                return
+                    "\(n) answers were Tapedeck.ExchangesExhausted: the replaying proxy ran out of recorded answers (it answers each recorded "
                     + "request as often as it was recorded, with --on-exhausted error). For load runs start it with --on-exhausted cycle (or last)."
             case "Tapedeck.NoMatchingExchange":
                 return "\(n) answers were Tapedeck.NoMatchingExchange: the proxy's cassette holds no recording of these requests. "
@@ -48,25 +53,35 @@ public struct LoadReport: Sendable {
 
     public var text: String {
         var s = ""
-        let mode = configuration.rate.map { "open loop, \(Int($0)) req/s requested (\(configuration.arrival.rawValue))" }
+        let mode =
+            configuration.rate.map { "open loop, \(Int($0)) req/s requested (\(configuration.arrival.rawValue))" }
             ?? (configuration.pacing != nil ? "open loop, cassette pacing ×\(configuration.speed)" : "closed loop")
-        s += "tapedeck load → \(configuration.target.host):\(configuration.target.port)  [\(mode), \(configuration.connections) connections, \(configuration.threads) thread(s), \(String(format: "%.1f", seconds)) s]\n"
+        s +=
+            "tapedeck load → \(configuration.target.host):\(configuration.target.port)  [\(mode), \(configuration.connections) connections, \(configuration.threads) thread(s), \(String(format: "%.1f", seconds)) s]\n"
         if let warning = scheduleWarning { s += warning + "\n" }
-        s += String(format: "  requests: %d scheduled, %d sent, %d completed, %d errors, %d unanswered at the end, %d never sent; achieved %.0f req/s\n",
-                    result.scheduled, result.sent, result.completed, errorCount, result.unanswered, result.neverSent, throughput)
+        s += String(
+            format:
+                "  requests: %d scheduled, %d sent, %d completed, %d errors, %d unanswered at the end, %d never sent; achieved %.0f req/s\n",
+            result.scheduled, result.sent, result.completed, errorCount, result.unanswered, result.neverSent, throughput)
         if result.connectFailures > 0 { s += "  connection attempts failed (retried): \(result.connectFailures)\n" }
         s += "  latency (µs)      corrected   uncorrected\n"
         for (name, p) in LoadReport.percentiles {
-            s += "    \(name.padding(toLength: 8, withPad: " ", startingAt: 0))  \(String(latency(p)).leftPad(12))  \(String(latency(p, corrected: false)).leftPad(12))\n"
+            s +=
+                "    \(name.padding(toLength: 8, withPad: " ", startingAt: 0))  \(String(latency(p)).leftPad(12))  \(String(latency(p, corrected: false)).leftPad(12))\n"
         }
         s += "    max       \(String(result.corrected.max).leftPad(12))  \(String(result.uncorrected.max).leftPad(12))\n"
         s += "  status: " + result.statuses.keys.sorted().map { "\($0)=\(result.statuses[$0]!)" }.joined(separator: " ") + "\n"
-        if !result.errors.isEmpty { s += "  errors: " + result.errors.keys.sorted().map { "\($0)=\(result.errors[$0]!)" }.joined(separator: " ") + "\n" }
+        if !result.errors.isEmpty {
+            s += "  errors: " + result.errors.keys.sorted().map { "\($0)=\(result.errors[$0]!)" }.joined(separator: " ") + "\n"
+        }
         for line in tapedeckExplanations { s += "  ⚠ " + line + "\n" }
         for note in configuration.notes { s += "  note: " + note + "\n" }
         if configuration.verify {
             let bad = result.verifyMismatched.values.reduce(0, +)
-            s += "  verify: \(result.verifyChecked) checked, \(bad) mismatched" + (bad > 0 ? " (" + result.verifyMismatched.map { "\($0.key)=\($0.value)" }.sorted().joined(separator: " ") + ")" : "") + "\n"
+            s +=
+                "  verify: \(result.verifyChecked) checked, \(bad) mismatched"
+                + (bad > 0 ? " (" + result.verifyMismatched.map { "\($0.key)=\($0.value)" }.sorted().joined(separator: " ") + ")" : "")
+                + "\n"
             for m in result.mismatchSamples { s += "    ✗ \(m)\n" }
         }
         return s
@@ -89,8 +104,10 @@ public struct LoadReport: Sendable {
             "connections": configuration.connections,
             "threads": configuration.threads,
             "duration_s": seconds,
-            "requests": ["scheduled": result.scheduled, "sent": result.sent, "completed": result.completed, "errors": errorCount,
-                         "unanswered": result.unanswered, "never_sent": result.neverSent, "connect_failures": result.connectFailures],
+            "requests": [
+                "scheduled": result.scheduled, "sent": result.sent, "completed": result.completed, "errors": errorCount,
+                "unanswered": result.unanswered, "never_sent": result.neverSent, "connect_failures": result.connectFailures,
+            ],
             "schedule_met": scheduleWarning == nil,
             "errors": result.errors,
             "tapedeck_codes": result.tapedeckCodes,
@@ -98,12 +115,16 @@ public struct LoadReport: Sendable {
             "throughput_rps": throughput,
             "latency_us": ["corrected": lat(true), "uncorrected": lat(false)],
             "status": Dictionary(uniqueKeysWithValues: result.statuses.map { (String($0.key), $0.value) }),
-            "verify": ["enabled": configuration.verify, "checked": result.verifyChecked,
-                       "mismatched": result.verifyMismatched.values.reduce(0, +), "by_kind": result.verifyMismatched],
+            "verify": [
+                "enabled": configuration.verify, "checked": result.verifyChecked,
+                "mismatched": result.verifyMismatched.values.reduce(0, +), "by_kind": result.verifyMismatched,
+            ],
             "per_second": ["completed": result.perSecond, "p99_us": result.perSecondP99],
             // Exact histograms (HdrHistogram V2, compressed, base64) so reports from many workers merge exactly.
-            "histograms": ["corrected": encoded(result.corrected), "uncorrected": encoded(result.uncorrected),
-                           "intervals_corrected": result.intervals.map(encoded)],
+            "histograms": [
+                "corrected": encoded(result.corrected), "uncorrected": encoded(result.uncorrected),
+                "intervals_corrected": result.intervals.map(encoded),
+            ],
             "started_at": result.startedAt.timeIntervalSince1970,
         ]
     }

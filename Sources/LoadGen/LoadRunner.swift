@@ -43,7 +43,9 @@ public final class LoadRunner: Sendable {
         let loops = Array(group.makeIterator())
         let progress = Progress()
         let tls = try conf.target.tls ? LoadRunner.tlsContext(conf) : nil
-        let ws = (0..<threads).map { LoadWorker(loop: loops[$0], index: $0, configuration: conf, requests: requests, progress: progress, tls: tls) }
+        let ws = (0..<threads).map {
+            LoadWorker(loop: loops[$0], index: $0, configuration: conf, requests: requests, progress: progress, tls: tls)
+        }
         workers.withLock { $0 = ws }
         let startAt = LoadWorker.now() + 50_000_000  // 50 ms to set up, then everyone starts together
         var futures: [EventLoopFuture<WorkerResult>] = []
@@ -52,17 +54,21 @@ public final class LoadRunner: Sendable {
             futures.append(w.run(startAt: startAt, connections: max(1, share)))
         }
         // A live progress line each second on stderr when it is a terminal.
-        let ticker: Task<Void, Never>? = isatty(2) == 0 ? nil : Task {
-            var seconds = 0, last = 0
-            while !Task.isCancelled {
-                try? await Task.sleep(for: .seconds(1))
-                seconds += 1
-                let done = progress.completed.load(ordering: .relaxed)
-                let line = "\r[\(seconds)s] sent \(progress.sent.load(ordering: .relaxed)), completed \(done), errors \(progress.errors.load(ordering: .relaxed)), \(done - last) req/s   "
-                FileHandle.standardError.write(Data(line.utf8))
-                last = done
+        let ticker: Task<Void, Never>? =
+            isatty(2) == 0
+            ? nil
+            : Task {
+                var seconds = 0, last = 0
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: .seconds(1))
+                    seconds += 1
+                    let done = progress.completed.load(ordering: .relaxed)
+                    let line =
+                        "\r[\(seconds)s] sent \(progress.sent.load(ordering: .relaxed)), completed \(done), errors \(progress.errors.load(ordering: .relaxed)), \(done - last) req/s   "
+                    FileHandle.standardError.write(Data(line.utf8))
+                    last = done
+                }
             }
-        }
         defer {
             ticker?.cancel()
             if ticker != nil { FileHandle.standardError.write(Data("\n".utf8)) }

@@ -32,9 +32,10 @@ public final class LoadService: Service, Sendable {
     /// Runs the load under a service group that stops it on `signals`; returns its report.
     public static func run(_ runner: LoadRunner, signals: [UnixSignal] = [.sigint, .sigterm], logger: Logger) async throws -> LoadReport {
         let service = LoadService(runner: runner)
-        let group = ServiceGroup(configuration: .init(
-            services: [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup)],
-            gracefulShutdownSignals: signals, logger: logger))
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup)],
+                gracefulShutdownSignals: signals, logger: logger))
         try await group.run()
         switch service.outcome.withLock({ $0 }) {
         case .success(let report)?: return report

@@ -301,7 +301,9 @@ final class LoadWorker: @unchecked Sendable {  // all state is touched on `loop`
                 result.verifyChecked += 1
                 if let m = Verifier.check(r.status, r.body, e) {
                     result.verifyMismatched[m.kind, default: 0] += 1
-                    if result.mismatchSamples.count < 5 { result.mismatchSamples.append("\(requests[f.request].kind) #\(f.request): \(m.kind): \(m.detail)") }
+                    if result.mismatchSamples.count < 5 {
+                        result.mismatchSamples.append("\(requests[f.request].kind) #\(f.request): \(m.kind): \(m.detail)")
+                    }
                 }
             }
         }

@@ -25,8 +25,10 @@ public struct RateSearch: Sendable {
     }
 
     /// Runs the search from `base.rate` (or 1000/s); `measure` runs one step (a real load run by default).
-    public func run(_ base: LoadConfiguration, _ requests: [LoadRequest], measure: (@Sendable (LoadConfiguration) async throws -> LoadReport)? = nil,
-                    progress: (Step) -> Void = { _ in }) async throws -> Double {
+    public func run(
+        _ base: LoadConfiguration, _ requests: [LoadRequest], measure: (@Sendable (LoadConfiguration) async throws -> LoadReport)? = nil,
+        progress: (Step) -> Void = { _ in }
+    ) async throws -> Double {
         let measure = measure ?? { try await LoadRunner(configuration: $0, requests: requests).run() }
         func step(_ r: Double) async throws -> Bool {
             var c = base

@@ -32,16 +32,20 @@ public enum SyntheticSource {
                     ids.append(aliyun.generatedID(of: hdl))
                 }
                 if unknown { ids[ids.count - 1] = "sg-bp" + String(repeating: "z", count: 13) }
-                var params = QueryParameters([("Action", "DescribeSecurityGroupReferences"), ("Version", "2014-05-26"), ("Format", "JSON"),
-                                              ("RegionId", SyntheticDataSet.aliyunRegion), ("AccessKeyId", accessKeyID),
-                                              ("SignatureMethod", "HMAC-SHA1"), ("SignatureVersion", "1.0"), ("SignatureNonce", "n\(i)"),
-                                              ("Timestamp", "2026-01-01T00:00:00Z")])
+                var params = QueryParameters([
+                    ("Action", "DescribeSecurityGroupReferences"), ("Version", "2014-05-26"), ("Format", "JSON"),
+                    ("RegionId", SyntheticDataSet.aliyunRegion), ("AccessKeyId", accessKeyID),
+                    ("SignatureMethod", "HMAC-SHA1"), ("SignatureVersion", "1.0"), ("SignatureNonce", "n\(i)"),
+                    ("Timestamp", "2026-01-01T00:00:00Z"),
+                ])
                 for (k, id) in ids.enumerated() { params.append("SecurityGroupId.\(k + 1)", id) }
                 let post = i % 2 == 1
                 AliyunRPCSigner.sign(method: post ? "POST" : "GET", parameters: &params, secret: accessKeySecret)
-                let bytes = post
-                    ? RequestBytes.make(method: "POST", target: "/", host: target.authority,
-                                        headers: [("Content-Type", "application/x-www-form-urlencoded")], body: Array(params.encoded.utf8))
+                let bytes =
+                    post
+                    ? RequestBytes.make(
+                        method: "POST", target: "/", host: target.authority,
+                        headers: [("Content-Type", "application/x-www-form-urlencoded")], body: Array(params.encoded.utf8))
                     : RequestBytes.make(method: "GET", target: "/?" + params.encoded, host: target.authority)
                 let expectation: Expectation
                 if unknown {
@@ -67,12 +71,16 @@ public enum SyntheticSource {
                 let show = roll < 85
                 let path = show ? "/v3/\(project)/vpc/security-groups/\(id)" : "/v3/\(project)/vpc/security-group-rules"
                 let query = show ? "" : "limit=100&remote_group_id=\(id)"
-                var signable = SignableRequest(method: "GET", rawPath: path, query: (try? QueryParameters.parse(query)) ?? QueryParameters(),
-                                               headers: [("Host", target.authority), ("Content-Type", "application/json"),
-                                                         ("X-Project-Id", project), ("X-Sdk-Date", "20260101T000000Z")])
+                var signable = SignableRequest(
+                    method: "GET", rawPath: path, query: (try? QueryParameters.parse(query)) ?? QueryParameters(),
+                    headers: [
+                        ("Host", target.authority), ("Content-Type", "application/json"),
+                        ("X-Project-Id", project), ("X-Sdk-Date", "20260101T000000Z"),
+                    ])
                 HuaweiSigner.sign(&signable, accessKeyId: accessKeyID, secret: accessKeySecret)
                 let headers = signable.headers.filter { $0.name != "Host" }.map { ($0.name, $0.value) }
-                let bytes = RequestBytes.make(method: "GET", target: query.isEmpty ? path : path + "?" + query, host: target.authority, headers: headers)
+                let bytes = RequestBytes.make(
+                    method: "GET", target: query.isEmpty ? path : path + "?" + query, host: target.authority, headers: headers)
                 let expectation: Expectation
                 if show {
                     expectation = unknown ? .error(status: 404, code: "VPC.0603") : .huaweiGroup(id: id)

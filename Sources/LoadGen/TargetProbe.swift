@@ -39,15 +39,17 @@ public enum TargetProbe {
                 channel.eventLoop.makeCompletedFuture {
                     if let tls {
                         let isIP = Authority(host: target.host, port: target.port).isIPAddress
-                        try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: tls, serverHostname: isIP ? nil : target.host))
+                        try channel.pipeline.syncOperations.addHandler(
+                            NIOSSLClientHandler(context: tls, serverHostname: isIP ? nil : target.host))
                     }
                     try channel.pipeline.syncOperations.addHandler(Collector(promise: collected))
                 }
             }
         do {
             let channel = try await bootstrap.connect(host: target.host, port: target.port).get()
-            let request = HTTPRequestWriter.bytes(method: "GET", target: "/__tapedeck/status", host: target.authority,
-                                                  headers: [("Connection", "close"), ("Accept", "application/json")])
+            let request = HTTPRequestWriter.bytes(
+                method: "GET", target: "/__tapedeck/status", host: target.authority,
+                headers: [("Connection", "close"), ("Accept", "application/json")])
             try await channel.writeAndFlush(channel.allocator.buffer(bytes: request))
             let timeout = channel.eventLoop.scheduleTask(in: .seconds(2)) { channel.close(promise: nil) }
             defer { timeout.cancel() }
@@ -61,9 +63,10 @@ public enum TargetProbe {
     /// The identity in an HTTP response (head and body), if it is a tapedeck status document.
     static func parse(_ response: [UInt8]) -> Identity? {
         guard let split = response.firstRange(of: Array("\r\n\r\n".utf8)),
-              String(decoding: response[..<split.lowerBound].prefix(12), as: UTF8.self).hasSuffix("200"),
-              let doc = try? JSONSerialization.jsonObject(with: Data(response[split.upperBound...])) as? [String: Any],
-              let role = doc["role"] as? String else { return nil }
+            String(decoding: response[..<split.lowerBound].prefix(12), as: UTF8.self).hasSuffix("200"),
+            let doc = try? JSONSerialization.jsonObject(with: Data(response[split.upperBound...])) as? [String: Any],
+            let role = doc["role"] as? String
+        else { return nil }
         var id = Identity(role: role)
         if let ds = doc["data_set"] as? [String: Any] {
             id.groups = (ds["groups"] as? NSNumber)?.intValue
@@ -103,31 +106,38 @@ extension TargetProbe {
         switch (source, identity?.role) {
         case (.synthetic(let groups, let seed), "simulator"):
             guard let g = identity?.groups, let s = identity?.seed else {
-                throw LoadError("--synthetic --verify: the simulator at \(target) serves a fixture, not a synthetic data set, so the expected answers "
-                                + "cannot be computed; start it without --fixture, or drop --verify")
+                throw LoadError(
+                    "--synthetic --verify: the simulator at \(target) serves a fixture, not a synthetic data set, so the expected answers "
+                        + "cannot be computed; start it without --fixture, or drop --verify")
             }
             if g != groups || s != seed {
                 var fix: [String] = []
                 if g != groups { fix.append("--groups \(g)") }
                 if s != seed { fix.append("--seed \(s)") }
-                throw LoadError("--synthetic --verify: the simulator at \(target) serves --groups \(g) --seed \(s), this run would expect "
-                                + "--groups \(groups) --seed \(seed), and every answer would mismatch. Pass \(fix.joined(separator: " ")) to tapedeck load "
-                                + "(or restart the simulator with --groups \(groups) --seed \(seed))")
+                throw LoadError(
+                    "--synthetic --verify: the simulator at \(target) serves --groups \(g) --seed \(s), this run would expect "
+                        + "--groups \(groups) --seed \(seed), and every answer would mismatch. Pass \(fix.joined(separator: " ")) to tapedeck load "
+                        + "(or restart the simulator with --groups \(groups) --seed \(seed))")
             }
             return ["the simulator serves the same data set (--groups \(g) --seed \(s)): answers are checked against its ground truth"]
         case (.synthetic, "proxy"):
-            return ["the target is a tapedeck proxy (mode \(identity?.mode ?? "?")): its data set cannot be checked; --verify assumes --groups/--seed match the simulator behind it"]
+            return [
+                "the target is a tapedeck proxy (mode \(identity?.mode ?? "?")): its data set cannot be checked; --verify assumes --groups/--seed match the simulator behind it"
+            ]
         case (.synthetic, _):
             return ["the target did not say what data set it serves (not a tapedeck simulator?): --verify assumes --groups/--seed match it"]
         case (.cassette(let path), "simulator"):
-            return ["the target is a live simulator: answers are compared with the recording on what the cloud keeps stable (request ids are left out). "
+            return [
+                "the target is a live simulator: answers are compared with the recording on what the cloud keeps stable (request ids are left out). "
                     + "Calls that change state (creates, deletes, rule changes) answer from the simulator's current state; for byte-exact replay "
-                    + "put `tapedeck proxy --mode replay --cassette \(path)` in front and load that"]
+                    + "put `tapedeck proxy --mode replay --cassette \(path)` in front and load that"
+            ]
         case (.cassette, "proxy"):
             var notes = ["the target is a tapedeck proxy in \(identity?.mode ?? "?") mode"]
             if identity?.mode == "replay" && identity?.onExhausted == "error" {
-                notes.append("it replays with --on-exhausted error: once each recording has been used, requests get Tapedeck.ExchangesExhausted; "
-                             + "for load runs start it with --on-exhausted cycle")
+                notes.append(
+                    "it replays with --on-exhausted error: once each recording has been used, requests get Tapedeck.ExchangesExhausted; "
+                        + "for load runs start it with --on-exhausted cycle")
             }
             return notes
         default:

@@ -14,10 +14,13 @@ enum Verifier {
             }
             return nil
         case .anyOf(let answers):
-            if answers.contains(where: { $0.status == status && (body.readableBytesView.elementsEqual($0.body) || stableDifference(body, $0.body) == nil) }) {
+            if answers.contains(where: {
+                $0.status == status && (body.readableBytesView.elementsEqual($0.body) || stableDifference(body, $0.body) == nil)
+            }) {
                 return nil
             }
-            return answers.contains(where: { $0.status == status }) ? ("body", "not one of the \(answers.count) recorded answers") : ("status", "got \(status)")
+            return answers.contains(where: { $0.status == status })
+                ? ("body", "not one of the \(answers.count) recorded answers") : ("status", "got \(status)")
         case .error(let s, let code):
             if status != s { return ("status", "expected \(s) \(code), got \(status)") }
             let j = json(body)
@@ -26,7 +29,8 @@ enum Verifier {
         case .aliyunReferences(let expected):
             guard status == 200 else { return ("status", "expected 200, got \(status)") }
             guard let j = json(body),
-                  let refs = (j["SecurityGroupReferences"] as? [String: Any])?["SecurityGroupReference"] as? [[String: Any]] else {
+                let refs = (j["SecurityGroupReferences"] as? [String: Any])?["SecurityGroupReference"] as? [[String: Any]]
+            else {
                 return ("shape", "no SecurityGroupReferences.SecurityGroupReference list")
             }
             var got: [String: Set<String>] = [:]
@@ -48,7 +52,9 @@ enum Verifier {
             guard status == 200 else { return ("status", "expected 200, got \(status)") }
             let rules = (json(body)?["security_group_rules"] as? [[String: Any]]) ?? []
             if rules.count != count { return ("rules", "remote_group_id \(remote): expected \(count) rules, got \(rules.count)") }
-            if rules.contains(where: { $0["remote_group_id"] as? String != remote }) { return ("rules", "a rule does not reference \(remote)") }
+            if rules.contains(where: { $0["remote_group_id"] as? String != remote }) {
+                return ("rules", "a rule does not reference \(remote)")
+            }
             return nil
         }
     }
@@ -61,7 +67,8 @@ enum Verifier {
     static func stableDifference(_ body: ByteBuffer, _ recorded: [UInt8]) -> String? {
         let live = Array(body.readableBytesView)
         if let a = try? JSONSerialization.jsonObject(with: Data(live), options: [.fragmentsAllowed]),
-           let b = try? JSONSerialization.jsonObject(with: Data(recorded), options: [.fragmentsAllowed]) {
+            let b = try? JSONSerialization.jsonObject(with: Data(recorded), options: [.fragmentsAllowed])
+        {
             return jsonDifference(a, b, path: "")
         }
         if live.first == UInt8(ascii: "<") || recorded.first == UInt8(ascii: "<") {

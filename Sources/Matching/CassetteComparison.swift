@@ -15,7 +15,8 @@ public enum CassetteComparison {
         var out: [StaleKey] = []
         for entry in reader.entries {
             let e = try reader.exchange(entry)
-            let key = RequestKey.of(recorded: e.request, profile: MatchProfile.named(e.profile).map(config.applied(to:)), config: config).key
+            let key = RequestKey.of(recorded: e.request, profile: MatchProfile.named(e.profile).map(config.applied(to:)), config: config)
+                .key
             if key.string != e.key { out.append(StaleKey(seq: e.seq, differences: RequestKey(parsing: e.key).differences(from: key))) }
         }
         return out
@@ -35,8 +36,10 @@ public enum CassetteComparison {
             switch self {
             case let .onlyInFirst(key, file): return "- only in \(file): \(key)"
             case let .onlyInSecond(key, file): return "+ only in \(file): \(key)"
-            case let .answer(key, statuses, same): return "~ \(key): status \(statuses.0) vs \(statuses.1), body \(same ? "same" : "differs")"
-            case let .ignoredParts(key, parts): return "~ \(key): ignored (not part of the match) but different: \(parts.joined(separator: "; "))"
+            case let .answer(key, statuses, same):
+                return "~ \(key): status \(statuses.0) vs \(statuses.1), body \(same ? "same" : "differs")"
+            case let .ignoredParts(key, parts):
+                return "~ \(key): ignored (not part of the match) but different: \(parts.joined(separator: "; "))"
             case let .count(key, a, b): return "~ \(key): recorded \(a) vs \(b) times"
             }
         }
@@ -62,10 +65,12 @@ public enum CassetteComparison {
             let xs = x[k] ?? [], ys = y[k] ?? []
             for ((ea, profile), (eb, _)) in zip(xs, ys) {
                 if ea.response.status != eb.response.status || ea.response.body != eb.response.body {
-                    out.append(.answer(key: k, statuses: (ea.response.status, eb.response.status), sameBody: ea.response.body == eb.response.body))
+                    out.append(
+                        .answer(key: k, statuses: (ea.response.status, eb.response.status), sameBody: ea.response.body == eb.response.body))
                 }
-                let ignored = IgnoreRules.differences(recorded: profile.ignored.values(in: RequestKey.signable(ea.request)),
-                                                      live: profile.ignored.values(in: RequestKey.signable(eb.request)))
+                let ignored = IgnoreRules.differences(
+                    recorded: profile.ignored.values(in: RequestKey.signable(ea.request)),
+                    live: profile.ignored.values(in: RequestKey.signable(eb.request)))
                 if !ignored.isEmpty { out.append(.ignoredParts(key: k, ignored)) }
             }
             if xs.count != ys.count { out.append(.count(key: k, xs.count, ys.count)) }

@@ -101,8 +101,9 @@ public struct IgnoreRules: Sendable, Hashable {
             out["header " + h.name.lowercased()] = SecretNames.isSecret(h.name) ? "REDACTED" : h.value
         }
         if touchesJSON, request.form.isEmpty, let first = request.body.first(where: { $0 > 0x20 }),
-           first == UInt8(ascii: "{") || first == UInt8(ascii: "["),
-           let json = try? JSONSerialization.jsonObject(with: Data(request.body), options: [.fragmentsAllowed]) {
+            first == UInt8(ascii: "{") || first == UInt8(ascii: "["),
+            let json = try? JSONSerialization.jsonObject(with: Data(request.body), options: [.fragmentsAllowed])
+        {
             collect(json, path: [], paths: jsonPaths, into: &out)
         }
         return out
@@ -131,7 +132,10 @@ public struct IgnoreRules: Sendable, Hashable {
 
     private static func render(_ value: Any) -> String {
         if let s = value as? String { return s }
-        guard let data = try? JSONSerialization.data(withJSONObject: value, options: [.fragmentsAllowed, .sortedKeys, .withoutEscapingSlashes]) else {
+        guard
+            let data = try? JSONSerialization.data(
+                withJSONObject: value, options: [.fragmentsAllowed, .sortedKeys, .withoutEscapingSlashes])
+        else {
             return "\(value)"
         }
         return String(decoding: data, as: UTF8.self)
@@ -186,7 +190,9 @@ public struct MatchConfig: Sendable, Equatable {
         do { top = try JSONSerialization.jsonObject(with: data) } catch {
             throw FileError(path: path, why: "not JSON (\((error as NSError).localizedDescription)); expected {\"ignore\": [\"NAME\", …]}")
         }
-        guard let object = top as? [String: Any] else { throw FileError(path: path, why: "expected a JSON object like {\"ignore\": [\"NAME\", …]}") }
+        guard let object = top as? [String: Any] else {
+            throw FileError(path: path, why: "expected a JSON object like {\"ignore\": [\"NAME\", …]}")
+        }
         func rules(_ value: Any?, at place: String) throws -> IgnoreRules {
             guard let value else { return IgnoreRules() }
             guard let list = value as? [String] else { throw FileError(path: path, why: "\(place) must be a list of strings") }
@@ -197,12 +203,17 @@ public struct MatchConfig: Sendable, Equatable {
         }
         var config = MatchConfig(all: try rules(object["ignore"], at: "\"ignore\""))
         if let profiles = object["profiles"] {
-            guard let map = profiles as? [String: Any] else { throw FileError(path: path, why: "\"profiles\" must be an object of profile name → {\"ignore\": […]}") }
+            guard let map = profiles as? [String: Any] else {
+                throw FileError(path: path, why: "\"profiles\" must be an object of profile name → {\"ignore\": […]}")
+            }
             for (name, value) in map {
                 guard MatchProfile.named(name) != nil else {
-                    throw FileError(path: path, why: "unknown profile \"\(name)\" (known: \(MatchProfile.builtIn.map(\.name).joined(separator: ", ")))")
+                    throw FileError(
+                        path: path, why: "unknown profile \"\(name)\" (known: \(MatchProfile.builtIn.map(\.name).joined(separator: ", ")))")
                 }
-                guard let entry = value as? [String: Any] else { throw FileError(path: path, why: "profiles.\(name) must be {\"ignore\": […]}") }
+                guard let entry = value as? [String: Any] else {
+                    throw FileError(path: path, why: "profiles.\(name) must be {\"ignore\": […]}")
+                }
                 for key in entry.keys where key != "ignore" {
                     throw FileError(path: path, why: "unknown key \"\(key)\" in profiles.\(name) (known: ignore)")
                 }

@@ -16,8 +16,10 @@ public struct MatchProfile: Sendable, Equatable {
     /// `volatileParameters` and its headers out of `keyHeaders` already; its JSON fields leave the body hash.
     public var ignored = IgnoreRules()
 
-    public init(name: String, includeMethod: Bool = true, volatileParameters: Set<String> = [], keyHeaders: [String] = [],
-                includeBody: Bool = true) {
+    public init(
+        name: String, includeMethod: Bool = true, volatileParameters: Set<String> = [], keyHeaders: [String] = [],
+        includeBody: Bool = true
+    ) {
         self.name = name
         self.includeMethod = includeMethod
         self.volatileParameters = volatileParameters
@@ -28,12 +30,14 @@ public struct MatchProfile: Sendable, Equatable {
     /// Alibaba RPC signature v1: the parameters are the call; `Signature`, `SignatureNonce`, `Timestamp`
     /// and the key id change per call or per user. GET and form POST are the same call. `ClientToken`
     /// (idempotency) is volatile too: some clients send a fresh one on every call.
-    public static let aliyunRPC = MatchProfile(name: "aliyun-rpc", includeMethod: false,
-                                               volatileParameters: SignatureScheme.aliyunRPC.volatileParameters.union(["ClientToken"]),
-                                               includeBody: false)
+    public static let aliyunRPC = MatchProfile(
+        name: "aliyun-rpc", includeMethod: false,
+        volatileParameters: SignatureScheme.aliyunRPC.volatileParameters.union(["ClientToken"]),
+        includeBody: false)
     /// Alibaba ACS3: the action and version travel in headers; the signature, nonce, date and payload hash
     /// headers (and `Authorization`) are volatile and never part of the key; so is `ClientToken`.
-    public static let aliyunACS3 = MatchProfile(name: "aliyun-acs3", volatileParameters: ["ClientToken"], keyHeaders: ["x-acs-action", "x-acs-version"])
+    public static let aliyunACS3 = MatchProfile(
+        name: "aliyun-acs3", volatileParameters: ["ClientToken"], keyHeaders: ["x-acs-action", "x-acs-version"])
     /// Huawei SDK-HMAC-SHA256: `X-Sdk-Date` and `Authorization` are volatile (and never in the key);
     /// the path, query and JSON body identify the call.
     public static let huawei = MatchProfile(name: "huawei")

@@ -5,8 +5,10 @@ import TapedeckHTTP
 extension RequestKey {
     /// The key and profile of a stored request (for imported HAR files and re-keying).
     /// With `config`, a detected profile gets its ignore rules (an `override` is used as given).
-    public static func of(recorded r: Exchange.Request, profile override: MatchProfile? = nil,
-                          config: MatchConfig = MatchConfig()) -> (key: RequestKey, profile: String) {
+    public static func of(
+        recorded r: Exchange.Request, profile override: MatchProfile? = nil,
+        config: MatchConfig = MatchConfig()
+    ) -> (key: RequestKey, profile: String) {
         let signable = signable(r)
         let profile = override ?? config.applied(to: MatchProfile.detect(signable))
         var host = ""
@@ -23,7 +25,9 @@ extension RequestKey {
         let query = target?.query.flatMap { try? QueryParameters.parse(String($0)) } ?? QueryParameters()
         let headers = r.headerPairs.map { (name: $0.0, value: $0.1) }
         let body = r.body.bytes
-        let isForm = headers.contains { $0.name.lowercased() == "content-type" && $0.value.lowercased().hasPrefix("application/x-www-form-urlencoded") }
+        let isForm = headers.contains {
+            $0.name.lowercased() == "content-type" && $0.value.lowercased().hasPrefix("application/x-www-form-urlencoded")
+        }
         let form = isForm && !body.isEmpty ? ((try? QueryParameters.parse(body)) ?? QueryParameters()) : QueryParameters()
         return SignableRequest(method: r.method, rawPath: path, query: query, form: form, headers: headers, body: body)
     }

@@ -34,7 +34,8 @@ public struct RequestKey: Sendable, Hashable, CustomStringConvertible {
         target = host.lowercased() + (request.rawPath.isEmpty ? "/" : request.rawPath)
         parameters = params.canonicalString(excluding: profile.volatileParameters, redactingSecrets: true)
         headers = profile.keyHeaders.compactMap { h in request.header(h).map { (h, $0) } }
-        bodyHash = profile.includeBody && request.form.isEmpty && !request.body.isEmpty
+        bodyHash =
+            profile.includeBody && request.form.isEmpty && !request.body.isEmpty
             ? RequestKey.bodyHash(request.body, ignoring: profile.ignored) : nil
         var s = method.map { $0 + " " } ?? ""
         s += target
@@ -105,10 +106,12 @@ public struct RequestKey: Sendable, Hashable, CustomStringConvertible {
     public static func bodyHash(_ body: [UInt8], ignoring ignored: IgnoreRules = IgnoreRules()) -> String {
         var bytes = body
         if let first = body.first(where: { $0 != 0x20 && $0 != 0x0A && $0 != 0x0D && $0 != 0x09 }),
-           first == UInt8(ascii: "{") || first == UInt8(ascii: "["),
-           let json = try? JSONSerialization.jsonObject(with: Data(body)),
-           let canonical = try? JSONSerialization.data(withJSONObject: ignored.touchesJSON ? ignored.strip(json) : json,
-                                                       options: [.sortedKeys, .withoutEscapingSlashes]) {
+            first == UInt8(ascii: "{") || first == UInt8(ascii: "["),
+            let json = try? JSONSerialization.jsonObject(with: Data(body)),
+            let canonical = try? JSONSerialization.data(
+                withJSONObject: ignored.touchesJSON ? ignored.strip(json) : json,
+                options: [.sortedKeys, .withoutEscapingSlashes])
+        {
             bytes = Array(canonical)
         }
         return SHA256.hash(data: bytes).prefix(8).map { String(format: "%02x", $0) }.joined()

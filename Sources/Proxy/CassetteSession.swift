@@ -26,8 +26,10 @@ final class CassetteSession: Sendable {
     /// Warnings for the header of a cassette this session creates (said before its first record).
     private let headerWarnings = Mutex<[String]>([])
 
-    init(path: String, policy: ExhaustedPolicy, writable: Bool = true, matchConfig: MatchConfig = MatchConfig(),
-         profile: MatchProfile? = nil) throws {
+    init(
+        path: String, policy: ExhaustedPolicy, writable: Bool = true, matchConfig: MatchConfig = MatchConfig(),
+        profile: MatchProfile? = nil
+    ) throws {
         self.path = path
         try CassettePath.check(path, writable: writable)
         let reader: CassetteReader?
@@ -74,8 +76,9 @@ final class CassetteSession: Sendable {
     }
 
     private func openWriter() throws -> CassetteWriter {
-        let header = CassetteHeader(createdAt: Timestamp.iso8601(Date()), ignore: matchConfig.stored,
-                                    warnings: headerWarnings.withLock { $0 })
+        let header = CassetteHeader(
+            createdAt: Timestamp.iso8601(Date()), ignore: matchConfig.stored,
+            warnings: headerWarnings.withLock { $0 })
         return try CassetteWriter(path: path, existingRecords: replay.count, header: header)
     }
 
@@ -105,31 +108,65 @@ final class CassetteSession: Sendable {
         return response
     }
 
-    /// Set by `close()`: an append after it is refused, never a silent reopen of the file.
-    private let closed = Atomic<Bool>(false)
+    /// Recording reservations: taken by `prepareForRecording` before a request is forwarded, released by
+    /// its `append` (or `abandonRecording` when nothing came back). A retired session (the control API
+    /// switched cassettes) closes when the last reservation is released, so exchanges in flight still land
+    /// in the file they started in; after that, and after `close()`, appends are refused, never a silent
+    /// reopen of the file. Guarded by the writer's lock.
+    private struct Life {
+        var pending = 0
+        var retiring = false
+        var closed = false
+    }
+    private let life = Mutex(Life())
 
-    private func checkOpen() throws {
-        if closed.load(ordering: .relaxed) {
-            throw CassetteError(.io, file: path, "the cassette was closed (the proxy is stopping or switched cassettes); nothing was appended")
-        }
+    private func refuse() -> CassetteError {
+        CassetteError(.io, file: path, "the cassette was closed (the proxy is stopping or switched cassettes); nothing was appended")
     }
 
-    /// Appends an exchange (opening the writer on first use); returns the index entry for it.
+    /// Appends an exchange recorded under a reservation (opening the writer on first use); returns the index
+    /// entry for it. Releases the reservation.
     func append(_ exchange: Exchange) throws -> CassetteReader.Entry {
         try writer.withLock { w in
-            try checkOpen()
+            defer { release(&w) }
+            guard !life.withLock({ $0.closed }) else { throw refuse() }
             if w == nil { w = try openWriter() }
             return try w!.append(exchange)
         }
     }
 
     /// Opens the writer if needed and checks that an append can work now (writable, still the same file,
-    /// room on disk), before a request that must be recorded is forwarded.
+    /// room on disk), before a request that must be recorded is forwarded; takes a reservation.
     func prepareForRecording() throws {
         try writer.withLock { w in
-            try checkOpen()
+            guard !life.withLock({ $0.closed || $0.retiring }) else { throw refuse() }
             if w == nil { w = try openWriter() }
             try w!.checkUsable()
+            life.withLock { $0.pending += 1 }
+        }
+    }
+
+    /// Releases a reservation whose exchange will not be appended (the upstream failed).
+    func abandonRecording() { writer.withLock { w in release(&w) } }
+
+    private func release(_ w: inout CassetteWriter?) {
+        let closeNow = life.withLock { l -> Bool in
+            l.pending = max(0, l.pending - 1)
+            if l.retiring && l.pending == 0 && !l.closed { l.closed = true; return true }
+            return false
+        }
+        if closeNow { w?.close(); w = nil }
+    }
+
+    /// No new recordings; closes once the ones in flight are written.
+    func retire() {
+        writer.withLock { w in
+            let closeNow = life.withLock { l -> Bool in
+                l.retiring = true
+                if l.pending == 0 && !l.closed { l.closed = true; return true }
+                return false
+            }
+            if closeNow { w?.close(); w = nil }
         }
     }
 
@@ -138,9 +175,10 @@ final class CassetteSession: Sendable {
 
     func flush() { writer.withLock { $0?.sync() } }
 
+    /// Closes now (shutdown, after in-flight exchanges were drained).
     func close() {
         writer.withLock { w in
-            closed.store(true, ordering: .relaxed)
+            life.withLock { $0.closed = true }
             w?.close()
             w = nil
         }

@@ -30,7 +30,8 @@ public final class CertificateAuthority: Sendable {
         if fm.fileExists(atPath: certPath), fm.fileExists(atPath: keyPath) {
             certificate = try Certificate(pemEncoded: String(contentsOfFile: certPath, encoding: .utf8))
             key = try P256.Signing.PrivateKey(pemRepresentation: String(contentsOfFile: keyPath, encoding: .utf8))
-            keyIdentifier = (try? certificate.extensions.subjectKeyIdentifier?.keyIdentifier)
+            keyIdentifier =
+                (try? certificate.extensions.subjectKeyIdentifier?.keyIdentifier)
                 ?? SubjectKeyIdentifier(hash: .init(key.publicKey)).keyIdentifier
             return
         }

@@ -42,7 +42,9 @@ struct ControlAPI: Sendable {
             engine.setMode(m)
             return status(allocator)
         case (.POST, "cassette"):
-            guard let p = json["path"] as? String, !p.isEmpty else { return reply(.badRequest, ["error": "expected {\"path\": FILE}"], allocator) }
+            guard let p = json["path"] as? String, !p.isEmpty else {
+                return reply(.badRequest, ["error": "expected {\"path\": FILE}"], allocator)
+            }
             let mode = (json["mode"] as? String).flatMap(ProxyMode.init(rawValue:))
             if let dir = engine.configuration.cassetteDirectory, !ControlAPI.isInside(p, dir) {
                 return reply(.forbidden, ["error": "\(p) is outside --cassette-dir \(dir); name a file under it"], allocator)

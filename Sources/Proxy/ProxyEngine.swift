@@ -26,11 +26,13 @@ public final class ProxyEngine: Sendable {
     public init(configuration: ProxyConfiguration, group: EventLoopGroup, logger: Logger) throws {
         self.configuration = configuration
         self.logger = logger
-        upstream = try UpstreamClient(group: group, extraCAFile: configuration.upstreamCAFile, connectTimeout: configuration.connectTimeout,
-                                      timeout: configuration.upstreamTimeout, maxBody: configuration.maxBodyBytes)
-        let session = try CassetteSession(path: configuration.cassettePath, policy: configuration.onExhausted,
-                                          writable: configuration.mode != .replay, matchConfig: configuration.matchConfig,
-                                          profile: configuration.profile)
+        upstream = try UpstreamClient(
+            group: group, extraCAFile: configuration.upstreamCAFile, connectTimeout: configuration.connectTimeout,
+            timeout: configuration.upstreamTimeout, maxBody: configuration.maxBodyBytes)
+        let session = try CassetteSession(
+            path: configuration.cassettePath, policy: configuration.onExhausted,
+            writable: configuration.mode != .replay, matchConfig: configuration.matchConfig,
+            profile: configuration.profile)
         state = Mutex((configuration.mode, session))
         writerPool = NIOThreadPool(numberOfThreads: 1)
         writerPool.start()
@@ -78,15 +80,16 @@ public final class ProxyEngine: Sendable {
 
     /// Switches to another cassette (and optionally mode); the old one is flushed and closed.
     public func switchCassette(path: String, mode: ProxyMode?) throws {
-        let next = try CassetteSession(path: path, policy: configuration.onExhausted, matchConfig: configuration.matchConfig,
-                                       profile: configuration.profile)
+        let next = try CassetteSession(
+            path: path, policy: configuration.onExhausted, matchConfig: configuration.matchConfig,
+            profile: configuration.profile)
         let old = state.withLock { s -> CassetteSession in
             let old = s.session
             s.session = next
             if let mode { s.mode = mode }
             return old
         }
-        old.close()
+        old.retire()  // exchanges in flight still land in the cassette they started in
         stats.reset()
     }
 
@@ -116,10 +119,12 @@ public final class ProxyEngine: Sendable {
 
     public var status: Status {
         let (mode, session) = state.withLock { ($0.mode, $0.session) }
-        return Status(mode: mode, on_exhausted: configuration.onExhausted.rawValue, cassette: session.path, exchanges: session.recordedCount, hits: stats.hits.load(ordering: .relaxed),
-                      misses: stats.misses.load(ordering: .relaxed), recorded: stats.recorded.load(ordering: .relaxed),
-                      forwarded: stats.forwarded.load(ordering: .relaxed), upstream_errors: stats.upstreamErrors.load(ordering: .relaxed),
-                      last_write_error: session.lastWriteError)
+        return Status(
+            mode: mode, on_exhausted: configuration.onExhausted.rawValue, cassette: session.path, exchanges: session.recordedCount,
+            hits: stats.hits.load(ordering: .relaxed),
+            misses: stats.misses.load(ordering: .relaxed), recorded: stats.recorded.load(ordering: .relaxed),
+            forwarded: stats.forwarded.load(ordering: .relaxed), upstream_errors: stats.upstreamErrors.load(ordering: .relaxed),
+            last_write_error: session.lastWriteError)
     }
 
     // MARK: handling a request
@@ -141,7 +146,9 @@ public final class ProxyEngine: Sendable {
     }
 
     func parse(_ request: ClientRequest, session: CassetteSession) -> Result<Parsed, ProxyFailure> {
-        guard let requestTarget = RequestTarget(request.head.uri) else { return .failure(.badRequest("cannot parse the request target \(request.head.uri)")) }
+        guard let requestTarget = RequestTarget(request.head.uri) else {
+            return .failure(.badRequest("cannot parse the request target \(request.head.uri)"))
+        }
         var target = request.tunnel ?? configuration.upstream.flatMap(UpstreamTarget.init(url:))
         if request.tunnel == nil, let scheme = requestTarget.scheme, let authority = requestTarget.authority {
             target = UpstreamTarget(tls: scheme == .https, host: authority.host, port: authority.port)
@@ -152,22 +159,29 @@ public final class ProxyEngine: Sendable {
         let form: QueryParameters
         do {
             query = try requestTarget.query.map { try QueryParameters.parse(String($0)) } ?? QueryParameters()
-            let isForm = request.head.headers.first(name: "content-type")?.lowercased().hasPrefix("application/x-www-form-urlencoded") ?? false
+            let isForm =
+                request.head.headers.first(name: "content-type")?.lowercased().hasPrefix("application/x-www-form-urlencoded") ?? false
             form = isForm && !bodyBytes.isEmpty ? try QueryParameters.parse(bodyBytes) : QueryParameters()
         } catch {
             return .failure(.badRequest("\(error)"))
         }
-        let signable = SignableRequest(method: request.head.method.rawValue, rawPath: rawPath, query: query, form: form,
-                                       headers: request.head.headers.map { ($0.name, $0.value) }, body: bodyBytes)
+        let signable = SignableRequest(
+            method: request.head.method.rawValue, rawPath: rawPath, query: query, form: form,
+            headers: request.head.headers.map { ($0.name, $0.value) }, body: bodyBytes)
         let profile = session.profile(for: signable)
-        let keyHost = target?.authority ?? (session.recordedHosts.count == 1 ? session.recordedHosts[0] : request.head.headers.first(name: "host") ?? "")
+        let keyHost =
+            target?.authority
+            ?? (session.recordedHosts.count == 1 ? session.recordedHosts[0] : request.head.headers.first(name: "host") ?? "")
         let key = RequestKey(signable, host: keyHost, profile: profile)
         // Only the Format parameter matters for the error shape: no per-request dictionary on the replay path.
         let shape = ProxyFailure.shape(profile: profile, path: rawPath, format: query["Format"] ?? form["Format"])
-        return .success(Parsed(recorder: .init(key: key, signable: signable, profile: profile, upstream: target,
-                                               upstreamIsSelf: target.map(isSelf) ?? false, uri: request.head.uri),
-                               originForm: requestTarget.originForm, shape: shape,
-                               reverse: request.tunnel == nil && requestTarget.authority == nil))
+        return .success(
+            Parsed(
+                recorder: .init(
+                    key: key, signable: signable, profile: profile, upstream: target,
+                    upstreamIsSelf: target.map(isSelf) ?? false, uri: request.head.uri),
+                originForm: requestTarget.originForm, shape: shape,
+                reverse: request.tunnel == nil && requestTarget.authority == nil))
     }
 
     /// One request, in one direction: parse → decide → replay, forward (and record) or fail.
@@ -193,8 +207,10 @@ public final class ProxyEngine: Sendable {
     }
 
     /// A recorded answer: from the session's cache, or read (pread, inflate, decode) off the event loop.
-    private func replay(_ entry: CassetteReader.Entry, session: CassetteSession, shape: CloudErrorDocument.Shape, on loop: EventLoop,
-                        allocator: ByteBufferAllocator) -> EventLoopFuture<ProxyResponse> {
+    private func replay(
+        _ entry: CassetteReader.Entry, session: CassetteSession, shape: CloudErrorDocument.Shape, on loop: EventLoop,
+        allocator: ByteBufferAllocator
+    ) -> EventLoopFuture<ProxyResponse> {
         if let cached = session.cachedResponse(for: entry) { return loop.makeSucceededFuture(cached) }
         return decodePool.runIfActive(eventLoop: loop) { try session.response(for: entry, allocator: allocator) }
             .flatMapErrorThrowing { error in
@@ -210,7 +226,9 @@ public final class ProxyEngine: Sendable {
             if firstTime("miss " + key) { logger.warning("\(failure.message)") } else { logger.debug("\(failure.message)") }
         case .exhausted(_, let key, _):
             if firstTime("exhausted " + key) {
-                logger.warning("\(failure.message); further requests for it are answered the same and not logged (restart with --on-exhausted last or cycle to keep answering)")
+                logger.warning(
+                    "\(failure.message); further requests for it are answered the same and not logged (restart with --on-exhausted last or cycle to keep answering)"
+                )
             }
         default:
             break
@@ -219,9 +237,13 @@ public final class ProxyEngine: Sendable {
     }
 
     /// Forwards (re-signed for the upstream in reverse mode with `--resign`), then records before answering.
-    private func forward(_ request: ClientRequest, _ parsed: Parsed, record: Bool, mode: ProxyMode, session: CassetteSession, on loop: EventLoop,
-                         allocator: ByteBufferAllocator) -> EventLoopFuture<ProxyResponse> {
-        guard let target = parsed.recorder.upstream else { return loop.makeSucceededFuture(fail(.noUpstream(uri: request.head.uri), shape: parsed.shape, allocator: allocator)) }
+    private func forward(
+        _ request: ClientRequest, _ parsed: Parsed, record: Bool, mode: ProxyMode, session: CassetteSession, on loop: EventLoop,
+        allocator: ByteBufferAllocator
+    ) -> EventLoopFuture<ProxyResponse> {
+        guard let target = parsed.recorder.upstream else {
+            return loop.makeSucceededFuture(fail(.noUpstream(uri: request.head.uri), shape: parsed.shape, allocator: allocator))
+        }
         let started = Date()
         let shape = parsed.shape
         let signable = parsed.recorder.signable
@@ -239,7 +261,9 @@ public final class ProxyEngine: Sendable {
             } catch {
                 return loop.makeSucceededFuture(fail(.resignFailed("\(error)"), shape: shape, allocator: allocator))
             }
-        } else if parsed.reverse, Resigner.signsHost(signable), request.head.headers.first(name: "host")?.lowercased() != target.authority.lowercased() {
+        } else if parsed.reverse, Resigner.signsHost(signable),
+            request.head.headers.first(name: "host")?.lowercased() != target.authority.lowercased()
+        {
             let warning = Self.hostSignatureWarning(client: request.head.headers.first(name: "host") ?? "", upstream: target.authority)
             if record { session.warnInHeader(warning) }
             if !warnedHostSignature.exchange(true, ordering: .relaxed) { logger.warning("\(warning)") }
@@ -261,8 +285,9 @@ public final class ProxyEngine: Sendable {
         return upstream.send(head, body: forwardBody, to: target, on: loop).flatMap { upstreamResponse in
             self.decodeContent(upstreamResponse, on: loop)
         }.flatMap { upstreamResponse in
-            let (exchange, response) = self.exchange(request: head, target: target, body: recordedBody, upstream: upstreamResponse,
-                                                     key: key.string, profile: profile, started: started, allocator: allocator, record: record)
+            let (exchange, response) = self.exchange(
+                request: head, target: target, body: recordedBody, upstream: upstreamResponse,
+                key: key.string, profile: profile, started: started, allocator: allocator, record: record)
             guard let exchange else { return loop.makeSucceededFuture(response) }
             // The record is in the file before the client gets the last byte of its answer.
             return self.writerPool.runIfActive(eventLoop: loop) { try session.append(exchange) }.map { entry in
@@ -274,6 +299,7 @@ public final class ProxyEngine: Sendable {
                 return self.fail(.recordFailed("\(error)"), shape: shape, allocator: allocator)
             }
         }.flatMapErrorThrowing { error in
+            if record { session.abandonRecording() }
             self.stats.upstreamErrors.add(1, ordering: .relaxed)
             self.logger.warning("upstream failed", metadata: ["target": "\(target)", "error": "\(error)"])
             switch error as? UpstreamError {
@@ -302,8 +328,10 @@ public final class ProxyEngine: Sendable {
     }
 
     /// The response to send and, when recording, the record to store (redacted, body decoded).
-    private func exchange(request head: HTTPRequestHead, target: UpstreamTarget, body: [UInt8], upstream r: UpstreamResponse, key: String,
-                          profile: MatchProfile, started: Date, allocator: ByteBufferAllocator, record: Bool) -> (Exchange?, ProxyResponse) {
+    private func exchange(
+        request head: HTTPRequestHead, target: UpstreamTarget, body: [UInt8], upstream r: UpstreamResponse, key: String,
+        profile: MatchProfile, started: Date, allocator: ByteBufferAllocator, record: Bool
+    ) -> (Exchange?, ProxyResponse) {
         let respBytes = Array(r.body.readableBytesView)
         let respHeaders = HopByHop.strip(r.headers.map { ($0.name, $0.value) }, dropLength: true)
         // A HEAD answer announces the length of the GET's body, which it does not carry.
@@ -314,10 +342,11 @@ public final class ProxyEngine: Sendable {
             return (nil, ProxyResponse(status: r.status, headers: respHeaders, body: out, headContentLength: headLength))
         }
         let reqHeaders = [("Host", target.authority)] + head.headers.map { ($0.name, $0.value) }.filter { $0.0.lowercased() != "host" }
-        let raw = Exchange(seq: 0, key: key, profile: profile.name,
-                           request: .init(method: head.method.rawValue, url: target.origin + head.uri, headers: reqHeaders, body: Body(bytes: body)),
-                           response: .init(status: Int(r.status.code), headers: respHeaders, body: Body(bytes: respBytes)),
-                           timing: .init(started_at: Timestamp.iso8601(started), duration_ms: (Date().timeIntervalSince(started) * 1e6).rounded() / 1e3))
+        let raw = Exchange(
+            seq: 0, key: key, profile: profile.name,
+            request: .init(method: head.method.rawValue, url: target.origin + head.uri, headers: reqHeaders, body: Body(bytes: body)),
+            response: .init(status: Int(r.status.code), headers: respHeaders, body: Body(bytes: respBytes)),
+            timing: .init(started_at: Timestamp.iso8601(started), duration_ms: (Date().timeIntervalSince(started) * 1e6).rounded() / 1e3))
         let stored = configuration.redactor.redact(raw)
         var response = ProxyResponse(raw.response, allocator: allocator)  // the live client gets the real answer
         response.headContentLength = headLength
@@ -327,7 +356,8 @@ public final class ProxyEngine: Sendable {
     /// Decodes a gzip or deflate `Content-Encoding` off the event loop, bounded by `maxBodyBytes` after
     /// decoding (a small compressed bomb is refused, not inflated), so cassettes and clients get plain bodies.
     private func decodeContent(_ r: UpstreamResponse, on loop: EventLoop) -> EventLoopFuture<UpstreamResponse> {
-        guard let encoding = r.headers.first(name: "content-encoding"), HTTPContentDecoding.isDecodable(encoding), r.body.readableBytes > 0 else {
+        guard let encoding = r.headers.first(name: "content-encoding"), HTTPContentDecoding.isDecodable(encoding), r.body.readableBytes > 0
+        else {
             return loop.makeSucceededFuture(r)
         }
         let limit = configuration.maxBodyBytes

@@ -78,7 +78,8 @@ public enum ProxyFailure: Error, Sendable, Equatable {
 
     public var message: String {
         switch self {
-        case .badRequest(let why), .requestTimeout(let why), .badConnect(let why), .noCA(let why), .certificateError(let why), .proxyError(let why):
+        case .badRequest(let why), .requestTimeout(let why), .badConnect(let why), .noCA(let why), .certificateError(let why),
+            .proxyError(let why):
             return "tapedeck: \(why)"
         case .requestTooLarge(_, let why): return "tapedeck: \(why)"
         case let .noMatch(cassette, key, nearest, differences, ignored):
@@ -91,7 +92,8 @@ public enum ProxyFailure: Error, Sendable, Equatable {
             }
             return msg
         case let .exhausted(cassette, key, recorded):
-            return "tapedeck: all \(recorded) recorded exchange(s) for this request in \(cassette) were already used (--on-exhausted error). key: \(key)"
+            return
+                "tapedeck: all \(recorded) recorded exchange(s) for this request in \(cassette) were already used (--on-exhausted error). key: \(key)"
         case .cassetteUnreadable(let why): return "tapedeck: the recorded exchange cannot be read: \(why)"
         case .noUpstream(let uri):
             return "tapedeck: no upstream for \(uri): start the proxy with --upstream URL, or send absolute-form or CONNECT requests"
@@ -123,8 +125,9 @@ public enum ProxyFailure: Error, Sendable, Equatable {
 
     func response(_ shape: CloudErrorDocument.Shape, allocator: ByteBufferAllocator) -> ProxyResponse {
         let rid = "tapedeck-" + UUID().uuidString.lowercased()
-        let doc = CloudErrorDocument.render(shape, code: code, message: message, requestID: rid, hostID: "tapedeck",
-                                            recommend: recommend, allocator: allocator)
+        let doc = CloudErrorDocument.render(
+            shape, code: code, message: message, requestID: rid, hostID: "tapedeck",
+            recommend: recommend, allocator: allocator)
         return ProxyResponse(status: status, contentType: doc.contentType, headers: [doc.requestIDHeader], body: doc.body)
     }
 }

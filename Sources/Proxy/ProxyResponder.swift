@@ -37,14 +37,18 @@ struct ProxyResponder: HTTPResponder {
 
     private func connect(_ h: HTTPRequestHead, allocator: ByteBufferAllocator) -> HTTPResponderResult {
         guard let target = UpstreamTarget(authority: h.uri, tls: true) else {
-            return .response(ProxyFailure.badConnect("CONNECT needs host:port with a port in 1-65535, got \(h.uri)").response(.generic, allocator: allocator))
+            return .response(
+                ProxyFailure.badConnect("CONNECT needs host:port with a port in 1-65535, got \(h.uri)").response(
+                    .generic, allocator: allocator))
         }
         guard let authority else {
             return .response(ProxyFailure.noCA("TLS interception is not available (no CA)").response(.generic, allocator: allocator))
         }
         let sslContext: NIOSSLContext
         do { sslContext = try authority.serverContext(for: target.host) } catch {
-            return .response(ProxyFailure.certificateError("cannot mint a certificate for \(target.host): \(error)").response(.generic, allocator: allocator))
+            return .response(
+                ProxyFailure.certificateError("cannot mint a certificate for \(target.host): \(error)").response(
+                    .generic, allocator: allocator))
         }
         engine.logger.debug("intercepting CONNECT", metadata: ["target": "\(target)"])
         let engine = self.engine, control = self.control

@@ -18,8 +18,10 @@ extension HTTPServerResponse {
 
 /// Headers that belong to one connection, not to the exchange.
 enum HopByHop {
-    static let names: Set<String> = ["connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization",
-                                     "te", "trailer", "transfer-encoding", "upgrade"]
+    static let names: Set<String> = [
+        "connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization",
+        "te", "trailer", "transfer-encoding", "upgrade",
+    ]
 
     static func strip(_ headers: [(String, String)], dropLength: Bool = false) -> [(String, String)] {
         var extra = Set<String>()

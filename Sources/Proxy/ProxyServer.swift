@@ -14,8 +14,10 @@ public final class ProxyServer: Service, Sendable {
     private let logger: Logger
     private let onListening: @Sendable (SocketAddress) -> Void
 
-    public init(configuration: ProxyConfiguration, logger: Logger = Logger(label: "tapedeck.proxy"),
-                onListening: @escaping @Sendable (SocketAddress) -> Void = { _ in }) {
+    public init(
+        configuration: ProxyConfiguration, logger: Logger = Logger(label: "tapedeck.proxy"),
+        onListening: @escaping @Sendable (SocketAddress) -> Void = { _ in }
+    ) {
         self.configuration = configuration
         self.logger = logger
         self.onListening = onListening
@@ -73,7 +75,8 @@ public final class ProxyServer: Service, Sendable {
         let engine = try ProxyEngine(configuration: configuration, group: group, logger: logger)
         let authority: CertificateAuthority?
         do { authority = try CertificateAuthority(directory: configuration.caDirectory) } catch {
-            logger.warning("TLS interception disabled: cannot set up the CA", metadata: ["dir": "\(configuration.caDirectory)", "error": "\(error)"])
+            logger.warning(
+                "TLS interception disabled: cannot set up the CA", metadata: ["dir": "\(configuration.caDirectory)", "error": "\(error)"])
             authority = nil
         }
         let control = ControlAPI(engine: engine)
@@ -125,8 +128,12 @@ public final class ProxyServer: Service, Sendable {
 
     private func serve(on group: EventLoopGroup) async throws {
         let running = try await start(on: group)
-        logger.info("proxying", metadata: ["mode": "\(configuration.mode)", "cassette": "\(configuration.cassettePath)",
-                                           "upstream": "\(configuration.upstream ?? "-")", "exchanges": "\(running.engine.status.exchanges)"])
+        logger.info(
+            "proxying",
+            metadata: [
+                "mode": "\(configuration.mode)", "cassette": "\(configuration.cassettePath)",
+                "upstream": "\(configuration.upstream ?? "-")", "exchanges": "\(running.engine.status.exchanges)",
+            ])
         let bound = configuration.upstreamTimeout + configuration.connectTimeout + .seconds(2)
         try await withGracefulShutdownHandler {
             try await running.channel.closeFuture.get()

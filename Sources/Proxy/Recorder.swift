@@ -34,9 +34,11 @@ struct Recorder {
             case .hit(let entry):
                 return .replay(entry)
             case .miss(let nearest) where mode == .replay:
-                return .fail(.noMatch(cassette: session.path, key: request.key.string, nearest: nearest?.string,
-                                      differences: nearest?.differences(from: request.key) ?? [],
-                                      ignoredDifferences: nearest.map { ignoredDifferences(request, recorded: $0) } ?? []))
+                return .fail(
+                    .noMatch(
+                        cassette: session.path, key: request.key.string, nearest: nearest?.string,
+                        differences: nearest?.differences(from: request.key) ?? [],
+                        ignoredDifferences: nearest.map { ignoredDifferences(request, recorded: $0) } ?? []))
             case .exhausted(let recorded) where mode == .replay:
                 return .fail(.exhausted(cassette: session.path, key: request.key.string, recorded: recorded))
             case .miss, .exhausted:

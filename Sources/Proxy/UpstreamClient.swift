@@ -66,7 +66,9 @@ public final class UpstreamClient: Sendable {
         }
     }
 
-    public func send(_ head: HTTPRequestHead, body: ByteBuffer?, to target: UpstreamTarget, on loop: EventLoop) -> EventLoopFuture<UpstreamResponse> {
+    public func send(
+        _ head: HTTPRequestHead, body: ByteBuffer?, to target: UpstreamTarget, on loop: EventLoop
+    ) -> EventLoopFuture<UpstreamResponse> {
         let poolKey = "\(ObjectIdentifier(loop))|\(target.origin)"
         if let pooled = takeIdle(poolKey) {
             return exchange(on: pooled, head, body, target, poolKey).flatMapError { error in
@@ -104,7 +106,11 @@ public final class UpstreamClient: Sendable {
 
     private func release(_ c: Connection, _ key: String) {
         idle.withLock { pool in
-            if pool[key, default: []].count < UpstreamClient.maxIdlePerOrigin { pool[key, default: []].append(c) } else { c.channel.close(promise: nil) }
+            if pool[key, default: []].count < UpstreamClient.maxIdlePerOrigin {
+                pool[key, default: []].append(c)
+            } else {
+                c.channel.close(promise: nil)
+            }
         }
     }
 
@@ -148,8 +154,10 @@ public final class UpstreamClient: Sendable {
         }
     }
 
-    private func exchange(on c: Connection, _ head: HTTPRequestHead, _ body: ByteBuffer?, _ target: UpstreamTarget,
-                          _ poolKey: String) -> EventLoopFuture<UpstreamResponse> {
+    private func exchange(
+        on c: Connection, _ head: HTTPRequestHead, _ body: ByteBuffer?, _ target: UpstreamTarget,
+        _ poolKey: String
+    ) -> EventLoopFuture<UpstreamResponse> {
         let loop = c.channel.eventLoop
         let promise = loop.makePromise(of: HTTPClientResponse.self)
         c.collector.start(promise)
@@ -162,8 +170,11 @@ public final class UpstreamClient: Sendable {
         h.headers.remove(name: "Connection")
         h.headers.remove(name: "Expect")  // the whole body goes at once: nothing to wait for
         h.headers.remove(name: "Transfer-Encoding")
-        if let body { h.headers.replaceOrAdd(name: "Content-Length", value: String(body.readableBytes)) }
-        else if h.method == .POST || h.method == .PUT || h.method == .PATCH { h.headers.replaceOrAdd(name: "Content-Length", value: "0") }
+        if let body {
+            h.headers.replaceOrAdd(name: "Content-Length", value: String(body.readableBytes))
+        } else if h.method == .POST || h.method == .PUT || h.method == .PATCH {
+            h.headers.replaceOrAdd(name: "Content-Length", value: "0")
+        }
         c.channel.write(HTTPClientRequestPart.head(h), promise: nil)
         if let body, body.readableBytes > 0 { c.channel.write(HTTPClientRequestPart.body(.byteBuffer(body)), promise: nil) }
         c.channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)

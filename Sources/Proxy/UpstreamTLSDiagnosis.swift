@@ -7,7 +7,8 @@ import X509
 /// name not in the certificate, expired, not TLS at all) and the fix. The certificate the upstream
 /// presented is read back from the TLS handler and checked the way a verifier would.
 enum UpstreamTLSDiagnosis {
-    static func explain(_ error: Error, target: UpstreamTarget, peer: NIOSSLCertificate?, extraCAFile: String?, now: Date = Date()) -> Error {
+    static func explain(_ error: Error, target: UpstreamTarget, peer: NIOSSLCertificate?, extraCAFile: String?, now: Date = Date()) -> Error
+    {
         guard error is NIOSSLError || error is BoringSSLError || error is NIOSSLExtraError else { return error }
         return UpstreamError.tls(sentence(error, target: target, peer: peer, extraCAFile: extraCAFile, now: now))
     }
@@ -22,10 +23,12 @@ enum UpstreamTLSDiagnosis {
             return "the TLS handshake with \(host) failed before it presented a certificate (\(shortReason(text)))"
         }
         if now > cert.notValidAfter {
-            return "the certificate of \(host) expired on \(iso(cert.notValidAfter)); renew it on the server (or check this machine's clock)"
+            return
+                "the certificate of \(host) expired on \(iso(cert.notValidAfter)); renew it on the server (or check this machine's clock)"
         }
         if now < cert.notValidBefore {
-            return "the certificate of \(host) is not valid until \(iso(cert.notValidBefore)); check the clocks of this machine and the server"
+            return
+                "the certificate of \(host) is not valid until \(iso(cert.notValidBefore)); check the clocks of this machine and the server"
         }
         var problems: [String] = []
         // Trust: a certificate that is, or is issued by, one in --upstream-ca is trusted; a self-signed one that
@@ -34,15 +37,17 @@ enum UpstreamTLSDiagnosis {
         let trustedByExtra = extra.contains { $0 == cert || $0.subject == cert.issuer }
         let selfSigned = cert.issuer == cert.subject
         let trustedBy = extraCAFile.map { "the system trust store or \($0)" } ?? "the system trust store"
-        let trustProblem = "it is \(selfSigned ? "self-signed" : "issued by \(cert.issuer)"), which \(trustedBy) does not trust (unknown CA): "
+        let trustProblem =
+            "it is \(selfSigned ? "self-signed" : "issued by \(cert.issuer)"), which \(trustedBy) does not trust (unknown CA): "
             + "pass \(selfSigned ? "that certificate" : "that CA's certificate") with --upstream-ca FILE (PEM)"
         if selfSigned && !trustedByExtra { problems.append(trustProblem) }
         let names = subjectNames(cert)
         if !matches(target.host, names) {
             let listed = names.isEmpty ? "none" : names.joined(separator: ", ")
             let usable = names.first(where: { !$0.hasPrefix("*") && !$0.hasPrefix("IP ") }) ?? "NAME"
-            problems.append("it does not name \(target.host) (its names: \(listed)): connect with a name it carries, "
-                + "e.g. --upstream https://\(usable):\(target.port), or reissue it with \(target.host) in its subjectAltName")
+            problems.append(
+                "it does not name \(target.host) (its names: \(listed)): connect with a name it carries, "
+                    + "e.g. --upstream https://\(usable):\(target.port), or reissue it with \(target.host) in its subjectAltName")
         }
         if problems.isEmpty && !trustedByExtra { problems.append(trustProblem) }
         if problems.isEmpty { return "the TLS handshake with \(host) failed (\(shortReason(text)))" }

@@ -21,6 +21,8 @@ struct BenchLookup: AsyncParsableCommand {
         let simulator = await Simulator.synthetic(data, clock: SimulatorClock(fixedTime: SyntheticDataSet.epoch, seed: seed))
         let built = ContinuousClock.now - started
         let result = LookupBenchmark.run(simulator: simulator, dataSet: data, idsPerLookup: ids, seconds: seconds, render: render)
-        print("{\"build_seconds\":\(Double(built.components.seconds) + Double(built.components.attoseconds) / 1e18),\"render\":\(render),\"result\":\(result)}")
+        print(
+            "{\"build_seconds\":\(Double(built.components.seconds) + Double(built.components.attoseconds) / 1e18),\"render\":\(render),\"result\":\(result)}"
+        )
     }
 }

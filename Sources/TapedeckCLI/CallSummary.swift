@@ -13,7 +13,10 @@ enum CallSummary {
             let q = s.query.pairs.prefix(4).map { "\($0.0)=\($0.1)" }.joined(separator: "&")
             return s.rawPath + (q.isEmpty ? "" : "?" + q) + (s.query.pairs.count > 4 ? "&…" : "")
         }
-        let named = params.filter { ($0.name.hasSuffix("Id") || $0.name.hasSuffix("Ids") || $0.name.contains("Id.") || $0.name.hasSuffix("Name")) && $0.name != "AccessKeyId" && $0.name != "RegionId" }
+        let named = params.filter {
+            ($0.name.hasSuffix("Id") || $0.name.hasSuffix("Ids") || $0.name.contains("Id.") || $0.name.hasSuffix("Name"))
+                && $0.name != "AccessKeyId" && $0.name != "RegionId"
+        }
         return ([action] + named.prefix(6).map { "\($0.0)=\($0.1)" } + (named.count > 6 ? ["…"] : [])).joined(separator: " ")
     }
 }

@@ -7,22 +7,29 @@ struct CassetteCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cassette",
         abstract: "Inspect and maintain cassettes.",
-        subcommands: [List.self, Show.self, Verify.self, Diff.self, Repair.self, Scan.self, ExportHAR.self, ImportHAR.self, ImportJSONL.self]
+        subcommands: [
+            List.self, Show.self, Verify.self, Diff.self, Repair.self, Scan.self, ExportHAR.self, ImportHAR.self, ImportJSONL.self,
+        ]
     )
 
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(
-            commandName: "ls", abstract: "One line per exchange: seq, status, method, the call (action and ids, or the path), time, profile.")
+            commandName: "ls",
+            abstract: "One line per exchange: seq, status, method, the call (action and ids, or the path), time, profile.")
         @Argument(help: "The cassette file.") var file: String
         func run() throws {
             let r = try CassetteReader(path: file)
-            print("# \(file): \(r.entries.count) exchanges, format \(r.header.tapedeck_cassette), created \(r.header.created_at) by \(r.header.tool)")
+            print(
+                "# \(file): \(r.entries.count) exchanges, format \(r.header.tapedeck_cassette), created \(r.header.created_at) by \(r.header.tool)"
+            )
             for (scope, specs) in (r.header.ignore ?? [:]).sorted(by: { $0.key < $1.key }) {
                 print("# ignored in keys\(scope == "*" ? "" : " (\(scope))"): \(specs.joined(separator: ", "))")
             }
             for w in r.header.warnings ?? [] { print("# WARNING: \(w)") }
             for e in try r.allExchanges() {
-                print("\(e.seq)\t\(e.response.status)\t\(e.request.method)\t\(CallSummary.of(e.request))\t\(e.timing.duration_ms) ms\t\(e.profile)")
+                print(
+                    "\(e.seq)\t\(e.response.status)\t\(e.request.method)\t\(CallSummary.of(e.request))\t\(e.timing.duration_ms) ms\t\(e.profile)"
+                )
             }
         }
     }
@@ -35,7 +42,9 @@ struct CassetteCommand: ParsableCommand {
             let r = try CassetteReader(path: file)
             let missing = seq.filter { s in !r.entries.contains { $0.seq == s } }
             guard missing.isEmpty else {
-                throw ValidationError("\(file) has no exchange \(missing.map(String.init).joined(separator: ", ")) (it holds 1 to \(r.entries.count)); see `tapedeck cassette ls \(file)`")
+                throw ValidationError(
+                    "\(file) has no exchange \(missing.map(String.init).joined(separator: ", ")) (it holds 1 to \(r.entries.count)); see `tapedeck cassette ls \(file)`"
+                )
             }
             let e = JSONEncoder()
             e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
@@ -46,7 +55,8 @@ struct CassetteCommand: ParsableCommand {
     }
 
     struct Verify: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Check every record decodes and its key matches its request; exit 1 if not.")
+        static let configuration = CommandConfiguration(
+            abstract: "Check every record decodes and its key matches its request; exit 1 if not.")
         @Argument(help: "The cassette file.") var file: String
         func run() throws {
             let r = try CassetteReader(path: file)
@@ -62,14 +72,15 @@ struct CassetteCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Compare two cassettes by match key: keys only in one, answers that differ, and ignored parts that differ.",
             discussion: """
-            Keys are made with each cassette's recorded ignore rules plus --ignore and --match-config. Requests that match \
-            only because an ignored part is left out are listed with that part (`~ KEY: ignored …`). Exit 1 on any difference.
-            """)
+                Keys are made with each cassette's recorded ignore rules plus --ignore and --match-config. Requests that match \
+                only because an ignored part is left out are listed with that part (`~ KEY: ignored …`). Exit 1 on any difference.
+                """)
         @Argument(help: "The first cassette.") var a: String
         @Argument(help: "The second cassette.") var b: String
         @OptionGroup var matching: MatchingOptions
         func run() throws {
-            let differences = try CassetteComparison.diff(try CassetteReader(path: a), try CassetteReader(path: b), extra: try matching.config())
+            let differences = try CassetteComparison.diff(
+                try CassetteReader(path: a), try CassetteReader(path: b), extra: try matching.config())
             for d in differences { print(d) }
             print("\(differences.count) difference(s)")
             if !differences.isEmpty { throw ExitCode(1) }
@@ -79,9 +90,12 @@ struct CassetteCommand: ParsableCommand {
     struct Repair: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Drop a torn last record (left by a killed writer); with --salvage, keep every valid record of a damaged file.",
-            discussion: "Without --salvage, damage other than a torn tail is refused (exit 1) with the record and offset named: nothing valid is ever deleted.")
+            discussion:
+                "Without --salvage, damage other than a torn tail is refused (exit 1) with the record and offset named: nothing valid is ever deleted."
+        )
         @Argument(help: "The cassette file (changed in place).") var file: String
-        @Flag(help: "Rewrite the file with every record that decodes, skipping damaged bytes; the original is kept as FILE.damaged.") var salvage = false
+        @Flag(help: "Rewrite the file with every record that decodes, skipping damaged bytes; the original is kept as FILE.damaged.")
+        var salvage = false
         func run() throws {
             if salvage {
                 let s = try CassetteRepair.salvage(path: file)
@@ -95,12 +109,15 @@ struct CassetteCommand: ParsableCommand {
     }
 
     struct Scan: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Fail if a live secret (plain, percent-encoded or base64) appears in the cassette.")
+        static let configuration = CommandConfiguration(
+            abstract: "Fail if a live secret (plain, percent-encoded or base64) appears in the cassette.")
         @Argument(help: "The cassette file.") var file: String
         @Option(name: .customLong("secret-env"), help: "Environment variable holding a secret (repeatable).") var secretEnv: [String] = []
         func validate() throws {
             if secretEnv.isEmpty {
-                throw ValidationError("nothing to look for: name the environment variables that hold your secrets, e.g. --secret-env ALIBABA_CLOUD_ACCESS_KEY_SECRET")
+                throw ValidationError(
+                    "nothing to look for: name the environment variables that hold your secrets, e.g. --secret-env ALIBABA_CLOUD_ACCESS_KEY_SECRET"
+                )
             }
         }
         func run() throws {
@@ -128,13 +145,16 @@ struct CassetteCommand: ParsableCommand {
     }
 
     struct ImportHAR: ParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "import-har", abstract: "Build a replayable cassette from a HAR file (browser, mitmproxy).")
+        static let configuration = CommandConfiguration(
+            commandName: "import-har", abstract: "Build a replayable cassette from a HAR file (browser, mitmproxy).")
         @Argument(help: "The HAR file to read.") var har: String
         @Option(help: "Output cassette (must not exist).") var out: String
         @Option(name: .customLong("redact"), help: "Also redact this header, parameter or JSON field.") var redact: [String] = []
         func run() throws {
             guard !FileManager.default.fileExists(atPath: out) else { throw ValidationError("\(out) exists; choose a new file") }
-            let exchanges = try HAR.import(Data(contentsOf: URL(fileURLWithPath: har))) { let (key, profile) = RequestKey.of(recorded: $0.request); return (key.string, profile) }
+            let exchanges = try HAR.import(Data(contentsOf: URL(fileURLWithPath: har))) {
+                let (key, profile) = RequestKey.of(recorded: $0.request); return (key.string, profile)
+            }
             var redactor = Redactor()
             for r in redact { redactor.add(r) }
             let w = try CassetteWriter(path: out)

@@ -10,15 +10,16 @@ struct Load: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Send reference-query traffic at a target and report latency (corrected and uncorrected) and throughput.",
         discussion: """
-        With --rate R the load is open loop: request i is due at i/R and its latency counts from then, so a \
-        stalled server shows in the corrected percentiles (coordinated omission). Without --rate each \
-        connection sends when answered (closed loop, the wrk model).
+            With --rate R the load is open loop: request i is due at i/R and its latency counts from then, so a \
+            stalled server shows in the corrected percentiles (coordinated omission). Without --rate each \
+            connection sends when answered (closed loop, the wrk model).
 
-        Ctrl-C ends early and still reports. Exits 1 when no request completed or --verify found a mismatch.
-        """
+            Ctrl-C ends early and still reports. Exits 1 when no request completed or --verify found a mismatch.
+            """
     )
 
-    @Option(help: "Target URL, e.g. http://127.0.0.1:8080 or https://… (plain GET of this URL unless a source is given).") var target: String
+    @Option(help: "Target URL, e.g. http://127.0.0.1:8080 or https://… (plain GET of this URL unless a source is given).") var target:
+        String
     @Flag(help: "Generate signed reference queries from the simulator's data set (--groups/--seed).") var synthetic = false
     @Option(help: "Synthetic groups per cloud (must match the simulator's).") var groups = 1000
     @Option(help: "Seed (must match the simulator's).") var seed: UInt64 = 1
@@ -68,7 +69,8 @@ struct Load: AsyncParsableCommand {
     static func parseSLO(_ s: String) -> (Double, UInt64)? {
         let parts = s.split(separator: "=")
         guard parts.count == 2, parts[0].hasPrefix("p"), let p = Double(parts[0].dropFirst()), p > 0, p <= 100,
-              let t = parseTime(String(parts[1])) else { return nil }
+            let t = parseTime(String(parts[1]))
+        else { return nil }
         return (p, UInt64(t.nanoseconds / 1000))
     }
 
@@ -76,10 +78,14 @@ struct Load: AsyncParsableCommand {
         let (p, limit) = Load.parseSLO(slo)!
         print("find-max: SLO p\(p) ≤ \(Double(limit) / 1000) ms, \(duration) per step")
         let search = RateSearch(percentile: p, limitMicros: limit)
-        let best = try await search.run(base, requests, progress: { step in
-            print(String(format: "  %8.0f req/s requested: achieved %8.0f, p%g %7.2f ms %@", step.rate, step.achieved, p,
-                         Double(step.latencyMicros) / 1000, step.holds ? "✓" : "✗ (SLO broken)"))
-        })
+        let best = try await search.run(
+            base, requests,
+            progress: { step in
+                print(
+                    String(
+                        format: "  %8.0f req/s requested: achieved %8.0f, p%g %7.2f ms %@", step.rate, step.achieved, p,
+                        Double(step.latencyMicros) / 1000, step.holds ? "✓" : "✗ (SLO broken)"))
+            })
         print(best > 0 ? "highest sustainable rate: \(Int(best)) req/s (p\(p) ≤ \(Double(limit) / 1000) ms)" : "no rate met the SLO")
     }
 
@@ -106,10 +112,15 @@ struct Load: AsyncParsableCommand {
             requests = rs
             if let speed { conf.pacing = offsets; conf.speed = speed; conf.rate = nil }
         } else {
-            requests = [LoadRequest(bytes: ByteBuffer(bytes: HTTPRequestWriter.bytes(method: "GET", target: t.path, host: t.authority)), expectation: nil, kind: "get")]
+            requests = [
+                LoadRequest(
+                    bytes: ByteBuffer(bytes: HTTPRequestWriter.bytes(method: "GET", target: t.path, host: t.authority)), expectation: nil,
+                    kind: "get")
+            ]
         }
         if verify {
-            let source: TargetProbe.Source = synthetic ? .synthetic(groups: groups, seed: seed) : cassette.map { .cassette(path: $0) } ?? .plain
+            let source: TargetProbe.Source =
+                synthetic ? .synthetic(groups: groups, seed: seed) : cassette.map { .cassette(path: $0) } ?? .plain
             do { conf.notes = try TargetProbe.check(await TargetProbe.identify(conf), source: source, target: target) } catch {
                 FileHandle.standardError.write(Data("tapedeck load: \(error)\n".utf8))
                 throw ExitCode(2)
@@ -131,9 +142,15 @@ struct Load: AsyncParsableCommand {
         if let json { try report.jsonData().write(to: URL(fileURLWithPath: json)) }
         if let hgrm { try report.hgrm.write(toFile: hgrm, atomically: true, encoding: .utf8) }
         if let hlog { try report.hlog.write(toFile: hlog, atomically: true, encoding: .utf8) }
-        if let html { try HTMLReport.render(title: "tapedeck load → \(target)", reports: [("run", report)]).write(toFile: html, atomically: true, encoding: .utf8) }
+        if let html {
+            try HTMLReport.render(title: "tapedeck load → \(target)", reports: [("run", report)]).write(
+                toFile: html, atomically: true, encoding: .utf8)
+        }
         if report.result.completed == 0 {
-            FileHandle.standardError.write(Data("tapedeck load: no request completed against \(target) (\(report.result.connectFailures) failed connection attempts, \(report.errorCount) request errors\(report.result.errors.isEmpty ? "" : ": " + report.result.errors.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))); is it listening, and is --target right?\n".utf8))
+            FileHandle.standardError.write(
+                Data(
+                    "tapedeck load: no request completed against \(target) (\(report.result.connectFailures) failed connection attempts, \(report.errorCount) request errors\(report.result.errors.isEmpty ? "" : ": " + report.result.errors.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))); is it listening, and is --target right?\n"
+                        .utf8))
             throw ExitCode(1)
         }
         if verify && report.result.verifyMismatched.values.reduce(0, +) > 0 { throw ExitCode(1) }

@@ -13,16 +13,16 @@ struct ProxyCommand: AsyncParsableCommand {
         commandName: "proxy",
         abstract: "Record cloud-API exchanges into a gzip cassette, or replay them offline.",
         discussion: """
-        Reverse proxy: point a client at the proxy and pass --upstream. Forward proxy: set HTTPS_PROXY or HTTP_PROXY \
-        to the proxy; CONNECT tunnels are intercepted with a CA created in --ca-dir (trust DIR/ca.pem).
+            Reverse proxy: point a client at the proxy and pass --upstream. Forward proxy: set HTTPS_PROXY or HTTP_PROXY \
+            to the proxy; CONNECT tunnels are intercepted with a CA created in --ca-dir (trust DIR/ca.pem).
 
-        Control API (loopback only, POSTs with Content-Type: application/json): GET /__tapedeck/status, \
-        POST /__tapedeck/mode|cassette|flush|rewind.
+            Control API (loopback only, POSTs with Content-Type: application/json): GET /__tapedeck/status, \
+            POST /__tapedeck/mode|cassette|flush|rewind.
 
-        SIGTERM or SIGINT: stop accepting, finish and record every exchange in flight, flush, exit 0.
+            SIGTERM or SIGINT: stop accepting, finish and record every exchange in flight, flush, exit 0.
 
-        Prints `listening on http://HOST:PORT` once ready.
-        """
+            Prints `listening on http://HOST:PORT` once ready.
+            """
     )
 
     @Option(help: "Address to bind.") var host = "127.0.0.1"
@@ -31,12 +31,16 @@ struct ProxyCommand: AsyncParsableCommand {
     @Option(help: "record | replay | auto | passthrough.") var mode: ProxyMode = .auto
     @Option(help: "Upstream for origin-form requests, e.g. https://ecs.aliyuncs.com.") var upstream: String?
     @Option(help: "When a request's recordings are used up: error | last | cycle.") var onExhausted: ExhaustedPolicy = .error
-    @Option(help: "Matching profile for every request (aliyun-rpc, aliyun-acs3, huawei, generic); default: per request.") var profile: String?
+    @Option(help: "Matching profile for every request (aliyun-rpc, aliyun-acs3, huawei, generic); default: per request.") var profile:
+        String?
     @Option(help: "Also redact this header, parameter or JSON field (repeatable).") var redact: [String] = []
     @OptionGroup var matching: MatchingOptions
-    @Option(help: ArgumentHelp("Reverse mode: re-sign forwarded requests whose signature covers Host (ACS3, Huawei) with this key, for the upstream.",
-                               discussion: "The key stays in memory; recordings never carry it. Prefer --resign-env: a command line is visible to other users.",
-                               valueName: "ID:SECRET")) var resign: String?
+    @Option(
+        help: ArgumentHelp(
+            "Reverse mode: re-sign forwarded requests whose signature covers Host (ACS3, Huawei) with this key, for the upstream.",
+            discussion:
+                "The key stays in memory; recordings never carry it. Prefer --resign-env: a command line is visible to other users.",
+            valueName: "ID:SECRET")) var resign: String?
     @Option(help: ArgumentHelp("Like --resign, reading ID:SECRET from this environment variable.", valueName: "VAR")) var resignEnv: String?
     @Option(help: "Let the control API switch only to cassettes under this directory.") var cassetteDir: String?
     @Option(help: "Directory of the TLS interception CA.") var caDir = NSString(string: "~/.tapedeck/ca").expandingTildeInPath
@@ -47,7 +51,9 @@ struct ProxyCommand: AsyncParsableCommand {
     @Option(help: "Log level (trace, debug, info, notice, warning, error).") var logLevel = "info"
 
     func validate() throws {
-        if let p = profile, MatchProfile.named(p) == nil { throw ValidationError("unknown --profile \(p); known: \(MatchProfile.builtIn.map(\.name).joined(separator: ", "))") }
+        if let p = profile, MatchProfile.named(p) == nil {
+            throw ValidationError("unknown --profile \(p); known: \(MatchProfile.builtIn.map(\.name).joined(separator: ", "))")
+        }
         if let u = upstream, UpstreamTarget(url: u) == nil {
             throw ValidationError("--upstream must be http://host[:port] or https://host[:port] with a port in 1-65535, got '\(u)'")
         }
@@ -55,7 +61,8 @@ struct ProxyCommand: AsyncParsableCommand {
         _ = try resigner()
         _ = try matching.config()
         if (resign != nil || resignEnv != nil) && upstream == nil {
-            throw ValidationError("--resign only applies to reverse mode: add --upstream URL (forward-mode clients sign the real Host already)")
+            throw ValidationError(
+                "--resign only applies to reverse mode: add --upstream URL (forward-mode clients sign the real Host already)")
         }
         if !(idleTimeout > 0) { throw ValidationError("--idle-timeout must be a positive number of seconds") }
         if !(upstreamTimeout > 0) { throw ValidationError("--upstream-timeout must be a positive number of seconds") }
@@ -89,7 +96,9 @@ extension ProxyCommand {
     func resigner() throws -> Resigner? {
         if resign != nil && resignEnv != nil { throw ValidationError("give --resign or --resign-env, not both") }
         if let resign {
-            guard let r = Resigner(pair: resign) else { throw ValidationError("--resign must be ID:SECRET (an access key id, a colon, its secret)") }
+            guard let r = Resigner(pair: resign) else {
+                throw ValidationError("--resign must be ID:SECRET (an access key id, a colon, its secret)")
+            }
             return r
         }
         if let resignEnv {
@@ -105,9 +114,13 @@ extension ProxyCommand {
 
 /// `--ignore` and `--match-config`, for the proxy and the cassette commands that compare keys.
 struct MatchingOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("Leave this request part out of match keys (repeatable): NAME (a query/form parameter, header or JSON field), param:NAME, header:NAME, json:NAME or json:a.b.c.",
-                               valueName: "NAME")) var ignore: [String] = []
-    @Option(help: ArgumentHelp("JSON file of ignore rules: {\"ignore\": [NAME, …], \"profiles\": {\"huawei\": {\"ignore\": […]}}}.", valueName: "FILE"))
+    @Option(
+        help: ArgumentHelp(
+            "Leave this request part out of match keys (repeatable): NAME (a query/form parameter, header or JSON field), param:NAME, header:NAME, json:NAME or json:a.b.c.",
+            valueName: "NAME")) var ignore: [String] = []
+    @Option(
+        help: ArgumentHelp(
+            "JSON file of ignore rules: {\"ignore\": [NAME, …], \"profiles\": {\"huawei\": {\"ignore\": […]}}}.", valueName: "FILE"))
     var matchConfig: String?
 
     func config() throws -> MatchConfig {

@@ -24,7 +24,10 @@ struct Report: ParsableCommand {
             print("merged \(reports.count) report(s)")
             print(merged.text, terminator: "")
             if let json { try merged.jsonData().write(to: URL(fileURLWithPath: json)) }
-            if let html { try HTMLReport.render(title: "tapedeck load, \(reports.count) workers merged", reports: [("merged", merged)]).write(toFile: html, atomically: true, encoding: .utf8) }
+            if let html {
+                try HTMLReport.render(title: "tapedeck load, \(reports.count) workers merged", reports: [("merged", merged)]).write(
+                    toFile: html, atomically: true, encoding: .utf8)
+            }
             if let hlog { try merged.hlog.write(toFile: hlog, atomically: true, encoding: .utf8) }
             if let hgrm { try merged.hgrm.write(toFile: hgrm, atomically: true, encoding: .utf8) }
         }

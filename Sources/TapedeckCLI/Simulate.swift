@@ -9,12 +9,12 @@ struct Simulate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Serve a local Alibaba Cloud ECS and Huawei Cloud VPC v3 security-group API.",
         discussion: """
-        Prints `listening on http://HOST:PORT` once it accepts connections, and the Huawei project id to use in paths. \
-        Alibaba ECS RPC calls go to `/` (`?Action=DescribeSecurityGroupReferences&…`), Huawei VPC v3 calls to \
-        `/v3/{project_id}/vpc/…`.
+            Prints `listening on http://HOST:PORT` once it accepts connections, and the Huawei project id to use in paths. \
+            Alibaba ECS RPC calls go to `/` (`?Action=DescribeSecurityGroupReferences&…`), Huawei VPC v3 calls to \
+            `/v3/{project_id}/vpc/…`.
 
-        Without --access-key any credentials are accepted; with it, signatures are verified.
-        """
+            Without --access-key any credentials are accepted; with it, signatures are verified.
+            """
     )
 
     @Option(help: "Address to bind.") var host = "127.0.0.1"
@@ -49,16 +49,20 @@ struct Simulate: AsyncParsableCommand {
         let simulator: Simulator
         if let data {
             let stores = try FixtureData.load(path: data).makeStores(seed: seed, file: data)
-            simulator = Simulator(aliyun: stores.aliyun, huawei: stores.huawei, clock: clock, accessKeys: keys, maxRequestsPerSecond: maxRps)
+            simulator = Simulator(
+                aliyun: stores.aliyun, huawei: stores.huawei, clock: clock, accessKeys: keys, maxRequestsPerSecond: maxRps)
         } else {
-            simulator = await Simulator.synthetic(SyntheticDataSet(groups: groups, seed: seed), clock: clock, accessKeys: keys, maxRequestsPerSecond: maxRps)
+            simulator = await Simulator.synthetic(
+                SyntheticDataSet(groups: groups, seed: seed), clock: clock, accessKeys: keys, maxRequestsPerSecond: maxRps)
         }
-        logger.info("data ready", metadata: [
-            "aliyun_groups": "\(simulator.aliyun.store.snapshot().liveCount)",
-            "huawei_groups": "\(simulator.huawei.store.snapshot().liveCount)",
-            "huawei_project": "\(simulator.huawei.store.ownerID)",
-            "elapsed": "\(ContinuousClock.now - started)",
-        ])
+        logger.info(
+            "data ready",
+            metadata: [
+                "aliyun_groups": "\(simulator.aliyun.store.snapshot().liveCount)",
+                "huawei_groups": "\(simulator.huawei.store.snapshot().liveCount)",
+                "huawei_project": "\(simulator.huawei.store.ownerID)",
+                "elapsed": "\(ContinuousClock.now - started)",
+            ])
         var conf = SimulatorConfiguration()
         conf.host = host
         conf.port = port

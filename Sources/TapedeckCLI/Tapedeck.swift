@@ -7,6 +7,9 @@ struct Tapedeck: AsyncParsableCommand {
         abstract: "Record, replay and measure cloud-API traffic.",
         discussion: "Start with `tapedeck demo`: it runs all three parts on built-in data, no cloud account needed.",
         version: "0.1.0",
-        subcommands: [DemoCommand.self, Simulate.self, ProxyCommand.self, Load.self, Report.self, CassetteCommand.self, BenchLookup.self, BenchCassette.self]
+        subcommands: [
+            DemoCommand.self, Simulate.self, ProxyCommand.self, Load.self, Report.self, CassetteCommand.self, BenchLookup.self,
+            BenchCassette.self,
+        ]
     )
 }

@@ -81,10 +81,14 @@ public struct Demo {
         await replayer.engine.shutdown()
         let differing = zip(recorded.steps, replayed.steps).filter { $0 != $1 }
         guard differing.isEmpty, recorded.steps.count == replayed.steps.count else {
-            throw Failure(description: "replay differs from the recording in \(differing.count) call(s): \(differing.map { $0.0.label }.joined(separator: ", "))")
+            throw Failure(
+                description:
+                    "replay differs from the recording in \(differing.count) call(s): \(differing.map { $0.0.label }.joined(separator: ", "))"
+            )
         }
         say("✓ replayed offline: \(replayed.steps.count)/\(recorded.steps.count) answers byte-identical")
-        let secrets = try SecretScanner.scan(path: cassette, secrets: [("secret", DemoSession.accessKeySecret), ("key id", DemoSession.accessKeyID)])
+        let secrets = try SecretScanner.scan(
+            path: cassette, secrets: [("secret", DemoSession.accessKeySecret), ("key id", DemoSession.accessKeyID)])
         guard secrets.isEmpty else { throw Failure(description: "credentials reached the cassette: \(secrets)") }
         say("✓ no credential in the cassette (signatures, key ids and Authorization redacted)")
 
@@ -102,14 +106,18 @@ public struct Demo {
         try await loadReplayer.channel.close()
         await loadReplayer.engine.shutdown()
 
-        let sim2 = try await SimulatorServer(simulator: await Simulator.synthetic(data, clock: SimulatorClock(fixedTime: SyntheticDataSet.epoch, seed: seed)),
-                                             configuration: simConf).start(on: group)
+        let sim2 = try await SimulatorServer(
+            simulator: await Simulator.synthetic(data, clock: SimulatorClock(fixedTime: SyntheticDataSet.epoch, seed: seed)),
+            configuration: simConf
+        ).start(on: group)
         let simTarget = LoadTarget(url: "http://127.0.0.1:\(sim2.localAddress!.port!)")!
         var simLoad = LoadConfiguration(target: simTarget)
         simLoad.connections = connections
         simLoad.duration = loadDuration
         simLoad.verify = true
-        let simReport = try await LoadRunner(configuration: simLoad, requests: await SyntheticSource.requests(dataSet: data, target: simTarget)).run()
+        let simReport = try await LoadRunner(
+            configuration: simLoad, requests: await SyntheticSource.requests(dataSet: data, target: simTarget)
+        ).run()
         try await sim2.close()
 
         say("")
@@ -117,29 +125,41 @@ public struct Demo {
         say("  target                        req/s       p50       p90       p99     p99.9       max   verified")
         for (name, r) in [("replaying proxy (session)", replayReport), ("simulator (synthetic mix)", simReport)] {
             let bad = r.result.verifyMismatched.values.reduce(0, +)
-            say("  " + name.padding(toLength: 26, withPad: " ", startingAt: 0)
-                + [String(Int(r.throughput)), String(r.latency(50)), String(r.latency(90)), String(r.latency(99)), String(r.latency(99.9)),
-                   String(r.result.corrected.max)].map { $0.leftPadded(10) }.joined()
-                + "   \(r.result.verifyChecked - bad)/\(r.result.verifyChecked)")
+            say(
+                "  " + name.padding(toLength: 26, withPad: " ", startingAt: 0)
+                    + [
+                        String(Int(r.throughput)), String(r.latency(50)), String(r.latency(90)), String(r.latency(99)),
+                        String(r.latency(99.9)),
+                        String(r.result.corrected.max),
+                    ].map { $0.leftPadded(10) }.joined()
+                    + "   \(r.result.verifyChecked - bad)/\(r.result.verifyChecked)")
         }
         say("")
         say("percentile spectrum, simulator:")
-        for p in [50.0, 75, 90, 99, 99.9, 99.99, 99.999, 100] { say("  p\(p)".padding(toLength: 12, withPad: " ", startingAt: 0) + "\(simReport.latency(p)) µs") }
+        for p in [50.0, 75, 90, 99, 99.9, 99.99, 99.999, 100] {
+            say("  p\(p)".padding(toLength: 12, withPad: " ", startingAt: 0) + "\(simReport.latency(p)) µs")
+        }
 
         let html = outputDirectory + "/report.html"
         try HTMLReport.render(title: "tapedeck demo", reports: [("replaying proxy", replayReport), ("simulator", simReport)])
             .write(toFile: html, atomically: true, encoding: .utf8)
         var combined: [String: Any] = ["replay": replayReport.json, "simulator": simReport.json]
         combined["session"] = ["calls": recorded.steps.count, "identical_on_replay": recorded.steps.count]
-        try JSONSerialization.data(withJSONObject: combined, options: [.prettyPrinted, .sortedKeys]).write(to: URL(fileURLWithPath: outputDirectory + "/report.json"))
+        try JSONSerialization.data(withJSONObject: combined, options: [.prettyPrinted, .sortedKeys]).write(
+            to: URL(fileURLWithPath: outputDirectory + "/report.json"))
         for (name, r) in [("replay", replayReport), ("simulator", simReport)] {
             let bad = r.result.verifyMismatched.values.reduce(0, +)
             if bad > 0 || r.errorCount > 0 || r.result.completed == 0 {
-                throw Failure(description: "\(name) load: \(r.result.completed) completed, \(r.errorCount) errors, \(bad) mismatches \(r.result.mismatchSamples)")
+                throw Failure(
+                    description:
+                        "\(name) load: \(r.result.completed) completed, \(r.errorCount) errors, \(bad) mismatches \(r.result.mismatchSamples)"
+                )
             }
         }
         say("")
-        say("✓ wrote \(cassette), \(html) and \(outputDirectory)/report.json in \(String(format: "%.1f", Date().timeIntervalSince(started))) s")
+        say(
+            "✓ wrote \(cassette), \(html) and \(outputDirectory)/report.json in \(String(format: "%.1f", Date().timeIntervalSince(started))) s"
+        )
     }
 }
 

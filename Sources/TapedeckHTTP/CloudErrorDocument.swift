@@ -17,8 +17,10 @@ public enum CloudErrorDocument {
         public var requestIDHeader: (String, String)
     }
 
-    public static func render(_ shape: Shape, code: String, message: String, requestID: String, hostID: String = "",
-                              recommend: String = "", allocator: ByteBufferAllocator) -> Rendered {
+    public static func render(
+        _ shape: Shape, code: String, message: String, requestID: String, hostID: String = "",
+        recommend: String = "", allocator: ByteBufferAllocator
+    ) -> Rendered {
         var out = allocator.buffer(capacity: 192 + message.utf8.count)
         switch shape {
         case .aliyun(xml: true):
@@ -31,7 +33,8 @@ public enum CloudErrorDocument {
             out.writeStaticString("</Error>")
             return Rendered(contentType: "text/xml;charset=utf-8", body: out, requestIDHeader: ("x-acs-request-id", requestID))
         case .aliyun:
-            writeJSON([("RequestId", requestID), ("HostId", hostID), ("Code", code), ("Message", message), ("Recommend", recommend)], into: &out)
+            writeJSON(
+                [("RequestId", requestID), ("HostId", hostID), ("Code", code), ("Message", message), ("Recommend", recommend)], into: &out)
             return Rendered(contentType: "application/json;charset=utf-8", body: out, requestIDHeader: ("x-acs-request-id", requestID))
         case .huawei:
             writeJSON([("error_msg", message), ("error_code", code), ("request_id", requestID)], into: &out)

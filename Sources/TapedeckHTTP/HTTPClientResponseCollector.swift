@@ -23,7 +23,8 @@ public enum HTTPClientFailure: Error, Sendable, Equatable, CustomStringConvertib
 
     public var description: String {
         switch self {
-        case .closed(let any): return any ? "the connection closed in the middle of the response" : "the connection closed before any response"
+        case .closed(let any):
+            return any ? "the connection closed in the middle of the response" : "the connection closed before any response"
         case .bodyTooLarge(let limit): return "the response body exceeds \(limit) bytes"
         case .unsolicited: return "the server sent bytes no request asked for"
         case .malformed(let why): return "the response is not valid HTTP/1.1: \(why)"

@@ -28,7 +28,8 @@ public enum HTTPContentDecoding {
         do {
             if name == "deflate" {
                 // "deflate" is zlib-wrapped per RFC 9110; some servers send raw deflate: try both.
-                do { return try input.decompress(with: .zlib(), maxSize: limit) } catch let e as CompressNIOError where e != .bufferOverflow {
+                do { return try input.decompress(with: .zlib(), maxSize: limit) } catch let e as CompressNIOError where e != .bufferOverflow
+                {
                     input = body
                     return try input.decompress(with: .deflate(), maxSize: limit)
                 }

@@ -55,7 +55,8 @@ public enum HTTPResponseHeadParser {
         guard raw[12] == UInt8(ascii: " ") || raw[12] == 13, (100...599).contains(status) else {
             return .invalid("status code is not three digits followed by a space")
         }
-        var head = Head(status: status, contentLength: nil, chunked: false, closes: minor == UInt8(ascii: "0"), headerLength: end, headers: [])
+        var head = Head(
+            status: status, contentLength: nil, chunked: false, closes: minor == UInt8(ascii: "0"), headerLength: end, headers: [])
         // Skip to the first header line.
         var line = 12
         while line < end && raw[line] != 10 { line += 1 }
@@ -89,8 +90,11 @@ public enum HTTPResponseHeadParser {
                 if value.contains("close") { head.closes = true } else if value.contains("keep-alive") { head.closes = false }
             }
             if collectHeaders {
-                head.headers.append((String(decoding: UnsafeRawBufferPointer(rebasing: raw[line..<colon]), as: UTF8.self),
-                                     String(decoding: UnsafeRawBufferPointer(rebasing: raw[vStart..<vEnd]), as: UTF8.self)))
+                head.headers.append(
+                    (
+                        String(decoding: UnsafeRawBufferPointer(rebasing: raw[line..<colon]), as: UTF8.self),
+                        String(decoding: UnsafeRawBufferPointer(rebasing: raw[vStart..<vEnd]), as: UTF8.self)
+                    ))
             }
             line = eol + 1
         }
@@ -110,7 +114,8 @@ public enum HTTPResponseHeadParser {
 public enum HTTPRequestWriter {
     /// `METHOD target HTTP/1.1`, `Host`, the headers as given, `Content-Length` for a body (and for POST/PUT/PATCH
     /// without one), then the body.
-    public static func bytes(method: String, target: String, host: String, headers: [(String, String)] = [], body: [UInt8] = []) -> [UInt8] {
+    public static func bytes(method: String, target: String, host: String, headers: [(String, String)] = [], body: [UInt8] = []) -> [UInt8]
+    {
         var head = "\(method) \(target) HTTP/1.1\r\nHost: \(host)\r\n"
         for (n, v) in headers where n.lowercased() != "content-length" && n.lowercased() != "host" { head += "\(n): \(v)\r\n" }
         if !body.isEmpty || method == "POST" || method == "PUT" || method == "PATCH" { head += "Content-Length: \(body.count)\r\n" }

@@ -54,7 +54,8 @@ public struct HTTPServerConnectionStateMachine {
             if let rejection = checkLimits(head) { return reject(rejection) }
             state = .receiving(head, nil)
             if head.version.major == 1, head.version.minor >= 1,
-               head.headers.first(name: "expect")?.lowercased() == "100-continue" {
+                head.headers.first(name: "expect")?.lowercased() == "100-continue"
+            {
                 return .sendContinue
             }
             return .none
@@ -72,7 +73,8 @@ public struct HTTPServerConnectionStateMachine {
         switch state {
         case .receiving(let head, var body):
             if (body?.readableBytes ?? 0) + chunk.readableBytes > limits.maxBodyBytes {
-                return reject(.init(status: .payloadTooLarge, message: "The request body is larger than \(limits.maxBodyBytes) bytes.", head: head))
+                return reject(
+                    .init(status: .payloadTooLarge, message: "The request body is larger than \(limits.maxBodyBytes) bytes.", head: head))
             }
             state = .idle  // drop our reference so the append below does not copy
             if body == nil { body = chunk } else { body!.writeBuffer(&chunk) }
@@ -161,7 +163,10 @@ public struct HTTPServerConnectionStateMachine {
             state = .closed
             return .close
         case .receiving(let head, _):
-            return reject(.init(status: .requestTimeout, message: "The request was not completed within \(limits.idleTimeout.nanoseconds / 1_000_000_000) s.", head: head))
+            return reject(
+                .init(
+                    status: .requestTimeout,
+                    message: "The request was not completed within \(limits.idleTimeout.nanoseconds / 1_000_000_000) s.", head: head))
         case .responding, .closed:
             return .none
         }
@@ -194,7 +199,9 @@ public struct HTTPServerConnectionStateMachine {
         var headerBytes = 0
         for h in head.headers { headerBytes += h.name.utf8.count + h.value.utf8.count + 4 }
         if headerBytes > limits.maxHeaderBytes {
-            return .init(status: .requestHeaderFieldsTooLarge, message: "The request headers are larger than \(limits.maxHeaderBytes) bytes.", head: head)
+            return .init(
+                status: .requestHeaderFieldsTooLarge, message: "The request headers are larger than \(limits.maxHeaderBytes) bytes.",
+                head: head)
         }
         if let len = head.headers.first(name: "content-length").flatMap(Int.init), len > limits.maxBodyBytes {
             return .init(status: .payloadTooLarge, message: "The request body is larger than \(limits.maxBodyBytes) bytes.", head: head)

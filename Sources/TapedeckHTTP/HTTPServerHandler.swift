@@ -143,8 +143,9 @@ public final class HTTPServerHandler<Responder: HTTPResponder>: ChannelDuplexHan
                     switch result {
                     case .success(let r): self.write(r, for: request.head, context)
                     case .failure(let e):
-                        let r = self.responder.rejection(.init(status: .badGateway, message: "\(e)", head: request.head),
-                                                         allocator: context.channel.allocator)
+                        let r = self.responder.rejection(
+                            .init(status: .badGateway, message: "\(e)", head: request.head),
+                            allocator: context.channel.allocator)
                         self.write(r, for: request.head, context)
                     }
                 }

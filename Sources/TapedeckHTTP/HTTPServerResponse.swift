@@ -22,8 +22,10 @@ public struct HTTPServerResponse: Sendable {
     /// The length a HEAD answer announces when it is not the (empty) body's: a proxied HEAD keeps its upstream's.
     public var headContentLength: Int?
 
-    public init(status: HTTPResponseStatus, contentType: String? = nil, headers: [(String, String)] = [], body: ByteBuffer,
-                headContentLength: Int? = nil) {
+    public init(
+        status: HTTPResponseStatus, contentType: String? = nil, headers: [(String, String)] = [], body: ByteBuffer,
+        headContentLength: Int? = nil
+    ) {
         self.status = status
         self.contentType = contentType
         self.headers = headers

@@ -1,9 +1,9 @@
 import NIOCore
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// A server could not bind its address; the message says why in the user's terms and which flag fixes it.
@@ -15,13 +15,15 @@ public struct ListenError: Error, Sendable, CustomStringConvertible {
         if let io = underlying as? IOError {
             switch io.errnoCode {
             case EADDRINUSE:
-                description = "cannot listen on \(address): the port is in use (another tapedeck, or another server); pick another with --port N, or --port 0 for a free one"
+                description =
+                    "cannot listen on \(address): the port is in use (another tapedeck, or another server); pick another with --port N, or --port 0 for a free one"
                 return
             case EACCES:
                 description = "cannot listen on \(address): ports below 1024 need root; use a higher --port such as 8080"
                 return
             case EADDRNOTAVAIL:
-                description = "cannot listen on \(address): this machine has no such address; use --host 127.0.0.1 (this machine only) or 0.0.0.0 (all interfaces)"
+                description =
+                    "cannot listen on \(address): this machine has no such address; use --host 127.0.0.1 (this machine only) or 0.0.0.0 (all interfaces)"
                 return
             default:
                 break

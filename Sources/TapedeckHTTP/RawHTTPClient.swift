@@ -32,13 +32,17 @@ public enum RawHTTPClient {
         let channel: Channel
         do {
             channel = try await ClientBootstrap(group: group)
-                .channelInitializer { ch in ch.eventLoop.makeCompletedFuture { try ch.pipeline.syncOperations.addHandler(Collector(collector)) } }
+                .channelInitializer { ch in
+                    ch.eventLoop.makeCompletedFuture { try ch.pipeline.syncOperations.addHandler(Collector(collector)) }
+                }
                 .connect(host: "127.0.0.1", port: port).get()
         } catch {
             collector.fail(error)  // nothing will complete it: a connection refused is the caller's answer
             throw error
         }
-        let timer = channel.eventLoop.scheduleTask(in: timeout) { collector.fail(Failure(description: "no complete response within \(timeout)")) }
+        let timer = channel.eventLoop.scheduleTask(in: timeout) {
+            collector.fail(Failure(description: "no complete response within \(timeout)"))
+        }
         var buf = channel.allocator.buffer(capacity: raw.count)
         buf.writeBytes(raw)
         channel.writeAndFlush(buf, promise: nil)
@@ -47,9 +51,12 @@ public enum RawHTTPClient {
     }
 
     /// A GET (or other method) with the given headers.
-    public static func request(_ method: String = "GET", _ target: String, port: Int, headers: [(String, String)] = [],
-                               body: [UInt8] = []) async throws -> Response {
-        try await send(HTTPRequestWriter.bytes(method: method, target: target, host: "127.0.0.1:\(port)", headers: headers, body: body), port: port)
+    public static func request(
+        _ method: String = "GET", _ target: String, port: Int, headers: [(String, String)] = [],
+        body: [UInt8] = []
+    ) async throws -> Response {
+        try await send(
+            HTTPRequestWriter.bytes(method: method, target: target, host: "127.0.0.1:\(port)", headers: headers, body: body), port: port)
     }
 
     private final class Collector: ChannelInboundHandler, @unchecked Sendable {
@@ -71,7 +78,9 @@ public enum RawHTTPClient {
 
         func channelInactive(context: ChannelHandlerContext) {
             tryFinish(closed: true, context: context)
-            if !done { done = true; promise.fail(Failure(description: "connection closed before a complete response (\(bytes.count) bytes)")) }
+            if !done {
+                done = true; promise.fail(Failure(description: "connection closed before a complete response (\(bytes.count) bytes)"))
+            }
         }
 
         func errorCaught(context: ChannelHandlerContext, error: Error) {
@@ -104,13 +113,15 @@ public enum RawHTTPClient {
             if let len = p.length, available >= len {
                 done = true
                 let isClose = p.headers.contains { $0.0.lowercased() == "connection" && $0.1.lowercased() == "close" }
-                promise.succeed(Response(status: p.status, headers: p.headers, body: Array(bytes[p.bodyStart..<(p.bodyStart + len)]),
-                                         closed: closed || isClose, interim: interim))
+                promise.succeed(
+                    Response(
+                        status: p.status, headers: p.headers, body: Array(bytes[p.bodyStart..<(p.bodyStart + len)]),
+                        closed: closed || isClose, interim: interim))
             } else if p.length == nil && closed {
                 done = true
-                promise.succeed(Response(status: p.status, headers: p.headers, body: Array(bytes[p.bodyStart...]), closed: true, interim: interim))
+                promise.succeed(
+                    Response(status: p.status, headers: p.headers, body: Array(bytes[p.bodyStart...]), closed: true, interim: interim))
             }
         }
     }
 }
-

@@ -11,7 +11,8 @@ public struct RequestTarget: Sendable, Equatable {
     /// The query as sent, without `?`; nil when there is no `?`.
     public var query: Substring?
 
-    public enum Scheme: String, Sendable { case http, https
+    public enum Scheme: String, Sendable {
+        case http, https
         public var defaultPort: Int { self == .https ? 443 : 80 }
     }
 
@@ -44,7 +45,8 @@ public struct RequestTarget: Sendable, Equatable {
         let slash2 = u.index(after: slash1)
         guard slash2 < u.endIndex, u[slash2] == UInt8(ascii: "/") else { return nil }
         let authorityStart = u.index(after: slash2)
-        let authorityEnd = u[authorityStart...].firstIndex { $0 == UInt8(ascii: "/") || $0 == UInt8(ascii: "?") || $0 == UInt8(ascii: "#") }
+        let authorityEnd =
+            u[authorityStart...].firstIndex { $0 == UInt8(ascii: "/") || $0 == UInt8(ascii: "?") || $0 == UInt8(ascii: "#") }
             ?? u.endIndex
         guard let authority = Authority(target[authorityStart..<authorityEnd], defaultPort: scheme.defaultPort) else { return nil }
         self.scheme = scheme
@@ -113,7 +115,8 @@ public struct Authority: Sendable, Hashable, CustomStringConvertible {
 
     /// Whether the host is an IP literal (no SNI, no name check by DNS name).
     public var isIPAddress: Bool {
-        host.utf8.contains(UInt8(ascii: ":")) || (host.split(separator: ".").count == 4 && host.utf8.allSatisfy { ($0 >= 48 && $0 <= 57) || $0 == 46 })
+        host.utf8.contains(UInt8(ascii: ":"))
+            || (host.split(separator: ".").count == 4 && host.utf8.allSatisfy { ($0 >= 48 && $0 <= 57) || $0 == 46 })
     }
 
     /// `host:port`, brackets around IPv6.

@@ -36,7 +36,8 @@ public enum TLSFiles {
         if isPEM(bytes) {
             let text = String(decoding: bytes, as: UTF8.self)
             if text.contains("ENCRYPTED") {
-                throw Failure(flag, path, "is an encrypted private key; write an unencrypted copy with `openssl pkey -in \(path) -out plain.key`")
+                throw Failure(
+                    flag, path, "is an encrypted private key; write an unencrypted copy with `openssl pkey -in \(path) -out plain.key`")
             }
             guard text.contains("PRIVATE KEY-----") else {
                 if text.contains("CERTIFICATE-----") {
@@ -45,7 +46,9 @@ public enum TLSFiles {
                 throw Failure(flag, path, "is PEM but holds no PRIVATE KEY block")
             }
             do { return try NIOSSLPrivateKey(bytes: bytes, format: .pem) } catch {
-                throw Failure(flag, path, "holds a PRIVATE KEY block that cannot be read (\(error)); supported: RSA and EC keys, PKCS#1, SEC1 or PKCS#8")
+                throw Failure(
+                    flag, path,
+                    "holds a PRIVATE KEY block that cannot be read (\(error)); supported: RSA and EC keys, PKCS#1, SEC1 or PKCS#8")
             }
         }
         do { return try NIOSSLPrivateKey(bytes: bytes, format: .der) } catch {
@@ -57,7 +60,8 @@ public enum TLSFiles {
     public static func serverContext(certificatePath: String, keyPath: String) throws -> NIOSSLContext {
         let chain = try certificates(certificatePath, flag: "--tls-cert")
         let key = try privateKey(keyPath, flag: "--tls-key")
-        let configuration = TLSConfiguration.makeServerConfiguration(certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
+        let configuration = TLSConfiguration.makeServerConfiguration(
+            certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
         do { return try NIOSSLContext(configuration: configuration) } catch {
             throw Failure("--tls-key", keyPath, "does not match the certificate in \(certificatePath) (\(error))")
         }

@@ -16,10 +16,12 @@ public struct TestProxy: Sendable {
     public let port: Int
     public let engine: ProxyEngine
 
-    public static func with<T: Sendable>(cassette: String, mode: ProxyMode, upstream: String? = nil,
-                                         onExhausted: ExhaustedPolicy = .error, caDirectory: String? = nil,
-                                         configure: (inout ProxyConfiguration) -> Void = { _ in },
-                                         _ body: (TestProxy) async throws -> T) async throws -> T {
+    public static func with<T: Sendable>(
+        cassette: String, mode: ProxyMode, upstream: String? = nil,
+        onExhausted: ExhaustedPolicy = .error, caDirectory: String? = nil,
+        configure: (inout ProxyConfiguration) -> Void = { _ in },
+        _ body: (TestProxy) async throws -> T
+    ) async throws -> T {
         var conf = ProxyConfiguration(cassettePath: cassette, caDirectory: caDirectory ?? (cassette + ".ca"))
         conf.host = "127.0.0.1"
         conf.port = 0

@@ -31,7 +31,9 @@ public final class RawHTTPConnection: Sendable {
     public func received(timeout: TimeAmount = .seconds(5), until: @escaping @Sendable (String) -> Bool) async throws -> String {
         let deadline = NIODeadline.now() + timeout
         while NIODeadline.now() < deadline {
-            let (text, closed) = try await channel.eventLoop.submit { (String(decoding: self.inbox.bytes, as: UTF8.self), self.inbox.closed) }.get()
+            let (text, closed) = try await channel.eventLoop.submit {
+                (String(decoding: self.inbox.bytes, as: UTF8.self), self.inbox.closed)
+            }.get()
             if until(text) || closed { return text }
             try await Task.sleep(for: .milliseconds(10))
         }

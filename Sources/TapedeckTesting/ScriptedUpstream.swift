@@ -7,8 +7,10 @@ import NIOPosix
 /// line, two responses for one request.
 public enum ScriptedUpstream {
     /// - Parameter delay: how long each answer takes (a slow upstream).
-    public static func with<T: Sendable>(delay: TimeAmount = .zero, answer: @escaping @Sendable (_ request: String) -> [UInt8],
-                                         _ body: (_ port: Int) async throws -> T) async throws -> T {
+    public static func with<T: Sendable>(
+        delay: TimeAmount = .zero, answer: @escaping @Sendable (_ request: String) -> [UInt8],
+        _ body: (_ port: Int) async throws -> T
+    ) async throws -> T {
         let group = MultiThreadedEventLoopGroup.singleton
         let server = try await ServerBootstrap(group: group)
             .childChannelInitializer { ch in
@@ -41,7 +43,8 @@ public enum ScriptedUpstream {
             pending += unwrapInboundIn(data).readableBytesView
             while let end = headEnd() {
                 let head = String(decoding: pending[..<end], as: UTF8.self)
-                let length = head.split(separator: "\r\n").first { $0.lowercased().hasPrefix("content-length:") }
+                let length =
+                    head.split(separator: "\r\n").first { $0.lowercased().hasPrefix("content-length:") }
                     .flatMap { Int($0.split(separator: ":")[1].trimmingCharacters(in: .whitespaces)) } ?? 0
                 guard pending.count >= end + length else { return }
                 pending.removeFirst(end + length)
@@ -57,7 +60,8 @@ public enum ScriptedUpstream {
 
         private func headEnd() -> Int? {
             guard pending.count >= 4 else { return nil }
-            for i in 0...(pending.count - 4) where pending[i] == 13 && pending[i + 1] == 10 && pending[i + 2] == 13 && pending[i + 3] == 10 {
+            for i in 0...(pending.count - 4) where pending[i] == 13 && pending[i + 1] == 10 && pending[i + 2] == 13 && pending[i + 3] == 10
+            {
                 return i + 4
             }
             return nil
@@ -79,8 +83,10 @@ public enum OpenSSLTool {
 
 /// Runs a program to the end and returns its exit status and everything it printed (stdout and stderr).
 public enum CommandRunner {
-    public static func run(_ executable: String, _ arguments: [String], in directory: String? = nil,
-                           environment: [String: String]? = nil) throws -> (status: Int32, output: String) {
+    public static func run(
+        _ executable: String, _ arguments: [String], in directory: String? = nil,
+        environment: [String: String]? = nil
+    ) throws -> (status: Int32, output: String) {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: executable)
         p.arguments = arguments

@@ -17,19 +17,24 @@ public struct TestSimulator: Sendable {
     public let simulator: Simulator
 
     /// Runs `body` with a started simulator and stops it afterwards, even if `body` throws.
-    public static func with<T: Sendable>(groups: Int = 100, seed: UInt64 = 1, fixedTime: Int64? = SyntheticDataSet.epoch,
-                                         accessKeys: [String: String] = [:], threads: Int = 1,
-                                         limits: SimulatorConfiguration.Limits = .init(),
-                                         _ body: (TestSimulator) async throws -> T) async throws -> T {
+    public static func with<T: Sendable>(
+        groups: Int = 100, seed: UInt64 = 1, fixedTime: Int64? = SyntheticDataSet.epoch,
+        accessKeys: [String: String] = [:], threads: Int = 1,
+        limits: SimulatorConfiguration.Limits = .init(),
+        _ body: (TestSimulator) async throws -> T
+    ) async throws -> T {
         let clock = SimulatorClock(fixedTime: fixedTime, seed: seed)
-        let simulator = await Simulator.synthetic(SyntheticDataSet(groups: groups, seed: seed), clock: clock,
-                                                  accessKeys: AccessKeyStore(accessKeys))
+        let simulator = await Simulator.synthetic(
+            SyntheticDataSet(groups: groups, seed: seed), clock: clock,
+            accessKeys: AccessKeyStore(accessKeys))
         return try await with(simulator: simulator, threads: threads, limits: limits, body)
     }
 
     /// Runs `body` against a given simulator.
-    public static func with<T: Sendable>(simulator: Simulator, threads: Int = 1, limits: SimulatorConfiguration.Limits = .init(),
-                                         _ body: (TestSimulator) async throws -> T) async throws -> T {
+    public static func with<T: Sendable>(
+        simulator: Simulator, threads: Int = 1, limits: SimulatorConfiguration.Limits = .init(),
+        _ body: (TestSimulator) async throws -> T
+    ) async throws -> T {
         var conf = SimulatorConfiguration()
         conf.host = "127.0.0.1"
         conf.port = 0

@@ -8,10 +8,13 @@ func tempPath(_ name: String) -> String {
 }
 
 func sampleExchange(_ i: Int, key: String? = nil) -> Exchange {
-    Exchange(seq: 0, key: key ?? "example.com/?Action=Describe&N=\(i)", profile: "generic",
-             request: .init(method: "GET", url: "http://example.com/?Action=Describe&N=\(i)", headers: [("Host", "example.com")], body: .empty),
-             response: .init(status: 200, headers: [("Content-Type", "application/json")], body: Body(bytes: Array("{\"n\":\(i),\"pad\":\"\(String(repeating: "x", count: i % 300))\"}".utf8))),
-             timing: .init(started_at: "2026-01-01T00:00:00.000Z", duration_ms: 1.5))
+    Exchange(
+        seq: 0, key: key ?? "example.com/?Action=Describe&N=\(i)", profile: "generic",
+        request: .init(method: "GET", url: "http://example.com/?Action=Describe&N=\(i)", headers: [("Host", "example.com")], body: .empty),
+        response: .init(
+            status: 200, headers: [("Content-Type", "application/json")],
+            body: Body(bytes: Array("{\"n\":\(i),\"pad\":\"\(String(repeating: "x", count: i % 300))\"}".utf8))),
+        timing: .init(started_at: "2026-01-01T00:00:00.000Z", duration_ms: 1.5))
 }
 
 func writeCassette(_ path: String, count: Int) throws {

@@ -3,19 +3,24 @@ import Foundation
 import Testing
 
 @Suite struct RedactionTests {
-    func exchange(url: String, requestHeaders: [(String, String)], requestBody: String = "", responseBody: String = "{}",
-                  responseHeaders: [(String, String)] = [("Content-Type", "application/json")]) -> Exchange {
-        Exchange(seq: 1, key: "k", profile: "generic",
-                 request: .init(method: "POST", url: url, headers: requestHeaders, body: Body(bytes: Array(requestBody.utf8))),
-                 response: .init(status: 200, headers: responseHeaders, body: Body(bytes: Array(responseBody.utf8))),
-                 timing: .init(started_at: "t", duration_ms: 1))
+    func exchange(
+        url: String, requestHeaders: [(String, String)], requestBody: String = "", responseBody: String = "{}",
+        responseHeaders: [(String, String)] = [("Content-Type", "application/json")]
+    ) -> Exchange {
+        Exchange(
+            seq: 1, key: "k", profile: "generic",
+            request: .init(method: "POST", url: url, headers: requestHeaders, body: Body(bytes: Array(requestBody.utf8))),
+            response: .init(status: 200, headers: responseHeaders, body: Body(bytes: Array(responseBody.utf8))),
+            timing: .init(started_at: "t", duration_ms: 1))
     }
 
     @Test func credentialsAreRedactedEverywhere() throws {
         let e = exchange(
             url: "https://ecs.aliyuncs.com/?Action=X&AccessKeyId=LTAIabcdef&Signature=c2lnbmF0dXJl%3D&SignatureNonce=n1",
-            requestHeaders: [("Authorization", "ACS3-HMAC-SHA256 Credential=LTAIabcdef,SignedHeaders=host,Signature=deadbeef"),
-                             ("Cookie", "session=s3cr3t"), ("X-Sdk-Date", "20260101T000000Z")],
+            requestHeaders: [
+                ("Authorization", "ACS3-HMAC-SHA256 Credential=LTAIabcdef,SignedHeaders=host,Signature=deadbeef"),
+                ("Cookie", "session=s3cr3t"), ("X-Sdk-Date", "20260101T000000Z"),
+            ],
             requestBody: #"{"auth":{"password":"hunter22","user":"bob"}}"#,
             responseBody: #"{"Credentials":{"AccessKeySecret":"verysecret","SecurityToken":"tok123","Expiration":"2026"}}"#,
             responseHeaders: [("Content-Type", "application/json"), ("Set-Cookie", "id=abc")])
@@ -34,8 +39,9 @@ import Testing
         var redactor = Redactor()
         redactor.add("X-Custom-Key")
         redactor.add("ClientToken")
-        let e = exchange(url: "http://h/", requestHeaders: [("X-Custom-Key", "abc"), ("Content-Type", "application/x-www-form-urlencoded")],
-                         requestBody: "Action=A&ClientToken=t0k&Signature=sig")
+        let e = exchange(
+            url: "http://h/", requestHeaders: [("X-Custom-Key", "abc"), ("Content-Type", "application/x-www-form-urlencoded")],
+            requestBody: "Action=A&ClientToken=t0k&Signature=sig")
         let r = redactor.redact(e)
         #expect(r.request.headerPairs[0].1 == "REDACTED")
         #expect(r.request.body.data == "Action=A&ClientToken=REDACTED&Signature=REDACTED")
@@ -61,7 +67,9 @@ import Testing
     }
 
     @Test func harExportImportRoundTrip() throws {
-        let original = (1...3).map { i -> Exchange in var e = sampleExchange(i); e.seq = i; return e }
+        let original = (1...3).map { i -> Exchange in
+            var e = sampleExchange(i); e.seq = i; return e
+        }
         let har = try HAR.export(original)
         let json = try JSONSerialization.jsonObject(with: har) as! [String: Any]
         #expect(((json["log"] as! [String: Any])["version"] as? String) == "1.2")
@@ -84,17 +92,19 @@ import Testing
             planted.append((where_, v))
             return v
         }
-        let query = [("password", secret("query password")), ("Token", secret("query Token")), ("SIGNATURE", secret("query SIGNATURE")),
-                     ("client_secret", secret("query client_secret")), ("api_key", secret("query api_key")),
-                     ("AccessKeyId", secret("query AccessKeyId")), ("x-amz-security-token", secret("query security token"))]
-            .map { "\($0.0)=\($0.1)" }.joined(separator: "&")
+        let query = [
+            ("password", secret("query password")), ("Token", secret("query Token")), ("SIGNATURE", secret("query SIGNATURE")),
+            ("client_secret", secret("query client_secret")), ("api_key", secret("query api_key")),
+            ("AccessKeyId", secret("query AccessKeyId")), ("x-amz-security-token", secret("query security token")),
+        ]
+        .map { "\($0.0)=\($0.1)" }.joined(separator: "&")
         let form = "Action=Create&Password=\(secret("form Password"))&SecurityToken=\(secret("form SecurityToken"))&Name=ok"
         let nested = """
-        {"auth":{"identity":{"methods":["password"],"token":{"id":"\(secret("auth.identity.token.id"))"},
-         "password":{"user":{"name":"bob","password":"\(secret("nested password"))"}}}},
-         "keys":[{"access_key":"\(secret("array access_key"))","private_key":"\(secret("array private_key"))"}],
-         "Client_Secret":"\(secret("Client_Secret"))","refresh-token":"\(secret("refresh-token"))","n":1}
-        """
+            {"auth":{"identity":{"methods":["password"],"token":{"id":"\(secret("auth.identity.token.id"))"},
+             "password":{"user":{"name":"bob","password":"\(secret("nested password"))"}}}},
+             "keys":[{"access_key":"\(secret("array access_key"))","private_key":"\(secret("array private_key"))"}],
+             "Client_Secret":"\(secret("Client_Secret"))","refresh-token":"\(secret("refresh-token"))","n":1}
+            """
         let echoed = secret("echoed key id")
         let requestHeaders: [(String, String)] = [
             ("Authorization", "ACS3-HMAC-SHA256 Credential=\(echoed),SignedHeaders=host,Signature=\(secret("Authorization signature"))"),
@@ -103,10 +113,10 @@ import Testing
             ("Content-Type", "application/json"),
         ]
         let responseBody = """
-        {"Credentials":{"AccessKeySecret":"\(secret("response AccessKeySecret"))","SecurityToken":"\(secret("response SecurityToken"))"},
-         "token":"\(secret("response token"))","items":[{"secret":"\(secret("response array secret"))"}],
-         "Message":"signature mismatch, string to sign: GET&%2F&AccessKeyId%3D\(echoed)"}
-        """
+            {"Credentials":{"AccessKeySecret":"\(secret("response AccessKeySecret"))","SecurityToken":"\(secret("response SecurityToken"))"},
+             "token":"\(secret("response token"))","items":[{"secret":"\(secret("response array secret"))"}],
+             "Message":"signature mismatch, string to sign: GET&%2F&AccessKeyId%3D\(echoed)"}
+            """
         let responseHeaders: [(String, String)] = [
             ("Content-Type", "application/json"), ("Set-Cookie", "sid=" + secret("Set-Cookie")),
             ("WWW-Authenticate", "Bearer realm=x, error=" + secret("WWW-Authenticate")), ("X-Subject-Token", secret("X-Subject-Token")),
@@ -116,19 +126,25 @@ import Testing
         let textBody = "password=\(secret("text password"))&user=bob"
 
         let exchanges = [
-            Exchange(seq: 1, key: "k", profile: "generic",
-                     request: .init(method: "POST", url: "https://api.example/v3/p?\(query)", headers: requestHeaders, body: Body(bytes: Array(nested.utf8))),
-                     response: .init(status: 200, headers: responseHeaders, body: Body(bytes: Array(responseBody.utf8))),
-                     timing: .init(started_at: "t", duration_ms: 1)),
-            Exchange(seq: 2, key: "k2", profile: "aliyun-rpc",
-                     request: .init(method: "POST", url: "https://ecs.aliyuncs.com/", headers: [("Content-Type", "application/x-www-form-urlencoded")],
-                                    body: Body(bytes: Array(form.utf8))),
-                     response: .init(status: 200, headers: [("Content-Type", "text/xml")], body: Body(bytes: Array(xmlBody.utf8))),
-                     timing: .init(started_at: "t", duration_ms: 1)),
-            Exchange(seq: 3, key: "k3", profile: "generic",
-                     request: .init(method: "GET", url: "https://api.example/x", headers: [], body: .empty),
-                     response: .init(status: 200, headers: [("Content-Type", "text/plain")], body: Body(bytes: Array(textBody.utf8))),
-                     timing: .init(started_at: "t", duration_ms: 1)),
+            Exchange(
+                seq: 1, key: "k", profile: "generic",
+                request: .init(
+                    method: "POST", url: "https://api.example/v3/p?\(query)", headers: requestHeaders, body: Body(bytes: Array(nested.utf8))
+                ),
+                response: .init(status: 200, headers: responseHeaders, body: Body(bytes: Array(responseBody.utf8))),
+                timing: .init(started_at: "t", duration_ms: 1)),
+            Exchange(
+                seq: 2, key: "k2", profile: "aliyun-rpc",
+                request: .init(
+                    method: "POST", url: "https://ecs.aliyuncs.com/", headers: [("Content-Type", "application/x-www-form-urlencoded")],
+                    body: Body(bytes: Array(form.utf8))),
+                response: .init(status: 200, headers: [("Content-Type", "text/xml")], body: Body(bytes: Array(xmlBody.utf8))),
+                timing: .init(started_at: "t", duration_ms: 1)),
+            Exchange(
+                seq: 3, key: "k3", profile: "generic",
+                request: .init(method: "GET", url: "https://api.example/x", headers: [], body: .empty),
+                response: .init(status: 200, headers: [("Content-Type", "text/plain")], body: Body(bytes: Array(textBody.utf8))),
+                timing: .init(started_at: "t", duration_ms: 1)),
         ]
         #expect(planted.count >= 31)
         let path = tempPath("planted.jsonl.gz")
@@ -152,9 +168,11 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: path) }
         let w = try CassetteWriter(path: path)
         // A secret with a quote and a backslash is stored escaped inside the JSON line.
-        try w.append(Exchange(seq: 1, key: "k", profile: "generic",
-                              request: .init(method: "GET", url: "http://h/", headers: [("X-Other", #"a"b\c-secret"#)], body: .empty),
-                              response: .init(status: 200, headers: [], body: .empty), timing: .init(started_at: "t", duration_ms: 1)))
+        try w.append(
+            Exchange(
+                seq: 1, key: "k", profile: "generic",
+                request: .init(method: "GET", url: "http://h/", headers: [("X-Other", #"a"b\c-secret"#)], body: .empty),
+                response: .init(status: 200, headers: [], body: .empty), timing: .init(started_at: "t", duration_ms: 1)))
         w.close()
         let findings = try SecretScanner.scan(path: path, secrets: [("S", #"a"b\c-secret"#)])
         #expect(findings.map(\.form) == ["JSON-escaped"])

@@ -7,9 +7,12 @@ import Testing
 
     @Test(arguments: ACS3Signer.Algorithm.allCases)
     func acs3SignedForTheProxyVerifiesForTheUpstreamAfterResigning(algorithm: ACS3Signer.Algorithm) throws {
-        var r = SignableRequest(method: "POST", rawPath: "/", query: QueryParameters([("RegionId", "cn-hangzhou")]),
-                                headers: [("host", "127.0.0.1:8081"), ("x-acs-action", "DescribeSecurityGroups"),
-                                          ("x-acs-version", "2014-05-26"), ("x-acs-date", "2026-01-01T00:00:00Z")])
+        var r = SignableRequest(
+            method: "POST", rawPath: "/", query: QueryParameters([("RegionId", "cn-hangzhou")]),
+            headers: [
+                ("host", "127.0.0.1:8081"), ("x-acs-action", "DescribeSecurityGroups"),
+                ("x-acs-version", "2014-05-26"), ("x-acs-date", "2026-01-01T00:00:00Z"),
+            ])
         ACS3Signer.sign(&r, accessKeyId: "clientAK", secret: "clientSecret", algorithm: algorithm)
         #expect(Resigner.signsHost(r))
         try Resigner(accessKeyId: "realAK", secret: "realSecret").resign(&r, host: "ecs.aliyuncs.com")
@@ -20,8 +23,9 @@ import Testing
     }
 
     @Test func huaweiResignedVerifies() throws {
-        var r = SignableRequest(method: "GET", rawPath: "/v3/p/vpc/security-groups", query: .init(),
-                                headers: [("Host", "127.0.0.1:8081"), ("X-Sdk-Date", "20260101T000000Z")])
+        var r = SignableRequest(
+            method: "GET", rawPath: "/v3/p/vpc/security-groups", query: .init(),
+            headers: [("Host", "127.0.0.1:8081"), ("X-Sdk-Date", "20260101T000000Z")])
         HuaweiSigner.sign(&r, accessKeyId: "clientAK", secret: "x")
         #expect(Resigner.signsHost(r))
         try Resigner(pair: "realAK:realSecret")!.resign(&r, host: "vpc.cn-north-4.myhuaweicloud.com")
@@ -47,7 +51,9 @@ import Testing
     }
 
     @Test func anUnsupportedAlgorithmIsNamed() {
-        var r = SignableRequest(method: "GET", rawPath: "/", query: .init(), headers: [("Host", "a"), ("Authorization", "ACS3-RSA-SHA256 Credential=a,SignedHeaders=host,Signature=x")])
+        var r = SignableRequest(
+            method: "GET", rawPath: "/", query: .init(),
+            headers: [("Host", "a"), ("Authorization", "ACS3-RSA-SHA256 Credential=a,SignedHeaders=host,Signature=x")])
         #expect(throws: Resigner.Failure.unsupportedAlgorithm("ACS3-RSA-SHA256")) { try Resigner(pair: "a:b")!.resign(&r, host: "b") }
     }
 }

@@ -15,7 +15,9 @@ struct CapturedRequest: Decodable {
     static func all() throws -> [(String, CapturedRequest)] {
         let dir = fixturesDirectory.appendingPathComponent("sdk-requests")
         let names = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasSuffix(".json") }.sorted()
-        return try names.map { ($0, try JSONDecoder().decode(CapturedRequest.self, from: Data(contentsOf: dir.appendingPathComponent($0)))) }
+        return try names.map {
+            ($0, try JSONDecoder().decode(CapturedRequest.self, from: Data(contentsOf: dir.appendingPathComponent($0))))
+        }
     }
 
     var signable: SignableRequest {
@@ -57,9 +59,13 @@ struct CapturedRequest: Decodable {
     @Test func schemesAreDetectedPerSDK() throws {
         for (name, f) in try CapturedRequest.all() {
             let scheme = SignatureScheme.detect(try f.signable)
-            if name.hasPrefix("huawei") { #expect(scheme == .huawei, "\(name)") }
-            else if name.hasPrefix("aliyun-core") || name.hasSuffix("-v2.json") { #expect(scheme == .aliyunRPC, "\(name)") }
-            else { #expect(scheme == .aliyunACS3, "\(name)") }
+            if name.hasPrefix("huawei") {
+                #expect(scheme == .huawei, "\(name)")
+            } else if name.hasPrefix("aliyun-core") || name.hasSuffix("-v2.json") {
+                #expect(scheme == .aliyunRPC, "\(name)")
+            } else {
+                #expect(scheme == .aliyunACS3, "\(name)")
+            }
         }
     }
 

@@ -18,7 +18,8 @@ import Testing
     }
 
     @Test func rpcSignatureRoundTrip() throws {
-        var p = try QueryParameters.parse("Action=DescribeSecurityGroupReferences&AccessKeyId=ak&SignatureNonce=n1&Timestamp=2026-01-01T00%3A00%3A00Z")
+        var p = try QueryParameters.parse(
+            "Action=DescribeSecurityGroupReferences&AccessKeyId=ak&SignatureNonce=n1&Timestamp=2026-01-01T00%3A00%3A00Z")
         AliyunRPCSigner.sign(method: "GET", parameters: &p, secret: "s3cret")
         let req = SignableRequest(method: "GET", rawPath: "/", query: p, headers: [])
         #expect(AccessKeyStore(["ak": "s3cret"]).verify(req) == .success(.aliyunRPC))
@@ -31,13 +32,17 @@ import Testing
     }
 
     @Test func acs3AndHuaweiRoundTrip() throws {
-        var a = SignableRequest(method: "POST", rawPath: "/", query: try .parse("RegionId=cn-hangzhou&SecurityGroupId.1=sg-a"),
-                                headers: [("host", "127.0.0.1:1"), ("x-acs-action", "DescribeSecurityGroupReferences"),
-                                          ("x-acs-date", "2026-01-01T00:00:00Z"), ("x-acs-signature-nonce", "n")])
+        var a = SignableRequest(
+            method: "POST", rawPath: "/", query: try .parse("RegionId=cn-hangzhou&SecurityGroupId.1=sg-a"),
+            headers: [
+                ("host", "127.0.0.1:1"), ("x-acs-action", "DescribeSecurityGroupReferences"),
+                ("x-acs-date", "2026-01-01T00:00:00Z"), ("x-acs-signature-nonce", "n"),
+            ])
         ACS3Signer.sign(&a, accessKeyId: "ak", secret: "sk")
         #expect(AccessKeyStore(["ak": "sk"]).verify(a) == .success(.aliyunACS3))
-        var h = SignableRequest(method: "GET", rawPath: "/v3/p/vpc/security-groups/x", query: .init(),
-                                headers: [("Host", "127.0.0.1:1"), ("X-Sdk-Date", "20260101T000000Z"), ("Content-Type", "application/json")])
+        var h = SignableRequest(
+            method: "GET", rawPath: "/v3/p/vpc/security-groups/x", query: .init(),
+            headers: [("Host", "127.0.0.1:1"), ("X-Sdk-Date", "20260101T000000Z"), ("Content-Type", "application/json")])
         HuaweiSigner.sign(&h, accessKeyId: "ak", secret: "sk")
         #expect(AccessKeyStore(["ak": "sk"]).verify(h) == .success(.huawei))
         h.headers[0].value = "evil.example:1"

@@ -10,7 +10,8 @@ import Testing
             let store = sim.simulator.aliyun.store
             let snap = store.snapshot()
             let ids = [0, 1, 5, 1999].map { store.generatedID(of: UInt32($0)) }
-            let r = try await ecs(sim, "DescribeSecurityGroupReferences", ids.enumerated().map { ("SecurityGroupId.\($0.offset + 1)", $0.element) })
+            let r = try await ecs(
+                sim, "DescribeSecurityGroupReferences", ids.enumerated().map { ("SecurityGroupId.\($0.offset + 1)", $0.element) })
             #expect(r.status == 200)
             let body = try json(r)
             #expect((body["RequestId"] as? String)?.count == 36)
@@ -22,14 +23,19 @@ import Testing
                 let truth = Set(referrersByScan(snap, UInt32([0, 1, 5, 1999][i])).map { store.generatedID(of: $0) })
                 #expect(Set(got[id]!) == truth)
             }
-            let first = try #require(((body["SecurityGroupReferences"] as? [String: Any])?["SecurityGroupReference"] as? [[String: Any]])?.first)
-            let rec = try #require(((first["ReferencingSecurityGroups"] as? [String: Any])?["ReferencingSecurityGroup"] as? [[String: Any]])?.first)
+            let first = try #require(
+                ((body["SecurityGroupReferences"] as? [String: Any])?["SecurityGroupReference"] as? [[String: Any]])?.first)
+            let rec = try #require(
+                ((first["ReferencingSecurityGroups"] as? [String: Any])?["ReferencingSecurityGroup"] as? [[String: Any]])?.first)
             #expect(rec["AliUid"] is String)
 
-            let xml = try await RawHTTPClient.request("GET", "/?Action=DescribeSecurityGroupReferences&RegionId=cn-hangzhou&Format=XML&SecurityGroupId.1=\(ids[3])", port: sim.port)
+            let xml = try await RawHTTPClient.request(
+                "GET", "/?Action=DescribeSecurityGroupReferences&RegionId=cn-hangzhou&Format=XML&SecurityGroupId.1=\(ids[3])",
+                port: sim.port)
             #expect(xml.status == 200 && xml.header("Content-Type")!.hasPrefix("text/xml"))
             #expect(xml.bodyString.contains("<DescribeSecurityGroupReferencesResponse><RequestId>"))
-            #expect(xml.bodyString.contains("<SecurityGroupReference><SecurityGroupId>\(ids[3])</SecurityGroupId><ReferencingSecurityGroups>"))
+            #expect(
+                xml.bodyString.contains("<SecurityGroupReference><SecurityGroupId>\(ids[3])</SecurityGroupId><ReferencingSecurityGroups>"))
         }
     }
 
@@ -44,15 +50,27 @@ import Testing
     @Test func seedFlowCreateAuthorizeReferenceDeleteRevoke() async throws {
         try await TestSimulator.with(groups: 10) { sim in
             let a = try json(try await ecs(sim, "CreateSecurityGroup", [("SecurityGroupName", "group-a")]))["SecurityGroupId"] as! String
-            let b = try json(try await ecs(sim, "CreateSecurityGroup", [("SecurityGroupName", "group-b")], method: "POST"))["SecurityGroupId"] as! String
-            #expect(try json(try await ecs(sim, "DescribeSecurityGroups"))["TotalCount"] as? Int == 12, "the region count follows creations")
-            let auth = try await ecs(sim, "AuthorizeSecurityGroup", [("SecurityGroupId", b), ("IpProtocol", "tcp"), ("PortRange", "22/22"), ("SourceGroupId", a)])
+            let b =
+                try json(try await ecs(sim, "CreateSecurityGroup", [("SecurityGroupName", "group-b")], method: "POST"))["SecurityGroupId"]
+                as! String
+            #expect(
+                try json(try await ecs(sim, "DescribeSecurityGroups"))["TotalCount"] as? Int == 12, "the region count follows creations")
+            let auth = try await ecs(
+                sim, "AuthorizeSecurityGroup",
+                [("SecurityGroupId", b), ("IpProtocol", "tcp"), ("PortRange", "22/22"), ("SourceGroupId", a)])
             #expect(auth.status == 200, "\(auth.bodyString)")
             // The newer SDK's Permissions.N form, egress, from A to B: both directions count.
-            let egress = try await ecs(sim, "AuthorizeSecurityGroupEgress", [("SecurityGroupId", a), ("Permissions.1.IpProtocol", "TCP"),
-                                                                               ("Permissions.1.PortRange", "80/80"), ("Permissions.1.DestGroupId", b)])
+            let egress = try await ecs(
+                sim, "AuthorizeSecurityGroupEgress",
+                [
+                    ("SecurityGroupId", a), ("Permissions.1.IpProtocol", "TCP"),
+                    ("Permissions.1.PortRange", "80/80"), ("Permissions.1.DestGroupId", b),
+                ])
             #expect(egress.status == 200, "\(egress.bodyString)")
-            let refs = referencing(try json(try await ecs(sim, "DescribeSecurityGroupReferences", [("SecurityGroupId.1", a), ("SecurityGroupId.2", b)], method: "POST")))
+            let refs = referencing(
+                try json(
+                    try await ecs(
+                        sim, "DescribeSecurityGroupReferences", [("SecurityGroupId.1", a), ("SecurityGroupId.2", b)], method: "POST")))
             #expect(refs[a] == [b] && refs[b] == [a])
 
             let del = try await ecs(sim, "DeleteSecurityGroup", [("SecurityGroupId", a)])
@@ -63,7 +81,11 @@ import Testing
             let perms = (attr["Permissions"] as! [String: Any])["Permission"] as! [[String: Any]]
             #expect(perms.count == 1 && perms[0]["SourceGroupId"] as? String == a && perms[0]["IpProtocol"] as? String == "TCP")
 
-            #expect(try await ecs(sim, "RevokeSecurityGroup", [("SecurityGroupId", b), ("IpProtocol", "tcp"), ("PortRange", "22/22"), ("SourceGroupId", a)]).status == 200)
+            #expect(
+                try await ecs(
+                    sim, "RevokeSecurityGroup",
+                    [("SecurityGroupId", b), ("IpProtocol", "tcp"), ("PortRange", "22/22"), ("SourceGroupId", a)]
+                ).status == 200)
             #expect(referencing(try json(try await ecs(sim, "DescribeSecurityGroupReferences", [("SecurityGroupId.1", a)])))[a] == [])
             #expect(try await ecs(sim, "DeleteSecurityGroup", [("SecurityGroupId", a)]).status == 200)
             #expect(try json(try await ecs(sim, "DescribeSecurityGroups"))["TotalCount"] as? Int == 11, "and deletions")
@@ -88,7 +110,10 @@ import Testing
     /// (parameters, expected status, expected Code)
     static let badInputs: [([(String, String)], String, Int, String)] = [
         ([], "DescribeSecurityGroupReferences", 400, "InvalidSecurityGroupId.Malformed"),
-        ((1...11).map { ("SecurityGroupId.\($0)", "sg-x\($0)") }, "DescribeSecurityGroupReferences", 400, "InvalidSecurityGroupId.Malformed"),
+        (
+            (1...11).map { ("SecurityGroupId.\($0)", "sg-x\($0)") }, "DescribeSecurityGroupReferences", 400,
+            "InvalidSecurityGroupId.Malformed"
+        ),
         ([("SecurityGroupId.x", "sg-a")], "DescribeSecurityGroupReferences", 400, "InvalidSecurityGroupId.Malformed"),
         ([("SecurityGroupId.1", "sg-doesnotexist")], "DescribeSecurityGroupReferences", 400, "InvalidSecurityGroupId.NotFound"),
         ([("SecurityGroupId", "sg-doesnotexist")], "DeleteSecurityGroup", 404, "InvalidSecurityGroupId.NotFound"),
@@ -122,11 +147,16 @@ import Testing
     @Test func authorizeValidation() async throws {
         try await TestSimulator.with(groups: 10) { sim in
             let g = sim.simulator.aliyun.store.generatedID(of: 1)
-            let noSource = try await ecs(sim, "AuthorizeSecurityGroup", [("SecurityGroupId", g), ("IpProtocol", "tcp"), ("PortRange", "22/22")])
+            let noSource = try await ecs(
+                sim, "AuthorizeSecurityGroup", [("SecurityGroupId", g), ("IpProtocol", "tcp"), ("PortRange", "22/22")])
             #expect(try json(noSource)["Code"] as? String == "MissingParameter.Source")
-            let badSource = try await ecs(sim, "AuthorizeSecurityGroup", [("SecurityGroupId", g), ("IpProtocol", "tcp"), ("PortRange", "22/22"), ("SourceGroupId", "sg-nope")])
+            let badSource = try await ecs(
+                sim, "AuthorizeSecurityGroup",
+                [("SecurityGroupId", g), ("IpProtocol", "tcp"), ("PortRange", "22/22"), ("SourceGroupId", "sg-nope")])
             #expect(try badSource.status == 404 && (json(badSource)["Code"] as? String) == "InvalidSourceGroupId.NotFound")
-            let badPorts = try await ecs(sim, "AuthorizeSecurityGroup", [("SecurityGroupId", g), ("IpProtocol", "tcp"), ("PortRange", "99/1"), ("SourceCidrIp", "10.0.0.0/8")])
+            let badPorts = try await ecs(
+                sim, "AuthorizeSecurityGroup",
+                [("SecurityGroupId", g), ("IpProtocol", "tcp"), ("PortRange", "99/1"), ("SourceCidrIp", "10.0.0.0/8")])
             #expect(try json(badPorts)["Code"] as? String == "InvalidPortRange.Malformed")
         }
     }
@@ -137,7 +167,10 @@ import Testing
                 var out: [String] = []
                 let a = try json(try await ecs(sim, "CreateSecurityGroup", [("SecurityGroupName", "det")]))["SecurityGroupId"] as! String
                 out.append(a)
-                out.append(try await ecs(sim, "DescribeSecurityGroupReferences", [("SecurityGroupId.1", sim.simulator.aliyun.store.generatedID(of: 3))]).bodyString)
+                out.append(
+                    try await ecs(
+                        sim, "DescribeSecurityGroupReferences", [("SecurityGroupId.1", sim.simulator.aliyun.store.generatedID(of: 3))]
+                    ).bodyString)
                 out.append(try await ecs(sim, "DescribeSecurityGroupAttribute", [("SecurityGroupId", a)]).bodyString)
                 return out
             }

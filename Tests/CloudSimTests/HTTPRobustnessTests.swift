@@ -11,13 +11,16 @@ import Testing
         limits.maxHeaderBytes = 2048
         limits.maxBodyBytes = 4096
         try await TestSimulator.with(groups: 5, limits: limits) { sim in
-            let longURI = try await RawHTTPClient.request("GET", "/?Action=DescribeSecurityGroups&x=" + String(repeating: "a", count: 2000), port: sim.port)
+            let longURI = try await RawHTTPClient.request(
+                "GET", "/?Action=DescribeSecurityGroups&x=" + String(repeating: "a", count: 2000), port: sim.port)
             #expect(longURI.status == 414 && longURI.closed)
             #expect(try json(longURI)["Code"] != nil)
-            let bigHeaders = try await RawHTTPClient.request("GET", "/v3/p/vpc/security-groups", port: sim.port, headers: [("X-Junk", String(repeating: "b", count: 3000))])
+            let bigHeaders = try await RawHTTPClient.request(
+                "GET", "/v3/p/vpc/security-groups", port: sim.port, headers: [("X-Junk", String(repeating: "b", count: 3000))])
             #expect(try bigHeaders.status == 431 && (json(bigHeaders)["error_code"] as? String) != nil)
-            let bigBody = try await RawHTTPClient.request("POST", "/", port: sim.port, headers: [("Content-Type", "application/x-www-form-urlencoded")],
-                                                          body: Array(repeating: UInt8(ascii: "a"), count: 5000))
+            let bigBody = try await RawHTTPClient.request(
+                "POST", "/", port: sim.port, headers: [("Content-Type", "application/x-www-form-urlencoded")],
+                body: Array(repeating: UInt8(ascii: "a"), count: 5000))
             #expect(bigBody.status == 413 && bigBody.closed)
             // The server is still up.
             #expect(try await ecs(sim, "DescribeSecurityGroups").status == 200)
@@ -64,8 +67,9 @@ import Testing
             let c = try await RawHTTPConnection.connect(port: sim.port)
             let q = "/?Action=DescribeSecurityGroups&RegionId=cn-hangzhou"
             let form = "Action=DescribeSecurityGroups&RegionId=x"
-            try await c.send("HEAD \(q) HTTP/1.1\r\nHost: x\r\n\r\nPOST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
-                             + "Content-Length: \(form.utf8.count)\r\nExpect: 100-continue\r\n\r\n")
+            try await c.send(
+                "HEAD \(q) HTTP/1.1\r\nHost: x\r\n\r\nPOST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+                    + "Content-Length: \(form.utf8.count)\r\nExpect: 100-continue\r\n\r\n")
             let first = try await c.received { $0.contains("100 Continue\r\n\r\n") }
             #expect(first.contains("HTTP/1.1 100 Continue\r\n\r\n"), "\(first)")
             #expect(!first.contains("{"), "the HEAD answer has no body")
@@ -120,7 +124,8 @@ import Testing
         let ds = SyntheticDataSet(groups: 10, seed: 1)
         let (a, h) = await ds.makeStores()
         // A frozen clock: every call falls in the same second.
-        let sim = Simulator(aliyun: a, huawei: h, clock: SimulatorClock(fixedTime: 0, seed: 1), throttle: Throttle(perSecond: 3, clock: { 42 }))
+        let sim = Simulator(
+            aliyun: a, huawei: h, clock: SimulatorClock(fixedTime: 0, seed: 1), throttle: Throttle(perSecond: 3, clock: { 42 }))
         try await TestSimulator.with(simulator: sim) { sim in
             var statuses: [Int] = []
             for _ in 0..<3 { statuses.append(try await ecs(sim, "DescribeSecurityGroups").status) }

@@ -10,14 +10,17 @@ func json(_ r: RawHTTPClient.Response) throws -> [String: Any] {
 }
 
 /// `GET /?Action=…&RegionId=cn-hangzhou&…` against the simulator.
-func ecs(_ sim: TestSimulator, _ action: String, _ params: [(String, String)] = [], region: String = "cn-hangzhou",
-         method: String = "GET") async throws -> RawHTTPClient.Response {
+func ecs(
+    _ sim: TestSimulator, _ action: String, _ params: [(String, String)] = [], region: String = "cn-hangzhou",
+    method: String = "GET"
+) async throws -> RawHTTPClient.Response {
     var q = "Action=\(action)&Version=2014-05-26&Format=JSON"
     if !region.isEmpty { q += "&RegionId=\(region)" }
     for (k, v) in params { q += "&\(k)=\(v.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? v)" }
     if method == "POST" {
-        return try await RawHTTPClient.request("POST", "/", port: sim.port, headers: [("Content-Type", "application/x-www-form-urlencoded")],
-                                               body: Array(q.utf8))
+        return try await RawHTTPClient.request(
+            "POST", "/", port: sim.port, headers: [("Content-Type", "application/x-www-form-urlencoded")],
+            body: Array(q.utf8))
     }
     return try await RawHTTPClient.request("GET", "/?\(q)", port: sim.port)
 }

@@ -6,8 +6,9 @@ import Testing
 
 private func vpc(_ sim: TestSimulator, _ method: String, _ path: String, _ body: String? = nil) async throws -> RawHTTPClient.Response {
     let project = sim.simulator.huawei.store.ownerID
-    return try await RawHTTPClient.request(method, "/v3/\(project)/vpc/\(path)", port: sim.port,
-                                           headers: [("Content-Type", "application/json")], body: Array((body ?? "").utf8))
+    return try await RawHTTPClient.request(
+        method, "/v3/\(project)/vpc/\(path)", port: sim.port,
+        headers: [("Content-Type", "application/json")], body: Array((body ?? "").utf8))
 }
 
 @Suite struct HuaweiAPITests {
@@ -20,14 +21,19 @@ private func vpc(_ sim: TestSimulator, _ method: String, _ path: String, _ body:
             #expect(r.header("X-Request-Id") == body["request_id"] as? String)
             #expect(r.header("x-acs-request-id") == nil, "Huawei answers carry no Alibaba headers")
             let sg = try #require(body["security_group"] as? [String: Any])
-            for k in ["id", "name", "description", "project_id", "created_at", "updated_at", "enterprise_project_id", "tags", "security_group_rules"] {
+            for k in [
+                "id", "name", "description", "project_id", "created_at", "updated_at", "enterprise_project_id", "tags",
+                "security_group_rules",
+            ] {
                 #expect(sg[k] != nil, "missing \(k)")
             }
             let rules = try #require(sg["security_group_rules"] as? [[String: Any]])
             #expect(!rules.isEmpty)
             for rule in rules {
-                for k in ["id", "description", "security_group_id", "direction", "protocol", "ethertype", "multiport", "action", "priority",
-                          "remote_group_id", "remote_ip_prefix", "remote_address_group_id", "created_at", "updated_at", "project_id"] {
+                for k in [
+                    "id", "description", "security_group_id", "direction", "protocol", "ethertype", "multiport", "action", "priority",
+                    "remote_group_id", "remote_ip_prefix", "remote_address_group_id", "created_at", "updated_at", "project_id",
+                ] {
                     #expect(rule.keys.contains(k), "rule missing \(k)")
                 }
             }
@@ -42,13 +48,17 @@ private func vpc(_ sim: TestSimulator, _ method: String, _ path: String, _ body:
             let b = try await vpc(sim, "POST", "security-groups", #"{"security_group":{"name":"b","tags":[{"key":"env","value":"ci"}]}}"#)
             #expect(b.status == 201)
             let bID = (try json(b)["security_group"] as! [String: Any])["id"] as! String
-            let rule = try await vpc(sim, "POST", "security-group-rules",
-                                     #"{"security_group_rule":{"security_group_id":"\#(bID)","direction":"ingress","protocol":"tcp","multiport":"22","remote_group_id":"\#(aID)","priority":1}}"#)
+            let rule = try await vpc(
+                sim, "POST", "security-group-rules",
+                #"{"security_group_rule":{"security_group_id":"\#(bID)","direction":"ingress","protocol":"tcp","multiport":"22","remote_group_id":"\#(aID)","priority":1}}"#
+            )
             #expect(rule.status == 201, "\(rule.bodyString)")
             let ruleID = (try json(rule)["security_group_rule"] as! [String: Any])["id"] as! String
 
-            let dup = try await vpc(sim, "POST", "security-group-rules",
-                                    #"{"security_group_rule":{"security_group_id":"\#(bID)","direction":"ingress","protocol":"tcp","multiport":"22","remote_group_id":"\#(aID)"}}"#)
+            let dup = try await vpc(
+                sim, "POST", "security-group-rules",
+                #"{"security_group_rule":{"security_group_id":"\#(bID)","direction":"ingress","protocol":"tcp","multiport":"22","remote_group_id":"\#(aID)"}}"#
+            )
             #expect(dup.status == 409)
 
             let listed = try json(try await vpc(sim, "GET", "security-group-rules?remote_group_id=\(aID)"))
@@ -82,9 +92,11 @@ private func vpc(_ sim: TestSimulator, _ method: String, _ path: String, _ body:
 
     @Test func errorsCarryErrorCodeMessageAndRequestIdHeader() async throws {
         try await TestSimulator.with(groups: 5) { sim in
-            for (method, path, status) in [("GET", "security-groups/00000000-0000-0000-0000-000000000000", 404),
-                                           ("GET", "no-such-collection", 404), ("PUT", "security-groups", 404),
-                                           ("POST", "security-groups", 400)] {
+            for (method, path, status) in [
+                ("GET", "security-groups/00000000-0000-0000-0000-000000000000", 404),
+                ("GET", "no-such-collection", 404), ("PUT", "security-groups", 404),
+                ("POST", "security-groups", 400),
+            ] {
                 let r = try await vpc(sim, method, path, method == "POST" ? "{not json" : nil)
                 #expect(r.status == status, "\(method) \(path): \(r.bodyString)")
                 let body = try json(r)

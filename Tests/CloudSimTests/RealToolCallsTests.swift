@@ -9,23 +9,32 @@ import Testing
     @Test func modifySecurityGroupAttributeChangesNameAndDescription() async throws {
         try await TestSimulator.with(groups: 5) { sim in
             let id = try json(try await ecs(sim, "CreateSecurityGroup", [("SecurityGroupName", "before")]))["SecurityGroupId"] as! String
-            let r = try await ecs(sim, "ModifySecurityGroupAttribute", [("SecurityGroupId", id), ("SecurityGroupName", "after"),
-                                                                         ("Description", "changed by a tool")], method: "POST")
+            let r = try await ecs(
+                sim, "ModifySecurityGroupAttribute",
+                [
+                    ("SecurityGroupId", id), ("SecurityGroupName", "after"),
+                    ("Description", "changed by a tool"),
+                ], method: "POST")
             #expect(r.status == 200, "\(r.bodyString)")
             #expect(try json(r).keys.sorted() == ["RequestId"])
             let a = try json(try await ecs(sim, "DescribeSecurityGroupAttribute", [("SecurityGroupId", id)]))
             #expect(a["SecurityGroupName"] as? String == "after" && a["Description"] as? String == "changed by a tool")
-            let missing = try await ecs(sim, "ModifySecurityGroupAttribute", [("SecurityGroupId", "sg-doesnotexist"), ("SecurityGroupName", "x1")])
+            let missing = try await ecs(
+                sim, "ModifySecurityGroupAttribute", [("SecurityGroupId", "sg-doesnotexist"), ("SecurityGroupName", "x1")])
             #expect(missing.status == 404)
             #expect(try json(missing)["Code"] as? String == "InvalidSecurityGroupId.NotFound")
             for name in ["http://x", "1abc", "ab cd", "x"] {
                 let bad = try await ecs(sim, "ModifySecurityGroupAttribute", [("SecurityGroupId", id), ("SecurityGroupName", name)])
                 #expect(try bad.status == 400 && (json(bad)["Code"] as? String) == "InvalidSecurityGroupName.Malformed", "\(name)")
             }
-            let badDescription = try await ecs(sim, "ModifySecurityGroupAttribute", [("SecurityGroupId", id), ("Description", "https://x")])
-            #expect(try badDescription.status == 400 && (json(badDescription)["Code"] as? String) == "InvalidSecurityGroupDiscription.Malformed")
+            let badDescription = try await ecs(
+                sim, "ModifySecurityGroupAttribute", [("SecurityGroupId", id), ("Description", "https://x")])
+            #expect(
+                try badDescription.status == 400 && (json(badDescription)["Code"] as? String) == "InvalidSecurityGroupDiscription.Malformed"
+            )
             // Empty values leave the attributes alone (aliyunsdkecs sends "" for unset fields).
-            let empty = try await ecs(sim, "ModifySecurityGroupAttribute", [("SecurityGroupId", id), ("SecurityGroupName", ""), ("Description", "")])
+            let empty = try await ecs(
+                sim, "ModifySecurityGroupAttribute", [("SecurityGroupId", id), ("SecurityGroupName", ""), ("Description", "")])
             #expect(empty.status == 200)
             let kept = try json(try await ecs(sim, "DescribeSecurityGroupAttribute", [("SecurityGroupId", id)]))
             #expect(kept["SecurityGroupName"] as? String == "after" && kept["Description"] as? String == "changed by a tool")
@@ -67,7 +76,8 @@ import Testing
     @Test func aRepeatedClientTokenReturnsTheSameGroup() async throws {
         try await TestSimulator.with(groups: 5) { sim in
             func create(_ token: String) async throws -> String {
-                try json(try await ecs(sim, "CreateSecurityGroup", [("SecurityGroupName", "idem"), ("ClientToken", token)]))["SecurityGroupId"] as! String
+                try json(try await ecs(sim, "CreateSecurityGroup", [("SecurityGroupName", "idem"), ("ClientToken", token)]))[
+                    "SecurityGroupId"] as! String
             }
             let a = try await create("token-1"), again = try await create("token-1"), b = try await create("token-2")
             #expect(a == again && a != b)
@@ -86,27 +96,34 @@ import Testing
     @Test func huaweiUpdateSecurityGroup() async throws {
         try await TestSimulator.with(groups: 5) { sim in
             let project = sim.simulator.huawei.store.ownerID
-            let created = try json(try await RawHTTPClient.request("POST", "/v3/\(project)/vpc/security-groups", port: sim.port,
-                headers: [("Content-Type", "application/json")], body: Array(#"{"security_group":{"name":"before"}}"#.utf8)))
+            let created = try json(
+                try await RawHTTPClient.request(
+                    "POST", "/v3/\(project)/vpc/security-groups", port: sim.port,
+                    headers: [("Content-Type", "application/json")], body: Array(#"{"security_group":{"name":"before"}}"#.utf8)))
             let id = (created["security_group"] as! [String: Any])["id"] as! String
-            let r = try await RawHTTPClient.request("PUT", "/v3/\(project)/vpc/security-groups/\(id)", port: sim.port,
-                headers: [("Content-Type", "application/json")], body: Array(#"{"security_group":{"name":"after","description":"d2"}}"#.utf8))
+            let r = try await RawHTTPClient.request(
+                "PUT", "/v3/\(project)/vpc/security-groups/\(id)", port: sim.port,
+                headers: [("Content-Type", "application/json")],
+                body: Array(#"{"security_group":{"name":"after","description":"d2"}}"#.utf8))
             #expect(r.status == 200, "\(r.bodyString)")
             let sg = try json(r)["security_group"] as! [String: Any]
             #expect(sg["name"] as? String == "after" && sg["description"] as? String == "d2")
             let shown = try json(try await RawHTTPClient.request("GET", "/v3/\(project)/vpc/security-groups/\(id)", port: sim.port))
             #expect((shown["security_group"] as! [String: Any])["name"] as? String == "after")
-            let missing = try await RawHTTPClient.request("PUT", "/v3/\(project)/vpc/security-groups/00000000-0000-4000-8000-000000000000",
+            let missing = try await RawHTTPClient.request(
+                "PUT", "/v3/\(project)/vpc/security-groups/00000000-0000-4000-8000-000000000000",
                 port: sim.port, headers: [("Content-Type", "application/json")], body: Array(#"{"security_group":{"name":"x"}}"#.utf8))
             #expect(missing.status == 404)
             #expect(try json(missing)["error_code"] as? String == "VPC.0603")
             // dry_run checks and changes nothing: 202 with the result in the error fields.
-            let dry = try await RawHTTPClient.request("PUT", "/v3/\(project)/vpc/security-groups/\(id)", port: sim.port,
+            let dry = try await RawHTTPClient.request(
+                "PUT", "/v3/\(project)/vpc/security-groups/\(id)", port: sim.port,
                 headers: [("Content-Type", "application/json")], body: Array(#"{"dry_run":true,"security_group":{"name":"dry"}}"#.utf8))
             #expect(try dry.status == 202 && (json(dry)["error_code"] as? String) == "DryRunOperation", "\(dry.bodyString)")
             let still = try json(try await RawHTTPClient.request("GET", "/v3/\(project)/vpc/security-groups/\(id)", port: sim.port))
             #expect((still["security_group"] as! [String: Any])["name"] as? String == "after")
-            let dryCreate = try await RawHTTPClient.request("POST", "/v3/\(project)/vpc/security-groups", port: sim.port,
+            let dryCreate = try await RawHTTPClient.request(
+                "POST", "/v3/\(project)/vpc/security-groups", port: sim.port,
                 headers: [("Content-Type", "application/json")], body: Array(#"{"dry_run":true,"security_group":{"name":"dry"}}"#.utf8))
             #expect(dryCreate.status == 202)
             let list = try json(try await RawHTTPClient.request("GET", "/v3/\(project)/vpc/security-groups?name=dry", port: sim.port))
@@ -119,12 +136,16 @@ import Testing
             let ecsCall = try await ecs(sim, "DescribeInstances")
             #expect(ecsCall.status == 404)
             let a = try json(ecsCall)
-            #expect(a["Code"] as? String == "InvalidAction.NotFound" && (a["Message"] as? String ?? "").contains("covers the ECS security-group actions"))
+            #expect(
+                a["Code"] as? String == "InvalidAction.NotFound"
+                    && (a["Message"] as? String ?? "").contains("covers the ECS security-group actions"))
             for path in ["/v2/\(sim.simulator.huawei.store.ownerID)/vpcs", "/v2.0/security-groups", "/v1/p/vpcs"] {
                 let r = try await RawHTTPClient.request("GET", path, port: sim.port)
                 #expect(r.status == 404, "\(path)")
                 let h = try json(r)
-                #expect(h["error_code"] as? String == "APIGW.0101" && (h["error_msg"] as? String ?? "").contains("VPC v3 security groups"), "\(path): \(h)")
+                #expect(
+                    h["error_code"] as? String == "APIGW.0101" && (h["error_msg"] as? String ?? "").contains("VPC v3 security groups"),
+                    "\(path): \(h)")
             }
         }
     }

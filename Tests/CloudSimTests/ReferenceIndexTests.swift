@@ -41,7 +41,8 @@ import Testing
         let beforeRefs = before.referrers(of: target)
         let (new, serial) = store.write { m -> (UInt32, UInt32) in
             let g = m.insert(GroupRecord(handle: 0, partition: 0, name: "new", createdAt: 0))
-            let s = m.addRule(RuleRecord(direction: .egress, ipProtocol: "tcp", portFrom: 1, portTo: 2, peer: .group(target)), to: g, now: 1)
+            let s = m.addRule(
+                RuleRecord(direction: .egress, ipProtocol: "tcp", portFrom: 1, portTo: 2, peer: .group(target)), to: g, now: 1)
             m.addRule(RuleRecord(direction: .ingress, ipProtocol: "tcp", portFrom: 3, portTo: 4, peer: .group(target)), to: g, now: 1)
             return (g, s)
         }

@@ -7,8 +7,10 @@ import Testing
 
 @Suite struct SignatureEnforcementTests {
     func rpcTarget(secret: String) -> String {
-        var p = QueryParameters([("Action", "DescribeSecurityGroups"), ("RegionId", "cn-hangzhou"), ("Format", "JSON"),
-                                 ("AccessKeyId", "ak"), ("SignatureNonce", UUID().uuidString), ("Timestamp", "2026-01-01T00:00:00Z")])
+        var p = QueryParameters([
+            ("Action", "DescribeSecurityGroups"), ("RegionId", "cn-hangzhou"), ("Format", "JSON"),
+            ("AccessKeyId", "ak"), ("SignatureNonce", UUID().uuidString), ("Timestamp", "2026-01-01T00:00:00Z"),
+        ])
         AliyunRPCSigner.sign(method: "GET", parameters: &p, secret: secret)
         return "/?" + p.encoded
     }
@@ -29,22 +31,27 @@ import Testing
     @Test func huaweiSignaturesAreVerified() async throws {
         try await TestSimulator.with(groups: 5, accessKeys: ["ak": "right"]) { sim in
             func signed(_ secret: String) -> [(String, String)] {
-                var r = SignableRequest(method: "GET", rawPath: "/v3/p/vpc/security-groups", query: .init(),
-                                        headers: [("Host", "127.0.0.1:\(sim.port)"), ("X-Sdk-Date", "20260101T000000Z")])
+                var r = SignableRequest(
+                    method: "GET", rawPath: "/v3/p/vpc/security-groups", query: .init(),
+                    headers: [("Host", "127.0.0.1:\(sim.port)"), ("X-Sdk-Date", "20260101T000000Z")])
                 HuaweiSigner.sign(&r, accessKeyId: "ak", secret: secret)
                 return r.headers.filter { $0.name != "Host" }.map { ($0.name, $0.value) }
             }
-            #expect(try await RawHTTPClient.request("GET", "/v3/p/vpc/security-groups", port: sim.port, headers: signed("right")).status == 200)
+            #expect(
+                try await RawHTTPClient.request("GET", "/v3/p/vpc/security-groups", port: sim.port, headers: signed("right")).status == 200)
             let wrong = try await RawHTTPClient.request("GET", "/v3/p/vpc/security-groups", port: sim.port, headers: signed("wrong"))
             #expect(try wrong.status == 401 && (json(wrong)["error_code"] as? String) == "APIGW.0301")
         }
     }
 
     func acs3Headers(_ sim: TestSimulator, secret: String, algorithm: ACS3Signer.Algorithm) -> [(String, String)] {
-        var r = SignableRequest(method: "GET", rawPath: "/", query: QueryParameters([("RegionId", "cn-hangzhou")]),
-                                headers: [("host", "127.0.0.1:\(sim.port)"), ("x-acs-action", "DescribeSecurityGroups"),
-                                          ("x-acs-version", "2014-05-26"), ("x-acs-date", "2026-01-01T00:00:00Z"),
-                                          ("x-acs-signature-nonce", UUID().uuidString)])
+        var r = SignableRequest(
+            method: "GET", rawPath: "/", query: QueryParameters([("RegionId", "cn-hangzhou")]),
+            headers: [
+                ("host", "127.0.0.1:\(sim.port)"), ("x-acs-action", "DescribeSecurityGroups"),
+                ("x-acs-version", "2014-05-26"), ("x-acs-date", "2026-01-01T00:00:00Z"),
+                ("x-acs-signature-nonce", UUID().uuidString),
+            ])
         ACS3Signer.sign(&r, accessKeyId: "ak", secret: secret, algorithm: algorithm)
         return r.headers.filter { $0.name != "host" }.map { ($0.name, $0.value) }
     }
@@ -52,19 +59,24 @@ import Testing
     @Test(arguments: ACS3Signer.Algorithm.allCases)
     func acs3SignaturesAreVerifiedWithSHA256AndSM3(algorithm: ACS3Signer.Algorithm) async throws {
         try await TestSimulator.with(groups: 5, accessKeys: ["ak": "right"]) { sim in
-            let ok = try await RawHTTPClient.request("GET", "/?RegionId=cn-hangzhou", port: sim.port, headers: acs3Headers(sim, secret: "right", algorithm: algorithm))
+            let ok = try await RawHTTPClient.request(
+                "GET", "/?RegionId=cn-hangzhou", port: sim.port, headers: acs3Headers(sim, secret: "right", algorithm: algorithm))
             #expect(ok.status == 200, "\(ok.bodyString)")
-            let wrong = try await RawHTTPClient.request("GET", "/?RegionId=cn-hangzhou", port: sim.port, headers: acs3Headers(sim, secret: "wrong", algorithm: algorithm))
+            let wrong = try await RawHTTPClient.request(
+                "GET", "/?RegionId=cn-hangzhou", port: sim.port, headers: acs3Headers(sim, secret: "wrong", algorithm: algorithm))
             #expect(wrong.status == 400)
             #expect(try json(wrong)["Code"] as? String == "SignatureDoesNotMatch")
-            #expect((try json(wrong)["Message"] as? String ?? "").contains(algorithm.rawValue + "\n"), "the string to sign names the algorithm")
+            #expect(
+                (try json(wrong)["Message"] as? String ?? "").contains(algorithm.rawValue + "\n"), "the string to sign names the algorithm")
         }
     }
 
     @Test func anUnsupportedAlgorithmIsNamed() async throws {
         try await TestSimulator.with(groups: 5, accessKeys: ["ak": "right"]) { sim in
             var headers = acs3Headers(sim, secret: "right", algorithm: .hmacSHA256)
-            headers = headers.map { $0.0 == "Authorization" ? ($0.0, $0.1.replacingOccurrences(of: "ACS3-HMAC-SHA256", with: "ACS3-RSA-SHA256")) : $0 }
+            headers = headers.map {
+                $0.0 == "Authorization" ? ($0.0, $0.1.replacingOccurrences(of: "ACS3-HMAC-SHA256", with: "ACS3-RSA-SHA256")) : $0
+            }
             let r = try await RawHTTPClient.request("GET", "/?RegionId=cn-hangzhou", port: sim.port, headers: headers)
             #expect(r.status == 400)
             #expect(try json(r)["Code"] as? String == "InvalidSignatureMethod")

@@ -33,7 +33,8 @@ import Testing
             case 0: b[i] ^= UInt8(1) << UInt8.random(in: 0...7, using: &rng)
             case 1: b[i] = UInt8.random(in: 0...255, using: &rng)
             case 2: b.removeSubrange(i..<min(b.count, i + Int.random(in: 1...64, using: &rng)))
-            case 3: b.insert(contentsOf: (0..<Int.random(in: 1...16, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng) }, at: i)
+            case 3:
+                b.insert(contentsOf: (0..<Int.random(in: 1...16, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng) }, at: i)
             case 4: b = Array(b.prefix(i))
             default: let j = Int.random(in: 0..<b.count, using: &rng); b.insert(contentsOf: b[min(i, j)..<max(i, j)].prefix(256), at: i)
             }
@@ -51,10 +52,13 @@ import Testing
         let seedPath = dir + "/seed.jsonl.gz"
         let w = try CassetteWriter(path: seedPath)
         for i in 1...5 {
-            try w.append(Exchange(seq: 0, key: "h/?n=\(i)", profile: "generic",
-                                  request: .init(method: "GET", url: "http://h/?n=\(i)", headers: [("Host", "h")], body: .empty),
-                                  response: .init(status: 200, headers: [("Content-Type", "application/json")], body: Body(bytes: Array("{\"n\":\(i)}".utf8))),
-                                  timing: .init(started_at: "t", duration_ms: 1)))
+            try w.append(
+                Exchange(
+                    seq: 0, key: "h/?n=\(i)", profile: "generic",
+                    request: .init(method: "GET", url: "http://h/?n=\(i)", headers: [("Host", "h")], body: .empty),
+                    response: .init(
+                        status: 200, headers: [("Content-Type", "application/json")], body: Body(bytes: Array("{\"n\":\(i)}".utf8))),
+                    timing: .init(started_at: "t", duration_ms: 1)))
         }
         w.close()
         let original = Array(try Data(contentsOf: URL(fileURLWithPath: seedPath)))

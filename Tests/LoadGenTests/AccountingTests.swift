@@ -63,7 +63,9 @@ import Testing
             var conf = LoadConfiguration(target: LoadTarget(url: "http://127.0.0.1:\(port)/")!)
             conf.connections = 2
             conf.duration = .seconds(30)
-            let runner = LoadRunner(configuration: conf, requests: [LoadRequest(bytes: ByteBuffer(string: "GET / HTTP/1.1\r\nHost: x\r\n\r\n"), expectation: nil, kind: "get")])
+            let runner = LoadRunner(
+                configuration: conf,
+                requests: [LoadRequest(bytes: ByteBuffer(string: "GET / HTTP/1.1\r\nHost: x\r\n\r\n"), expectation: nil, kind: "get")])
             // Stopped the way SIGINT stops it: LoadService's graceful-shutdown handler calls stop().
             let service = LoadService(runner: runner)
             async let run: Void = service.run()

@@ -48,7 +48,8 @@ import Testing
             conf.rate = 300
             conf.connections = 4
             conf.duration = .milliseconds(500)
-            let req = LoadRequest(bytes: ByteBuffer(string: "GET \(conf.target.path) HTTP/1.1\r\nHost: x\r\n\r\n"), expectation: nil, kind: "get")
+            let req = LoadRequest(
+                bytes: ByteBuffer(string: "GET \(conf.target.path) HTTP/1.1\r\nHost: x\r\n\r\n"), expectation: nil, kind: "get")
             let report = try await LoadRunner(configuration: conf, requests: [req]).run()
             #expect(report.result.completed > 0 && report.result.statuses[200] == report.result.completed)
             // The corrected histogram also holds the requests that were due but never sent, as waiting.
@@ -80,7 +81,8 @@ import Testing
     @Test func responseDecoderHandlesSplitReadsAndRefusesChunked() throws {
         let channel = EmbeddedChannel()
         try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(ResponseDecoder()))
-        let raw = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\ncontent-length: 5\r\n\r\nhelloHTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"
+        let raw =
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\ncontent-length: 5\r\n\r\nhelloHTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"
         for chunk in raw.utf8.map({ [$0] }) { try channel.writeInbound(ByteBuffer(bytes: chunk)) }
         let first = try #require(try channel.readInbound(as: LoadResponse.self))
         #expect(first.status == 200 && String(buffer: first.body) == "hello")
@@ -117,15 +119,17 @@ import Testing
 
     @Test func reportsMergeThroughTheirJSON() async throws {
         try await TestSimulator.with(groups: 100) { sim in
-            let req = LoadRequest(bytes: ByteBuffer(string: "GET /?Action=DescribeSecurityGroups&RegionId=cn-hangzhou HTTP/1.1\r\nHost: x\r\n\r\n"),
-                                  expectation: nil, kind: "get")
+            let req = LoadRequest(
+                bytes: ByteBuffer(string: "GET /?Action=DescribeSecurityGroups&RegionId=cn-hangzhou HTTP/1.1\r\nHost: x\r\n\r\n"),
+                expectation: nil, kind: "get")
             var conf = LoadConfiguration(target: LoadTarget(url: sim.url)!)
             conf.connections = 2
             conf.duration = .milliseconds(300)
             let a = try await LoadRunner(configuration: conf, requests: [req]).run()
             let b = try await LoadRunner(configuration: conf, requests: [req]).run()
             let dir = FileManager.default.temporaryDirectory
-            let pa = dir.appendingPathComponent("tapedeck-a-\(UInt32.random(in: 0...UInt32.max)).json"), pb = dir.appendingPathComponent("tapedeck-b-\(UInt32.random(in: 0...UInt32.max)).json")
+            let pa = dir.appendingPathComponent("tapedeck-a-\(UInt32.random(in: 0...UInt32.max)).json"),
+                pb = dir.appendingPathComponent("tapedeck-b-\(UInt32.random(in: 0...UInt32.max)).json")
             defer { try? FileManager.default.removeItem(at: pa); try? FileManager.default.removeItem(at: pb) }
             try a.jsonData().write(to: pa)
             try b.jsonData().write(to: pb)
@@ -134,7 +138,9 @@ import Testing
             var direct = a.result.corrected
             direct.add(b.result.corrected)
             #expect(merged.result.corrected.totalCount == direct.totalCount)
-            for p in [50.0, 99, 100] { #expect(HistogramCodec.index(of: merged.latency(p)) == HistogramCodec.index(of: direct.valueAtPercentile(p))) }
+            for p in [50.0, 99, 100] {
+                #expect(HistogramCodec.index(of: merged.latency(p)) == HistogramCodec.index(of: direct.valueAtPercentile(p)))
+            }
             #expect(merged.configuration.connections == 4)
         }
     }

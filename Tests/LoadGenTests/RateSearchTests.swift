@@ -19,7 +19,9 @@ import Testing
         var base = LoadConfiguration(target: LoadTarget(url: "http://127.0.0.1:1")!)
         base.rate = 1000
         var steps: [Double] = []
-        let best = try await RateSearch(percentile: 99, limitMicros: 5000).run(base, [], measure: { Self.fake($0) }) { steps.append($0.rate) }
+        let best = try await RateSearch(percentile: 99, limitMicros: 5000).run(base, [], measure: { Self.fake($0) }) {
+            steps.append($0.rate)
+        }
         #expect(best <= 5000 && best >= 4750, "\(best) after \(steps)")
         #expect(Array(steps.prefix(4)) == [1000, 2000, 4000, 8000], "doubles first, then bisects")
     }
@@ -31,6 +33,7 @@ import Testing
         _ = r.corrected.record(10)
         var conf = LoadConfiguration(target: LoadTarget(url: "http://127.0.0.1:1")!)
         conf.rate = 1000
-        #expect(!RateSearch(percentile: 99, limitMicros: 5000).holds(LoadReport(configuration: conf, result: r, seconds: 1), requested: 1000))
+        #expect(
+            !RateSearch(percentile: 99, limitMicros: 5000).holds(LoadReport(configuration: conf, result: r, seconds: 1), requested: 1000))
     }
 }

@@ -34,7 +34,8 @@ import Testing
     }
 
     @Test func aNonTapedeckTargetIsUnknownNotAnError() async throws {
-        let id = try await ScriptedUpstream.with(answer: { _ in Array("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n".utf8) }) { port in
+        let id = try await ScriptedUpstream.with(answer: { _ in Array("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n".utf8) }) {
+            port in
             await TargetProbe.identify(configuration("http://127.0.0.1:\(port)"))
         }
         #expect(id == nil)
@@ -48,7 +49,8 @@ import Testing
         try await TestProxy.with(cassette: path, mode: .record, upstream: sim.url) { proxy in
             for i in 0..<3 {
                 let id = sim.simulator.aliyun.store.generatedID(of: UInt32(i))
-                let r = try await RawHTTPClient.request("GET", "/?Action=DescribeSecurityGroupReferences&RegionId=cn-hangzhou&SecurityGroupId.1=\(id)", port: proxy.port)
+                let r = try await RawHTTPClient.request(
+                    "GET", "/?Action=DescribeSecurityGroupReferences&RegionId=cn-hangzhou&SecurityGroupId.1=\(id)", port: proxy.port)
                 #expect(r.status == 200)
             }
         }
@@ -78,13 +80,19 @@ import Testing
             return Array("HTTP/1.1 200 OK\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)".utf8)
         }) { port in
             let conf = configuration("http://127.0.0.1:\(port)", duration: .milliseconds(300))
-            let requests = ["/same", "/other"].map { LoadRequest(bytes: ByteBuffer(string: "GET \($0) HTTP/1.1\r\nHost: x\r\n\r\n"),
-                                                                  expectation: .exact(status: 200, body: recorded), kind: $0) }
+            let requests = ["/same", "/other"].map {
+                LoadRequest(
+                    bytes: ByteBuffer(string: "GET \($0) HTTP/1.1\r\nHost: x\r\n\r\n"),
+                    expectation: .exact(status: 200, body: recorded), kind: $0)
+            }
             return try await LoadRunner(configuration: conf, requests: requests).run()
         }
         #expect(report.result.verifyMismatched["body"] ?? 0 > 0)
-        #expect(report.result.mismatchSamples.allSatisfy { $0.contains("/other") && $0.contains("SecurityGroupReferences.SecurityGroupReference[0].SecurityGroupId") },
-                "\(report.result.mismatchSamples)")
+        #expect(
+            report.result.mismatchSamples.allSatisfy {
+                $0.contains("/other") && $0.contains("SecurityGroupReferences.SecurityGroupReference[0].SecurityGroupId")
+            },
+            "\(report.result.mismatchSamples)")
     }
 
     @Test func aReplayingProxyThatRunsOutIsExplainedOnce() async throws {
@@ -104,14 +112,20 @@ import Testing
                 #expect(lines.count == 2, "one note before, one explanation after: \(lines)")
                 #expect(report.text.contains("--on-exhausted cycle"))
                 let html = HTMLReport.render(title: "t", reports: [("run", report)])
-                #expect(html.contains("answered Tapedeck.ExchangesExhausted") && html.contains("<td>open loop") == false && html.contains("closed loop"))
+                #expect(
+                    html.contains("answered Tapedeck.ExchangesExhausted") && html.contains("<td>open loop") == false
+                        && html.contains("closed loop"))
             }
         }
     }
 
     @Test func htmlAxesHaveRoundTicksAndUnits() {
-        #expect(HTMLReport.niceStep(10) == 2 && HTMLReport.niceStep(7.3) == 2 && HTMLReport.niceStep(0.9) == 0.2 && HTMLReport.niceStep(1234) == 500)
-        #expect(HTMLReport.latencyUnit(900).name == "µs" && HTMLReport.latencyUnit(5_000).name == "ms" && HTMLReport.latencyUnit(20_000_000).name == "s")
+        #expect(
+            HTMLReport.niceStep(10) == 2 && HTMLReport.niceStep(7.3) == 2 && HTMLReport.niceStep(0.9) == 0.2
+                && HTMLReport.niceStep(1234) == 500)
+        #expect(
+            HTMLReport.latencyUnit(900).name == "µs" && HTMLReport.latencyUnit(5_000).name == "ms"
+                && HTMLReport.latencyUnit(20_000_000).name == "s")
     }
 }
 

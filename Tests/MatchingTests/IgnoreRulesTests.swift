@@ -5,13 +5,15 @@ import Testing
 
 @Suite struct IgnoreRulesTests {
     func rpc(_ extra: [(String, String)]) -> SignableRequest {
-        SignableRequest(method: "GET", rawPath: "/", query: QueryParameters([("Action", "CreateSecurityGroup"), ("RegionId", "cn-hangzhou")] + extra),
-                        headers: [("Host", "ecs.aliyuncs.com"), ("x-trace", "abc")])
+        SignableRequest(
+            method: "GET", rawPath: "/", query: QueryParameters([("Action", "CreateSecurityGroup"), ("RegionId", "cn-hangzhou")] + extra),
+            headers: [("Host", "ecs.aliyuncs.com"), ("x-trace", "abc")])
     }
 
     func huawei(_ body: String) -> SignableRequest {
-        SignableRequest(method: "PUT", rawPath: "/v3/p/vpc/security-groups/g", query: .init(),
-                        headers: [("Host", "vpc"), ("Content-Type", "application/json")], body: Array(body.utf8))
+        SignableRequest(
+            method: "PUT", rawPath: "/v3/p/vpc/security-groups/g", query: .init(),
+            headers: [("Host", "vpc"), ("Content-Type", "application/json")], body: Array(body.utf8))
     }
 
     func key(_ r: SignableRequest, _ specs: [String], profile: MatchProfile) throws -> String {
@@ -32,7 +34,9 @@ import Testing
         let b = huawei(#"{"security_group":{"name":"web","description":"two"},"dry_run":false}"#)
         let c = huawei(#"{"security_group":{"name":"db","description":"two"},"dry_run":false}"#)
         #expect(try key(a, [], profile: .huawei) != key(b, [], profile: .huawei))
-        #expect(try key(a, ["json:security_group.description"], profile: .huawei) == key(b, ["json:security_group.description"], profile: .huawei))
+        #expect(
+            try key(a, ["json:security_group.description"], profile: .huawei)
+                == key(b, ["json:security_group.description"], profile: .huawei))
         #expect(try key(a, ["description"], profile: .huawei) == key(b, ["description"], profile: .huawei))
         #expect(try key(b, ["description"], profile: .huawei) != key(c, ["description"], profile: .huawei), "other fields still count")
         // A path that does not exist changes nothing.
@@ -40,7 +44,9 @@ import Testing
     }
 
     @Test func aKeyHeaderCanBeIgnored() throws {
-        var a = SignableRequest(method: "POST", rawPath: "/", query: .init(), headers: [("x-acs-action", "DescribeSecurityGroups"), ("x-acs-version", "2014-05-26")])
+        var a = SignableRequest(
+            method: "POST", rawPath: "/", query: .init(),
+            headers: [("x-acs-action", "DescribeSecurityGroups"), ("x-acs-version", "2014-05-26")])
         var b = a
         b.headers[1].value = "2016-01-01"
         #expect(try key(a, [], profile: .aliyunACS3) != key(b, [], profile: .aliyunACS3))
@@ -55,8 +61,9 @@ import Testing
         let recorded = rpc([("RequestTag", "1"), ("Password", "REDACTED")])
         let d = IgnoreRules.differences(recorded: rules.values(in: recorded), live: rules.values(in: live))
         #expect(d == ["RequestTag: 1 ≠ 2"])
-        let j = IgnoreRules.differences(recorded: rules.values(in: huawei(#"{"security_group":{"description":"one"}}"#)),
-                                        live: rules.values(in: huawei(#"{"security_group":{"description":"two"}}"#)))
+        let j = IgnoreRules.differences(
+            recorded: rules.values(in: huawei(#"{"security_group":{"description":"one"}}"#)),
+            live: rules.values(in: huawei(#"{"security_group":{"description":"two"}}"#)))
         #expect(j == ["json security_group.description: one ≠ two"])
     }
 
@@ -74,8 +81,10 @@ import Testing
         #expect(ok.rules(for: "huawei").specs == ["A", "json:x.y"])
         #expect(ok.rules(for: "aliyun-rpc").specs == ["A"])
         #expect(MatchConfig(stored: ok.stored) == ok, "the cassette header form round-trips")
-        for (text, says) in [(#"{"ignores":["A"]}"#, "unknown key \"ignores\""), (#"{"profiles":{"hauwei":{"ignore":[]}}}"#, "unknown profile \"hauwei\""),
-                             (#"{"ignore":"A"}"#, "list of strings"), ("ignore: [A]", "not JSON"), (#"{"ignore":["x:y"]}"#, "'x:' is not")] {
+        for (text, says) in [
+            (#"{"ignores":["A"]}"#, "unknown key \"ignores\""), (#"{"profiles":{"hauwei":{"ignore":[]}}}"#, "unknown profile \"hauwei\""),
+            (#"{"ignore":"A"}"#, "list of strings"), ("ignore: [A]", "not JSON"), (#"{"ignore":["x:y"]}"#, "'x:' is not"),
+        ] {
             do {
                 _ = try MatchConfig.parse(Data(text.utf8), path: "m.json")
                 Issue.record("accepted \(text)")

@@ -21,9 +21,10 @@ struct Captured: Decodable {
         let parts = target.split(separator: "?", maxSplits: 1)
         let hs = headers.map { (name: $0[0], value: $0[1]) }
         let isForm = hs.contains { $0.name.lowercased() == "content-type" && $0.value.hasPrefix("application/x-www-form-urlencoded") }
-        var r = SignableRequest(method: method, rawPath: String(parts[0]),
-                                query: parts.count > 1 ? try QueryParameters.parse(String(parts[1])) : QueryParameters(),
-                                form: isForm ? try QueryParameters.parse(body) : QueryParameters(), headers: hs, body: Array(body.utf8))
+        var r = SignableRequest(
+            method: method, rawPath: String(parts[0]),
+            query: parts.count > 1 ? try QueryParameters.parse(String(parts[1])) : QueryParameters(),
+            form: isForm ? try QueryParameters.parse(body) : QueryParameters(), headers: hs, body: Array(body.utf8))
         mutate(&r)
         return r
     }
@@ -73,7 +74,10 @@ func setHeader(_ r: inout SignableRequest, _ name: String, _ value: String) {
         let base = try c.signable()
         #expect(MatchProfile.detect(base) == .aliyunACS3)
         let fresh = try c.signable { r in
-            for (h, v) in [("x-acs-date", "2031-01-01T00:00:00Z"), ("x-acs-signature-nonce", "zzz"), ("Authorization", "ACS3-HMAC-SHA256 Credential=x,SignedHeaders=host,Signature=00")] {
+            for (h, v) in [
+                ("x-acs-date", "2031-01-01T00:00:00Z"), ("x-acs-signature-nonce", "zzz"),
+                ("Authorization", "ACS3-HMAC-SHA256 Credential=x,SignedHeaders=host,Signature=00"),
+            ] {
                 setHeader(&r, h, v)
             }
         }
@@ -104,8 +108,10 @@ func setHeader(_ r: inout SignableRequest, _ name: String, _ value: String) {
     }
 
     @Test func replayIndexAnswersInOrderAndHonoursExhaustion() {
-        let entries = [CassetteReader.Entry(seq: 1, key: "a", offset: 0, length: 1), CassetteReader.Entry(seq: 2, key: "a", offset: 1, length: 1),
-                       CassetteReader.Entry(seq: 3, key: "GET h/x?p=1", offset: 2, length: 1)]
+        let entries = [
+            CassetteReader.Entry(seq: 1, key: "a", offset: 0, length: 1), CassetteReader.Entry(seq: 2, key: "a", offset: 1, length: 1),
+            CassetteReader.Entry(seq: 3, key: "GET h/x?p=1", offset: 2, length: 1),
+        ]
         func seqs(_ policy: ExhaustedPolicy) -> [String] {
             let idx = ReplayIndex(entries: entries, policy: policy)
             return (0..<4).map { _ in
@@ -132,8 +138,10 @@ func setHeader(_ r: inout SignableRequest, _ name: String, _ value: String) {
     @Test(arguments: [MatchProfile.aliyunRPC, MatchProfile.aliyunACS3])
     func clientTokensAreVolatileInAlibabaProfiles(profile: MatchProfile) throws {
         func key(_ token: String) throws -> String {
-            let r = SignableRequest(method: "GET", rawPath: "/", query: try QueryParameters.parse("Action=CreateSecurityGroup&RegionId=cn-hangzhou&ClientToken=\(token)"),
-                                    headers: [("x-acs-action", "CreateSecurityGroup"), ("x-acs-version", "2014-05-26")])
+            let r = SignableRequest(
+                method: "GET", rawPath: "/",
+                query: try QueryParameters.parse("Action=CreateSecurityGroup&RegionId=cn-hangzhou&ClientToken=\(token)"),
+                headers: [("x-acs-action", "CreateSecurityGroup"), ("x-acs-version", "2014-05-26")])
             return RequestKey(r, host: "ecs.aliyuncs.com", profile: profile).string
         }
         #expect(try key("a1b2") == key("z9y8"))
@@ -142,7 +150,8 @@ func setHeader(_ r: inout SignableRequest, _ name: String, _ value: String) {
 
     /// Secret-named parameters appear redacted in keys: a key never carries a secret, and a redacted recording matches.
     @Test func secretParametersAreComparedRedacted() throws {
-        let r = SignableRequest(method: "GET", rawPath: "/login", query: try QueryParameters.parse("user=bob&password=hunter2"), headers: [])
+        let r = SignableRequest(
+            method: "GET", rawPath: "/login", query: try QueryParameters.parse("user=bob&password=hunter2"), headers: [])
         let k = RequestKey(r, host: "h", profile: .generic).string
         #expect(!k.contains("hunter2") && k.contains("password=REDACTED") && k.contains("user=bob"))
     }

@@ -41,8 +41,10 @@ import Testing
         let dir = try Self.tempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         #expect(mkfifo(dir + "/fifo", 0o644) == 0)
-        let cases: [(String, String)] = [(dir, "is a directory"), (dir + "/fifo", "is a FIFO"),
-                                         (dir + "/no/such/dir/c.jsonl.gz", "does not exist; create it")]
+        let cases: [(String, String)] = [
+            (dir, "is a directory"), (dir + "/fifo", "is a FIFO"),
+            (dir + "/no/such/dir/c.jsonl.gz", "does not exist; create it"),
+        ]
         for (path, message) in cases {
             let r = try Self.run(["proxy", "--port", "0", "--cassette", path, "--mode", "record"])
             #expect(r.status != 0)
@@ -67,8 +69,9 @@ import Testing
         try await TestSimulator.with(groups: 20) { sim in
             try await TestProxy.with(cassette: path, mode: .record, upstream: sim.url) { proxy in
                 _ = try await RawHTTPClient.request("GET", signedRPC([("SecurityGroupId.1", "sg-abc")]), port: proxy.port)
-                _ = try await RawHTTPClient.request("POST", "/", port: proxy.port, headers: [("Content-Type", "application/x-www-form-urlencoded")],
-                                                   body: Array("Action=DescribeSecurityGroups&RegionId=cn-hangzhou&SecurityGroupIds=sg-x".utf8))
+                _ = try await RawHTTPClient.request(
+                    "POST", "/", port: proxy.port, headers: [("Content-Type", "application/x-www-form-urlencoded")],
+                    body: Array("Action=DescribeSecurityGroups&RegionId=cn-hangzhou&SecurityGroupIds=sg-x".utf8))
             }
         }
         let ls = try Self.run(["cassette", "ls", path])
@@ -91,7 +94,9 @@ import Testing
         let path = dir + "/c.jsonl.gz"
         try await TestSimulator.with(groups: 20) { sim in
             try await TestProxy.with(cassette: path, mode: .record, upstream: sim.url) { proxy in
-                for i in 1...3 { _ = try await RawHTTPClient.request("GET", signedRPC([("SecurityGroupId.1", "sg-\(i)")]), port: proxy.port) }
+                for i in 1...3 {
+                    _ = try await RawHTTPClient.request("GET", signedRPC([("SecurityGroupId.1", "sg-\(i)")]), port: proxy.port)
+                }
             }
         }
         let original = try CassetteReader(path: path).allExchanges()

@@ -51,7 +51,9 @@ import Testing
             let miss = try await RawHTTPClient.request("GET", describe("second"), port: proxy.port)
             #expect(miss.status == 404 && (json(miss)["Message"] as? String ?? "").contains("RequestTag: first ≠ second"))
         }
-        try await TestProxy.with(cassette: path, mode: .replay, configure: { $0.matchConfig = MatchConfig(all: try! IgnoreRules(["param:RequestTag"])) }) { proxy in
+        try await TestProxy.with(
+            cassette: path, mode: .replay, configure: { $0.matchConfig = MatchConfig(all: try! IgnoreRules(["param:RequestTag"])) }
+        ) { proxy in
             let hit = try await RawHTTPClient.request("GET", describe("second"), port: proxy.port)
             #expect(hit.status == 200 && hit.body == recorded.body)
         }
@@ -59,10 +61,13 @@ import Testing
 
     /// An ACS3 client signs the Host it talks to: the proxy. The upstream sees its own Host.
     func acs3(proxyPort: Int, id: String, secret: String) -> [(String, String)] {
-        var r = SignableRequest(method: "GET", rawPath: "/", query: QueryParameters([("RegionId", "cn-hangzhou")]),
-                                headers: [("host", "127.0.0.1:\(proxyPort)"), ("x-acs-action", "DescribeSecurityGroups"),
-                                          ("x-acs-version", "2014-05-26"), ("x-acs-date", "2026-01-01T00:00:00Z"),
-                                          ("x-acs-signature-nonce", UUID().uuidString)])
+        var r = SignableRequest(
+            method: "GET", rawPath: "/", query: QueryParameters([("RegionId", "cn-hangzhou")]),
+            headers: [
+                ("host", "127.0.0.1:\(proxyPort)"), ("x-acs-action", "DescribeSecurityGroups"),
+                ("x-acs-version", "2014-05-26"), ("x-acs-date", "2026-01-01T00:00:00Z"),
+                ("x-acs-signature-nonce", UUID().uuidString),
+            ])
         ACS3Signer.sign(&r, accessKeyId: id, secret: secret)
         return r.headers.filter { $0.name != "host" }.map { ($0.name, $0.value) }
     }
@@ -72,25 +77,30 @@ import Testing
         defer { for p in [plain, resigned] { try? FileManager.default.removeItem(atPath: p) } }
         try await TestSimulator.with(groups: 20, accessKeys: ["realAK": "realSecret"]) { sim in
             try await TestProxy.with(cassette: plain, mode: .record, upstream: sim.url) { proxy in
-                let r = try await RawHTTPClient.request("GET", "/?RegionId=cn-hangzhou", port: proxy.port,
-                                                        headers: acs3(proxyPort: proxy.port, id: "realAK", secret: "realSecret"))
+                let r = try await RawHTTPClient.request(
+                    "GET", "/?RegionId=cn-hangzhou", port: proxy.port,
+                    headers: acs3(proxyPort: proxy.port, id: "realAK", secret: "realSecret"))
                 #expect(r.status == 400 && json(r)["Code"] as? String == "SignatureDoesNotMatch", "the upstream checks its own Host")
             }
             let warnings = try CassetteReader(path: plain).header.warnings ?? []
             #expect(warnings.count == 1 && warnings[0].contains("--resign"), "\(warnings)")
-            try await TestProxy.with(cassette: resigned, mode: .record, upstream: sim.url,
-                                     configure: { $0.resigner = Resigner(pair: "realAK:realSecret") }) { proxy in
+            try await TestProxy.with(
+                cassette: resigned, mode: .record, upstream: sim.url,
+                configure: { $0.resigner = Resigner(pair: "realAK:realSecret") }
+            ) { proxy in
                 // The client may even use a dummy key: the proxy signs for the upstream.
-                let r = try await RawHTTPClient.request("GET", "/?RegionId=cn-hangzhou", port: proxy.port,
-                                                        headers: acs3(proxyPort: proxy.port, id: "dummy", secret: "dummy"))
+                let r = try await RawHTTPClient.request(
+                    "GET", "/?RegionId=cn-hangzhou", port: proxy.port,
+                    headers: acs3(proxyPort: proxy.port, id: "dummy", secret: "dummy"))
                 #expect(r.status == 200, "\(r.bodyString)")
             }
         }
         #expect(try CassetteReader(path: resigned).header.warnings == nil)
         // And it replays offline for the client's own signature.
         try await TestProxy.with(cassette: resigned, mode: .replay) { proxy in
-            let r = try await RawHTTPClient.request("GET", "/?RegionId=cn-hangzhou", port: proxy.port,
-                                                    headers: acs3(proxyPort: proxy.port, id: "dummy", secret: "dummy"))
+            let r = try await RawHTTPClient.request(
+                "GET", "/?RegionId=cn-hangzhou", port: proxy.port,
+                headers: acs3(proxyPort: proxy.port, id: "dummy", secret: "dummy"))
             #expect(r.status == 200, "\(r.bodyString)")
         }
         let findings = try SecretScanner.scan(path: resigned, secrets: [("secret", "realSecret")])
@@ -101,8 +111,10 @@ import Testing
         let path = tempCassette("rpcresign")
         defer { try? FileManager.default.removeItem(atPath: path) }
         try await TestSimulator.with(groups: 20, accessKeys: ["realAK": "realSecret"]) { sim in
-            try await TestProxy.with(cassette: path, mode: .record, upstream: sim.url,
-                                     configure: { $0.resigner = Resigner(pair: "realAK:realSecret") }) { proxy in
+            try await TestProxy.with(
+                cassette: path, mode: .record, upstream: sim.url,
+                configure: { $0.resigner = Resigner(pair: "realAK:realSecret") }
+            ) { proxy in
                 // signedRPC signs with LTAItestkey/testsecret, which the upstream does not know.
                 let direct = try await RawHTTPClient.request("GET", describe("x"), port: sim.port)
                 #expect(direct.status != 200)
@@ -123,7 +135,8 @@ import Testing
         try await TestSimulator.with(groups: 20) { sim in
             for (path, tag) in [(a, "one"), (b, "two")] {
                 try await TestProxy.with(cassette: path, mode: .record, upstream: sim.url) { proxy in
-                    let target = signedRPC([("RequestTag", tag)]).replacingOccurrences(of: "DescribeSecurityGroupReferences", with: "DescribeSecurityGroups")
+                    let target = signedRPC([("RequestTag", tag)]).replacingOccurrences(
+                        of: "DescribeSecurityGroupReferences", with: "DescribeSecurityGroups")
                     let r = try await RawHTTPClient.request("GET", target, port: proxy.port)
                     #expect(r.status == 200)
                 }

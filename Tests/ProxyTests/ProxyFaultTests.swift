@@ -19,8 +19,10 @@ import Testing
         let cassette = dir + "/c.jsonl.gz"
         try await ScriptedUpstream.with(delay: .milliseconds(1500), answer: { _ in Self.ok }) { upstream in
             let proxy = try UnprivilegedUserTests.Running(
-                [try UnprivilegedUserTests.binary(), "proxy", "--port", "0", "--mode", "record", "--cassette", cassette,
-                 "--upstream", "http://127.0.0.1:\(upstream)", "--ca-dir", dir + "/ca"], as: false, home: dir)
+                [
+                    try UnprivilegedUserTests.binary(), "proxy", "--port", "0", "--mode", "record", "--cassette", cassette,
+                    "--upstream", "http://127.0.0.1:\(upstream)", "--ca-dir", dir + "/ca",
+                ], as: false, home: dir)
             defer { proxy.stop() }
             let port = try await proxy.port()
             let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
@@ -58,12 +60,15 @@ import Testing
                 #expect(r.status == status, "\(headers): \(r.bodyString)")
             }
             // DNS rebinding: a page on evil.example whose name now resolves to 127.0.0.1 sends Host: evil.example.
-            let rebound = try await RawHTTPClient.send(Array(("POST /__tapedeck/mode HTTP/1.1\r\nHost: evil.example:\(proxy.port)\r\n"
-                + "Content-Type: application/json\r\nContent-Length: \(body.count)\r\n\r\n").utf8) + body, port: proxy.port)
+            let rebound = try await RawHTTPClient.send(
+                Array(
+                    ("POST /__tapedeck/mode HTTP/1.1\r\nHost: evil.example:\(proxy.port)\r\n"
+                        + "Content-Type: application/json\r\nContent-Length: \(body.count)\r\n\r\n").utf8) + body, port: proxy.port)
             #expect(rebound.status == 403, "\(rebound.bodyString)")
             #expect(proxy.engine.mode == .record, "no refused call changed anything")
-            let mine = try await RawHTTPClient.request("POST", "/__tapedeck/mode", port: proxy.port,
-                                                       headers: [("Content-Type", "application/json"), ("Origin", "http://127.0.0.1:\(proxy.port)")], body: body)
+            let mine = try await RawHTTPClient.request(
+                "POST", "/__tapedeck/mode", port: proxy.port,
+                headers: [("Content-Type", "application/json"), ("Origin", "http://127.0.0.1:\(proxy.port)")], body: body)
             #expect(mine.status == 200)
             #expect(proxy.engine.mode == .replay)
         }
@@ -74,8 +79,9 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: path) }
         try await TestProxy.with(cassette: path, mode: .passthrough) { proxy in
             for host in ["127.0.0.1", "localhost", "127.1.2.3"] {
-                let r = try await RawHTTPClient.request("POST", "http://\(host):\(proxy.port)/__tapedeck/mode", port: proxy.port,
-                                                        headers: [("Content-Type", "application/json")], body: Array(#"{"mode":"replay"}"#.utf8))
+                let r = try await RawHTTPClient.request(
+                    "POST", "http://\(host):\(proxy.port)/__tapedeck/mode", port: proxy.port,
+                    headers: [("Content-Type", "application/json")], body: Array(#"{"mode":"replay"}"#.utf8))
                 #expect(r.status == 403 && r.bodyString.contains("Tapedeck.LoopRefused"), "\(r.bodyString)")
             }
             #expect(proxy.engine.mode == .passthrough)
@@ -89,8 +95,9 @@ import Testing
         #expect(mkfifo(dir + "/fifo", 0o644) == 0)
         try await TestProxy.with(cassette: dir + "/a.jsonl.gz", mode: .record, configure: { $0.cassetteDirectory = dir }) { proxy in
             func switchTo(_ p: String) async throws -> RawHTTPClient.Response {
-                try await RawHTTPClient.request("POST", "/__tapedeck/cassette", port: proxy.port, headers: [("Content-Type", "application/json")],
-                                                body: Array(#"{"path":"\#(p)"}"#.utf8))
+                try await RawHTTPClient.request(
+                    "POST", "/__tapedeck/cassette", port: proxy.port, headers: [("Content-Type", "application/json")],
+                    body: Array(#"{"path":"\#(p)"}"#.utf8))
             }
             let outside = try await switchTo(NSTemporaryDirectory() + "elsewhere.jsonl.gz")
             #expect(outside.status == 403 && outside.bodyString.contains("--cassette-dir"))
@@ -127,11 +134,15 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: path) }
         try await TestSimulator.with(groups: 20) { sim in
             try await TestProxy.with(cassette: path, mode: mode, upstream: sim.url) { proxy in
-                let calls = ["/?Action=DescribeSecurityGroups&RegionId=cn-hangzhou&PageSize=1", "/?Action=DescribeSecurityGroups&RegionId=cn-hangzhou&PageSize=2"]
+                let calls = [
+                    "/?Action=DescribeSecurityGroups&RegionId=cn-hangzhou&PageSize=1",
+                    "/?Action=DescribeSecurityGroups&RegionId=cn-hangzhou&PageSize=2",
+                ]
                 var live: [[UInt8]] = []
                 for c in calls { live.append(try await RawHTTPClient.request("GET", c, port: proxy.port).body) }
-                let switched = try await RawHTTPClient.request("POST", "/__tapedeck/mode", port: proxy.port, headers: jsonType,
-                                                               body: Array(#"{"mode":"replay"}"#.utf8))
+                let switched = try await RawHTTPClient.request(
+                    "POST", "/__tapedeck/mode", port: proxy.port, headers: jsonType,
+                    body: Array(#"{"mode":"replay"}"#.utf8))
                 #expect(switched.status == 200)
                 for (c, body) in zip(calls, live) {
                     let r = try await RawHTTPClient.request("GET", c, port: proxy.port)
@@ -151,8 +162,9 @@ import Testing
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     for i in 0..<4 { group.addTask { _ = try await RawHTTPClient.request("GET", "/first/\(i)", port: proxy.port) } }
                     try await Task.sleep(for: .milliseconds(200))
-                    let r = try await RawHTTPClient.request("POST", "/__tapedeck/cassette", port: proxy.port, headers: jsonType,
-                                                            body: Array(#"{"path":"\#(dir)/second.jsonl.gz"}"#.utf8))
+                    let r = try await RawHTTPClient.request(
+                        "POST", "/__tapedeck/cassette", port: proxy.port, headers: jsonType,
+                        body: Array(#"{"path":"\#(dir)/second.jsonl.gz"}"#.utf8))
                     #expect(r.status == 200)
                     for i in 0..<2 { group.addTask { _ = try await RawHTTPClient.request("GET", "/second/\(i)", port: proxy.port) } }
                     try await group.waitForAll()
@@ -173,7 +185,9 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let path = dir + "/c.jsonl.gz"
         let seen = Atomic<Int>(0)
-        try await ScriptedUpstream.with(answer: { _ in seen.add(1, ordering: .relaxed); return Self.ok }) { upstream in
+        try await ScriptedUpstream.with(answer: { _ in
+            seen.add(1, ordering: .relaxed); return Self.ok
+        }) { upstream in
             try await TestProxy.with(cassette: path, mode: .record, upstream: "http://127.0.0.1:\(upstream)") { proxy in
                 #expect(try await RawHTTPClient.request("GET", "/?Action=CreateSecurityGroup&n=1", port: proxy.port).status == 200)
                 try FileManager.default.removeItem(atPath: path)  // the cassette is deleted under the running proxy

@@ -16,13 +16,15 @@ import Testing
         let path = tempCassette("expect-\(mode)")
         defer { try? FileManager.default.removeItem(atPath: path) }
         let body = "Action=DescribeSecurityGroups&RegionId=cn-hangzhou&PageSize=1"
-        let head = "POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+        let head =
+            "POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\n"
             + "Content-Length: \(body.utf8.count)\r\nExpect: 100-continue\r\n\r\n"
         try await TestSimulator.with(groups: 20) { sim in
             if mode == .replay {  // something to replay
                 try await TestProxy.with(cassette: path, mode: .record, upstream: sim.url) { proxy in
-                    _ = try await RawHTTPClient.request("POST", "/", port: proxy.port, headers: [("Content-Type", "application/x-www-form-urlencoded")],
-                                                       body: Array(body.utf8))
+                    _ = try await RawHTTPClient.request(
+                        "POST", "/", port: proxy.port, headers: [("Content-Type", "application/x-www-form-urlencoded")],
+                        body: Array(body.utf8))
                 }
             }
             try await TestProxy.with(cassette: path, mode: mode, upstream: sim.url) { proxy in
@@ -73,10 +75,14 @@ import Testing
         let path = tempCassette("bomb")
         defer { try? FileManager.default.removeItem(atPath: path) }
         try await ScriptedUpstream.with(answer: { _ in
-            Array("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\nContent-Length: \(bomb.count)\r\n\r\n".utf8) + bomb
+            Array(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\nContent-Length: \(bomb.count)\r\n\r\n".utf8)
+                + bomb
         }) { port in
-            try await TestProxy.with(cassette: path, mode: .record, upstream: "http://127.0.0.1:\(port)",
-                                     configure: { $0.maxBodyBytes = 1 << 20 }) { proxy in
+            try await TestProxy.with(
+                cassette: path, mode: .record, upstream: "http://127.0.0.1:\(port)",
+                configure: { $0.maxBodyBytes = 1 << 20 }
+            ) { proxy in
                 let r = try await RawHTTPClient.request("GET", Self.call, port: proxy.port)
                 #expect(r.status == 502)
                 #expect(r.bodyString.contains("decodes to more than 1048576 bytes"), "\(r.bodyString)")
@@ -91,7 +97,8 @@ import Testing
         let path = tempCassette("gzip")
         defer { try? FileManager.default.removeItem(atPath: path) }
         try await ScriptedUpstream.with(answer: { _ in
-            Array("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\nContent-Length: \(gz.count)\r\n\r\n".utf8) + gz
+            Array("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\nContent-Length: \(gz.count)\r\n\r\n".utf8)
+                + gz
         }) { port in
             try await TestProxy.with(cassette: path, mode: .record, upstream: "http://127.0.0.1:\(port)") { proxy in
                 let r = try await RawHTTPClient.request("GET", "/x", port: proxy.port)
@@ -119,7 +126,8 @@ import Testing
         // Each request gets its answer and then a second, unasked-for answer on the same connection.
         try await ScriptedUpstream.with(answer: { head in
             let n = head.split(separator: " ")[1]
-            return Array("HTTP/1.1 200 OK\r\nContent-Length: \(n.utf8.count)\r\n\r\n\(n)HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nstray".utf8)
+            return Array(
+                "HTTP/1.1 200 OK\r\nContent-Length: \(n.utf8.count)\r\n\r\n\(n)HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nstray".utf8)
         }) { port in
             try await TestProxy.with(cassette: path, mode: .passthrough, upstream: "http://127.0.0.1:\(port)") { proxy in
                 for i in 0..<5 {
@@ -134,8 +142,10 @@ import Testing
     @Test func anOversizedRequestIsAnsweredSoTheClientCanReadIt() async throws {
         let path = tempCassette("big")
         defer { try? FileManager.default.removeItem(atPath: path) }
-        try await TestProxy.with(cassette: path, mode: .record, upstream: "http://127.0.0.1:9",
-                                 configure: { $0.maxBodyBytes = 1 << 20 }) { proxy in
+        try await TestProxy.with(
+            cassette: path, mode: .record, upstream: "http://127.0.0.1:9",
+            configure: { $0.maxBodyBytes = 1 << 20 }
+        ) { proxy in
             // Like Python's http.client: the whole 8 MiB body goes out before the answer is read.
             let c = try await RawHTTPConnection.connect(port: proxy.port)
             defer { Task { await c.close() } }

@@ -11,15 +11,19 @@ import TapedeckTesting
 import Testing
 
 func tempCassette(_ name: String) -> String {
-    FileManager.default.temporaryDirectory.appendingPathComponent("tapedeck-proxy-\(UInt32.random(in: 0...UInt32.max))-\(name).jsonl.gz").path
+    FileManager.default.temporaryDirectory.appendingPathComponent("tapedeck-proxy-\(UInt32.random(in: 0...UInt32.max))-\(name).jsonl.gz")
+        .path
 }
 
 /// A signed RPC call with a fresh nonce and timestamp each time, as the SDK sends it.
 func signedRPC(_ params: [(String, String)], nonce: String = UUID().uuidString) -> String {
-    var p = QueryParameters([("Action", "DescribeSecurityGroupReferences"), ("Version", "2014-05-26"), ("Format", "JSON"),
-                             ("RegionId", "cn-hangzhou"), ("AccessKeyId", "LTAItestkey"), ("SignatureMethod", "HMAC-SHA1"),
-                             ("SignatureVersion", "1.0"), ("SignatureNonce", nonce),
-                             ("Timestamp", ISO8601DateFormatter().string(from: Date()))] + params)
+    var p = QueryParameters(
+        [
+            ("Action", "DescribeSecurityGroupReferences"), ("Version", "2014-05-26"), ("Format", "JSON"),
+            ("RegionId", "cn-hangzhou"), ("AccessKeyId", "LTAItestkey"), ("SignatureMethod", "HMAC-SHA1"),
+            ("SignatureVersion", "1.0"), ("SignatureNonce", nonce),
+            ("Timestamp", ISO8601DateFormatter().string(from: Date())),
+        ] + params)
     AliyunRPCSigner.sign(method: "GET", parameters: &p, secret: "testsecret")
     return "/?" + p.encoded
 }
@@ -41,19 +45,31 @@ func json(_ r: RawHTTPClient.Response) -> [String: Any] {
             let ids = (0..<3).map { sim.simulator.aliyun.store.generatedID(of: UInt32($0)) }
             return try await TestProxy.with(cassette: path, mode: .record, upstream: sim.url) { proxy in
                 var out: [RawHTTPClient.Response] = []
-                for id in ids { out.append(try await RawHTTPClient.request("GET", signedRPC([("SecurityGroupId.1", id)]), port: proxy.port)) }
+                for id in ids {
+                    out.append(try await RawHTTPClient.request("GET", signedRPC([("SecurityGroupId.1", id)]), port: proxy.port))
+                }
                 // The same call twice: answers are replayed in recorded order.
                 out.append(try await RawHTTPClient.request("GET", signedRPC([("SecurityGroupId.1", ids[0])]), port: proxy.port))
-                let huawei = "/v3/\(sim.simulator.huawei.store.ownerID)/vpc/security-groups/\(sim.simulator.huawei.store.generatedID(of: 1))"
-                out.append(try await RawHTTPClient.request("GET", huawei, port: proxy.port, headers: [("X-Sdk-Date", "20260101T000000Z"),
-                           ("Authorization", "SDK-HMAC-SHA256 Access=AK, SignedHeaders=host;x-sdk-date, Signature=abc")]))
+                let huawei =
+                    "/v3/\(sim.simulator.huawei.store.ownerID)/vpc/security-groups/\(sim.simulator.huawei.store.generatedID(of: 1))"
+                out.append(
+                    try await RawHTTPClient.request(
+                        "GET", huawei, port: proxy.port,
+                        headers: [
+                            ("X-Sdk-Date", "20260101T000000Z"),
+                            ("Authorization", "SDK-HMAC-SHA256 Access=AK, SignedHeaders=host;x-sdk-date, Signature=abc"),
+                        ]))
                 #expect(proxy.engine.status.recorded == 5)
                 return out
             }
         }
         for r in recorded { #expect(r.status == 200, "\(r.bodyString)") }
         // The simulator is gone; replay with new signatures, nonces and timestamps.
-        let ids = (0..<3).map { i in (json(recorded[i])["SecurityGroupReferences"] as? [String: Any]).flatMap { ($0["SecurityGroupReference"] as? [[String: Any]])?.first?["SecurityGroupId"] as? String } ?? "" }
+        let ids = (0..<3).map { i in
+            (json(recorded[i])["SecurityGroupReferences"] as? [String: Any]).flatMap {
+                ($0["SecurityGroupReference"] as? [[String: Any]])?.first?["SecurityGroupId"] as? String
+            } ?? ""
+        }
         try await TestProxy.with(cassette: path, mode: .replay) { proxy in
             for (i, id) in ids.enumerated() {
                 let r = try await RawHTTPClient.request("GET", signedRPC([("SecurityGroupId.1", id)]), port: proxy.port)
@@ -61,9 +77,15 @@ func json(_ r: RawHTTPClient.Response) -> [String: Any] {
             }
             let again = try await RawHTTPClient.request("GET", signedRPC([("SecurityGroupId.1", ids[0])]), port: proxy.port)
             #expect(again.body == recorded[3].body)
-            let huaweiPath = (json(recorded[4])["security_group"] as? [String: Any]).map { sg in "/v3/\(sg["project_id"]!)/vpc/security-groups/\(sg["id"]!)" }!
-            let h = try await RawHTTPClient.request("GET", huaweiPath, port: proxy.port, headers: [("X-Sdk-Date", "20991231T000000Z"),
-                        ("Authorization", "SDK-HMAC-SHA256 Access=AK, SignedHeaders=host;x-sdk-date, Signature=fff")])
+            let huaweiPath = (json(recorded[4])["security_group"] as? [String: Any]).map { sg in
+                "/v3/\(sg["project_id"]!)/vpc/security-groups/\(sg["id"]!)"
+            }!
+            let h = try await RawHTTPClient.request(
+                "GET", huaweiPath, port: proxy.port,
+                headers: [
+                    ("X-Sdk-Date", "20991231T000000Z"),
+                    ("Authorization", "SDK-HMAC-SHA256 Access=AK, SignedHeaders=host;x-sdk-date, Signature=fff"),
+                ])
             #expect(h.status == 200 && h.body == recorded[4].body)
             // Used up: fails closed with the cloud's error shape.
             let exhausted = try await RawHTTPClient.request("GET", signedRPC([("SecurityGroupId.1", ids[1])]), port: proxy.port)
@@ -92,8 +114,11 @@ func json(_ r: RawHTTPClient.Response) -> [String: Any] {
             let msg = body["Message"] as? String ?? ""
             #expect(msg.contains(path) && msg.contains("nearest recorded") && msg.contains("SecurityGroupId.1: "))
             #expect(body["RequestId"] is String && body["HostId"] is String)
-            let huawei = try await RawHTTPClient.request("GET", "/v3/p/vpc/security-groups/x", port: proxy.port,
-                                                         headers: [("X-Sdk-Date", "20260101T000000Z"), ("Authorization", "SDK-HMAC-SHA256 Access=a, SignedHeaders=host, Signature=b")])
+            let huawei = try await RawHTTPClient.request(
+                "GET", "/v3/p/vpc/security-groups/x", port: proxy.port,
+                headers: [
+                    ("X-Sdk-Date", "20260101T000000Z"), ("Authorization", "SDK-HMAC-SHA256 Access=a, SignedHeaders=host, Signature=b"),
+                ])
             #expect(huawei.status == 404 && json(huawei)["error_code"] as? String == "Tapedeck.NoMatchingExchange")
             #expect(huawei.header("X-Request-Id") != nil)
             #expect(proxy.engine.status.misses == 2)
@@ -108,7 +133,11 @@ func json(_ r: RawHTTPClient.Response) -> [String: Any] {
             try await TestProxy.with(cassette: path, mode: .record, upstream: sim.url) { proxy in
                 try await withThrowingTaskGroup(of: Int.self) { g in
                     for i in 0..<200 {
-                        g.addTask { try await RawHTTPClient.request("GET", signedRPC([("SecurityGroupId.1", store.generatedID(of: UInt32(i)))]), port: proxy.port).status }
+                        g.addTask {
+                            try await RawHTTPClient.request(
+                                "GET", signedRPC([("SecurityGroupId.1", store.generatedID(of: UInt32(i)))]), port: proxy.port
+                            ).status
+                        }
                     }
                     for try await s in g { #expect(s == 200) }
                 }
@@ -136,8 +165,10 @@ func json(_ r: RawHTTPClient.Response) -> [String: Any] {
         // A server that accepts and never answers.
         let silent = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: 0).get()
         defer { silent.close(promise: nil) }
-        try await TestProxy.with(cassette: path, mode: .record, upstream: "http://127.0.0.1:\(silent.localAddress!.port!)",
-                                 configure: { $0.upstreamTimeout = .milliseconds(300) }) { proxy in
+        try await TestProxy.with(
+            cassette: path, mode: .record, upstream: "http://127.0.0.1:\(silent.localAddress!.port!)",
+            configure: { $0.upstreamTimeout = .milliseconds(300) }
+        ) { proxy in
             let r = try await RawHTTPClient.request("GET", "/v3/p/vpc/security-groups", port: proxy.port)
             #expect(r.status == 504 && json(r)["error_code"] as? String == "Tapedeck.UpstreamTimeout")
             // The proxy is still up.
@@ -155,8 +186,9 @@ func json(_ r: RawHTTPClient.Response) -> [String: Any] {
                 _ = try await RawHTTPClient.request("GET", "/?Action=DescribeSecurityGroups&RegionId=cn-hangzhou", port: proxy.port)
                 let status = json(try await RawHTTPClient.request("GET", "/__tapedeck/status", port: proxy.port))
                 #expect(status["mode"] as? String == "record" && status["recorded"] as? Int == 1 && status["cassette"] as? String == first)
-                let switched = try await RawHTTPClient.request("POST", "/__tapedeck/cassette", port: proxy.port, headers: jsonType,
-                                                               body: Array(#"{"path":"\#(second)","mode":"auto"}"#.utf8))
+                let switched = try await RawHTTPClient.request(
+                    "POST", "/__tapedeck/cassette", port: proxy.port, headers: jsonType,
+                    body: Array(#"{"path":"\#(second)","mode":"auto"}"#.utf8))
                 #expect(json(switched)["cassette"] as? String == second && json(switched)["mode"] as? String == "auto")
                 _ = try await RawHTTPClient.request("GET", "/?Action=DescribeSecurityGroups&RegionId=cn-shanghai", port: proxy.port)
                 _ = try await RawHTTPClient.request("GET", "/?Action=DescribeSecurityGroups&RegionId=cn-shanghai", port: proxy.port)
@@ -164,10 +196,13 @@ func json(_ r: RawHTTPClient.Response) -> [String: Any] {
                 // auto: the first call was new, the second found its recording already used: both were recorded.
                 #expect(s2["recorded"] as? Int == 2 && s2["hits"] as? Int == 0)
                 _ = try await RawHTTPClient.request("POST", "/__tapedeck/rewind", port: proxy.port, headers: jsonType)
-                for _ in 0..<2 { _ = try await RawHTTPClient.request("GET", "/?Action=DescribeSecurityGroups&RegionId=cn-shanghai", port: proxy.port) }
+                for _ in 0..<2 {
+                    _ = try await RawHTTPClient.request("GET", "/?Action=DescribeSecurityGroups&RegionId=cn-shanghai", port: proxy.port)
+                }
                 let s3 = json(try await RawHTTPClient.request("GET", "/__tapedeck/status", port: proxy.port))
                 #expect(s3["recorded"] as? Int == 2 && s3["hits"] as? Int == 2, "after a rewind both recordings replay")
-                let bad = try await RawHTTPClient.request("POST", "/__tapedeck/mode", port: proxy.port, headers: jsonType, body: Array(#"{"mode":"sideways"}"#.utf8))
+                let bad = try await RawHTTPClient.request(
+                    "POST", "/__tapedeck/mode", port: proxy.port, headers: jsonType, body: Array(#"{"mode":"sideways"}"#.utf8))
                 #expect(bad.status == 400)
             }
         }
@@ -180,7 +215,8 @@ func json(_ r: RawHTTPClient.Response) -> [String: Any] {
         defer { try? FileManager.default.removeItem(atPath: path) }
         try await TestSimulator.with(groups: 20) { sim in
             try await TestProxy.with(cassette: path, mode: .record) { proxy in
-                let r = try await RawHTTPClient.request("GET", "\(sim.url)/?Action=DescribeSecurityGroups&RegionId=cn-hangzhou", port: proxy.port)
+                let r = try await RawHTTPClient.request(
+                    "GET", "\(sim.url)/?Action=DescribeSecurityGroups&RegionId=cn-hangzhou", port: proxy.port)
                 #expect(r.status == 200 && r.bodyString.contains("SecurityGroups"))
             }
         }

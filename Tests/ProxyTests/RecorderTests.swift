@@ -7,7 +7,9 @@ import Testing
 
 /// The recorder's decisions without a socket: replay order, exhaustion policies and every failure.
 @Suite struct RecorderTests {
-    func request(_ query: String, upstream: UpstreamTarget? = UpstreamTarget(url: "http://127.0.0.1:9"), isSelf: Bool = false) throws -> Recorder.Request {
+    func request(
+        _ query: String, upstream: UpstreamTarget? = UpstreamTarget(url: "http://127.0.0.1:9"), isSelf: Bool = false
+    ) throws -> Recorder.Request {
         let signable = SignableRequest(method: "GET", rawPath: "/", query: try QueryParameters.parse(query), headers: [])
         let key = RequestKey(signable, host: "ecs.aliyuncs.com", profile: .aliyunRPC)
         return .init(key: key, signable: signable, profile: .aliyunRPC, upstream: upstream, upstreamIsSelf: isSelf, uri: "/?" + query)
@@ -20,9 +22,11 @@ import Testing
         for (action, body) in [("A", "a1"), ("A", "a2"), ("B", "b1")] {
             let r = try request("Action=\(action)")
             let req = Exchange.Request(method: "GET", url: "http://ecs.aliyuncs.com/?Action=\(action)", headers: [], body: .empty)
-            try w.append(Exchange(seq: 0, key: r.key.string, profile: "aliyun-rpc", request: req,
-                                  response: .init(status: 200, headers: [], body: Body(encoding: .text, data: body)),
-                                  timing: .init(started_at: "2026-01-01T00:00:00.000Z", duration_ms: 1)))
+            try w.append(
+                Exchange(
+                    seq: 0, key: r.key.string, profile: "aliyun-rpc", request: req,
+                    response: .init(status: 200, headers: [], body: Body(encoding: .text, data: body)),
+                    timing: .init(started_at: "2026-01-01T00:00:00.000Z", duration_ms: 1)))
         }
         w.close()
         return (try CassetteSession(path: path, policy: policy, writable: false), path)
@@ -51,7 +55,8 @@ import Testing
         let (s, path) = try session(.error)
         defer { try? FileManager.default.removeItem(atPath: path) }
         guard case .fail(let f) = Recorder(session: s).decide(try request("Action=C"), mode: .replay),
-              case .noMatch(let cassette, _, let nearest, let differences, _) = f else {
+            case .noMatch(let cassette, _, let nearest, let differences, _) = f
+        else {
             Issue.record("expected a miss"); return
         }
         #expect(cassette == path && nearest != nil && differences == ["Action: A ≠ C"] || differences == ["Action: B ≠ C"])
@@ -63,7 +68,11 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: path) }
         let recorder = Recorder(session: s)
         #expect(recorder.decide(try request("Action=C"), mode: .auto) == .forward(record: true))
-        if case .replay(let e) = recorder.decide(try request("Action=B"), mode: .auto) { #expect(e.seq == 3) } else { Issue.record("B is recorded") }
+        if case .replay(let e) = recorder.decide(try request("Action=B"), mode: .auto) {
+            #expect(e.seq == 3)
+        } else {
+            Issue.record("B is recorded")
+        }
         #expect(recorder.decide(try request("Action=B"), mode: .auto) == .forward(record: true), "used up in auto: recorded anew")
         #expect(recorder.decide(try request("Action=A"), mode: .record) == .forward(record: true))
         #expect(recorder.decide(try request("Action=A"), mode: .passthrough) == .forward(record: false))
@@ -92,10 +101,26 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: path) }
         let s = try CassetteSession(path: path, policy: .error)
         s.close()
-        let e = Exchange(seq: 0, key: "k", profile: "generic", request: .init(method: "GET", url: "http://h/", headers: [], body: .empty),
-                         response: .init(status: 200, headers: [], body: .empty), timing: .init(started_at: "2026-01-01T00:00:00.000Z", duration_ms: 1))
+        let e = Exchange(
+            seq: 0, key: "k", profile: "generic", request: .init(method: "GET", url: "http://h/", headers: [], body: .empty),
+            response: .init(status: 200, headers: [], body: .empty), timing: .init(started_at: "2026-01-01T00:00:00.000Z", duration_ms: 1))
         #expect(throws: CassetteError.self) { try s.append(e) }
         #expect(throws: CassetteError.self) { try s.prepareForRecording() }
         #expect(!FileManager.default.fileExists(atPath: path), "nothing was created after close")
+    }
+
+    @Test func aRetiredSessionTakesItsInFlightExchangesThenRefuses() throws {
+        let path = tempCassette("retired")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let s = try CassetteSession(path: path, policy: .error)
+        let e = Exchange(
+            seq: 0, key: "k", profile: "generic", request: .init(method: "GET", url: "http://h/", headers: [], body: .empty),
+            response: .init(status: 200, headers: [], body: .empty), timing: .init(started_at: "2026-01-01T00:00:00.000Z", duration_ms: 1))
+        try s.prepareForRecording()  // an exchange in flight
+        s.retire()  // the control API switched cassettes
+        #expect(throws: CassetteError.self) { try s.prepareForRecording() }
+        _ = try s.append(e)  // the one in flight still lands here
+        #expect(throws: CassetteError.self) { try s.append(e) }
+        #expect(try CassetteReader(path: path).entries.count == 1)
     }
 }

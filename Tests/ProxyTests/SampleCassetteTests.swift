@@ -35,7 +35,8 @@ let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
                 let url = e.request.url
                 let target = String(url[url.range(of: "://")!.upperBound...].drop { $0 != "/" })
                 let headers = e.request.headerPairs.filter { !["host", "content-length"].contains($0.0.lowercased()) }
-                let r = try await RawHTTPClient.request(e.request.method, target, port: proxy.port, headers: headers, body: e.request.body.bytes)
+                let r = try await RawHTTPClient.request(
+                    e.request.method, target, port: proxy.port, headers: headers, body: e.request.body.bytes)
                 #expect(r.status == e.response.status, "seq \(e.seq) \(e.key): \(r.bodyString)")
                 #expect(r.body == e.response.body.bytes, "seq \(e.seq)")
             }

@@ -15,9 +15,13 @@ import Testing
 /// upstream failures explained.
 @Suite(.serialized) struct TLSTests {
     /// A temporary directory with a self-signed certificate for `names` (`server.crt`, `server.key`: RSA, PEM, PKCS#8).
-    static func selfSigned(_ dir: String, cn: String = "localhost", san: String = "DNS:localhost,IP:127.0.0.1", days: String = "30") throws {
-        try OpenSSLTool.run(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.crt",
-                             "-subj", "/CN=\(cn)", "-days", days, "-addext", "subjectAltName=\(san)"], in: dir)
+    static func selfSigned(_ dir: String, cn: String = "localhost", san: String = "DNS:localhost,IP:127.0.0.1", days: String = "30") throws
+    {
+        try OpenSSLTool.run(
+            [
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.crt",
+                "-subj", "/CN=\(cn)", "-days", days, "-addext", "subjectAltName=\(san)",
+            ], in: dir)
     }
 
     static func tempDir() throws -> String {
@@ -27,7 +31,8 @@ import Testing
     }
 
     static func serveTLS(cert: String, key: String, _ body: (Int) async throws -> Void) async throws {
-        let simulator = await Simulator.synthetic(SyntheticDataSet(groups: 20, seed: 1), clock: SimulatorClock(fixedTime: SyntheticDataSet.epoch, seed: 1))
+        let simulator = await Simulator.synthetic(
+            SyntheticDataSet(groups: 20, seed: 1), clock: SimulatorClock(fixedTime: SyntheticDataSet.epoch, seed: 1))
         var conf = SimulatorConfiguration()
         conf.port = 0
         conf.tlsCertificatePath = cert
@@ -55,14 +60,19 @@ import Testing
         }
     }
 
-    @Test(arguments: [("ec.key", ["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "ec.key"]),
-                      ("ec-pkcs8.pem", ["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", "ec-pkcs8.pem"])])
+    @Test(arguments: [
+        ("ec.key", ["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "ec.key"]),
+        ("ec-pkcs8.pem", ["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", "ec-pkcs8.pem"]),
+    ])
     func ecKeysAndDERCertificatesLoad(name: String, generate: [String]) async throws {
         let dir = try Self.tempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try OpenSSLTool.run(generate, in: dir)
-        try OpenSSLTool.run(["req", "-x509", "-key", name, "-out", "server.crt", "-subj", "/CN=localhost", "-days", "30",
-                             "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"], in: dir)
+        try OpenSSLTool.run(
+            [
+                "req", "-x509", "-key", name, "-out", "server.crt", "-subj", "/CN=localhost", "-days", "30",
+                "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+            ], in: dir)
         try OpenSSLTool.run(["x509", "-in", "server.crt", "-outform", "DER", "-out", "server.cer"], in: dir)
         try await Self.serveTLS(cert: dir + "/server.cer", key: dir + "/" + name) { port in
             try await loadOnce(port: port, ca: dir + "/server.crt")
@@ -94,7 +104,8 @@ import Testing
         let ca = try CertificateAuthority(directory: dir + "/ca")
         try ca.leafPEM(for: host).write(toFile: dir + "/leaf.pem", atomically: true, encoding: .utf8)
         let check = host.contains(":") || host.first!.isNumber ? ["-verify_ip", host] : ["-verify_hostname", host]
-        let out = try OpenSSLTool.run(["verify", "-x509_strict", "-purpose", "sslserver", "-CAfile", "ca/ca.pem"] + check + ["leaf.pem"], in: dir)
+        let out = try OpenSSLTool.run(
+            ["verify", "-x509_strict", "-purpose", "sslserver", "-CAfile", "ca/ca.pem"] + check + ["leaf.pem"], in: dir)
         #expect(out.contains("leaf.pem: OK"), "\(out)")
         let text = try OpenSSLTool.run(["x509", "-in", "leaf.pem", "-noout", "-text"], in: dir)
         #expect(text.contains("X509v3 Authority Key Identifier"))
@@ -115,8 +126,10 @@ import Testing
                 #expect(!r.bodyString.contains("cassette"), "no cassette advice for a TLS failure")
             }
             // Trusted, but the name does not match.
-            try await TestProxy.with(cassette: path, mode: .record, upstream: "https://127.0.0.1:\(port)",
-                                     configure: { $0.upstreamCAFile = dir + "/server.crt" }) { proxy in
+            try await TestProxy.with(
+                cassette: path, mode: .record, upstream: "https://127.0.0.1:\(port)",
+                configure: { $0.upstreamCAFile = dir + "/server.crt" }
+            ) { proxy in
                 let r = try await RawHTTPClient.request("GET", "/x", port: proxy.port)
                 #expect(r.status == 502)
                 #expect(r.bodyString.contains("does not name 127.0.0.1") && r.bodyString.contains("upstream.test"), "\(r.bodyString)")
@@ -129,13 +142,17 @@ import Testing
             version: .v3, serialNumber: Certificate.SerialNumber(), publicKey: .init(key.publicKey),
             notValidBefore: Date(timeIntervalSince1970: 1_577_836_800), notValidAfter: Date(timeIntervalSince1970: 1_580_515_200),
             issuer: name, subject: name, signatureAlgorithm: .ecdsaWithSHA256,
-            extensions: try Certificate.Extensions { SubjectAlternativeNames([.ipAddress(ASN1OctetString(contentBytes: [127, 0, 0, 1]))]) },
+            extensions: try Certificate.Extensions {
+                SubjectAlternativeNames([.ipAddress(ASN1OctetString(contentBytes: [127, 0, 0, 1]))])
+            },
             issuerPrivateKey: .init(key))
         try old.serializeAsPEM().pemString.write(toFile: dir + "/old.crt", atomically: true, encoding: .utf8)
         try key.pemRepresentation.write(toFile: dir + "/old.key", atomically: true, encoding: .utf8)
         try await Self.serveTLS(cert: dir + "/old.crt", key: dir + "/old.key") { port in
-            try await TestProxy.with(cassette: path, mode: .record, upstream: "https://127.0.0.1:\(port)",
-                                     configure: { $0.upstreamCAFile = dir + "/old.crt" }) { proxy in
+            try await TestProxy.with(
+                cassette: path, mode: .record, upstream: "https://127.0.0.1:\(port)",
+                configure: { $0.upstreamCAFile = dir + "/old.crt" }
+            ) { proxy in
                 let r = try await RawHTTPClient.request("GET", "/x", port: proxy.port)
                 #expect(r.status == 502)
                 #expect(r.bodyString.contains("expired on 2020-02-01"), "\(r.bodyString)")
@@ -150,8 +167,11 @@ func loadOnce(port: Int, ca: String) async throws {
     conf.connections = 2
     conf.duration = .milliseconds(300)
     conf.tlsCAFile = ca
-    let requests = [LoadRequest(bytes: ByteBuffer(string: "GET /?Action=DescribeSecurityGroups&RegionId=cn-hangzhou HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"),
-                                expectation: nil, kind: "get")]
+    let requests = [
+        LoadRequest(
+            bytes: ByteBuffer(string: "GET /?Action=DescribeSecurityGroups&RegionId=cn-hangzhou HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"),
+            expectation: nil, kind: "get")
+    ]
     let report = try await LoadRunner(configuration: conf, requests: requests).run()
     #expect(report.result.completed > 0, "errors: \(report.result.errors)")
     #expect(report.result.statuses[200, default: 0] == report.result.completed)

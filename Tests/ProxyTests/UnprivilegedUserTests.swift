@@ -81,19 +81,27 @@ import Testing
         let sim = try Running([exe, "simulate", "--port", "0", "--groups", "10"], as: asRoot, home: home)
         defer { sim.stop() }
         let simPort = try await sim.port()
-        let direct = try await RawHTTPClient.request("GET", "/?Action=DescribeSecurityGroups&RegionId=cn-hangzhou&PageSize=1", port: simPort)
+        let direct = try await RawHTTPClient.request(
+            "GET", "/?Action=DescribeSecurityGroups&RegionId=cn-hangzhou&PageSize=1", port: simPort)
         #expect(direct.status == 200, "\(direct.bodyString)")
 
-        let proxy = try Running([exe, "proxy", "--port", "0", "--mode", "record", "--cassette", home + "/c.jsonl.gz",
-                                 "--upstream", "http://127.0.0.1:\(simPort)", "--ca-dir", home + "/ca"], as: asRoot, home: home)
+        let proxy = try Running(
+            [
+                exe, "proxy", "--port", "0", "--mode", "record", "--cassette", home + "/c.jsonl.gz",
+                "--upstream", "http://127.0.0.1:\(simPort)", "--ca-dir", home + "/ca",
+            ], as: asRoot, home: home)
         defer { proxy.stop() }
         let proxyPort = try await proxy.port()
-        let proxied = try await RawHTTPClient.request("GET", "/?Action=DescribeSecurityGroups&RegionId=cn-hangzhou&PageSize=1", port: proxyPort)
+        let proxied = try await RawHTTPClient.request(
+            "GET", "/?Action=DescribeSecurityGroups&RegionId=cn-hangzhou&PageSize=1", port: proxyPort)
         #expect(proxied.status == 200, "\(proxied.bodyString)")
         #expect(proxied.bodyString.contains("\"SecurityGroups\""))
 
-        let load = try Running([exe, "load", "--target", "http://127.0.0.1:\(simPort)/?Action=DescribeSecurityGroups&RegionId=cn-hangzhou",
-                                "--duration", "1s", "--connections", "4", "--json", home + "/load.json"], as: asRoot, home: home)
+        let load = try Running(
+            [
+                exe, "load", "--target", "http://127.0.0.1:\(simPort)/?Action=DescribeSecurityGroups&RegionId=cn-hangzhou",
+                "--duration", "1s", "--connections", "4", "--json", home + "/load.json",
+            ], as: asRoot, home: home)
         load.process.waitUntilExit()
         #expect(load.process.terminationStatus == 0, "\(load.printed)")
         let report = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: home + "/load.json"))) as? [String: Any]

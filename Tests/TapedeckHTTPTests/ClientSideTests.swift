@@ -11,15 +11,20 @@ import Testing
     }
 
     @Test func parsesStatusLengthAndHeaders() throws {
-        guard case .head(let h) = parse("HTTP/1.1 404 Not Found\r\nContent-Length: 12\r\nX-A: b \r\n\r\nbody") else { Issue.record("no head"); return }
+        guard case .head(let h) = parse("HTTP/1.1 404 Not Found\r\nContent-Length: 12\r\nX-A: b \r\n\r\nbody") else {
+            Issue.record("no head"); return
+        }
         #expect(h.status == 404 && h.contentLength == 12 && !h.closes && !h.chunked)
         #expect(h.headerLength == "HTTP/1.1 404 Not Found\r\nContent-Length: 12\r\nX-A: b \r\n\r\n".utf8.count)
         #expect(h.headers.map { "\($0.0)=\($0.1)" } == ["Content-Length=12", "X-A=b"])
     }
 
-    @Test(arguments: ["HTTP/1.1 2000 OK\r\nContent-Length: 0\r\n\r\n", "HTTP/1.1 20 OK\r\n\r\n", "HTTP/2 200 OK\r\n\r\n",
-                      "HTTP/1.1 2x0 OK\r\n\r\n", "ICY 200 OK\r\nContent-Length: 1\r\n\r\n", "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
-                      "HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n", "HTTP/1.1 200 OK\r\nNoColon\r\n\r\n", "HTTP/1.1 999 Nine\r\n\r\n"])
+    @Test(arguments: [
+        "HTTP/1.1 2000 OK\r\nContent-Length: 0\r\n\r\n", "HTTP/1.1 20 OK\r\n\r\n", "HTTP/2 200 OK\r\n\r\n",
+        "HTTP/1.1 2x0 OK\r\n\r\n", "ICY 200 OK\r\nContent-Length: 1\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n", "HTTP/1.1 200 OK\r\nNoColon\r\n\r\n", "HTTP/1.1 999 Nine\r\n\r\n",
+    ])
     func rejectsMalformedHeads(_ s: String) {
         guard case .invalid = parse(s) else { Issue.record("accepted: \(s.debugDescription)"); return }
     }
@@ -101,7 +106,8 @@ import Testing
         let (ch, c) = try client()
         let f = try request(ch, c)
         // The answer, and then a second answer nobody asked for (a server that answers twice, or a smuggled response).
-        _ = try? ch.writeInbound(ByteBuffer(string: "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\naHTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nevil"))
+        _ = try? ch.writeInbound(
+            ByteBuffer(string: "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\naHTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nevil"))
         #expect(String(buffer: try f.wait().body) == "a")
         #expect(!c.isReusable)
         #expect(!ch.isActive)
@@ -138,11 +144,13 @@ import Testing
 
 @Suite struct CloudErrorDocumentTests {
     @Test func rendersEachCloudsShape() {
-        let a = CloudErrorDocument.render(.aliyun(xml: false), code: "C", message: "say \"hi\"\n", requestID: "R", hostID: "H", recommend: "X",
-                                          allocator: ByteBufferAllocator())
+        let a = CloudErrorDocument.render(
+            .aliyun(xml: false), code: "C", message: "say \"hi\"\n", requestID: "R", hostID: "H", recommend: "X",
+            allocator: ByteBufferAllocator())
         #expect(String(buffer: a.body) == #"{"RequestId":"R","HostId":"H","Code":"C","Message":"say \"hi\"\n","Recommend":"X"}"#)
         #expect(a.requestIDHeader == ("x-acs-request-id", "R"))
-        let x = CloudErrorDocument.render(.aliyun(xml: true), code: "C", message: "a<b & c", requestID: "R", allocator: ByteBufferAllocator())
+        let x = CloudErrorDocument.render(
+            .aliyun(xml: true), code: "C", message: "a<b & c", requestID: "R", allocator: ByteBufferAllocator())
         #expect(String(buffer: x.body).contains("<Message>a&lt;b &amp; c</Message>"))
         let h = CloudErrorDocument.render(.huawei, code: "VPC.0601", message: "m", requestID: "R", allocator: ByteBufferAllocator())
         #expect(String(buffer: h.body) == #"{"error_msg":"m","error_code":"VPC.0601","request_id":"R"}"#)

@@ -61,8 +61,9 @@ struct Connection {
         let c = try Connection()
         try c.send("GET /a HTTP/1.1\r\nHost: x\r\n\r\nPOST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc")
         let out = try c.output()
-        #expect(out == "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 8\r\n\r\nGET /a 0"
-                     + "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 9\r\n\r\nPOST /b 3")
+        #expect(
+            out == "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 8\r\n\r\nGET /a 0"
+                + "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 9\r\n\r\nPOST /b 3")
         #expect(c.channel.isActive)
     }
 
@@ -119,9 +120,11 @@ struct Connection {
         #expect(!c.channel.isActive)
     }
 
-    @Test(arguments: [("GET /\(String(repeating: "a", count: 200)) HTTP/1.1\r\nHost: x\r\n\r\n", "414 URI Too Long"),
-                      ("GET / HTTP/1.1\r\nHost: x\r\nX-Big: \(String(repeating: "b", count: 300))\r\n\r\n", "431 Request Header Fields Too Large"),
-                      ("GET / HTTP/1.1\r\nHost x\r\n\r\n", "400 Bad Request")])
+    @Test(arguments: [
+        ("GET /\(String(repeating: "a", count: 200)) HTTP/1.1\r\nHost: x\r\n\r\n", "414 URI Too Long"),
+        ("GET / HTTP/1.1\r\nHost: x\r\nX-Big: \(String(repeating: "b", count: 300))\r\n\r\n", "431 Request Header Fields Too Large"),
+        ("GET / HTTP/1.1\r\nHost x\r\n\r\n", "400 Bad Request"),
+    ])
     func limitsAndMalformedRequestsGetReadableErrors(request: String, status: String) throws {
         var limits = HTTPServerLimits()
         limits.maxURIBytes = 100

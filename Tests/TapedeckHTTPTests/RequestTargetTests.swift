@@ -22,8 +22,10 @@ import Testing
         #expect(v6.authority?.description == "[::1]:8443")
     }
 
-    @Test(arguments: ["ftp://x/", "relative/path", "http://", "http://host:0/", "http://host:65536/", "http://host:99999999999999999999/",
-                      "http://host:12ab/", "http://[::1/"])
+    @Test(arguments: [
+        "ftp://x/", "relative/path", "http://", "http://host:0/", "http://host:65536/", "http://host:99999999999999999999/",
+        "http://host:12ab/", "http://[::1/",
+    ])
     func rejectsBadTargets(_ s: String) {
         #expect(RequestTarget(s) == nil)
     }
