@@ -39,16 +39,16 @@ public enum HTMLReport {
             }
         }
         let warnings = reports.flatMap { name, r in
-            ([r.scheduleWarning].compactMap { $0 } + r.tapedeckExplanations + r.configuration.notes.map { "note: " + $0 }).map {
-                "<p class=\"warn\">\(esc(name)): \(esc($0.trimmingCharacters(in: .whitespaces)))</p>"
-            }
+            ([r.scheduleWarning].compactMap { $0 } + r.tapedeckExplanations).map {
+                "<p class=\"warn\">⚠ \(esc(name)): \(esc($0.trimmingCharacters(in: .whitespaces).replacingOccurrences(of: "⚠ ", with: "")))</p>"
+            } + r.configuration.notes.map { "<p class=\"note\">\(esc(name)): \(esc($0))</p>" }
         }.joined(separator: "\n")
         let legend = reports.enumerated().map { i, r in "<span style=\"color:\(colors[i % colors.count])\">■ \(esc(r.name))</span>" }
             .joined(separator: " &nbsp; ")
         return """
             <!doctype html><html><head><meta charset="utf-8"><title>\(esc(title))</title>
             <style>body{font:14px system-ui,sans-serif;margin:24px;color:#222}table{border-collapse:collapse;font-size:12px;margin:8px 0}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}
-            th{background:#f3f3f3}td:first-child,td:nth-child(2){text-align:left}h2{margin-top:28px}svg{background:#fff;border:1px solid #ddd}.warn{color:#a40}</style></head><body>
+            th{background:#f3f3f3}td:first-child,td:nth-child(2){text-align:left}h2{margin-top:28px}svg{background:#fff;border:1px solid #ddd}.warn{color:#a40}.note{color:#555}</style></head><body>
             <h1>\(esc(title))</h1>
             <h2>Run</h2>
             <table><tr><th>run</th><th>target</th><th>load</th><th>arrival</th><th>connections</th><th>threads</th><th>measured</th><th>timeout</th><th>verify</th></tr>

@@ -6,6 +6,8 @@ public struct LoadReport: Sendable {
     public let configuration: LoadConfiguration
     public let result: WorkerResult
     public let seconds: Double
+    /// Ended before its duration (Ctrl-C, SIGTERM): said in the report.
+    public var stoppedEarly = false
 
     public static let jsonVersion = 1
     static let percentiles: [(String, Double)] = [
@@ -58,6 +60,11 @@ public struct LoadReport: Sendable {
             ?? (configuration.pacing != nil ? "open loop, cassette pacing ×\(configuration.speed)" : "closed loop")
         s +=
             "tapedeck load → \(configuration.target.host):\(configuration.target.port)  [\(mode), \(configuration.connections) connections, \(configuration.threads) thread(s), \(String(format: "%.1f", seconds)) s]\n"
+        if stoppedEarly {
+            s += String(
+                format: "  stopped early (Ctrl-C or SIGTERM) after %.1f s of %.1f s; the figures cover the time measured\n",
+                seconds, Double(configuration.duration.nanoseconds) / 1e9)
+        }
         if let warning = scheduleWarning { s += warning + "\n" }
         s += String(
             format:

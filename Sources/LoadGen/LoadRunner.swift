@@ -32,7 +32,11 @@ public final class LoadRunner: Sendable {
     }
 
     /// Ends the run early; the report covers what was measured.
-    public func stop() { for w in workers.withLock({ $0 }) { w.stopNow() } }
+    public func stop() {
+        stopped.store(true, ordering: .relaxed)
+        for w in workers.withLock({ $0 }) { w.stopNow() }
+    }
+    private let stopped = Atomic<Bool>(false)
 
     public func run() async throws -> LoadReport {
         guard !requests.isEmpty else { throw LoadError("no requests to send: the source produced none") }
@@ -86,6 +90,8 @@ public final class LoadRunner: Sendable {
         let measureFrom = startAt &+ UInt64(max(0, conf.warmup.nanoseconds))
         let elapsed = ended > measureFrom ? Double(ended - measureFrom) / 1e9 : 0
         let measured = max(0.001, min(Double(conf.duration.nanoseconds) / 1e9, elapsed))
-        return LoadReport(configuration: conf, result: total, seconds: measured)
+        var report = LoadReport(configuration: conf, result: total, seconds: measured)
+        report.stoppedEarly = stopped.load(ordering: .relaxed) && measured < Double(conf.duration.nanoseconds) / 1e9
+        return report
     }
 }

@@ -53,7 +53,7 @@ public struct WorkerResult: Sendable {
         errors.merge(o.errors, uniquingKeysWith: +)
         verifyChecked += o.verifyChecked
         verifyMismatched.merge(o.verifyMismatched, uniquingKeysWith: +)
-        mismatchSamples += o.mismatchSamples.prefix(max(0, 5 - mismatchSamples.count))
+        for m in o.mismatchSamples where mismatchSamples.count < 5 && !mismatchSamples.contains(m) { mismatchSamples.append(m) }
         tapedeckCodes.merge(o.tapedeckCodes, uniquingKeysWith: +)
         for (i, h) in o.intervals.enumerated() {
             if i < intervals.count { intervals[i].add(h) } else { intervals.append(h) }
@@ -198,7 +198,13 @@ final class LoadWorker: @unchecked Sendable {  // all state is touched on `loop`
             flushSecond()
             currentSecond = second
         }
-        if openLoop { scheduleDue(now) }
+        if openLoop {
+            scheduleDue(now)
+        } else if !idle.isEmpty {
+            let waiting = idle
+            idle.removeAll()
+            for c in waiting { send(on: c, intended: now) }
+        }
         // Time out answers that never come: close the connection, count it, replace it.
         let limit = UInt64(configuration.timeout.nanoseconds)
         for c in all where c.inFlight.map({ now > $0.sent && now - $0.sent > limit }) == true {
@@ -276,6 +282,8 @@ final class LoadWorker: @unchecked Sendable {  // all state is touched on `loop`
             } else {
                 idle.append(c)
             }
+        } else if LoadWorker.now() < start {
+            idle.append(c)  // closed loop too starts together: nothing is sent (or used up) before the start
         } else {
             send(on: c, intended: LoadWorker.now())
         }
@@ -285,7 +293,9 @@ final class LoadWorker: @unchecked Sendable {  // all state is touched on `loop`
         guard let f = c.inFlight else { return }
         c.inFlight = nil
         let now = LoadWorker.now()
-        if f.intended >= measureFrom && now <= stopAt {
+        if f.intended >= measureFrom && f.intended < stopAt && now > stopAt {
+            result.unanswered += 1  // answered after the end: not within the run (finish() may not have run yet)
+        } else if f.intended >= measureFrom && now <= stopAt {
             result.completed += 1
             progress.completed.add(1, ordering: .relaxed)
             result.statuses[r.status, default: 0] += 1
@@ -301,8 +311,10 @@ final class LoadWorker: @unchecked Sendable {  // all state is touched on `loop`
                 result.verifyChecked += 1
                 if let m = Verifier.check(r.status, r.body, e) {
                     result.verifyMismatched[m.kind, default: 0] += 1
-                    if result.mismatchSamples.count < 5 {
-                        result.mismatchSamples.append("\(requests[f.request].kind) #\(f.request): \(m.kind): \(m.detail)")
+                    // Numbered from 1, as `tapedeck cassette ls` numbers a cassette's exchanges; each request once.
+                    let sample = "\(requests[f.request].kind) #\(f.request + 1): \(m.kind): \(m.detail)"
+                    if result.mismatchSamples.count < 5 && !result.mismatchSamples.contains(sample) {
+                        result.mismatchSamples.append(sample)
                     }
                 }
             }

@@ -59,8 +59,9 @@ enum Verifier {
         }
     }
 
-    /// Fields that differ on every call by design: request ids (both clouds) and the host id of error answers.
-    static let volatileFields: Set<String> = ["RequestId", "request_id", "HostId", "requestId"]
+    /// Fields that differ on every call by design: request ids (both clouds), the host id of error answers and
+    /// Alibaba's `Recommend`, a diagnosis link that carries the request id.
+    static let volatileFields: Set<String> = ["RequestId", "request_id", "HostId", "requestId", "Recommend"]
 
     /// Where `body` and `recorded` differ once volatile fields are left out (a JSON path, an XML element,
     /// or "bytes"); nil when they agree.

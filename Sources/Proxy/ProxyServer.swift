@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import NIOCore
 import NIOHTTP1
@@ -75,8 +76,11 @@ public final class ProxyServer: Service, Sendable {
         let engine = try ProxyEngine(configuration: configuration, group: group, logger: logger)
         let authority: CertificateAuthority?
         do { authority = try CertificateAuthority(directory: configuration.caDirectory) } catch {
+            // Reverse mode needs no CA; CONNECT answers 501 Tapedeck.NoCA until one can be made.
+            let why = (error as? CocoaError).flatMap { ($0.userInfo[NSUnderlyingErrorKey] as? NSError)?.localizedDescription } ?? "\(error)"
             logger.warning(
-                "TLS interception disabled: cannot set up the CA", metadata: ["dir": "\(configuration.caDirectory)", "error": "\(error)"])
+                "HTTPS interception (CONNECT) is off: cannot create or read the CA in \(configuration.caDirectory) (\(why)); pass --ca-dir DIR with a writable directory to use the proxy as HTTPS_PROXY"
+            )
             authority = nil
         }
         let control = ControlAPI(engine: engine)

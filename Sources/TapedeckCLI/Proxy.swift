@@ -43,7 +43,7 @@ struct ProxyCommand: AsyncParsableCommand {
             valueName: "ID:SECRET")) var resign: String?
     @Option(help: ArgumentHelp("Like --resign, reading ID:SECRET from this environment variable.", valueName: "VAR")) var resignEnv: String?
     @Option(help: "Let the control API switch only to cassettes under this directory.") var cassetteDir: String?
-    @Option(help: "Directory of the TLS interception CA.") var caDir = NSString(string: "~/.tapedeck/ca").expandingTildeInPath
+    @Option(help: "Directory of the TLS interception CA.") var caDir = defaultCADirectory
     @Option(help: "PEM file of extra CAs to trust for upstream TLS.") var upstreamCa: String?
     @Option(help: "Upstream answer timeout in seconds.") var upstreamTimeout: Double = 30
     @Option(help: "Event-loop threads.") var threads = ProcessInfo.processInfo.activeProcessorCount
@@ -103,7 +103,7 @@ extension ProxyCommand {
         }
         if let resignEnv {
             guard let value = ProcessInfo.processInfo.environment[resignEnv], !value.isEmpty else {
-                throw ValidationError("--resign-env \(resignEnv): the environment variable is not set")
+                throw ValidationError("--resign-env \(resignEnv): the environment variable is not set or empty")
             }
             guard let r = Resigner(pair: value) else { throw ValidationError("--resign-env \(resignEnv): the value must be ID:SECRET") }
             return r
@@ -139,3 +139,9 @@ extension SocketAddress {
         return "http://\(host):\(port ?? 0)"
     }
 }
+
+/// `$HOME/.tapedeck/ca` (the environment's home, as shells mean `~`; `/etc/passwd`'s only without `$HOME`).
+let defaultCADirectory: String = {
+    let home = ProcessInfo.processInfo.environment["HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? NSHomeDirectory()
+    return home + "/.tapedeck/ca"
+}()

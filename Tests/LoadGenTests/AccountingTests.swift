@@ -2,6 +2,7 @@ import Foundation
 import LoadGen
 import NIOCore
 import TapedeckTesting
+import Synchronization
 import Testing
 
 /// Every scheduled request is accounted for, one failure is one error, and retried connections are not errors.
@@ -77,5 +78,22 @@ import Testing
         let r = try #require(report)
         #expect(r.seconds < 5, "measured \(r.seconds) s of a 30 s run stopped after 0.5 s")
         #expect(r.result.completed > 0 && r.throughput > Double(r.result.completed) / 5)
+        #expect(r.stoppedEarly && r.text.contains("stopped early"))
+    }
+
+    /// Closed loop too: every request sent is reported, and nothing is sent before the start (a replaying
+    /// proxy's recordings are not used up by requests nobody counts).
+    @Test func closedLoopSendsNothingUncounted() async throws {
+        let seen = Atomic<Int>(0)
+        let report = try await ScriptedUpstream.with(answer: { _ in
+            seen.add(1, ordering: .relaxed)
+            return Self.ok
+        }) { port in
+            try await Self.run(port: port, rate: nil, connections: 4, duration: .milliseconds(800))
+        }
+        let r = report.result
+        #expect(r.sent == r.completed + report.errorCount + r.unanswered, "\(report.text)")
+        #expect(
+            seen.load(ordering: .relaxed) <= r.sent + 8, "upstream saw \(seen.load(ordering: .relaxed)), the report says \(r.sent) sent")
     }
 }
