@@ -59,7 +59,7 @@ extension HuaweiAPI {
     /// to anywhere, IPv4 and IPv6), as the real API creates them.
     /// `UpdateSecurityGroup`: PUT `{"security_group":{"name","description"}}`; answers the updated group.
     func updateGroup(_ call: inout Call, id: String) throws(HuaweiError) {
-        let obj = try bodyObject(call, "security_group")
+        let (obj, dryRun) = try bodyObject(call, "security_group")
         let name = try HuaweiAPI.string(obj, "name")
         if let name, !(1...64).contains(name.count) || !name.allSatisfy({ $0.isLetter || $0.isNumber || "_-.".contains($0) }) {
             throw HuaweiError.invalid("Updating securitygroup name is invalid: 1 to 64 letters, digits, underscores, hyphens and periods.")
@@ -69,7 +69,7 @@ extension HuaweiAPI {
             throw HuaweiError.invalid("The description can hold up to 255 characters and no angle brackets.")
         }
         let h = try group(id, project: call.project, in: store.snapshot())
-        if isDryRun(call) { throw HuaweiError.dryRunPassed }
+        if dryRun { throw HuaweiError.dryRunPassed }
         let now = clock.now
         let (updated, snap) = store.writeAndSnapshot { m in m.update(h, name: name, description: description, now: now) }
         guard updated, let g = snap.group(h) else { throw HuaweiError.groupNotFound(id) }
@@ -77,7 +77,7 @@ extension HuaweiAPI {
     }
 
     func createGroup(_ call: inout Call) throws(HuaweiError) {
-        let obj = try bodyObject(call, "security_group")
+        let (obj, dryRun) = try bodyObject(call, "security_group")
         guard let name = try HuaweiAPI.string(obj, "name"), (1...64).contains(name.count),
             name.allSatisfy({ $0.isLetter || $0.isNumber || "_-.".contains($0) })
         else {
@@ -94,7 +94,7 @@ extension HuaweiAPI {
                 tags.append(.init(key: k, value: t["value"] as? String ?? ""))
             }
         }
-        if isDryRun(call) { throw HuaweiError.dryRunPassed }
+        if dryRun { throw HuaweiError.dryRunPassed }
         let now = clock.now
         let project = call.project
         let (handle, snap) = store.writeAndSnapshot { m -> UInt32 in

@@ -94,7 +94,7 @@ extension HuaweiAPI {
 
     /// `CreateSecurityGroupRule`: 201 with the rule; 409 for a duplicate.
     func createRule(_ call: inout Call) throws(HuaweiError) {
-        let obj = try bodyObject(call, "security_group_rule")
+        let obj = try bodyObject(call, "security_group_rule").object
         let project = call.project
         let snap0 = store.snapshot()
         guard let gid = try HuaweiAPI.string(obj, "security_group_id") else { throw HuaweiError.invalid("security_group_id is mandatory.") }

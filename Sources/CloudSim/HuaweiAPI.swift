@@ -87,15 +87,8 @@ public struct HuaweiAPI: Sendable {
     }
 
     /// The JSON object under `key` in the request body.
-    /// Whether the body asks for a dry run (`{"dry_run": true, …}`).
-    func isDryRun(_ call: Call) -> Bool {
-        guard let body = call.body, body.readableBytes > 0,
-            let json = try? JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any]
-        else { return false }
-        return (json["dry_run"] as? Bool) == true
-    }
-
-    func bodyObject(_ call: Call, _ key: String) throws(HuaweiError) -> [String: Any] {
+    /// The body's `{"KEY": {...}, "dry_run": …}`: the object under `key` and whether only a check is asked.
+    func bodyObject(_ call: Call, _ key: String) throws(HuaweiError) -> (object: [String: Any], dryRun: Bool) {
         guard let body = call.body, body.readableBytes > 0 else {
             throw HuaweiError.invalid("The request body is empty; expected {\"\(key)\": {...}}.")
         }
@@ -103,7 +96,7 @@ public struct HuaweiAPI: Sendable {
             throw HuaweiError.invalid("The request body is not valid JSON.")
         }
         guard let obj = json[key] as? [String: Any] else { throw HuaweiError.invalid("The request body must hold the object \"\(key)\".") }
-        return obj
+        return (obj, (json["dry_run"] as? Bool) == true)
     }
 
     static func string(_ obj: [String: Any], _ key: String) throws(HuaweiError) -> String? {

@@ -137,8 +137,8 @@ public enum HTMLReport {
         var t = 0.0
         while t <= span + 1e-9 {
             let x = p.x(t / span)
-            s(&svg, "<line x1=\"\(x)\" y1=\"\(p.top + p.plotH)\" x2=\"\(x)\" y2=\"\(p.top + p.plotH + 5)\" stroke=\"#444\"/>")
-            s(&svg, "<text x=\"\(x)\" y=\"\(p.top + p.plotH + 18)\" font-size=\"11\" text-anchor=\"middle\">\(label(t))</text>")
+            svg += "<line x1=\"\(x)\" y1=\"\(p.top + p.plotH)\" x2=\"\(x)\" y2=\"\(p.top + p.plotH + 5)\" stroke=\"#444\"/>"
+            svg += "<text x=\"\(x)\" y=\"\(p.top + p.plotH + 18)\" font-size=\"11\" text-anchor=\"middle\">\(label(t))</text>"
             t += step
         }
         svg +=
@@ -151,8 +151,6 @@ public enum HTMLReport {
         }
         return svg + "</svg>"
     }
-
-    private static func s(_ svg: inout String, _ part: String) { svg += part }
 
     static func spectrum(_ reports: [LoadReport]) -> String {
         let p = Plot()

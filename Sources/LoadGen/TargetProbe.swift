@@ -1,6 +1,5 @@
 import Foundation
 import NIOCore
-import NIOPosix
 import NIOSSL
 import TapedeckHTTP
 
@@ -28,45 +27,27 @@ public enum TargetProbe {
     }
 
     public static func identify(_ configuration: LoadConfiguration) async -> Identity? {
-        let group = MultiThreadedEventLoopGroup.singleton
         let target = configuration.target
-        let collected = group.next().makePromise(of: [UInt8].self)
-        let tls = target.tls ? try? LoadRunner.tlsContext(configuration) : nil
-        if target.tls && tls == nil { return nil }
-        let bootstrap = ClientBootstrap(group: group)
-            .connectTimeout(.seconds(2))
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    if let tls {
-                        let isIP = Authority(host: target.host, port: target.port).isIPAddress
-                        try channel.pipeline.syncOperations.addHandler(
-                            NIOSSLClientHandler(context: tls, serverHostname: isIP ? nil : target.host))
-                    }
-                    try channel.pipeline.syncOperations.addHandler(Collector(promise: collected))
-                }
-            }
-        do {
-            let channel = try await bootstrap.connect(host: target.host, port: target.port).get()
-            let request = HTTPRequestWriter.bytes(
-                method: "GET", target: "/__tapedeck/status", host: target.authority,
-                headers: [("Connection", "close"), ("Accept", "application/json")])
-            try await channel.writeAndFlush(channel.allocator.buffer(bytes: request))
-            let timeout = channel.eventLoop.scheduleTask(in: .seconds(2)) { channel.close(promise: nil) }
-            defer { timeout.cancel() }
-            return parse(try await collected.futureResult.get())
-        } catch {
-            collected.fail(error)
-            return nil
+        let tls: NIOSSLContext?
+        if target.tls {
+            guard let context = try? LoadRunner.tlsContext(configuration) else { return nil }
+            tls = context
+        } else {
+            tls = nil
         }
+        let request = HTTPRequestWriter.bytes(
+            method: "GET", target: "/__tapedeck/status", host: target.authority, headers: [("Accept", "application/json")])
+        guard let response = try? await RawHTTPClient.send(request, host: target.host, port: target.port, tls: tls, timeout: .seconds(2)),
+            response.status == 200
+        else { return nil }
+        return parse(response.body)
     }
 
-    /// The identity in an HTTP response (head and body), if it is a tapedeck status document.
-    static func parse(_ response: [UInt8]) -> Identity? {
-        guard let split = response.firstRange(of: Array("\r\n\r\n".utf8)),
-            String(decoding: response[..<split.lowerBound].prefix(12), as: UTF8.self).hasSuffix("200"),
-            let doc = try? JSONSerialization.jsonObject(with: Data(response[split.upperBound...])) as? [String: Any],
-            let role = doc["role"] as? String
-        else { return nil }
+    /// The identity in a status document's JSON body, if it is a tapedeck one.
+    static func parse(_ body: [UInt8]) -> Identity? {
+        guard let doc = try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any], let role = doc["role"] as? String else {
+            return nil
+        }
         var id = Identity(role: role)
         if let ds = doc["data_set"] as? [String: Any] {
             id.groups = (ds["groups"] as? NSNumber)?.intValue
@@ -75,20 +56,6 @@ public enum TargetProbe {
         id.mode = doc["mode"] as? String
         id.onExhausted = doc["on_exhausted"] as? String
         return id
-    }
-
-    /// Reads until the server closes (the request said `Connection: close`).
-    private final class Collector: ChannelInboundHandler, @unchecked Sendable {  // used on its channel's loop only
-        typealias InboundIn = ByteBuffer
-        let promise: EventLoopPromise<[UInt8]>
-        var bytes: [UInt8] = []
-        init(promise: EventLoopPromise<[UInt8]>) { self.promise = promise }
-        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-            bytes += Self.unwrapInboundIn(data).readableBytesView
-            if bytes.count > 64 * 1024 { context.close(promise: nil) }
-        }
-        func channelInactive(context: ChannelHandlerContext) { promise.succeed(bytes) }
-        func errorCaught(context: ChannelHandlerContext, error: Error) { context.close(promise: nil) }
     }
 }
 

@@ -179,7 +179,7 @@ public final class ProxyEngine: Sendable {
             Parsed(
                 recorder: .init(
                     key: key, signable: signable, profile: profile, upstream: target,
-                    upstreamIsSelf: target.map(isSelf) ?? false, uri: request.head.uri),
+                    uri: request.head.uri),
                 originForm: requestTarget.originForm, shape: shape,
                 reverse: request.tunnel == nil && requestTarget.authority == nil))
     }
@@ -193,13 +193,12 @@ public final class ProxyEngine: Sendable {
         case .success(let p): parsed = p
         case .failure(let f): return loop.makeSucceededFuture(fail(f, shape: .generic, allocator: allocator))
         }
-        switch Recorder(session: session).decide(parsed.recorder, mode: mode) {
+        switch Recorder(session: session, isSelf: isSelf).decide(parsed.recorder, mode: mode) {
         case .replay(let entry):
             stats.hits.add(1, ordering: .relaxed)
             return replay(entry, session: session, shape: parsed.shape, on: loop, allocator: allocator)
         case .fail(let failure):
-            if case .noMatch = failure { stats.misses.add(1, ordering: .relaxed) }
-            if case .exhausted = failure { stats.misses.add(1, ordering: .relaxed) }
+            if failure.status == .notFound { stats.misses.add(1, ordering: .relaxed) }  // no recording, or used up
             return loop.makeSucceededFuture(fail(failure, shape: parsed.shape, allocator: allocator))
         case .forward(let record):
             return forward(request, parsed, record: record, mode: mode, session: session, on: loop, allocator: allocator)
@@ -312,8 +311,8 @@ public final class ProxyEngine: Sendable {
 
     static func hostSignatureWarning(client: String, upstream: String) -> String {
         "reverse mode: the client signed Host \(client), which the proxy rewrites to \(upstream) for the upstream, and its signature "
-            + "(ACS3 or Huawei SDK-HMAC-SHA256) covers Host, so the upstream rejects it (SignatureDoesNotMatch / APIGW.0301) and that "
-            + "rejection is what gets recorded. Restart with --resign ID:SECRET (or --resign-env VAR) to re-sign forwarded requests for "
+            + "(ACS3 or Huawei SDK-HMAC-SHA256) covers Host, so an upstream that checks signatures (every real cloud) rejects it "
+            + "(SignatureDoesNotMatch / APIGW.0301) and that rejection is what gets recorded. Restart with --resign ID:SECRET (or --resign-env VAR) to re-sign forwarded requests for "
             + "the upstream, or use the proxy as HTTPS_PROXY (forward mode), which leaves Host as the client signed it."
     }
 

@@ -14,8 +14,6 @@ struct Recorder {
         var profile: MatchProfile
         /// Where it would be forwarded, if anywhere.
         var upstream: UpstreamTarget?
-        /// Whether that is this proxy itself.
-        var upstreamIsSelf: Bool
         var uri: String
     }
 
@@ -26,6 +24,8 @@ struct Recorder {
     }
 
     let session: CassetteSession
+    /// Whether a target is this proxy itself (asked only when forwarding, never on the replay path).
+    var isSelf: (UpstreamTarget) -> Bool = { _ in false }
 
     /// Decides; advances the replay cursor of the key when it answers from the cassette.
     func decide(_ request: Request, mode: ProxyMode) -> Decision {
@@ -46,7 +46,7 @@ struct Recorder {
             }
         }
         guard let upstream = request.upstream else { return .fail(.noUpstream(uri: request.uri)) }
-        guard !request.upstreamIsSelf else { return .fail(.loopRefused(target: "\(upstream)")) }
+        guard !isSelf(upstream) else { return .fail(.loopRefused(target: "\(upstream)")) }
         return .forward(record: mode == .record || mode == .auto)
     }
 

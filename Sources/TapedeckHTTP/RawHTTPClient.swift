@@ -1,7 +1,8 @@
 import NIOCore
 import NIOPosix
+import NIOSSL
 
-/// A deliberately dumb HTTP/1.1 client, one request per connection to 127.0.0.1: writes bytes exactly as
+/// A deliberately dumb HTTP/1.1 client, one request per connection (127.0.0.1 unless told): writes bytes exactly as
 /// given (so tests can send malformed or oversized requests) and reads back one response, parsed just
 /// enough to assert on. `tapedeck demo` uses it for its calls, the tests for theirs.
 public enum RawHTTPClient {
@@ -25,17 +26,26 @@ public enum RawHTTPClient {
         public var description: String
     }
 
-    /// Sends `raw` to 127.0.0.1:`port` and returns the first response.
-    public static func send(_ raw: [UInt8], port: Int, timeout: TimeAmount = .seconds(10)) async throws -> Response {
+    /// Sends `raw` to `host`:`port` (over TLS with `tls`) and returns the first response.
+    public static func send(
+        _ raw: [UInt8], host: String = "127.0.0.1", port: Int, tls: NIOSSLContext? = nil, timeout: TimeAmount = .seconds(10)
+    ) async throws -> Response {
         let group = MultiThreadedEventLoopGroup.singleton
         let collector = group.next().makePromise(of: Response.self)
         let channel: Channel
         do {
             channel = try await ClientBootstrap(group: group)
                 .channelInitializer { ch in
-                    ch.eventLoop.makeCompletedFuture { try ch.pipeline.syncOperations.addHandler(Collector(collector)) }
+                    ch.eventLoop.makeCompletedFuture {
+                        if let tls {
+                            let sni = Authority(host: host, port: port).isIPAddress ? nil : host
+                            try ch.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: tls, serverHostname: sni))
+                        }
+                        try ch.pipeline.syncOperations.addHandler(Collector(collector))
+                    }
                 }
-                .connect(host: "127.0.0.1", port: port).get()
+                .connectTimeout(timeout)
+                .connect(host: host, port: port).get()
         } catch {
             collector.fail(error)  // nothing will complete it: a connection refused is the caller's answer
             throw error

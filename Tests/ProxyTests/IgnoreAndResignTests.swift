@@ -167,4 +167,18 @@ import Testing
             #expect(r.status != 0 && r.output.contains(says), "\(extra): \(r.output)")
         }
     }
+
+    @Test func enumOptionsListTheValidValues() throws {
+        let mode = try FirstTenMinutesTests.run(["proxy", "--cassette", "x.jsonl.gz", "--mode", "bogus"])
+        #expect(mode.status != 0 && mode.output.contains("'record', 'replay', 'auto' or 'passthrough'"), "\(mode.output)")
+        let arrival = try FirstTenMinutesTests.run(["load", "--target", "http://127.0.0.1:1", "--arrival", "uniform"])
+        #expect(arrival.status != 0 && arrival.output.contains("'constant' and 'poisson'"), "\(arrival.output)")
+    }
+
+    @Test func loadVerifyAgainstAnotherDataSetNamesTheFlags() async throws {
+        try await TestSimulator.with(groups: 40, seed: 3) { sim in
+            let r = try FirstTenMinutesTests.run(["load", "--target", sim.url, "--synthetic", "--verify", "--duration", "1s"])
+            #expect(r.status == 2 && r.output.contains("Pass --groups 40 --seed 3 to tapedeck load"), "\(r.output)")
+        }
+    }
 }
