@@ -17,7 +17,14 @@ import Testing
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let cassette = dir + "/c.jsonl.gz"
-        try await ScriptedUpstream.with(delay: .milliseconds(1500), answer: { _ in Self.ok }) { upstream in
+        let reachedUpstream = Atomic<Int>(0)
+        try await ScriptedUpstream.with(
+            delay: .milliseconds(1500),
+            answer: { _ in
+                reachedUpstream.add(1, ordering: .relaxed)
+                return Self.ok
+            }
+        ) { upstream in
             let proxy = try UnprivilegedUserTests.Running(
                 [
                     try UnprivilegedUserTests.binary(), "proxy", "--port", "0", "--mode", "record", "--cassette", cassette,
@@ -29,8 +36,9 @@ import Testing
                 for i in 0..<5 {
                     group.addTask { try await RawHTTPClient.request("GET", "/slow/\(i)", port: port).status }
                 }
-                try await Task.sleep(for: .milliseconds(400))
-                proxy.process.terminate()  // SIGTERM while all five wait on the upstream
+                // SIGTERM while all five wait on the upstream (on a loaded machine, wait until they all got there).
+                for _ in 0..<100 where reachedUpstream.load(ordering: .relaxed) < 5 { try await Task.sleep(for: .milliseconds(50)) }
+                proxy.process.terminate()
                 var out: [Int] = []
                 for try await s in group { out.append(s) }
                 return out
