@@ -6,7 +6,9 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "tapedeck", targets: ["TapedeckCLI"]),
+        .executable(name: "tapedeck-bench", targets: ["TapedeckBench"]),
         .library(name: "CloudSigning", targets: ["CloudSigning"]),
+        .library(name: "CloudModel", targets: ["CloudModel"]),
         .library(name: "CloudSim", targets: ["CloudSim"]),
         .library(name: "TapedeckTesting", targets: ["TapedeckTesting"]),
         .library(name: "Cassette", targets: ["Cassette"]),
@@ -22,6 +24,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-extras.git", exact: "1.35.2"),
         .package(url: "https://github.com/adam-fowler/compress-nio.git", exact: "1.5.0"),
         .package(url: "https://github.com/apple/swift-certificates.git", exact: "1.21.1"),
+        .package(url: "https://github.com/apple/swift-asn1.git", exact: "1.7.4"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", exact: "0.2.0"),
         .package(url: "https://github.com/apple/swift-crypto.git", exact: "4.5.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", exact: "1.8.2"),
@@ -47,11 +50,14 @@ let package = Package(
                 .product(name: "CompressNIO", package: "compress-nio"),
             ]
         ),
-        // The simulator: data model, reference index, synthetic data, API front ends, NIO server.
+        // The data model both clouds share, with no networking: groups and rules, the copy-on-write snapshot
+        // store with its reference index, mutations, the id bijection, the synthetic data set and fixtures.
+        .target(name: "CloudModel"),
+        // The simulator: the two clouds' API front ends over CloudModel, and its NIO server.
         .target(
             name: "CloudSim",
             dependencies: [
-                "CloudSigning", "TapedeckHTTP",
+                "CloudModel", "CloudSigning", "TapedeckHTTP",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -70,7 +76,10 @@ let package = Package(
             ]
         ),
         // Canonical request keys and the per-cloud matching profiles; replay lookup over a cassette.
-        .target(name: "Matching", dependencies: ["Cassette", "CloudSigning", "TapedeckHTTP"]),
+        .target(
+            name: "Matching",
+            dependencies: ["Cassette", "CloudSigning", "TapedeckHTTP", .product(name: "Crypto", package: "swift-crypto")]
+        ),
         // The recording/replaying HTTP proxy (reverse and forward with CONNECT interception).
         .target(
             name: "Proxy",
@@ -82,6 +91,7 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOExtras", package: "swift-nio-extras"),
                 .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "CompressNIO", package: "compress-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -92,7 +102,7 @@ let package = Package(
         .target(
             name: "LoadGen",
             dependencies: [
-                "CloudSim", "CloudSigning", "Cassette", "TapedeckHTTP",
+                "CloudModel", "CloudSigning", "Cassette", "TapedeckHTTP",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -100,13 +110,14 @@ let package = Package(
                 .product(name: "CompressNIO", package: "compress-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]
         ),
         // `tapedeck demo`: the product end to end on built-in data.
         .target(
             name: "TapedeckDemo",
             dependencies: [
-                "CloudSim", "CloudSigning", "Cassette", "Proxy", "LoadGen", "TapedeckHTTP",
+                "CloudModel", "CloudSim", "CloudSigning", "Cassette", "Proxy", "LoadGen", "TapedeckHTTP",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -116,7 +127,7 @@ let package = Package(
         .target(
             name: "TapedeckTesting",
             dependencies: [
-                "CloudSim", "CloudSigning", "Proxy", "TapedeckHTTP",
+                "CloudModel", "CloudSim", "CloudSigning", "Cassette", "Matching", "Proxy", "TapedeckHTTP",
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
@@ -124,10 +135,21 @@ let package = Package(
         .executableTarget(
             name: "TapedeckCLI",
             dependencies: [
-                "CloudSim", "CloudSigning", "Cassette", "Matching", "Proxy", "LoadGen", "TapedeckDemo",
+                "CloudModel", "CloudSim", "CloudSigning", "Cassette", "Matching", "Proxy", "LoadGen", "TapedeckDemo", "TapedeckHTTP",
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        // In-process benchmarks (`tapedeck-bench`), run by scripts/bench-simulator and scripts/bench-proxy.
+        .executableTarget(
+            name: "TapedeckBench",
+            dependencies: [
+                "CloudModel", "CloudSim", "Cassette", "Matching",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .testTarget(
@@ -149,6 +171,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "CloudSigningTests", dependencies: ["CloudSigning"]),
+        .testTarget(name: "CloudModelTests", dependencies: ["CloudModel", "TapedeckTesting"]),
         .testTarget(
             name: "CassetteTests",
             dependencies: [
@@ -158,28 +181,27 @@ let package = Package(
         .testTarget(
             name: "LoadGenTests",
             dependencies: [
-                "LoadGen", "CloudSim", "Proxy", "TapedeckTesting", "TapedeckHTTP", .product(name: "NIOCore", package: "swift-nio"),
+                "LoadGen", "CloudModel", "CloudSim", "Proxy", "TapedeckTesting", "TapedeckHTTP",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]),
         .testTarget(name: "DemoTests", dependencies: ["TapedeckDemo"]),
         .testTarget(
             name: "ProxyTests",
             dependencies: [
-                "Proxy", "Cassette", "Matching", "CloudSim", "CloudSigning", "LoadGen", "TapedeckTesting", "TapedeckHTTP",
+                "Proxy", "Cassette", "Matching", "CloudModel", "CloudSim", "CloudSigning", "LoadGen", "TapedeckTesting", "TapedeckHTTP",
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "CompressNIO", package: "compress-nio"),
                 .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
         .testTarget(
             name: "CloudSimTests",
             dependencies: [
-                "CloudSim", "CloudSigning", "TapedeckTesting", "TapedeckHTTP",
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "NIOEmbedded", package: "swift-nio"),
+                "CloudModel", "CloudSim", "CloudSigning", "TapedeckTesting", "TapedeckHTTP",
             ]
         ),
     ]

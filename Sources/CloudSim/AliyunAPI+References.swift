@@ -1,10 +1,11 @@
+import CloudModel
 import CloudSigning
 
 import NIOCore
 
 extension AliyunAPI {
     /// Most referencing records one response carries, as the real API documents.
-    public static let maxReferenceRecords = 100
+    public static let maxReferenceRecords = ReferenceLimits.aliyunRecordsPerAnswer
 
     /// `DescribeSecurityGroupReferences`: for each of `SecurityGroupId.1…10`, the groups whose inbound
     /// (`SourceGroupId`) or outbound (`DestGroupId`) rules reference it. The hot path: ids are parsed
@@ -30,7 +31,7 @@ extension AliyunAPI {
             call.writer.string("SecurityGroupId", ids[i])
             call.writer.openObject("ReferencingSecurityGroups")
             call.writer.openList("ReferencingSecurityGroup")
-            if snap.customIDs.isEmpty {
+            if !snap.hasCustomIDs {
                 budget -= writeRecords(refs, excluding: h, budget: budget, into: &call.writer)
             } else {
                 for ref in refs where ref.group != h {

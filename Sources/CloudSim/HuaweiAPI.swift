@@ -1,3 +1,4 @@
+import CloudModel
 import CloudSigning
 import Foundation
 import NIOCore

@@ -1,4 +1,4 @@
-import CloudSim
+import CloudModel
 import Foundation
 import Histogram
 import Synchronization

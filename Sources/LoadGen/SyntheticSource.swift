@@ -1,5 +1,5 @@
 import CloudSigning
-import CloudSim
+import CloudModel
 import Foundation
 import NIOCore
 
@@ -51,7 +51,7 @@ public enum SyntheticSource {
                 if unknown {
                     expectation = .error(status: 400, code: "InvalidSecurityGroupId.NotFound")
                 } else {
-                    var budget = AliyunAPI.maxReferenceRecords
+                    var budget = ReferenceLimits.aliyunRecordsPerAnswer
                     var expected: [String: Set<String>] = [:]
                     for (k, hdl) in handles.enumerated() {
                         var set = expected[ids[k]] ?? []

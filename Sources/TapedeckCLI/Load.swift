@@ -1,4 +1,5 @@
 import ArgumentParser
+import CloudModel
 import CloudSim
 import Foundation
 import LoadGen

@@ -8,8 +8,7 @@ struct Tapedeck: AsyncParsableCommand {
         discussion: "Start with `tapedeck demo`: it runs all three parts on built-in data, no cloud account needed.",
         version: "0.1.0",
         subcommands: [
-            DemoCommand.self, Simulate.self, ProxyCommand.self, Load.self, Report.self, CassetteCommand.self, BenchLookup.self,
-            BenchCassette.self,
+            DemoCommand.self, Simulate.self, ProxyCommand.self, Load.self, Report.self, CassetteCommand.self,
         ]
     )
 }

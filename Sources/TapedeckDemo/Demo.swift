@@ -1,4 +1,5 @@
 import Cassette
+import CloudModel
 import CloudSim
 import Foundation
 import LoadGen

@@ -1,7 +1,6 @@
 import CloudSigning
 import Foundation
 import TapedeckHTTP
-import TapedeckTesting
 
 /// The demo's built-in session: the seed flows of both clouds as the official SDKs send them — signed,
 /// with a fresh nonce and timestamp on every call — against whatever is listening on `port`.

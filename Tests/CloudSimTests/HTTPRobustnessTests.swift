@@ -1,3 +1,4 @@
+import CloudModel
 import CloudSim
 import Foundation
 import TapedeckHTTP

@@ -1,3 +1,4 @@
+import CloudModel
 import CloudSim
 import Foundation
 import TapedeckHTTP
@@ -32,26 +33,6 @@ func referencing(_ body: [String: Any]) -> [String: [String]] {
     for r in refs {
         let list = ((r["ReferencingSecurityGroups"] as? [String: Any])?["ReferencingSecurityGroup"] as? [[String: Any]]) ?? []
         out[r["SecurityGroupId"] as! String] = list.map { $0["SecurityGroupId"] as! String }
-    }
-    return out
-}
-
-/// Ground truth for every handle in one pass over all rules.
-func referrerMapByScan(_ snap: GraphSnapshot) -> [UInt32: Set<UInt32>] {
-    var out: [UInt32: Set<UInt32>] = [:]
-    for h in 0..<UInt32(snap.handleCount) {
-        guard let g = snap.group(h) else { continue }
-        for r in g.rules { if let t = r.referencedGroup, t != h { out[t, default: []].insert(h) } }
-    }
-    return out
-}
-
-/// Ground truth by brute force: the distinct groups (other than `target`) whose rules reference `target`.
-func referrersByScan(_ snap: GraphSnapshot, _ target: UInt32) -> Set<UInt32> {
-    var out = Set<UInt32>()
-    for h in 0..<UInt32(snap.handleCount) {
-        guard let g = snap.group(h), h != target else { continue }
-        if g.rules.contains(where: { $0.referencedGroup == target }) { out.insert(h) }
     }
     return out
 }

@@ -152,4 +152,6 @@ public struct GraphSnapshot: Sendable {
 
     /// Handle for an id from a fixture file.
     public func customHandle(_ id: String) -> UInt32? { customIDs[id] }
+    /// Whether any group carries an id given by a fixture (not derived from its handle).
+    public var hasCustomIDs: Bool { !customIDs.isEmpty }
 }

@@ -1,3 +1,5 @@
+import CloudModel
+import CloudSim
 import NIOCore
 import NIOHTTP1
 

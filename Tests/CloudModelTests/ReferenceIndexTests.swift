@@ -1,4 +1,5 @@
-@testable import CloudSim
+@testable import CloudModel
+import TapedeckTesting
 import Testing
 
 @Suite struct ReferenceIndexTests {

@@ -1,4 +1,4 @@
-@testable import CloudSim
+@testable import CloudModel
 import Testing
 
 @Suite struct IDCodecTests {

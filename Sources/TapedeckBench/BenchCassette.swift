@@ -3,12 +3,11 @@ import Cassette
 import Foundation
 import Matching
 
-/// `tapedeck bench-cassette`: writes or loads a large synthetic cassette (used by scripts/bench-proxy).
+/// `tapedeck-bench cassette`: writes or loads a large synthetic cassette (used by scripts/bench-proxy).
 struct BenchCassette: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "bench-cassette",
+        commandName: "cassette",
         abstract: "Write a synthetic cassette of N exchanges, or time loading one for replay (used by scripts/bench-proxy).",
-        shouldDisplay: false
     )
 
     @Argument(help: "write | load") var action: String

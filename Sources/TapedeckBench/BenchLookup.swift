@@ -1,12 +1,12 @@
 import ArgumentParser
+import CloudModel
 import CloudSim
 
-/// `tapedeck bench-lookup`: the in-process lookup measurement used by scripts/bench-simulator.
+/// `tapedeck-bench lookup`: the in-process lookup measurement used by scripts/bench-simulator.
 struct BenchLookup: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "bench-lookup",
+        commandName: "lookup",
         abstract: "Measure in-process DescribeSecurityGroupReferences lookups on one core (used by scripts/bench-simulator).",
-        shouldDisplay: false
     )
 
     @Option(help: "Synthetic groups per cloud.") var groups = 1_000_000

@@ -17,7 +17,7 @@ public struct IDCodec: Sendable {
     // MARK: bijective 64-bit mixer (splitmix64 finaliser) and its inverse
 
     @inline(__always)
-    static func mix(_ v: UInt64) -> UInt64 {
+    public static func mix(_ v: UInt64) -> UInt64 {
         var x = v
         x = (x ^ (x >> 30)) &* 0xBF58476D1CE4E5B9
         x = (x ^ (x >> 27)) &* 0x94D049BB133111EB
@@ -127,7 +127,7 @@ public struct IDCodec: Sendable {
     static let b36: [UInt8] = Array("0123456789abcdefghijklmnopqrstuvwxyz".utf8)
 
     /// Exactly 13 base36 digits (36^13 > 2^64).
-    static func base36(_ v: UInt64) -> String {
+    public static func base36(_ v: UInt64) -> String {
         var out = [UInt8](repeating: UInt8(ascii: "0"), count: 13)
         var x = v
         var i = 12
