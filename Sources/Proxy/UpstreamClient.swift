@@ -41,8 +41,7 @@ public final class UpstreamClient: Sendable {
     private let connectTimeout: TimeAmount
     private let timeout: TimeAmount
     private let maxBody: Int
-    private let idle = Mutex<[String: [Connection]]>([:])
-    private static let maxIdlePerOrigin = 64
+    private let pool = Mutex(UpstreamPool<Connection>(maxIdlePerKey: 64))
 
     public init(group: EventLoopGroup, extraCAFile: String?, connectTimeout: TimeAmount, timeout: TimeAmount, maxBody: Int) throws {
         var tls = TLSConfiguration.makeClientConfiguration()
@@ -56,14 +55,11 @@ public final class UpstreamClient: Sendable {
         self.maxBody = maxBody
     }
 
-    /// One upstream connection and the handler that completes the request in flight on it.
-    final class Connection: @unchecked Sendable {  // touched only on its channel's event loop (the pool is keyed by loop)
+    /// One upstream connection and the handler that completes the request in flight on it. The collector
+    /// is bound to the channel's event loop; the pool is keyed by loop, so it is only ever used there.
+    struct Connection: Sendable {
         let channel: Channel
-        let collector: HTTPClientResponseCollector
-        init(channel: Channel, collector: HTTPClientResponseCollector) {
-            self.channel = channel
-            self.collector = collector
-        }
+        let collector: NIOLoopBound<HTTPClientResponseCollector>
     }
 
     public func send(
@@ -93,24 +89,21 @@ public final class UpstreamClient: Sendable {
         }
     }
 
+    /// Called on `key`'s event loop only (the key names the loop), so the loop-bound collectors may be read.
     private func takeIdle(_ key: String) -> Connection? {
-        idle.withLock { pool in
-            while var list = pool[key], let c = list.popLast() {
-                pool[key] = list
-                if c.channel.isActive && c.collector.isReusable { return c }
-                c.channel.close(promise: nil)
-            }
-            return nil
+        let taken = pool.withLock { p in p.lease(key) { c in c.channel.isActive && c.collector.value.isReusable } }
+        for c in taken.stale { c.channel.close(promise: nil) }
+        switch taken.0 {
+        case .use(let c): return c
+        case .connect: return nil
         }
     }
 
-    private func release(_ c: Connection, _ key: String) {
-        idle.withLock { pool in
-            if pool[key, default: []].count < UpstreamClient.maxIdlePerOrigin {
-                pool[key, default: []].append(c)
-            } else {
-                c.channel.close(promise: nil)
-            }
+    private func release(_ c: Connection, _ key: String, reusable: Bool) {
+        let released = pool.withLock { p in p.release(c, key: key, reusable: reusable) }
+        switch released {
+        case .parked: break
+        case .close(let c): c.channel.close(promise: nil)
         }
     }
 
@@ -148,7 +141,7 @@ public final class UpstreamClient: Sendable {
         }
         return connecting.flatMapThrowing { channel in
             let collector = try channel.pipeline.syncOperations.handler(type: HTTPClientResponseCollector.self)
-            return Connection(channel: channel, collector: collector)
+            return Connection(channel: channel, collector: NIOLoopBound(collector, eventLoop: channel.eventLoop))
         }.flatMapErrorThrowing { error in
             throw UpstreamError.unreachable("\(target.authority): \(error)")
         }
@@ -160,7 +153,7 @@ public final class UpstreamClient: Sendable {
     ) -> EventLoopFuture<UpstreamResponse> {
         let loop = c.channel.eventLoop
         let promise = loop.makePromise(of: HTTPClientResponse.self)
-        c.collector.start(promise)
+        c.collector.value.start(promise)
         let timer = loop.scheduleTask(in: timeout) {
             promise.fail(UpstreamError.timeout(self.timeout))
             c.channel.close(promise: nil)
@@ -180,8 +173,9 @@ public final class UpstreamClient: Sendable {
         c.channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
         return promise.futureResult.always { result in
             timer.cancel()
-            if case .success = result, c.collector.isReusable, c.channel.isActive {
-                self.release(c, poolKey)
+            let reusable = c.channel.isActive && c.collector.value.isReusable
+            if case .success = result {
+                self.release(c, poolKey, reusable: reusable)
             } else {
                 c.channel.close(promise: nil)
             }

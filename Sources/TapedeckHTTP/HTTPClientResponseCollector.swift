@@ -33,78 +33,40 @@ public enum HTTPClientFailure: Error, Sendable, Equatable, CustomStringConvertib
 }
 
 /// Collects one response at a time on a kept-alive client connection (after NIO's client codec, whose
-/// parser rejects malformed status lines). A connection that receives anything while no request is in
-/// flight is poisoned: it is never reused, so stray bytes can never be read as the next exchange's answer.
+/// parser rejects malformed status lines). The cycle and its rules live in `HTTPClientResponseStateMachine`;
+/// this handler holds the promise of the exchange in flight and carries out the machine's actions.
 public final class HTTPClientResponseCollector: ChannelInboundHandler {
     public typealias InboundIn = HTTPClientResponsePart
 
-    enum State {
-        case idle
-        case awaiting(EventLoopPromise<HTTPClientResponse>, head: HTTPResponseHead?, body: ByteBuffer?, receivedAny: Bool)
-        case poisoned
-    }
-
-    private var state = State.idle
-    private let maxBody: Int
-    /// Whether the last response allowed another request on this connection.
-    private var lastKeepAlive = false
+    private var machine: HTTPClientResponseStateMachine
+    private var promise: EventLoopPromise<HTTPClientResponse>?
     /// Called with the failure that made the connection unusable (for logs and TLS diagnosis).
     public var errorHook: ((Error, ChannelHandlerContext) -> Error)?
 
-    public init(maxBody: Int) { self.maxBody = maxBody }
+    public init(maxBody: Int) { machine = HTTPClientResponseStateMachine(maxBody: maxBody) }
 
     /// Whether the connection may carry another request now.
-    public var isReusable: Bool {
-        if case .idle = state { return lastKeepAlive }
-        return false
-    }
+    public var isReusable: Bool { machine.isReusable }
 
     /// Whether any part of the response in flight has arrived.
-    public var receivedAny: Bool {
-        if case .awaiting(_, _, _, let any) = state { return any }
-        return true
-    }
+    public var receivedAny: Bool { machine.receivedAny }
 
     /// Begins an exchange; the promise completes with the whole response or an `HTTPClientFailure`.
     public func start(_ promise: EventLoopPromise<HTTPClientResponse>) {
-        guard case .idle = state else { return promise.fail(HTTPClientFailure.unsolicited) }
-        state = .awaiting(promise, head: nil, body: nil, receivedAny: false)
-        lastKeepAlive = false
+        if let refused = machine.start() { return promise.fail(refused) }
+        self.promise = promise
     }
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let part = unwrapInboundIn(data)
-        guard case .awaiting(let promise, var head, var body, _) = state else {
-            state = .poisoned
-            context.close(promise: nil)
-            return
+        switch unwrapInboundIn(data) {
+        case .head(let h): act(machine.head(h), context)
+        case .body(var chunk): act(machine.body(&chunk), context)
+        case .end: act(machine.end(), context)
         }
-        switch part {
-        case .head(let h):
-            if h.status.code < 200 {  // 1xx: the final answer follows
-                state = .awaiting(promise, head: nil, body: nil, receivedAny: true)
-                return
-            }
-            head = h
-        case .body(var chunk):
-            if (body?.readableBytes ?? 0) + chunk.readableBytes > maxBody {
-                return fail(HTTPClientFailure.bodyTooLarge(limit: maxBody), context)
-            }
-            state = .poisoned  // drop our reference so the append below does not copy
-            if body == nil { body = chunk } else { body!.writeBuffer(&chunk) }
-        case .end:
-            guard let head else { return fail(HTTPClientFailure.malformed("end of response without a head"), context) }
-            state = .idle
-            lastKeepAlive = head.isKeepAlive
-            promise.succeed(HTTPClientResponse(head: head, body: body ?? context.channel.allocator.buffer(capacity: 0)))
-            return
-        }
-        state = .awaiting(promise, head: head, body: body, receivedAny: true)
     }
 
     public func channelInactive(context: ChannelHandlerContext) {
-        if case .awaiting(let promise, _, _, let any) = state { promise.fail(HTTPClientFailure.closed(receivedAny: any)) }
-        state = .poisoned
+        act(machine.closed(), context)
         context.fireChannelInactive()
     }
 
@@ -112,12 +74,28 @@ public final class HTTPClientResponseCollector: ChannelInboundHandler {
         var e: Error = error
         if error is HTTPParserError { e = HTTPClientFailure.malformed("\(error)") }
         if let errorHook { e = errorHook(e, context) }
-        fail(e, context)
+        act(machine.failed(e), context)
     }
 
-    private func fail(_ error: Error, _ context: ChannelHandlerContext) {
-        if case .awaiting(let promise, _, _, _) = state { promise.fail(error) }
-        state = .poisoned
-        context.close(promise: nil)
+    private func act(_ action: HTTPClientResponseStateMachine.Action, _ context: ChannelHandlerContext) {
+        switch action {
+        case .none:
+            break
+        case .succeed(let response):
+            let p = promise
+            promise = nil
+            p?.succeed(response)
+        case .fail(let error):
+            let p = promise
+            promise = nil
+            p?.fail(error)
+        case .failAndClose(let error):
+            let p = promise
+            promise = nil
+            p?.fail(error)
+            context.close(promise: nil)
+        case .close:
+            context.close(promise: nil)
+        }
     }
 }

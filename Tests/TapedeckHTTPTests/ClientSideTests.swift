@@ -142,6 +142,72 @@ import Testing
     }
 }
 
+/// The client response cycle without a channel: events in, actions out.
+@Suite struct HTTPClientResponseStateMachineTests {
+    func head(_ status: HTTPResponseStatus, keepAlive: Bool = true) -> HTTPResponseHead {
+        var h = HTTPResponseHead(version: .http1_1, status: status)
+        if !keepAlive { h.headers.add(name: "Connection", value: "close") }
+        return h
+    }
+
+    @Test func oneExchangeThenReusableOnlyIfTheAnswerAllowsIt() {
+        var m = HTTPClientResponseStateMachine(maxBody: 10)
+        #expect(!m.isReusable)  // nothing was answered yet
+        #expect(m.start() == nil)
+        #expect(!m.receivedAny)
+        guard case .none = m.head(head(.continue)) else { Issue.record("1xx must be skipped"); return }
+        #expect(m.receivedAny)
+        _ = m.head(head(.ok))
+        var chunk = ByteBuffer(string: "abc")
+        _ = m.body(&chunk)
+        guard case .succeed(let r) = m.end() else { Issue.record("expected the response"); return }
+        #expect(r.head.status == .ok && String(buffer: r.body) == "abc")
+        #expect(m.isReusable)
+        #expect(m.start() == nil)
+        _ = m.head(head(.ok, keepAlive: false))
+        guard case .succeed = m.end() else { Issue.record("expected the response"); return }
+        #expect(!m.isReusable)
+    }
+
+    @Test func aSecondStartWhileAwaitingIsRefused() {
+        var m = HTTPClientResponseStateMachine(maxBody: 10)
+        #expect(m.start() == nil)
+        #expect(m.start() == .unsolicited)
+    }
+
+    @Test func anythingWhileIdlePoisonsForGood() {
+        var m = HTTPClientResponseStateMachine(maxBody: 10)
+        guard case .close = m.head(head(.ok)) else { Issue.record("unsolicited head must close"); return }
+        #expect(m.start() == .unsolicited)
+        #expect(!m.isReusable)
+    }
+
+    @Test func overLimitMalformedCloseAndErrorsFailTheExchange() {
+        var m = HTTPClientResponseStateMachine(maxBody: 4)
+        _ = m.start()
+        _ = m.head(head(.ok))
+        var big = ByteBuffer(string: "12345")
+        guard case .failAndClose(let e) = m.body(&big) else { Issue.record("over the limit must fail"); return }
+        #expect(e as? HTTPClientFailure == .bodyTooLarge(limit: 4))
+
+        var n = HTTPClientResponseStateMachine(maxBody: 4)
+        _ = n.start()
+        guard case .failAndClose(let e2) = n.end() else { Issue.record("an end without a head must fail"); return }
+        #expect(e2 as? HTTPClientFailure == .malformed("end of response without a head"))
+
+        var c = HTTPClientResponseStateMachine(maxBody: 4)
+        _ = c.start()
+        guard case .fail(let e3) = c.closed() else { Issue.record("a close in flight must fail"); return }
+        #expect(e3 as? HTTPClientFailure == .closed(receivedAny: false))  // safe to retry
+        var d = HTTPClientResponseStateMachine(maxBody: 4)
+        _ = d.start()
+        _ = d.head(head(.ok))
+        guard case .fail(let e4) = d.closed() else { Issue.record("a close in flight must fail"); return }
+        #expect(e4 as? HTTPClientFailure == .closed(receivedAny: true))  // not safe to retry
+        guard case .none = d.closed() else { Issue.record("a second close does nothing"); return }
+    }
+}
+
 @Suite struct CloudErrorDocumentTests {
     @Test func rendersEachCloudsShape() {
         let a = CloudErrorDocument.render(

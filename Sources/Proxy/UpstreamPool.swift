@@ -1,0 +1,47 @@
+/// Idle upstream connections by pool key (event loop and origin), as events and actions with no I/O.
+/// `UpstreamClient` keeps one behind a lock and does what it answers. Tested without a socket.
+///
+/// A lease takes the most recently parked connection that is still usable (LIFO: the warmest one, and
+/// stale ones age out at the bottom); every unusable one met on the way is handed back to be closed. A
+/// release parks a reusable connection unless its key already holds `maxIdlePerKey`.
+struct UpstreamPool<Connection> {
+    enum Lease {
+        /// Send on this pooled connection.
+        case use(Connection)
+        /// Nothing usable is parked: open a new connection.
+        case connect
+    }
+
+    enum Release {
+        case parked
+        /// Not reusable, or the pool for its key is full.
+        case close(Connection)
+    }
+
+    let maxIdlePerKey: Int
+    private var idle: [String: [Connection]] = [:]
+
+    init(maxIdlePerKey: Int) { self.maxIdlePerKey = maxIdlePerKey }
+
+    /// Idle connections parked now, over all keys.
+    var idleCount: Int { idle.values.reduce(0) { $0 + $1.count } }
+
+    /// - Parameter usable: whether a parked connection may carry a request now (open, nothing arrived while idle).
+    /// - Returns: what to do, and the parked connections found unusable on the way (close them).
+    mutating func lease(_ key: String, usable: (Connection) -> Bool) -> (Lease, stale: [Connection]) {
+        var stale: [Connection] = []
+        guard var list = idle[key] else { return (.connect, stale) }
+        defer { idle[key] = list.isEmpty ? nil : list }
+        while let c = list.popLast() {
+            if usable(c) { return (.use(c), stale) }
+            stale.append(c)
+        }
+        return (.connect, stale)
+    }
+
+    mutating func release(_ c: Connection, key: String, reusable: Bool) -> Release {
+        guard reusable, idle[key, default: []].count < maxIdlePerKey else { return .close(c) }
+        idle[key, default: []].append(c)
+        return .parked
+    }
+}

@@ -1,0 +1,48 @@
+@testable import Proxy
+import Testing
+
+/// The upstream pool's decisions without a socket.
+@Suite struct UpstreamPoolTests {
+    /// A stand-in connection: an id and whether it is still usable.
+    struct Conn: Equatable {
+        var id: Int
+        var usable = true
+    }
+
+    @Test func emptyPoolSaysConnectAndReleasedConnectionsAreReusedLastInFirstOut() {
+        var pool = UpstreamPool<Conn>(maxIdlePerKey: 4)
+        guard case .connect = pool.lease("a", usable: { $0.usable }).0 else { Issue.record("an empty pool must connect"); return }
+        for i in 1...3 { guard case .parked = pool.release(Conn(id: i), key: "a", reusable: true) else { Issue.record("must park"); return } }
+        #expect(pool.idleCount == 3)
+        guard case .use(let c) = pool.lease("a", usable: { $0.usable }).0 else { Issue.record("must reuse"); return }
+        #expect(c.id == 3)
+        guard case .connect = pool.lease("b", usable: { $0.usable }).0 else { Issue.record("another origin must connect"); return }
+    }
+
+    @Test func unusableParkedConnectionsAreHandedBackToBeClosed() {
+        var pool = UpstreamPool<Conn>(maxIdlePerKey: 4)
+        _ = pool.release(Conn(id: 1), key: "a", reusable: true)
+        _ = pool.release(Conn(id: 2, usable: false), key: "a", reusable: true)
+        _ = pool.release(Conn(id: 3, usable: false), key: "a", reusable: true)
+        let (lease, stale) = pool.lease("a") { $0.usable }
+        guard case .use(let c) = lease else { Issue.record("the usable one must be used"); return }
+        #expect(c.id == 1)
+        #expect(stale.map(\.id) == [3, 2])
+        #expect(pool.idleCount == 0)
+        let (again, none) = pool.lease("a") { $0.usable }
+        guard case .connect = again else { Issue.record("nothing is left"); return }
+        #expect(none.isEmpty)
+    }
+
+    @Test func notReusableOrOverTheBoundIsClosed() {
+        var pool = UpstreamPool<Conn>(maxIdlePerKey: 2)
+        guard case .close(let c) = pool.release(Conn(id: 9), key: "a", reusable: false) else { Issue.record("must close"); return }
+        #expect(c.id == 9)
+        _ = pool.release(Conn(id: 1), key: "a", reusable: true)
+        _ = pool.release(Conn(id: 2), key: "a", reusable: true)
+        guard case .close(let d) = pool.release(Conn(id: 3), key: "a", reusable: true) else { Issue.record("the key is full"); return }
+        #expect(d.id == 3)
+        guard case .parked = pool.release(Conn(id: 4), key: "b", reusable: true) else { Issue.record("another key has room"); return }
+        #expect(pool.idleCount == 3)
+    }
+}
