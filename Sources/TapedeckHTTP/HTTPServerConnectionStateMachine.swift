@@ -7,6 +7,8 @@ import NIOHTTP1
 /// idle → receiving (head) → responding (end) → idle (answer sent, keep-alive) … ; a request over a limit,
 /// malformed, or too slow is answered with an error and the connection goes to lingering: the rest of
 /// the input is read and dropped (up to a bound) so the client sees the answer instead of a reset.
+/// A responder may take the connection over (the proxy's `CONNECT`): responding → handingOver (its `200`
+/// is being written; input waits) → handedOver (the responder rebuilt the pipeline; this machine is done).
 public struct HTTPServerConnectionStateMachine {
     enum State {
         /// Waiting for a request head.
@@ -17,6 +19,10 @@ public struct HTTPServerConnectionStateMachine {
         case responding(HTTPRequestHead, closeAfter: Bool)
         /// An error was answered; input is dropped until EOF, `lingerBytes` or `lingerTime`.
         case lingering(discarded: Int)
+        /// The responder takes the connection over once its answer is written; `quiescing` closes it instead.
+        case handingOver(quiescing: Bool)
+        /// The pipeline was rebuilt by the responder: nothing here applies any more.
+        case handedOver
         case closed
     }
 
@@ -30,6 +36,8 @@ public struct HTTPServerConnectionStateMachine {
         case hold
         /// Answer with this error, `Connection: close`, then half-close and linger.
         case reject(HTTPServerRejection)
+        /// Give the connection to the responder (it rebuilds the pipeline), and resume reading there.
+        case handOver
         case close
     }
 
@@ -42,7 +50,7 @@ public struct HTTPServerConnectionStateMachine {
     public var waitsForInput: Bool {
         switch state {
         case .idle, .receiving, .lingering: return true
-        case .responding, .closed: return false
+        case .responding, .handingOver, .handedOver, .closed: return false
         }
     }
 
@@ -64,7 +72,9 @@ public struct HTTPServerConnectionStateMachine {
         case .receiving(let h, _):
             // The decoder never sends two heads without an end; treat it as a protocol error.
             return reject(.init(status: .badRequest, message: "a new request began before the previous one ended", head: h))
-        case .lingering, .closed:
+        case .handingOver:
+            return .hold
+        case .lingering, .handedOver, .closed:
             return .none
         }
     }
@@ -80,11 +90,11 @@ public struct HTTPServerConnectionStateMachine {
             if body == nil { body = chunk } else { body!.writeBuffer(&chunk) }
             state = .receiving(head, body)
             return .none
-        case .responding:
+        case .responding, .handingOver:
             return .hold
         case .lingering(let n):
             return discard(n + chunk.readableBytes)
-        case .idle, .closed:
+        case .idle, .handedOver, .closed:
             return .none
         }
     }
@@ -94,9 +104,9 @@ public struct HTTPServerConnectionStateMachine {
         case .receiving(let head, let body):
             state = .responding(head, closeAfter: !head.isKeepAlive)
             return .deliver(HTTPServerRequest(head: head, body: body))
-        case .responding:
+        case .responding, .handingOver:
             return .hold
-        case .idle, .lingering, .closed:
+        case .idle, .lingering, .handedOver, .closed:
             return .none
         }
     }
@@ -116,7 +126,7 @@ public struct HTTPServerConnectionStateMachine {
             return .none
         case .lingering(let n):
             return discard(n + bytes)
-        case .closed:
+        case .handingOver, .handedOver, .closed:
             return .none
         }
     }
@@ -136,6 +146,22 @@ public struct HTTPServerConnectionStateMachine {
         }
     }
 
+    /// The responder answered with a hand-over (`CONNECT` 200); its answer is being written.
+    public mutating func handOverStarted() {
+        if case .responding(_, let closeAfter) = state { state = .handingOver(quiescing: closeAfter) }
+    }
+
+    /// The hand-over answer was written (or failed to be): hand the connection over, or close it.
+    public mutating func handOverWritten(success: Bool) -> Action {
+        guard case .handingOver(let quiescing) = state else { return .none }
+        if success && !quiescing {
+            state = .handedOver
+            return .handOver
+        }
+        state = .closed
+        return .close
+    }
+
     /// The server is shutting down gracefully: an idle connection closes now; a request being received or
     /// answered is finished first, its answer carries `Connection: close`, and then the connection closes.
     public mutating func quiesce() -> Action {
@@ -151,7 +177,10 @@ public struct HTTPServerConnectionStateMachine {
         case .responding(let head, _):
             state = .responding(head, closeAfter: true)
             return .none
-        case .lingering, .closed:
+        case .handingOver:
+            state = .handingOver(quiescing: true)
+            return .none
+        case .lingering, .handedOver, .closed:
             return .none
         }
     }
@@ -167,7 +196,7 @@ public struct HTTPServerConnectionStateMachine {
                 .init(
                     status: .requestTimeout,
                     message: "The request was not completed within \(limits.idleTimeout.nanoseconds / 1_000_000_000) s.", head: head))
-        case .responding, .closed:
+        case .responding, .handingOver, .handedOver, .closed:
             return .none
         }
     }

@@ -46,6 +46,8 @@ public final class HTTPServerHandler<Responder: HTTPResponder>: ChannelDuplexHan
     /// The lazy idle timer: one scheduled task per connection, re-armed only when it fires (no per-request timers).
     private var lastActivity = NIODeadline.uptimeNanoseconds(0)
     private var timer: Scheduled<Void>?
+    /// The responder's hand-over, run once its answer is written (`CONNECT`).
+    private var pendingHandOver: ((ChannelHandlerContext) -> Void)?
 
     public init(responder: Responder, limits: HTTPServerLimits) {
         self.responder = responder
@@ -152,9 +154,27 @@ public final class HTTPServerHandler<Responder: HTTPResponder>: ChannelDuplexHan
             case .handOver(let r, let handOver):
                 var out = context.channel.allocator.buffer(capacity: 128)
                 r.write(into: &out, method: request.head.method, version: request.head.version, keepAlive: true)
+                machine.handOverStarted()
+                pendingHandOver = handOver
+                held.removeAll()
                 context.writeAndFlush(wrapOutboundOut(out)).assumeIsolated().whenComplete { result in
-                    if case .success = result { handOver(context) } else { context.close(promise: nil) }
+                    if case .success = result {
+                        self.act(self.machine.handOverWritten(success: true), nil, context)
+                    } else {
+                        self.act(self.machine.handOverWritten(success: false), nil, context)
+                    }
                 }
+            }
+        case .handOver:
+            timer?.cancel()
+            timer = nil
+            let handOver = pendingHandOver
+            pendingHandOver = nil
+            handOver?(context)
+            // A read this handler held is owed to the new pipeline (the responder removed this handler).
+            if readHeld {
+                readHeld = false
+                context.channel.read()
             }
         case .reject(let rejection):
             let r = responder.rejection(rejection, allocator: context.channel.allocator)
@@ -172,6 +192,7 @@ public final class HTTPServerHandler<Responder: HTTPResponder>: ChannelDuplexHan
             timer?.cancel()
             armTimer(context)  // the linger time starts now
         case .close:
+            pendingHandOver = nil
             context.close(promise: nil)
         }
     }

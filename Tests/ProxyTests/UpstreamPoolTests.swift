@@ -12,7 +12,9 @@ import Testing
     @Test func emptyPoolSaysConnectAndReleasedConnectionsAreReusedLastInFirstOut() {
         var pool = UpstreamPool<Conn>(maxIdlePerKey: 4)
         guard case .connect = pool.lease("a", usable: { $0.usable }).0 else { Issue.record("an empty pool must connect"); return }
-        for i in 1...3 { guard case .parked = pool.release(Conn(id: i), key: "a", reusable: true) else { Issue.record("must park"); return } }
+        for i in 1...3 {
+            guard case .parked = pool.release(Conn(id: i), key: "a", reusable: true) else { Issue.record("must park"); return }
+        }
         #expect(pool.idleCount == 3)
         guard case .use(let c) = pool.lease("a", usable: { $0.usable }).0 else { Issue.record("must reuse"); return }
         #expect(c.id == 3)

@@ -237,3 +237,98 @@ struct Connection {
         #expect(s == "HTTP/1.1 200 OK\r\nContent-Length: 1234\r\n\r\n")
     }
 }
+
+/// The server connection cycle without a channel: events in, actions out.
+@Suite struct HTTPServerConnectionStateMachineTests {
+    let connect = HTTPRequestHead(version: .http1_1, method: .CONNECT, uri: "example.com:443")
+
+    @Test func aKeepAliveCycleThenAnIdleTimeout() {
+        var m = HTTPServerConnectionStateMachine(limits: HTTPServerLimits())
+        guard case .none = m.head(HTTPRequestHead(version: .http1_1, method: .GET, uri: "/")) else { Issue.record("head"); return }
+        guard case .deliver(let r) = m.end() else { Issue.record("the request must be delivered"); return }
+        #expect(r.head.uri == "/" && !m.waitsForInput && !m.closesAfterResponse)
+        guard case .hold = m.head(HTTPRequestHead(version: .http1_1, method: .GET, uri: "/2")) else {
+            Issue.record("pipelined input waits"); return
+        }
+        guard case .none = m.responseSent() else { Issue.record("keep-alive stays open"); return }
+        #expect(m.waitsForInput)
+        guard case .close = m.timedOut() else { Issue.record("an idle timeout closes"); return }
+    }
+
+    @Test func connectHandsTheConnectionOverOnceItsAnswerIsWritten() {
+        var m = HTTPServerConnectionStateMachine(limits: HTTPServerLimits())
+        _ = m.head(connect)
+        guard case .deliver = m.end() else { Issue.record("CONNECT must be delivered"); return }
+        m.handOverStarted()
+        #expect(!m.waitsForInput)  // nothing is read while the pipeline is swapped
+        guard case .hold = m.head(connect) else { Issue.record("input waits during the swap"); return }
+        guard case .none = m.timedOut() else { Issue.record("no idle timeout while the answer is written"); return }
+        guard case .handOver = m.handOverWritten(success: true) else { Issue.record("must hand over"); return }
+        guard case .none = m.head(connect) else { Issue.record("a handed-over machine does nothing"); return }
+        guard case .none = m.quiesce() else { Issue.record("the new pipeline quiesces itself"); return }
+    }
+
+    @Test func aFailedWriteOrAShutdownDuringTheSwapCloses() {
+        var m = HTTPServerConnectionStateMachine(limits: HTTPServerLimits())
+        _ = m.head(connect)
+        _ = m.end()
+        m.handOverStarted()
+        guard case .close = m.handOverWritten(success: false) else { Issue.record("a failed write closes"); return }
+
+        var q = HTTPServerConnectionStateMachine(limits: HTTPServerLimits())
+        _ = q.head(connect)
+        _ = q.end()
+        q.handOverStarted()
+        guard case .none = q.quiesce() else { Issue.record("the answer is still being written"); return }
+        guard case .close = q.handOverWritten(success: true) else { Issue.record("a quiescing server does not open a tunnel"); return }
+    }
+}
+
+/// The `CONNECT` pipeline swap through the real handler, on an `EmbeddedChannel`.
+@Suite struct HTTPServerHandOverTests {
+    /// What the swapped-in pipeline receives.
+    final class Tunnel: ChannelInboundHandler {
+        typealias InboundIn = ByteBuffer
+        var received = ""
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            var b = unwrapInboundIn(data)
+            received += b.readString(length: b.readableBytes) ?? ""
+        }
+    }
+
+    /// Answers CONNECT with a hand-over that puts `tunnel` after itself and removes the HTTP stack.
+    struct ConnectResponder: HTTPResponder {
+        let tunnel: Tunnel
+        func respond(to request: HTTPServerRequest, context: ChannelHandlerContext) -> HTTPResponderResult {
+            let tunnel = self.tunnel
+            return .handOver(HTTPServerResponse(status: .ok, body: ByteBuffer())) { context in
+                let sync = context.pipeline.syncOperations
+                try! sync.addHandler(tunnel)
+                sync.removeHandler(context: context, promise: nil)
+                if let decoder = try? sync.context(name: "decoder") { sync.removeHandler(context: decoder, promise: nil) }
+            }
+        }
+        func rejection(_ r: HTTPServerRejection, allocator: ByteBufferAllocator) -> HTTPServerResponse {
+            HTTPServerResponse(status: r.status, body: ByteBuffer(string: r.message))
+        }
+    }
+
+    @Test func theAnswerIsWrittenThenTheNewPipelineGetsTheBytes() throws {
+        let channel = EmbeddedChannel()
+        let tunnel = Tunnel()
+        let sync = channel.pipeline.syncOperations
+        try sync.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .forwardBytes)), name: "decoder")
+        try sync.addHandler(HTTPServerHandler(responder: ConnectResponder(tunnel: tunnel), limits: HTTPServerLimits()))
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        // The request and the first tunnelled bytes in one read, as an eager client sends them.
+        try channel.writeInbound(ByteBuffer(string: "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\nhello"))
+        var out = try #require(try channel.readOutbound(as: ByteBuffer.self))
+        let answer = out.readString(length: out.readableBytes) ?? ""
+        #expect(answer.hasPrefix("HTTP/1.1 200 OK\r\n") && !answer.lowercased().contains("content-length"))
+        #expect((try? sync.handler(type: HTTPServerHandler<ConnectResponder>.self)) == nil)
+        channel.embeddedEventLoop.run()  // the decoder leaves on the next loop tick, forwarding what it had read
+        #expect((try? sync.context(name: "decoder")) == nil)
+        try channel.writeInbound(ByteBuffer(string: " world"))
+        #expect(tunnel.received == "hello world")
+    }
+}
