@@ -17,7 +17,7 @@ public struct LoadError: Error, CustomStringConvertible {
 public final class LoadRunner: Sendable {
     public let configuration: LoadConfiguration
     private let requests: [LoadRequest]
-    private let workers = Mutex<[LoadWorker]>([])
+    private let workers = Mutex<[LoadWorker.Handle]>([])
 
     public init(configuration: LoadConfiguration, requests: [LoadRequest]) {
         self.configuration = configuration
@@ -34,7 +34,7 @@ public final class LoadRunner: Sendable {
     /// Ends the run early; the report covers what was measured.
     public func stop() {
         stopped.store(true, ordering: .relaxed)
-        for w in workers.withLock({ $0 }) { w.stopNow() }
+        for w in workers.withLock({ $0 }) { w.stop() }
     }
     private let stopped = Atomic<Bool>(false)
 
@@ -47,16 +47,16 @@ public final class LoadRunner: Sendable {
         let loops = Array(group.makeIterator())
         let progress = Progress()
         let tls = try conf.target.tls ? LoadRunner.tlsContext(conf) : nil
-        let ws = (0..<threads).map {
-            LoadWorker(loop: loops[$0], index: $0, configuration: conf, requests: requests, progress: progress, tls: tls)
-        }
+        let ws = loops.map { LoadWorker.Handle(loop: $0) }
         workers.withLock { $0 = ws }
         let startAt = LoadWorker.now() + 50_000_000  // 50 ms to set up, then everyone starts together
-        var futures: [EventLoopFuture<WorkerResult>] = []
-        for (i, w) in ws.enumerated() {
+        let futures = ws.enumerated().map { i, w in
             let share = conf.connections / threads + (i < conf.connections % threads ? 1 : 0)
-            futures.append(w.run(startAt: startAt, connections: max(1, share)))
+            return w.run(
+                startAt: startAt, index: i, configuration: conf, requests: requests, progress: progress, tls: tls,
+                connections: max(1, share))
         }
+        if stopped.load(ordering: .relaxed) { ws.forEach { $0.stop() } }  // stopped before the workers were made
         // A live progress line each second on stderr when it is a terminal.
         let ticker: Task<Void, Never>? =
             isatty(2) == 0

@@ -68,96 +68,93 @@ final class Progress: Sendable {
     let errors = Atomic<Int>(0)
 }
 
-/// The load on one event loop: its connections, its share of the schedule, its measurements.
-///
-/// Open loop: request i has an intended send time; a tick every 200 µs queues every request that is due
-/// and hands queued ones to idle connections. Sending never waits for answers; when all connections are
-/// busy the queue grows and the wait shows in the corrected latency (done − intended), while the
-/// uncorrected latency (done − actually sent) shows only the service time. Closed loop: each connection
-/// sends its next request when the previous answer arrives.
-final class LoadWorker: @unchecked Sendable {  // all state is touched on `loop` only
+/// The load on one event loop: carries out what its `LoadWorkerStateMachine` answers over real
+/// connections. Lives on `loop` and is only touched there; other threads hold a `LoadWorker.Handle`.
+final class LoadWorker {
     let loop: EventLoop
-    let index: Int
-    let configuration: LoadConfiguration
-    let requests: [LoadRequest]
-    var result = WorkerResult()
-    private var intervalHistogram = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
-    private var idle: [Connection] = []
-    private var all: [Connection] = []
-    private var queue: [UInt64] = []
-    private var queueHead = 0
-    private var nextRequest: Int
-    private var nextIntended: UInt64 = 0
-    private var scheduled = 0
-    private var rng: SplitMix64
-    private var start: UInt64 = 0
-    private var measureFrom: UInt64 = 0
-    private var stopAt: UInt64 = 0
+    private var machine: LoadWorkerStateMachine
+    /// Open channels by connection slot.
+    private var channels: [Channel?] = []
     private var tick: RepeatedTask?
-    private var stopped = false
-    private var currentSecond = 0
     private let done: EventLoopPromise<WorkerResult>
-
-    let progress: Progress
-
+    private let connections: Int
     /// Set for `https://` targets.
-    let tls: NIOSSLContext?
+    private let tls: NIOSSLContext?
 
-    init(loop: EventLoop, index: Int, configuration: LoadConfiguration, requests: [LoadRequest], progress: Progress, tls: NIOSSLContext?) {
-        self.tls = tls
-        self.progress = progress
+    /// A thread-safe handle: every call hops to the worker's loop, where the worker is made and lives.
+    struct Handle: Sendable {
+        let loop: EventLoop
+        private let worker: NIOLoopBoundBox<LoadWorker?>
+
+        init(loop: EventLoop) {
+            self.loop = loop
+            self.worker = .makeEmptyBox(valueType: LoadWorker.self, eventLoop: loop)
+        }
+
+        /// Makes the worker and starts it at `startAt` (uptime ns, shared by all workers); the future
+        /// completes at the end with what was measured.
+        func run(
+            startAt: UInt64, index: Int, configuration: LoadConfiguration, requests: [LoadRequest], progress: Progress,
+            tls: NIOSSLContext?, connections: Int
+        ) -> EventLoopFuture<WorkerResult> {
+            loop.flatSubmit {
+                let machine = LoadWorkerStateMachine(
+                    index: index, configuration: configuration, requests: requests, startAt: startAt, progress: progress)
+                let w = LoadWorker(loop: loop, machine: machine, tls: tls, connections: connections)
+                worker.value = w
+                return w.run()
+            }
+        }
+
+        /// Ends early (Ctrl-C): stop sending, report what was measured.
+        func stop() { loop.execute { worker.value?.finish() } }
+    }
+
+    private init(loop: EventLoop, machine: LoadWorkerStateMachine, tls: NIOSSLContext?, connections: Int) {
         self.loop = loop
-        self.index = index
-        self.configuration = configuration
-        self.requests = requests
-        self.nextRequest = index
-        self.rng = SplitMix64(seed: configuration.seed &+ UInt64(index))
+        self.machine = machine
+        self.tls = tls
+        self.connections = connections
         self.done = loop.makePromise()
     }
 
-    final class Connection: ChannelInboundHandler, @unchecked Sendable {
+    /// One connection's inbound end: hands answers and failures to the worker, tagged with its slot.
+    final class Connection: ChannelInboundHandler {
         typealias InboundIn = LoadResponse
         unowned let worker: LoadWorker
-        var channel: Channel?
-        var inFlight: (request: Int, intended: UInt64, sent: UInt64)?
-        init(worker: LoadWorker) { self.worker = worker }
+        let id: LoadWorkerStateMachine.ConnectionID
+        init(worker: LoadWorker, id: LoadWorkerStateMachine.ConnectionID) {
+            self.worker = worker
+            self.id = id
+        }
 
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-            worker.completed(self, unwrapInboundIn(data))
+            let r = unwrapInboundIn(data)
+            worker.answered(id, r)
         }
-        func channelInactive(context: ChannelHandlerContext) { worker.lost(self, reason: "closed") }
+        func channelInactive(context: ChannelHandlerContext) { worker.closed(id) }
         func errorCaught(context: ChannelHandlerContext, error: Error) {
-            // One failure is one error, for the request it broke; the close that follows is not another.
-            if inFlight != nil {
-                inFlight = nil
-                worker.count(error is ResponseDecoder.Unsupported || error is ByteToMessageDecoderError ? "protocol" : "io")
-            }
+            let kind = error is ResponseDecoder.Unsupported || error is ByteToMessageDecoderError ? "protocol" : "io"
+            worker.machine.failed(id, kind: kind, now: LoadWorker.now())
             context.close(promise: nil)
         }
     }
 
     static func now() -> UInt64 { UInt64(NIODeadline.now().uptimeNanoseconds) }
 
-    /// Starts at `startAt` (an uptime in ns shared by all workers); the future completes at the end.
-    func run(startAt: UInt64, connections: Int) -> EventLoopFuture<WorkerResult> {
-        loop.execute {
-            self.start = startAt
-            self.measureFrom = startAt + UInt64(self.configuration.warmup.nanoseconds)
-            self.stopAt = self.measureFrom + UInt64(self.configuration.duration.nanoseconds)
-            self.nextIntended = startAt
-            for _ in 0..<connections { self.connect() }
-            self.tick = self.loop.scheduleRepeatedTask(initialDelay: .microseconds(200), delay: .microseconds(200)) { _ in self.onTick() }
-        }
+    private func run() -> EventLoopFuture<WorkerResult> {
+        guard !machine.stopped else { return done.futureResult }  // stopped before it began
+        for _ in 0..<connections { connect() }
+        let bound = NIOLoopBound(self, eventLoop: loop)
+        tick = loop.scheduleRepeatedTask(initialDelay: .microseconds(200), delay: .microseconds(200)) { _ in bound.value.onTick() }
         return done.futureResult
     }
 
-    /// Ends early (Ctrl-C): stop sending, report what was measured.
-    func stopNow() { loop.execute { self.finish() } }
-
     private func connect() {
-        let conn = Connection(worker: self)
-        let tls = self.tls, host = configuration.target.host, port = configuration.target.port
-        all.append(conn)
+        let id = machine.connecting()
+        if channels.count <= id { channels.append(contentsOf: repeatElement(nil, count: id + 1 - channels.count)) }
+        let tls = self.tls, host = machine.configuration.target.host, port = machine.configuration.target.port
+        let bound = NIOLoopBound(self, eventLoop: loop)
         ClientBootstrap(group: loop)
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .connectTimeout(.seconds(2))
@@ -168,213 +165,49 @@ final class LoadWorker: @unchecked Sendable {  // all state is touched on `loop`
                         try ch.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: tls, serverHostname: sni))
                     }
                     try ch.pipeline.syncOperations.addHandler(ByteToMessageHandler(ResponseDecoder()))
-                    try ch.pipeline.syncOperations.addHandler(conn)
+                    try ch.pipeline.syncOperations.addHandler(Connection(worker: bound.value, id: id))
                 }
             }
-            .connect(host: configuration.target.host, port: configuration.target.port)
+            .connect(host: host, port: port)
+            .assumeIsolated()
             .whenComplete { r in
                 switch r {
                 case .success(let ch):
-                    conn.channel = ch
-                    self.becameIdle(conn)
+                    self.channels[id] = ch
+                    if let s = self.machine.connected(id, now: LoadWorker.now()) { self.write(s) }
                 case .failure:
-                    // A failed attempt is retried; it is no request's error (a run where nothing connects
-                    // ends with nothing completed, which the report and the exit status say).
-                    if LoadWorker.now() >= self.measureFrom { self.result.connectFailures += 1 }
-                    self.all.removeAll { $0 === conn }
-                    if !self.stopped { self.loop.scheduleTask(in: .milliseconds(100)) { self.connect() } }
-                }
-            }
-    }
-
-    private var openLoop: Bool { configuration.rate != nil || configuration.pacing != nil }
-
-    private func onTick() {
-        let now = LoadWorker.now()
-        if now < start { return }  // everyone starts together
-        if now >= stopAt { return finish() }
-        let second = Int((now &- start) / 1_000_000_000)
-        if second != currentSecond {
-            flushSecond()
-            currentSecond = second
-        }
-        if openLoop {
-            scheduleDue(now)
-        } else if !idle.isEmpty {
-            let waiting = idle
-            idle.removeAll()
-            for c in waiting { send(on: c, intended: now) }
-        }
-        // Time out answers that never come: close the connection, count it, replace it.
-        let limit = UInt64(configuration.timeout.nanoseconds)
-        for c in all where c.inFlight.map({ now > $0.sent && now - $0.sent > limit }) == true {
-            c.inFlight = nil
-            count("timeout")
-            c.channel?.close(promise: nil)
-        }
-    }
-
-    private func scheduleDue(_ now: UInt64) {
-        if let pacing = configuration.pacing {
-            // Cassette pacing: this worker takes every `threads`-th request at its recorded offset / speed.
-            while nextRequest < requests.count {
-                let at = start + UInt64(pacing[nextRequest] / configuration.speed * 1e9)
-                guard at <= now else { break }
-                queue.append(at)
-                if at >= measureFrom && at < stopAt { result.scheduled += 1 }
-                nextRequest += configuration.threads
-            }
-        } else if let rate = configuration.rate {
-            let perWorker = rate / Double(configuration.threads)
-            while nextIntended <= now && nextIntended < stopAt {
-                queue.append(nextIntended)
-                if nextIntended >= measureFrom { result.scheduled += 1 }
-                let gap: Double = configuration.arrival == .constant ? 1 / perWorker : -log(1 - rng.unit()) / perWorker
-                nextIntended &+= UInt64(gap * 1e9)
-            }
-        }
-        while queueHead < queue.count, let c = idle.popLast() {
-            send(on: c, intended: queue[queueHead])
-            queueHead += 1
-        }
-        if queueHead > 4096 && queueHead * 2 > queue.count {
-            queue.removeFirst(queueHead)
-            queueHead = 0
-        }
-    }
-
-    private func nextIndex() -> Int {
-        if configuration.pacing != nil { return 0 }  // index carried by the schedule
-        let i = nextRequest % requests.count
-        nextRequest += configuration.threads
-        return i
-    }
-
-    private var pacedIndex = 0
-
-    private func send(on c: Connection, intended: UInt64) {
-        guard let ch = c.channel, !stopped else { return }
-        let i: Int
-        if configuration.pacing != nil {
-            i = index + pacedIndex * configuration.threads
-            pacedIndex += 1
-        } else {
-            i = nextIndex()
-        }
-        guard i < requests.count else { idle.append(c); return }
-        let now = LoadWorker.now()
-        c.inFlight = (i, intended, now)
-        if intended >= measureFrom && intended < stopAt {
-            result.sent += 1
-            if !openLoop { result.scheduled += 1 }
-        }
-        progress.sent.add(1, ordering: .relaxed)
-        ch.writeAndFlush(requests[i].bytes, promise: nil)
-    }
-
-    private func becameIdle(_ c: Connection) {
-        guard !stopped else { return }
-        if openLoop {
-            if queueHead < queue.count {
-                let t = queue[queueHead]
-                queueHead += 1
-                send(on: c, intended: t)
-            } else {
-                idle.append(c)
-            }
-        } else if LoadWorker.now() < start {
-            idle.append(c)  // closed loop too starts together: nothing is sent (or used up) before the start
-        } else {
-            send(on: c, intended: LoadWorker.now())
-        }
-    }
-
-    fileprivate func completed(_ c: Connection, _ r: LoadResponse) {
-        guard let f = c.inFlight else { return }
-        c.inFlight = nil
-        let now = LoadWorker.now()
-        if f.intended >= measureFrom && f.intended < stopAt && now > stopAt {
-            result.unanswered += 1  // answered after the end: not within the run (finish() may not have run yet)
-        } else if f.intended >= measureFrom && now <= stopAt {
-            result.completed += 1
-            progress.completed.add(1, ordering: .relaxed)
-            result.statuses[r.status, default: 0] += 1
-            let corrected = (now &- f.intended) / 1000, uncorrected = (now &- f.sent) / 1000
-            _ = result.corrected.record(min(corrected, 60_000_000))
-            _ = result.uncorrected.record(min(uncorrected, 60_000_000))
-            _ = intervalHistogram.record(min(corrected, 60_000_000))
-            if r.status >= 400 {
-                if requests[f.request].expectation == nil { count("http-\(r.status / 100)xx") }
-                if let code = LoadWorker.tapedeckCode(r.body) { result.tapedeckCodes[code, default: 0] += 1 }
-            }
-            if configuration.verify, let e = requests[f.request].expectation {
-                result.verifyChecked += 1
-                if let m = Verifier.check(r.status, r.body, e) {
-                    result.verifyMismatched[m.kind, default: 0] += 1
-                    // Numbered from 1, as `tapedeck cassette ls` numbers a cassette's exchanges; each request once.
-                    let sample = "\(requests[f.request].kind) #\(f.request + 1): \(m.kind): \(m.detail)"
-                    if result.mismatchSamples.count < 5 && !result.mismatchSamples.contains(sample) {
-                        result.mismatchSamples.append(sample)
+                    if self.machine.connectFailed(id, now: LoadWorker.now()) {
+                        self.loop.assumeIsolated().scheduleTask(in: .milliseconds(100)) { self.connect() }
                     }
                 }
             }
-        }
-        becameIdle(c)
     }
 
-    /// The `Tapedeck.*` code in an error answer of a tapedeck proxy, if there is one (error answers only).
-    static func tapedeckCode(_ body: ByteBuffer) -> String? {
-        let marker = Array("Tapedeck.".utf8)
-        let bytes = body.readableBytesView
-        guard bytes.count >= marker.count, bytes.count < 64 * 1024 else { return nil }
-        var i = bytes.startIndex
-        while i <= bytes.endIndex - marker.count {
-            if bytes[i] == marker[0], bytes[i..<(i + marker.count)].elementsEqual(marker) {
-                var j = i + marker.count
-                while j < bytes.endIndex, (bytes[j] >= 0x41 && bytes[j] <= 0x5A) || (bytes[j] >= 0x61 && bytes[j] <= 0x7A) { j += 1 }
-                return j > i + marker.count ? String(decoding: bytes[i..<j], as: UTF8.self) : nil
-            }
-            i += 1
-        }
-        return nil
+    private func onTick() {
+        let now = LoadWorker.now()
+        if case .finish = machine.tick(now: now) { return finish() }
+        while let s = machine.nextSend(now: now) { write(s) }
+        // Answers that never come: the connection is closed (and replaced when its close arrives).
+        while let id = machine.nextTimedOut(now: now) { channels[id]?.close(promise: nil) }
     }
 
-    fileprivate func lost(_ c: Connection, reason: String) {
-        all.removeAll { $0 === c }
-        idle.removeAll { $0 === c }
-        guard !stopped else { return }  // closed by us at the end: in-flight requests are not errors
-        if c.inFlight != nil { count(reason) }
-        connect()
+    private func write(_ s: LoadWorkerStateMachine.Send) {
+        channels[s.connection]?.writeAndFlush(machine.requests[s.request].bytes, promise: nil)
     }
 
-    fileprivate func count(_ kind: String) {
-        progress.errors.add(1, ordering: .relaxed)
-        if LoadWorker.now() >= measureFrom { result.errors[kind, default: 0] += 1 }
+    private func answered(_ id: LoadWorkerStateMachine.ConnectionID, _ r: LoadResponse) {
+        if let s = machine.answered(id, status: r.status, body: r.body, now: LoadWorker.now()) { write(s) }
     }
 
-    private func flushSecond() {
-        result.intervals.append(intervalHistogram)
-        intervalHistogram.reset()
+    private func closed(_ id: LoadWorkerStateMachine.ConnectionID) {
+        channels[id] = nil
+        if machine.closed(id, now: LoadWorker.now()) { connect() }
     }
 
     private func finish() {
-        guard !stopped else { return }
-        stopped = true
+        guard let result = machine.finish(now: LoadWorker.now()) else { return }
         tick?.cancel()
-        // Every scheduled request is accounted for: queued ones never got a connection (they waited at least
-        // until now), in-flight ones got no answer before the end.
-        let end = min(LoadWorker.now(), stopAt)
-        if openLoop {
-            for intended in queue[queueHead...] where intended >= measureFrom && intended < stopAt {
-                result.neverSent += 1
-                let waited = (end &- min(intended, end)) / 1000
-                _ = result.corrected.record(min(waited, 60_000_000))
-                _ = intervalHistogram.record(min(waited, 60_000_000))
-            }
-        }
-        for c in all { if let f = c.inFlight, f.intended >= measureFrom && f.intended < stopAt { result.unanswered += 1 } }
-        flushSecond()
-        for c in all { c.channel?.close(promise: nil) }
+        for ch in channels { ch?.close(promise: nil) }
         done.succeed(result)
     }
 }

@@ -1,0 +1,136 @@
+import Histogram
+@testable import LoadGen
+import NIOCore
+import Testing
+
+/// The load worker's schedule and accounting without a socket or a clock: times are passed in (ns).
+@Suite struct LoadWorkerStateMachineTests {
+    static let ms: UInt64 = 1_000_000
+    static let start: UInt64 = 1_000 * ms
+
+    func machine(rate: Double? = nil, duration: Int64 = 1, timeout: Int64 = 2, requests: Int = 3) -> LoadWorkerStateMachine {
+        var conf = LoadConfiguration(target: LoadTarget(url: "http://127.0.0.1:9/")!)
+        conf.rate = rate
+        conf.duration = .seconds(duration)
+        conf.timeout = .seconds(timeout)
+        let rs = (0..<requests).map {
+            LoadRequest(bytes: ByteBuffer(string: "GET /\($0) HTTP/1.1\r\n\r\n"), expectation: nil, kind: "r\($0)")
+        }
+        return LoadWorkerStateMachine(index: 0, configuration: conf, requests: rs, startAt: Self.start, progress: Progress())
+    }
+
+    let ok = ByteBuffer(string: "ok")
+
+    @Test func closedLoopSendsNothingBeforeTheStartThenOneRequestPerAnswer() {
+        var m = machine()
+        let a = m.connecting(), b = m.connecting()
+        let v1 = m.connected(a, now: Self.start - 10 * Self.ms)  // before the common start
+        #expect(v1 == nil)
+        let v2 = m.connected(b, now: Self.start - 10 * Self.ms)
+        #expect(v2 == nil)
+        let v3 = m.nextSend(now: Self.start - Self.ms)
+        #expect(v3 == nil)
+        let v4 = m.tick(now: Self.start)
+        #expect(v4 == .none)
+        let first = m.nextSend(now: Self.start), second = m.nextSend(now: Self.start)
+        let v5 = m.nextSend(now: Self.start)
+        #expect(v5 == nil)
+        #expect(Set([first?.connection, second?.connection]) == [a, b])
+        #expect([first?.request, second?.request] == [0, 1])  // requests in order, cycling
+        let next = m.answered(a, status: 200, body: ok, now: Self.start + Self.ms)
+        #expect(next == .init(connection: a, request: 2))
+        let v6 = m.answered(a, status: 200, body: ok, now: Self.start + 2 * Self.ms)
+        #expect(v6 == .init(connection: a, request: 0))
+        #expect(m.result.completed == 2 && m.result.sent == 4 && m.result.scheduled == 4)
+    }
+
+    @Test func openLoopQueuesWhatIsDueAndMeasuresFromTheIntendedTime() {
+        var m = machine(rate: 1000)  // one request per ms
+        let c = m.connecting()
+        _ = m.connected(c, now: Self.start - Self.ms)
+        let v7 = m.tick(now: Self.start + 10 * Self.ms)
+        #expect(v7 == .none)  // 11 are due (t = 0…10 ms)
+        #expect(m.result.scheduled == 11)
+        let s = m.nextSend(now: Self.start + 10 * Self.ms)
+        #expect(s == .init(connection: c, request: 0))
+        let v8 = m.nextSend(now: Self.start + 10 * Self.ms)  // one connection, busy
+        #expect(v8 == nil)
+        // Answered 1 ms after it was sent but 11 ms after it was due: the corrected latency shows the wait.
+        let next = m.answered(c, status: 200, body: ok, now: Self.start + 11 * Self.ms)
+        #expect(next?.request == 1)
+        #expect(m.result.corrected.max >= 11_000 && m.result.uncorrected.max < 2_000)
+    }
+
+    @Test func everyDueRequestIsAccountedForAtTheEnd() throws {
+        var m = machine(rate: 1000)
+        let c = m.connecting()
+        _ = m.connected(c, now: Self.start)
+        _ = m.tick(now: Self.start + 500 * Self.ms)
+        _ = m.nextSend(now: Self.start + 500 * Self.ms)
+        let v9 = m.tick(now: Self.start + 1_000 * Self.ms)
+        #expect(v9 == .finish)
+        let finished = m.finish(now: Self.start + 1_000 * Self.ms)
+        let r = try #require(finished)
+        #expect(r.scheduled == 501)
+        #expect(r.sent == 1 && r.unanswered == 1 && r.neverSent == 500)
+        #expect(r.scheduled == r.sent + r.neverSent && r.sent == r.completed + r.errors.values.reduce(0, +) + r.unanswered)
+        let v10 = m.finish(now: Self.start + 1_001 * Self.ms)  // once
+        #expect(v10 == nil)
+        let v11 = m.nextSend(now: Self.start + 1_001 * Self.ms)
+        #expect(v11 == nil)
+    }
+
+    @Test func anAnswerAfterTheEndIsUnansweredNotCompleted() {
+        var m = machine()
+        let c = m.connecting()
+        _ = m.connected(c, now: Self.start)
+        _ = m.tick(now: Self.start)
+        let late = Self.start + 1_000 * Self.ms + 1
+        _ = m.answered(c, status: 200, body: ok, now: late)
+        #expect(m.result.completed == 0 && m.result.unanswered == 1)
+    }
+
+    @Test func aTimeoutIsOneErrorAndTheReplacementIsNotAnother() {
+        var m = machine(timeout: 1)
+        let c = m.connecting()
+        _ = m.connected(c, now: Self.start)  // sends at once (closed loop, after the start)
+        let v12 = m.nextTimedOut(now: Self.start + 500 * Self.ms)
+        #expect(v12 == nil)
+        let v13 = m.nextTimedOut(now: Self.start + 1_001 * Self.ms)
+        #expect(v13 == c)
+        let v14 = m.nextTimedOut(now: Self.start + 1_002 * Self.ms)  // counted once
+        #expect(v14 == nil)
+        let v15 = m.closed(c, now: Self.start + 1_002 * Self.ms)  // replace it
+        #expect(v15)
+        #expect(m.result.errors == ["timeout": 1])
+        let d = m.connecting()
+        #expect(d != c)  // a new slot: a late event of the old connection cannot reach the new one
+        let late = m.closed(c, now: Self.start + 1_003 * Self.ms)
+        #expect(!late && m.slots[d] == .connecting)
+    }
+
+    @Test func aFailureCountsOnceAndConnectFailuresAreNoErrors() {
+        var m = machine()
+        let c = m.connecting()
+        _ = m.connected(c, now: Self.start)
+        m.failed(c, kind: "protocol", now: Self.start + Self.ms)
+        let v16 = m.closed(c, now: Self.start + Self.ms)
+        #expect(v16)
+        #expect(m.result.errors == ["protocol": 1])
+        let d = m.connecting()
+        let v17 = m.connectFailed(d, now: Self.start + 2 * Self.ms)  // retry
+        #expect(v17)
+        #expect(m.result.connectFailures == 1 && m.result.errors == ["protocol": 1])
+        _ = m.finish(now: Self.start + 3 * Self.ms)
+        let e = m.connecting()
+        let v18 = m.connectFailed(e, now: Self.start + 4 * Self.ms)  // no retries after the end
+        #expect(!v18)
+    }
+
+    @Test func tapedeckCodesAreFoundInErrorAnswers() {
+        #expect(
+            LoadWorkerStateMachine.tapedeckCode(ByteBuffer(string: #"{"Code":"Tapedeck.ExchangesExhausted"}"#))
+                == "Tapedeck.ExchangesExhausted")
+        #expect(LoadWorkerStateMachine.tapedeckCode(ByteBuffer(string: #"{"Code":"Throttling"}"#)) == nil)
+    }
+}
