@@ -69,7 +69,7 @@ public enum RawHTTPClient {
             HTTPRequestWriter.bytes(method: method, target: target, host: "127.0.0.1:\(port)", headers: headers, body: body), port: port)
     }
 
-    private final class Collector: ChannelInboundHandler, @unchecked Sendable {
+    private final class Collector: ChannelInboundHandler {
         typealias InboundIn = ByteBuffer
         let promise: EventLoopPromise<Response>
         var bytes: [UInt8] = []

@@ -5,18 +5,21 @@ import NIOPosix
 /// `100 Continue`, then send the body; or send a `CONNECT` and read exactly what came back.
 public final class RawHTTPConnection: Sendable {
     private let channel: Channel
-    private let inbox: Inbox
+    /// The handler collecting what arrives; it lives on the channel's loop and is read there.
+    private let inbox: NIOLoopBound<Inbox>
 
     public static func connect(port: Int, host: String = "127.0.0.1") async throws -> RawHTTPConnection {
-        let inbox = Inbox()
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .channelOption(.allowRemoteHalfClosure, value: true)  // like real clients: keep sending after the server's FIN
-            .channelInitializer { ch in ch.eventLoop.makeCompletedFuture { try ch.pipeline.syncOperations.addHandler(inbox) } }
+            .channelInitializer { ch in ch.eventLoop.makeCompletedFuture { try ch.pipeline.syncOperations.addHandler(Inbox()) } }
             .connect(host: host, port: port).get()
+        let inbox = try await channel.eventLoop.submit {
+            NIOLoopBound(try channel.pipeline.syncOperations.handler(type: Inbox.self), eventLoop: channel.eventLoop)
+        }.get()
         return RawHTTPConnection(channel: channel, inbox: inbox)
     }
 
-    private init(channel: Channel, inbox: Inbox) {
+    private init(channel: Channel, inbox: NIOLoopBound<Inbox>) {
         self.channel = channel
         self.inbox = inbox
     }
@@ -32,22 +35,22 @@ public final class RawHTTPConnection: Sendable {
         let deadline = NIODeadline.now() + timeout
         while NIODeadline.now() < deadline {
             let (text, closed) = try await channel.eventLoop.submit {
-                (String(decoding: self.inbox.bytes, as: UTF8.self), self.inbox.closed)
+                (String(decoding: self.inbox.value.bytes, as: UTF8.self), self.inbox.value.closed)
             }.get()
             if until(text) || closed { return text }
             try await Task.sleep(for: .milliseconds(10))
         }
-        return try await channel.eventLoop.submit { String(decoding: self.inbox.bytes, as: UTF8.self) }.get()
+        return try await channel.eventLoop.submit { String(decoding: self.inbox.value.bytes, as: UTF8.self) }.get()
     }
 
     /// Whether the peer has closed the connection.
     public var isClosed: Bool {
-        get async throws { try await channel.eventLoop.submit { self.inbox.closed }.get() }
+        get async throws { try await channel.eventLoop.submit { self.inbox.value.closed }.get() }
     }
 
     public func close() async { try? await channel.close() }
 
-    private final class Inbox: ChannelInboundHandler, @unchecked Sendable {  // touched on its channel's loop only
+    private final class Inbox: ChannelInboundHandler {
         typealias InboundIn = ByteBuffer
         var bytes: [UInt8] = []
         var closed = false

@@ -28,7 +28,7 @@ public enum ScriptedUpstream {
         }
     }
 
-    private final class Answerer: ChannelInboundHandler, @unchecked Sendable {  // on its channel's loop only
+    private final class Answerer: ChannelInboundHandler {
         typealias InboundIn = ByteBuffer
         typealias OutboundOut = ByteBuffer
         let answer: @Sendable (String) -> [UInt8]
