@@ -39,7 +39,7 @@ let package = Package(
         ),
         // The one HTTP/1.1 layer under all three parts: request targets, the server connection (limits,
         // 100-continue, HEAD, pipelining, timeouts, lingering error answers), strict response parsing,
-        // request writing, bounded content decoding, the clouds' error documents.
+        // request writing, bounded content decoding, the clouds' error documents, and `withRunning`.
         .target(
             name: "TapedeckHTTP",
             dependencies: [
@@ -48,6 +48,8 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "CompressNIO", package: "compress-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         // The data model both clouds share, with no networking: groups and rules, the copy-on-write snapshot
@@ -129,6 +131,7 @@ let package = Package(
             dependencies: [
                 "CloudModel", "CloudSim", "CloudSigning", "Cassette", "Matching", "Proxy", "TapedeckHTTP",
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         // The thin `tapedeck` executable: argument parsing and wiring only.

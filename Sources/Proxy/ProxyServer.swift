@@ -14,14 +14,20 @@ public final class ProxyServer: Service, Sendable {
     public let configuration: ProxyConfiguration
     private let logger: Logger
     private let onListening: @Sendable (SocketAddress) -> Void
+    private let onStarted: @Sendable (Running) -> Void
 
+    /// - Parameters:
+    ///   - onListening: called once accepting, with the bound address (the CLI's listening line).
+    ///   - onStarted: called by `run()` once accepting, with the running proxy (its engine; for `withRunning`).
     public init(
         configuration: ProxyConfiguration, logger: Logger = Logger(label: "tapedeck.proxy"),
-        onListening: @escaping @Sendable (SocketAddress) -> Void = { _ in }
+        onListening: @escaping @Sendable (SocketAddress) -> Void = { _ in },
+        onStarted: @escaping @Sendable (Running) -> Void = { _ in }
     ) {
         self.configuration = configuration
         self.logger = logger
         self.onListening = onListening
+        self.onStarted = onStarted
     }
 
     /// A started proxy: its channel and engine. `drain(within:)` stops it gracefully.
@@ -132,6 +138,7 @@ public final class ProxyServer: Service, Sendable {
 
     private func serve(on group: EventLoopGroup) async throws {
         let running = try await start(on: group)
+        onStarted(running)
         logger.info(
             "proxying",
             metadata: [

@@ -7,6 +7,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import Proxy
+import TapedeckHTTP
 
 /// `tapedeck demo`: the whole product on its built-in data, no cloud account needed. Starts the simulator,
 /// records a signed SDK-shaped session of both clouds through the proxy, stops the simulator, replays the
@@ -30,56 +31,65 @@ public struct Demo {
         try? FileManager.default.removeItem(atPath: cassette)
         var quiet = Logger(label: "tapedeck.demo")
         quiet.logLevel = .critical
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
-        do {
-            try await steps(group: group, cassette: cassette, quiet: quiet, say: say)
-        } catch {
-            try? await group.shutdownGracefully()
-            throw error
-        }
-        try? await group.shutdownGracefully()
+        try await steps(cassette: cassette, quiet: quiet, say: say)
     }
 
-    private func steps(group: EventLoopGroup, cassette: String, quiet: Logger, say: @escaping @Sendable (String) -> Void) async throws {
+    /// Runs `body` with a simulator serving `simulator`, started and stopped as `tapedeck simulate` is.
+    private func withSimulator<T>(_ simulator: Simulator, quiet: Logger, _ body: (String) async throws -> T) async throws -> T {
+        var conf = SimulatorConfiguration()
+        conf.host = "127.0.0.1"
+        conf.port = 0
+        conf.threads = 2
+        return try await withRunning(
+            { ready in SimulatorServer(simulator: simulator, configuration: conf, logger: quiet) { a, tls in ready(a.url(tls: tls)) } },
+            logger: quiet, body)
+    }
+
+    /// Runs `body` with a proxy, started and stopped (drained, cassette flushed) as `tapedeck proxy` is.
+    private func withProxy<T>(_ conf: ProxyConfiguration, quiet: Logger, _ body: (Int) async throws -> T) async throws -> T {
+        var conf = conf
+        conf.host = "127.0.0.1"
+        conf.port = 0
+        conf.threads = 2
+        return try await withRunning(
+            { ready in ProxyServer(configuration: conf, logger: quiet) { a in ready(a.port ?? 0) } }, logger: quiet, body)
+    }
+
+    private func steps(cassette: String, quiet: Logger, say: @escaping @Sendable (String) -> Void) async throws {
         let data = SyntheticDataSet(groups: groups, seed: seed)
         let started = Date()
 
         // 1. Simulator.
         let simulator = await Simulator.synthetic(data, clock: SimulatorClock(fixedTime: SyntheticDataSet.epoch, seed: seed))
-        var simConf = SimulatorConfiguration()
-        simConf.port = 0
-        let sim = try await SimulatorServer(simulator: simulator, configuration: simConf).start(on: group)
-        let simURL = "http://127.0.0.1:\(sim.localAddress!.port!)"
-        say("✓ simulator on \(simURL): \(groups) groups per cloud (seed \(seed))")
         let popularA = (0..<5).map { simulator.aliyun.store.generatedID(of: UInt32($0)) }
         let popularH = (0..<2).map { simulator.huawei.store.generatedID(of: UInt32($0)) }
         let project = simulator.huawei.store.ownerID
+        let recorded = try await withSimulator(simulator, quiet: quiet) { simURL in
+            say("✓ simulator on \(simURL): \(groups) groups per cloud (seed \(seed))")
 
-        // 2. Record the session through the proxy.
-        var recConf = ProxyConfiguration(cassettePath: cassette, caDirectory: outputDirectory + "/ca")
-        recConf.port = 0
-        recConf.mode = .record
-        recConf.upstream = simURL
-        let recorder = try await ProxyServer(configuration: recConf, logger: quiet).start(on: group)
-        var recorded = DemoSession(port: recorder.channel.localAddress!.port!, huaweiProject: project)
-        try await recorded.run(popularAliyun: popularA, popularHuawei: popularH)
-        try await recorder.channel.close()
-        await recorder.engine.shutdown()
-        say("✓ recorded \(recorded.steps.count) signed calls (Alibaba RPC + ACS3, Huawei) into \(cassette)")
-
-        // 3. Stop the simulator: from here on, nothing upstream exists.
-        try await sim.close()
+            // 2. Record the session through the proxy.
+            var recConf = ProxyConfiguration(cassettePath: cassette, caDirectory: outputDirectory + "/ca")
+            recConf.mode = .record
+            recConf.upstream = simURL
+            let recorded = try await withProxy(recConf, quiet: quiet) { port in
+                var session = DemoSession(port: port, huaweiProject: project)
+                try await session.run(popularAliyun: popularA, popularHuawei: popularH)
+                return session
+            }
+            say("✓ recorded \(recorded.steps.count) signed calls (Alibaba RPC + ACS3, Huawei) into \(cassette)")
+            return recorded
+        }
+        // 3. The simulator has stopped: from here on, nothing upstream exists.
         say("✓ simulator stopped")
 
         // 4. Replay offline with fresh signatures, nonces and dates; every answer must be byte-identical.
         var repConf = ProxyConfiguration(cassettePath: cassette, caDirectory: outputDirectory + "/ca")
-        repConf.port = 0
         repConf.mode = .replay
-        let replayer = try await ProxyServer(configuration: repConf, logger: quiet).start(on: group)
-        var replayed = DemoSession(port: replayer.channel.localAddress!.port!, huaweiProject: project)
-        try await replayed.run(popularAliyun: popularA, popularHuawei: popularH)
-        try await replayer.channel.close()
-        await replayer.engine.shutdown()
+        let replayed = try await withProxy(repConf, quiet: quiet) { port in
+            var session = DemoSession(port: port, huaweiProject: project)
+            try await session.run(popularAliyun: popularA, popularHuawei: popularH)
+            return session
+        }
         let differing = zip(recorded.steps, replayed.steps).filter { $0 != $1 }
         guard differing.isEmpty, recorded.steps.count == replayed.steps.count else {
             throw Failure(
@@ -96,30 +106,26 @@ public struct Demo {
         // 5. Load: the replaying proxy (cycling the session) and a fresh simulator (verified queries).
         var loadRepConf = repConf
         loadRepConf.onExhausted = .cycle
-        let loadReplayer = try await ProxyServer(configuration: loadRepConf, logger: quiet).start(on: group)
-        let repTarget = LoadTarget(url: "http://127.0.0.1:\(loadReplayer.channel.localAddress!.port!)")!
-        var repLoad = LoadConfiguration(target: repTarget)
-        repLoad.connections = connections
-        repLoad.duration = loadDuration
-        repLoad.verify = true
-        let replayRequests = try CassetteSource.requests(path: cassette, target: repTarget).requests
-        let replayReport = try await LoadRunner(configuration: repLoad, requests: replayRequests).run()
-        try await loadReplayer.channel.close()
-        await loadReplayer.engine.shutdown()
-
-        let sim2 = try await SimulatorServer(
-            simulator: await Simulator.synthetic(data, clock: SimulatorClock(fixedTime: SyntheticDataSet.epoch, seed: seed)),
-            configuration: simConf
-        ).start(on: group)
-        let simTarget = LoadTarget(url: "http://127.0.0.1:\(sim2.localAddress!.port!)")!
-        var simLoad = LoadConfiguration(target: simTarget)
-        simLoad.connections = connections
-        simLoad.duration = loadDuration
-        simLoad.verify = true
-        let simReport = try await LoadRunner(
-            configuration: simLoad, requests: await SyntheticSource.requests(dataSet: data, target: simTarget)
-        ).run()
-        try await sim2.close()
+        let replayReport = try await withProxy(loadRepConf, quiet: quiet) { port in
+            let repTarget = LoadTarget(url: "http://127.0.0.1:\(port)")!
+            var repLoad = LoadConfiguration(target: repTarget)
+            repLoad.connections = connections
+            repLoad.duration = loadDuration
+            repLoad.verify = true
+            let replayRequests = try CassetteSource.requests(path: cassette, target: repTarget).requests
+            return try await LoadRunner(configuration: repLoad, requests: replayRequests).run()
+        }
+        let fresh = await Simulator.synthetic(data, clock: SimulatorClock(fixedTime: SyntheticDataSet.epoch, seed: seed))
+        let simReport = try await withSimulator(fresh, quiet: quiet) { simURL in
+            let simTarget = LoadTarget(url: simURL)!
+            var simLoad = LoadConfiguration(target: simTarget)
+            simLoad.connections = connections
+            simLoad.duration = loadDuration
+            simLoad.verify = true
+            return try await LoadRunner(
+                configuration: simLoad, requests: await SyntheticSource.requests(dataSet: data, target: simTarget)
+            ).run()
+        }
 
         say("")
         say("load, closed loop, \(connections) connections, \(loadDuration.nanoseconds / 1_000_000_000) s each (latency in µs):")

@@ -1,7 +1,7 @@
 import Cassette
 import Matching
 import NIOCore
-import NIOPosix
+import TapedeckHTTP
 import Proxy
 
 /// Starts a recording/replaying proxy in-process on 127.0.0.1, port 0, for tests:
@@ -31,26 +31,13 @@ public struct TestProxy: Sendable {
         conf.threads = 2
         conf.upstreamTimeout = .seconds(5)
         configure(&conf)
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
-        let running: ProxyServer.Running
-        do { running = try await ProxyServer(configuration: conf).start(on: group) } catch {
-            try? await group.shutdownGracefully()
-            throw error
-        }
-        let port = running.channel.localAddress?.port ?? 0
-        let proxy = TestProxy(url: "http://127.0.0.1:\(port)", port: port, engine: running.engine)
-        func stop() async {
-            try? await running.channel.close()
-            await running.engine.shutdown()
-            try? await group.shutdownGracefully()
-        }
-        do {
-            let r = try await body(proxy)
-            await stop()
-            return r
-        } catch {
-            await stop()
-            throw error
+        // The same service and shutdown path as `tapedeck proxy`: a graceful stop drains and flushes the cassette.
+        return try await withRunning(
+            { ready in ProxyServer(configuration: conf, logger: quietLogger("tapedeck.proxy"), onStarted: ready) },
+            logger: quietLogger("tapedeck.service")
+        ) { running in
+            let port = running.channel.localAddress?.port ?? 0
+            return try await body(TestProxy(url: "http://127.0.0.1:\(port)", port: port, engine: running.engine))
         }
     }
 }

@@ -1,6 +1,7 @@
 import CloudModel
 import CloudSigning
 import CloudSim
+import Logging
 import NIOCore
 import NIOPosix
 import TapedeckHTTP
@@ -39,25 +40,24 @@ public struct TestSimulator: Sendable {
         var conf = SimulatorConfiguration()
         conf.host = "127.0.0.1"
         conf.port = 0
+        conf.threads = threads
         conf.limits = limits
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
-        let server = SimulatorServer(simulator: simulator, configuration: conf)
-        let channel: Channel
-        do { channel = try await server.start(on: group) } catch {
-            try? await group.shutdownGracefully()
-            throw error
-        }
-        let port = channel.localAddress?.port ?? 0
-        let fixture = TestSimulator(url: "http://127.0.0.1:\(port)", port: port, simulator: simulator)
-        do {
-            let result = try await body(fixture)
-            try? await channel.close()
-            try? await group.shutdownGracefully()
-            return result
-        } catch {
-            try? await channel.close()
-            try? await group.shutdownGracefully()
-            throw error
+        // The same service and shutdown path as `tapedeck simulate`.
+        return try await withRunning(
+            { ready in
+                SimulatorServer(simulator: simulator, configuration: conf, logger: quietLogger("tapedeck.simulate")) { address, _ in
+                    ready(address.port ?? 0)
+                }
+            }, logger: quietLogger("tapedeck.service")
+        ) { port in
+            try await body(TestSimulator(url: "http://127.0.0.1:\(port)", port: port, simulator: simulator))
         }
     }
+}
+
+/// Warnings and errors only: a test run's output stays readable.
+func quietLogger(_ label: String) -> Logger {
+    var logger = Logger(label: label)
+    logger.logLevel = .warning
+    return logger
 }
