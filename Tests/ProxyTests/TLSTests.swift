@@ -35,13 +35,17 @@ import Testing
         let simulator = await Simulator.synthetic(
             SyntheticDataSet(groups: 20, seed: 1), clock: SimulatorClock(fixedTime: SyntheticDataSet.epoch, seed: 1))
         var conf = SimulatorConfiguration()
+        conf.host = "127.0.0.1"
         conf.port = 0
+        conf.threads = 1
         conf.tlsCertificatePath = cert
         conf.tlsKeyPath = key
-        let server = SimulatorServer(simulator: simulator, configuration: conf)
-        let channel = try await server.start(on: MultiThreadedEventLoopGroup.singleton)
-        do { try await body(channel.localAddress!.port!) } catch { try? await channel.close(); throw error }
-        try? await channel.close()
+        try await withRunning({ ready in
+            SimulatorServer(simulator: simulator, configuration: conf) { address, tls in ready((address.port ?? 0, tls)) }
+        }) { (port: Int, tls: Bool) in
+            #expect(tls)
+            try await body(port)
+        }
     }
 
     /// Each key form a user may have, named the way guides name them: the server starts and answers over TLS.
