@@ -6,43 +6,74 @@ extension LoadReport {
 
     /// A report read back from its `--json` file (histograms exact, from their V2 encodings).
     public static func read(_ path: String) throws -> LoadReport {
-        guard let d = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any] else {
-            throw ReadError(description: "\(path): not a JSON object")
+        let data: Data
+        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
+            throw ReadError(description: "\(path): cannot read (\((error as NSError).localizedDescription))")
         }
-        guard let version = d["version"] as? Int, version <= jsonVersion else {
+        struct Version: Decodable { var version: Int? }
+        guard let header = try? decoder.decode(Version.self, from: data) else {
+            throw ReadError(description: "\(path): not a JSON object (pass a report written by tapedeck load --json FILE)")
+        }
+        guard let version = header.version, version <= jsonVersion else {
             throw ReadError(description: "\(path): not a tapedeck load report of version ≤ \(jsonVersion)")
         }
-        guard let hs = d["histograms"] as? [String: Any], let c = hs["corrected"] as? String, let u = hs["uncorrected"] as? String else {
-            throw ReadError(description: "\(path): no histograms (written by an older tapedeck?)")
+        let d: Document
+        do { d = try decoder.decode(Document.self, from: data) } catch let error as DecodingError {
+            throw ReadError(description: "\(path): \(LoadReport.explain(error))")
         }
-        func decode(_ s: String) throws -> Histogram<UInt64> {
-            guard let bytes = Data(base64Encoded: s) else { throw ReadError(description: "\(path): bad base64 histogram") }
-            return try HistogramCodec.decodeCompressed(Array(bytes))
+        return try LoadReport(d, path: path)
+    }
+
+    /// A decoding error as one sentence naming the field.
+    static func explain(_ error: DecodingError) -> String {
+        func path(_ c: DecodingError.Context) -> String {
+            c.codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
+                .replacingOccurrences(of: ".[", with: "[")
+        }
+        switch error {
+        case .keyNotFound(let key, let c):
+            let at = path(c)
+            return "field \(at.isEmpty ? "" : at + ".")\(key.stringValue) is missing"
+        case .typeMismatch(_, let c), .valueNotFound(_, let c): return "field \(path(c)) has the wrong type (\(c.debugDescription))"
+        case .dataCorrupted(let c): return "\(path(c).isEmpty ? "not valid JSON" : "field " + path(c)): \(c.debugDescription)"
+        @unknown default: return "\(error)"
+        }
+    }
+
+    /// Rebuilds a report from its document; the histograms are decoded exactly.
+    init(_ d: Document, path: String) throws {
+        func decode(_ s: String, _ field: String) throws -> Histogram<UInt64> {
+            guard let bytes = Data(base64Encoded: s) else { throw ReadError(description: "\(path): histograms.\(field) is not base64") }
+            do { return try HistogramCodec.decodeCompressed(Array(bytes)) } catch {
+                throw ReadError(description: "\(path): histograms.\(field) is not an HdrHistogram V2 encoding (\(error))")
+            }
         }
         var r = WorkerResult()
-        r.corrected = try decode(c)
-        r.uncorrected = try decode(u)
-        r.intervals = try ((hs["intervals_corrected"] as? [String]) ?? []).map(decode)
-        let req = d["requests"] as? [String: Any] ?? [:]
-        r.sent = req["sent"] as? Int ?? 0
-        r.scheduled = req["scheduled"] as? Int ?? r.sent
-        r.neverSent = req["never_sent"] as? Int ?? 0
-        r.unanswered = req["unanswered"] as? Int ?? 0
-        r.connectFailures = req["connect_failures"] as? Int ?? 0
-        r.completed = req["completed"] as? Int ?? 0
-        r.errors = d["errors"] as? [String: Int] ?? [:]
-        for (k, v) in d["status"] as? [String: Int] ?? [:] { if let code = Int(k) { r.statuses[code] = v } }
-        let verify = d["verify"] as? [String: Any] ?? [:]
-        r.verifyChecked = verify["checked"] as? Int ?? 0
-        r.verifyMismatched = verify["by_kind"] as? [String: Int] ?? [:]
-        r.startedAt = Date(timeIntervalSince1970: d["started_at"] as? Double ?? 0)
-        let targetString = d["target"] as? String ?? "127.0.0.1:80"
-        var conf = LoadConfiguration(target: LoadTarget(url: "http://" + targetString) ?? LoadTarget(url: "http://127.0.0.1:80")!)
-        conf.rate = (d["requested_rps"] as? Double).flatMap { $0 > 0 ? $0 : nil }
-        conf.connections = d["connections"] as? Int ?? 0
-        conf.threads = d["threads"] as? Int ?? 1
-        conf.verify = verify["enabled"] as? Bool ?? false
-        return LoadReport(configuration: conf, result: r, seconds: d["duration_s"] as? Double ?? 0)
+        r.corrected = try decode(d.histograms.corrected, "corrected")
+        r.uncorrected = try decode(d.histograms.uncorrected, "uncorrected")
+        r.intervals = try (d.histograms.intervalsCorrected ?? []).map { try decode($0, "intervals_corrected") }
+        r.sent = d.requests.sent
+        r.scheduled = d.requests.scheduled ?? d.requests.sent
+        r.neverSent = d.requests.neverSent ?? 0
+        r.unanswered = d.requests.unanswered ?? 0
+        r.connectFailures = d.requests.connectFailures ?? 0
+        r.completed = d.requests.completed
+        r.errors = d.errors
+        r.tapedeckCodes = d.tapedeckCodes ?? [:]
+        for (k, v) in d.status { if let code = Int(k) { r.statuses[code] = v } }
+        r.verifyChecked = d.verify.checked
+        r.verifyMismatched = d.verify.byKind
+        r.startedAt = Date(timeIntervalSince1970: d.startedAt ?? 0)
+        guard let target = LoadTarget(url: "http://" + d.target) else {
+            throw ReadError(description: "\(path): target \(d.target) is not HOST:PORT")
+        }
+        var conf = LoadConfiguration(target: target)
+        conf.rate = d.requestedRps > 0 ? d.requestedRps : nil
+        conf.connections = d.connections
+        conf.threads = d.threads
+        conf.verify = d.verify.enabled
+        conf.notes = d.notes ?? []
+        self.init(configuration: conf, result: r, seconds: d.durationS)
     }
 
     /// Several workers' reports as one: histograms add exactly, counts add, rates add.

@@ -94,47 +94,59 @@ public struct LoadReport: Sendable {
         return s
     }
 
-    /// Versioned machine-readable summary.
-    public var json: [String: Any] {
-        func lat(_ corrected: Bool) -> [String: Any] {
-            var d: [String: Any] = [:]
-            for (name, p) in LoadReport.percentiles { d[name] = latency(p, corrected: corrected) }
-            d["max"] = corrected ? result.corrected.max : result.uncorrected.max
-            d["mean"] = corrected ? result.corrected.mean : result.uncorrected.mean
-            return d
+    /// The versioned machine-readable summary (`--json`): the one schema, written and read back by `Codable`.
+    public var document: Document {
+        func lat(_ h: Histogram<UInt64>) -> Document.Latency {
+            func at(_ p: Double) -> UInt64 { h.totalCount == 0 ? 0 : h.valueAtPercentile(p) }
+            return .init(
+                p50: at(50), p75: at(75), p90: at(90), p99: at(99), p999: at(99.9), p9999: at(99.99), p99999: at(99.999), max: h.max,
+                mean: h.totalCount == 0 ? 0 : h.mean)
         }
-        return [
-            "version": LoadReport.jsonVersion,
-            "target": "\(configuration.target.host):\(configuration.target.port)",
-            "mode": configuration.rate == nil && configuration.pacing == nil ? "closed" : "open",
-            "requested_rps": configuration.rate ?? 0,
-            "connections": configuration.connections,
-            "threads": configuration.threads,
-            "duration_s": seconds,
-            "requests": [
-                "scheduled": result.scheduled, "sent": result.sent, "completed": result.completed, "errors": errorCount,
-                "unanswered": result.unanswered, "never_sent": result.neverSent, "connect_failures": result.connectFailures,
-            ],
-            "schedule_met": scheduleWarning == nil,
-            "errors": result.errors,
-            "tapedeck_codes": result.tapedeckCodes,
-            "notes": configuration.notes,
-            "throughput_rps": throughput,
-            "latency_us": ["corrected": lat(true), "uncorrected": lat(false)],
-            "status": Dictionary(uniqueKeysWithValues: result.statuses.map { (String($0.key), $0.value) }),
-            "verify": [
-                "enabled": configuration.verify, "checked": result.verifyChecked,
-                "mismatched": result.verifyMismatched.values.reduce(0, +), "by_kind": result.verifyMismatched,
-            ],
-            "per_second": ["completed": result.perSecond, "p99_us": result.perSecondP99],
-            // Exact histograms (HdrHistogram V2, compressed, base64) so reports from many workers merge exactly.
-            "histograms": [
-                "corrected": encoded(result.corrected), "uncorrected": encoded(result.uncorrected),
-                "intervals_corrected": result.intervals.map(encoded),
-            ],
-            "started_at": result.startedAt.timeIntervalSince1970,
-        ]
+        return Document(
+            version: LoadReport.jsonVersion,
+            target: "\(configuration.target.host):\(configuration.target.port)",
+            mode: configuration.rate == nil && configuration.pacing == nil ? "closed" : "open",
+            requestedRps: configuration.rate ?? 0,
+            connections: configuration.connections,
+            threads: configuration.threads,
+            durationS: seconds,
+            requests: .init(
+                scheduled: result.scheduled, sent: result.sent, completed: result.completed, errors: errorCount,
+                unanswered: result.unanswered, neverSent: result.neverSent, connectFailures: result.connectFailures),
+            scheduleMet: scheduleWarning == nil,
+            errors: result.errors,
+            tapedeckCodes: result.tapedeckCodes,
+            notes: configuration.notes,
+            throughputRps: throughput,
+            latencyUs: .init(corrected: lat(result.corrected), uncorrected: lat(result.uncorrected)),
+            status: Dictionary(uniqueKeysWithValues: result.statuses.map { (String($0.key), $0.value) }),
+            verify: .init(
+                enabled: configuration.verify, checked: result.verifyChecked,
+                mismatched: result.verifyMismatched.values.reduce(0, +), byKind: result.verifyMismatched),
+            perSecond: .init(completed: result.perSecond, p99Us: result.perSecondP99),
+            histograms: .init(
+                corrected: encoded(result.corrected), uncorrected: encoded(result.uncorrected),
+                intervalsCorrected: result.intervals.map(encoded)),
+            startedAt: result.startedAt.timeIntervalSince1970)
     }
+
+    /// The summary as a JSON object (for embedding in other documents, and for tests).
+    public var json: [String: Any] {
+        (try? jsonData()).flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] } ?? [:]
+    }
+
+    static let encoder: JSONEncoder = {
+        let e = JSONEncoder()
+        e.keyEncodingStrategy = .convertToSnakeCase
+        e.outputFormatting = [.prettyPrinted, .sortedKeys]
+        return e
+    }()
+
+    static let decoder: JSONDecoder = {
+        let d = JSONDecoder()
+        d.keyDecodingStrategy = .convertFromSnakeCase
+        return d
+    }()
 
     private func encoded(_ h: Histogram<UInt64>) -> String {
         ((try? HistogramCodec.encodeCompressed(h)).map { Data($0).base64EncodedString() }) ?? ""
@@ -152,9 +164,7 @@ public struct LoadReport: Sendable {
         return s
     }
 
-    public func jsonData() throws -> Data {
-        try JSONSerialization.data(withJSONObject: json, options: [.prettyPrinted, .sortedKeys])
-    }
+    public func jsonData() throws -> Data { try LoadReport.encoder.encode(document) }
 
     /// HdrHistogram percentile distribution text of the corrected latency, in milliseconds (`.hgrm`).
     public var hgrm: String {

@@ -118,6 +118,49 @@ import Testing
         }
     }
 
+    @Test func theJSONDocumentRoundTripsAndABadFieldIsNamed() throws {
+        var conf = LoadConfiguration(target: LoadTarget(url: "http://127.0.0.1:8080/")!)
+        conf.rate = 500
+        conf.verify = true
+        conf.notes = ["a note"]
+        var r = WorkerResult()
+        for v in [100, 200, 300, 5_000] as [UInt64] {
+            _ = r.corrected.record(v)
+            _ = r.uncorrected.record(v / 2)
+        }
+        r.scheduled = 5
+        r.sent = 4
+        r.completed = 4
+        r.neverSent = 1
+        r.statuses = [200: 3, 404: 1]
+        r.tapedeckCodes = ["Tapedeck.NoMatchingExchange": 1]
+        r.verifyChecked = 4
+        r.verifyMismatched = ["body": 1]
+        let report = LoadReport(configuration: conf, result: r, seconds: 2)
+        let data = try report.jsonData()
+        let text = String(decoding: data, as: UTF8.self)
+        for key in ["\"requested_rps\" : 500", "\"never_sent\" : 1", "\"p99_us\"", "\"latency_us\"", "\"tapedeck_codes\"", "\"by_kind\""] {
+            #expect(text.contains(key), "\(key)")
+        }
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("tapedeck-doc-\(UInt32.random(in: 0...UInt32.max)).json")
+        defer { try? FileManager.default.removeItem(at: path) }
+        try data.write(to: path)
+        let back = try LoadReport.read(path.path)
+        #expect(back.result.statuses == r.statuses && back.result.neverSent == 1 && back.result.tapedeckCodes == r.tapedeckCodes)
+        #expect(back.result.corrected.totalCount == 4 && back.latency(99) == report.latency(99))
+        #expect(back.configuration.rate == 500 && back.configuration.notes == ["a note"] && back.seconds == 2)
+        #expect(back.document.requests.scheduled == 5)
+
+        // A field of the wrong type is named, with the file.
+        try Data(text.replacingOccurrences(of: "\"completed\" : 4", with: "\"completed\" : \"four\"").utf8).write(to: path)
+        do {
+            _ = try LoadReport.read(path.path)
+            Issue.record("a bad field must be refused")
+        } catch {
+            #expect("\(error)".contains(path.path) && "\(error)".contains("requests.completed"), "\(error)")
+        }
+    }
+
     @Test func reportsMergeThroughTheirJSON() async throws {
         try await TestSimulator.with(groups: 100) { sim in
             let req = LoadRequest(
