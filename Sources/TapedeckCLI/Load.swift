@@ -22,8 +22,7 @@ struct Load: AsyncParsableCommand {
     @Option(help: "Target URL, e.g. http://127.0.0.1:8080 or https://… (plain GET of this URL unless a source is given).") var target:
         String
     @Flag(help: "Generate signed reference queries from the simulator's data set (--groups/--seed).") var synthetic = false
-    @Option(help: "Synthetic groups per cloud (must match the simulator's).") var groups = 1000
-    @Option(help: "Seed (must match the simulator's).") var seed: UInt64 = 1
+    @OptionGroup(title: "Data set (must match the simulator's)") var dataSet: DataSetOptions
     @Option(help: "Send the requests of this cassette.") var cassette: String?
     @Option(help: "Requests per second (open loop).") var rate: Double?
     @Option(help: "Arrival process with --rate: constant or poisson.") var arrival: LoadConfiguration.Arrival = .constant
@@ -101,13 +100,13 @@ struct Load: AsyncParsableCommand {
         conf.warmup = Load.parseTime(warmup)!
         conf.timeout = Load.parseTime(timeout)!
         conf.verify = verify
-        conf.seed = seed
+        conf.seed = dataSet.seed
         conf.tlsCAFile = ca
         conf.tlsInsecure = insecure
         raiseFileLimit()
         let requests: [LoadRequest]
         if synthetic {
-            requests = await SyntheticSource.requests(dataSet: SyntheticDataSet(groups: groups, seed: seed), target: t)
+            requests = await SyntheticSource.requests(dataSet: SyntheticDataSet(groups: dataSet.groups, seed: dataSet.seed), target: t)
         } else if let cassette {
             let (rs, offsets) = try CassetteSource.requests(path: cassette, target: t)
             requests = rs
@@ -121,7 +120,7 @@ struct Load: AsyncParsableCommand {
         }
         if verify {
             let source: TargetProbe.Source =
-                synthetic ? .synthetic(groups: groups, seed: seed) : cassette.map { .cassette(path: $0) } ?? .plain
+                synthetic ? .synthetic(groups: dataSet.groups, seed: dataSet.seed) : cassette.map { .cassette(path: $0) } ?? .plain
             do { conf.notes = try TargetProbe.check(await TargetProbe.identify(conf), source: source, target: target) } catch {
                 FileHandle.standardError.write(Data("tapedeck load: \(error)\n".utf8))
                 throw ExitCode(2)

@@ -30,17 +30,38 @@ func raiseFileLimit() {
 }
 
 /// swift-log to stderr at the given level.
-func bootstrapLogging(level: String, label: String) -> Logger {
-    let lvl = Logger.Level(rawValue: level) ?? .info
+func bootstrapLogging(level: Logger.Level, label: String) -> Logger {
     LoggingSystem.bootstrap { label in
         var h = StreamLogHandler.standardError(label: label)
-        h.logLevel = lvl
+        h.logLevel = level
         return h
     }
     return Logger(label: label)
 }
 
+/// What every server subcommand (`simulate`, `proxy`) takes alike.
+struct ServerOptions: ParsableArguments {
+    @Option(help: "Address to bind.") var host = "127.0.0.1"
+    @Option(help: "Event-loop threads.") var threads = ProcessInfo.processInfo.activeProcessorCount
+    @Option(help: "Log level.") var logLevel: Logger.Level = .info
+
+    func validate() throws {
+        if threads < 1 { throw ValidationError("--threads must be 1 or more") }
+    }
+}
+
+/// The synthetic data set: the simulator builds it, and `load --synthetic` must name the same one.
+struct DataSetOptions: ParsableArguments {
+    @Option(help: "Synthetic security groups per cloud.") var groups = 1000
+    @Option(help: "Seed for the synthetic data set and ids.") var seed: UInt64 = 1
+
+    func validate() throws {
+        if groups < 0 { throw ValidationError("--groups must be 0 or more") }
+    }
+}
+
 // Enum-valued options parse as themselves: an unknown value is refused with the list of valid ones.
 extension ProxyMode: ExpressibleByArgument {}
 extension ExhaustedPolicy: ExpressibleByArgument {}
+extension Logger.Level: @retroactive ExpressibleByArgument {}
 extension LoadConfiguration.Arrival: ExpressibleByArgument {}

@@ -25,7 +25,7 @@ struct ProxyCommand: AsyncParsableCommand {
             """
     )
 
-    @Option(help: "Address to bind.") var host = "127.0.0.1"
+    @OptionGroup var server: ServerOptions
     @Option(help: "Port to bind (0 picks a free one).") var port = 8081
     @Option(help: "The cassette file (gzip JSON Lines).") var cassette: String
     @Option(help: "record | replay | auto | passthrough.") var mode: ProxyMode = .auto
@@ -46,9 +46,7 @@ struct ProxyCommand: AsyncParsableCommand {
     @Option(help: "Directory of the TLS interception CA.") var caDir = defaultCADirectory
     @Option(help: "PEM file of extra CAs to trust for upstream TLS.") var upstreamCa: String?
     @Option(help: "Upstream answer timeout in seconds.") var upstreamTimeout: Double = 30
-    @Option(help: "Event-loop threads.") var threads = ProcessInfo.processInfo.activeProcessorCount
     @Option(help: "Close client connections idle (or stalled mid-request) this many seconds.") var idleTimeout: Double = 60
-    @Option(help: "Log level (trace, debug, info, notice, warning, error).") var logLevel = "info"
 
     func validate() throws {
         if let p = profile, MatchProfile.named(p) == nil {
@@ -69,9 +67,9 @@ struct ProxyCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let logger = bootstrapLogging(level: logLevel, label: "tapedeck.proxy")
+        let logger = bootstrapLogging(level: server.logLevel, label: "tapedeck.proxy")
         var conf = ProxyConfiguration(cassettePath: cassette, caDirectory: caDir)
-        conf.host = host
+        conf.host = server.host
         conf.port = port
         conf.mode = mode
         conf.upstream = upstream
@@ -83,11 +81,11 @@ struct ProxyCommand: AsyncParsableCommand {
         conf.upstreamCAFile = upstreamCa
         conf.cassetteDirectory = cassetteDir
         conf.upstreamTimeout = .milliseconds(Int64(upstreamTimeout * 1000))
-        conf.threads = threads
+        conf.threads = server.threads
         conf.limits.idleTimeout = .nanoseconds(Int64(idleTimeout * 1e9))
         raiseFileLimit()
-        let server = ProxyServer(configuration: conf, logger: logger) { address in printListening(address.urlString) }
-        let group = ServiceGroup(configuration: .init(services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        let proxy = ProxyServer(configuration: conf, logger: logger) { address in printListening(address.urlString) }
+        let group = ServiceGroup(configuration: .init(services: [proxy], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
     }
 }

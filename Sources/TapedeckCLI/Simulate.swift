@@ -18,43 +18,39 @@ struct Simulate: AsyncParsableCommand {
             """
     )
 
-    @Option(help: "Address to bind.") var host = "127.0.0.1"
+    @OptionGroup var server: ServerOptions
     @Option(help: "Port to bind (0 picks a free one).") var port = 8080
-    @Option(help: "Synthetic security groups per cloud.") var groups = 1000
-    @Option(help: "Seed for the synthetic data set and ids.") var seed: UInt64 = 1
+    @OptionGroup var dataSet: DataSetOptions
     @Option(help: "Load groups from a JSON data file instead of generating them.") var data: String?
     @Option(name: .customLong("access-key"), help: "ID:SECRET to verify signatures with (repeatable).") var accessKeys: [String] = []
     @Option(help: "PEM certificate chain: serve HTTPS.") var tlsCert: String?
     @Option(help: "PEM private key for --tls-cert.") var tlsKey: String?
-    @Option(help: "Event-loop threads.") var threads = ProcessInfo.processInfo.activeProcessorCount
     @Option(help: "Fixed clock for timestamps, e.g. 2026-01-01T00:00:00Z (reproducible bodies).") var fixedClock: String?
     @Option(help: "Answer at most this many requests per second; the rest get the clouds' throttling errors.") var maxRps: Int?
     @Option(help: "Close connections idle (or stalled mid-request) this many seconds.") var idleTimeout: Double = 60
-    @Option(help: "Log level (trace, debug, info, notice, warning, error).") var logLevel = "info"
 
     func validate() throws {
         if (tlsCert == nil) != (tlsKey == nil) { throw ValidationError("--tls-cert and --tls-key go together") }
         for k in accessKeys where AccessKeyStore.parsePair(k) == nil { throw ValidationError("--access-key takes ID:SECRET, got '\(k)'") }
         if let c = fixedClock, SimulatorClock.parseISO8601(c) == nil { throw ValidationError("--fixed-clock takes yyyy-MM-ddTHH:mm:ssZ") }
-        if groups < 0 { throw ValidationError("--groups must be 0 or more") }
         try validatePort(port)
         if !(idleTimeout > 0) { throw ValidationError("--idle-timeout must be a positive number of seconds") }
     }
 
     func run() async throws {
-        let logger = bootstrapLogging(level: logLevel, label: "tapedeck.simulate")
-        let clock = SimulatorClock(fixedTime: fixedClock.flatMap(SimulatorClock.parseISO8601), seed: seed)
+        let logger = bootstrapLogging(level: server.logLevel, label: "tapedeck.simulate")
+        let clock = SimulatorClock(fixedTime: fixedClock.flatMap(SimulatorClock.parseISO8601), seed: dataSet.seed)
         var keys = AccessKeyStore()
         for k in accessKeys { let (id, secret) = AccessKeyStore.parsePair(k)!; keys.secrets[id] = secret }
         let started = ContinuousClock.now
         let simulator: Simulator
         if let data {
-            let stores = try FixtureData.load(path: data).makeStores(seed: seed, file: data)
+            let stores = try FixtureData.load(path: data).makeStores(seed: dataSet.seed, file: data)
             simulator = Simulator(
                 aliyun: stores.aliyun, huawei: stores.huawei, clock: clock, accessKeys: keys, maxRequestsPerSecond: maxRps)
         } else {
             simulator = await Simulator.synthetic(
-                SyntheticDataSet(groups: groups, seed: seed), clock: clock, accessKeys: keys, maxRequestsPerSecond: maxRps)
+                SyntheticDataSet(groups: dataSet.groups, seed: dataSet.seed), clock: clock, accessKeys: keys, maxRequestsPerSecond: maxRps)
         }
         logger.info(
             "data ready",
@@ -65,18 +61,19 @@ struct Simulate: AsyncParsableCommand {
                 "elapsed": "\(ContinuousClock.now - started)",
             ])
         var conf = SimulatorConfiguration()
-        conf.host = host
+        conf.host = server.host
         conf.port = port
-        conf.threads = threads
+        conf.threads = server.threads
         conf.tlsCertificatePath = tlsCert
         conf.tlsKeyPath = tlsKey
         conf.limits.idleTimeout = .nanoseconds(Int64(idleTimeout * 1e9))
         raiseFileLimit()
-        let server = SimulatorServer(simulator: simulator, configuration: conf, logger: logger) { address, tls in
+        let simulatorServer = SimulatorServer(simulator: simulator, configuration: conf, logger: logger) { address, tls in
             printListening(address.url(tls: tls))
             printLine("huawei project id: \(simulator.huawei.store.ownerID) (paths: /v3/\(simulator.huawei.store.ownerID)/vpc/...)")
         }
-        let group = ServiceGroup(configuration: .init(services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        let group = ServiceGroup(
+            configuration: .init(services: [simulatorServer], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
     }
 }

@@ -173,6 +173,11 @@ import Testing
         #expect(mode.status != 0 && mode.output.contains("'record', 'replay', 'auto' or 'passthrough'"), "\(mode.output)")
         let arrival = try FirstTenMinutesTests.run(["load", "--target", "http://127.0.0.1:1", "--arrival", "uniform"])
         #expect(arrival.status != 0 && arrival.output.contains("'constant' and 'poisson'"), "\(arrival.output)")
+        // Shared server options (simulate and proxy alike): a bad log level is refused, not read as info.
+        for command in [["simulate"], ["proxy", "--cassette", "x.jsonl.gz"]] {
+            let level = try FirstTenMinutesTests.run(command + ["--port", "0", "--log-level", "loud"])
+            #expect(level.status != 0 && level.output.contains("--log-level") && level.output.contains("warning"), "\(level.output)")
+        }
     }
 
     @Test func loadVerifyAgainstAnotherDataSetNamesTheFlags() async throws {
