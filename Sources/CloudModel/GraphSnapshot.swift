@@ -11,6 +11,7 @@ public struct GraphSnapshot: Sendable {
     /// Records and reverse index for `chunkSize` consecutive handles. The index is stored flat (CSR):
     /// `slots[i]` holds group i's meta word and where its referrers start in `refData`, so a lookup touches
     /// two cache lines (slot, then entries) rather than chasing an array per group.
+    @usableFromInline
     final class Chunk: @unchecked Sendable {
         let groups: [GroupRecord?]
         /// `slots[i].meta`: 0 if there is no group, else `partition + 1`, with `customIDBit` set when the
@@ -21,9 +22,10 @@ public struct GraphSnapshot: Sendable {
         /// The groups whose rules reference each handle, with rule counts, oldest first.
         let refData: UnsafeMutableBufferPointer<RefEntry>
 
+        @usableFromInline
         struct Slot: Sendable {
-            var meta: UInt32
-            var start: UInt32
+            @usableFromInline var meta: UInt32
+            @usableFromInline var start: UInt32
         }
 
         init(groups: [GroupRecord?], refs: [[RefEntry]]) {
@@ -57,9 +59,9 @@ public struct GraphSnapshot: Sendable {
         func refLists() -> [[RefEntry]] { (0..<groups.count).map { Array(refs($0)) } }
     }
 
-    static let customIDBit: UInt32 = 1 << 31
+    @usableFromInline static let customIDBit: UInt32 = 1 << 31
 
-    @inline(__always)
+    @inlinable @inline(__always)
     func meta(_ handle: UInt32) -> UInt32 {
         let h = Int(handle)
         guard h < handleCount else { return 0 }
@@ -67,7 +69,7 @@ public struct GraphSnapshot: Sendable {
     }
 
     /// Whether the group has an id from a fixture file (so its generated id does not apply).
-    @inline(__always)
+    @inlinable @inline(__always)
     public func hasCustomID(_ handle: UInt32) -> Bool { meta(handle) & GraphSnapshot.customIDBit != 0 }
 
     let chunks: [Chunk]
@@ -80,12 +82,13 @@ public struct GraphSnapshot: Sendable {
     /// Alibaba regions or Huawei project ids, by partition index.
     public let partitions: [String]
     /// Ids that came from a fixture file rather than the generator (immutable after load).
-    let customIDs: [String: UInt32]
+    @usableFromInline let customIDs: [String: UInt32]
     public let version: UInt64
     /// Each chunk's slot and entry memory, so the lookup path reaches them without retaining the chunk
     /// (plain pointers; valid because `chunks` keeps every chunk alive as long as this snapshot).
-    private nonisolated(unsafe) let slotBases: [UnsafeMutablePointer<Chunk.Slot>]
-    private nonisolated(unsafe) let refBases: [UnsafeMutablePointer<RefEntry>]
+    /// (`@usableFromInline`: the lookup below is inlined into the API front ends of another module.)
+    @usableFromInline nonisolated(unsafe) let slotBases: [UnsafeMutablePointer<Chunk.Slot>]
+    @usableFromInline nonisolated(unsafe) let refBases: [UnsafeMutablePointer<RefEntry>]
 
     init(
         chunks: [Chunk], handleCount: Int, liveCount: Int, partitions: [String], partitionCounts: [Int], customIDs: [String: UInt32],
@@ -111,7 +114,7 @@ public struct GraphSnapshot: Sendable {
     }
 
     /// Whether the group exists, without copying its record.
-    @inline(__always)
+    @inlinable @inline(__always)
     public func exists(_ handle: UInt32) -> Bool { meta(handle) != 0 }
 
     @inline(__always)
@@ -131,7 +134,7 @@ public struct GraphSnapshot: Sendable {
 
     /// One read of a group's slot for the lookup path: its partition and referrers (nil if there is no
     /// group). The buffer is valid only while this snapshot is held: use it before letting go.
-    @inline(__always)
+    @inlinable @inline(__always)
     public func lookup(_ handle: UInt32) -> (partition: UInt16, referrers: UnsafeBufferPointer<RefEntry>)? {
         let h = Int(handle)
         guard h < handleCount else { return nil }
@@ -151,6 +154,7 @@ public struct GraphSnapshot: Sendable {
     }
 
     /// Handle for an id from a fixture file.
+    @inlinable
     public func customHandle(_ id: String) -> UInt32? { customIDs[id] }
     /// Whether any group carries an id given by a fixture (not derived from its handle).
     public var hasCustomIDs: Bool { !customIDs.isEmpty }

@@ -7,7 +7,7 @@
 public struct IDCodec: Sendable {
     public enum Style: Sendable { case aliyun, huawei }
     public let style: Style
-    let salt: UInt64
+    @usableFromInline let salt: UInt64
 
     public init(style: Style, seed: UInt64) {
         self.style = style
@@ -16,7 +16,7 @@ public struct IDCodec: Sendable {
 
     // MARK: bijective 64-bit mixer (splitmix64 finaliser) and its inverse
 
-    @inline(__always)
+    @inlinable @inline(__always)
     public static func mix(_ v: UInt64) -> UInt64 {
         var x = v
         x = (x ^ (x >> 30)) &* 0xBF58476D1CE4E5B9
@@ -24,18 +24,18 @@ public struct IDCodec: Sendable {
         return x ^ (x >> 31)
     }
 
-    private static let inv1: UInt64 = modInverse(0xBF58476D1CE4E5B9)
-    private static let inv2: UInt64 = modInverse(0x94D049BB133111EB)
+    @usableFromInline static let inv1: UInt64 = modInverse(0xBF58476D1CE4E5B9)
+    @usableFromInline static let inv2: UInt64 = modInverse(0x94D049BB133111EB)
 
-    @inline(__always)
+    @inlinable @inline(__always)
     static func unmix(_ v: UInt64) -> UInt64 {
         var x = unshift(v, 31)
         x = unshift(x &* inv2, 27)
         return unshift(x &* inv1, 30)
     }
 
-    @inline(__always)
-    private static func unshift(_ v: UInt64, _ s: UInt64) -> UInt64 {
+    @inlinable @inline(__always)
+    static func unshift(_ v: UInt64, _ s: UInt64) -> UInt64 {
         var x = v
         var shift = s
         while shift < 64 { x = v ^ (x >> s); shift += s }
@@ -65,7 +65,7 @@ public struct IDCodec: Sendable {
 
     /// Writes a group id at `out[at...]` (room for `idLength` bytes) and returns the bytes written: the
     /// rendering hot path, with no String, no allocation and no table lookups.
-    @inline(__always)
+    @inlinable @inline(__always)
     public func writeRaw(_ key: UInt64, kind: Kind, _ out: UnsafeMutableRawBufferPointer, _ at: Int) -> Int {
         let v = IDCodec.mix(key ^ salt ^ kind.rawValue)
         switch style {
@@ -94,12 +94,14 @@ public struct IDCodec: Sendable {
     }
 
     /// The key for an id printed by `format`, or nil if it is not one of ours.
+    @inlinable
     public func parse<S: StringProtocol>(_ id: S, kind: Kind) -> UInt64? {
         if let r = id.utf8.withContiguousStorageIfAvailable({ parse(utf8: $0, kind: kind) }) { return r }
         return Array(id.utf8).withUnsafeBufferPointer { parse(utf8: $0, kind: kind) }
     }
 
-    /// `parse` over raw UTF-8 (the lookup path's concrete form).
+    /// `parse` over raw UTF-8 (the lookup path's concrete form; inlinable into the API front ends).
+    @inlinable
     public func parse(utf8 id: UnsafeBufferPointer<UInt8>, kind: Kind) -> UInt64? {
         let v: UInt64
         switch style {
@@ -135,6 +137,7 @@ public struct IDCodec: Sendable {
         return String(decoding: out, as: UTF8.self)
     }
 
+    @inlinable
     static func parseBase36(_ s: UnsafeBufferPointer<UInt8>) -> UInt64? {
         var v: UInt64 = 0
         for c in s {
@@ -167,6 +170,7 @@ public struct IDCodec: Sendable {
         return String(decoding: out, as: UTF8.self)
     }
 
+    @inlinable
     static func parseUUID(_ s: UnsafeBufferPointer<UInt8>) -> (UInt64, UInt64)? {
         guard s.count == 36 else { return nil }
         var words: (UInt64, UInt64) = (0, 0)

@@ -14,7 +14,7 @@ public final class SecurityGroupStore: Sendable {
     public let ownerID: String
     private let writeLock = Mutex<Void>(())
     private let published: Mutex<GraphSnapshot>
-    private let versionCounter = Atomic<UInt64>(0)
+    @usableFromInline let versionCounter = Atomic<UInt64>(0)
 
     public init(codec: IDCodec, ownerID: String, snapshot: GraphSnapshot) {
         self.codec = codec
@@ -24,14 +24,14 @@ public final class SecurityGroupStore: Sendable {
     }
 
     /// The version of the newest snapshot (cheap: one atomic load).
-    @inline(__always)
+    @inlinable @inline(__always)
     public var version: UInt64 { versionCounter.load(ordering: .acquiring) }
 
     /// The newest snapshot.
     public func snapshot() -> GraphSnapshot { published.withLock { $0 } }
 
     /// Returns `cached` if it is current, else the newest snapshot. The hot path's only synchronisation.
-    @inline(__always)
+    @inlinable @inline(__always)
     public func refresh(_ cached: inout GraphSnapshot) {
         if cached.version != version { cached = snapshot() }
     }
@@ -66,7 +66,7 @@ public final class SecurityGroupStore: Sendable {
     public func generatedID(of handle: UInt32) -> String { codec.format(UInt64(handle), kind: .group) }
 
     /// Resolves an id to a live group's handle.
-    @inline(__always)
+    @inlinable @inline(__always)
     public func resolve<S: StringProtocol>(_ id: S, in snap: GraphSnapshot) -> UInt32? {
         if let key = codec.parse(id, kind: .group), key < UInt64(snap.handleCount) {
             let h = UInt32(key)
