@@ -58,7 +58,11 @@ public final class SimulatorServer: Service, Sendable {
 
     public func run() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, configuration.threads))
-        let channel = try await start(on: group)
+        let channel: Channel
+        do { channel = try await start(on: group) } catch {
+            try? await group.shutdownGracefully()  // a port in use or a bad TLS file: no threads left behind
+            throw error
+        }
         logger.info("serving", metadata: ["address": "\(channel.localAddress!)", "threads": "\(configuration.threads)"])
         try await withGracefulShutdownHandler {
             try await channel.closeFuture.get()

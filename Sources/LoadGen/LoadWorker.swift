@@ -143,7 +143,6 @@ final class LoadWorker {
     static func now() -> UInt64 { UInt64(NIODeadline.now().uptimeNanoseconds) }
 
     private func run() -> EventLoopFuture<WorkerResult> {
-        guard !machine.stopped else { return done.futureResult }  // stopped before it began
         for _ in 0..<connections { connect() }
         let bound = NIOLoopBound(self, eventLoop: loop)
         tick = loop.scheduleRepeatedTask(initialDelay: .microseconds(200), delay: .microseconds(200)) { _ in bound.value.onTick() }

@@ -43,6 +43,8 @@ public struct HTTPServerConnectionStateMachine {
 
     let limits: HTTPServerLimits
     private(set) var state = State.idle
+    /// The server is shutting down gracefully (a hand-over then closes instead of opening a tunnel).
+    private(set) var quiescing = false
 
     public init(limits: HTTPServerLimits) { self.limits = limits }
 
@@ -148,7 +150,9 @@ public struct HTTPServerConnectionStateMachine {
 
     /// The responder answered with a hand-over (`CONNECT` 200); its answer is being written.
     public mutating func handOverStarted() {
-        if case .responding(_, let closeAfter) = state { state = .handingOver(quiescing: closeAfter) }
+        // Not `closeAfter`: an HTTP/1.0 CONNECT (Python's http.client, urllib3) is not keep-alive, and
+        // is tunnelled all the same. Only a graceful shutdown stops the hand-over.
+        if case .responding = state { state = .handingOver(quiescing: quiescing) }
     }
 
     /// The hand-over answer was written (or failed to be): hand the connection over, or close it.
@@ -165,6 +169,7 @@ public struct HTTPServerConnectionStateMachine {
     /// The server is shutting down gracefully: an idle connection closes now; a request being received or
     /// answered is finished first, its answer carries `Connection: close`, and then the connection closes.
     public mutating func quiesce() -> Action {
+        quiescing = true
         switch state {
         case .idle:
             state = .closed

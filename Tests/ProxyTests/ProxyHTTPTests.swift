@@ -69,6 +69,23 @@ import Testing
         }
     }
 
+    /// Python's http.client (urllib3, requests, every Python SDK through HTTPS_PROXY) and `curl --proxy1.0`
+    /// send `CONNECT … HTTP/1.0`: not keep-alive, and still a tunnel that stays open after the 200.
+    @Test func anHTTP10ConnectStaysOpenAsATunnel() async throws {
+        let path = tempCassette("connect10")
+        let ca = NSTemporaryDirectory() + "tapedeck-ca-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: path); try? FileManager.default.removeItem(atPath: ca) }
+        try await TestProxy.with(cassette: path, mode: .record, caDirectory: ca) { proxy in
+            let c = try await RawHTTPConnection.connect(port: proxy.port)
+            defer { Task { await c.close() } }
+            try await c.send("CONNECT example.test:443 HTTP/1.0\r\n\r\n")
+            let out = try await c.received { $0.contains("\r\n\r\n") }
+            #expect(out.hasPrefix("HTTP/1.0 200") || out.hasPrefix("HTTP/1.1 200"), "\(out)")
+            try await Task.sleep(for: .milliseconds(300))
+            #expect(try await !c.isClosed, "the tunnel must stay open for the client's TLS handshake")
+        }
+    }
+
     @Test func anUpstreamGzipBombIsRefusedNotInflated() async throws {
         var zeros = ByteBuffer(repeating: 0, count: 64 << 20)
         let bomb = Array(try zeros.compress(with: .gzip()).readableBytesView)  // 64 MiB of zeros, ~64 KB on the wire

@@ -268,6 +268,24 @@ struct Connection {
         guard case .none = m.quiesce() else { Issue.record("the new pipeline quiesces itself"); return }
     }
 
+    /// Python's http.client (and so urllib3 and requests through HTTPS_PROXY) sends `CONNECT … HTTP/1.0`.
+    @Test func anHTTP10ConnectIsHandedOverToo() {
+        var m = HTTPServerConnectionStateMachine(limits: HTTPServerLimits())
+        _ = m.head(HTTPRequestHead(version: .http1_0, method: .CONNECT, uri: "example.com:443"))
+        _ = m.end()
+        m.handOverStarted()
+        guard case .handOver = m.handOverWritten(success: true) else { Issue.record("an HTTP/1.0 CONNECT must be tunnelled"); return }
+    }
+
+    @Test func aShutdownBeforeTheAnswerStopsTheHandOver() {
+        var m = HTTPServerConnectionStateMachine(limits: HTTPServerLimits())
+        _ = m.head(connect)
+        _ = m.end()
+        _ = m.quiesce()  // while the responder works on the CONNECT
+        m.handOverStarted()
+        guard case .close = m.handOverWritten(success: true) else { Issue.record("a quiescing server does not open a tunnel"); return }
+    }
+
     @Test func aFailedWriteOrAShutdownDuringTheSwapCloses() {
         var m = HTTPServerConnectionStateMachine(limits: HTTPServerLimits())
         _ = m.head(connect)
