@@ -1,4 +1,5 @@
 import NIOCore
+import TapedeckHTTP
 
 /// Streams a response document straight into a `ByteBuffer`, as JSON or as Alibaba-style XML, from the
 /// same calls: no intermediate tree and no Foundation encoder on the request path.
@@ -71,7 +72,14 @@ public struct DocumentWriter {
     // MARK: scalars
 
     public mutating func string(_ key: String, _ value: String) {
-        if format == .json { member(key); jsonString(value) } else { tag(key, close: false); xmlText(value); tag(key, close: true) }
+        if format == .json {
+            member(key)
+            TextEscaping.writeJSONString(value, into: &buffer)
+        } else {
+            tag(key, close: false)
+            TextEscaping.writeXMLText(value, into: &buffer)
+            tag(key, close: true)
+        }
     }
 
     public mutating func int<I: BinaryInteger>(_ key: String, _ value: I) {
@@ -129,51 +137,5 @@ public struct DocumentWriter {
         buffer.writeStaticString(close ? "</" : "<")
         buffer.writeString(name)
         buffer.writeInteger(UInt8(ascii: ">"))
-    }
-
-    private static let hex: [UInt8] = Array("0123456789abcdef".utf8)
-
-    private mutating func jsonString(_ s: String) {
-        buffer.writeInteger(UInt8(ascii: "\""))
-        var clean = true
-        for b in s.utf8 where b < 0x20 || b == UInt8(ascii: "\"") || b == UInt8(ascii: "\\") { clean = false; break }
-        if clean {
-            buffer.writeString(s)
-        } else {
-            for b in s.utf8 {
-                switch b {
-                case UInt8(ascii: "\""): buffer.writeStaticString("\\\"")
-                case UInt8(ascii: "\\"): buffer.writeStaticString("\\\\")
-                case 0x0A: buffer.writeStaticString("\\n")
-                case 0x0D: buffer.writeStaticString("\\r")
-                case 0x09: buffer.writeStaticString("\\t")
-                case ..<0x20:
-                    buffer.writeStaticString("\\u00")
-                    buffer.writeInteger(DocumentWriter.hex[Int(b >> 4)])
-                    buffer.writeInteger(DocumentWriter.hex[Int(b & 0xF)])
-                default: buffer.writeInteger(b)
-                }
-            }
-        }
-        buffer.writeInteger(UInt8(ascii: "\""))
-    }
-
-    private mutating func xmlText(_ s: String) {
-        var clean = true
-        for b in s.utf8
-        where b == UInt8(ascii: "<") || b == UInt8(ascii: ">") || b == UInt8(ascii: "&") || b == UInt8(ascii: "\"")
-            || b == UInt8(ascii: "'")
-        { clean = false; break }
-        if clean { buffer.writeString(s); return }
-        for b in s.utf8 {
-            switch b {
-            case UInt8(ascii: "<"): buffer.writeStaticString("&lt;")
-            case UInt8(ascii: ">"): buffer.writeStaticString("&gt;")
-            case UInt8(ascii: "&"): buffer.writeStaticString("&amp;")
-            case UInt8(ascii: "\""): buffer.writeStaticString("&quot;")
-            case UInt8(ascii: "'"): buffer.writeStaticString("&apos;")
-            default: buffer.writeInteger(b)
-            }
-        }
     }
 }

@@ -247,22 +247,12 @@ struct LoadWorkerStateMachine {
 
     // MARK: internals
 
+    /// The connection is free: it waits in `idle`, and takes what `nextSend` gives it now (nothing before
+    /// the common start: closed loop too starts together, so nothing is sent, or used up, early).
     private mutating func becameIdle(_ c: ConnectionID, now: UInt64) -> Send? {
         guard !stopped else { return nil }
-        if now < start {
-            idle.append(c)  // closed loop too starts together: nothing is sent (or used up) before the start
-            return nil
-        }
-        if openLoop {
-            guard queueHead < queue.count else {
-                idle.append(c)
-                return nil
-            }
-            let t = queue[queueHead]
-            queueHead += 1
-            return send(on: c, intended: t, now: now)
-        }
-        return send(on: c, intended: now, now: now)
+        idle.append(c)
+        return nextSend(now: now)
     }
 
     private mutating func send(on c: ConnectionID, intended: UInt64, now: UInt64) -> Send? {

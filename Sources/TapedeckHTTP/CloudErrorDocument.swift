@@ -27,7 +27,7 @@ public enum CloudErrorDocument {
             out.writeStaticString("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error>")
             for (k, v) in [("RequestId", requestID), ("HostId", hostID), ("Code", code), ("Message", message), ("Recommend", recommend)] {
                 out.writeString("<\(k)>")
-                writeXMLText(v, into: &out)
+                TextEscaping.writeXMLText(v, into: &out)
                 out.writeString("</\(k)>")
             }
             out.writeStaticString("</Error>")
@@ -49,48 +49,10 @@ public enum CloudErrorDocument {
         out.writeInteger(UInt8(ascii: "{"))
         for (i, (k, v)) in members.enumerated() {
             if i > 0 { out.writeInteger(UInt8(ascii: ",")) }
-            writeJSONString(k, into: &out)
+            TextEscaping.writeJSONString(k, into: &out)
             out.writeInteger(UInt8(ascii: ":"))
-            writeJSONString(v, into: &out)
+            TextEscaping.writeJSONString(v, into: &out)
         }
         out.writeInteger(UInt8(ascii: "}"))
-    }
-
-    /// A JSON string literal: quotes, backslashes and control characters escaped, everything else as UTF-8.
-    public static func writeJSONString(_ s: String, into out: inout ByteBuffer) {
-        out.writeInteger(UInt8(ascii: "\""))
-        for b in s.utf8 {
-            switch b {
-            case UInt8(ascii: "\""): out.writeStaticString("\\\"")
-            case UInt8(ascii: "\\"): out.writeStaticString("\\\\")
-            case 0x0A: out.writeStaticString("\\n")
-            case 0x0D: out.writeStaticString("\\r")
-            case 0x09: out.writeStaticString("\\t")
-            case ..<0x20: out.writeString(String(format: b))
-            default: out.writeInteger(b)
-            }
-        }
-        out.writeInteger(UInt8(ascii: "\""))
-    }
-
-    static func writeXMLText(_ s: String, into out: inout ByteBuffer) {
-        for b in s.utf8 {
-            switch b {
-            case UInt8(ascii: "<"): out.writeStaticString("&lt;")
-            case UInt8(ascii: ">"): out.writeStaticString("&gt;")
-            case UInt8(ascii: "&"): out.writeStaticString("&amp;")
-            case UInt8(ascii: "\""): out.writeStaticString("&quot;")
-            case UInt8(ascii: "'"): out.writeStaticString("&apos;")
-            default: out.writeInteger(b)
-            }
-        }
-    }
-}
-
-private extension String {
-    /// `\u00XX` for a control byte.
-    init(format b: UInt8) {
-        let hex = Array("0123456789abcdef".utf8)
-        self = "\\u00" + String(decoding: [hex[Int(b >> 4)], hex[Int(b & 0xF)]], as: UTF8.self)
     }
 }
