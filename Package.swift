@@ -205,6 +205,7 @@ let package = Package(
             name: "CloudSimTests",
             dependencies: [
                 "CloudModel", "CloudSim", "CloudSigning", "TapedeckTesting", "TapedeckHTTP",
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
     ]

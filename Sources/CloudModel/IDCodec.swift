@@ -72,12 +72,7 @@ public struct IDCodec: Sendable {
         case .aliyun:
             var p = at
             for c in kind == .group ? "sg-bp".utf8 : "sgr-bp".utf8 { out[p] = c; p += 1 }
-            var x = v
-            for i in stride(from: p + 12, through: p, by: -1) {
-                let d = UInt8(x % 36)
-                out[i] = d < 10 ? 48 &+ d : 87 &+ d
-                x /= 36
-            }
+            IDCodec.writeBase36(v, to: out.baseAddress! + p, pairs: IDCodec.base36Pairs)
             return p + 13 - at
         case .huawei:
             let lo = IDCodec.mix(v ^ 0x9E3779B97F4A7C15)
@@ -91,6 +86,12 @@ public struct IDCodec: Sendable {
             }
             return 36
         }
+    }
+
+    /// Alibaba style only: the 13 digits that follow `sg-bp` in group `handle`'s id.
+    @inlinable @inline(__always)
+    public func writeAliyunGroupDigits(_ handle: UInt32, to out: UnsafeMutableRawPointer, pairs: UnsafePointer<UInt16>) {
+        IDCodec.writeBase36(IDCodec.mix(UInt64(handle) ^ salt ^ Kind.group.rawValue), to: out, pairs: pairs)
     }
 
     /// The key for an id printed by `format`, or nil if it is not one of ours.
@@ -125,6 +126,44 @@ public struct IDCodec: Sendable {
         case rule = 0x5555_0000_0000_0000
         var aliyunPrefix: String { self == .group ? "sg-bp" : "sgr-bp" }
     }
+
+    /// The 13 base36 digits of `v`, most significant first, at `to[0..<13]`: two 64-bit divisions split
+    /// `v` into 1 + 6 + 6 digits, and each 6-digit part is three two-digit table reads (`pairs`, from
+    /// `base36Pairs`), instead of thirteen 64-bit divisions (a third of a rendered answer's time).
+    @inlinable @inline(__always)
+    public static func writeBase36(_ v: UInt64, to out: UnsafeMutableRawPointer, pairs: UnsafePointer<UInt16>) {
+        let six: UInt64 = 2_176_782_336  // 36^6
+        let q = v / six
+        let low = UInt32(truncatingIfNeeded: v &- q &* six)
+        let top = q / six
+        let mid = UInt32(truncatingIfNeeded: q &- top &* six)
+        let d = UInt8(truncatingIfNeeded: top)  // < 36^13 / 2^64 ... at most 3
+        out.storeBytes(of: d < 10 ? 48 &+ d : 87 &+ d, as: UInt8.self)
+        write6(mid, out + 1, pairs)
+        write6(low, out + 7, pairs)
+    }
+
+    @inlinable @inline(__always)
+    static func write6(_ x: UInt32, _ out: UnsafeMutableRawPointer, _ pairs: UnsafePointer<UInt16>) {
+        let a = x / 1296
+        let b = a / 1296
+        out.storeBytes(of: pairs[Int(b)], toByteOffset: 0, as: UInt16.self)
+        out.storeBytes(of: pairs[Int(a &- b &* 1296)], toByteOffset: 2, as: UInt16.self)
+        out.storeBytes(of: pairs[Int(x &- a &* 1296)], toByteOffset: 4, as: UInt16.self)
+    }
+
+    /// Two base36 digits per entry, 0…1295, as the UInt16 that stores them in memory order. Written once
+    /// when first used, then only read; never freed.
+    nonisolated(unsafe) public static let base36Pairs: UnsafePointer<UInt16> = {
+        let table = UnsafeMutablePointer<UInt16>.allocate(capacity: 1296)
+        for i in 0..<1296 {
+            let hi = b36[i / 36], lo = b36[i % 36]
+            withUnsafeMutableBytes(of: &table[i]) {
+                $0[0] = hi; $0[1] = lo
+            }
+        }
+        return UnsafePointer(table)
+    }()
 
     static let b36: [UInt8] = Array("0123456789abcdefghijklmnopqrstuvwxyz".utf8)
 

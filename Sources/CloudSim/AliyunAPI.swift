@@ -15,12 +15,16 @@ public struct AliyunAPI: Sendable {
     let clientTokens = ClientTokens()
     let referenceFragmentsJSON: RecordFragments
     let referenceFragmentsXML: RecordFragments
+    let referenceTemplateJSON: ReferenceTemplate
+    let referenceTemplateXML: ReferenceTemplate
 
     public init(store: SecurityGroupStore, clock: SimulatorClock) {
         self.store = store
         self.clock = clock
         referenceFragmentsJSON = AliyunAPI.fragments(owner: store.ownerID, format: .json)
         referenceFragmentsXML = AliyunAPI.fragments(owner: store.ownerID, format: .xml)
+        referenceTemplateJSON = ReferenceTemplate.make(owner: store.ownerID, format: .json)
+        referenceTemplateXML = ReferenceTemplate.make(owner: store.ownerID, format: .xml)
     }
 
     /// Per-call context handed to each action.
