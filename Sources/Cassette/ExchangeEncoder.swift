@@ -49,37 +49,51 @@ enum ExchangeEncoder {
 
     private static let hex: [UInt8] = Array("0123456789abcdef".utf8)
 
-    private static func string(_ s: String, _ o: inout [UInt8]) {
-        o.append(UInt8(ascii: "\""))
-        if !s.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
-            o += s.utf8  // nothing to escape: one bulk copy
-            o.append(UInt8(ascii: "\""))
-            return
+    /// Extra bytes each byte takes escaped: 1 for `"`, `\\` and the short control escapes, 5 for other
+    /// control bytes (`\u00XX`), 0 for the rest.
+    private static let escapeExtra: [UInt8] = (0..<256).map { b in
+        switch b {
+        case 0x22, 0x5C, 0x0A, 0x0D, 0x09, 0x08, 0x0C: return 1
+        case ..<0x20: return 5
+        default: return 0
         }
-        var s = s
-        s.withUTF8 { u in
-            var runStart = 0
-            for (i, b) in u.enumerated() where b < 0x20 || b == UInt8(ascii: "\"") || b == UInt8(ascii: "\\") {
-                o += UnsafeBufferPointer(rebasing: u[runStart..<i])  // the clean run before it, in bulk
-                runStart = i + 1
-                escape(b, &o)
-            }
-            o += UnsafeBufferPointer(rebasing: u[runStart...])
-        }
-        o.append(UInt8(ascii: "\""))
     }
 
-    private static func escape(_ b: UInt8, _ o: inout [UInt8]) {
-        switch b {
-        case UInt8(ascii: "\""): o += [92, 34]
-        case UInt8(ascii: "\\"): o += [92, 92]
-        case 0x0A: o += [92, UInt8(ascii: "n")]
-        case 0x0D: o += [92, UInt8(ascii: "r")]
-        case 0x09: o += [92, UInt8(ascii: "t")]
-        case 0x08: o += [92, UInt8(ascii: "b")]
-        case 0x0C: o += [92, UInt8(ascii: "f")]
-        case ..<0x20: o += [92, UInt8(ascii: "u"), 48, 48, hex[Int(b >> 4)], hex[Int(b & 0xF)]]
-        default: o.append(b)
+    private static func string(_ s: String, _ o: inout [UInt8]) {
+        var s = s
+        s.withUTF8 { u in
+            var extra = 0
+            escapeExtra.withUnsafeBufferPointer { t in
+                for b in u { extra &+= Int(t[Int(b)]) }
+            }
+            o.append(UInt8(ascii: "\""))
+            if extra == 0 {
+                o += u  // nothing to escape: one bulk copy
+            } else {
+                // Sized once, then written in place: a JSON answer stored as text has a quote every few bytes.
+                let start = o.count
+                o.append(contentsOf: repeatElement(0, count: u.count + extra))
+                o.withUnsafeMutableBufferPointer { out in
+                    var p = start
+                    for b in u {
+                        switch b {
+                        case 0x22, 0x5C:
+                            out[p] = 92; out[p + 1] = b; p += 2
+                        case 0x0A: out[p] = 92; out[p + 1] = UInt8(ascii: "n"); p += 2
+                        case 0x0D: out[p] = 92; out[p + 1] = UInt8(ascii: "r"); p += 2
+                        case 0x09: out[p] = 92; out[p + 1] = UInt8(ascii: "t"); p += 2
+                        case 0x08: out[p] = 92; out[p + 1] = UInt8(ascii: "b"); p += 2
+                        case 0x0C: out[p] = 92; out[p + 1] = UInt8(ascii: "f"); p += 2
+                        case ..<0x20:
+                            out[p] = 92; out[p + 1] = UInt8(ascii: "u"); out[p + 2] = 48; out[p + 3] = 48
+                            out[p + 4] = hex[Int(b >> 4)]; out[p + 5] = hex[Int(b & 0xF)]; p += 6
+                        default: out[p] = b; p += 1
+                        }
+                    }
+                }
+            }
+            o.append(UInt8(ascii: "\""))
         }
     }
+
 }

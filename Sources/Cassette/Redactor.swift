@@ -149,16 +149,9 @@ public struct Redactor: Sendable {
     /// Whether `text` contains a secret-name fragment (or an extra name) at all, judged on its lower-cased
     /// bytes without `_`, `-` and `.` as names are: clean bodies (most answers) are never parsed.
     func mightHoldSecretNames(_ text: String) -> Bool {
-        var normalized: [UInt8] = []
-        normalized.reserveCapacity(text.utf8.count)
-        for b in text.utf8 where b != UInt8(ascii: "_") && b != UInt8(ascii: "-") && b != UInt8(ascii: ".") {
-            normalized.append(b >= 65 && b <= 90 ? b + 32 : b)
-        }
-        if SecretNames.mentionsSecretName(normalized) { return true }
-        return extra.contains {
-            SecretScanner.contains(
-                normalized, Array($0.utf8.filter { $0 != UInt8(ascii: "_") && $0 != UInt8(ascii: "-") && $0 != UInt8(ascii: ".") }))
-        }
+        SecretNames.mentionsSecretName(
+            in: text,
+            orAnyOf: extra.map { Array($0.utf8.filter { $0 != UInt8(ascii: "_") && $0 != UInt8(ascii: "-") && $0 != UInt8(ascii: ".") }) })
     }
 
     // MARK: by value

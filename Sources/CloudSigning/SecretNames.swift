@@ -29,9 +29,59 @@ public enum SecretNames {
         }
     }
 
-    /// Whether already-normalized text (lower-cased, separators removed) contains any secret-name fragment.
-    public static func mentionsSecretName(_ normalized: [UInt8]) -> Bool {
-        normalized.withUnsafeBytes { n in fragments.contains { contains(n, $0) } }
+    /// Whether `text`, normalized as names are (lower-cased, `_`, `-` and `.` removed), contains a
+    /// secret-name fragment or one of `extra` (given normalized). One pass: each position's two bytes are
+    /// looked up in a bitmap of the fragments' first two, and only those candidates are compared, instead of
+    /// a `memchr` + `memcmp` walk per fragment (which an answer full of `securitygroupid` kept stopping).
+    public static func mentionsSecretName(in text: String, orAnyOf extra: [[UInt8]] = []) -> Bool {
+        var text = text
+        return text.withUTF8 { src -> Bool in
+            guard !src.isEmpty else { return false }
+            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: src.count, alignment: 8)
+            defer { buffer.deallocate() }
+            var k = 0
+            normalizing.withUnsafeBufferPointer { table in
+                for b in src {
+                    let m = table[Int(b)]
+                    buffer[k] = m
+                    k &+= m == 0 ? 0 : 1
+                }
+            }
+            let hay = UnsafeRawBufferPointer(rebasing: buffer[0..<k])
+            if scan(hay) { return true }
+            return extra.contains { contains(hay, $0) }
+        }
+    }
+
+    /// Byte → its normalized form, 0 for the separators names drop.
+    private static let normalizing: [UInt8] = (0..<256).map { b -> UInt8 in
+        if b == 0x5F || b == 0x2D || b == 0x2E || b == 0 { return 0 }
+        return b >= 65 && b <= 90 ? UInt8(b + 32) : UInt8(b)
+    }
+
+    /// Bit `a | b << 8` is set when some fragment starts with bytes a, b.
+    private static let leadPairs: [UInt64] = {
+        var bits = [UInt64](repeating: 0, count: 1024)
+        for f in fragments {
+            let pair = Int(f[0]) | Int(f[1]) << 8
+            bits[pair >> 6] |= 1 << UInt64(pair & 63)
+        }
+        return bits
+    }()
+
+    private static func scan(_ hay: UnsafeRawBufferPointer) -> Bool {
+        guard hay.count >= 2 else { return false }
+        return leadPairs.withUnsafeBufferPointer { bits in
+            for i in 0..<(hay.count - 1) {
+                let pair = Int(hay[i]) | Int(hay[i + 1]) << 8
+                guard bits[pair >> 6] & (1 << UInt64(pair & 63)) != 0 else { continue }
+                let rest = UnsafeRawBufferPointer(rebasing: hay[i...])
+                for f in fragments where f[0] == hay[i] && f[1] == hay[i + 1] && rest.count >= f.count {
+                    if f.withUnsafeBytes({ memcmp(rest.baseAddress!, $0.baseAddress!, f.count) }) == 0 { return true }
+                }
+            }
+            return false
+        }
     }
 
     private static func slowIsSecret(_ name: String) -> Bool {
