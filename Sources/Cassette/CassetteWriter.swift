@@ -21,8 +21,14 @@ public final class CassetteWriter: Sendable {
         /// File size, i.e. where the next record starts.
         var size: Int
         let compressor: ZlibCompressor
+        /// One more per extra core, for compressing a large batch in parallel (made on first use).
+        var helpers: [ZlibCompressor] = []
     }
     private let state: Mutex<State?>
+    /// Each record is its own deflate stream, reset before the next: a 16 KB window covers a record of
+    /// typical size, and a 4096-entry hash table (memory level 5) costs 8 KB to clear per record instead of
+    /// zlib's default 64 KB, which was most of compressing a small record.
+    static let zlib = ZlibConfiguration(windowSize: .window64k, compressionLevel: .compressionLevel3, memoryLevel: .memory16K)
     private let allocator = ByteBufferAllocator()
     /// `write(2)`, replaceable in tests to inject ENOSPC, EIO and short writes.
     let writeBytes: @Sendable (Int32, UnsafeRawPointer, Int) -> Int
@@ -49,7 +55,7 @@ public final class CassetteWriter: Sendable {
         var st = stat()
         fstat(fd, &st)
         let compressor: ZlibCompressor
-        do { compressor = try ZlibCompressor(algorithm: .deflate, configuration: .init(compressionLevel: .compressionLevel3)) } catch {
+        do { compressor = try ZlibCompressor(algorithm: .deflate, configuration: CassetteWriter.zlib) } catch {
             Foundation.close(fd)
             throw CassetteError(.io, file: path, "zlib: \(error)")
         }
@@ -62,22 +68,35 @@ public final class CassetteWriter: Sendable {
     /// Appends `exchange` (its `seq` is assigned here); returns the index entry of the stored record.
     @discardableResult
     public func append(_ exchange: Exchange) throws -> CassetteReader.Entry {
-        try state.withLock { s throws -> CassetteReader.Entry in
+        try append(contentsOf: [exchange])[0]
+    }
+
+    /// Appends `exchanges` in order with one `write(2)` (group commit), assigning their `seq`s; returns
+    /// their index entries. All of them are in the file when it returns, or none: a failed write is cut
+    /// back to where the batch began.
+    @discardableResult
+    public func append(contentsOf exchanges: [Exchange]) throws -> [CassetteReader.Entry] {
+        try state.withLock { s throws -> [CassetteReader.Entry] in
             guard var st = s else { throw CassetteError(.io, file: path, "the cassette is closed") }
-            var e = exchange
-            e.seq = st.nextSeq
-            let offset = st.size
+            var entries: [CassetteReader.Entry] = []
+            entries.reserveCapacity(exchanges.count)
             do {
                 try checkSameFile(st.fd)
-                try write(ExchangeEncoder.encode(e), &st)
+                let (batch, lengths) = try members(exchanges, firstSeq: st.nextSeq, &st)
+                var offset = st.size
+                for (i, length) in lengths.enumerated() {
+                    entries.append(CassetteReader.Entry(seq: st.nextSeq + i, key: exchanges[i].key, offset: offset, length: length))
+                    offset += length
+                }
+                try writeAll(batch, &st)
             } catch {
                 failure.withLock { $0 = "\(error)" }
                 throw error
             }
             failure.withLock { $0 = nil }
-            st.nextSeq += 1
+            st.nextSeq += exchanges.count
             s = st
-            return CassetteReader.Entry(seq: e.seq, key: e.key, offset: offset, length: st.size - offset)
+            return entries
         }
     }
 
@@ -140,13 +159,89 @@ public final class CassetteWriter: Sendable {
     }
 
     private func write(_ line: [UInt8], _ st: inout State) throws {
+        var member = allocator.buffer(capacity: line.count / 2 + 64)
+        try appendMember(line, to: &member, compressor: st.compressor)
+        try writeAll(member, &st)
+    }
+
+    /// Batches at least this large are encoded and compressed on every core, in contiguous parts.
+    static let parallelBatch = 64
+
+    /// The members of `exchanges` (numbered from `firstSeq`) back to back, and each one's length. A large
+    /// batch is split into one contiguous part per core, each encoded and compressed by its own thread
+    /// and compressor, and the parts joined in order.
+    private func members(_ exchanges: [Exchange], firstSeq: Int, _ st: inout State) throws -> (ByteBuffer, [Int]) {
+        let parts = exchanges.count >= CassetteWriter.parallelBatch ? min(CassetteWriter.cores, exchanges.count / 32) : 1
+        if parts > 1 && st.helpers.count < parts - 1 {
+            for _ in st.helpers.count..<(parts - 1) {
+                do { st.helpers.append(try ZlibCompressor(algorithm: .deflate, configuration: CassetteWriter.zlib)) } catch {
+                    throw CassetteError(.io, file: path, "zlib: \(error)")
+                }
+            }
+        }
+        let compressors = [st.compressor] + st.helpers
+        // Each part writes only its own slot.
+        nonisolated(unsafe) let results = UnsafeMutableBufferPointer<Result<(ByteBuffer, [Int]), Error>>.allocate(capacity: parts)
+        defer { results.deallocate() }
+        let per = (exchanges.count + parts - 1) / parts
+        let encodePart: (Int) -> Void = { part in
+            let range = (part * per)..<min(exchanges.count, (part + 1) * per)
+            var out = self.allocator.buffer(capacity: 512 * range.count)
+            var lengths: [Int] = []
+            lengths.reserveCapacity(range.count)
+            do {
+                for i in range {
+                    var e = exchanges[i]
+                    e.seq = firstSeq + i
+                    let before = out.writerIndex
+                    try self.appendMember(ExchangeEncoder.encode(e), to: &out, compressor: compressors[part])
+                    lengths.append(out.writerIndex - before)
+                }
+                (results.baseAddress! + part).initialize(to: .success((out, lengths)))
+            } catch {
+                (results.baseAddress! + part).initialize(to: .failure(error))
+            }
+        }
+        if parts == 1 {
+            encodePart(0)
+        } else {
+            nonisolated(unsafe) let work = encodePart
+            DispatchQueue.concurrentPerform(iterations: parts) { work($0) }
+        }
+        var batch = allocator.buffer(capacity: 0)
+        var lengths: [Int] = []
+        var failure: Error?
+        for part in 0..<parts {
+            switch (results.baseAddress! + part).move() {
+            case .success(let (part0, l)):
+                var out = part0
+                if failure == nil {
+                    if part == 0 { batch = out } else { batch.writeBuffer(&out) }
+                    lengths += l
+                }
+            case .failure(let error): failure = failure ?? error
+            }
+        }
+        if let failure { throw failure }
+        return (batch, lengths)
+    }
+
+    private static let cores = max(1, ProcessInfo.processInfo.activeProcessorCount)
+
+    /// One record's gzip member, behind whatever `out` holds.
+    private func appendMember(_ line: [UInt8], to out: inout ByteBuffer, compressor: ZlibCompressor) throws {
         var payload = allocator.buffer(capacity: line.count + 1)
         payload.writeBytes(line)
         payload.writeInteger(UInt8(ascii: "\n"))
-        let member: ByteBuffer
-        do { member = try GzipMember.encode(payload, compressor: st.compressor, allocator: allocator) } catch {
+        var member: ByteBuffer
+        do { member = try GzipMember.encode(payload, compressor: compressor, allocator: allocator) } catch {
             throw CassetteError(.io, file: path, "compressing record: \(error)")
         }
+        out.writeBuffer(&member)
+    }
+
+    /// Writes `member` (one or more whole records) at the end of the file, or cuts a partial write off.
+    private func writeAll(_ member: ByteBuffer, _ st: inout State) throws {
         let size = st.size, fd = st.fd
         try member.withUnsafeReadableBytes { raw in
             guard let base = raw.baseAddress else { return }

@@ -13,26 +13,45 @@ struct BenchCassette: ParsableCommand {
     @Argument(help: "write | load") var action: String
     @Argument var file: String
     @Option(help: "Exchanges to write.") var exchanges = 1_000_000
+    @Option(help: "Exchanges per write (the group commit's batch).") var batchSize = 256
 
     func run() throws {
         let start = Date()
         switch action {
         case "write":
+            // Exchanges are built from one template (the id and request id differ in each): what is timed is
+            // the writer, which takes them in batches as the proxy's group commit hands them over.
             let w = try CassetteWriter(path: file)
+            let marker = "sg-bpTEMPLATE"
+            let templateURL =
+                "https://ecs.cn-hangzhou.aliyuncs.com/?Action=DescribeSecurityGroupReferences&Format=JSON&RegionId=cn-hangzhou&SecurityGroupId.1=\(marker)&Version=2014-05-26"
+            let templateRequest = Exchange.Request(
+                method: "GET", url: templateURL, headers: [("Host", "ecs.cn-hangzhou.aliyuncs.com"), ("User-Agent", "bench")], body: .empty)
+            let (templateKey, profile) = RequestKey.of(recorded: templateRequest)
+            func filled(_ template: String) -> (String, String) {
+                let parts = template.components(separatedBy: marker)
+                return (parts[0], parts[1])
+            }
+            let (urlHead, urlTail) = filled(templateURL)
+            let (keyHead, keyTail) = filled(templateKey.string)
+            var batch: [Exchange] = []
+            batch.reserveCapacity(batchSize)
             for i in 0..<exchanges {
-                let url =
-                    "https://ecs.cn-hangzhou.aliyuncs.com/?Action=DescribeSecurityGroupReferences&Format=JSON&RegionId=cn-hangzhou&SecurityGroupId.1=sg-bp\(String(i, radix: 36))&Version=2014-05-26"
-                let request = Exchange.Request(
-                    method: "GET", url: url, headers: [("Host", "ecs.cn-hangzhou.aliyuncs.com"), ("User-Agent", "bench")], body: .empty)
+                let id = "sg-bp" + String(i, radix: 36)
+                var request = templateRequest
+                request.url = urlHead + id + urlTail
                 let body =
-                    #"{"RequestId":"\#(UUID().uuidString)","SecurityGroupReferences":{"SecurityGroupReference":[{"SecurityGroupId":"sg-bp\#(String(i, radix: 36))","ReferencingSecurityGroups":{"ReferencingSecurityGroup":[{"SecurityGroupId":"sg-bp1","AliUid":"1"}]}}]}}"#
-                let (key, profile) = RequestKey.of(recorded: request)
-                try w.append(
+                    #"{"RequestId":"\#(String(UInt64(i) &* 0x9E37_79B9_7F4A_7C15, radix: 16))","SecurityGroupReferences":{"SecurityGroupReference":[{"SecurityGroupId":"\#(id)","ReferencingSecurityGroups":{"ReferencingSecurityGroup":[{"SecurityGroupId":"sg-bp1","AliUid":"1"}]}}]}}"#
+                batch.append(
                     Exchange(
-                        seq: 0, key: key.string, profile: profile, request: request,
+                        seq: 0, key: keyHead + id + keyTail, profile: profile, request: request,
                         response: .init(
                             status: 200, headers: [("Content-Type", "application/json")], body: Body(encoding: .text, data: body)),
                         timing: .init(started_at: "2026-01-01T00:00:00.000Z", duration_ms: 1)))
+                if batch.count == batchSize || i == exchanges - 1 {
+                    try w.append(contentsOf: batch)
+                    batch.removeAll(keepingCapacity: true)
+                }
             }
             w.close()
             let secs = Date().timeIntervalSince(start)

@@ -50,6 +50,33 @@ import Testing
         #expect(try CassetteRepair.repair(path: path) == 0, "nothing to repair: every acknowledged record is intact")
     }
 
+    /// Group commit: a batch large enough to be compressed on every core lands in order, numbered and
+    /// indexed as one-by-one appends would be; a batch whose write fails leaves none of its records.
+    @Test func aBatchIsWrittenWhole() throws {
+        let path = NSTemporaryDirectory() + "tapedeck-wfb-\(UUID().uuidString).jsonl.gz"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let fault = Fault()
+        let w = try CassetteWriter(path: path) { fault.write($0, $1, $2) }
+        try w.append(sampleExchange(0))
+        let batch = (1...300).map { sampleExchange($0) }
+        #expect(batch.count >= CassetteWriter.parallelBatch)
+        let entries = try w.append(contentsOf: batch)
+        #expect(entries.map(\.seq) == Array(2...301))
+        let before = size(path)
+        fault.plan.withLock { $0 = (allow: 5000, errno: ENOSPC) }  // some whole records and a partial one
+        #expect(throws: CassetteError.self) { try w.append(contentsOf: (400..<500).map { sampleExchange($0) }) }
+        #expect(size(path) == before, "none of the failed batch is left")
+        fault.plan.withLock { $0 = nil }
+        try w.append(contentsOf: [sampleExchange(999)])
+        w.close()
+        let r = try CassetteReader(path: path)
+        #expect(
+            Array(r.entries.prefix(301)) == [
+                CassetteReader.Entry(seq: 1, key: r.entries[0].key, offset: r.entries[0].offset, length: r.entries[0].length)
+            ] + entries)
+        #expect(try r.allExchanges().map(\.request.url) == ([0] + Array(1...300) + [999]).map { sampleExchange($0).request.url })
+    }
+
     @Test func aWriteThatMakesNoProgressIsAnErrorNotALoop() throws {
         let path = NSTemporaryDirectory() + "tapedeck-wf0-\(UUID().uuidString).jsonl.gz"
         defer { try? FileManager.default.removeItem(atPath: path) }
