@@ -32,7 +32,9 @@ public final class CassetteReader {
 
     /// Opens and indexes `path`. With `allowTornTail`, an incomplete last record is left out instead of
     /// being an error (`repair` uses this; so does recording into an existing cassette after truncating).
-    public init(path: String, allowTornTail: Bool = false) throws {
+    /// - Parameter indexFrom: write the sidecar index (`CassetteIndex`) after walking a cassette of at
+    ///   least this many records.
+    public init(path: String, allowTornTail: Bool = false, indexFrom: Int = CassetteIndex.minimumRecords) throws {
         self.path = path
         try CassettePath.check(path, writable: false)
         fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
@@ -44,9 +46,11 @@ public final class CassetteReader {
         var entries: [Entry] = []
         var header: CassetteHeader?
         var valid = 0
+        var st = stat()
+        fstat(fd, &st)
+        let size = Int(st.st_size)
         do {
-            try CassetteReader.walk(fd: fd, path: path, allowTornTail: allowTornTail, decompressor: decompressor, allocator: allocator) {
-                index, offset, length, line in
+            let collect: (Int, Int, Int, ByteBuffer) throws -> Void = { index, offset, length, line in
                 if index == 0 {
                     header = try CassetteReader.parseHeader(line, path: path)
                 } else {
@@ -56,6 +60,26 @@ public final class CassetteReader {
                             length: length))
                 }
                 valid = offset + length
+            }
+            if let known = CassetteIndex.load(for: path, fd: fd, size: size) {
+                // The index covers a prefix (all of it, unless records were appended since): read the header,
+                // take the index's entries, and walk only what follows them.
+                try CassetteReader.walk(
+                    fd: fd, path: path, allowTornTail: allowTornTail, decompressor: decompressor, allocator: allocator, limit: 1, collect)
+                entries = known.entries
+                valid = known.covered
+                try CassetteReader.walk(
+                    fd: fd, path: path, allowTornTail: allowTornTail, decompressor: decompressor, allocator: allocator,
+                    from: known.covered, firstIndex: entries.count + 1, collect)
+                if valid > known.covered && entries.count >= indexFrom {
+                    CassetteIndex.write(for: path, fd: fd, entries: entries, covered: valid)
+                }
+            } else {
+                try CassetteReader.walk(
+                    fd: fd, path: path, allowTornTail: allowTornTail, decompressor: decompressor, allocator: allocator, collect)
+                if header != nil && entries.count >= indexFrom {
+                    CassetteIndex.write(for: path, fd: fd, entries: entries, covered: valid)
+                }
             }
         } catch {
             Foundation.close(fd)
@@ -95,23 +119,33 @@ public final class CassetteReader {
     /// Calls `body(index, offset, length, decompressed line)` for each member in order; index 0 is the header.
     static func walk(
         fd: Int32, path: String, allowTornTail: Bool, decompressor: ZlibDecompressor, allocator: ByteBufferAllocator,
+        from start: Int = 0, firstIndex: Int = 0, limit: Int = .max,
         _ body: (Int, Int, Int, ByteBuffer) throws -> Void
     ) throws {
         let block = 4 << 20
         var buffer = allocator.buffer(capacity: block)
-        var fileOffset = 0  // file offset of buffer's reader index
+        var fileOffset = start  // file offset of buffer's reader index
+        var readOffset = start  // file offset of buffer's writer index
         var eof = false
-        var index = 0
+        var index = firstIndex
         func fill(_ need: Int) throws {
             while !eof && buffer.readableBytes < need {
                 buffer.discardReadBytes()
                 let want = max(block, need - buffer.readableBytes)
-                let n = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: want) { out in read(fd, out.baseAddress!, out.count) }
-                if n < 0 { throw CassetteError(.io, file: path, offset: fileOffset, "read failed: \(String(cString: strerror(errno)))") }
+                var result = 0
+                let n = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: want) { out in
+                    result = pread(fd, out.baseAddress!, out.count, off_t(readOffset))
+                    return max(0, result)
+                }
+                if result < 0 {
+                    if errno == EINTR { continue }
+                    throw CassetteError(.io, file: path, offset: fileOffset, "read failed: \(String(cString: strerror(errno)))")
+                }
                 if n == 0 { eof = true }
+                readOffset += n
             }
         }
-        while true {
+        while index < limit {
             try fill(GzipMember.headerSize)
             if buffer.readableBytes == 0 { return }
             switch GzipMember.header(buffer) {

@@ -23,6 +23,9 @@ public final class CassetteWriter: Sendable {
         let compressor: ZlibCompressor
         /// One more per extra core, for compressing a large batch in parallel (made on first use).
         var helpers: [ZlibCompressor] = []
+        /// Every record's entry, when all are known (a new file, or one whose index was valid at open): then
+        /// `close` writes the sidecar index.
+        var known: [CassetteReader.Entry]?
     }
     private let state: Mutex<State?>
     /// Each record is its own deflate stream, reset before the next: a 16 KB window covers a record of
@@ -50,7 +53,7 @@ public final class CassetteWriter: Sendable {
     ) throws {
         self.path = path
         self.writeBytes = writeBytes
-        let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
+        let fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)  // read too: the index fingerprints what was written
         guard fd >= 0 else { throw CassetteError(.io, file: path, "cannot open for writing: \(String(cString: strerror(errno)))") }
         var st = stat()
         fstat(fd, &st)
@@ -59,7 +62,16 @@ public final class CassetteWriter: Sendable {
             Foundation.close(fd)
             throw CassetteError(.io, file: path, "zlib: \(error)")
         }
-        state = Mutex(State(fd: fd, nextSeq: existingRecords + 1, size: Int(st.st_size), compressor: compressor))
+        var known: [CassetteReader.Entry]?
+        if st.st_size == 0 {
+            CassetteIndex.remove(for: path)
+            known = []
+        } else if let index = CassetteIndex.load(for: path, fd: fd, size: Int(st.st_size)), index.covered == Int(st.st_size),
+            index.entries.count == existingRecords
+        {
+            known = index.entries
+        }
+        state = Mutex(State(fd: fd, nextSeq: existingRecords + 1, size: Int(st.st_size), compressor: compressor, known: known))
         if st.st_size == 0 {
             try writeLine(CassetteCoding.encode(header ?? CassetteHeader(createdAt: Timestamp.iso8601(Date()))))
         }
@@ -95,6 +107,7 @@ public final class CassetteWriter: Sendable {
             }
             failure.withLock { $0 = nil }
             st.nextSeq += exchanges.count
+            st.known? += entries
             s = st
             return entries
         }
@@ -143,7 +156,13 @@ public final class CassetteWriter: Sendable {
 
     public func close() {
         state.withLock { s in
-            if let fd = s?.fd { fsync(fd); Foundation.close(fd) }
+            if let st = s {
+                fsync(st.fd)
+                if let known = st.known, known.count >= CassetteIndex.minimumRecords {
+                    CassetteIndex.write(for: path, fd: st.fd, entries: known, covered: st.size)
+                }
+                Foundation.close(st.fd)
+            }
             s = nil
         }
     }

@@ -23,16 +23,35 @@ public final class ReplayIndex: Sendable {
     }
 
     private struct State {
-        var byKey: [String: [CassetteReader.Entry]] = [:]
+        var byKey: [String: Recorded] = [:]
         var cursors: [String: Int] = [:]
         var count = 0
     }
     private let state = Mutex(State())
+
+    /// One key's recordings in order. Most keys have one, held inline: a million distinct keys cost no
+    /// array each (that was a third of opening a large cassette).
+    struct Recorded: Sendable {
+        private var head: CassetteReader.Entry?
+        private var rest: [CassetteReader.Entry] = []
+
+        init() {}
+
+        var count: Int { head == nil ? 0 : 1 + rest.count }
+
+        mutating func append(_ e: CassetteReader.Entry) {
+            if head == nil { head = e } else { rest.append(e) }
+        }
+
+        subscript(i: Int) -> CassetteReader.Entry { i == 0 ? head! : rest[i - 1] }
+        var first: CassetteReader.Entry? { head }
+    }
     public let policy: ExhaustedPolicy
 
     public init(entries: [CassetteReader.Entry], policy: ExhaustedPolicy) {
         var s = State()
-        for e in entries { s.byKey[e.key, default: []].append(e) }
+        s.byKey.reserveCapacity(entries.count)
+        for e in entries { s.byKey[e.key, default: Recorded()].append(e) }
         s.count = entries.count
         state.withLock { $0 = s }
         self.policy = policy
@@ -43,7 +62,7 @@ public final class ReplayIndex: Sendable {
     /// Adds an exchange recorded during this session, as already answered once (auto mode).
     public func appendUsed(_ entry: CassetteReader.Entry) {
         state.withLock { s in
-            s.byKey[entry.key, default: []].append(entry)
+            s.byKey[entry.key, default: Recorded()].append(entry)
             s.cursors[entry.key] = s.byKey[entry.key]!.count
             s.count += 1
         }
@@ -53,14 +72,14 @@ public final class ReplayIndex: Sendable {
     /// replay answers it.
     public func append(_ entry: CassetteReader.Entry) {
         state.withLock { s in
-            s.byKey[entry.key, default: []].append(entry)
+            s.byKey[entry.key, default: Recorded()].append(entry)
             s.count += 1
         }
     }
 
     /// The next recorded exchange for `key`.
     public func next(_ key: RequestKey) -> Outcome {
-        let found = state.withLock { s -> ([CassetteReader.Entry], Int)? in
+        let found = state.withLock { s -> (Recorded, Int)? in
             guard let list = s.byKey[key.string] else { return nil }
             let i = s.cursors[key.string, default: 0]
             s.cursors[key.string] = i + 1
