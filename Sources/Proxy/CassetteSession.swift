@@ -3,6 +3,7 @@ import CloudSigning
 import Foundation
 import Matching
 import NIOCore
+import NIOPosix
 import Synchronization
 
 /// One open cassette: its replay index (built from the file), its writer (opened when recording), and a
@@ -132,6 +133,68 @@ final class CassetteSession: Sendable {
             guard !life.withLock({ $0.closed }) else { throw refuse() }
             if w == nil { w = try openWriter() }
             return try w!.append(exchange)
+        }
+    }
+
+    /// Appends exchanges recorded under reservations, in order, with one write (group commit); releases
+    /// their reservations.
+    func append(contentsOf exchanges: [Exchange]) throws -> [CassetteReader.Entry] {
+        try writer.withLock { w in
+            defer { for _ in exchanges { release(&w) } }
+            guard !life.withLock({ $0.closed }) else { throw refuse() }
+            if w == nil { w = try openWriter() }
+            return try w!.append(contentsOf: exchanges)
+        }
+    }
+
+    /// Exchanges waiting for the writer thread (each with what makes it storable, and its promise), and
+    /// whether a drain is under way there.
+    private struct CommitQueue {
+        var pending: [(exchange: Exchange, prepare: @Sendable (Exchange) -> Exchange, promise: EventLoopPromise<CassetteReader.Entry>)] = []
+        var draining = false
+    }
+    private let commitQueue = Mutex(CommitQueue())
+
+    /// Group commit: `exchange` is prepared (redacted), encoded, compressed and written on `pool`'s thread
+    /// together with every exchange that arrived while the previous write was under way, one `write(2)`
+    /// for all. The future succeeds once its record is in the file, so an answer still leaves only after
+    /// its exchange is written.
+    func commit(
+        _ exchange: Exchange, prepare: @escaping @Sendable (Exchange) -> Exchange, pool: NIOThreadPool, on loop: EventLoop
+    ) -> EventLoopFuture<CassetteReader.Entry> {
+        let promise = loop.makePromise(of: CassetteReader.Entry.self)
+        let start = commitQueue.withLock { q -> Bool in
+            q.pending.append((exchange, prepare, promise))
+            if q.draining { return false }
+            q.draining = true
+            return true
+        }
+        if start {
+            pool.runIfActive(eventLoop: loop) { self.drain() }.whenFailure { error in self.drain(failing: error) }
+        }
+        return promise.futureResult
+    }
+
+    /// Writes batches until nothing is waiting (on the writer thread), or fails them all with `failing`.
+    private func drain(failing: Error? = nil) {
+        while true {
+            let batch = commitQueue.withLock { q -> [(exchange: Exchange, prepare: @Sendable (Exchange) -> Exchange, promise: EventLoopPromise<CassetteReader.Entry>)] in
+                if q.pending.isEmpty { q.draining = false }
+                defer { q.pending.removeAll(keepingCapacity: true) }
+                return q.pending
+            }
+            if batch.isEmpty { return }
+            if let failing {
+                writer.withLock { w in for _ in batch { release(&w) } }
+                for item in batch { item.promise.fail(failing) }
+                continue
+            }
+            do {
+                let entries = try append(contentsOf: batch.map { $0.prepare($0.exchange) })
+                for (item, entry) in zip(batch, entries) { item.promise.succeed(entry) }
+            } catch {
+                for item in batch { item.promise.fail(error) }
+            }
         }
     }
 

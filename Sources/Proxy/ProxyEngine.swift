@@ -289,7 +289,8 @@ public final class ProxyEngine: Sendable {
                 key: key.string, profile: profile, started: started, allocator: allocator, record: record)
             guard let exchange else { return loop.makeSucceededFuture(response) }
             // The record is in the file before the client gets the last byte of its answer.
-            return self.writerPool.runIfActive(eventLoop: loop) { try session.append(exchange) }.map { entry in
+            let redactor = self.configuration.redactor
+            return session.commit(exchange, prepare: { redactor.redact($0) }, pool: self.writerPool, on: loop).map { entry in
                 self.stats.recorded.add(1, ordering: .relaxed)
                 if mode == .auto { session.replay.appendUsed(entry) } else { session.replay.append(entry) }
                 return response
@@ -326,7 +327,7 @@ public final class ProxyEngine: Sendable {
         return (uri, ByteBuffer(bytes: body), body)
     }
 
-    /// The response to send and, when recording, the record to store (redacted, body decoded).
+    /// The response to send and, when recording, the record to store (body decoded; not yet redacted).
     private func exchange(
         request head: HTTPRequestHead, target: UpstreamTarget, body: [UInt8], upstream r: UpstreamResponse, key: String,
         profile: MatchProfile, started: Date, allocator: ByteBufferAllocator, record: Bool
@@ -346,10 +347,9 @@ public final class ProxyEngine: Sendable {
             request: .init(method: head.method.rawValue, url: target.origin + head.uri, headers: reqHeaders, body: Body(bytes: body)),
             response: .init(status: Int(r.status.code), headers: respHeaders, body: Body(bytes: respBytes)),
             timing: .init(started_at: Timestamp.iso8601(started), duration_ms: (Date().timeIntervalSince(started) * 1e6).rounded() / 1e3))
-        let stored = configuration.redactor.redact(raw)
         var response = ProxyResponse(raw.response, allocator: allocator)  // the live client gets the real answer
         response.headContentLength = headLength
-        return (stored, response)
+        return (raw, response)  // redacted on the writer thread, before it is stored
     }
 
     /// Decodes a gzip or deflate `Content-Encoding` off the event loop, bounded by `maxBodyBytes` after
