@@ -86,8 +86,13 @@ public enum HTTPResponseHeadParser {
             } else if nameLength == 17 && equalsLowercased(raw, line, "transfer-encoding") {
                 head.chunked = true
             } else if nameLength == 10 && equalsLowercased(raw, line, "connection") {
-                let value = String(decoding: UnsafeRawBufferPointer(rebasing: raw[vStart..<vEnd]), as: UTF8.self).lowercased()
-                if value.contains("close") { head.closes = true } else if value.contains("keep-alive") { head.closes = false }
+                // Byte-wise, case-insensitive: every keep-alive answer carries this header (no String, no Foundation search).
+                let value = UnsafeRawBufferPointer(rebasing: raw[vStart..<vEnd])
+                if containsLowercased(value, "close") {
+                    head.closes = true
+                } else if containsLowercased(value, "keep-alive") {
+                    head.closes = false
+                }
             }
             if collectHeaders {
                 head.headers.append(
@@ -100,6 +105,22 @@ public enum HTTPResponseHeadParser {
         }
         if head.bodiless { head.contentLength = 0; head.chunked = false }
         return .head(head)
+    }
+
+    /// Whether `token` (lower-case ASCII) occurs in `value`, ignoring ASCII case.
+    static func containsLowercased(_ value: UnsafeRawBufferPointer, _ token: StaticString) -> Bool {
+        let t = UnsafeRawBufferPointer(start: token.utf8Start, count: token.utf8CodeUnitCount)
+        guard value.count >= t.count else { return false }
+        for start in 0...(value.count - t.count) {
+            var k = 0
+            while k < t.count {
+                let b = value[start + k]
+                if (b >= 65 && b <= 90 ? b | 0x20 : b) != t[k] { break }
+                k += 1
+            }
+            if k == t.count { return true }
+        }
+        return false
     }
 
     @inline(__always)

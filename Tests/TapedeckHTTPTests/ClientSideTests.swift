@@ -36,6 +36,16 @@ import Testing
         #expect(old.closes)
     }
 
+    @Test(arguments: [
+        ("HTTP/1.1 200 OK\r\nConnection: CLOSE\r\n\r\n", true), ("HTTP/1.1 200 OK\r\nConnection: Upgrade, Close\r\n\r\n", true),
+        ("HTTP/1.0 200 OK\r\nConnection: Keep-Alive\r\n\r\n", false), ("HTTP/1.0 200 OK\r\nConnection: keep-alive \r\n\r\n", false),
+        ("HTTP/1.1 200 OK\r\nConnection: clos\r\n\r\n", false), ("HTTP/1.0 200 OK\r\nConnection: keepalive\r\n\r\n", true),
+    ])
+    func connectionTokensIgnoreCase(_ s: String, closes: Bool) {
+        guard case .head(let h) = parse(s) else { Issue.record("no head"); return }
+        #expect(h.closes == closes, "\(s.debugDescription)")
+    }
+
     @Test func needsMoreDataUntilTheBlankLine() {
         guard case .needMoreData = parse("HTTP/1.1 200 OK\r\nContent-Le") else { Issue.record("parsed a partial head"); return }
         guard case .head(let h) = parse("HTTP/1.1 304 Not Modified\r\nContent-Length: 50\r\n\r\n") else { Issue.record("no head"); return }
