@@ -1,3 +1,5 @@
+import Foundation
+
 /// An ordered list of decoded `name=value` pairs from a query string or an
 /// `application/x-www-form-urlencoded` body. Order is kept as sent (the SDKs send insertion order);
 /// canonical forms sort it.
@@ -76,16 +78,41 @@ public struct QueryParameters: Sendable, Equatable {
             let value = redactingSecrets && SecretNames.isSecret(p.name) ? "REDACTED" : PercentEncoding.encode(p.value)
             encoded.append((PercentEncoding.encode(p.name), value, i))
         }
+        // Encoded text is ASCII, where String's ordering is byte order: compare bytes, then build the
+        // result in one buffer (this runs for every request a replaying proxy keys).
         encoded.sort { (a: (String, String, Int), b: (String, String, Int)) -> Bool in
-            if a.0 != b.0 { return a.0 < b.0 }
-            return sortValues && a.1 != b.1 ? a.1 < b.1 : a.2 < b.2
+            let names = QueryParameters.compareBytes(a.0, b.0)
+            if names != 0 { return names < 0 }
+            if sortValues {
+                let values = QueryParameters.compareBytes(a.1, b.1)
+                if values != 0 { return values < 0 }
+            }
+            return a.2 < b.2
         }
-        var out = ""
+        var out: [UInt8] = []
+        out.reserveCapacity(encoded.reduce(0) { $0 + $1.0.utf8.count + $1.1.utf8.count + 2 })
         for (i, p) in encoded.enumerated() {
-            if i > 0 { out += "&" }
-            out += p.0 + "=" + p.1
+            if i > 0 { out.append(UInt8(ascii: "&")) }
+            out += p.0.utf8
+            out.append(UInt8(ascii: "="))
+            out += p.1.utf8
         }
-        return out
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// memcmp order of two strings' UTF-8 (negative, zero, positive).
+    static func compareBytes(_ a: String, _ b: String) -> Int {
+        var a = a, b = b
+        return a.withUTF8 { x in
+            b.withUTF8 { y in
+                let n = min(x.count, y.count)
+                if n > 0, let xa = x.baseAddress, let ya = y.baseAddress {
+                    let c = memcmp(xa, ya, n)
+                    if c != 0 { return Int(c) }
+                }
+                return x.count - y.count
+            }
+        }
     }
 
     /// Encoded in the given order, for building request URLs.

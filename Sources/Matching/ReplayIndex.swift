@@ -79,19 +79,20 @@ public final class ReplayIndex: Sendable {
 
     /// The next recorded exchange for `key`.
     public func next(_ key: RequestKey) -> Outcome {
-        let found = state.withLock { s -> (Recorded, Int)? in
-            guard let list = s.byKey[key.string] else { return nil }
+        let policy = self.policy
+        let outcome = state.withLock { s -> Outcome? in
+            guard let index = s.byKey.index(forKey: key.string) else { return nil }
+            let list = s.byKey.values[index]
             let i = s.cursors[key.string, default: 0]
             s.cursors[key.string] = i + 1
-            return (list, i)
+            if i < list.count { return .hit(list[i]) }
+            switch policy {
+            case .error: return .exhausted(recorded: list.count)
+            case .last: return .hit(list[list.count - 1])
+            case .cycle: return .hit(list[i % list.count])
+            }
         }
-        guard let (list, i) = found else { return .miss(nearest: nearest(to: key)) }
-        if i < list.count { return .hit(list[i]) }
-        switch policy {
-        case .error: return .exhausted(recorded: list.count)
-        case .last: return .hit(list[list.count - 1])
-        case .cycle: return .hit(list[i % list.count])
-        }
+        return outcome ?? .miss(nearest: nearest(to: key))
     }
 
     /// Forgets how often each key has been answered.
