@@ -120,7 +120,7 @@ final class LoadWorker {
 
     /// One connection's inbound end: hands answers and failures to the worker, tagged with its slot.
     final class Connection: ChannelInboundHandler {
-        typealias InboundIn = LoadResponse
+        typealias InboundIn = Never
         unowned let worker: LoadWorker
         let id: LoadWorkerStateMachine.ConnectionID
         init(worker: LoadWorker, id: LoadWorkerStateMachine.ConnectionID) {
@@ -128,10 +128,8 @@ final class LoadWorker {
             self.id = id
         }
 
-        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-            let r = unwrapInboundIn(data)
-            worker.answered(id, r)
-        }
+        /// An answer from this connection's `ResponseDecoder`.
+        func received(_ r: LoadResponse) { worker.answered(id, r) }
         func channelInactive(context: ChannelHandlerContext) { worker.closed(id) }
         func errorCaught(context: ChannelHandlerContext, error: Error) {
             let kind = error is ResponseDecoder.Unsupported || error is ByteToMessageDecoderError ? "protocol" : "io"
@@ -163,8 +161,9 @@ final class LoadWorker {
                         let sni = Authority(host: host, port: port).isIPAddress ? nil : host
                         try ch.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: tls, serverHostname: sni))
                     }
-                    try ch.pipeline.syncOperations.addHandler(ByteToMessageHandler(ResponseDecoder()))
-                    try ch.pipeline.syncOperations.addHandler(Connection(worker: bound.value, id: id))
+                    let connection = Connection(worker: bound.value, id: id)
+                    try ch.pipeline.syncOperations.addHandler(ByteToMessageHandler(ResponseDecoder { connection.received($0) }))
+                    try ch.pipeline.syncOperations.addHandler(connection)
                 }
             }
             .connect(host: host, port: port)

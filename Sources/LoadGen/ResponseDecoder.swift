@@ -11,12 +11,18 @@ struct LoadResponse {
 /// header parser of `TapedeckHTTP` (so `HTTP/1.1 2000` is an error, not a 200), then the
 /// `Content-Length` body as a slice. Chunked and close-delimited bodies are errors (counted, the
 /// connection replaced): the simulator, the proxy and most servers send lengths to keep-alive clients.
+///
+/// Each answer goes straight to `deliver` rather than down the pipeline: a status and a buffer do not fit
+/// `NIOAny`'s inline storage, so firing them cost one heap allocation per response.
 struct ResponseDecoder: ByteToMessageDecoder {
-    typealias InboundOut = LoadResponse
+    typealias InboundOut = Never
 
     struct Unsupported: Error, CustomStringConvertible { var description: String }
 
     private var pending: (status: Int, length: Int)?
+    private let deliver: (LoadResponse) -> Void
+
+    init(deliver: @escaping (LoadResponse) -> Void) { self.deliver = deliver }
 
     mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
         if pending == nil {
@@ -37,7 +43,7 @@ struct ResponseDecoder: ByteToMessageDecoder {
         guard let p = pending, buffer.readableBytes >= p.length else { return .needMoreData }
         let body = buffer.readSlice(length: p.length)!
         pending = nil
-        context.fireChannelRead(wrapInboundOut(LoadResponse(status: p.status, body: body)))
+        deliver(LoadResponse(status: p.status, body: body))
         return .continue
     }
 

@@ -178,7 +178,8 @@ final class CassetteSession: Sendable {
     /// Writes batches until nothing is waiting (on the writer thread), or fails them all with `failing`.
     private func drain(failing: Error? = nil) {
         while true {
-            let batch = commitQueue.withLock { q -> [(exchange: Exchange, prepare: @Sendable (Exchange) -> Exchange, promise: EventLoopPromise<CassetteReader.Entry>)] in
+            let batch = commitQueue.withLock {
+                q -> [(exchange: Exchange, prepare: @Sendable (Exchange) -> Exchange, promise: EventLoopPromise<CassetteReader.Entry>)] in
                 if q.pending.isEmpty { q.draining = false }
                 defer { q.pending.removeAll(keepingCapacity: true) }
                 return q.pending
