@@ -332,23 +332,19 @@ public final class ProxyEngine: Sendable {
         request head: HTTPRequestHead, target: UpstreamTarget, body: [UInt8], upstream r: UpstreamResponse, key: String,
         profile: MatchProfile, started: Date, allocator: ByteBufferAllocator, record: Bool
     ) -> (Exchange?, ProxyResponse) {
-        let respBytes = Array(r.body.readableBytesView)
         let respHeaders = HopByHop.strip(r.headers.map { ($0.name, $0.value) }, dropLength: true)
         // A HEAD answer announces the length of the GET's body, which it does not carry.
         let headLength = head.method == .HEAD ? r.headers.first(name: "content-length").flatMap(Int.init) : nil
-        guard record else {
-            var out = allocator.buffer(capacity: respBytes.count)
-            out.writeBytes(respBytes)
-            return (nil, ProxyResponse(status: r.status, headers: respHeaders, body: out, headContentLength: headLength))
-        }
+        // The live client gets the upstream's (decoded) bytes as they are: no copy.
+        let response = ProxyResponse(status: r.status, headers: respHeaders, body: r.body, headContentLength: headLength)
+        guard record else { return (nil, response) }
+        let respBytes = Array(r.body.readableBytesView)
         let reqHeaders = [("Host", target.authority)] + head.headers.map { ($0.name, $0.value) }.filter { $0.0.lowercased() != "host" }
         let raw = Exchange(
             seq: 0, key: key, profile: profile.name,
             request: .init(method: head.method.rawValue, url: target.origin + head.uri, headers: reqHeaders, body: Body(bytes: body)),
             response: .init(status: Int(r.status.code), headers: respHeaders, body: Body(bytes: respBytes)),
             timing: .init(started_at: Timestamp.iso8601(started), duration_ms: (Date().timeIntervalSince(started) * 1e6).rounded() / 1e3))
-        var response = ProxyResponse(raw.response, allocator: allocator)  // the live client gets the real answer
-        response.headContentLength = headLength
         return (raw, response)  // redacted on the writer thread, before it is stored
     }
 
