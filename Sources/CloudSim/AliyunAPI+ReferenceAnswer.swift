@@ -84,6 +84,7 @@ extension AliyunAPI {
     private func scanReferenceQuery(_ q: UnsafeBufferPointer<UInt8>, hasVersionHeader: Bool) -> ReferenceQuery? {
         var found = ReferenceQuery()
         var sawAction = false, sawFormat = false, sawVersion = false
+        let plain = PercentHex.plain  // read once: a global's every access checks its initialisation
         let idLength = store.codec.idLength
         var start = 0
         let n = q.count
@@ -92,7 +93,7 @@ extension AliyunAPI {
             var escaped = false
             while end < n {
                 // Most bytes are plain: one table read skips them.
-                while end < n && PercentHex.plain[Int(q[end])] { end += 1 }
+                while end < n && plain[Int(q[end])] { end += 1 }
                 if end == n { break }
                 let b = q[end]
                 if b == UInt8(ascii: "&") { break }
