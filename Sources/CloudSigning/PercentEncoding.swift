@@ -60,8 +60,9 @@ public enum PercentEncoding {
         return Array(bytes).withUnsafeBufferPointer { decode($0, plusAsSpace: plusAsSpace) }
     }
 
-    @inline(__always)
-    static func hexValue(_ b: UInt8) -> UInt8? {
+    /// The value of one hex digit, either case.
+    @inlinable @inline(__always)
+    public static func hexValue(_ b: UInt8) -> UInt8? {
         switch b {
         case UInt8(ascii: "0")...UInt8(ascii: "9"): return b - UInt8(ascii: "0")
         case UInt8(ascii: "a")...UInt8(ascii: "f"): return b - UInt8(ascii: "a") + 10

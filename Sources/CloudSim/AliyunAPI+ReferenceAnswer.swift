@@ -1,4 +1,5 @@
 import CloudModel
+import CloudSigning
 import NIOCore
 
 /// The performance-critical call, answered straight from the request line's bytes: a
@@ -55,8 +56,7 @@ extension AliyunAPI {
 
     /// What the scan of one query found: byte offsets into it, no copies.
     struct ReferenceQuery {
-        var region: Range<Int> = 0..<0
-        var hasRegion = false
+        var region: Range<Int>?
         var xml = false
         /// Start of `SecurityGroupId.N`'s value at `ids[N - 1]`, or -1; every value is `idLength` bytes.
         var ids = InlineArray<10, Int>(repeating: -1)
@@ -73,8 +73,8 @@ extension AliyunAPI {
             let q = UnsafeBufferPointer(rebasing: all[2...])
             guard let found = scanReferenceQuery(q, hasVersionHeader: hasVersionHeader) else { return nil }
             store.refresh(&snap)
-            guard !snap.hasCustomIDs, found.hasRegion, store.codec.style == .aliyun,
-                let region = snap.partitionIndex(String(decoding: UnsafeBufferPointer(rebasing: q[found.region]), as: UTF8.self))
+            guard !snap.hasCustomIDs, store.codec.style == .aliyun, let regionName = found.region,
+                let region = snap.partitionIndex(String(decoding: UnsafeBufferPointer(rebasing: q[regionName]), as: UTF8.self))
             else { return nil }
             return render(found, query: q, region: region, snapshot: snap, allocator: allocator)
         }
@@ -84,7 +84,7 @@ extension AliyunAPI {
     private func scanReferenceQuery(_ q: UnsafeBufferPointer<UInt8>, hasVersionHeader: Bool) -> ReferenceQuery? {
         var found = ReferenceQuery()
         var sawAction = false, sawFormat = false, sawVersion = false
-        let plain = PercentHex.plain  // read once: a global's every access checks its initialisation
+        let plain = QueryScan.plain  // read once: a global's every access checks its initialisation
         let idLength = store.codec.idLength
         var start = 0
         let n = q.count
@@ -100,7 +100,7 @@ extension AliyunAPI {
                 if b == UInt8(ascii: "=") && eq < 0 { eq = end }
                 if b == UInt8(ascii: "%") {
                     // Valid, and decoding to ASCII (the general path validates UTF-8; leave that to it).
-                    guard end + 2 < n, let hi = PercentHex.value(q[end + 1]), PercentHex.value(q[end + 2]) != nil, hi < 8
+                    guard end + 2 < n, let hi = PercentEncoding.hexValue(q[end + 1]), PercentEncoding.hexValue(q[end + 2]) != nil, hi < 8
                     else { return nil }
                     escaped = true
                 } else if b == UInt8(ascii: "+") || b == UInt8(ascii: "#") {
@@ -123,9 +123,8 @@ extension AliyunAPI {
                 guard !sawAction, ReferenceParameter.equal(q, value, "DescribeSecurityGroupReferences") else { return nil }
                 sawAction = true
             case .region:
-                guard !found.hasRegion, !value.isEmpty else { return nil }
+                guard found.region == nil, !value.isEmpty else { return nil }
                 found.region = value
-                found.hasRegion = true
             case .format:
                 guard !sawFormat else { return nil }
                 sawFormat = true
@@ -151,6 +150,7 @@ extension AliyunAPI {
         let idLength = codec.idLength
         // Resolve every id first: an unknown one is the general path's error answer.
         var handles = InlineArray<10, UInt32>(repeating: 0)
+        var referrers = InlineArray<10, UnsafeBufferPointer<RefEntry>>(repeating: UnsafeBufferPointer(start: nil, count: 0))
         var total = 0
         var budget = AliyunAPI.maxReferenceRecords
         for slot in 0..<10 where found.ids[slot] >= 0 {
@@ -159,6 +159,7 @@ extension AliyunAPI {
                 let (partition, refs) = snap.lookup(UInt32(key)), partition == region
             else { return nil }
             handles[slot] = UInt32(key)
+            referrers[slot] = refs
             // Records other than the group itself, within what is left of the answer's budget.
             // (A group appears at most once in a list, so a list longer than the budget needs no scan.)
             var k = refs.count
@@ -189,7 +190,8 @@ extension AliyunAPI {
                     w.put(t.itemOpen)
                     w.put(UnsafeBufferPointer(rebasing: q[found.ids[slot]..<(found.ids[slot] + idLength)]))
                     w.put(t.itemMiddle)
-                    if let (_, refs) = snap.lookup(h), budget > 0 {
+                    if budget > 0 {
+                        let refs = referrers[slot]
                         let take = min(budget, refs.count)
                         precondition(w.at + take * perRecord <= out.count, "reference answer larger than its computed size")
                         let (n, end) = writeRecords(refs, excluding: h, count: take, to: out.baseAddress! + w.at, t)
@@ -210,9 +212,10 @@ extension AliyunAPI {
 
 extension AliyunAPI {
     /// Up to `count` records of `refs` other than `self_`, at `to` (room checked by the caller), their
-    /// separators included; returns how many. The loop is a copy, 13 digits and a copy per record.
+    /// separators included; returns how many and where they end. The loop is a copy, 13 digits and a copy
+    /// per record. Both reference paths write records with it (Alibaba-style ids only).
     @inline(__always)
-    fileprivate func writeRecords(
+    func writeRecords(
         _ refs: UnsafeBufferPointer<RefEntry>, excluding self_: UInt32, count: Int, to start: UnsafeMutableRawPointer,
         _ t: ReferenceTemplate
     ) -> (Int, UnsafeMutableRawPointer) {
@@ -304,17 +307,7 @@ private enum ReferenceParameter {
     }
 }
 
-private enum PercentHex {
+private enum QueryScan {
     /// Bytes a query scan can pass over: everything but `& = % + #` and non-ASCII.
     static let plain: [Bool] = (0..<256).map { b in b < 0x80 && !"&=%+#".utf8.contains(UInt8(b)) }
-
-    @inline(__always)
-    static func value(_ b: UInt8) -> UInt8? {
-        switch b {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): return b - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): return b - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): return b - UInt8(ascii: "A") + 10
-        default: return nil
-        }
-    }
 }

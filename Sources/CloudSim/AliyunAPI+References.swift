@@ -31,8 +31,17 @@ extension AliyunAPI {
             call.writer.string("SecurityGroupId", ids[i])
             call.writer.openObject("ReferencingSecurityGroups")
             call.writer.openList("ReferencingSecurityGroup")
-            if !snap.hasCustomIDs {
-                budget -= writeRecords(refs, excluding: h, budget: budget, into: &call.writer)
+            if !snap.hasCustomIDs && store.codec.style == .aliyun {
+                let t = call.writer.format == .json ? referenceTemplateJSON : referenceTemplateXML
+                let n = min(budget, refs.count)
+                let per = t.recordPrefix.count + 13 + t.recordSuffix.count + t.separator.count
+                if n > 0 {
+                    call.writer.buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: per * n) { out in
+                        let (written, end) = writeRecords(refs, excluding: h, count: n, to: out.baseAddress!, t)
+                        budget -= written
+                        return end - out.baseAddress!
+                    }
+                }
             } else {
                 for ref in refs where ref.group != h {
                     if budget == 0 { break }
@@ -50,42 +59,6 @@ extension AliyunAPI {
         call.writer.closeList("SecurityGroupReference")
         call.writer.closeObject("SecurityGroupReferences")
         ids.removeAll()
-    }
-
-    /// Writes up to `budget` referencing records in one reservation: fixed bytes around each id, the id
-    /// written digit by digit. Returns the records written.
-    @inline(__always)
-    private func writeRecords(
-        _ rp: UnsafeBufferPointer<RefEntry>, excluding self_: UInt32, budget: Int, into w: inout DocumentWriter
-    ) -> Int {
-        let f = w.format == .json ? referenceFragmentsJSON : referenceFragmentsXML
-        let n = min(budget, rp.count)
-        guard n > 0 else { return 0 }
-        let per = f.prefix.count + store.codec.idLength + f.suffix.count + 1
-        var written = 0
-        let json = w.format == .json
-        let codec = store.codec
-        do {
-            w.buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: per * n) { out in
-                var p = 0
-                for ref in rp where ref.group != self_ {
-                    if written == n { break }
-                    if json && written > 0 { out[p] = UInt8(ascii: ","); p += 1 }
-                    f.prefix.withUnsafeBytes { src in
-                        out.baseAddress!.advanced(by: p).copyMemory(from: src.baseAddress!, byteCount: src.count)
-                    }
-                    p += f.prefix.count
-                    p += codec.writeRaw(UInt64(ref.group), kind: .group, out, p)
-                    f.suffix.withUnsafeBytes { src in
-                        out.baseAddress!.advanced(by: p).copyMemory(from: src.baseAddress!, byteCount: src.count)
-                    }
-                    p += f.suffix.count
-                    written += 1
-                }
-                return p
-            }
-        }
-        return written
     }
 
     /// The bytes around a referencing group's id in one record, per format (the owner is the same for all).

@@ -13,16 +13,12 @@ public struct AliyunAPI: Sendable {
 
     /// `ClientToken` → the group a create call with that token made: the same token returns the same group.
     let clientTokens = ClientTokens()
-    let referenceFragmentsJSON: RecordFragments
-    let referenceFragmentsXML: RecordFragments
     let referenceTemplateJSON: ReferenceTemplate
     let referenceTemplateXML: ReferenceTemplate
 
     public init(store: SecurityGroupStore, clock: SimulatorClock) {
         self.store = store
         self.clock = clock
-        referenceFragmentsJSON = AliyunAPI.fragments(owner: store.ownerID, format: .json)
-        referenceFragmentsXML = AliyunAPI.fragments(owner: store.ownerID, format: .xml)
         referenceTemplateJSON = ReferenceTemplate.make(owner: store.ownerID, format: .json)
         referenceTemplateXML = ReferenceTemplate.make(owner: store.ownerID, format: .xml)
     }

@@ -149,8 +149,13 @@ final class CassetteSession: Sendable {
 
     /// Exchanges waiting for the writer thread (each with what makes it storable, and its promise), and
     /// whether a drain is under way there.
+    private struct Pending {
+        var exchange: Exchange
+        var prepare: @Sendable (Exchange) -> Exchange
+        var promise: EventLoopPromise<CassetteReader.Entry>
+    }
     private struct CommitQueue {
-        var pending: [(exchange: Exchange, prepare: @Sendable (Exchange) -> Exchange, promise: EventLoopPromise<CassetteReader.Entry>)] = []
+        var pending: [Pending] = []
         var draining = false
     }
     private let commitQueue = Mutex(CommitQueue())
@@ -164,7 +169,7 @@ final class CassetteSession: Sendable {
     ) -> EventLoopFuture<CassetteReader.Entry> {
         let promise = loop.makePromise(of: CassetteReader.Entry.self)
         let start = commitQueue.withLock { q -> Bool in
-            q.pending.append((exchange, prepare, promise))
+            q.pending.append(Pending(exchange: exchange, prepare: prepare, promise: promise))
             if q.draining { return false }
             q.draining = true
             return true
@@ -178,8 +183,7 @@ final class CassetteSession: Sendable {
     /// Writes batches until nothing is waiting (on the writer thread), or fails them all with `failing`.
     private func drain(failing: Error? = nil) {
         while true {
-            let batch = commitQueue.withLock {
-                q -> [(exchange: Exchange, prepare: @Sendable (Exchange) -> Exchange, promise: EventLoopPromise<CassetteReader.Entry>)] in
+            let batch = commitQueue.withLock { q -> [Pending] in
                 if q.pending.isEmpty { q.draining = false }
                 defer { q.pending.removeAll(keepingCapacity: true) }
                 return q.pending

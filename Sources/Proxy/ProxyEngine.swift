@@ -286,7 +286,7 @@ public final class ProxyEngine: Sendable {
         }.flatMap { upstreamResponse in
             let (exchange, response) = self.exchange(
                 request: head, target: target, body: recordedBody, upstream: upstreamResponse,
-                key: key.string, profile: profile, started: started, allocator: allocator, record: record)
+                key: key.string, profile: profile, started: started, record: record)
             guard let exchange else { return loop.makeSucceededFuture(response) }
             // The record is in the file before the client gets the last byte of its answer.
             let redactor = self.configuration.redactor
@@ -330,7 +330,7 @@ public final class ProxyEngine: Sendable {
     /// The response to send and, when recording, the record to store (body decoded; not yet redacted).
     private func exchange(
         request head: HTTPRequestHead, target: UpstreamTarget, body: [UInt8], upstream r: UpstreamResponse, key: String,
-        profile: MatchProfile, started: Date, allocator: ByteBufferAllocator, record: Bool
+        profile: MatchProfile, started: Date, record: Bool
     ) -> (Exchange?, ProxyResponse) {
         let respHeaders = HopByHop.strip(r.headers.map { ($0.name, $0.value) }, dropLength: true)
         // A HEAD answer announces the length of the GET's body, which it does not carry.
