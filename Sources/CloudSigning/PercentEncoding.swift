@@ -17,7 +17,12 @@ public enum PercentEncoding {
 
     /// Encodes `s`; `keepSlash` leaves `/` literal (for canonical URIs).
     public static func encode(_ s: String, keepSlash: Bool = false) -> String {
-        if s.utf8.allSatisfy({ isUnreserved($0) || (keepSlash && $0 == UInt8(ascii: "/")) }) { return s }  // nothing to escape
+        var probe = s
+        let clean = probe.withUTF8 { buf in
+            for b in buf where !(isUnreserved(b) || (keepSlash && b == UInt8(ascii: "/"))) { return false }
+            return true
+        }
+        if clean { return s }  // nothing to escape
         var out = [UInt8]()
         out.reserveCapacity(s.utf8.count)
         for b in s.utf8 {
@@ -32,12 +37,28 @@ public enum PercentEncoding {
         return String(decoding: out, as: UTF8.self)
     }
 
+    /// Appends `s` encoded (as `encode(s)` would) to `out`, without an intermediate `String`.
+    public static func encode(_ s: String, into out: inout [UInt8]) {
+        var s = s
+        s.withUTF8 { buf in
+            for b in buf {
+                if isUnreserved(b) {
+                    out.append(b)
+                } else {
+                    out.append(UInt8(ascii: "%"))
+                    out.append(hex[Int(b >> 4)])
+                    out.append(hex[Int(b & 0xF)])
+                }
+            }
+        }
+    }
+
     /// Decodes `%XX` escapes (and `+` as space when `plusAsSpace`). Returns nil for a malformed escape
     /// or for bytes that are not valid UTF-8, so callers can answer with the cloud's error.
     public static func decode(_ bytes: UnsafeBufferPointer<UInt8>, plusAsSpace: Bool = true) -> String? {
         var needs = false
         for b in bytes where b == UInt8(ascii: "%") || (b == UInt8(ascii: "+") && plusAsSpace) { needs = true; break }
-        if !needs { return String(validating: bytes, as: UTF8.self) }  // nothing to decode: one copy, validated
+        if !needs { return validated(bytes) }  // nothing to decode: one copy, validated
         var out = [UInt8]()
         out.reserveCapacity(bytes.count)
         var i = 0
@@ -52,7 +73,27 @@ public enum PercentEncoding {
             out.append(b == UInt8(ascii: "+") && plusAsSpace ? UInt8(ascii: " ") : b)
             i += 1
         }
-        return String(validating: out, as: UTF8.self)
+        return out.withUnsafeBufferPointer { validated($0) }
+    }
+
+    /// The bytes as a `String` if they are valid UTF-8. ASCII (nearly every parameter) is checked eight
+    /// bytes at a time and copied without the generic validator, whose metadata lookup showed in profiles.
+    @usableFromInline
+    static func validated(_ bytes: UnsafeBufferPointer<UInt8>) -> String? {
+        guard let base = bytes.baseAddress else { return "" }
+        let n = bytes.count
+        var i = 0
+        var high: UInt64 = 0
+        while i + 8 <= n {
+            high |= UnsafeRawPointer(base + i).loadUnaligned(as: UInt64.self)
+            i += 8
+        }
+        while i < n {
+            high |= UInt64(base[i])
+            i += 1
+        }
+        if high & 0x8080_8080_8080_8080 == 0 { return String(decoding: bytes, as: UTF8.self) }
+        return String(validating: bytes, as: UTF8.self)
     }
 
     public static func decode<C: Collection>(_ bytes: C, plusAsSpace: Bool = true) -> String? where C.Element == UInt8 {

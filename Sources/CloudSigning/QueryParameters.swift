@@ -72,45 +72,57 @@ public struct QueryParameters: Sendable, Equatable {
     /// - Parameter redactingSecrets: values of credential-named parameters (`SecretNames`) appear as
     ///   `REDACTED`, so a key never carries a secret and compares equal to a redacted recording.
     public func canonicalString(excluding excluded: Set<String> = [], sortValues: Bool = true, redactingSecrets: Bool = false) -> String {
-        var encoded: [(String, String, Int)] = []
-        encoded.reserveCapacity(pairs.count)
-        for (i, p) in pairs.enumerated() where !excluded.contains(p.name) {
-            let value = redactingSecrets && SecretNames.isSecret(p.name) ? "REDACTED" : PercentEncoding.encode(p.value)
-            encoded.append((PercentEncoding.encode(p.name), value, i))
-        }
-        // Encoded text is ASCII, where String's ordering is byte order: compare bytes, then build the
-        // result in one buffer (this runs for every request a replaying proxy keys).
-        encoded.sort { (a: (String, String, Int), b: (String, String, Int)) -> Bool in
-            let names = QueryParameters.compareBytes(a.0, b.0)
-            if names != 0 { return names < 0 }
-            if sortValues {
-                let values = QueryParameters.compareBytes(a.1, b.1)
-                if values != 0 { return values < 0 }
+        // Every pair is encoded into one byte buffer and sorted as ranges of it (memcmp order: encoded
+        // text is ASCII, where String's ordering is byte order), then copied out once: no String per
+        // part, no retain/release in the sort (this runs for every request a replaying proxy keys).
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(pairs.reduce(0) { $0 + $1.name.utf8.count + $1.value.utf8.count } + 16)
+        var spans: [(nameStart: Int, valueStart: Int, end: Int)] = []
+        spans.reserveCapacity(pairs.count)
+        for p in pairs where excluded.isEmpty || !excluded.contains(p.name) {
+            let nameStart = bytes.count
+            PercentEncoding.encode(p.name, into: &bytes)
+            let valueStart = bytes.count
+            if redactingSecrets && SecretNames.isSecret(p.name) {
+                bytes.append(contentsOf: "REDACTED".utf8)
+            } else {
+                PercentEncoding.encode(p.value, into: &bytes)
             }
-            return a.2 < b.2
+            spans.append((nameStart, valueStart, bytes.count))
         }
-        var out: [UInt8] = []
-        out.reserveCapacity(encoded.reduce(0) { $0 + $1.0.utf8.count + $1.1.utf8.count + 2 })
-        for (i, p) in encoded.enumerated() {
-            if i > 0 { out.append(UInt8(ascii: "&")) }
-            out += p.0.utf8
-            out.append(UInt8(ascii: "="))
-            out += p.1.utf8
-        }
-        return String(decoding: out, as: UTF8.self)
-    }
-
-    /// memcmp order of two strings' UTF-8 (negative, zero, positive).
-    static func compareBytes(_ a: String, _ b: String) -> Int {
-        var a = a, b = b
-        return a.withUTF8 { x in
-            b.withUTF8 { y in
-                let n = min(x.count, y.count)
-                if n > 0, let xa = x.baseAddress, let ya = y.baseAddress {
-                    let c = memcmp(xa, ya, n)
+        guard !spans.isEmpty else { return "" }
+        let length = bytes.count + 2 * spans.count - 1
+        return bytes.withUnsafeBufferPointer { buf -> String in
+            let base = buf.baseAddress!
+            func compare(_ a: Int, _ aEnd: Int, _ b: Int, _ bEnd: Int) -> Int {
+                let n = min(aEnd - a, bEnd - b)
+                if n > 0 {
+                    let c = memcmp(base + a, base + b, n)
                     if c != 0 { return Int(c) }
                 }
-                return x.count - y.count
+                return (aEnd - a) - (bEnd - b)
+            }
+            var order = Array(0..<spans.count)
+            order.sort { i, j in
+                let a = spans[i], b = spans[j]
+                let names = compare(a.nameStart, a.valueStart, b.nameStart, b.valueStart)
+                if names != 0 { return names < 0 }
+                if sortValues {
+                    let values = compare(a.valueStart, a.end, b.valueStart, b.end)
+                    if values != 0 { return values < 0 }
+                }
+                return i < j
+            }
+            return String(unsafeUninitializedCapacity: length) { out in
+                var k = 0
+                for (n, i) in order.enumerated() {
+                    let span = spans[i]
+                    if n > 0 { out[k] = UInt8(ascii: "&"); k += 1 }
+                    for x in span.nameStart..<span.valueStart { out[k] = buf[x]; k += 1 }
+                    out[k] = UInt8(ascii: "="); k += 1
+                    for x in span.valueStart..<span.end { out[k] = buf[x]; k += 1 }
+                }
+                return k
             }
         }
     }

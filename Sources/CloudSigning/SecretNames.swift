@@ -25,7 +25,7 @@ public enum SecretNames {
                 n += 1
             }
             let normalized = UnsafeRawBufferPointer(rebasing: raw[0..<n])
-            return fragments.contains { contains(normalized, $0) } && !harmless.contains { contains(normalized, $0) }
+            return scan(normalized) && !harmless.contains { contains(normalized, $0) }
         }
     }
 

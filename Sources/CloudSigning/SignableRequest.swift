@@ -24,7 +24,7 @@ public struct SignableRequest: Sendable {
     }
 
     public func header(_ name: String) -> String? {
-        for h in headers where h.name.lowercased() == name.lowercased() { return h.value }
+        for h in headers where ASCIICase.equalIgnoringCase(h.name, name) { return h.value }
         return nil
     }
 }

@@ -31,7 +31,7 @@ public struct RequestKey: Sendable, Hashable, CustomStringConvertible {
         var params = request.query
         params.append(contentsOf: request.form)
         method = profile.includeMethod ? request.method.uppercased() : nil
-        target = host.lowercased() + (request.rawPath.isEmpty ? "/" : request.rawPath)
+        target = ASCIICase.lowercased(host) + (request.rawPath.isEmpty ? "/" : request.rawPath)
         parameters = params.canonicalString(excluding: profile.volatileParameters, redactingSecrets: true)
         headers = profile.keyHeaders.compactMap { h in request.header(h).map { (h, $0) } }
         bodyHash =

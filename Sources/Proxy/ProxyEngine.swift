@@ -17,6 +17,8 @@ public final class ProxyEngine: Sendable {
     let upstream: UpstreamClient
     let stats = ProxyStats()
     let logger: Logger
+    /// `--upstream`, parsed once (not per request).
+    let configuredUpstream: UpstreamTarget?
     /// Blocking cassette writes run here, off the event loops.
     let writerPool: NIOThreadPool
     /// Decoding compressed upstream answers runs here, off the event loops and apart from the writer.
@@ -26,6 +28,7 @@ public final class ProxyEngine: Sendable {
     public init(configuration: ProxyConfiguration, group: EventLoopGroup, logger: Logger) throws {
         self.configuration = configuration
         self.logger = logger
+        configuredUpstream = configuration.upstream.flatMap(UpstreamTarget.init(url:))
         upstream = try UpstreamClient(
             group: group, extraCAFile: configuration.upstreamCAFile, connectTimeout: configuration.connectTimeout,
             timeout: configuration.upstreamTimeout, maxBody: configuration.maxBodyBytes)
@@ -149,7 +152,7 @@ public final class ProxyEngine: Sendable {
         guard let requestTarget = RequestTarget(request.head.uri) else {
             return .failure(.badRequest("cannot parse the request target \(request.head.uri)"))
         }
-        var target = request.tunnel ?? configuration.upstream.flatMap(UpstreamTarget.init(url:))
+        var target = request.tunnel ?? configuredUpstream
         if request.tunnel == nil, let scheme = requestTarget.scheme, let authority = requestTarget.authority {
             target = UpstreamTarget(tls: scheme == .https, host: authority.host, port: authority.port)
         }
@@ -160,7 +163,9 @@ public final class ProxyEngine: Sendable {
         do {
             query = try requestTarget.query.map { try QueryParameters.parse(String($0)) } ?? QueryParameters()
             let isForm =
-                request.head.headers.first(name: "content-type")?.lowercased().hasPrefix("application/x-www-form-urlencoded") ?? false
+                request.head.headers.first(name: "content-type").map {
+                    ASCIICase.hasPrefixIgnoringCase($0, "application/x-www-form-urlencoded")
+                } ?? false
             form = isForm && !bodyBytes.isEmpty ? try QueryParameters.parse(bodyBytes) : QueryParameters()
         } catch {
             return .failure(.badRequest("\(error)"))
@@ -261,7 +266,7 @@ public final class ProxyEngine: Sendable {
                 return loop.makeSucceededFuture(fail(.resignFailed("\(error)"), shape: shape, allocator: allocator))
             }
         } else if parsed.reverse, Resigner.signsHost(signable),
-            request.head.headers.first(name: "host")?.lowercased() != target.authority.lowercased()
+            !ASCIICase.equalIgnoringCase(request.head.headers.first(name: "host") ?? "", target.authority)
         {
             let warning = Self.hostSignatureWarning(client: request.head.headers.first(name: "host") ?? "", upstream: target.authority)
             if record { session.warnInHeader(warning) }
@@ -276,7 +281,7 @@ public final class ProxyEngine: Sendable {
         }
         var forwardHead = HTTPRequestHead(version: .http1_1, method: request.head.method, uri: forwardURI)
         // `Expect` is between the client and this proxy (it already got its 100 Continue).
-        forwardHead.headers = HTTPHeaders(HopByHop.strip(forwardHeaders).filter { $0.0.lowercased() != "expect" })
+        forwardHead.headers = HTTPHeaders(HopByHop.strip(forwardHeaders).filter { !ASCIICase.equalIgnoringCase($0.0, "expect") })
         let head = forwardHead
         let recordedBody = forwardBodyBytes
         let key = parsed.recorder.key, profile = parsed.recorder.profile
@@ -339,7 +344,8 @@ public final class ProxyEngine: Sendable {
         let response = ProxyResponse(status: r.status, headers: respHeaders, body: r.body, headContentLength: headLength)
         guard record else { return (nil, response) }
         let respBytes = Array(r.body.readableBytesView)
-        let reqHeaders = [("Host", target.authority)] + head.headers.map { ($0.name, $0.value) }.filter { $0.0.lowercased() != "host" }
+        let reqHeaders =
+            [("Host", target.authority)] + head.headers.map { ($0.name, $0.value) }.filter { !ASCIICase.equalIgnoringCase($0.0, "host") }
         let raw = Exchange(
             seq: 0, key: key, profile: profile.name,
             request: .init(method: head.method.rawValue, url: target.origin + head.uri, headers: reqHeaders, body: Body(bytes: body)),

@@ -1,3 +1,4 @@
+import CloudSigning
 import Cassette
 import NIOCore
 import NIOHTTP1
@@ -18,20 +19,22 @@ extension HTTPServerResponse {
 
 /// Headers that belong to one connection, not to the exchange.
 enum HopByHop {
-    static let names: Set<String> = [
+    static let names = [
         "connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization",
         "te", "trailer", "transfer-encoding", "upgrade",
     ]
 
+    /// Compared with ASCII case folding, not by lower-cased copies: this runs for every header both ways.
     static func strip(_ headers: [(String, String)], dropLength: Bool = false) -> [(String, String)] {
-        var extra = Set<String>()
-        for (n, v) in headers where n.lowercased() == "connection" {
-            for t in v.split(separator: ",") { extra.insert(t.trimmingCharacters(in: .whitespaces).lowercased()) }
+        var extra: [String] = []
+        for (n, v) in headers where ASCIICase.equalIgnoringCase(n, "connection") {
+            for t in v.split(separator: ",") { extra.append(t.trimmingCharacters(in: .whitespaces)) }
         }
         return headers.filter { h in
-            let n = h.0.lowercased()
-            if names.contains(n) || extra.contains(n) { return false }
-            if dropLength && n == "content-length" { return false }
+            let n = h.0
+            if names.contains(where: { ASCIICase.equalIgnoringCase($0, n) }) { return false }
+            if extra.contains(where: { ASCIICase.equalIgnoringCase($0, n) }) { return false }
+            if dropLength && ASCIICase.equalIgnoringCase(n, "content-length") { return false }
             return true
         }
     }

@@ -1,14 +1,17 @@
 import TapedeckHTTP
 /// Where a request goes: scheme, host and port, and the authority used in match keys.
 public struct UpstreamTarget: Sendable, Equatable, CustomStringConvertible {
-    public var tls: Bool
-    public var host: String
-    public var port: Int
+    public let tls: Bool
+    public let host: String
+    public let port: Int
+    /// `host` or `host:port` when the port is not the scheme's default: the match key's host.
+    public let authority: String
 
     public init(tls: Bool, host: String, port: Int) {
         self.tls = tls
         self.host = host
         self.port = port
+        authority = Authority(host: host, port: port).hostHeader(defaultPort: tls ? 443 : 80)
     }
 
     /// Parses `http://host[:port][/…]` or `https://…`.
@@ -21,11 +24,6 @@ public struct UpstreamTarget: Sendable, Equatable, CustomStringConvertible {
     public init?(authority: String, tls: Bool) {
         guard let a = Authority(authority, defaultPort: tls ? 443 : 80) else { return nil }
         self.init(tls: tls, host: a.host, port: a.port)
-    }
-
-    /// `host` or `host:port` when the port is not the scheme's default: the match key's host.
-    public var authority: String {
-        Authority(host: host, port: port).hostHeader(defaultPort: tls ? 443 : 80)
     }
 
     public var origin: String { (tls ? "https://" : "http://") + authority }
