@@ -149,7 +149,7 @@ let package = Package(
         .executableTarget(
             name: "TapedeckBench",
             dependencies: [
-                "CloudModel", "CloudSim", "Cassette", "Matching",
+                "CloudModel", "CloudSim", "CloudSigning", "Cassette", "Matching",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

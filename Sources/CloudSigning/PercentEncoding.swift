@@ -1,3 +1,5 @@
+import Foundation
+
 /// RFC 3986 percent-encoding as both clouds' signers use it: only the unreserved characters
 /// `A-Z a-z 0-9 - _ . ~` stay literal; everything else is `%XX` of its UTF-8 bytes (space is `%20`).
 public enum PercentEncoding {
@@ -41,6 +43,9 @@ public enum PercentEncoding {
     public static func encode(_ s: String, into out: inout [UInt8]) {
         var s = s
         s.withUTF8 { buf in
+            var clean = true
+            for b in buf where !isUnreserved(b) { clean = false; break }
+            if clean { return out.append(contentsOf: buf) }  // nearly every name and value: one copy
             for b in buf {
                 if isUnreserved(b) {
                     out.append(b)
@@ -56,9 +61,12 @@ public enum PercentEncoding {
     /// Decodes `%XX` escapes (and `+` as space when `plusAsSpace`). Returns nil for a malformed escape
     /// or for bytes that are not valid UTF-8, so callers can answer with the cloud's error.
     public static func decode(_ bytes: UnsafeBufferPointer<UInt8>, plusAsSpace: Bool = true) -> String? {
-        var needs = false
-        for b in bytes where b == UInt8(ascii: "%") || (b == UInt8(ascii: "+") && plusAsSpace) { needs = true; break }
+        guard let base = bytes.baseAddress else { return "" }
+        let needs =
+            memchr(base, Int32(UInt8(ascii: "%")), bytes.count) != nil
+            || (plusAsSpace && memchr(base, Int32(UInt8(ascii: "+")), bytes.count) != nil)
         if !needs { return validated(bytes) }  // nothing to decode: one copy, validated
+        if let ascii = decodeASCII(bytes, plusAsSpace: plusAsSpace) { return ascii }
         var out = [UInt8]()
         out.reserveCapacity(bytes.count)
         var i = 0
@@ -74,6 +82,38 @@ public enum PercentEncoding {
             i += 1
         }
         return out.withUnsafeBufferPointer { validated($0) }
+    }
+
+    /// Decodes straight into a new `String` when the result is ASCII (signatures, timestamps, nonces);
+    /// nil when an escape is malformed or decodes to a non-ASCII byte (the caller then validates the UTF-8).
+    static func decodeASCII(_ bytes: UnsafeBufferPointer<UInt8>, plusAsSpace: Bool) -> String? {
+        var failed = false
+        let s = String(unsafeUninitializedCapacity: bytes.count) { out -> Int in
+            var i = 0, k = 0
+            let n = bytes.count
+            while i < n {
+                var b = bytes[i]
+                if b == UInt8(ascii: "%") {
+                    guard i + 2 < n, let hi = hexValue(bytes[i + 1]), let lo = hexValue(bytes[i + 2]) else {
+                        failed = true
+                        return 0
+                    }
+                    b = hi << 4 | lo
+                    i += 3
+                } else {
+                    if b == UInt8(ascii: "+") && plusAsSpace { b = UInt8(ascii: " ") }
+                    i += 1
+                }
+                guard b < 0x80 else {
+                    failed = true
+                    return 0
+                }
+                out[k] = b
+                k += 1
+            }
+            return k
+        }
+        return failed ? nil : s
     }
 
     /// The bytes as a `String` if they are valid UTF-8. ASCII (nearly every parameter) is checked eight

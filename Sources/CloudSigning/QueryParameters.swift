@@ -22,19 +22,24 @@ public struct QueryParameters: Sendable, Equatable {
     /// Concrete over contiguous bytes so the request path runs specialised code.
     public static func parse(_ buf: UnsafeBufferPointer<UInt8>) throws(MalformedError) -> QueryParameters {
         var result = QueryParameters()
+        guard let base = buf.baseAddress, !buf.isEmpty else { return result }
+        result.pairs.reserveCapacity(16)
         let n = buf.count
         var start = 0
         while start < n {
-            var end = start
-            while end < n && buf[end] != UInt8(ascii: "&") { end += 1 }
+            // memchr (vectorised) to each separator rather than a bounds-checked walk per byte.
+            let end = memchr(base + start, Int32(UInt8(ascii: "&")), n - start).map { UnsafeRawPointer($0) - UnsafeRawPointer(base) } ?? n
             if end > start {
-                var eq = start
-                while eq < end && buf[eq] != UInt8(ascii: "=") { eq += 1 }
-                let rawName = UnsafeBufferPointer(rebasing: buf[start..<eq])
-                let rawValue = eq < end ? UnsafeBufferPointer(rebasing: buf[(eq + 1)..<end]) : UnsafeBufferPointer(rebasing: buf[end..<end])
+                let eq =
+                    memchr(base + start, Int32(UInt8(ascii: "=")), end - start).map { UnsafeRawPointer($0) - UnsafeRawPointer(base) } ?? end
+                let rawName = UnsafeBufferPointer(start: base + start, count: eq - start)
+                let rawValue =
+                    eq < end
+                    ? UnsafeBufferPointer(start: base + eq + 1, count: end - eq - 1) : UnsafeBufferPointer(start: base + end, count: 0)
                 guard let name = PercentEncoding.decode(rawName), let value = PercentEncoding.decode(rawValue) else {
                     throw MalformedError(
-                        fragment: String(decoding: UnsafeBufferPointer(rebasing: buf[start..<min(end, start + 64)]), as: UTF8.self))
+                        fragment: String(
+                            decoding: UnsafeBufferPointer(start: base + start, count: min(end, start + 64) - start), as: UTF8.self))
                 }
                 result.pairs.append((name, value))
             }
@@ -114,13 +119,20 @@ public struct QueryParameters: Sendable, Equatable {
                 return i < j
             }
             return String(unsafeUninitializedCapacity: length) { out in
+                guard let dst = out.baseAddress else { return 0 }
                 var k = 0
                 for (n, i) in order.enumerated() {
                     let span = spans[i]
-                    if n > 0 { out[k] = UInt8(ascii: "&"); k += 1 }
-                    for x in span.nameStart..<span.valueStart { out[k] = buf[x]; k += 1 }
-                    out[k] = UInt8(ascii: "="); k += 1
-                    for x in span.valueStart..<span.end { out[k] = buf[x]; k += 1 }
+                    if n > 0 {
+                        dst[k] = UInt8(ascii: "&")
+                        k += 1
+                    }
+                    (dst + k).update(from: base + span.nameStart, count: span.valueStart - span.nameStart)
+                    k += span.valueStart - span.nameStart
+                    dst[k] = UInt8(ascii: "=")
+                    k += 1
+                    (dst + k).update(from: base + span.valueStart, count: span.end - span.valueStart)
+                    k += span.end - span.valueStart
                 }
                 return k
             }

@@ -15,6 +15,26 @@ public enum SecretNames {
     ].map { Array($0.utf8) }
 
     /// Whether `name` names a credential. Allocation-free for names up to 64 bytes (the common case).
+    public static func isSecret(_ name: String) -> Bool {
+        var name = name
+        return name.withUTF8 { src -> Bool in
+            guard src.count <= 64 else { return slowIsSecret(String(decoding: src, as: UTF8.self)) }
+            var buffer: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0, 0, 0)
+            return withUnsafeMutableBytes(of: &buffer) { raw -> Bool in
+                var n = 0
+                normalizing.withUnsafeBufferPointer { table in
+                    for b in src {
+                        let m = table[Int(b)]
+                        raw[n] = m
+                        n &+= m == 0 ? 0 : 1
+                    }
+                }
+                let normalized = UnsafeRawBufferPointer(rebasing: raw[0..<n])
+                return scan(normalized) && !harmless.contains { contains(normalized, $0) }
+            }
+        }
+    }
+
     public static func isSecret<S: StringProtocol>(_ name: S) -> Bool {
         var buffer: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0, 0, 0)
         return withUnsafeMutableBytes(of: &buffer) { raw -> Bool in

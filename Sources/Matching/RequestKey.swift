@@ -37,9 +37,17 @@ public struct RequestKey: Sendable, Hashable, CustomStringConvertible {
         bodyHash =
             profile.includeBody && request.form.isEmpty && !request.body.isEmpty
             ? RequestKey.bodyHash(request.body, ignoring: profile.ignored) : nil
-        var s = method.map { $0 + " " } ?? ""
+        var s = ""
+        s.reserveCapacity((method?.utf8.count ?? 0) + target.utf8.count + parameters.utf8.count + 8)
+        if let method {
+            s += method
+            s += " "
+        }
         s += target
-        if !parameters.isEmpty { s += "?" + parameters }
+        if !parameters.isEmpty {
+            s += "?"
+            s += parameters
+        }
         for (name, value) in headers { s += " \(name)=\(PercentEncoding.encode(value))" }
         if let bodyHash { s += " body=" + bodyHash }
         string = s

@@ -189,14 +189,20 @@ public final class ProxyEngine: Sendable {
                 reverse: request.tunnel == nil && requestTarget.authority == nil))
     }
 
+    /// What `handle` answers: a response now (a cached replay, a refusal) or once it is produced.
+    enum Answer {
+        case now(ProxyResponse)
+        case later(EventLoopFuture<ProxyResponse>)
+    }
+
     /// One request, in one direction: parse → decide → replay, forward (and record) or fail.
-    func handle(_ request: ClientRequest, on loop: EventLoop) -> EventLoopFuture<ProxyResponse> {
+    func handle(_ request: ClientRequest, on loop: EventLoop) -> Answer {
         let allocator = ByteBufferAllocator()
         let (mode, session) = state.withLock { ($0.mode, $0.session) }
         let parsed: Parsed
         switch parse(request, session: session) {
         case .success(let p): parsed = p
-        case .failure(let f): return loop.makeSucceededFuture(fail(f, shape: .generic, allocator: allocator))
+        case .failure(let f): return .now(fail(f, shape: .generic, allocator: allocator))
         }
         switch Recorder(session: session, isSelf: isSelf).decide(parsed.recorder, mode: mode) {
         case .replay(let entry):
@@ -204,9 +210,9 @@ public final class ProxyEngine: Sendable {
             return replay(entry, session: session, shape: parsed.shape, on: loop, allocator: allocator)
         case .fail(let failure):
             if failure.status == .notFound { stats.misses.add(1, ordering: .relaxed) }  // no recording, or used up
-            return loop.makeSucceededFuture(fail(failure, shape: parsed.shape, allocator: allocator))
+            return .now(fail(failure, shape: parsed.shape, allocator: allocator))
         case .forward(let record):
-            return forward(request, parsed, record: record, mode: mode, session: session, on: loop, allocator: allocator)
+            return .later(forward(request, parsed, record: record, mode: mode, session: session, on: loop, allocator: allocator))
         }
     }
 
@@ -214,13 +220,14 @@ public final class ProxyEngine: Sendable {
     private func replay(
         _ entry: CassetteReader.Entry, session: CassetteSession, shape: CloudErrorDocument.Shape, on loop: EventLoop,
         allocator: ByteBufferAllocator
-    ) -> EventLoopFuture<ProxyResponse> {
-        if let cached = session.cachedResponse(for: entry) { return loop.makeSucceededFuture(cached) }
-        return decodePool.runIfActive(eventLoop: loop) { try session.response(for: entry, allocator: allocator) }
-            .flatMapErrorThrowing { error in
-                self.logger.error("cassette read failed", metadata: ["error": "\(error)"])
-                return self.fail(.cassetteUnreadable("\(error)"), shape: shape, allocator: allocator)
-            }
+    ) -> Answer {
+        if let cached = session.cachedResponse(for: entry) { return .now(cached) }
+        return .later(
+            decodePool.runIfActive(eventLoop: loop) { try session.response(for: entry, allocator: allocator) }
+                .flatMapErrorThrowing { error in
+                    self.logger.error("cassette read failed", metadata: ["error": "\(error)"])
+                    return self.fail(.cassetteUnreadable("\(error)"), shape: shape, allocator: allocator)
+                })
     }
 
     /// Renders a failure, logging replay misses and exhaustion once per key.

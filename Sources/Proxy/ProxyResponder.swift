@@ -19,7 +19,10 @@ struct ProxyResponder: HTTPResponder {
         if tunnel == nil, h.uri.hasPrefix(ControlAPI.prefix) {
             return .response(control.handle(h, body: request.body, remote: context.channel.remoteAddress, allocator: allocator))
         }
-        return .deferred(engine.handle(.init(head: h, body: request.body, tunnel: tunnel), on: context.eventLoop))
+        switch engine.handle(.init(head: h, body: request.body, tunnel: tunnel), on: context.eventLoop) {
+        case .now(let response): return .response(response)
+        case .later(let future): return .deferred(future)
+        }
     }
 
     func rejection(_ rejection: HTTPServerRejection, allocator: ByteBufferAllocator) -> HTTPServerResponse {

@@ -7,6 +7,6 @@ struct TapedeckBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tapedeck-bench",
         abstract: "In-process benchmarks of the lookup path and the cassette format (used by the scripts/bench-* scripts).",
-        subcommands: [BenchLookup.self, BenchCassette.self]
+        subcommands: [BenchLookup.self, BenchCassette.self, BenchKey.self]
     )
 }

@@ -197,11 +197,22 @@ public final class HTTPServerHandler<Responder: HTTPResponder>: ChannelDuplexHan
         }
     }
 
+    /// Bodies from this size on are written as their own buffer rather than copied after the head.
+    static var separateBodyBytes: Int { 2048 }
+
     private func write(_ r: HTTPServerResponse, for head: HTTPRequestHead, _ context: ChannelHandlerContext) {
         guard context.channel.isActive else { return }  // the client left; nothing to answer
         let keepAlive = !machine.closesAfterResponse
-        var out = context.channel.allocator.buffer(capacity: 192 + r.body.readableBytes)
-        r.write(into: &out, method: head.method, version: head.version, keepAlive: keepAlive)
+        // A large body (a recorded answer, a forwarded one) goes out as its own buffer (one writev, no copy).
+        let separateBody = r.body.readableBytes >= Self.separateBodyBytes && r.carriesBody(method: head.method)
+        var out = context.channel.allocator.buffer(capacity: 192 + (separateBody ? 0 : r.body.readableBytes))
+        if separateBody {
+            r.writeHead(into: &out, method: head.method, version: head.version, keepAlive: keepAlive)
+            context.write(wrapOutboundOut(out), promise: nil)
+            out = r.body
+        } else {
+            r.write(into: &out, method: head.method, version: head.version, keepAlive: keepAlive)
+        }
         lastActivity = context.eventLoop.now
         if case .close = machine.responseSent() {
             needsFlush = false

@@ -38,6 +38,21 @@ public struct HTTPServerResponse: Sendable {
     /// - HEAD: the headers of the matching GET, no body (RFC 9110 §9.3.2).
     /// - 1xx and 204: no `Content-Length`, no body; a 2xx answer to CONNECT: no `Content-Length` (§9.3.6).
     public func write(into out: inout ByteBuffer, method: HTTPMethod, version: HTTPVersion, keepAlive: Bool) {
+        writeHead(into: &out, method: method, version: version, keepAlive: keepAlive)
+        if carriesBody(method: method) {
+            var body = self.body
+            out.writeBuffer(&body)
+        }
+    }
+
+    /// Whether the body goes on the wire in answer to `method` (not for HEAD, 1xx, 204, 304 or a CONNECT 2xx).
+    public func carriesBody(method: HTTPMethod) -> Bool {
+        let code = status.code
+        return code >= 200 && code != 204 && code != 304 && method != .HEAD && !(method == .CONNECT && code < 300)
+    }
+
+    /// Status line and headers, through the blank line: `write(into:…)` without the body.
+    public func writeHead(into out: inout ByteBuffer, method: HTTPMethod, version: HTTPVersion, keepAlive: Bool) {
         out.writeStaticString(version.minor == 0 ? "HTTP/1.0 " : "HTTP/1.1 ")
         out.writeString(String(status.code))
         out.writeInteger(UInt8(ascii: " "))
@@ -66,9 +81,5 @@ public struct HTTPServerResponse: Sendable {
             out.writeStaticString("\r\nConnection: keep-alive")
         }
         out.writeStaticString("\r\n\r\n")
-        if !bodiless && method != .HEAD && code != 304 {
-            var body = self.body
-            out.writeBuffer(&body)
-        }
     }
 }
