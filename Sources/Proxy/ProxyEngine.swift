@@ -293,9 +293,7 @@ public final class ProxyEngine: Sendable {
         let recordedBody = forwardBodyBytes
         let key = parsed.recorder.key, profile = parsed.recorder.profile
         stats.forwarded.add(1, ordering: .relaxed)
-        return upstream.send(head, body: forwardBody, to: target, on: loop).flatMap { upstreamResponse in
-            self.decodeContent(upstreamResponse, on: loop)
-        }.flatMap { upstreamResponse in
+        let answer: @Sendable (UpstreamResponse) -> EventLoopFuture<ProxyResponse> = { upstreamResponse in
             let (exchange, response) = self.exchange(
                 request: head, target: target, body: recordedBody, upstream: upstreamResponse,
                 key: key.string, profile: profile, started: started, record: record)
@@ -310,6 +308,11 @@ public final class ProxyEngine: Sendable {
                 self.logger.error("recording failed; the exchange was not written", metadata: ["error": "\(error)"])
                 return self.fail(.recordFailed("\(error)"), shape: shape, allocator: allocator)
             }
+        }
+        return upstream.send(head, body: forwardBody, to: target, on: loop).flatMap { upstreamResponse in
+            // Most answers are not compressed: no hop through the decoding pool and no extra future for them.
+            guard Self.needsDecoding(upstreamResponse) else { return answer(upstreamResponse) }
+            return self.decodeContent(upstreamResponse, on: loop).flatMap(answer)
         }.flatMapErrorThrowing { error in
             if record { session.abandonRecording() }
             self.stats.upstreamErrors.add(1, ordering: .relaxed)
@@ -363,9 +366,13 @@ public final class ProxyEngine: Sendable {
 
     /// Decodes a gzip or deflate `Content-Encoding` off the event loop, bounded by `maxBodyBytes` after
     /// decoding (a small compressed bomb is refused, not inflated), so cassettes and clients get plain bodies.
+    static func needsDecoding(_ r: UpstreamResponse) -> Bool {
+        guard r.body.readableBytes > 0, let encoding = r.headers.first(name: "content-encoding") else { return false }
+        return HTTPContentDecoding.isDecodable(encoding)
+    }
+
     private func decodeContent(_ r: UpstreamResponse, on loop: EventLoop) -> EventLoopFuture<UpstreamResponse> {
-        guard let encoding = r.headers.first(name: "content-encoding"), HTTPContentDecoding.isDecodable(encoding), r.body.readableBytes > 0
-        else {
+        guard Self.needsDecoding(r), let encoding = r.headers.first(name: "content-encoding") else {
             return loop.makeSucceededFuture(r)
         }
         let limit = configuration.maxBodyBytes

@@ -60,6 +60,44 @@ public final class UpstreamClient: Sendable {
     struct Connection: Sendable {
         let channel: Channel
         let collector: NIOLoopBound<HTTPClientResponseCollector>
+        let watchdog: NIOLoopBound<Watchdog>
+    }
+
+    /// The timeout of the exchange in flight on one connection, without a timer per request (scheduling and
+    /// cancelling one per exchange showed in profiles): one task per connection, armed when an exchange
+    /// starts with none armed; when it fires early (the exchange it was armed for is done) it re-arms for
+    /// the one in flight, or stops while the connection is idle.
+    final class Watchdog {
+        var deadline: NIODeadline?
+        var promise: EventLoopPromise<HTTPClientResponse>?
+        var armed = false
+
+        func start(_ promise: EventLoopPromise<HTTPClientResponse>, timeout: TimeAmount, channel: Channel) {
+            self.promise = promise
+            deadline = .now() + timeout
+            if !armed { arm(channel, timeout: timeout) }
+        }
+
+        func finish() {
+            promise = nil
+            deadline = nil
+        }
+
+        private func arm(_ channel: Channel, timeout: TimeAmount) {
+            guard let deadline else {
+                armed = false
+                return
+            }
+            armed = true
+            channel.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) {
+                guard let due = self.deadline, due <= .now() else { return self.arm(channel, timeout: timeout) }
+                let promise = self.promise
+                self.finish()
+                self.armed = false
+                promise?.fail(UpstreamError.timeout(timeout))
+                channel.close(promise: nil)
+            }
+        }
     }
 
     public func send(
@@ -141,9 +179,31 @@ public final class UpstreamClient: Sendable {
         }
         return connecting.flatMapThrowing { channel in
             let collector = try channel.pipeline.syncOperations.handler(type: HTTPClientResponseCollector.self)
-            return Connection(channel: channel, collector: NIOLoopBound(collector, eventLoop: channel.eventLoop))
+            return Connection(
+                channel: channel, collector: NIOLoopBound(collector, eventLoop: channel.eventLoop),
+                watchdog: NIOLoopBound(Watchdog(), eventLoop: channel.eventLoop))
         }.flatMapErrorThrowing { error in
             throw UpstreamError.unreachable("\(target.authority): \(error)")
+        }
+    }
+
+    /// Upstream channels written during this event-loop tick, flushed together once the tick's I/O is
+    /// handled: the requests of all the clients read in one wake-up reach the upstream back to back, so an
+    /// upstream on the same core answers them in one wake-up too, instead of one context switch each.
+    private let unflushed = Mutex<[ObjectIdentifier: [Channel]]>([:])
+
+    private func flushSoon(_ channel: Channel) {
+        let loop = channel.eventLoop
+        let id = ObjectIdentifier(loop)
+        let first = unflushed.withLock { pending -> Bool in
+            let first = pending[id, default: []].isEmpty
+            pending[id, default: []].append(channel)
+            return first
+        }
+        guard first else { return }
+        loop.execute {
+            let channels = self.unflushed.withLock { pending in pending.removeValue(forKey: id) ?? [] }
+            for c in channels { c.flush() }
         }
     }
 
@@ -154,10 +214,7 @@ public final class UpstreamClient: Sendable {
         let loop = c.channel.eventLoop
         let promise = loop.makePromise(of: HTTPClientResponse.self)
         c.collector.value.start(promise)
-        let timer = loop.scheduleTask(in: timeout) {
-            promise.fail(UpstreamError.timeout(self.timeout))
-            c.channel.close(promise: nil)
-        }
+        c.watchdog.value.start(promise, timeout: timeout, channel: c.channel)
         var h = head
         h.headers.replaceOrAdd(name: "Host", value: target.authority)
         h.headers.remove(name: "Connection")
@@ -170,9 +227,10 @@ public final class UpstreamClient: Sendable {
         }
         c.channel.write(HTTPClientRequestPart.head(h), promise: nil)
         if let body, body.readableBytes > 0 { c.channel.write(HTTPClientRequestPart.body(.byteBuffer(body)), promise: nil) }
-        c.channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
+        c.channel.write(HTTPClientRequestPart.end(nil), promise: nil)
+        flushSoon(c.channel)
         return promise.futureResult.always { result in
-            timer.cancel()
+            c.watchdog.value.finish()
             let reusable = c.channel.isActive && c.collector.value.isReusable
             if case .success = result {
                 self.release(c, poolKey, reusable: reusable)

@@ -12,6 +12,29 @@ import Testing
 @Suite struct ProxyFaultTests {
     static let ok = Array("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n{\"ok\":true}".utf8)
 
+    /// The upstream timeout is one watchdog per kept-alive connection, not a timer per request: after fast
+    /// exchanges on a connection, a request the upstream never answers still gets its 504 on time, and the
+    /// next request (on a new connection) is answered.
+    @Test func aSilentAnswerAfterFastOnesOnTheSameConnectionTimesOut() async throws {
+        let dir = NSTemporaryDirectory() + "tapedeck-watchdog-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try await ScriptedUpstream.with(answer: { head in head.contains("/silent") ? [] : Self.ok }) { upstream in
+            try await TestProxy.with(
+                cassette: dir + "/c.jsonl.gz", mode: .passthrough, upstream: "http://127.0.0.1:\(upstream)",
+                configure: { $0.upstreamTimeout = .milliseconds(400) }
+            ) { proxy in
+                for i in 0..<5 { #expect(try await RawHTTPClient.request("GET", "/fast/\(i)", port: proxy.port).status == 200) }
+                try await Task.sleep(for: .milliseconds(250))  // the first watchdog fires while the connection is busy again
+                let started = ContinuousClock.now
+                let r = try await RawHTTPClient.request("GET", "/silent", port: proxy.port)
+                #expect(r.status == 504)
+                #expect(ContinuousClock.now - started < .seconds(5))
+                #expect(try await RawHTTPClient.request("GET", "/fast/after", port: proxy.port).status == 200)
+            }
+        }
+    }
+
     @Test func sigtermWaitsForSlowExchangesToBeAnsweredAndRecorded() async throws {
         let dir = NSTemporaryDirectory() + "tapedeck-term-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
