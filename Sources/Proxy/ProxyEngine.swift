@@ -142,7 +142,8 @@ public final class ProxyEngine: Sendable {
     /// A client request, parsed once: where it goes, what signed it, its key, and the shape its errors take.
     struct Parsed {
         var recorder: Recorder.Request
-        var originForm: String
+        /// The request target, for its origin form when forwarding (not built on the replay path).
+        var target: RequestTarget
         var shape: CloudErrorDocument.Shape
         /// Origin-form with `--upstream`: the upstream gets its own `Host`.
         var reverse: Bool
@@ -185,7 +186,7 @@ public final class ProxyEngine: Sendable {
                 recorder: .init(
                     key: key, signable: signable, profile: profile, upstream: target,
                     uri: request.head.uri),
-                originForm: requestTarget.originForm, shape: shape,
+                target: requestTarget, shape: shape,
                 reverse: request.tunnel == nil && requestTarget.authority == nil))
     }
 
@@ -258,7 +259,7 @@ public final class ProxyEngine: Sendable {
         let started = Date()
         let shape = parsed.shape
         let signable = parsed.recorder.signable
-        var forwardURI = parsed.originForm
+        var forwardURI = parsed.target.originForm
         var forwardBody = request.body
         var forwardBodyBytes = signable.body
         var forwardHeaders = request.head.headers.map { ($0.name, $0.value) }
