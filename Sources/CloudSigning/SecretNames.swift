@@ -17,36 +17,35 @@ public enum SecretNames {
     /// Whether `name` names a credential. Allocation-free for names up to 64 bytes (the common case).
     public static func isSecret(_ name: String) -> Bool {
         var name = name
-        return name.withUTF8 { src -> Bool in
-            guard src.count <= 64 else { return slowIsSecret(String(decoding: src, as: UTF8.self)) }
-            var buffer: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0, 0, 0)
-            return withUnsafeMutableBytes(of: &buffer) { raw -> Bool in
-                var n = 0
-                normalizing.withUnsafeBufferPointer { table in
-                    for b in src {
-                        let m = table[Int(b)]
-                        raw[n] = m
-                        n &+= m == 0 ? 0 : 1
-                    }
-                }
-                let normalized = UnsafeRawBufferPointer(rebasing: raw[0..<n])
-                return scan(normalized) && !harmless.contains { contains(normalized, $0) }
-            }
-        }
+        return name.withUTF8 { isSecret(utf8: $0) }
     }
 
     public static func isSecret<S: StringProtocol>(_ name: S) -> Bool {
+        if let r = name.utf8.withContiguousStorageIfAvailable({ isSecret(utf8: $0) }) { return r }
+        return isSecret(String(name))
+    }
+
+    private static func isSecret(utf8 src: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard src.count <= 64 else { return slowIsSecret(String(decoding: src, as: UTF8.self)) }
         var buffer: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0, 0, 0)
         return withUnsafeMutableBytes(of: &buffer) { raw -> Bool in
-            var n = 0
-            for b in name.utf8 where b != UInt8(ascii: "_") && b != UInt8(ascii: "-") && b != UInt8(ascii: ".") {
-                guard n < raw.count else { return slowIsSecret(String(name)) }
-                raw[n] = b >= 65 && b <= 90 ? b + 32 : b
-                n += 1
-            }
-            let normalized = UnsafeRawBufferPointer(rebasing: raw[0..<n])
+            let normalized = UnsafeRawBufferPointer(rebasing: raw[0..<normalize(src, into: raw)])
             return scan(normalized) && !harmless.contains { contains(normalized, $0) }
         }
+    }
+
+    /// Writes `src` normalized (lower-cased; `_`, `-`, `.` and NUL dropped) to `dst`, which holds at least
+    /// `src.count` bytes; returns the normalized length.
+    private static func normalize(_ src: UnsafeBufferPointer<UInt8>, into dst: UnsafeMutableRawBufferPointer) -> Int {
+        var k = 0
+        normalizing.withUnsafeBufferPointer { table in
+            for b in src {
+                let m = table[Int(b)]
+                dst[k] = m
+                k &+= m == 0 ? 0 : 1
+            }
+        }
+        return k
     }
 
     /// Whether `text`, normalized as names are (lower-cased, `_`, `-` and `.` removed), contains a
@@ -59,15 +58,7 @@ public enum SecretNames {
             guard !src.isEmpty else { return false }
             let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: src.count, alignment: 8)
             defer { buffer.deallocate() }
-            var k = 0
-            normalizing.withUnsafeBufferPointer { table in
-                for b in src {
-                    let m = table[Int(b)]
-                    buffer[k] = m
-                    k &+= m == 0 ? 0 : 1
-                }
-            }
-            let hay = UnsafeRawBufferPointer(rebasing: buffer[0..<k])
+            let hay = UnsafeRawBufferPointer(rebasing: buffer[0..<normalize(src, into: buffer)])
             if scan(hay) { return true }
             return extra.contains { contains(hay, $0) }
         }

@@ -26,4 +26,31 @@ import Testing
         #expect(SecretNames.mentionsSecretName(in: "{\"Name\":\"a\"}", orAnyOf: [Array("name".utf8)]))
         #expect(!SecretNames.mentionsSecretName(in: ""))
     }
+
+    /// `isSecret` (String, Substring, and names over the 64-byte stack buffer) against the plain definition.
+    @Test func nameChecksAgreeWithThePlainDefinition() {
+        let fragments = [
+            "secret", "password", "passwd", "privatekey", "token", "apikey", "accesskey", "signature",
+            "credential", "sessionkey", "authorization", "cookie", "authenticate",
+        ]
+        let harmless = [
+            "nexttoken", "clienttoken", "pagetoken", "continuationtoken", "tokentype", "signaturemethod",
+            "signatureversion", "signaturenonce", "signaturetype", "expiresin", "tokenexpir",
+        ]
+        let pieces = [
+            "Access", "Key", "_Secret", "Id", "Next", "Token", "Signature", "Nonce", "Region", "x-", ".", "Pass", "word", "Group",
+            String(repeating: "a", count: 30),
+        ]
+        var rng = SystemRandomNumberGenerator()
+        var positives = 0
+        for _ in 0..<3000 {
+            let name = (0..<Int.random(in: 1...5, using: &rng)).map { _ in pieces.randomElement(using: &rng)! }.joined()
+            let normalized = String(name.lowercased().filter { $0 != "_" && $0 != "-" && $0 != "." })
+            let expected = fragments.contains { normalized.contains($0) } && !harmless.contains { normalized.contains($0) }
+            #expect(SecretNames.isSecret(name) == expected, "\(name)")
+            #expect(SecretNames.isSecret(("<" + name + ">").dropFirst().dropLast()) == expected, "\(name) as a Substring")
+            if expected { positives += 1 }
+        }
+        #expect(positives > 100, "the generator produces both kinds")
+    }
 }
