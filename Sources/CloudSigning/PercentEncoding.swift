@@ -66,36 +66,17 @@ public enum PercentEncoding {
             memchr(base, Int32(UInt8(ascii: "%")), bytes.count) != nil
             || (plusAsSpace && memchr(base, Int32(UInt8(ascii: "+")), bytes.count) != nil)
         if !needs { return validated(bytes) }  // nothing to decode: one copy, validated
-        if let ascii = decodeASCII(bytes, plusAsSpace: plusAsSpace) { return ascii }
-        var out = [UInt8]()
-        out.reserveCapacity(bytes.count)
-        var i = 0
-        while i < bytes.count {
-            let b = bytes[i]
-            if b == UInt8(ascii: "%") {
-                guard i + 2 < bytes.count, let hi = hexValue(bytes[i + 1]), let lo = hexValue(bytes[i + 2]) else { return nil }
-                out.append(hi << 4 | lo)
-                i += 3
-                continue
-            }
-            out.append(b == UInt8(ascii: "+") && plusAsSpace ? UInt8(ascii: " ") : b)
-            i += 1
-        }
-        return out.withUnsafeBufferPointer { validated($0) }
-    }
-
-    /// Decodes straight into a new `String` when the result is ASCII (signatures, timestamps, nonces);
-    /// nil when an escape is malformed or decodes to a non-ASCII byte (the caller then validates the UTF-8).
-    static func decodeASCII(_ bytes: UnsafeBufferPointer<UInt8>, plusAsSpace: Bool) -> String? {
-        var failed = false
+        // Decoded straight into the new String; its bytes are validated as UTF-8 only when one is non-ASCII.
+        var valid = true
         let s = String(unsafeUninitializedCapacity: bytes.count) { out -> Int in
             var i = 0, k = 0
+            var high: UInt8 = 0
             let n = bytes.count
             while i < n {
                 var b = bytes[i]
                 if b == UInt8(ascii: "%") {
                     guard i + 2 < n, let hi = hexValue(bytes[i + 1]), let lo = hexValue(bytes[i + 2]) else {
-                        failed = true
+                        valid = false
                         return 0
                     }
                     b = hi << 4 | lo
@@ -104,16 +85,18 @@ public enum PercentEncoding {
                     if b == UInt8(ascii: "+") && plusAsSpace { b = UInt8(ascii: " ") }
                     i += 1
                 }
-                guard b < 0x80 else {
-                    failed = true
-                    return 0
-                }
                 out[k] = b
+                high |= b
                 k += 1
+            }
+            if high >= 0x80, String(validating: UnsafeBufferPointer(UnsafeMutableBufferPointer(rebasing: out[0..<k])), as: UTF8.self) == nil
+            {
+                valid = false
+                return 0
             }
             return k
         }
-        return failed ? nil : s
+        return valid ? s : nil
     }
 
     /// The bytes as a `String` if they are valid UTF-8. ASCII (nearly every parameter) is checked eight

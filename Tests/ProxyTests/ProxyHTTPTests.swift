@@ -56,13 +56,20 @@ import Testing
         }
     }
 
-    @Test func connectIsAnsweredWithoutContentLength() async throws {
-        let path = tempCassette("connect")
+    /// A raw connection to a recording proxy with its own cassette and CA directory (the CONNECT tests).
+    func withConnectionToAProxy(_ name: String, _ body: (RawHTTPConnection) async throws -> Void) async throws {
+        let path = tempCassette(name)
         let ca = NSTemporaryDirectory() + "tapedeck-ca-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: path); try? FileManager.default.removeItem(atPath: ca) }
         try await TestProxy.with(cassette: path, mode: .record, caDirectory: ca) { proxy in
             let c = try await RawHTTPConnection.connect(port: proxy.port)
             defer { Task { await c.close() } }
+            try await body(c)
+        }
+    }
+
+    @Test func connectIsAnsweredWithoutContentLength() async throws {
+        try await withConnectionToAProxy("connect") { c in
             try await c.send("CONNECT example.test:443 HTTP/1.1\r\nHost: example.test:443\r\n\r\n")
             let out = try await c.received { $0.contains("\r\n\r\n") }
             #expect(out == "HTTP/1.1 200 OK\r\n\r\n")
@@ -72,12 +79,7 @@ import Testing
     /// Python's http.client (urllib3, requests, every Python SDK through HTTPS_PROXY) and `curl --proxy1.0`
     /// send `CONNECT … HTTP/1.0`: not keep-alive, and still a tunnel that stays open after the 200.
     @Test func anHTTP10ConnectStaysOpenAsATunnel() async throws {
-        let path = tempCassette("connect10")
-        let ca = NSTemporaryDirectory() + "tapedeck-ca-\(UUID().uuidString)"
-        defer { try? FileManager.default.removeItem(atPath: path); try? FileManager.default.removeItem(atPath: ca) }
-        try await TestProxy.with(cassette: path, mode: .record, caDirectory: ca) { proxy in
-            let c = try await RawHTTPConnection.connect(port: proxy.port)
-            defer { Task { await c.close() } }
+        try await withConnectionToAProxy("connect10") { c in
             try await c.send("CONNECT example.test:443 HTTP/1.0\r\n\r\n")
             let out = try await c.received { $0.contains("\r\n\r\n") }
             #expect(out.hasPrefix("HTTP/1.0 200") || out.hasPrefix("HTTP/1.1 200"), "\(out)")

@@ -270,33 +270,31 @@ struct Connection {
 
     /// Python's http.client (and so urllib3 and requests through HTTPS_PROXY) sends `CONNECT … HTTP/1.0`.
     @Test func anHTTP10ConnectIsHandedOverToo() {
-        var m = HTTPServerConnectionStateMachine(limits: HTTPServerLimits())
-        _ = m.head(HTTPRequestHead(version: .http1_0, method: .CONNECT, uri: "example.com:443"))
-        _ = m.end()
-        m.handOverStarted()
+        var m = handingOver(HTTPRequestHead(version: .http1_0, method: .CONNECT, uri: "example.com:443"))
         guard case .handOver = m.handOverWritten(success: true) else { Issue.record("an HTTP/1.0 CONNECT must be tunnelled"); return }
     }
 
-    @Test func aShutdownBeforeTheAnswerStopsTheHandOver() {
+    /// A machine whose CONNECT went to the responder (`quiesce`: the server began shutting down meanwhile)
+    /// and whose 200 is being written.
+    func handingOver(_ head: HTTPRequestHead, quiesce: Bool = false) -> HTTPServerConnectionStateMachine {
         var m = HTTPServerConnectionStateMachine(limits: HTTPServerLimits())
-        _ = m.head(connect)
+        _ = m.head(head)
         _ = m.end()
-        _ = m.quiesce()  // while the responder works on the CONNECT
+        if quiesce { _ = m.quiesce() }
         m.handOverStarted()
+        return m
+    }
+
+    @Test func aShutdownBeforeTheAnswerStopsTheHandOver() {
+        var m = handingOver(connect, quiesce: true)
         guard case .close = m.handOverWritten(success: true) else { Issue.record("a quiescing server does not open a tunnel"); return }
     }
 
     @Test func aFailedWriteOrAShutdownDuringTheSwapCloses() {
-        var m = HTTPServerConnectionStateMachine(limits: HTTPServerLimits())
-        _ = m.head(connect)
-        _ = m.end()
-        m.handOverStarted()
+        var m = handingOver(connect)
         guard case .close = m.handOverWritten(success: false) else { Issue.record("a failed write closes"); return }
 
-        var q = HTTPServerConnectionStateMachine(limits: HTTPServerLimits())
-        _ = q.head(connect)
-        _ = q.end()
-        q.handOverStarted()
+        var q = handingOver(connect)
         guard case .none = q.quiesce() else { Issue.record("the answer is still being written"); return }
         guard case .close = q.handOverWritten(success: true) else { Issue.record("a quiescing server does not open a tunnel"); return }
     }
