@@ -74,20 +74,27 @@ enum ExchangeEncoder {
                 let start = o.count
                 o.append(contentsOf: repeatElement(0, count: u.count + extra))
                 o.withUnsafeMutableBufferPointer { out in
-                    var p = start
-                    for b in u {
-                        switch b {
-                        case 0x22, 0x5C:
-                            out[p] = 92; out[p + 1] = b; p += 2
-                        case 0x0A: out[p] = 92; out[p + 1] = UInt8(ascii: "n"); p += 2
-                        case 0x0D: out[p] = 92; out[p + 1] = UInt8(ascii: "r"); p += 2
-                        case 0x09: out[p] = 92; out[p + 1] = UInt8(ascii: "t"); p += 2
-                        case 0x08: out[p] = 92; out[p + 1] = UInt8(ascii: "b"); p += 2
-                        case 0x0C: out[p] = 92; out[p + 1] = UInt8(ascii: "f"); p += 2
-                        case ..<0x20:
-                            out[p] = 92; out[p + 1] = UInt8(ascii: "u"); out[p + 2] = 48; out[p + 3] = 48
-                            out[p + 4] = hex[Int(b >> 4)]; out[p + 5] = hex[Int(b & 0xF)]; p += 6
-                        default: out[p] = b; p += 1
+                    escapeExtra.withUnsafeBufferPointer { t in
+                        var p = start
+                        for b in u {
+                            if t[Int(b)] == 0 {  // most bytes: one table load, no chain of compares
+                                out[p] = b
+                                p += 1
+                                continue
+                            }
+                            switch b {
+                            case 0x22, 0x5C:
+                                out[p] = 92; out[p + 1] = b; p += 2
+                            case 0x0A: out[p] = 92; out[p + 1] = UInt8(ascii: "n"); p += 2
+                            case 0x0D: out[p] = 92; out[p + 1] = UInt8(ascii: "r"); p += 2
+                            case 0x09: out[p] = 92; out[p + 1] = UInt8(ascii: "t"); p += 2
+                            case 0x08: out[p] = 92; out[p + 1] = UInt8(ascii: "b"); p += 2
+                            case 0x0C: out[p] = 92; out[p + 1] = UInt8(ascii: "f"); p += 2
+                            case ..<0x20:
+                                out[p] = 92; out[p + 1] = UInt8(ascii: "u"); out[p + 2] = 48; out[p + 3] = 48
+                                out[p + 4] = hex[Int(b >> 4)]; out[p + 5] = hex[Int(b & 0xF)]; p += 6
+                            default: out[p] = b; p += 1
+                            }
                         }
                     }
                 }

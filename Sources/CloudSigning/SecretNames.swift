@@ -56,11 +56,50 @@ public enum SecretNames {
         var text = text
         return text.withUTF8 { src -> Bool in
             guard !src.isEmpty else { return false }
+            if extra.isEmpty { return scanRaw(src) }
             let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: src.count, alignment: 8)
             defer { buffer.deallocate() }
             let hay = UnsafeRawBufferPointer(rebasing: buffer[0..<normalize(src, into: buffer)])
             if scan(hay) { return true }
             return extra.contains { contains(hay, $0) }
+        }
+    }
+
+    /// `scan` over `src` normalized on the fly, without a normalized copy (a recorded answer is scanned
+    /// once per exchange): each normalized byte is paired with the one before it; a pair that starts a
+    /// fragment is compared from there, normalizing as it goes.
+    private static func scanRaw(_ src: UnsafeBufferPointer<UInt8>) -> Bool {
+        normalizing.withUnsafeBufferPointer { table in
+            leadPairs.withUnsafeBufferPointer { bits in
+                var prev = 0  // the previous normalized byte (0: none yet)
+                var prevAt = 0  // where it is in `src`
+                for i in 0..<src.count {
+                    let m = Int(table[Int(src[i])])
+                    if m == 0 { continue }
+                    let pair = prev | m << 8
+                    if bits[pair >> 6] & (1 << UInt64(pair & 63)) != 0 && startsFragment(src, at: prevAt, table) { return true }
+                    prev = m
+                    prevAt = i
+                }
+                return false
+            }
+        }
+    }
+
+    /// Whether some fragment starts at `src[at]`, comparing normalized bytes.
+    private static func startsFragment(_ src: UnsafeBufferPointer<UInt8>, at start: Int, _ table: UnsafeBufferPointer<UInt8>) -> Bool {
+        fragments.contains { f in
+            var j = start
+            var k = 0
+            while k < f.count {
+                guard j < src.count else { return false }
+                let m = table[Int(src[j])]
+                j += 1
+                if m == 0 { continue }
+                guard m == f[k] else { return false }
+                k += 1
+            }
+            return true
         }
     }
 

@@ -41,7 +41,12 @@ public final class UpstreamClient: Sendable {
     private let connectTimeout: TimeAmount
     private let timeout: TimeAmount
     private let maxBody: Int
-    private let pool = Mutex(UpstreamPool<Connection>(maxIdlePerKey: 64))
+    private let pool = Mutex(UpstreamPool<PoolKey, Connection>(maxIdlePerKey: 64))
+    /// Idle connections are kept per event loop and origin.
+    struct PoolKey: Hashable {
+        let loop: ObjectIdentifier
+        let origin: String
+    }
 
     public init(group: EventLoopGroup, extraCAFile: String?, connectTimeout: TimeAmount, timeout: TimeAmount, maxBody: Int) throws {
         var tls = TLSConfiguration.makeClientConfiguration()
@@ -53,14 +58,23 @@ public final class UpstreamClient: Sendable {
         self.connectTimeout = connectTimeout
         self.timeout = timeout
         self.maxBody = maxBody
+        var unflushed: [ObjectIdentifier: NIOLoopBoundBox<[Channel]?>] = [:]
+        for loop in group.makeIterator() { unflushed[ObjectIdentifier(loop)] = .makeEmptyBox(valueType: [Channel].self, eventLoop: loop) }
+        self.unflushed = unflushed
     }
 
     /// One upstream connection and the handler that completes the request in flight on it. The collector
     /// is bound to the channel's event loop; the pool is keyed by loop, so it is only ever used there.
-    struct Connection: Sendable {
+    final class Connection: Sendable {
         let channel: Channel
         let collector: NIOLoopBound<HTTPClientResponseCollector>
         let watchdog: NIOLoopBound<Watchdog>
+
+        init(channel: Channel, collector: HTTPClientResponseCollector) {
+            self.channel = channel
+            self.collector = NIOLoopBound(collector, eventLoop: channel.eventLoop)
+            watchdog = NIOLoopBound(Watchdog(), eventLoop: channel.eventLoop)
+        }
     }
 
     /// The timeout of the exchange in flight on one connection, without a timer per request (scheduling and
@@ -103,18 +117,32 @@ public final class UpstreamClient: Sendable {
     public func send(
         _ head: HTTPRequestHead, body: ByteBuffer?, to target: UpstreamTarget, on loop: EventLoop
     ) -> EventLoopFuture<UpstreamResponse> {
-        let poolKey = "\(ObjectIdentifier(loop))|\(target.origin)"
-        if let pooled = takeIdle(poolKey) {
-            return exchange(on: pooled, head, body, target, poolKey).flatMapError { error in
-                // The server closed the idle connection before answering: try once on a new one.
-                if case HTTPClientFailure.closed(receivedAny: false) = error {
-                    return self.connect(target, on: loop).flatMap { self.exchange(on: $0, head, body, target, poolKey) }
-                }
-                return loop.makeFailedFuture(error)
-            }.flatMapErrorThrowing { throw UpstreamClient.upstreamError($0) }
+        let poolKey = PoolKey(loop: ObjectIdentifier(loop), origin: target.origin)
+        let answer = loop.makePromise(of: UpstreamResponse.self)
+        let finish: @Sendable (Result<UpstreamResponse, Error>) -> Void = { result in
+            switch result {
+            case .success(let r): answer.succeed(r)
+            case .failure(let e): answer.fail(UpstreamClient.upstreamError(e))
+            }
         }
-        return connect(target, on: loop).flatMap { self.exchange(on: $0, head, body, target, poolKey) }
-            .flatMapErrorThrowing { throw UpstreamClient.upstreamError($0) }
+        let onNew: @Sendable () -> Void = {
+            self.connect(target, on: loop).whenComplete { connected in
+                switch connected {
+                case .success(let c): self.exchange(on: c, head, body, target, poolKey, then: finish)
+                case .failure(let e): finish(.failure(e))
+                }
+            }
+        }
+        if let pooled = takeIdle(poolKey) {
+            exchange(on: pooled, head, body, target, poolKey) { result in
+                // The server closed the idle connection before answering: try once on a new one.
+                if case .failure(HTTPClientFailure.closed(receivedAny: false)) = result { return onNew() }
+                finish(result)
+            }
+        } else {
+            onNew()
+        }
+        return answer.futureResult
     }
 
     static func upstreamError(_ e: Error) -> Error {
@@ -128,7 +156,7 @@ public final class UpstreamClient: Sendable {
     }
 
     /// Called on `key`'s event loop only (the key names the loop), so the loop-bound collectors may be read.
-    private func takeIdle(_ key: String) -> Connection? {
+    private func takeIdle(_ key: PoolKey) -> Connection? {
         let taken = pool.withLock { p in p.lease(key) { c in c.channel.isActive && c.collector.value.isReusable } }
         for c in taken.stale { c.channel.close(promise: nil) }
         switch taken.0 {
@@ -137,7 +165,7 @@ public final class UpstreamClient: Sendable {
         }
     }
 
-    private func release(_ c: Connection, _ key: String, reusable: Bool) {
+    private func release(_ c: Connection, _ key: PoolKey, reusable: Bool) {
         let released = pool.withLock { p in p.release(c, key: key, reusable: reusable) }
         switch released {
         case .parked: break
@@ -179,9 +207,7 @@ public final class UpstreamClient: Sendable {
         }
         return connecting.flatMapThrowing { channel in
             let collector = try channel.pipeline.syncOperations.handler(type: HTTPClientResponseCollector.self)
-            return Connection(
-                channel: channel, collector: NIOLoopBound(collector, eventLoop: channel.eventLoop),
-                watchdog: NIOLoopBound(Watchdog(), eventLoop: channel.eventLoop))
+            return Connection(channel: channel, collector: collector)
         }.flatMapErrorThrowing { error in
             throw UpstreamError.unreachable("\(target.authority): \(error)")
         }
@@ -190,27 +216,26 @@ public final class UpstreamClient: Sendable {
     /// Upstream channels written during this event-loop tick, flushed together once the tick's I/O is
     /// handled: the requests of all the clients read in one wake-up reach the upstream back to back, so an
     /// upstream on the same core answers them in one wake-up too, instead of one context switch each.
-    private let unflushed = Mutex<[ObjectIdentifier: [Channel]]>([:])
+    /// One list per loop of the group, touched only on its loop (no lock).
+    private let unflushed: [ObjectIdentifier: NIOLoopBoundBox<[Channel]?>]
 
     private func flushSoon(_ channel: Channel) {
         let loop = channel.eventLoop
-        let id = ObjectIdentifier(loop)
-        let first = unflushed.withLock { pending -> Bool in
-            let first = pending[id, default: []].isEmpty
-            pending[id, default: []].append(channel)
-            return first
-        }
-        guard first else { return }
+        guard let list = unflushed[ObjectIdentifier(loop)] else { return channel.flush() }  // a loop of another group
+        if list.value == nil { list.value = [] }
+        list.value?.append(channel)
+        guard list.value?.count == 1 else { return }
         loop.execute {
-            let channels = self.unflushed.withLock { pending in pending.removeValue(forKey: id) ?? [] }
+            let channels = list.value ?? []
+            list.value?.removeAll(keepingCapacity: true)
             for c in channels { c.flush() }
         }
     }
 
     private func exchange(
         on c: Connection, _ head: HTTPRequestHead, _ body: ByteBuffer?, _ target: UpstreamTarget,
-        _ poolKey: String
-    ) -> EventLoopFuture<UpstreamResponse> {
+        _ poolKey: PoolKey, then done: @escaping @Sendable (Result<UpstreamResponse, Error>) -> Void
+    ) {
         let loop = c.channel.eventLoop
         let promise = loop.makePromise(of: HTTPClientResponse.self)
         c.collector.value.start(promise)
@@ -229,14 +254,16 @@ public final class UpstreamClient: Sendable {
         if let body, body.readableBytes > 0 { c.channel.write(HTTPClientRequestPart.body(.byteBuffer(body)), promise: nil) }
         c.channel.write(HTTPClientRequestPart.end(nil), promise: nil)
         flushSoon(c.channel)
-        return promise.futureResult.always { result in
+        promise.futureResult.whenComplete { result in
             c.watchdog.value.finish()
-            let reusable = c.channel.isActive && c.collector.value.isReusable
-            if case .success = result {
-                self.release(c, poolKey, reusable: reusable)
-            } else {
+            switch result {
+            case .success(let r):
+                self.release(c, poolKey, reusable: c.channel.isActive && c.collector.value.isReusable)
+                done(.success(UpstreamResponse(status: r.head.status, headers: r.head.headers, body: r.body)))
+            case .failure(let e):
                 c.channel.close(promise: nil)
+                done(.failure(e))
             }
-        }.map { UpstreamResponse(status: $0.head.status, headers: $0.head.headers, body: $0.body) }
+        }
     }
 }

@@ -4,7 +4,7 @@
 /// A lease takes the most recently parked connection that is still usable (LIFO: the warmest one, and
 /// stale ones age out at the bottom); every unusable one met on the way is handed back to be closed. A
 /// release parks a reusable connection unless its key already holds `maxIdlePerKey`.
-struct UpstreamPool<Connection> {
+struct UpstreamPool<Key: Hashable, Connection> {
     enum Lease {
         /// Send on this pooled connection.
         case use(Connection)
@@ -19,7 +19,7 @@ struct UpstreamPool<Connection> {
     }
 
     let maxIdlePerKey: Int
-    private var idle: [String: [Connection]] = [:]
+    private var idle: [Key: [Connection]] = [:]
 
     init(maxIdlePerKey: Int) { self.maxIdlePerKey = maxIdlePerKey }
 
@@ -28,18 +28,17 @@ struct UpstreamPool<Connection> {
 
     /// - Parameter usable: whether a parked connection may carry a request now (open, nothing arrived while idle).
     /// - Returns: what to do, and the parked connections found unusable on the way (close them).
-    mutating func lease(_ key: String, usable: (Connection) -> Bool) -> (Lease, stale: [Connection]) {
+    mutating func lease(_ key: Key, usable: (Connection) -> Bool) -> (Lease, stale: [Connection]) {
         var stale: [Connection] = []
-        guard var list = idle[key] else { return (.connect, stale) }
-        defer { idle[key] = list.isEmpty ? nil : list }
-        while let c = list.popLast() {
+        defer { if idle[key]?.isEmpty == true { idle[key] = nil } }
+        while let c = idle[key]?.popLast() {  // in place: the list is not copied out and back
             if usable(c) { return (.use(c), stale) }
             stale.append(c)
         }
         return (.connect, stale)
     }
 
-    mutating func release(_ c: Connection, key: String, reusable: Bool) -> Release {
+    mutating func release(_ c: Connection, key: Key, reusable: Bool) -> Release {
         guard reusable, idle[key, default: []].count < maxIdlePerKey else { return .close(c) }
         idle[key, default: []].append(c)
         return .parked

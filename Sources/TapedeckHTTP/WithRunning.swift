@@ -37,14 +37,22 @@ public func withRunning<S: Service, Ready: Sendable, T>(
             try await group.run()
         }
         var iterator = readiness.makeAsyncIterator()
-        guard let ready = await iterator.next() else {
+        guard let result = await whenReady(&iterator, body) else {
             try await tasks.waitForAll()  // the service's own error, if it has one
             throw ServiceEndedBeforeReady()
         }
-        let result: Result<T, Error>
-        do { result = .success(try await body(ready)) } catch { result = .failure(error) }
         await group.triggerGracefulShutdown()
         try await tasks.waitForAll()
         return try result.get()
     }
+}
+
+/// `body`'s outcome once the service is ready, or nil if it ended first. Its own scope, so what the service
+/// handed over (a running server, holding a quiescing helper that completes a promise when it is released)
+/// is released before the service's event loops shut down, not after.
+private func whenReady<Ready, T>(
+    _ iterator: inout AsyncStream<Ready>.Iterator, _ body: (Ready) async throws -> T
+) async -> Result<T, Error>? {
+    guard let ready = await iterator.next() else { return nil }
+    do { return .success(try await body(ready)) } catch { return .failure(error) }
 }

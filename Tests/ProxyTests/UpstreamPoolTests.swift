@@ -10,7 +10,7 @@ import Testing
     }
 
     @Test func emptyPoolSaysConnectAndReleasedConnectionsAreReusedLastInFirstOut() {
-        var pool = UpstreamPool<Conn>(maxIdlePerKey: 4)
+        var pool = UpstreamPool<String, Conn>(maxIdlePerKey: 4)
         guard case .connect = pool.lease("a", usable: { $0.usable }).0 else { Issue.record("an empty pool must connect"); return }
         for i in 1...3 {
             guard case .parked = pool.release(Conn(id: i), key: "a", reusable: true) else { Issue.record("must park"); return }
@@ -22,7 +22,7 @@ import Testing
     }
 
     @Test func unusableParkedConnectionsAreHandedBackToBeClosed() {
-        var pool = UpstreamPool<Conn>(maxIdlePerKey: 4)
+        var pool = UpstreamPool<String, Conn>(maxIdlePerKey: 4)
         _ = pool.release(Conn(id: 1), key: "a", reusable: true)
         _ = pool.release(Conn(id: 2, usable: false), key: "a", reusable: true)
         _ = pool.release(Conn(id: 3, usable: false), key: "a", reusable: true)
@@ -37,7 +37,7 @@ import Testing
     }
 
     @Test func notReusableOrOverTheBoundIsClosed() {
-        var pool = UpstreamPool<Conn>(maxIdlePerKey: 2)
+        var pool = UpstreamPool<String, Conn>(maxIdlePerKey: 2)
         guard case .close(let c) = pool.release(Conn(id: 9), key: "a", reusable: false) else { Issue.record("must close"); return }
         #expect(c.id == 9)
         _ = pool.release(Conn(id: 1), key: "a", reusable: true)
