@@ -24,16 +24,17 @@ public final class ReplayIndex: Sendable {
 
     private struct State {
         var byKey: [String: Recorded] = [:]
-        var cursors: [String: Int] = [:]
         var count = 0
     }
     private let state = Mutex(State())
 
-    /// One key's recordings in order. Most keys have one, held inline: a million distinct keys cost no
-    /// array each (that was a third of opening a large cassette).
+    /// One key's recordings in order, and how many times the key has been answered (its cursor, kept
+    /// here so a lookup hashes the key once). Most keys have one recording, held inline: a million
+    /// distinct keys cost no array each (that was a third of opening a large cassette).
     struct Recorded: Sendable {
         private var head: CassetteReader.Entry?
         private var rest: [CassetteReader.Entry] = []
+        var used = 0
 
         init() {}
 
@@ -62,8 +63,10 @@ public final class ReplayIndex: Sendable {
     /// Adds an exchange recorded during this session, as already answered once (auto mode).
     public func appendUsed(_ entry: CassetteReader.Entry) {
         state.withLock { s in
-            s.byKey[entry.key, default: Recorded()].append(entry)
-            s.cursors[entry.key] = s.byKey[entry.key]!.count
+            var recorded = s.byKey.removeValue(forKey: entry.key) ?? Recorded()
+            recorded.append(entry)
+            recorded.used = recorded.count
+            s.byKey[entry.key] = recorded
             s.count += 1
         }
     }
@@ -82,9 +85,9 @@ public final class ReplayIndex: Sendable {
         let policy = self.policy
         let outcome = state.withLock { s -> Outcome? in
             guard let index = s.byKey.index(forKey: key.string) else { return nil }
+            let i = s.byKey.values[index].used
+            s.byKey.values[index].used = i + 1  // in place, by index: no second hash
             let list = s.byKey.values[index]
-            let i = s.cursors[key.string, default: 0]
-            s.cursors[key.string] = i + 1
             if i < list.count { return .hit(list[i]) }
             switch policy {
             case .error: return .exhausted(recorded: list.count)
@@ -96,7 +99,11 @@ public final class ReplayIndex: Sendable {
     }
 
     /// Forgets how often each key has been answered.
-    public func rewind() { state.withLock { $0.cursors.removeAll() } }
+    public func rewind() {
+        state.withLock { s in
+            for i in s.byKey.indices where s.byKey.values[i].used != 0 { s.byKey.values[i].used = 0 }
+        }
+    }
 
     /// The first recording of `key`, if any.
     public func first(_ key: RequestKey) -> CassetteReader.Entry? { state.withLock { $0.byKey[key.string]?.first } }
