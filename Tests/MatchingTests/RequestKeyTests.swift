@@ -155,4 +155,26 @@ func setHeader(_ r: inout SignableRequest, _ name: String, _ value: String) {
         let k = RequestKey(r, host: "h", profile: .generic).string
         #expect(!k.contains("hunter2") && k.contains("password=REDACTED") && k.contains("user=bob"))
     }
+
+    /// Cursors: a rewind starts every key again; a recording added in auto mode counts as answered, one
+    /// added in record mode does not.
+    @Test func replayIndexRewindsAndCountsRecordingsAddedThisSession() {
+        let a = RequestKey(parsing: "a"), b = RequestKey(parsing: "b")
+        let idx = ReplayIndex(entries: [CassetteReader.Entry(seq: 1, key: "a", offset: 0, length: 1)], policy: .error)
+        func next(_ k: RequestKey) -> String {
+            switch idx.next(k) {
+            case .hit(let e): return "\(e.seq)"
+            case .exhausted: return "x"
+            case .miss: return "m"
+            }
+        }
+        #expect([next(a), next(a)] == ["1", "x"])
+        idx.appendUsed(CassetteReader.Entry(seq: 2, key: "a", offset: 1, length: 1))
+        #expect(next(a) == "x", "the auto-mode recording was answered live")
+        idx.append(CassetteReader.Entry(seq: 3, key: "b", offset: 2, length: 1))
+        #expect([next(b), next(b)] == ["3", "x"])
+        idx.rewind()
+        #expect([next(a), next(a), next(a), next(b)] == ["1", "2", "x", "3"])
+        #expect(idx.count == 3)
+    }
 }
