@@ -58,7 +58,7 @@ public final class CassetteWriter: Sendable {
         var st = stat()
         fstat(fd, &st)
         let compressor: ZlibCompressor
-        do { compressor = try ZlibCompressor(algorithm: .deflate, configuration: CassetteWriter.zlib) } catch {
+        do { compressor = try GzipMember.makeCompressor(CassetteWriter.zlib) } catch {
             Foundation.close(fd)
             throw CassetteError(.io, file: path, "zlib: \(error)")
         }
@@ -193,7 +193,7 @@ public final class CassetteWriter: Sendable {
         let parts = exchanges.count >= CassetteWriter.parallelBatch ? min(CassetteWriter.cores, exchanges.count / 32) : 1
         if parts > 1 && st.helpers.count < parts - 1 {
             for _ in st.helpers.count..<(parts - 1) {
-                do { st.helpers.append(try ZlibCompressor(algorithm: .deflate, configuration: CassetteWriter.zlib)) } catch {
+                do { st.helpers.append(try GzipMember.makeCompressor(CassetteWriter.zlib)) } catch {
                     throw CassetteError(.io, file: path, "zlib: \(error)")
                 }
             }
@@ -252,11 +252,9 @@ public final class CassetteWriter: Sendable {
         var payload = allocator.buffer(capacity: line.count + 1)
         payload.writeBytes(line)
         payload.writeInteger(UInt8(ascii: "\n"))
-        var member: ByteBuffer
-        do { member = try GzipMember.encode(payload, compressor: compressor, allocator: allocator) } catch {
+        do { try GzipMember.encode(payload, compressor: compressor, into: &out) } catch {
             throw CassetteError(.io, file: path, "compressing record: \(error)")
         }
-        out.writeBuffer(&member)
     }
 
     /// Writes `member` (one or more whole records) at the end of the file, or cuts a partial write off.

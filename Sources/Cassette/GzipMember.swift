@@ -11,24 +11,44 @@ public enum GzipMember {
     static let headerSize = 20  // 10 fixed + XLEN(2) + SI1 SI2(2) + SLEN(2) + length(4)
     static let trailerSize = 8
 
-    /// Compresses `payload` into one member, reusing `compressor` (a raw-deflate `ZlibCompressor`).
-    public static func encode(_ payload: ByteBuffer, compressor: ZlibCompressor, allocator: ByteBufferAllocator) throws -> ByteBuffer {
+    /// A compressor for `encode`: zlib in gzip mode, which computes the CRC-32 while it deflates (a
+    /// separate checksum pass over each record cost as much as a tenth of recording).
+    public static func makeCompressor(_ configuration: ZlibConfiguration = .init()) throws -> ZlibCompressor {
+        try ZlibCompressor(algorithm: .gzip, configuration: configuration)
+    }
+
+    /// Compresses `payload` into one member appended to `out`, reusing `compressor` (from `makeCompressor`).
+    /// zlib writes its own 10-byte gzip header, deflate data and trailer (CRC-32, size) behind 10 spare
+    /// bytes; the first 20 bytes are then overwritten with this format's header (the same fixed fields plus
+    /// the `TD` extra field), so nothing is copied twice.
+    public static func encode(_ payload: ByteBuffer, compressor: ZlibCompressor, into out: inout ByteBuffer) throws {
         var input = payload
-        let crc = input.withUnsafeReadableBytes { CRC32.checksum($0) }
-        let size = UInt32(truncatingIfNeeded: input.readableBytes)
-        var deflated = allocator.buffer(capacity: compressor.maxSize(from: input) + 64)
-        try compressor.deflate(from: &input, to: &deflated, flush: .finish)
-        try compressor.reset()
-        var out = allocator.buffer(capacity: headerSize + deflated.readableBytes + trailerSize)
-        let total = UInt32(headerSize + deflated.readableBytes + trailerSize)
-        out.writeBytes([0x1F, 0x8B, 8, 4, 0, 0, 0, 0, 0, 0xFF])  // magic, deflate, FEXTRA, no mtime, unknown OS
-        out.writeInteger(UInt16(8), endianness: .little)  // XLEN
-        out.writeBytes([UInt8(ascii: "T"), UInt8(ascii: "D")])
-        out.writeInteger(UInt16(4), endianness: .little)  // SLEN
-        out.writeInteger(total, endianness: .little)
-        out.writeBuffer(&deflated)
-        out.writeInteger(crc, endianness: .little)
-        out.writeInteger(size, endianness: .little)
+        let start = out.writerIndex
+        out.reserveCapacity(minimumWritableBytes: compressor.maxSize(from: input) + headerSize + trailerSize + 64)
+        out.writeRepeatingByte(0, count: headerSize - 10)
+        do {
+            try compressor.deflate(from: &input, to: &out, flush: .finish)
+            try compressor.reset()
+        } catch {
+            out.moveWriterIndex(to: start)
+            throw error
+        }
+        guard out.getInteger(at: start + headerSize - 10, endianness: .big, as: UInt16.self) == 0x1F8B else {
+            out.moveWriterIndex(to: start)
+            throw GzipMemberError.mismatch("the compressor is not in gzip mode (make it with GzipMember.makeCompressor)")
+        }
+        let total = UInt32(out.writerIndex - start)
+        out.setBytes([0x1F, 0x8B, 8, 4, 0, 0, 0, 0, 0, 0xFF], at: start)  // magic, deflate, FEXTRA, no mtime, unknown OS
+        out.setInteger(UInt16(8), at: start + 10, endianness: .little)  // XLEN
+        out.setBytes([UInt8(ascii: "T"), UInt8(ascii: "D")], at: start + 12)
+        out.setInteger(UInt16(4), at: start + 14, endianness: .little)  // SLEN
+        out.setInteger(total, at: start + 16, endianness: .little)
+    }
+
+    /// One member on its own.
+    public static func encode(_ payload: ByteBuffer, compressor: ZlibCompressor, allocator: ByteBufferAllocator) throws -> ByteBuffer {
+        var out = allocator.buffer(capacity: 0)
+        try encode(payload, compressor: compressor, into: &out)
         return out
     }
 

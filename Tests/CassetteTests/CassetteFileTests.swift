@@ -149,7 +149,7 @@ func writeCassette(_ path: String, count: Int) throws {
 
 import CompressNIO
 enum CompressNIOFacade {
-    static func compressor() throws -> ZlibCompressor { try ZlibCompressor(algorithm: .deflate) }
+    static func compressor() throws -> ZlibCompressor { try GzipMember.makeCompressor() }
 }
 
 @Suite struct CRC32Tests {
@@ -158,6 +158,37 @@ enum CompressNIOFacade {
         #expect(crc("") == 0)
         #expect(crc("123456789") == 0xCBF4_3926)
         #expect(crc("The quick brown fox jumps over the lazy dog") == 0x414F_A339)
+    }
+}
+
+@Suite struct GzipMemberTests {
+    /// zlib writes the trailer (CRC-32 computed while deflating): the reader's own check agrees with it,
+    /// members follow each other in one buffer, and each carries its total length.
+    @Test func membersRoundTripAndCarryTheirLength() throws {
+        let compressor = try GzipMember.makeCompressor()
+        let decompressor = try ZlibDecompressor(algorithm: .deflate)
+        var out = ByteBuffer()
+        let payloads = ["", "one line\n", String(repeating: "{\"SecurityGroupId\":\"sg-1\"},", count: 500) + "\n"]
+        for p in payloads { try GzipMember.encode(ByteBuffer(string: p), compressor: compressor, into: &out) }
+        for p in payloads {
+            guard case .member(let length) = GzipMember.header(out), let member = out.readSlice(length: length) else {
+                Issue.record("no member for \(p.count) bytes"); return
+            }
+            let decoded = try GzipMember.decode(member, decompressor: decompressor, allocator: ByteBufferAllocator())
+            #expect(String(buffer: decoded) == p)
+            let crc = Array(p.utf8).withUnsafeBytes { CRC32.checksum($0) }
+            #expect(member.getInteger(at: member.writerIndex - 8, endianness: .little, as: UInt32.self) == crc)
+        }
+        #expect(out.readableBytes == 0)
+    }
+
+    /// A raw-deflate compressor would write a member without a trailer: refused, and nothing is appended.
+    @Test func aCompressorNotInGzipModeIsRefused() throws {
+        var out = ByteBuffer(string: "kept")
+        #expect(throws: (any Error).self) {
+            try GzipMember.encode(ByteBuffer(string: "x"), compressor: try ZlibCompressor(algorithm: .deflate), into: &out)
+        }
+        #expect(String(buffer: out) == "kept")
     }
 }
 
