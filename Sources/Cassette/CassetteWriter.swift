@@ -31,7 +31,7 @@ public final class CassetteWriter: Sendable {
     /// Each record is its own deflate stream, reset before the next: a 16 KB window covers a record of
     /// typical size, and a 4096-entry hash table (memory level 5) costs 8 KB to clear per record instead of
     /// zlib's default 64 KB, which was most of compressing a small record.
-    static let zlib = ZlibConfiguration(windowSize: .window64k, compressionLevel: .compressionLevel3, memoryLevel: .memory16K)
+    public static let zlib = ZlibConfiguration(windowSize: .window64k, compressionLevel: .compressionLevel3, memoryLevel: .memory16K)
     private let allocator = ByteBufferAllocator()
     /// `write(2)`, replaceable in tests to inject ENOSPC, EIO and short writes.
     let writeBytes: @Sendable (Int32, UnsafeRawPointer, Int) -> Int

@@ -2,15 +2,17 @@ import ArgumentParser
 import Cassette
 import Foundation
 import Matching
+import NIOCore
 
 /// `tapedeck-bench cassette`: writes or loads a large synthetic cassette (used by scripts/bench-proxy).
 struct BenchCassette: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cassette",
-        abstract: "Write a synthetic cassette of N exchanges, or time loading one for replay (used by scripts/bench-proxy).",
+        abstract:
+            "Write a synthetic cassette of N exchanges, time loading one for replay, or time what recording costs per exchange of one (used by scripts/bench-proxy).",
     )
 
-    @Argument(help: "write | load") var action: String
+    @Argument(help: "write | load | cost") var action: String
     @Argument var file: String
     @Option(help: "Exchanges to write.") var exchanges = 1_000_000
     @Option(help: "Exchanges per write (the group commit's batch).") var batchSize = 256
@@ -64,9 +66,53 @@ struct BenchCassette: ParsableCommand {
             let index = ReplayIndex(entries: reader.entries, policy: .error)
             let secs = Date().timeIntervalSince(start)
             print("{\"action\":\"load\",\"exchanges\":\(index.count),\"seconds\":\(secs),\"peak_rss_mib\":\(peakRSSMiB())}")
+        case "cost":
+            try cost()
         default:
-            throw ValidationError("action must be write or load")
+            throw ValidationError("action must be write, load or cost")
         }
+    }
+
+    /// What recording adds per exchange, for the exchanges of `file` (e.g. what the recording proxy just
+    /// wrote), each step alone on this thread: redaction, then the whole append of one record (encode,
+    /// compress, `write(2)`) to a scratch cassette, and within it compressing the encoded line. The proxy
+    /// does all of it for every exchange, so it bounds how close recording can come to passthrough on
+    /// the same core.
+    private func cost() throws {
+        let sample = Array(try CassetteReader(path: file).allExchanges().prefix(100))
+        guard !sample.isEmpty else { throw ValidationError("\(file) holds no exchanges") }
+        let rounds = max(1, 20_000 / sample.count)
+        let redactor = Redactor()
+        func perExchange(_ body: () throws -> Void) rethrows -> Double {
+            let t = Date()
+            for _ in 0..<rounds { try body() }
+            return Date().timeIntervalSince(t) * 1e6 / Double(rounds * sample.count)
+        }
+        var sink = 0
+        let redact = perExchange { for e in sample { sink &+= redactor.redact(e).seq } }
+        let scratch = file + ".cost-\(getpid())"
+        defer {
+            try? FileManager.default.removeItem(atPath: scratch)
+            try? FileManager.default.removeItem(atPath: scratch + ".idx")
+        }
+        let writer = try CassetteWriter(path: scratch)
+        let append = try perExchange { for e in sample { sink &+= try writer.append(e).length } }
+        writer.close()
+        let lines = try sample.map {
+            var b = ByteBuffer(bytes: try CassetteCoding.encode($0)); b.writeString("\n"); return b
+        }
+        let compressor = try GzipMember.makeCompressor(CassetteWriter.zlib)
+        var out = ByteBuffer()
+        let compress = try perExchange {
+            for line in lines {
+                out.clear()
+                try GzipMember.encode(line, compressor: compressor, into: &out)
+            }
+        }
+        let bytes = lines.reduce(0) { $0 + $1.readableBytes } / lines.count
+        print(
+            "{\"action\":\"cost\",\"exchanges\":\(sample.count),\"record_bytes\":\(bytes),\"redact_us\":\(redact),\"append_us\":\(append),\"compress_us\":\(compress),\"sink\":\(sink & 1)}"
+        )
     }
 
     private func peakRSSMiB() -> Int {
