@@ -149,7 +149,7 @@ public final class ProxyEngine: Sendable {
         var reverse: Bool
     }
 
-    func parse(_ request: ClientRequest, session: CassetteSession) -> Result<Parsed, ProxyFailure> {
+    func parse(_ request: ClientRequest, session: CassetteSession, keyed: Bool = true) -> Result<Parsed, ProxyFailure> {
         guard let requestTarget = RequestTarget(request.head.uri) else {
             return .failure(.badRequest("cannot parse the request target \(request.head.uri)"))
         }
@@ -175,10 +175,13 @@ public final class ProxyEngine: Sendable {
             method: request.head.method.rawValue, rawPath: rawPath, query: query, form: form,
             headers: request.head.headers.map { ($0.name, $0.value) }, body: bodyBytes)
         let profile = session.profile(for: signable)
-        let keyHost =
-            target?.authority
-            ?? (session.recordedHosts.count == 1 ? session.recordedHosts[0] : request.head.headers.first(name: "host") ?? "")
-        let key = RequestKey(signable, host: keyHost, profile: profile)
+        var key: RequestKey?
+        if keyed {
+            let keyHost =
+                target?.authority
+                ?? (session.recordedHosts.count == 1 ? session.recordedHosts[0] : request.head.headers.first(name: "host") ?? "")
+            key = RequestKey(signable, host: keyHost, profile: profile)
+        }
         // Only the Format parameter matters for the error shape: no per-request dictionary on the replay path.
         let shape = ProxyFailure.shape(profile: profile, path: rawPath, format: query["Format"] ?? form["Format"])
         return .success(
@@ -201,7 +204,7 @@ public final class ProxyEngine: Sendable {
         let allocator = ByteBufferAllocator()
         let (mode, session) = state.withLock { ($0.mode, $0.session) }
         let parsed: Parsed
-        switch parse(request, session: session) {
+        switch parse(request, session: session, keyed: mode != .passthrough) {
         case .success(let p): parsed = p
         case .failure(let f): return .now(fail(f, shape: .generic, allocator: allocator))
         }
@@ -297,8 +300,11 @@ public final class ProxyEngine: Sendable {
         let answer: @Sendable (UpstreamResponse) -> EventLoopFuture<ProxyResponse> = { upstreamResponse in
             let (exchange, response) = self.exchange(
                 request: head, target: target, body: recordedBody, upstream: upstreamResponse,
-                key: key.string, profile: profile, started: started, record: record)
-            guard let exchange else { return loop.makeSucceededFuture(response) }
+                key: key?.string, profile: profile, started: started, record: record)
+            guard let exchange else {
+                if record { session.abandonRecording() }  // (never: a recording request is always keyed)
+                return loop.makeSucceededFuture(response)
+            }
             // The record is in the file before the client gets the last byte of its answer.
             let redactor = self.configuration.redactor
             return session.commit(exchange, prepare: { redactor.redact($0) }, pool: self.writerPool, on: loop).map { entry in
@@ -345,7 +351,7 @@ public final class ProxyEngine: Sendable {
 
     /// The response to send and, when recording, the record to store (body decoded; not yet redacted).
     private func exchange(
-        request head: HTTPRequestHead, target: UpstreamTarget, body: [UInt8], upstream r: UpstreamResponse, key: String,
+        request head: HTTPRequestHead, target: UpstreamTarget, body: [UInt8], upstream r: UpstreamResponse, key: String?,
         profile: MatchProfile, started: Date, record: Bool
     ) -> (Exchange?, ProxyResponse) {
         let respHeaders = HopByHop.strip(r.headers.map { ($0.name, $0.value) }, dropLength: true)
@@ -353,7 +359,7 @@ public final class ProxyEngine: Sendable {
         let headLength = head.method == .HEAD ? r.headers.first(name: "content-length").flatMap(Int.init) : nil
         // The live client gets the upstream's (decoded) bytes as they are: no copy.
         let response = ProxyResponse(status: r.status, headers: respHeaders, body: r.body, headContentLength: headLength)
-        guard record else { return (nil, response) }
+        guard record, let key else { return (nil, response) }
         let respBytes = Array(r.body.readableBytesView)
         let reqHeaders =
             [("Host", target.authority)] + head.headers.map { ($0.name, $0.value) }.filter { !ASCIICase.equalIgnoringCase($0.0, "host") }

@@ -8,7 +8,8 @@ import Matching
 struct Recorder {
     /// What the engine knows of a request when it asks.
     struct Request {
-        var key: RequestKey
+        /// Nil in passthrough, which neither matches nor records (keying costs a tenth of forwarding).
+        var key: RequestKey?
         /// The request as sent (for showing which ignored parts differ from a recording).
         var signable: SignableRequest
         var profile: MatchProfile
@@ -29,18 +30,18 @@ struct Recorder {
 
     /// Decides; advances the replay cursor of the key when it answers from the cassette.
     func decide(_ request: Request, mode: ProxyMode) -> Decision {
-        if mode == .replay || mode == .auto {
-            switch session.replay.next(request.key) {
+        if mode == .replay || mode == .auto, let key = request.key {
+            switch session.replay.next(key) {
             case .hit(let entry):
                 return .replay(entry)
             case .miss(let nearest) where mode == .replay:
                 return .fail(
                     .noMatch(
-                        cassette: session.path, key: request.key.string, nearest: nearest?.string,
-                        differences: nearest?.differences(from: request.key) ?? [],
+                        cassette: session.path, key: key.string, nearest: nearest?.string,
+                        differences: nearest?.differences(from: key) ?? [],
                         ignoredDifferences: nearest.map { ignoredDifferences(request, recorded: $0) } ?? []))
             case .exhausted(let recorded) where mode == .replay:
-                return .fail(.exhausted(cassette: session.path, key: request.key.string, recorded: recorded))
+                return .fail(.exhausted(cassette: session.path, key: key.string, recorded: recorded))
             case .miss, .exhausted:
                 break  // auto: forward and record
             }

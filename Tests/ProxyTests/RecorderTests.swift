@@ -24,7 +24,7 @@ import Testing
             let req = Exchange.Request(method: "GET", url: "http://ecs.aliyuncs.com/?Action=\(action)", headers: [], body: .empty)
             try w.append(
                 Exchange(
-                    seq: 0, key: r.key.string, profile: "aliyun-rpc", request: req,
+                    seq: 0, key: try #require(r.key).string, profile: "aliyun-rpc", request: req,
                     response: .init(status: 200, headers: [], body: Body(encoding: .text, data: body)),
                     timing: .init(started_at: "2026-01-01T00:00:00.000Z", duration_ms: 1)))
         }
@@ -76,6 +76,13 @@ import Testing
         #expect(recorder.decide(try request("Action=B"), mode: .auto) == .forward(record: true), "used up in auto: recorded anew")
         #expect(recorder.decide(try request("Action=A"), mode: .record) == .forward(record: true))
         #expect(recorder.decide(try request("Action=A"), mode: .passthrough) == .forward(record: false))
+        var unkeyed = try request("Action=A")
+        unkeyed.key = nil  // passthrough does not key requests
+        #expect(recorder.decide(unkeyed, mode: .passthrough) == .forward(record: false))
+        guard case .hit(let first) = s.replay.next(try #require(try request("Action=A").key)) else {
+            Issue.record("A is recorded"); return
+        }
+        #expect(first.seq == 1, "record and passthrough used no recording")
         #expect(recorder.decide(try request("Action=C", upstream: nil), mode: .record) == .fail(.noUpstream(uri: "/?Action=C")))
         guard case .fail(.loopRefused) = Recorder(session: s, isSelf: { _ in true }).decide(try request("Action=C"), mode: .record) else {
             Issue.record("forwarding to itself must be refused"); return
