@@ -1,3 +1,5 @@
+import Foundation
+
 /// One recorded HTTP exchange: what was asked, what came back, when, and the key it is matched by.
 /// Encoded as one JSON line with sorted keys (so `key` comes first and files diff cleanly).
 public struct Exchange: Codable, Sendable, Equatable {
@@ -80,7 +82,8 @@ public struct Body: Codable, Sendable, Equatable {
 
     /// Text if the bytes are valid UTF-8 without NULs, else base64.
     public init(bytes: [UInt8]) {
-        if !bytes.contains(0), let s = String(validating: bytes, as: UTF8.self) {
+        let hasNUL = bytes.withUnsafeBytes { raw in raw.baseAddress.map { memchr($0, 0, raw.count) != nil } ?? false }
+        if !hasNUL, let s = String(validating: bytes, as: UTF8.self) {
             self.init(encoding: .text, data: s)
         } else {
             self.init(encoding: .base64, data: Base64.encode(bytes))

@@ -161,6 +161,34 @@ enum CompressNIOFacade {
     }
 }
 
+@Suite struct TimestampTests {
+    /// Digit by digit, as `String(format:)` with the same fields writes it, for random instants 1970–9999.
+    @Test func agreesWithFormattedOutput() {
+        var rng = SystemRandomNumberGenerator()
+        for _ in 0..<2000 {
+            let date = Date(timeIntervalSince1970: Double.random(in: 0..<253_402_300_799, using: &rng))
+            let t = date.timeIntervalSince1970
+            var secs = time_t(t.rounded(.down))
+            var tm = tm()
+            gmtime_r(&secs, &tm)
+            let expected = String(
+                format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", Int(tm.tm_year) + 1900, Int(tm.tm_mon) + 1, Int(tm.tm_mday),
+                Int(tm.tm_hour), Int(tm.tm_min), Int(tm.tm_sec), min(999, Int((t - Double(secs)) * 1000)))
+            #expect(Timestamp.iso8601(date) == expected)
+        }
+        #expect(Timestamp.iso8601(Date(timeIntervalSince1970: 0)) == "1970-01-01T00:00:00.000Z")
+        #expect(Timestamp.iso8601(Date(timeIntervalSince1970: 1_767_225_599.5)) == "2025-12-31T23:59:59.500Z")
+    }
+
+    @Test func bodiesWithNULsOrInvalidUTF8AreBase64() {
+        #expect(Body(bytes: Array("{\"a\":1}".utf8)) == Body(encoding: .text, data: "{\"a\":1}"))
+        #expect(Body(bytes: [0x61, 0, 0x62]).encoding == .base64)
+        #expect(Body(bytes: [0x61, 0xC3]).encoding == .base64)
+        #expect(Body(bytes: []) == Body(encoding: .text, data: ""))
+        #expect(Body(bytes: [0x61, 0, 0x62]).bytes == [0x61, 0, 0x62])
+    }
+}
+
 @Suite struct GzipMemberTests {
     /// zlib writes the trailer (CRC-32 computed while deflating): the reader's own check agrees with it,
     /// members follow each other in one buffer, and each carries its total length.
