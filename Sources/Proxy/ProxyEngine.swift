@@ -297,39 +297,56 @@ public final class ProxyEngine: Sendable {
         let recordedBody = forwardBodyBytes
         let key = parsed.recorder.key, profile = parsed.recorder.profile
         stats.forwarded.add(1, ordering: .relaxed)
-        let answer: @Sendable (UpstreamResponse) -> EventLoopFuture<ProxyResponse> = { upstreamResponse in
+        // One promise for the whole forward; the steps complete it through callbacks, not chained futures.
+        let promise = loop.makePromise(of: ProxyResponse.self)
+        let failed: @Sendable (Error) -> Void = { error in
+            if record { session.abandonRecording() }
+            self.stats.upstreamErrors.add(1, ordering: .relaxed)
+            self.logger.warning("upstream failed", metadata: ["target": "\(target)", "error": "\(error)"])
+            switch error as? UpstreamError {
+            case .tls?: promise.succeed(self.fail(.upstreamTLS("\(error)"), shape: shape, allocator: allocator))
+            case .timeout?: promise.succeed(self.fail(.upstreamTimeout("\(error)"), shape: shape, allocator: allocator))
+            default: promise.succeed(self.fail(.upstreamUnavailable("\(error)"), shape: shape, allocator: allocator))
+            }
+        }
+        let answer: @Sendable (UpstreamResponse) -> Void = { upstreamResponse in
             let (exchange, response) = self.exchange(
                 request: head, target: target, body: recordedBody, upstream: upstreamResponse,
                 key: key?.string, profile: profile, started: started, record: record)
             guard let exchange else {
                 if record { session.abandonRecording() }  // (never: a recording request is always keyed)
-                return loop.makeSucceededFuture(response)
+                return promise.succeed(response)
             }
             // The record is in the file before the client gets the last byte of its answer.
             let redactor = self.configuration.redactor
-            return session.commit(exchange, prepare: { redactor.redact($0) }, pool: self.writerPool, on: loop).map { entry in
-                self.stats.recorded.add(1, ordering: .relaxed)
-                if mode == .auto { session.replay.appendUsed(entry) } else { session.replay.append(entry) }
-                return response
-            }.flatMapErrorThrowing { error in
-                self.logger.error("recording failed; the exchange was not written", metadata: ["error": "\(error)"])
-                return self.fail(.recordFailed("\(error)"), shape: shape, allocator: allocator)
+            session.commit(exchange, prepare: { redactor.redact($0) }, pool: self.writerPool, on: loop).whenComplete { written in
+                switch written {
+                case .success(let entry):
+                    self.stats.recorded.add(1, ordering: .relaxed)
+                    if mode == .auto { session.replay.appendUsed(entry) } else { session.replay.append(entry) }
+                    promise.succeed(response)
+                case .failure(let error):
+                    self.logger.error("recording failed; the exchange was not written", metadata: ["error": "\(error)"])
+                    promise.succeed(self.fail(.recordFailed("\(error)"), shape: shape, allocator: allocator))
+                }
             }
         }
-        return upstream.send(head, body: forwardBody, to: target, on: loop).flatMap { upstreamResponse in
-            // Most answers are not compressed: no hop through the decoding pool and no extra future for them.
-            guard Self.needsDecoding(upstreamResponse) else { return answer(upstreamResponse) }
-            return self.decodeContent(upstreamResponse, on: loop).flatMap(answer)
-        }.flatMapErrorThrowing { error in
-            if record { session.abandonRecording() }
-            self.stats.upstreamErrors.add(1, ordering: .relaxed)
-            self.logger.warning("upstream failed", metadata: ["target": "\(target)", "error": "\(error)"])
-            switch error as? UpstreamError {
-            case .tls?: return self.fail(.upstreamTLS("\(error)"), shape: shape, allocator: allocator)
-            case .timeout?: return self.fail(.upstreamTimeout("\(error)"), shape: shape, allocator: allocator)
-            default: return self.fail(.upstreamUnavailable("\(error)"), shape: shape, allocator: allocator)
+        upstream.send(head, body: forwardBody, to: target, on: loop) { result in
+            switch result {
+            case .success(let r) where !Self.needsDecoding(r):
+                answer(r)  // most answers are not compressed: no hop through the decoding pool
+            case .success(let r):
+                self.decodeContent(r, on: loop).whenComplete { decoded in
+                    switch decoded {
+                    case .success(let d): answer(d)
+                    case .failure(let error): failed(error)
+                    }
+                }
+            case .failure(let error):
+                failed(error)
             }
         }
+        return promise.futureResult
     }
 
     static func hostSignatureWarning(client: String, upstream: String) -> String {

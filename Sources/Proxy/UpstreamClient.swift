@@ -114,16 +114,15 @@ public final class UpstreamClient: Sendable {
         }
     }
 
-    public func send(
-        _ head: HTTPRequestHead, body: ByteBuffer?, to target: UpstreamTarget, on loop: EventLoop
-    ) -> EventLoopFuture<UpstreamResponse> {
+    /// Sends `head` and `body` to `target` from `loop`; `done` runs on `loop` with the whole response or an
+    /// `UpstreamError` (a callback, not a future: a forwarded request allocates as few as possible).
+    func send(
+        _ head: HTTPRequestHead, body: ByteBuffer?, to target: UpstreamTarget, on loop: EventLoop,
+        then done: @escaping @Sendable (Result<UpstreamResponse, Error>) -> Void
+    ) {
         let poolKey = PoolKey(loop: ObjectIdentifier(loop), origin: target.origin)
-        let answer = loop.makePromise(of: UpstreamResponse.self)
         let finish: @Sendable (Result<UpstreamResponse, Error>) -> Void = { result in
-            switch result {
-            case .success(let r): answer.succeed(r)
-            case .failure(let e): answer.fail(UpstreamClient.upstreamError(e))
-            }
+            done(result.mapError { UpstreamClient.upstreamError($0) })
         }
         let onNew: @Sendable () -> Void = {
             self.connect(target, on: loop).whenComplete { connected in
@@ -142,7 +141,6 @@ public final class UpstreamClient: Sendable {
         } else {
             onNew()
         }
-        return answer.futureResult
     }
 
     static func upstreamError(_ e: Error) -> Error {
