@@ -45,6 +45,8 @@ public struct HTTPServerConnectionStateMachine {
     private(set) var state = State.idle
     /// The server is shutting down gracefully (a hand-over then closes instead of opening a tunnel).
     private(set) var quiescing = false
+    /// The client half-closed (FIN): what it sent is answered, then the connection closes.
+    public private(set) var inputEnded = false
 
     public init(limits: HTTPServerLimits) { self.limits = limits }
 
@@ -57,6 +59,9 @@ public struct HTTPServerConnectionStateMachine {
     }
 
     public var isLingering: Bool { if case .lingering = state { return true } else { return false } }
+
+    /// Whether a request is with the responder (its answer not yet written).
+    public var isResponding: Bool { if case .responding = state { return true } else { return false } }
 
     public mutating func head(_ head: HTTPRequestHead) -> Action {
         switch state {
@@ -186,6 +191,38 @@ public struct HTTPServerConnectionStateMachine {
             state = .handingOver(quiescing: true)
             return .none
         case .lingering, .handedOver, .closed:
+            return .none
+        }
+    }
+
+    /// The client closed its sending side (remote half-closure allowed): nothing more arrives. A request
+    /// being answered is answered (then `inputDrained` closes, once pipelined input held meanwhile has been
+    /// answered too); an idle connection, an unfinished request or a lingering one closes now.
+    public mutating func inputClosed() -> Action {
+        inputEnded = true
+        switch state {
+        case .idle, .receiving, .lingering:
+            state = .closed
+            return .close
+        case .responding:
+            return .none
+        case .handingOver:
+            state = .handingOver(quiescing: true)  // no tunnel for a client that has stopped sending
+            return .none
+        case .handedOver, .closed:
+            return .none
+        }
+    }
+
+    /// Every input the handler held has been processed: after a half-close, a connection with nothing left
+    /// in flight closes (a request cut short by the FIN can never complete).
+    public mutating func inputDrained() -> Action {
+        guard inputEnded else { return .none }
+        switch state {
+        case .idle, .receiving:
+            state = .closed
+            return .close
+        default:
             return .none
         }
     }

@@ -41,6 +41,11 @@ public final class HTTPServerHandler<Responder: HTTPResponder>: ChannelDuplexHan
     /// Pipelined input that arrived while an answer was being produced.
     private var held = CircularBuffer<HTTPServerRequestPart>()
     private var readHeld = false
+    /// The channel allows remote half-closure (the servers set it): a client's FIN arrives as an event,
+    /// after which what it sent is still answered. Then input is also read while an answer is produced
+    /// (pipelined input is held), so NIO need not drop and re-add read interest around every deferred
+    /// answer. Without it (the TLS stack inside a CONNECT), an EOF closes the channel, and reads wait.
+    private var readAhead = false
     private var inRead = false
     private var needsFlush = false
     /// The lazy idle timer: one scheduled task per connection, re-armed only when it fires (no per-request timers).
@@ -56,6 +61,7 @@ public final class HTTPServerHandler<Responder: HTTPResponder>: ChannelDuplexHan
     }
 
     public func handlerAdded(context: ChannelHandlerContext) {
+        readAhead = (try? context.channel.syncOptions?.getOption(.allowRemoteHalfClosure)) ?? false
         lastActivity = context.eventLoop.now
         armTimer(context)
     }
@@ -91,13 +97,21 @@ public final class HTTPServerHandler<Responder: HTTPResponder>: ChannelDuplexHan
         if event is ChannelShouldQuiesceEvent {
             held.removeAll()
             act(machine.quiesce(), nil, context)
+        } else if case ChannelEvent.inputClosed? = event as? ChannelEvent {
+            act(machine.inputClosed(), nil, context)
+            context.fireUserInboundEventTriggered(event)
         } else {
             context.fireUserInboundEventTriggered(event)
         }
     }
 
     public func read(context: ChannelHandlerContext) {
-        if machine.waitsForInput && held.isEmpty { context.read() } else { readHeld = true }
+        if wantsInput { context.read() } else { readHeld = true }
+    }
+
+    /// Whether to read now: waiting for a request, or (read-ahead) producing an answer with nothing held.
+    private var wantsInput: Bool {
+        held.isEmpty && !machine.inputEnded && (machine.waitsForInput || (readAhead && machine.isResponding))
     }
 
     public func errorCaught(context: ChannelHandlerContext, error: Error) {
@@ -170,6 +184,8 @@ public final class HTTPServerHandler<Responder: HTTPResponder>: ChannelDuplexHan
             timer = nil
             let handOver = pendingHandOver
             pendingHandOver = nil
+            // The tunnel's TLS stack expects an EOF to close the channel, as by default.
+            try? context.channel.syncOptions?.setOption(.allowRemoteHalfClosure, value: false)
             handOver?(context)
             // A read this handler held is owed to the new pipeline (the responder removed this handler).
             if readHeld {
@@ -193,7 +209,18 @@ public final class HTTPServerHandler<Responder: HTTPResponder>: ChannelDuplexHan
             armTimer(context)  // the linger time starts now
         case .close:
             pendingHandOver = nil
-            context.close(promise: nil)
+            closeWhenWritten(context)
+        }
+    }
+
+    /// Closes once everything written so far has gone out (answers queued before a FIN was read), or after
+    /// the linger time if the client does not read them.
+    private func closeWhenWritten(_ context: ChannelHandlerContext) {
+        let channel = context.channel
+        let forced = context.eventLoop.scheduleTask(in: limits.lingerTime) { channel.close(promise: nil) }
+        context.writeAndFlush(wrapOutboundOut(channel.allocator.buffer(capacity: 0))).whenComplete { _ in
+            forced.cancel()
+            channel.close(promise: nil)
         }
     }
 
@@ -223,7 +250,8 @@ public final class HTTPServerHandler<Responder: HTTPResponder>: ChannelDuplexHan
         if inRead { needsFlush = true } else { context.flush() }
         // Pipelined requests that waited for this answer.
         while machine.waitsForInput, let part = held.popFirst() { process(part, context) }
-        if readHeld && machine.waitsForInput && held.isEmpty {
+        if held.isEmpty { act(machine.inputDrained(), nil, context) }  // after a FIN: close once all is answered
+        if readHeld && wantsInput {
             readHeld = false
             context.read()
         }

@@ -50,6 +50,10 @@ public final class RawHTTPConnection: Sendable {
 
     public func close() async { try? await channel.close() }
 
+    /// Half-closes: sends FIN (nothing more will be sent) and keeps reading, like `nc -N` or a client that
+    /// shuts down its sending side after its request.
+    public func closeOutput() async throws { try await channel.close(mode: .output) }
+
     private final class Inbox: ChannelInboundHandler {
         typealias InboundIn = ByteBuffer
         var bytes: [UInt8] = []

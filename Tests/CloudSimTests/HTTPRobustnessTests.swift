@@ -28,6 +28,24 @@ import Testing
         }
     }
 
+    /// A client that sends its requests (pipelined, one of them large to answer) and half-closes (`nc -N`)
+    /// gets every answer in order before the simulator closes.
+    @Test func aClientThatHalfClosesAfterItsRequestsGetsEveryAnswer() async throws {
+        try await TestSimulator.with(groups: 2000) { sim in
+            let c = try await RawHTTPConnection.connect(port: sim.port)
+            let big = "GET /?Action=DescribeSecurityGroups&RegionId=cn-hangzhou&PageSize=50 HTTP/1.1\r\nHost: x\r\n\r\n"
+            let small = "GET /?Action=DescribeSecurityGroups&RegionId=cn-hangzhou&PageSize=1 HTTP/1.1\r\nHost: x\r\n\r\n"
+            try await c.send(big + big + small)
+            try await c.closeOutput()
+            let text = try await c.received(timeout: .seconds(5)) { _ in false }  // until the simulator closes
+            #expect(try await c.isClosed)
+            let answers = text.components(separatedBy: "HTTP/1.1 200 OK").dropFirst()
+            #expect(answers.count == 3, "three answers: \(text.count) bytes, ending \(text.suffix(200))")
+            #expect(answers.last.map { $0.contains("\"PageSize\":1") && $0.hasSuffix("}") } == true, "the last answer arrived whole")
+            await c.close()
+        }
+    }
+
     /// Hundreds of idle and slow (never-finished headers) clients are closed after the idle timeout and
     /// never lock out a normal client meanwhile.
     @Test func idleAndSlowClientsAreClosedAndLockNobodyOut() async throws {

@@ -230,4 +230,34 @@ import Testing
             }
         }
     }
+
+    /// A client that sends its requests and then half-closes (FIN) still gets every answer, also when the
+    /// upstream is slow (the answer is deferred while the FIN arrives), pipelined ones in order; then the
+    /// proxy closes. In every mode that forwards.
+    @Test(arguments: [ProxyMode.passthrough, .record])
+    func aClientThatHalfClosesAfterItsRequestsGetsEveryAnswer(mode: ProxyMode) async throws {
+        let dir = NSTemporaryDirectory() + "tapedeck-halfclose-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try await ScriptedUpstream.with(
+            delay: .milliseconds(300),
+            answer: { head in
+                let path = head.split(separator: " ").dropFirst().first.map(String.init) ?? "?"
+                return Array("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: \(path.utf8.count)\r\n\r\n\(path)".utf8)
+            }
+        ) { upstream in
+            try await TestProxy.with(cassette: dir + "/c.jsonl.gz", mode: mode, upstream: "http://127.0.0.1:\(upstream)") { proxy in
+                let c = try await RawHTTPConnection.connect(port: proxy.port)
+                try await c.send("GET /one HTTP/1.1\r\nHost: x\r\n\r\nGET /two HTTP/1.1\r\nHost: x\r\n\r\n")
+                try await c.closeOutput()
+                let text = try await c.received(timeout: .seconds(5)) { $0.contains("/two") }
+                #expect(text.hasPrefix("HTTP/1.1 200"), "\(text)")
+                let one = text.range(of: "/one"), two = text.range(of: "/two")
+                #expect(one != nil && two != nil && one!.lowerBound < two!.lowerBound, "both answers, in order: \(text)")
+                #expect(try await c.received(timeout: .seconds(5)) { _ in false }.contains("/two"))
+                #expect(try await c.isClosed, "the proxy closes once both are answered")
+                await c.close()
+            }
+        }
+    }
 }

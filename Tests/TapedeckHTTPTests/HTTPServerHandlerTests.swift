@@ -32,14 +32,28 @@ final class HalfCloseRecorder: ChannelOutboundHandler {
     }
 }
 
+/// Counts the reads that reach the channel (not held by a handler above it).
+final class ReadCounter: ChannelOutboundHandler {
+    typealias OutboundIn = ByteBuffer
+    var reads = 0
+    func read(context: ChannelHandlerContext) {
+        reads += 1
+        context.read()
+    }
+}
+
 /// A server connection without a socket: NIO's request decoder and our handler in an `EmbeddedChannel`.
 struct Connection {
     let channel = EmbeddedChannel()
     let loop: EmbeddedEventLoop
     let halfClose = HalfCloseRecorder()
+    let reads = ReadCounter()
 
-    init(limits: HTTPServerLimits = HTTPServerLimits(), deferrals: EchoResponder.Deferrals? = nil) throws {
+    /// - Parameter remoteHalfClosure: the channel option the servers set (a client's FIN becomes an event).
+    init(limits: HTTPServerLimits = HTTPServerLimits(), deferrals: EchoResponder.Deferrals? = nil, remoteHalfClosure: Bool = false) throws {
         loop = channel.embeddedEventLoop
+        try channel.setOption(.allowRemoteHalfClosure, value: remoteHalfClosure).wait()
+        try channel.pipeline.syncOperations.addHandler(reads)
         try channel.pipeline.syncOperations.addHandler(halfClose)
         try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)))
         try channel.pipeline.syncOperations.addHandler(HTTPServerHandler(responder: EchoResponder(deferrals: deferrals), limits: limits))
@@ -201,6 +215,56 @@ struct Connection {
         #expect(try c.output().hasSuffix("GET /2 0"))
     }
 
+    /// With remote half-closure (as the servers run): input is read while an answer is deferred, pipelined
+    /// input is held (reads stop until it is answered), and after the client's FIN every request it sent is
+    /// answered in order before the connection closes.
+    @Test func afterAFINEveryRequestIsAnsweredThenTheConnectionCloses() throws {
+        let deferrals = EchoResponder.Deferrals()
+        let c = try Connection(deferrals: deferrals, remoteHalfClosure: true)
+        try c.send("GET /1 HTTP/1.1\r\nHost: x\r\n\r\n")
+        let before = c.reads.reads
+        c.channel.read()
+        #expect(c.reads.reads == before + 1, "read-ahead while the answer is deferred")
+        try c.send("GET /2 HTTP/1.1\r\nHost: x\r\n\r\n")
+        c.channel.read()
+        #expect(c.reads.reads == before + 1, "a held request stops reading")
+        c.channel.pipeline.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
+        #expect(c.channel.isActive, "the requests are still answered")
+        let (p1, r1) = deferrals.pending.removeFirst()
+        p1.succeed(r1)
+        #expect(try c.output().hasSuffix("GET /1 0"))
+        #expect(c.channel.isActive)
+        let (p2, r2) = deferrals.pending.removeFirst()
+        p2.succeed(r2)
+        #expect(try c.output().hasSuffix("GET /2 0"))
+        #expect(!c.channel.isActive, "closed once both are answered")
+    }
+
+    /// A FIN on an idle connection, or in the middle of a request, closes it; without remote half-closure
+    /// reads wait while an answer is deferred (an EOF would close the channel before the answer).
+    @Test func aFINWhenIdleOrMidRequestClosesAndWithoutHalfClosureReadsWait() throws {
+        let idle = try Connection(remoteHalfClosure: true)
+        try idle.send("GET /1 HTTP/1.1\r\nHost: x\r\n\r\n")
+        #expect(try idle.output().hasSuffix("GET /1 0"))
+        idle.channel.pipeline.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
+        #expect(!idle.channel.isActive)
+
+        let partial = try Connection(remoteHalfClosure: true)
+        try partial.send("POST /1 HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc")
+        partial.channel.pipeline.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
+        #expect(!partial.channel.isActive)
+
+        let deferrals = EchoResponder.Deferrals()
+        let plain = try Connection(deferrals: deferrals)
+        try plain.send("GET /1 HTTP/1.1\r\nHost: x\r\n\r\n")
+        let before = plain.reads.reads
+        plain.channel.read()
+        #expect(plain.reads.reads == before, "held while the answer is deferred")
+        let (p, r) = deferrals.pending.removeFirst()
+        p.succeed(r)
+        #expect(plain.reads.reads == before + 1, "the held read follows the answer")
+    }
+
     @Test func connectionCloseIsHonoured() throws {
         let c = try Connection()
         try c.send("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
@@ -288,6 +352,30 @@ struct Connection {
     @Test func aShutdownBeforeTheAnswerStopsTheHandOver() {
         var m = handingOver(connect, quiesce: true)
         guard case .close = m.handOverWritten(success: true) else { Issue.record("a quiescing server does not open a tunnel"); return }
+    }
+
+    @Test func aFINIsAnsweredFirstThenCloses() {
+        let get = HTTPRequestHead(version: .http1_1, method: .GET, uri: "/")
+        var idle = HTTPServerConnectionStateMachine(limits: HTTPServerLimits())
+        guard case .close = idle.inputClosed() else { Issue.record("an idle connection closes on FIN"); return }
+
+        var busy = HTTPServerConnectionStateMachine(limits: HTTPServerLimits())
+        _ = busy.head(get)
+        _ = busy.end()
+        guard case .none = busy.inputClosed() else { Issue.record("the request in flight is answered"); return }
+        guard case .none = busy.responseSent() else { Issue.record("held input may follow"); return }
+        guard case .close = busy.inputDrained() else { Issue.record("nothing left: close"); return }
+
+        var cut = HTTPServerConnectionStateMachine(limits: HTTPServerLimits())
+        _ = cut.head(get)
+        guard case .close = cut.inputClosed() else { Issue.record("a request cut short closes"); return }
+
+        var tunnel = handingOver(connect)
+        guard case .none = tunnel.inputClosed() else { Issue.record("the 200 is still being written"); return }
+        guard case .close = tunnel.handOverWritten(success: true) else { Issue.record("no tunnel after a FIN"); return }
+
+        var open = HTTPServerConnectionStateMachine(limits: HTTPServerLimits())
+        guard case .none = open.inputDrained() else { Issue.record("without a FIN nothing closes"); return }
     }
 
     @Test func aFailedWriteOrAShutdownDuringTheSwapCloses() {
