@@ -213,14 +213,25 @@ public final class HTTPServerHandler<Responder: HTTPResponder>: ChannelDuplexHan
         }
     }
 
-    /// Closes once everything written so far has gone out (answers queued before a FIN was read), or after
-    /// the linger time if the client does not read them.
+    /// Closes once everything written so far has gone out (answers queued before a FIN was read). A client
+    /// that stops reading is not waited for forever: like nginx's `send_timeout`, if the bytes queued here
+    /// have not shrunk for an idle timeout, the connection is closed (a slow reader is still served).
     private func closeWhenWritten(_ context: ChannelHandlerContext) {
+        guard closeWatch == nil else { return }
         let channel = context.channel
-        let forced = context.eventLoop.scheduleTask(in: limits.lingerTime) { channel.close(promise: nil) }
-        context.writeAndFlush(wrapOutboundOut(channel.allocator.buffer(capacity: 0))).whenComplete { _ in
-            forced.cancel()
+        watchClose(channel, queued: Int.max)
+        context.writeAndFlush(wrapOutboundOut(channel.allocator.buffer(capacity: 0))).assumeIsolated().whenComplete { _ in
+            self.closeWatch?.cancel()
             channel.close(promise: nil)
+        }
+    }
+
+    private var closeWatch: Scheduled<Void>?
+
+    private func watchClose(_ channel: Channel, queued before: Int) {
+        closeWatch = channel.eventLoop.assumeIsolated().scheduleTask(in: limits.idleTimeout) {
+            let queued = (try? channel.syncOptions?.getOption(.bufferedWritableBytes)) ?? 0
+            if queued > 0 && queued < before { self.watchClose(channel, queued: queued) } else { channel.close(promise: nil) }
         }
     }
 

@@ -1,6 +1,9 @@
 import CloudModel
 import CloudSim
 import Foundation
+#if canImport(Glibc)
+    import Glibc
+#endif
 import TapedeckHTTP
 import TapedeckTesting
 import Testing
@@ -43,6 +46,47 @@ import Testing
             #expect(answers.count == 3, "three answers: \(text.count) bytes, ending \(text.suffix(200))")
             #expect(answers.last.map { $0.contains("\"PageSize\":1") && $0.hasSuffix("}") } == true, "the last answer arrived whole")
             await c.close()
+        }
+    }
+
+    /// A client that pipelines several MiB of answers' worth of requests, half-closes and reads slowly gets
+    /// every answer, then the close: the server waits while its queue keeps shrinking.
+    @Test func afterAFINASlowReaderGetsEveryAnswer() async throws {
+        var limits = SimulatorConfiguration.Limits()
+        limits.idleTimeout = .seconds(3)
+        try await TestSimulator.with(groups: 2000, limits: limits) { sim in
+            let request = "GET /?Action=DescribeSecurityGroups&RegionId=cn-hangzhou&PageSize=50 HTTP/1.1\r\nHost: x\r\n\r\n"
+            let count = 600  // about 9 MiB of answers
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            defer { close(fd) }
+            var small: Int32 = 16 * 1024  // a small receive window
+            setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, socklen_t(MemoryLayout<Int32>.size))
+            var addr = sockaddr_in()
+            addr.sin_family = sa_family_t(AF_INET)
+            addr.sin_port = in_port_t(UInt16(sim.port).bigEndian)
+            addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+            let connected = withUnsafePointer(to: &addr) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            try #require(connected == 0)
+            let bytes = Array(String(repeating: request, count: count).utf8)
+            var sent = 0
+            while sent < bytes.count {
+                let n = bytes[sent...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
+                try #require(n > 0)
+                sent += n
+            }
+            shutdown(fd, Int32(SHUT_WR))
+            var got: [UInt8] = []
+            var chunk = [UInt8](repeating: 0, count: 64 * 1024)
+            while true {  // until the server closes
+                let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+                if n <= 0 { break }
+                got += chunk[..<n]
+                try await Task.sleep(for: .milliseconds(2))
+            }
+            let answers = String(decoding: got, as: UTF8.self).components(separatedBy: "HTTP/1.1 200 OK").count - 1
+            #expect(answers == count, "every answer (\(got.count) bytes)")
         }
     }
 

@@ -42,6 +42,14 @@ final class ReadCounter: ChannelOutboundHandler {
     }
 }
 
+/// A peer that takes nothing: writes are kept, never completed (a full socket buffer).
+final class WriteSwallower: ChannelOutboundHandler {
+    typealias OutboundIn = ByteBuffer
+    var kept: [EventLoopPromise<Void>?] = []
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) { kept.append(promise) }
+    func flush(context: ChannelHandlerContext) {}
+}
+
 /// A server connection without a socket: NIO's request decoder and our handler in an `EmbeddedChannel`.
 struct Connection {
     let channel = EmbeddedChannel()
@@ -263,6 +271,21 @@ struct Connection {
         let (p, r) = deferrals.pending.removeFirst()
         p.succeed(r)
         #expect(plain.reads.reads == before + 1, "the held read follows the answer")
+    }
+
+    /// After a FIN, a client that takes none of its answers (the writes never complete) is not held: the
+    /// connection closes after an idle timeout with nothing going out.
+    @Test func afterAFINAClientThatTakesNothingIsLetGo() throws {
+        var limits = HTTPServerLimits()
+        limits.idleTimeout = .seconds(2)
+        let c = try Connection(limits: limits, remoteHalfClosure: true)
+        try c.channel.pipeline.syncOperations.addHandler(WriteSwallower(), position: .first)
+        try c.send("GET /1 HTTP/1.1\r\nHost: x\r\n\r\n")
+        c.channel.pipeline.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
+        c.loop.advanceTime(by: .seconds(1))
+        #expect(c.channel.isActive, "the answer may still go out")
+        c.loop.advanceTime(by: .seconds(2))
+        #expect(!c.channel.isActive, "nothing went out for an idle timeout")
     }
 
     @Test func connectionCloseIsHonoured() throws {
