@@ -66,15 +66,17 @@ public final class HTTPServerHandler<Responder: HTTPResponder>: ChannelDuplexHan
         armTimer(context)
     }
 
-    public func handlerRemoved(context: ChannelHandlerContext) {
-        timer?.cancel()
-        timer = nil
-    }
+    public func handlerRemoved(context: ChannelHandlerContext) { stopTimers() }
 
     public func channelInactive(context: ChannelHandlerContext) {
+        stopTimers()
+        context.fireChannelInactive()
+    }
+
+    private func stopTimers() {
         timer?.cancel()
         timer = nil
-        context.fireChannelInactive()
+        closeWatch?.cancel()
     }
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
