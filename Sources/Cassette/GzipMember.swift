@@ -45,13 +45,6 @@ public enum GzipMember {
         out.setInteger(total, at: start + 16, endianness: .little)
     }
 
-    /// One member on its own.
-    public static func encode(_ payload: ByteBuffer, compressor: ZlibCompressor, allocator: ByteBufferAllocator) throws -> ByteBuffer {
-        var out = allocator.buffer(capacity: 0)
-        try encode(payload, compressor: compressor, into: &out)
-        return out
-    }
-
     public enum HeaderResult {
         case member(length: Int)
         /// Not enough bytes for a header: the file ends here (torn if any bytes remain).

@@ -56,11 +56,12 @@ public enum SecretNames {
         var text = text
         return text.withUTF8 { src -> Bool in
             guard !src.isEmpty else { return false }
-            if extra.isEmpty { return scanRaw(src) }
+            if scanRaw(src) { return true }
+            guard !extra.isEmpty else { return false }
+            // `--redact` names are searched in a normalized copy.
             let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: src.count, alignment: 8)
             defer { buffer.deallocate() }
             let hay = UnsafeRawBufferPointer(rebasing: buffer[0..<normalize(src, into: buffer)])
-            if scan(hay) { return true }
             return extra.contains { contains(hay, $0) }
         }
     }

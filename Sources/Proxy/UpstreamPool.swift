@@ -30,17 +30,23 @@ struct UpstreamPool<Key: Hashable, Connection> {
     /// - Returns: what to do, and the parked connections found unusable on the way (close them).
     mutating func lease(_ key: Key, usable: (Connection) -> Bool) -> (Lease, stale: [Connection]) {
         var stale: [Connection] = []
-        defer { if idle[key]?.isEmpty == true { idle[key] = nil } }
-        while let c = idle[key]?.popLast() {  // in place: the list is not copied out and back
-            if usable(c) { return (.use(c), stale) }
-            stale.append(c)
+        // One hash of the key; the list is popped in place, not copied out and back.
+        guard let i = idle.index(forKey: key) else { return (.connect, stale) }
+        var found: Connection?
+        while found == nil, let c = idle.values[i].popLast() {
+            if usable(c) { found = c } else { stale.append(c) }
         }
-        return (.connect, stale)
+        if idle.values[i].isEmpty { idle.remove(at: i) }
+        return (found.map { .use($0) } ?? .connect, stale)
     }
 
     mutating func release(_ c: Connection, key: Key, reusable: Bool) -> Release {
-        guard reusable, idle[key, default: []].count < maxIdlePerKey else { return .close(c) }
-        idle[key, default: []].append(c)
-        return .parked
+        guard reusable, maxIdlePerKey > 0 else { return .close(c) }
+        func park(_ list: inout [Connection]) -> Bool {
+            guard list.count < maxIdlePerKey else { return false }
+            list.append(c)
+            return true
+        }
+        return park(&idle[key, default: []]) ? .parked : .close(c)  // one hash of the key
     }
 }

@@ -112,7 +112,8 @@ func writeCassette(_ path: String, count: Int) throws {
         let fd = open(path, O_WRONLY | O_CREAT, 0o644)
         let compressor = try CompressNIOFacade.compressor()
         var header = ByteBuffer(string: "{\"created_at\":\"x\",\"tapedeck_cassette\":99,\"tool\":\"tapedeck 9\"}\n")
-        let member = try GzipMember.encode(header, compressor: compressor, allocator: ByteBufferAllocator())
+        var member = ByteBuffer()
+        try GzipMember.encode(header, compressor: compressor, into: &member)
         header.clear()
         _ = member.withUnsafeReadableBytes { write(fd, $0.baseAddress!, $0.count) }
         close(fd)
