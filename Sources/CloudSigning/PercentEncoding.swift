@@ -58,6 +58,31 @@ public enum PercentEncoding {
         }
     }
 
+    /// Writes `s` encoded (as `encode(s)` would) at `dst`, which has room for three bytes per byte of `s`;
+    /// returns how many it wrote.
+    public static func encode(_ s: String, to dst: UnsafeMutablePointer<UInt8>) -> Int {
+        var s = s
+        return s.withUTF8 { buf in
+            var k = 0
+            for b in buf {
+                if isUnreserved(b) {
+                    dst[k] = b
+                    k += 1
+                } else {
+                    dst[k] = UInt8(ascii: "%")
+                    dst[k + 1] = hexDigit(b >> 4)
+                    dst[k + 2] = hexDigit(b & 0xF)
+                    k += 3
+                }
+            }
+            return k
+        }
+    }
+
+    /// The upper-case hex digit of `v` (0...15), computed: a global table costs an initialisation check per read.
+    @inline(__always)
+    private static func hexDigit(_ v: UInt8) -> UInt8 { v < 10 ? UInt8(ascii: "0") + v : UInt8(ascii: "A") - 10 + v }
+
     /// Decodes `%XX` escapes (and `+` as space when `plusAsSpace`). Returns nil for a malformed escape
     /// or for bytes that are not valid UTF-8, so callers can answer with the cloud's error.
     public static func decode(_ bytes: UnsafeBufferPointer<UInt8>, plusAsSpace: Bool = true) -> String? {

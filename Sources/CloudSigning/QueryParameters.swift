@@ -77,66 +77,89 @@ public struct QueryParameters: Sendable, Equatable {
     /// - Parameter redactingSecrets: values of credential-named parameters (`SecretNames`) appear as
     ///   `REDACTED`, so a key never carries a secret and compares equal to a redacted recording.
     public func canonicalString(excluding excluded: Set<String> = [], sortValues: Bool = true, redactingSecrets: Bool = false) -> String {
-        // Every pair is encoded into one byte buffer and sorted as ranges of it (memcmp order: encoded
-        // text is ASCII, where String's ordering is byte order), then copied out once: no String per
-        // part, no retain/release in the sort (this runs for every request a replaying proxy keys).
         var bytes: [UInt8] = []
-        bytes.reserveCapacity(pairs.reduce(0) { $0 + $1.name.utf8.count + $1.value.utf8.count } + 16)
-        var spans: [(nameStart: Int, valueStart: Int, end: Int)] = []
-        spans.reserveCapacity(pairs.count)
-        for p in pairs where excluded.isEmpty || !excluded.contains(p.name) {
-            let nameStart = bytes.count
-            PercentEncoding.encode(p.name, into: &bytes)
-            let valueStart = bytes.count
-            if redactingSecrets && SecretNames.isSecret(p.name) {
-                bytes.append(contentsOf: "REDACTED".utf8)
-            } else {
-                PercentEncoding.encode(p.value, into: &bytes)
-            }
-            spans.append((nameStart, valueStart, bytes.count))
-        }
-        guard !spans.isEmpty else { return "" }
-        let length = bytes.count + 2 * spans.count - 1
-        return bytes.withUnsafeBufferPointer { buf -> String in
-            let base = buf.baseAddress!
-            func compare(_ a: Int, _ aEnd: Int, _ b: Int, _ bEnd: Int) -> Int {
-                let n = min(aEnd - a, bEnd - b)
-                if n > 0 {
-                    let c = memcmp(base + a, base + b, n)
-                    if c != 0 { return Int(c) }
-                }
-                return (aEnd - a) - (bEnd - b)
-            }
-            var order = Array(0..<spans.count)
-            order.sort { i, j in
-                let a = spans[i], b = spans[j]
-                let names = compare(a.nameStart, a.valueStart, b.nameStart, b.valueStart)
-                if names != 0 { return names < 0 }
-                if sortValues {
-                    let values = compare(a.valueStart, a.end, b.valueStart, b.end)
-                    if values != 0 { return values < 0 }
-                }
-                return i < j
-            }
-            return String(unsafeUninitializedCapacity: length) { out in
-                guard let dst = out.baseAddress else { return 0 }
-                var k = 0
-                for (n, i) in order.enumerated() {
-                    let span = spans[i]
-                    if n > 0 {
-                        dst[k] = UInt8(ascii: "&")
-                        k += 1
+        QueryParameters.appendCanonical(
+            pairs, [], to: &bytes, excluding: excluded, sortValues: sortValues, redactingSecrets: redactingSecrets)
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Appends the canonical form of `first` and `second` merged (as `canonicalString` of their
+    /// concatenation) to `out`; nothing when no pair is left. A replaying proxy keys every request
+    /// with it, so it allocates nothing of its own: each pair is encoded into one scratch buffer on the
+    /// stack (for a query of ordinary size) and the pairs are sorted as ranges of it (memcmp order:
+    /// encoded text is ASCII, where String's ordering is byte order), then copied out once. Excluded names
+    /// are compared, not hashed: the sets are a handful of names.
+    public static func appendCanonical(
+        _ first: [(name: String, value: String)], _ second: [(name: String, value: String)], to out: inout [UInt8],
+        excluding excluded: Set<String> = [], sortValues: Bool = true, redactingSecrets: Bool = false
+    ) {
+        let count = first.count + second.count
+        guard count > 0 else { return }
+        var capacity = 0
+        for p in first { capacity += 3 * (p.name.utf8.count + p.value.utf8.count) + 8 }
+        for p in second { capacity += 3 * (p.name.utf8.count + p.value.utf8.count) + 8 }
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: capacity) { scratch in
+            withUnsafeTemporaryAllocation(of: Span.self, capacity: count) { spans in
+                let base = scratch.baseAddress!
+                var used = 0, n = 0
+                func add(_ p: (name: String, value: String)) {
+                    if !excluded.isEmpty && isExcluded(p.name, excluded) { return }
+                    let nameStart = used
+                    used += PercentEncoding.encode(p.name, to: base + used)
+                    let valueStart = used
+                    if redactingSecrets && SecretNames.isSecret(p.name) {
+                        for b in "REDACTED".utf8 {
+                            base[used] = b
+                            used += 1
+                        }
+                    } else {
+                        used += PercentEncoding.encode(p.value, to: base + used)
                     }
-                    (dst + k).update(from: base + span.nameStart, count: span.valueStart - span.nameStart)
-                    k += span.valueStart - span.nameStart
-                    dst[k] = UInt8(ascii: "=")
-                    k += 1
-                    (dst + k).update(from: base + span.valueStart, count: span.end - span.valueStart)
-                    k += span.end - span.valueStart
+                    spans[n] = Span(nameStart: nameStart, valueStart: valueStart, end: used, order: n)
+                    n += 1
                 }
-                return k
+                for p in first { add(p) }
+                for p in second { add(p) }
+                guard n > 0 else { return }
+                var sorted = UnsafeMutableBufferPointer(rebasing: spans[0..<n])
+                sorted.sort { a, b in
+                    let names = compare(base, a.nameStart, a.valueStart, b.nameStart, b.valueStart)
+                    if names != 0 { return names < 0 }
+                    if sortValues {
+                        let values = compare(base, a.valueStart, a.end, b.valueStart, b.end)
+                        if values != 0 { return values < 0 }
+                    }
+                    return a.order < b.order
+                }
+                out.reserveCapacity(out.count + used + n)
+                for (i, span) in sorted.enumerated() {
+                    if i > 0 { out.append(UInt8(ascii: "&")) }
+                    out.append(contentsOf: UnsafeBufferPointer(start: base + span.nameStart, count: span.valueStart - span.nameStart))
+                    out.append(UInt8(ascii: "="))
+                    out.append(contentsOf: UnsafeBufferPointer(start: base + span.valueStart, count: span.end - span.valueStart))
+                }
             }
         }
+    }
+
+    private struct Span {
+        var nameStart: Int, valueStart: Int, end: Int, order: Int
+    }
+
+    private static func isExcluded(_ name: String, _ excluded: Set<String>) -> Bool {
+        if excluded.count > 16 { return excluded.contains(name) }
+        let length = name.utf8.count
+        for e in excluded where e.utf8.count == length && e == name { return true }
+        return false
+    }
+
+    private static func compare(_ base: UnsafeMutablePointer<UInt8>, _ a: Int, _ aEnd: Int, _ b: Int, _ bEnd: Int) -> Int {
+        let n = min(aEnd - a, bEnd - b)
+        if n > 0 {
+            let c = memcmp(base + a, base + b, n)
+            if c != 0 { return Int(c) }
+        }
+        return (aEnd - a) - (bEnd - b)
     }
 
     /// Encoded in the given order, for building request URLs.

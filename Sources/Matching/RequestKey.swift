@@ -10,70 +10,94 @@ import Foundation
 /// Its `string` is the on-disk key: `METHOD host/path?sorted-params [header=value…] [body=hash]`. Keys read
 /// from a cassette are parsed back with `init(parsing:)`; everything else uses the parts.
 public struct RequestKey: Sendable, Hashable, CustomStringConvertible {
-    /// Upper-case, or nil when the profile leaves the method out (RPC: GET and form POST are one call).
-    public let method: String?
-    /// Lower-case host and the path as sent: `ecs.aliyuncs.com/`.
-    public let target: String
-    /// The canonical (sorted, RFC 3986-encoded, secrets `REDACTED`) parameter string, without `?`.
-    public let parameters: String
+    /// The on-disk form.
+    public let string: String
+    /// UTF-8 offsets of its leading parts: the end of the method (0 when left out), the start and end of the
+    /// target, and the end of the parameters (after the `?` that follows the target; the target's end without them).
+    private let methodEnd: Int, targetStart: Int, targetEnd: Int, parametersEnd: Int
     /// The profile's key headers present, in profile order, value as sent.
     public let headers: [(name: String, value: String)]
     /// First 16 hex digits of the body's hash, when the body is part of the key.
     public let bodyHash: String?
-    /// The on-disk form.
-    public let string: String
+
+    /// Upper-case, or nil when the profile leaves the method out (RPC: GET and form POST are one call).
+    public var method: String? { methodEnd == 0 ? nil : part(0, methodEnd) }
+    /// Lower-case host and the path as sent: `ecs.aliyuncs.com/`.
+    public var target: String { part(targetStart, targetEnd) }
+    /// The canonical (sorted, RFC 3986-encoded, secrets `REDACTED`) parameter string, without `?`.
+    public var parameters: String { parametersEnd == targetEnd ? "" : part(targetEnd + 1, parametersEnd) }
+
+    private func part(_ from: Int, _ to: Int) -> String {
+        let u = string.utf8
+        return String(Substring(u[u.index(u.startIndex, offsetBy: from)..<u.index(u.startIndex, offsetBy: to)]))
+    }
 
     public var description: String { string }
     public static func == (a: RequestKey, b: RequestKey) -> Bool { a.string == b.string }
     public func hash(into h: inout Hasher) { h.combine(string) }
 
+    /// Built in one byte buffer and turned into `string` once: a replaying proxy keys every request.
     public init(_ request: SignableRequest, host: String, profile: MatchProfile) {
-        var params = request.query
-        params.append(contentsOf: request.form)
-        method = profile.includeMethod ? request.method.uppercased() : nil
-        target = ASCIICase.lowercased(host) + (request.rawPath.isEmpty ? "/" : request.rawPath)
-        parameters = params.canonicalString(excluding: profile.volatileParameters, redactingSecrets: true)
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(host.utf8.count + request.rawPath.utf8.count + 256)
+        if profile.includeMethod {
+            for b in request.method.utf8 { bytes.append(b >= 0x61 && b <= 0x7A ? b - 0x20 : b) }
+        }
+        let methodEnd = bytes.count
+        if profile.includeMethod { bytes.append(UInt8(ascii: " ")) }
+        let targetStart = bytes.count
+        for b in host.utf8 { bytes.append(b >= 0x41 && b <= 0x5A ? b + 0x20 : b) }
+        if request.rawPath.isEmpty { bytes.append(UInt8(ascii: "/")) } else { bytes.append(contentsOf: request.rawPath.utf8) }
+        let targetEnd = bytes.count
+        bytes.append(UInt8(ascii: "?"))
+        QueryParameters.appendCanonical(
+            request.query.pairs, request.form.pairs, to: &bytes, excluding: profile.volatileParameters, redactingSecrets: true)
+        if bytes.count == targetEnd + 1 { bytes.removeLast() }
+        let parametersEnd = bytes.count
         headers = profile.keyHeaders.compactMap { h in request.header(h).map { (h, $0) } }
+        for (name, value) in headers {
+            bytes.append(UInt8(ascii: " "))
+            bytes.append(contentsOf: name.utf8)
+            bytes.append(UInt8(ascii: "="))
+            bytes.append(contentsOf: PercentEncoding.encode(value).utf8)
+        }
         bodyHash =
             profile.includeBody && request.form.isEmpty && !request.body.isEmpty
             ? RequestKey.bodyHash(request.body, ignoring: profile.ignored) : nil
-        var s = ""
-        s.reserveCapacity((method?.utf8.count ?? 0) + target.utf8.count + parameters.utf8.count + 8)
-        if let method {
-            s += method
-            s += " "
+        if let bodyHash {
+            bytes.append(contentsOf: " body=".utf8)
+            bytes.append(contentsOf: bodyHash.utf8)
         }
-        s += target
-        if !parameters.isEmpty {
-            s += "?"
-            s += parameters
-        }
-        for (name, value) in headers { s += " \(name)=\(PercentEncoding.encode(value))" }
-        if let bodyHash { s += " body=" + bodyHash }
-        string = s
+        string = String(decoding: bytes, as: UTF8.self)
+        (self.methodEnd, self.targetStart, self.targetEnd, self.parametersEnd) = (methodEnd, targetStart, targetEnd, parametersEnd)
     }
 
     /// A key as stored in a cassette.
     public init(parsing key: String) {
-        var parts = key.split(separator: " ").map(String.init)
-        var method: String? = nil
+        let parts = key.split(separator: " ")
+        var rest = parts[...]
+        func offset(_ i: String.Index) -> Int { key.utf8.distance(from: key.startIndex, to: i) }
+        var methodEnd = 0, urlStart = 0
         if let first = parts.first, first.allSatisfy({ $0.isUppercase }), parts.count > 1 {
-            method = first
-            parts.removeFirst()
+            methodEnd = offset(first.endIndex)
+            urlStart = methodEnd + 1
+            rest = rest.dropFirst()
         }
-        self.method = method
-        let url = parts.first ?? ""
-        if !parts.isEmpty { parts.removeFirst() }
-        if let q = url.firstIndex(of: "?") {
-            target = String(url[..<q])
-            parameters = String(url[url.index(after: q)...])
-        } else {
-            target = url
-            parameters = ""
+        var targetEnd = urlStart, parametersEnd = urlStart
+        if let url = rest.first {
+            urlStart = offset(url.startIndex)
+            if let q = url.firstIndex(of: "?") {
+                targetEnd = offset(q)
+                parametersEnd = offset(url.endIndex)
+            } else {
+                targetEnd = offset(url.endIndex)
+                parametersEnd = targetEnd
+            }
+            rest = rest.dropFirst()
         }
         var headers: [(String, String)] = []
         var body: String? = nil
-        for p in parts {
+        for p in rest {
             let kv = p.split(separator: "=", maxSplits: 1)
             let name = String(kv[0]), value = kv.count > 1 ? String(kv[1]) : ""
             if name == "body" { body = value } else { headers.append((name, PercentEncoding.decode(Array(value.utf8)) ?? value)) }
@@ -81,6 +105,7 @@ public struct RequestKey: Sendable, Hashable, CustomStringConvertible {
         self.headers = headers
         bodyHash = body
         string = key
+        (self.methodEnd, self.targetStart, self.targetEnd, self.parametersEnd) = (methodEnd, urlStart, targetEnd, parametersEnd)
     }
 
     /// The host part of `target`.

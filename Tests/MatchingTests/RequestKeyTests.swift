@@ -133,6 +133,47 @@ func setHeader(_ r: inout SignableRequest, _ name: String, _ value: String) {
     }
 }
 
+/// A key is built in one buffer and its parts are read back from offsets into it: built and parsed back,
+/// every captured SDK request under its own profile and the generic one has the same parts.
+@Suite struct RequestKeyPartsTests {
+    @Test func aBuiltKeyAndTheSameKeyReadBackHaveTheSameParts() throws {
+        let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Fixtures/sdk-requests")
+        let names = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasSuffix(".json") }
+        #expect(names.count >= 10)
+        for name in names {
+            let r = try Captured.load(String(name.dropLast(5))).signable()
+            for profile in [MatchProfile.detect(r), .generic] {
+                let built = RequestKey(r, host: "ECS.Example.COM:8443", profile: profile)
+                let read = RequestKey(parsing: built.string)
+                #expect(built == read, "\(name)")
+                #expect(built.method == read.method && built.target == read.target && built.parameters == read.parameters, "\(name)")
+                #expect(built.headers.map { "\($0.name)=\($0.value)" } == read.headers.map { "\($0.name)=\($0.value)" }, "\(name)")
+                #expect(built.bodyHash == read.bodyHash, "\(name)")
+                #expect(built.method == (profile.includeMethod ? r.method.uppercased() : nil), "\(name)")
+                #expect(built.target == "ecs.example.com:8443" + r.rawPath, "\(name)")
+                #expect(built.host == "ecs.example.com:8443", "\(name)")
+            }
+        }
+    }
+
+    @Test func queryAndFormAreMergedSortedAndTheEmptyCasesHaveNoQuestionMark() throws {
+        let merged = SignableRequest(
+            method: "post", rawPath: "/x", query: try QueryParameters.parse("b=2&Signature=s"), form: try QueryParameters.parse("a=1+2"),
+            headers: [])
+        let k = RequestKey(merged, host: "H", profile: MatchProfile(name: "t", volatileParameters: ["Signature"]))
+        #expect(k.string == "POST h/x?a=1%202&b=2")
+        #expect(k.method == "POST" && k.target == "h/x" && k.parameters == "a=1%202&b=2")
+        let bare = RequestKey(
+            SignableRequest(method: "GET", rawPath: "", query: try QueryParameters.parse("Signature=s"), headers: []), host: "h",
+            profile: MatchProfile(name: "t", includeMethod: false, volatileParameters: ["Signature"]))
+        #expect(bare.string == "h/" && bare.method == nil && bare.target == "h/" && bare.parameters == "")
+        let read = RequestKey(parsing: "GET h/x x-acs-action=Describe%20It body=00ff")
+        #expect(read.method == "GET" && read.target == "h/x" && read.parameters == "" && read.bodyHash == "00ff")
+        #expect(read.headers.count == 1 && read.headers[0].value == "Describe It")
+    }
+}
+
 @Suite struct VolatileTokenTests {
     /// Some clients send a fresh ClientToken on every call: it must not break replay.
     @Test(arguments: [MatchProfile.aliyunRPC, MatchProfile.aliyunACS3])
