@@ -162,7 +162,7 @@ public final class ProxyEngine: Sendable {
         let query: QueryParameters
         let form: QueryParameters
         do {
-            query = try requestTarget.query.map { try QueryParameters.parse(String($0)) } ?? QueryParameters()
+            query = try requestTarget.query.map { try QueryParameters.parse($0.utf8) } ?? QueryParameters()
             let isForm =
                 request.head.headers.first(name: "content-type").map {
                     ASCIICase.hasPrefixIgnoringCase($0, "application/x-www-form-urlencoded")
