@@ -24,6 +24,8 @@ public final class ProxyEngine: Sendable {
     /// Decoding compressed upstream answers runs here, off the event loops and apart from the writer.
     let decodePool: NIOThreadPool
     private let state: Mutex<(mode: ProxyMode, session: CassetteSession)>
+    /// Each event loop's `ParseCache` (made there on first use).
+    private let parseCaches: [ObjectIdentifier: NIOLoopBoundBox<ParseCache?>]
 
     public init(configuration: ProxyConfiguration, group: EventLoopGroup, logger: Logger) throws {
         self.configuration = configuration
@@ -37,6 +39,9 @@ public final class ProxyEngine: Sendable {
             writable: configuration.mode != .replay, matchConfig: configuration.matchConfig,
             profile: configuration.profile)
         state = Mutex((configuration.mode, session))
+        var caches: [ObjectIdentifier: NIOLoopBoundBox<ParseCache?>] = [:]
+        for loop in group.makeIterator() { caches[ObjectIdentifier(loop)] = .makeEmptyBox(valueType: ParseCache.self, eventLoop: loop) }
+        parseCaches = caches
         writerPool = NIOThreadPool(numberOfThreads: 1)
         writerPool.start()
         decodePool = NIOThreadPool(numberOfThreads: 1)
@@ -203,10 +208,18 @@ public final class ProxyEngine: Sendable {
     func handle(_ request: ClientRequest, on loop: EventLoop) -> Answer {
         let allocator = ByteBufferAllocator()
         let (mode, session) = state.withLock { ($0.mode, $0.session) }
+        let keyed = mode != .passthrough
+        let cache = parseCache(on: loop)
         let parsed: Parsed
-        switch parse(request, session: session, keyed: mode != .passthrough) {
-        case .success(let p): parsed = p
-        case .failure(let f): return .now(fail(f, shape: .generic, allocator: allocator))
+        if let hit = cache?.lookup(request, session: session, keyed: keyed) {
+            parsed = hit
+            stats.parsesReused.add(1, ordering: .relaxed)
+        } else {
+            switch parse(request, session: session, keyed: keyed) {
+            case .success(let p): parsed = p
+            case .failure(let f): return .now(fail(f, shape: .generic, allocator: allocator))
+            }
+            cache?.store(parsed, for: request, session: session, keyed: keyed)
         }
         switch Recorder(session: session, isSelf: isSelf).decide(parsed.recorder, mode: mode) {
         case .replay(let entry):
@@ -218,6 +231,15 @@ public final class ProxyEngine: Sendable {
         case .forward(let record):
             return .later(forward(request, parsed, record: record, mode: mode, session: session, on: loop, allocator: allocator))
         }
+    }
+
+    /// `loop`'s parse cache; nil for a loop outside the proxy's group (a test's embedded loop) or off it.
+    func parseCache(on loop: EventLoop) -> ParseCache? {
+        guard let box = parseCaches[ObjectIdentifier(loop)], loop.inEventLoop else { return nil }
+        if let cache = box.value { return cache }
+        let cache = ParseCache()
+        box.value = cache
+        return cache
     }
 
     /// A recorded answer: from the session's cache, or read (pread, inflate, decode) off the event loop.

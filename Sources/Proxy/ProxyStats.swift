@@ -7,6 +7,8 @@ final class ProxyStats: Sendable {
     let recorded = Atomic<Int>(0)
     let forwarded = Atomic<Int>(0)
     let upstreamErrors = Atomic<Int>(0)
+    /// Requests that reused an identical request's parse (`ParseCache`); not reported, for tests and profiles.
+    let parsesReused = Atomic<Int>(0)
 
     func reset() {
         hits.store(0, ordering: .relaxed)
@@ -14,5 +16,6 @@ final class ProxyStats: Sendable {
         recorded.store(0, ordering: .relaxed)
         forwarded.store(0, ordering: .relaxed)
         upstreamErrors.store(0, ordering: .relaxed)
+        parsesReused.store(0, ordering: .relaxed)
     }
 }
