@@ -260,4 +260,51 @@ import Testing
             }
         }
     }
+    /// The upstream pipeline has no outbound header validator: what it forwards is what NIO's request parser
+    /// accepted. Control bytes in a header value or the target, a bare CR, a NUL: each is refused with 400 at
+    /// the door, and nothing that reaches the upstream holds a byte that could end or split a line.
+    @Test func aForwardedRequestKeepsOnlyWhatTheParserAccepted() async throws {
+        let dir = NSTemporaryDirectory() + "tapedeck-forwarded-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        final class Seen: Sendable { let heads = Mutex<[String]>([]) }
+        let seen = Seen()
+        let values: [[UInt8]] = [
+            Array("a\u{01}b".utf8), Array("a\u{7F}b".utf8), Array("a\rb".utf8), [0x61, 0x00, 0x62], Array("a\u{0B}b".utf8),
+            Array("caf\u{E9}".utf8), Array("a\tb".utf8),
+        ]
+        let targets = ["/?a=\u{01}", "/?a=b\u{7F}", "/a\u{0C}b", "/ok"]
+        try await ScriptedUpstream.with(answer: { head in
+            seen.heads.withLock { $0.append(head) }
+            return Array("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok".utf8)
+        }) { upstream in
+            try await TestProxy.with(cassette: dir + "/c.jsonl.gz", mode: .passthrough, upstream: "http://127.0.0.1:\(upstream)") {
+                proxy in
+                var answers: [String] = []
+                for v in values {
+                    let c = try await RawHTTPConnection.connect(port: proxy.port)
+                    try await c.send(Array("GET /h HTTP/1.1\r\nHost: x\r\nX-T: ".utf8) + v + Array("\r\nConnection: close\r\n\r\n".utf8))
+                    answers.append(String(try await c.received(timeout: .seconds(5)) { $0.contains("\r\n\r\n") }.prefix(12)))
+                    await c.close()
+                }
+                for t in targets {
+                    let c = try await RawHTTPConnection.connect(port: proxy.port)
+                    try await c.send("GET \(t) HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                    answers.append(String(try await c.received(timeout: .seconds(5)) { $0.contains("\r\n\r\n") }.prefix(12)))
+                    await c.close()
+                }
+                // Control bytes are refused at the door; obs-text and a tab are header text and go through.
+                let (ok, bad) = ("HTTP/1.1 200", "HTTP/1.1 400")
+                #expect(answers == [bad, bad, bad, bad, bad, ok, ok, bad, bad, bad, ok])
+            }
+        }
+        let heads = seen.heads.withLock { $0 }
+        #expect(!heads.isEmpty)
+        for head in heads {
+            for line in head.split(separator: "\r\n", omittingEmptySubsequences: false) {
+                let bad = line.unicodeScalars.filter { ($0.value < 0x20 && $0 != "\t") || $0.value == 0x7F }
+                #expect(bad.isEmpty, "a control byte reached the upstream: \(line.debugDescription)")
+            }
+        }
+    }
 }
