@@ -287,13 +287,13 @@ public final class ProxyEngine: Sendable {
         var forwardURI = parsed.target.originForm
         var forwardBody = request.body
         var forwardBodyBytes = signable.body
-        var forwardHeaders = request.head.headers.map { ($0.name, $0.value) }
+        var resignedHeaders: [(String, String)]?
         if parsed.reverse, let resigner = configuration.resigner {
             // Every signed request: the client may sign with a stand-in key, the upstream gets the real one.
             var resigned = signable
             do {
                 let scheme = try resigner.resign(&resigned, host: target.authority)
-                forwardHeaders = resigned.headers.map { ($0.name, $0.value) }
+                resignedHeaders = resigned.headers.map { ($0.name, $0.value) }
                 if scheme == .aliyunRPC { (forwardURI, forwardBody, forwardBodyBytes) = Self.rebuilt(resigned) }
             } catch {
                 return loop.makeSucceededFuture(fail(.resignFailed("\(error)"), shape: shape, allocator: allocator))
@@ -313,8 +313,14 @@ public final class ProxyEngine: Sendable {
             }
         }
         var forwardHead = HTTPRequestHead(version: .http1_1, method: request.head.method, uri: forwardURI)
-        // `Expect` is between the client and this proxy (it already got its 100 Continue).
-        forwardHead.headers = HTTPHeaders(HopByHop.strip(forwardHeaders).filter { !ASCIICase.equalIgnoringCase($0.0, "expect") })
+        // `Expect` is between the client and this proxy (it already got its 100 Continue). Most requests carry
+        // neither it nor a hop-by-hop header, and go with their own headers, uncopied.
+        if resignedHeaders == nil && HopByHop.keepsAll(request.head.headers) {
+            forwardHead.headers = request.head.headers
+        } else {
+            let headers = resignedHeaders ?? request.head.headers.map { ($0.name, $0.value) }
+            forwardHead.headers = HTTPHeaders(HopByHop.strip(headers).filter { !ASCIICase.equalIgnoringCase($0.0, "expect") })
+        }
         let head = forwardHead
         let recordedBody = forwardBodyBytes
         let key = parsed.recorder.key, profile = parsed.recorder.profile

@@ -24,6 +24,20 @@ enum HopByHop {
         "te", "trailer", "transfer-encoding", "upgrade",
     ]
 
+    /// Whether `name` is one of `names` (ASCII case folding), by its length first: most headers are not.
+    static func isListed(_ name: String) -> Bool {
+        switch name.utf8.count {
+        case 2, 7, 10, 16, 17, 18, 19: return names.contains { ASCIICase.equalIgnoringCase($0, name) }
+        default: return false
+        }
+    }
+
+    /// Whether a request's headers go upstream as they are: none hop-by-hop (a `Connection` header would
+    /// name more), no `Expect`.
+    static func keepsAll(_ headers: HTTPHeaders) -> Bool {
+        !headers.contains { isListed($0.name) || ($0.name.utf8.count == 6 && ASCIICase.equalIgnoringCase($0.name, "expect")) }
+    }
+
     /// Compared with ASCII case folding, not by lower-cased copies: this runs for every header both ways.
     static func strip(_ headers: [(String, String)], dropLength: Bool = false) -> [(String, String)] {
         var extra: [String] = []
@@ -32,7 +46,7 @@ enum HopByHop {
         }
         return headers.filter { h in
             let n = h.0
-            if names.contains(where: { ASCIICase.equalIgnoringCase($0, n) }) { return false }
+            if isListed(n) { return false }
             if extra.contains(where: { ASCIICase.equalIgnoringCase($0, n) }) { return false }
             if dropLength && ASCIICase.equalIgnoringCase(n, "content-length") { return false }
             return true

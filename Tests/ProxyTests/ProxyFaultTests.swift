@@ -307,4 +307,41 @@ import Testing
             }
         }
     }
+
+    /// Hop-by-hop headers (RFC 9110 §7.6.1: the fixed ones and those a `Connection` header names) stop at the
+    /// proxy; every other header goes upstream as sent, in order. A request without any goes unchanged.
+    @Test(arguments: [ProxyMode.passthrough, .record])
+    func hopByHopHeadersStopAtTheProxyAndTheRestGoOnInOrder(mode: ProxyMode) async throws {
+        let dir = NSTemporaryDirectory() + "tapedeck-hop-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        final class Seen: Sendable { let heads = Mutex<[String]>([]) }
+        let seen = Seen()
+        try await ScriptedUpstream.with(answer: { head in
+            seen.heads.withLock { $0.append(head) }
+            return Array("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok".utf8)
+        }) { upstream in
+            try await TestProxy.with(cassette: dir + "/c.jsonl.gz", mode: mode, upstream: "http://127.0.0.1:\(upstream)") { proxy in
+                let c = try await RawHTTPConnection.connect(port: proxy.port)
+                try await c.send(
+                    "GET /a HTTP/1.1\r\nHost: x\r\nX-First: 1\r\nConnection: keep-alive, X-Drop\r\nX-Drop: gone\r\nKeep-Alive: timeout=5\r\n"
+                        + "Proxy-Connection: keep-alive\r\nTE: trailers\r\nUpgrade: h2c\r\nX-Last: 2\r\n\r\n"
+                        + "GET /b HTTP/1.1\r\nHost: x\r\nX-First: 1\r\nx-drop: stays\r\nX-Last: 2\r\n\r\n")
+                let text = try await c.received(timeout: .seconds(5)) { $0.components(separatedBy: "HTTP/1.1 200").count == 3 }
+                #expect(text.components(separatedBy: "HTTP/1.1 200").count == 3, "\(text)")
+                await c.close()
+            }
+        }
+        let heads = seen.heads.withLock { $0 }
+        #expect(heads.count == 2)
+        func names(_ head: String) -> [String] {
+            head.split(separator: "\r\n").dropFirst().compactMap { $0.split(separator: ":").first.map { $0.lowercased() } }
+                .filter { $0 != "host" }
+        }
+        if heads.count == 2 {
+            #expect(names(heads[0]) == ["x-first", "x-last"], "\(heads[0])")
+            #expect(names(heads[1]) == ["x-first", "x-drop", "x-last"], "\(heads[1])")
+            #expect(heads[1].contains("x-drop: stays"))
+        }
+    }
 }
