@@ -73,7 +73,7 @@ public final class UpstreamClient: Sendable {
         init(channel: Channel, collector: HTTPClientResponseCollector) {
             self.channel = channel
             self.collector = NIOLoopBound(collector, eventLoop: channel.eventLoop)
-            watchdog = NIOLoopBound(Watchdog(), eventLoop: channel.eventLoop)
+            watchdog = NIOLoopBound(Watchdog(collector), eventLoop: channel.eventLoop)
         }
     }
 
@@ -82,18 +82,19 @@ public final class UpstreamClient: Sendable {
     /// starts with none armed; when it fires early (the exchange it was armed for is done) it re-arms for
     /// the one in flight, or stops while the connection is idle.
     final class Watchdog {
+        /// The connection's collector, whose exchange in flight a timeout abandons.
+        let collector: HTTPClientResponseCollector
         var deadline: NIODeadline?
-        var promise: EventLoopPromise<HTTPClientResponse>?
         var armed = false
 
-        func start(_ promise: EventLoopPromise<HTTPClientResponse>, timeout: TimeAmount, channel: Channel) {
-            self.promise = promise
+        init(_ collector: HTTPClientResponseCollector) { self.collector = collector }
+
+        func start(timeout: TimeAmount, channel: Channel) {
             deadline = .now() + timeout
             if !armed { arm(channel, timeout: timeout) }
         }
 
         func finish() {
-            promise = nil
             deadline = nil
         }
 
@@ -105,10 +106,9 @@ public final class UpstreamClient: Sendable {
             armed = true
             channel.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) {
                 guard let due = self.deadline, due <= .now() else { return self.arm(channel, timeout: timeout) }
-                let promise = self.promise
                 self.finish()
                 self.armed = false
-                promise?.fail(UpstreamError.timeout(timeout))
+                self.collector.abandon(UpstreamError.timeout(timeout))
                 channel.close(promise: nil)
             }
         }
@@ -238,10 +238,18 @@ public final class UpstreamClient: Sendable {
         on c: Connection, _ head: HTTPRequestHead, _ body: ByteBuffer?, _ target: UpstreamTarget,
         _ poolKey: PoolKey, then done: @escaping @Sendable (Result<UpstreamResponse, Error>) -> Void
     ) {
-        let loop = c.channel.eventLoop
-        let promise = loop.makePromise(of: HTTPClientResponse.self)
-        c.collector.value.start(promise)
-        c.watchdog.value.start(promise, timeout: timeout, channel: c.channel)
+        c.watchdog.value.start(timeout: timeout, channel: c.channel)
+        c.collector.value.start { result in
+            c.watchdog.value.finish()
+            switch result {
+            case .success(let r):
+                self.release(c, poolKey, reusable: c.channel.isActive && c.collector.value.isReusable)
+                done(.success(UpstreamResponse(status: r.head.status, headers: r.head.headers, body: r.body)))
+            case .failure(let e):
+                c.channel.close(promise: nil)
+                done(.failure(e))
+            }
+        }
         var h = head
         h.headers.replaceOrAdd(name: "Host", value: target.authority)
         h.headers.remove(name: "Connection")
@@ -256,16 +264,5 @@ public final class UpstreamClient: Sendable {
         if let body, body.readableBytes > 0 { c.channel.write(HTTPClientRequestPart.body(.byteBuffer(body)), promise: nil) }
         c.channel.write(HTTPClientRequestPart.end(nil), promise: nil)
         flushSoon(c.channel)
-        promise.futureResult.whenComplete { result in
-            c.watchdog.value.finish()
-            switch result {
-            case .success(let r):
-                self.release(c, poolKey, reusable: c.channel.isActive && c.collector.value.isReusable)
-                done(.success(UpstreamResponse(status: r.head.status, headers: r.head.headers, body: r.body)))
-            case .failure(let e):
-                c.channel.close(promise: nil)
-                done(.failure(e))
-            }
-        }
     }
 }

@@ -34,12 +34,13 @@ public enum HTTPClientFailure: Error, Sendable, Equatable, CustomStringConvertib
 
 /// Collects one response at a time on a kept-alive client connection (after NIO's client codec, whose
 /// parser rejects malformed status lines). The cycle and its rules live in `HTTPClientResponseStateMachine`;
-/// this handler holds the promise of the exchange in flight and carries out the machine's actions.
+/// this handler holds the completion of the exchange in flight and carries out the machine's actions. It
+/// completes each exchange exactly once: with the response, a failure, or `abandon`'s error.
 public final class HTTPClientResponseCollector: ChannelInboundHandler {
     public typealias InboundIn = HTTPClientResponsePart
 
     private var machine: HTTPClientResponseStateMachine
-    private var promise: EventLoopPromise<HTTPClientResponse>?
+    private var completion: ((Result<HTTPClientResponse, Error>) -> Void)?
     /// Called with the failure that made the connection unusable (for logs and TLS diagnosis).
     public var errorHook: ((Error, ChannelHandlerContext) -> Error)?
 
@@ -52,9 +53,25 @@ public final class HTTPClientResponseCollector: ChannelInboundHandler {
     public var receivedAny: Bool { machine.receivedAny }
 
     /// Begins an exchange; the promise completes with the whole response or an `HTTPClientFailure`.
-    public func start(_ promise: EventLoopPromise<HTTPClientResponse>) {
-        if let refused = machine.start() { return promise.fail(refused) }
-        self.promise = promise
+    public func start(_ promise: EventLoopPromise<HTTPClientResponse>) { start { promise.completeWith($0) } }
+
+    /// Begins an exchange; `completion` runs once, on the channel's loop, with the whole response or an
+    /// `HTTPClientFailure` (a callback, not a future: a forwarding proxy starts one per request).
+    public func start(_ completion: @escaping (Result<HTTPClientResponse, Error>) -> Void) {
+        if let refused = machine.start() { return completion(.failure(refused)) }
+        self.completion = completion
+    }
+
+    /// Ends the exchange in flight with `error` (a timeout), if one is in flight; the caller closes the
+    /// connection. Whatever arrives after it is not delivered.
+    public func abandon(_ error: Error) {
+        complete(.failure(error))
+    }
+
+    private func complete(_ result: Result<HTTPClientResponse, Error>) {
+        let c = completion
+        completion = nil
+        c?(result)
     }
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -82,17 +99,11 @@ public final class HTTPClientResponseCollector: ChannelInboundHandler {
         case .none:
             break
         case .succeed(let response):
-            let p = promise
-            promise = nil
-            p?.succeed(response)
+            complete(.success(response))
         case .fail(let error):
-            let p = promise
-            promise = nil
-            p?.fail(error)
+            complete(.failure(error))
         case .failAndClose(let error):
-            let p = promise
-            promise = nil
-            p?.fail(error)
+            complete(.failure(error))
             context.close(promise: nil)
         case .close:
             context.close(promise: nil)

@@ -136,6 +136,37 @@ import Testing
         #expect(throws: HTTPClientFailure.self) { try p.futureResult.wait() }
     }
 
+    /// An abandoned exchange (the proxy's upstream timeout) completes once, with the abandoning error; an
+    /// answer arriving afterwards is not delivered, and a callback started from inside a completion is kept.
+    @Test func anAbandonedExchangeCompletesOnceWithItsError() throws {
+        struct TimedOut: Error {}
+        final class Log { var results: [String] = [] }
+        let (ch, c) = try client()
+        let log = Log()
+        c.start { result in log.results.append((try? result.get()).map { String(buffer: $0.body) } ?? "\(result)") }
+        try ch.writeOutbound(HTTPClientRequestPart.head(HTTPRequestHead(version: .http1_1, method: .GET, uri: "/")))
+        try ch.writeOutbound(HTTPClientRequestPart.end(nil))
+        c.abandon(TimedOut())
+        c.abandon(TimedOut())
+        _ = try? ch.writeInbound(ByteBuffer(string: "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nlate"))
+        #expect(log.results.count == 1 && log.results[0].contains("TimedOut"), "\(log.results)")
+
+        let (ch2, c2) = try client()
+        c2.start { result in
+            log.results.append("first \((try? result.get()).map { String(buffer: $0.body) } ?? "failed")")
+            c2.start { next in log.results.append("second \((try? next.get()).map { String(buffer: $0.body) } ?? "failed")") }
+        }
+        func send() throws {
+            try ch2.writeOutbound(HTTPClientRequestPart.head(HTTPRequestHead(version: .http1_1, method: .GET, uri: "/")))
+            try ch2.writeOutbound(HTTPClientRequestPart.end(nil))
+        }
+        try send()
+        try ch2.writeInbound(ByteBuffer(string: "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\na"))
+        try send()
+        try ch2.writeInbound(ByteBuffer(string: "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nb"))
+        #expect(log.results.suffix(2) == ["first a", "second b"], "\(log.results)")
+    }
+
     @Test func aBadStatusLineFailsTheExchange() throws {
         let (ch, c) = try client()
         let f = try request(ch, c)
