@@ -16,7 +16,8 @@ final class ParseCache {
     static let slots = 64
 
     private struct Entry {
-        var session: CassetteSession
+        /// Weak: a retired session (a switched cassette) and its cached answers are not kept alive by a slot.
+        weak var session: CassetteSession?
         var keyed: Bool
         var tunnel: UpstreamTarget?
         var head: HTTPRequestHead

@@ -76,9 +76,15 @@ import Testing
                     _ = try await RawHTTPClient.request("GET", target, port: recorder.port, headers: a)
                 }
             }
+            // A request in another slot, parsed under the session about to be retired and never overwritten.
+            let elsewhere = "/?RegionId=cn-beijing"
+            #expect(ParseCache.slot(elsewhere) != ParseCache.slot(target))
+            _ = try await RawHTTPClient.request("GET", elsewhere, port: proxy.port, headers: a)
+            weak let retired = proxy.engine.session
             try proxy.engine.switchCassette(path: other, mode: .replay)
             let switched = try await RawHTTPClient.request("GET", target, port: proxy.port, headers: a)
             #expect(switched.status == 200 && Self.answer(switched) == "DescribeA1")
+            #expect(retired == nil, "the parse cache keeps the retired session (and its cached answers) alive")
         }
     }
 
