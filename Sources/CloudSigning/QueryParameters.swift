@@ -148,8 +148,7 @@ public struct QueryParameters: Sendable, Equatable {
 
     private static func isExcluded(_ name: String, _ excluded: Set<String>) -> Bool {
         if excluded.count > 16 { return excluded.contains(name) }
-        let length = name.utf8.count
-        for e in excluded where e.utf8.count == length && e == name { return true }
+        for e in excluded where e == name { return true }  // String ==, as Set.contains: canonical equivalence
         return false
     }
 

@@ -10,9 +10,10 @@ public struct Resigner: Sendable, CustomStringConvertible, CustomReflectable {
         self.secret = secret
     }
 
-    /// `ID:SECRET`.
+    /// `ID:SECRET`. The id goes into `Authorization` headers and query strings as it is, so it is printable
+    /// ASCII without spaces (no CR, LF or other control byte can ride into a forwarded request).
     public init?(pair: String) {
-        guard let (id, secret) = AccessKeyStore.parsePair(pair) else { return nil }
+        guard let (id, secret) = AccessKeyStore.parsePair(pair), id.utf8.allSatisfy({ $0 > 32 && $0 < 127 }) else { return nil }
         self.init(accessKeyId: id, secret: secret)
     }
 

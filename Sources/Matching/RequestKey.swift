@@ -12,16 +12,16 @@ import Foundation
 public struct RequestKey: Sendable, Hashable, CustomStringConvertible {
     /// The on-disk form.
     public let string: String
-    /// UTF-8 offsets of its leading parts: the end of the method (0 when left out), the start and end of the
+    /// UTF-8 offsets of its leading parts: the start and end of the method (end 0 when left out), the start and end of the
     /// target, and the end of the parameters (after the `?` that follows the target; the target's end without them).
-    private let methodEnd: Int, targetStart: Int, targetEnd: Int, parametersEnd: Int
+    private let methodStart: Int, methodEnd: Int, targetStart: Int, targetEnd: Int, parametersEnd: Int
     /// The profile's key headers present, in profile order, value as sent.
     public let headers: [(name: String, value: String)]
     /// First 16 hex digits of the body's hash, when the body is part of the key.
     public let bodyHash: String?
 
     /// Upper-case, or nil when the profile leaves the method out (RPC: GET and form POST are one call).
-    public var method: String? { methodEnd == 0 ? nil : part(0, methodEnd) }
+    public var method: String? { methodEnd == 0 ? nil : part(methodStart, methodEnd) }
     /// Lower-case host and the path as sent: `ecs.aliyuncs.com/`.
     public var target: String { part(targetStart, targetEnd) }
     /// The canonical (sorted, RFC 3986-encoded, secrets `REDACTED`) parameter string, without `?`.
@@ -69,7 +69,9 @@ public struct RequestKey: Sendable, Hashable, CustomStringConvertible {
             bytes.append(contentsOf: bodyHash.utf8)
         }
         string = String(decoding: bytes, as: UTF8.self)
-        (self.methodEnd, self.targetStart, self.targetEnd, self.parametersEnd) = (methodEnd, targetStart, targetEnd, parametersEnd)
+        (self.methodStart, self.methodEnd, self.targetStart, self.targetEnd, self.parametersEnd) = (
+            0, methodEnd, targetStart, targetEnd, parametersEnd
+        )
     }
 
     /// A key as stored in a cassette.
@@ -77,8 +79,9 @@ public struct RequestKey: Sendable, Hashable, CustomStringConvertible {
         let parts = key.split(separator: " ")
         var rest = parts[...]
         func offset(_ i: String.Index) -> Int { key.utf8.distance(from: key.startIndex, to: i) }
-        var methodEnd = 0, urlStart = 0
+        var methodStart = 0, methodEnd = 0, urlStart = 0
         if let first = parts.first, first.allSatisfy({ $0.isUppercase }), parts.count > 1 {
+            methodStart = offset(first.startIndex)
             methodEnd = offset(first.endIndex)
             urlStart = methodEnd + 1
             rest = rest.dropFirst()
@@ -105,7 +108,9 @@ public struct RequestKey: Sendable, Hashable, CustomStringConvertible {
         self.headers = headers
         bodyHash = body
         string = key
-        (self.methodEnd, self.targetStart, self.targetEnd, self.parametersEnd) = (methodEnd, urlStart, targetEnd, parametersEnd)
+        (self.methodStart, self.methodEnd, self.targetStart, self.targetEnd, self.parametersEnd) = (
+            methodStart, methodEnd, urlStart, targetEnd, parametersEnd
+        )
     }
 
     /// The host part of `target`.

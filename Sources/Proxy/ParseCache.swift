@@ -15,13 +15,23 @@ import NIOHTTP1
 final class ParseCache {
     static let slots = 64
 
-    private struct Entry {
+    /// A class, reused in place when its slot is taken over: a miss (every freshly signed request) then costs
+    /// field assignments, not copying a large struct in and out of the array.
+    private final class Entry {
         /// Weak: a retired session (a switched cassette) and its cached answers are not kept alive by a slot.
         weak var session: CassetteSession?
         var keyed: Bool
         var tunnel: UpstreamTarget?
         var head: HTTPRequestHead
         var parsed: ProxyEngine.Parsed
+
+        init(session: CassetteSession, keyed: Bool, tunnel: UpstreamTarget?, head: HTTPRequestHead, parsed: ProxyEngine.Parsed) {
+            self.session = session
+            self.keyed = keyed
+            self.tunnel = tunnel
+            self.head = head
+            self.parsed = parsed
+        }
     }
     private var entries = [Entry?](repeating: nil, count: ParseCache.slots)
 
@@ -30,7 +40,7 @@ final class ParseCache {
 
     func lookup(_ request: ProxyEngine.ClientRequest, session: CassetteSession, keyed: Bool) -> ProxyEngine.Parsed? {
         guard ParseCache.cacheable(request), let e = entries[ParseCache.slot(request.head.uri)] else { return nil }
-        guard e.session === session, e.keyed == keyed, e.tunnel == request.tunnel, ParseCache.same(e.head, request.head) else {
+        guard ParseCache.same(e.head, request.head), e.keyed == keyed, e.tunnel == request.tunnel, e.session === session else {
             return nil
         }
         return e.parsed
@@ -38,8 +48,16 @@ final class ParseCache {
 
     func store(_ parsed: ProxyEngine.Parsed, for request: ProxyEngine.ClientRequest, session: CassetteSession, keyed: Bool) {
         guard ParseCache.cacheable(request) else { return }
-        entries[ParseCache.slot(request.head.uri)] = Entry(
-            session: session, keyed: keyed, tunnel: request.tunnel, head: request.head, parsed: parsed)
+        let slot = ParseCache.slot(request.head.uri)
+        if let e = entries[slot] {
+            e.session = session
+            e.keyed = keyed
+            e.tunnel = request.tunnel
+            e.head = request.head
+            e.parsed = parsed
+        } else {
+            entries[slot] = Entry(session: session, keyed: keyed, tunnel: request.tunnel, head: request.head, parsed: parsed)
+        }
     }
 
     /// Method, version, target and every header, in order, byte for byte (names too: a parse may see their

@@ -95,7 +95,8 @@ extension ProxyCommand {
         if resign != nil && resignEnv != nil { throw ValidationError("give --resign or --resign-env, not both") }
         if let resign {
             guard let r = Resigner(pair: resign) else {
-                throw ValidationError("--resign must be ID:SECRET (an access key id, a colon, its secret)")
+                throw ValidationError(
+                    "--resign must be ID:SECRET (an access key id of printable ASCII without spaces, a colon, its secret)")
             }
             return r
         }
@@ -103,7 +104,11 @@ extension ProxyCommand {
             guard let value = ProcessInfo.processInfo.environment[resignEnv], !value.isEmpty else {
                 throw ValidationError("--resign-env \(resignEnv): the environment variable is not set or empty")
             }
-            guard let r = Resigner(pair: value) else { throw ValidationError("--resign-env \(resignEnv): the value must be ID:SECRET") }
+            guard let r = Resigner(pair: value) else {
+                throw ValidationError(
+                    "--resign-env \(resignEnv): the value must be ID:SECRET (an access key id of printable ASCII without spaces, a colon, its secret)"
+                )
+            }
             return r
         }
         return nil

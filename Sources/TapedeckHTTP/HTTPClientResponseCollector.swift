@@ -65,6 +65,7 @@ public final class HTTPClientResponseCollector: ChannelInboundHandler {
     /// Ends the exchange in flight with `error` (a timeout), if one is in flight; the caller closes the
     /// connection. Whatever arrives after it is not delivered.
     public func abandon(_ error: Error) {
+        machine.abandoned()
         complete(.failure(error))
     }
 

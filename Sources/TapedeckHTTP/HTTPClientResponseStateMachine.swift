@@ -70,6 +70,11 @@ public struct HTTPClientResponseStateMachine {
         return .none
     }
 
+    /// The exchange in flight was given up (a timeout): the connection is never reused, whatever arrives.
+    public mutating func abandoned() {
+        state = .poisoned
+    }
+
     public mutating func end() -> Action {
         guard case .awaiting(let head, let body, _) = state else { return poison() }
         guard let head else {

@@ -98,7 +98,8 @@ public struct Authority: Sendable, Hashable, CustomStringConvertible {
             host = host[..<colon]
             port = p
         }
-        guard !host.isEmpty, !host.utf8.contains(where: { $0 == 32 || $0 == UInt8(ascii: "/") }) else { return nil }
+        // No space, `/`, control byte or DEL: the host goes into a `Host` header and a request line as it is.
+        guard !host.isEmpty, !host.utf8.contains(where: { $0 <= 32 || $0 == 127 || $0 == UInt8(ascii: "/") }) else { return nil }
         self.host = String(host)
         self.port = port
     }

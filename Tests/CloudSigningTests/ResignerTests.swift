@@ -5,6 +5,14 @@ import Testing
 @Suite struct ResignerTests {
     let keys = AccessKeyStore(["realAK": "realSecret"])
 
+    /// The key id goes into `Authorization` headers and query strings as it is: only printable ASCII.
+    @Test func aKeyIdWithControlBytesOrSpacesIsRefused() {
+        for bad in ["AK\r\nX-Injected: 1:secret", "A K:secret", "AK\u{0}:secret", "AK\u{7F}:secret", "AKé:secret"] {
+            #expect(Resigner(pair: bad) == nil, "\(bad.debugDescription)")
+        }
+        #expect(Resigner(pair: "LTAI5t-ok_1:se cret:with:colons")?.accessKeyId == "LTAI5t-ok_1")
+    }
+
     @Test(arguments: ACS3Signer.Algorithm.allCases)
     func acs3SignedForTheProxyVerifiesForTheUpstreamAfterResigning(algorithm: ACS3Signer.Algorithm) throws {
         var r = SignableRequest(

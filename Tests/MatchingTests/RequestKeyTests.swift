@@ -168,6 +168,12 @@ func setHeader(_ r: inout SignableRequest, _ name: String, _ value: String) {
         _ = k.host
     }
 
+    /// A hand-edited key with a leading space reads its method as the old parser did.
+    @Test func aLeadingSpaceBeforeTheMethodIsNotPartOfIt() {
+        let k = RequestKey(parsing: " GET h/x?a=1")
+        #expect(k.method == "GET" && k.target == "h/x" && k.parameters == "a=1")
+    }
+
     @Test func queryAndFormAreMergedSortedAndTheEmptyCasesHaveNoQuestionMark() throws {
         let merged = SignableRequest(
             method: "post", rawPath: "/x", query: try QueryParameters.parse("b=2&Signature=s"), form: try QueryParameters.parse("a=1+2"),

@@ -150,6 +150,7 @@ import Testing
         c.abandon(TimedOut())
         _ = try? ch.writeInbound(ByteBuffer(string: "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nlate"))
         #expect(log.results.count == 1 && log.results[0].contains("TimedOut"), "\(log.results)")
+        #expect(!c.isReusable, "a connection whose exchange was given up is never reused, even if the answer arrives")
 
         let (ch2, c2) = try client()
         c2.start { result in

@@ -30,6 +30,14 @@ import Testing
         #expect(RequestTarget(s) == nil)
     }
 
+    /// A host goes into a `Host` header and a request line as it is: no space, control byte or DEL (an
+    /// `--upstream` of `http://a\r\nX: y` would inject a header once outbound validation is off).
+    @Test(arguments: ["a\r\nX: y", "a\u{0}b", "a\u{7F}", "a b", "a\tb", "a\nb:80"])
+    func anAuthorityWithControlBytesOrSpacesIsRefused(host: String) {
+        #expect(Authority(host, defaultPort: 80) == nil)
+        #expect(RequestTarget("http://\(host)/x")?.authority == nil)
+    }
+
     @Test func authority() {
         #expect(Authority("example.com:8080", defaultPort: 80) == Authority(host: "example.com", port: 8080))
         #expect(Authority("example.com", defaultPort: 443)?.port == 443)
