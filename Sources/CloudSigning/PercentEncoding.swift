@@ -61,22 +61,26 @@ public enum PercentEncoding {
     /// Writes `s` encoded (as `encode(s)` would) at `dst`, which has room for three bytes per byte of `s`;
     /// returns how many it wrote.
     public static func encode(_ s: String, to dst: UnsafeMutablePointer<UInt8>) -> Int {
+        // Borrowed, not copied (`withUTF8` is mutating: a copy, a retain and a release per string).
+        if let n = s.utf8.withContiguousStorageIfAvailable({ encode(utf8: $0, to: dst) }) { return n }
         var s = s
-        return s.withUTF8 { buf in
-            var k = 0
-            for b in buf {
-                if isUnreserved(b) {
-                    dst[k] = b
-                    k += 1
-                } else {
-                    dst[k] = UInt8(ascii: "%")
-                    dst[k + 1] = hexDigit(b >> 4)
-                    dst[k + 2] = hexDigit(b & 0xF)
-                    k += 3
-                }
+        return s.withUTF8 { encode(utf8: $0, to: dst) }
+    }
+
+    private static func encode(utf8 buf: UnsafeBufferPointer<UInt8>, to dst: UnsafeMutablePointer<UInt8>) -> Int {
+        var k = 0
+        for b in buf {
+            if isUnreserved(b) {
+                dst[k] = b
+                k += 1
+            } else {
+                dst[k] = UInt8(ascii: "%")
+                dst[k + 1] = hexDigit(b >> 4)
+                dst[k + 2] = hexDigit(b & 0xF)
+                k += 3
             }
-            return k
         }
+        return k
     }
 
     /// The upper-case hex digit of `v` (0...15), computed: a global table costs an initialisation check per read.

@@ -16,6 +16,7 @@ public enum SecretNames {
 
     /// Whether `name` names a credential. Allocation-free for names up to 64 bytes (the common case).
     public static func isSecret(_ name: String) -> Bool {
+        if let r = name.utf8.withContiguousStorageIfAvailable({ isSecret(utf8: $0) }) { return r }  // borrowed, not copied
         var name = name
         return name.withUTF8 { isSecret(utf8: $0) }
     }
