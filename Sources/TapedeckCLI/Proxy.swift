@@ -53,7 +53,9 @@ struct ProxyCommand: AsyncParsableCommand {
             throw ValidationError("unknown --profile \(p); known: \(MatchProfile.builtIn.map(\.name).joined(separator: ", "))")
         }
         if let u = upstream, UpstreamTarget(url: u) == nil {
-            throw ValidationError("--upstream must be http://host[:port] or https://host[:port] with a port in 1-65535, got '\(u)'")
+            throw ValidationError(
+                "--upstream must be http://host[:port] or https://host[:port] (a host without spaces or control characters, a port in 1-65535), got \(u.debugDescription)"
+            )
         }
         try validatePort(port)
         _ = try resigner()
