@@ -311,22 +311,24 @@ public enum Timestamp {
                 format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", year, Int(tm.tm_mon) + 1, Int(tm.tm_mday), Int(tm.tm_hour),
                 Int(tm.tm_min), Int(tm.tm_sec), ms)
         }
-        let fields: [(value: Int, digits: Int, after: UInt8)] = [
-            (year, 4, UInt8(ascii: "-")), (Int(tm.tm_mon) + 1, 2, UInt8(ascii: "-")), (Int(tm.tm_mday), 2, UInt8(ascii: "T")),
-            (Int(tm.tm_hour), 2, UInt8(ascii: ":")), (Int(tm.tm_min), 2, UInt8(ascii: ":")), (Int(tm.tm_sec), 2, UInt8(ascii: ".")),
-            (ms, 3, UInt8(ascii: "Z")),
-        ]
         return String(unsafeUninitializedCapacity: 24) { out in
             var k = 0
-            for f in fields {
-                var v = f.value
-                for i in stride(from: f.digits - 1, through: 0, by: -1) {
+            func put(_ value: Int, _ digits: Int, _ after: Unicode.Scalar) {
+                var v = value
+                for i in stride(from: digits - 1, through: 0, by: -1) {
                     out[k + i] = UInt8(ascii: "0") + UInt8(v % 10)
                     v /= 10
                 }
-                out[k + f.digits] = f.after
-                k += f.digits + 1
+                out[k + digits] = UInt8(ascii: after)
+                k += digits + 1
             }
+            put(year, 4, "-")
+            put(Int(tm.tm_mon) + 1, 2, "-")
+            put(Int(tm.tm_mday), 2, "T")
+            put(Int(tm.tm_hour), 2, ":")
+            put(Int(tm.tm_min), 2, ":")
+            put(Int(tm.tm_sec), 2, ".")
+            put(ms, 3, "Z")
             return k
         }
     }

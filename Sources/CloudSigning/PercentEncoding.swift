@@ -15,8 +15,6 @@ public enum PercentEncoding {
         }
     }
 
-    private static let hex: [UInt8] = Array("0123456789ABCDEF".utf8)
-
     /// Encodes `s`; `keepSlash` leaves `/` literal (for canonical URIs).
     public static func encode(_ s: String, keepSlash: Bool = false) -> String {
         var probe = s
@@ -25,52 +23,22 @@ public enum PercentEncoding {
             return true
         }
         if clean { return s }  // nothing to escape
-        var out = [UInt8]()
-        out.reserveCapacity(s.utf8.count)
-        for b in s.utf8 {
-            if isUnreserved(b) || (keepSlash && b == UInt8(ascii: "/")) {
-                out.append(b)
-            } else {
-                out.append(UInt8(ascii: "%"))
-                out.append(hex[Int(b >> 4)])
-                out.append(hex[Int(b & 0xF)])
-            }
-        }
-        return String(decoding: out, as: UTF8.self)
-    }
-
-    /// Appends `s` encoded (as `encode(s)` would) to `out`, without an intermediate `String`.
-    public static func encode(_ s: String, into out: inout [UInt8]) {
-        var s = s
-        s.withUTF8 { buf in
-            var clean = true
-            for b in buf where !isUnreserved(b) { clean = false; break }
-            if clean { return out.append(contentsOf: buf) }  // nearly every name and value: one copy
-            for b in buf {
-                if isUnreserved(b) {
-                    out.append(b)
-                } else {
-                    out.append(UInt8(ascii: "%"))
-                    out.append(hex[Int(b >> 4)])
-                    out.append(hex[Int(b & 0xF)])
-                }
-            }
-        }
+        return String(unsafeUninitializedCapacity: 3 * s.utf8.count) { out in encode(s, to: out.baseAddress!, keepSlash: keepSlash) }
     }
 
     /// Writes `s` encoded (as `encode(s)` would) at `dst`, which has room for three bytes per byte of `s`;
     /// returns how many it wrote.
-    public static func encode(_ s: String, to dst: UnsafeMutablePointer<UInt8>) -> Int {
+    public static func encode(_ s: String, to dst: UnsafeMutablePointer<UInt8>, keepSlash: Bool = false) -> Int {
         // Borrowed, not copied (`withUTF8` is mutating: a copy, a retain and a release per string).
-        if let n = s.utf8.withContiguousStorageIfAvailable({ encode(utf8: $0, to: dst) }) { return n }
+        if let n = s.utf8.withContiguousStorageIfAvailable({ encode(utf8: $0, to: dst, keepSlash: keepSlash) }) { return n }
         var s = s
-        return s.withUTF8 { encode(utf8: $0, to: dst) }
+        return s.withUTF8 { encode(utf8: $0, to: dst, keepSlash: keepSlash) }
     }
 
-    private static func encode(utf8 buf: UnsafeBufferPointer<UInt8>, to dst: UnsafeMutablePointer<UInt8>) -> Int {
+    private static func encode(utf8 buf: UnsafeBufferPointer<UInt8>, to dst: UnsafeMutablePointer<UInt8>, keepSlash: Bool) -> Int {
         var k = 0
         for b in buf {
-            if isUnreserved(b) {
+            if isUnreserved(b) || (keepSlash && b == UInt8(ascii: "/")) {
                 dst[k] = b
                 k += 1
             } else {

@@ -83,7 +83,6 @@ public struct RequestKey: Sendable, Hashable, CustomStringConvertible {
         if let first = parts.first, first.allSatisfy({ $0.isUppercase }), parts.count > 1 {
             methodStart = offset(first.startIndex)
             methodEnd = offset(first.endIndex)
-            urlStart = methodEnd + 1
             rest = rest.dropFirst()
         }
         var targetEnd = urlStart, parametersEnd = urlStart

@@ -24,8 +24,8 @@ public final class ProxyEngine: Sendable {
     /// Decoding compressed upstream answers runs here, off the event loops and apart from the writer.
     let decodePool: NIOThreadPool
     private let state: Mutex<(mode: ProxyMode, session: CassetteSession)>
-    /// Each event loop's `ParseCache` (made there on first use).
-    private let parseCaches: [ObjectIdentifier: NIOLoopBoundBox<ParseCache?>]
+    /// Each event loop's `ParseCache`, used only on its loop.
+    private let parseCaches: [ObjectIdentifier: NIOLoopBoundBox<ParseCache>]
 
     public init(configuration: ProxyConfiguration, group: EventLoopGroup, logger: Logger) throws {
         self.configuration = configuration
@@ -39,8 +39,8 @@ public final class ProxyEngine: Sendable {
             writable: configuration.mode != .replay, matchConfig: configuration.matchConfig,
             profile: configuration.profile)
         state = Mutex((configuration.mode, session))
-        var caches: [ObjectIdentifier: NIOLoopBoundBox<ParseCache?>] = [:]
-        for loop in group.makeIterator() { caches[ObjectIdentifier(loop)] = .makeEmptyBox(valueType: ParseCache.self, eventLoop: loop) }
+        var caches: [ObjectIdentifier: NIOLoopBoundBox<ParseCache>] = [:]
+        for loop in group.makeIterator() { caches[ObjectIdentifier(loop)] = .makeBoxSendingValue(ParseCache(), eventLoop: loop) }
         parseCaches = caches
         writerPool = NIOThreadPool(numberOfThreads: 1)
         writerPool.start()
@@ -236,10 +236,7 @@ public final class ProxyEngine: Sendable {
     /// `loop`'s parse cache; nil for a loop outside the proxy's group (a test's embedded loop) or off it.
     func parseCache(on loop: EventLoop) -> ParseCache? {
         guard let box = parseCaches[ObjectIdentifier(loop)], loop.inEventLoop else { return nil }
-        if let cache = box.value { return cache }
-        let cache = ParseCache()
-        box.value = cache
-        return cache
+        return box.value
     }
 
     /// A recorded answer: from the session's cache, or read (pread, inflate, decode) off the event loop.

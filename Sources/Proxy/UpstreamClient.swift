@@ -58,8 +58,8 @@ public final class UpstreamClient: Sendable {
         self.connectTimeout = connectTimeout
         self.timeout = timeout
         self.maxBody = maxBody
-        var unflushed: [ObjectIdentifier: NIOLoopBoundBox<[Channel]?>] = [:]
-        for loop in group.makeIterator() { unflushed[ObjectIdentifier(loop)] = .makeEmptyBox(valueType: [Channel].self, eventLoop: loop) }
+        var unflushed: [ObjectIdentifier: NIOLoopBoundBox<[Channel]>] = [:]
+        for loop in group.makeIterator() { unflushed[ObjectIdentifier(loop)] = .makeBoxSendingValue([], eventLoop: loop) }
         self.unflushed = unflushed
     }
 
@@ -219,17 +219,16 @@ public final class UpstreamClient: Sendable {
     /// handled: the requests of all the clients read in one wake-up reach the upstream back to back, so an
     /// upstream on the same core answers them in one wake-up too, instead of one context switch each.
     /// One list per loop of the group, touched only on its loop (no lock).
-    private let unflushed: [ObjectIdentifier: NIOLoopBoundBox<[Channel]?>]
+    private let unflushed: [ObjectIdentifier: NIOLoopBoundBox<[Channel]>]
 
     private func flushSoon(_ channel: Channel) {
         let loop = channel.eventLoop
         guard let list = unflushed[ObjectIdentifier(loop)] else { return channel.flush() }  // a loop of another group
-        if list.value == nil { list.value = [] }
-        list.value?.append(channel)
-        guard list.value?.count == 1 else { return }
+        list.value.append(channel)
+        guard list.value.count == 1 else { return }
         loop.execute {
-            let channels = list.value ?? []
-            list.value?.removeAll(keepingCapacity: true)
+            let channels = list.value
+            list.value.removeAll(keepingCapacity: true)
             for c in channels { c.flush() }
         }
     }

@@ -79,7 +79,8 @@ struct BenchCassette: ParsableCommand {
     /// does all of it for every exchange, so it bounds how close recording can come to passthrough on
     /// the same core.
     private func cost() throws {
-        let sample = Array(try CassetteReader(path: file).allExchanges().prefix(100))
+        let reader = try CassetteReader(path: file)
+        let sample = try reader.entries.prefix(100).map { try reader.exchange($0) }
         guard !sample.isEmpty else { throw ValidationError("\(file) holds no exchanges") }
         let rounds = max(1, 20_000 / sample.count)
         let redactor = Redactor()
