@@ -161,6 +161,9 @@ import Testing
             (["--upstream", "http://127.0.0.1:9", "--resign", "nocolon"], "--resign must be ID:SECRET"),
             (["--resign", "a:b"], "add --upstream"),
             (["--upstream", "http://127.0.0.1:9", "--resign-env", "TAPEDECK_TEST_UNSET_VAR"], "is not set"),
+            // Control bytes would ride into forwarded requests: refused at start-up, the value shown escaped.
+            (["--upstream", "http://a\r\nX: y"], #"without spaces or control characters, a port in 1-65535), got "http://a\r\nX: y""#),
+            (["--upstream", "http://127.0.0.1:9", "--resign", "AK\r\nX: 1:secret"], "printable ASCII without spaces"),
         ]
         for (extra, says) in cases {
             let r = try FirstTenMinutesTests.run(["proxy", "--cassette", cassette, "--port", "0"] + extra)
