@@ -10,11 +10,13 @@ public struct CassetteHeader: Codable, Sendable, Equatable {
     /// What the recorder knew to be wrong with the recordings (e.g. signatures broken by a rewritten `Host`).
     public var warnings: [String]?
 
-    public static let currentVersion = 1
+    /// 1: one record per gzip member. 2: a member may hold several consecutive records (a group commit's
+    /// batch, compressed as one stream); version-1 readers would misread those, so they refuse version 2.
+    public static let currentVersion = 2
     public static let toolName = "tapedeck 0.1.0"
 
-    public init(createdAt: String, ignore: [String: [String]]? = nil, warnings: [String]? = nil) {
-        tapedeck_cassette = CassetteHeader.currentVersion
+    public init(createdAt: String, ignore: [String: [String]]? = nil, warnings: [String]? = nil, version: Int = CassetteHeader.currentVersion) {
+        tapedeck_cassette = version
         created_at = createdAt
         tool = CassetteHeader.toolName
         self.ignore = ignore.flatMap { $0.isEmpty ? nil : $0 }

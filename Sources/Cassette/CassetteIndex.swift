@@ -9,10 +9,12 @@ import Foundation
 /// and last 4 KB; records appended after it was written are walked and added. An index that is
 /// missing, damaged (its own CRC-32), or made for other bytes is rebuilt, never an error.
 ///
-/// Layout (little-endian): `TDIDX1\n\0`, covered length (u64), fingerprint (u32), count (u64), then per
-/// record offset (u64), length (u32), key length (u32) and key bytes; last, a CRC-32 of all before it.
+/// Layout (little-endian): `TDIDX2\n\0`, covered length (u64), fingerprint (u32), count (u64), then per
+/// record its member's offset (u64) and length (u32), its line in the member (u32), key length (u32) and key
+/// bytes; last, a CRC-32 of all before it. (A `TDIDX1` index, from before members held several records, is
+/// not read: it is rebuilt.)
 public enum CassetteIndex {
-    static let magic: [UInt8] = Array("TDIDX1\n\0".utf8)
+    static let magic: [UInt8] = Array("TDIDX2\n\0".utf8)
     static let fingerprintSpan = 4096
 
     public static func path(for cassette: String) -> String { cassette + ".idx" }
@@ -47,12 +49,18 @@ public enum CassetteIndex {
             entries.reserveCapacity(count)
             var end = 0
             for i in 0..<count {
-                guard let offset = u64(), let length = u32(), let keyLength = u32(), p + keyLength <= body.count,
-                    offset >= end, offset + length <= covered
+                guard let offset = u64(), let length = u32(), let line = u32(), let keyLength = u32(), p + keyLength <= body.count,
+                    offset + length <= covered
                 else { return nil }
+                // A record opens the next member (line 0), or is the next line of the one before it.
+                if let last = entries.last, offset == last.offset {
+                    guard length == last.length, line == last.line + 1 else { return nil }
+                } else {
+                    guard offset >= end, line == 0 else { return nil }
+                }
                 let key = String(decoding: UnsafeRawBufferPointer(rebasing: body[p..<(p + keyLength)]), as: UTF8.self)
                 p += keyLength
-                entries.append(CassetteReader.Entry(seq: i + 1, key: key, offset: offset, length: length))
+                entries.append(CassetteReader.Entry(seq: i + 1, key: key, offset: offset, length: length, line: line))
                 end = offset + length
             }
             guard p == body.count, count == 0 || end == covered else { return nil }
@@ -64,7 +72,7 @@ public enum CassetteIndex {
     /// directory that cannot take it only means the next open walks the file). Written aside, then renamed.
     static func write(for cassette: String, fd: Int32, entries: [CassetteReader.Entry], covered: Int) {
         var out: [UInt8] = magic
-        out.reserveCapacity(64 + entries.reduce(0) { $0 + 16 + $1.key.utf8.count })
+        out.reserveCapacity(64 + entries.reduce(0) { $0 + 20 + $1.key.utf8.count })
         func put<T: FixedWidthInteger>(_ v: T) { withUnsafeBytes(of: v.littleEndian) { out += $0 } }
         put(UInt64(covered))
         put(fingerprint(fd: fd, covered: covered))
@@ -72,6 +80,7 @@ public enum CassetteIndex {
         for e in entries {
             put(UInt64(e.offset))
             put(UInt32(e.length))
+            put(UInt32(e.line))
             put(UInt32(e.key.utf8.count))
             out += e.key.utf8
         }

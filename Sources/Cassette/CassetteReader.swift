@@ -3,7 +3,11 @@ import Foundation
 import NIOCore
 
 /// Reads cassettes: walks members by their length field, so building the replay index costs one inflate
-/// per record and keeps only (key, offset, length) in memory; bodies are read again by offset on demand.
+/// per member and keeps only (key, offset, length, line) in memory; bodies are read again by offset on demand.
+///
+/// A member holds one record (format 1) or up to `CassetteWriter.recordsPerMember` consecutive records
+/// (format 2: a group-committed batch compressed as one deflate stream, so records after the first are
+/// compressed against the ones before them). Either way a member inflates to whole JSON lines.
 public final class CassetteReader {
     public let path: String
     public let header: CassetteHeader
@@ -15,20 +19,26 @@ public final class CassetteReader {
     public struct Entry: Sendable, Equatable {
         public var seq: Int
         public var key: String
+        /// Where the record's member starts, and its length (shared by the records of one member).
         public var offset: Int
         public var length: Int
+        /// The record's line within its member (0 for the first).
+        public var line: Int
 
-        public init(seq: Int, key: String, offset: Int, length: Int) {
+        public init(seq: Int, key: String, offset: Int, length: Int, line: Int = 0) {
             self.seq = seq
             self.key = key
             self.offset = offset
             self.length = length
+            self.line = line
         }
     }
 
     private let fd: Int32
     private let decompressor: ZlibDecompressor
     private let allocator = ByteBufferAllocator()
+    /// The last member inflated by `exchange`: the records of one member are usually read one after another.
+    private var lastMember: (offset: Int, lines: [ByteBuffer])?
 
     /// Opens and indexes `path`. With `allowTornTail`, an incomplete last record is left out instead of
     /// being an error (`repair` uses this; so does recording into an existing cassette after truncating).
@@ -50,14 +60,14 @@ public final class CassetteReader {
         fstat(fd, &st)
         let size = Int(st.st_size)
         do {
-            let collect: (Int, Int, Int, ByteBuffer) throws -> Void = { index, offset, length, line in
+            let collect: (Int, Int, Int, Int, ByteBuffer) throws -> Void = { index, offset, length, lineNumber, line in
                 if index == 0 {
                     header = try CassetteReader.parseHeader(line, path: path)
                 } else {
                     entries.append(
                         Entry(
                             seq: index, key: try CassetteReader.key(of: line, path: path, record: index, offset: offset), offset: offset,
-                            length: length))
+                            length: length, line: lineNumber))
                 }
                 valid = offset + length
             }
@@ -98,17 +108,45 @@ public final class CassetteReader {
 
     /// Reads and decodes one record.
     public func exchange(_ entry: Entry) throws -> Exchange {
-        var member = allocator.buffer(capacity: entry.length)
-        let n = member.writeWithUnsafeMutableBytes(minimumWritableBytes: entry.length) { out in
-            pread(fd, out.baseAddress!, entry.length, off_t(entry.offset))
+        let lines: [ByteBuffer]
+        if let last = lastMember, last.offset == entry.offset {
+            lines = last.lines
+        } else {
+            var member = allocator.buffer(capacity: entry.length)
+            let n = member.writeWithUnsafeMutableBytes(minimumWritableBytes: entry.length) { out in
+                max(0, pread(fd, out.baseAddress!, entry.length, off_t(entry.offset)))
+            }
+            guard n == entry.length else { throw CassetteError(.io, file: path, record: entry.seq, offset: entry.offset, "short read") }
+            do {
+                lines = CassetteReader.lines(try GzipMember.decode(member, decompressor: decompressor, allocator: allocator))
+            } catch {
+                throw CassetteError(.corrupt, file: path, record: entry.seq, offset: entry.offset, "\(error)")
+            }
+            lastMember = (entry.offset, lines)
         }
-        guard n == entry.length else { throw CassetteError(.io, file: path, record: entry.seq, offset: entry.offset, "short read") }
-        do {
-            let line = try GzipMember.decode(member, decompressor: decompressor, allocator: allocator)
-            return try CassetteCoding.decode(Exchange.self, line)
-        } catch let e as CassetteError { throw e } catch {
+        guard entry.line >= 0, entry.line < lines.count else {
+            throw CassetteError(
+                .corrupt, file: path, record: entry.seq, offset: entry.offset,
+                "its member holds \(lines.count) records, not \(entry.line + 1) (the index is stale: remove \(CassetteIndex.path(for: path)))")
+        }
+        do { return try CassetteCoding.decode(Exchange.self, lines[entry.line]) } catch {
             throw CassetteError(.corrupt, file: path, record: entry.seq, offset: entry.offset, "\(error)")
         }
+    }
+
+    /// The JSON lines of an inflated member (each record ends with a newline; a last line without one counts).
+    static func lines(_ content: ByteBuffer) -> [ByteBuffer] {
+        var lines: [ByteBuffer] = []
+        var rest = content
+        while rest.readableBytes > 0 {
+            let length = rest.withUnsafeReadableBytes { raw -> Int in
+                guard let p = memchr(raw.baseAddress!, 0x0A, raw.count) else { return raw.count }
+                return raw.baseAddress!.distance(to: UnsafeRawPointer(p))
+            }
+            lines.append(rest.readSlice(length: length)!)
+            rest.moveReaderIndex(forwardBy: min(1, rest.readableBytes))
+        }
+        return lines
     }
 
     /// All exchanges, decoded (for `show`, `diff`, HAR export; not for replaying large cassettes).
@@ -116,11 +154,12 @@ public final class CassetteReader {
 
     // MARK: walking members
 
-    /// Calls `body(index, offset, length, decompressed line)` for each member in order; index 0 is the header.
+    /// Calls `body(index, member offset, member length, line within the member, decompressed line)` for each
+    /// record in order; index 0 is the header. Stops after the member that reaches `limit` records.
     static func walk(
         fd: Int32, path: String, allowTornTail: Bool, decompressor: ZlibDecompressor, allocator: ByteBufferAllocator,
         from start: Int = 0, firstIndex: Int = 0, limit: Int = .max,
-        _ body: (Int, Int, Int, ByteBuffer) throws -> Void
+        _ body: (Int, Int, Int, Int, ByteBuffer) throws -> Void
     ) throws {
         let block = 4 << 20
         var buffer = allocator.buffer(capacity: block)
@@ -177,13 +216,15 @@ public final class CassetteReader {
                         "the record needs \(length) bytes, the file has \(buffer.readableBytes)")
                 }
                 let member = buffer.readSlice(length: length)!
-                let line: ByteBuffer
-                do { line = try GzipMember.decode(member, decompressor: decompressor, allocator: allocator) } catch {
+                let content: ByteBuffer
+                do { content = try GzipMember.decode(member, decompressor: decompressor, allocator: allocator) } catch {
                     throw CassetteError(.corrupt, file: path, record: index, offset: fileOffset, "\(error)")
                 }
-                try body(index, fileOffset, length, line)
+                for (n, line) in lines(content).enumerated() {
+                    try body(index, fileOffset, length, n, line)
+                    index += 1
+                }
                 fileOffset += length
-                index += 1
             }
         }
     }

@@ -26,7 +26,7 @@ public enum CassetteRepair {
     }
 
     public struct Salvage: Sendable, Equatable {
-        /// Records kept (the header included).
+        /// Records kept (the header included; a damaged member loses every record in it).
         public var kept: Int
         /// Damaged stretches skipped: (offset, length).
         public var skipped: [Skip]
@@ -53,9 +53,9 @@ public enum CassetteRepair {
         var skipped: [Skip] = []
         var at = 0
         while at < all.readableBytes {
-            if let length = validMember(all, at, decompressor, allocator) {
+            if let (length, records) = validMember(all, at, decompressor, allocator) {
                 if let member = all.getSlice(at: at, length: length) { var m = member; out.writeBuffer(&m) }
-                kept += 1
+                kept += records
                 at += length
                 continue
             }
@@ -84,13 +84,15 @@ public enum CassetteRepair {
         return Salvage(kept: kept, skipped: skipped, backup: backup)
     }
 
-    /// The length of a member at `offset` that is complete and decodes, else nil.
-    static func validMember(_ all: ByteBuffer, _ offset: Int, _ decompressor: ZlibDecompressor, _ allocator: ByteBufferAllocator) -> Int? {
+    /// The length and record count of a member at `offset` that is complete and decodes, else nil.
+    static func validMember(
+        _ all: ByteBuffer, _ offset: Int, _ decompressor: ZlibDecompressor, _ allocator: ByteBufferAllocator
+    ) -> (length: Int, records: Int)? {
         guard let rest = all.getSlice(at: offset, length: all.readableBytes - offset),
             case .member(let length) = GzipMember.header(rest), length <= rest.readableBytes,
             let member = rest.getSlice(at: rest.readerIndex, length: length),
-            (try? GzipMember.decode(member, decompressor: decompressor, allocator: allocator)) != nil
+            let content = try? GzipMember.decode(member, decompressor: decompressor, allocator: allocator)
         else { return nil }
-        return length
+        return (length, CassetteReader.lines(content).count)
     }
 }

@@ -3,7 +3,7 @@ import Foundation
 import NIOCore
 import Synchronization
 
-/// Appends exchanges to a cassette file, one gzip member each, with `write(2)` before returning: when
+/// Appends exchanges to a cassette file, with `write(2)` before returning: when
 /// `append` returns, the record is in the file (the kernel's page cache), so a `kill -9` of the proxy
 /// afterwards loses nothing a client has been answered with. A single writer: appends are serialised by
 /// a lock, so concurrent recorders never interleave or tear records.
@@ -26,12 +26,19 @@ public final class CassetteWriter: Sendable {
         /// Every record's entry, when all are known (a new file, or one whose index was valid at open): then
         /// `close` writes the sidecar index.
         var known: [CassetteReader.Entry]?
+        /// 1 for a format-1 cassette (its readers expect one record per member), else `recordsPerMember`.
+        var perMember = 1
     }
     private let state: Mutex<State?>
-    /// Each record is its own deflate stream, reset before the next: a 16 KB window covers a record of
-    /// typical size, and a 4096-entry hash table (memory level 5) costs 8 KB to clear per record instead of
-    /// zlib's default 64 KB, which was most of compressing a small record.
-    public static let zlib = ZlibConfiguration(windowSize: .window64k, compressionLevel: .compressionLevel3, memoryLevel: .memory16K)
+    /// Records of one batch share a member, up to this many (and `memberBytes` of JSON): compressed as one
+    /// stream, each record after the first is compressed against the ones before it, so a batch of similar
+    /// answers costs a fraction of compressing each alone, and a flipped bit costs at most this many records
+    /// (`repair --salvage` keeps the other members). A record read for replay inflates at most its member.
+    public static let recordsPerMember = 8
+    static let memberBytes = 256 * 1024
+    /// zlib level 1 with its full 32 KB window and default memory level: on recorded answers it compresses
+    /// as small as level 3 did, and a member of several records finds the earlier ones in its window.
+    public static let zlib = ZlibConfiguration(windowSize: .window128k, compressionLevel: .fastestCompression, memoryLevel: .memory128K)
     private let allocator = ByteBufferAllocator()
     /// `write(2)`, replaceable in tests to inject ENOSPC, EIO and short writes.
     let writeBytes: @Sendable (Int32, UnsafeRawPointer, Int) -> Int
@@ -71,7 +78,24 @@ public final class CassetteWriter: Sendable {
         {
             known = index.entries
         }
-        state = Mutex(State(fd: fd, nextSeq: existingRecords + 1, size: Int(st.st_size), compressor: compressor, known: known))
+        // Several records per member only where every reader of the file expects it (format 2 on).
+        let version: Int
+        if st.st_size == 0 {
+            version = header?.tapedeck_cassette ?? CassetteHeader.currentVersion
+        } else {
+            var found = 1
+            try? CassetteReader.walk(
+                fd: fd, path: path, allowTornTail: true, decompressor: try ZlibDecompressor(algorithm: .deflate),
+                allocator: allocator, limit: 1
+            ) { index, _, _, _, line in
+                if index == 0, let h = try? CassetteCoding.decode(CassetteHeader.self, line) { found = h.tapedeck_cassette }
+            }
+            version = found
+        }
+        state = Mutex(
+            State(
+                fd: fd, nextSeq: existingRecords + 1, size: Int(st.st_size), compressor: compressor, known: known,
+                perMember: version >= 2 ? CassetteWriter.recordsPerMember : 1))
         if st.st_size == 0 {
             try writeLine(CassetteCoding.encode(header ?? CassetteHeader(createdAt: Timestamp.iso8601(Date()))))
         }
@@ -94,11 +118,15 @@ public final class CassetteWriter: Sendable {
             entries.reserveCapacity(exchanges.count)
             do {
                 try checkSameFile(st.fd)
-                let (batch, lengths) = try members(exchanges, firstSeq: st.nextSeq, &st)
+                let (batch, members) = try members(exchanges, firstSeq: st.nextSeq, &st)
                 var offset = st.size
-                for (i, length) in lengths.enumerated() {
-                    entries.append(CassetteReader.Entry(seq: st.nextSeq + i, key: exchanges[i].key, offset: offset, length: length))
-                    offset += length
+                for member in members {
+                    for line in 0..<member.records {
+                        let i = entries.count
+                        entries.append(
+                            CassetteReader.Entry(seq: st.nextSeq + i, key: exchanges[i].key, offset: offset, length: member.length, line: line))
+                    }
+                    offset += member.length
                 }
                 try writeAll(batch, &st)
             } catch {
@@ -186,10 +214,11 @@ public final class CassetteWriter: Sendable {
     /// Batches at least this large are encoded and compressed on every core, in contiguous parts.
     static let parallelBatch = 64
 
-    /// The members of `exchanges` (numbered from `firstSeq`) back to back, and each one's length. A large
-    /// batch is split into one contiguous part per core, each encoded and compressed by its own thread
-    /// and compressor, and the parts joined in order.
-    private func members(_ exchanges: [Exchange], firstSeq: Int, _ st: inout State) throws -> (ByteBuffer, [Int]) {
+    /// The members of `exchanges` (numbered from `firstSeq`) back to back, and each one's length and record
+    /// count: consecutive records share a member up to `perMember` records or `memberBytes`. A large batch
+    /// is split into one contiguous part per core, each encoded and compressed by its own thread and
+    /// compressor, and the parts joined in order.
+    private func members(_ exchanges: [Exchange], firstSeq: Int, _ st: inout State) throws -> (ByteBuffer, [(length: Int, records: Int)]) {
         let parts = exchanges.count >= CassetteWriter.parallelBatch ? min(CassetteWriter.cores, exchanges.count / 32) : 1
         if parts > 1 && st.helpers.count < parts - 1 {
             for _ in st.helpers.count..<(parts - 1) {
@@ -199,24 +228,35 @@ public final class CassetteWriter: Sendable {
             }
         }
         let compressors = [st.compressor] + st.helpers
+        let perMember = st.perMember
+        typealias Part = (ByteBuffer, [(length: Int, records: Int)])
         // Each part writes only its own slot.
-        nonisolated(unsafe) let results = UnsafeMutableBufferPointer<Result<(ByteBuffer, [Int]), Error>>.allocate(capacity: parts)
+        nonisolated(unsafe) let results = UnsafeMutableBufferPointer<Result<Part, Error>>.allocate(capacity: parts)
         defer { results.deallocate() }
         let per = (exchanges.count + parts - 1) / parts
         let encodePart: (Int) -> Void = { part in
             let range = (part * per)..<min(exchanges.count, (part + 1) * per)
             var out = self.allocator.buffer(capacity: 512 * range.count)
-            var lengths: [Int] = []
-            lengths.reserveCapacity(range.count)
+            var members: [(length: Int, records: Int)] = []
+            var payload = self.allocator.buffer(capacity: 16 * 1024)
             do {
-                for i in range {
-                    var e = exchanges[i]
-                    e.seq = firstSeq + i
+                var i = range.lowerBound
+                while i < range.upperBound {
+                    payload.clear()
+                    var records = 0
+                    while i < range.upperBound && records < perMember && (records == 0 || payload.readableBytes < CassetteWriter.memberBytes) {
+                        var e = exchanges[i]
+                        e.seq = firstSeq + i
+                        payload.writeBytes(ExchangeEncoder.encode(e))
+                        payload.writeInteger(UInt8(ascii: "\n"))
+                        records += 1
+                        i += 1
+                    }
                     let before = out.writerIndex
-                    try self.appendMember(ExchangeEncoder.encode(e), to: &out, compressor: compressors[part])
-                    lengths.append(out.writerIndex - before)
+                    try self.compress(payload, into: &out, compressor: compressors[part])
+                    members.append((out.writerIndex - before, records))
                 }
-                (results.baseAddress! + part).initialize(to: .success((out, lengths)))
+                (results.baseAddress! + part).initialize(to: .success((out, members)))
             } catch {
                 (results.baseAddress! + part).initialize(to: .failure(error))
             }
@@ -228,21 +268,21 @@ public final class CassetteWriter: Sendable {
             DispatchQueue.concurrentPerform(iterations: parts) { work($0) }
         }
         var batch = allocator.buffer(capacity: 0)
-        var lengths: [Int] = []
+        var members: [(length: Int, records: Int)] = []
         var failure: Error?
         for part in 0..<parts {
             switch (results.baseAddress! + part).move() {
-            case .success(let (part0, l)):
+            case .success(let (part0, m)):
                 var out = part0
                 if failure == nil {
                     if part == 0 { batch = out } else { batch.writeBuffer(&out) }
-                    lengths += l
+                    members += m
                 }
             case .failure(let error): failure = failure ?? error
             }
         }
         if let failure { throw failure }
-        return (batch, lengths)
+        return (batch, members)
     }
 
     private static let cores = max(1, ProcessInfo.processInfo.activeProcessorCount)
@@ -252,6 +292,11 @@ public final class CassetteWriter: Sendable {
         var payload = allocator.buffer(capacity: line.count + 1)
         payload.writeBytes(line)
         payload.writeInteger(UInt8(ascii: "\n"))
+        try compress(payload, into: &out, compressor: compressor)
+    }
+
+    /// One member of `payload` (whole JSON lines), behind whatever `out` holds.
+    private func compress(_ payload: ByteBuffer, into out: inout ByteBuffer, compressor: ZlibCompressor) throws {
         do { try GzipMember.encode(payload, compressor: compressor, into: &out) } catch {
             throw CassetteError(.io, file: path, "compressing record: \(error)")
         }

@@ -37,7 +37,7 @@ public enum SecretScanner {
         defer { close(fd) }
         let decompressor = try ZlibDecompressor(algorithm: .deflate)
         try CassetteReader.walk(fd: fd, path: path, allowTornTail: true, decompressor: decompressor, allocator: ByteBufferAllocator()) {
-            index, _, _, line in
+            index, _, _, _, line in
             let bytes = Array(line.readableBytesView)
             for (name, form, needle) in needles where contains(bytes, needle) {
                 findings.append(Finding(secretName: name, form: form, record: index))

@@ -82,7 +82,8 @@ import Testing
             let size = try #require(try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int)
             #expect(truncate(path, off_t(truth[truth.count - 3].offset)) == 0)
             #expect(size > truth[truth.count - 3].offset)
-            #expect(try CassetteReader(path: path).entries == Array(truth.prefix(truth.count - 3)))
+            // (Records share members: cutting at a member's start drops every record in it.)
+            #expect(try CassetteReader(path: path).entries == truth.filter { $0.offset < truth[truth.count - 3].offset })
         }
     }
 

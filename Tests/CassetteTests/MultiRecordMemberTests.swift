@@ -1,0 +1,129 @@
+import Foundation
+import NIOCore
+import Testing
+
+@testable import Cassette
+
+/// Format 2: a group commit's records share gzip members (up to `recordsPerMember` each), compressed as one
+/// stream. Every reader path (walk, index, replay by entry, salvage, `zcat`) sees the same records, and a
+/// format-1 cassette keeps one record per member when appended to.
+@Suite struct MultiRecordMemberTests {
+    func withDirectory(_ body: (String) throws -> Void) throws {
+        let dir = NSTemporaryDirectory() + "tapedeck-members-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try body(dir)
+    }
+
+    @Test func aBatchSharesMembersAndReadsBackRecordByRecord() throws {
+        try withDirectory { dir in
+            let path = dir + "/batch.jsonl.gz"
+            let n = 2 * CassetteWriter.recordsPerMember + 3
+            let w = try CassetteWriter(path: path)
+            let written = try w.append(contentsOf: (1...n).map { sampleExchange($0) })
+            w.close()
+            // Members of 8, 8 and 3 records: the records of one member share its offset and length.
+            #expect(Set(written.map(\.offset)).count == 3)
+            #expect(written.map(\.line) == Array(0..<8) + Array(0..<8) + Array(0..<3))
+            let r = try CassetteReader(path: path)
+            #expect(r.entries == written, "walking the file finds what the writer reported")
+            // Read out of order, so the member cache is both hit and missed.
+            for entry in r.entries.reversed() + r.entries {
+                var expected = sampleExchange(entry.seq)
+                expected.seq = entry.seq
+                #expect(try r.exchange(entry) == expected)
+            }
+            // Plain gzip readers see one JSON line per record.
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/bin/sh")
+            p.arguments = ["-c", "gzip -dc '\(path)'"]
+            let out = Pipe()
+            p.standardOutput = out
+            try p.run()
+            let data = out.fileHandleForReading.readDataToEndOfFile()
+            p.waitUntilExit()
+            #expect(p.terminationStatus == 0)
+            #expect(String(decoding: data, as: UTF8.self).split(separator: "\n").count == n + 1)
+        }
+    }
+
+    @Test func batchedMembersAreSmallerThanOneMemberPerRecord() throws {
+        try withDirectory { dir in
+            let exchanges = (1...64).map { sampleExchange(200 + $0 % 3) }
+            let single = dir + "/single.jsonl.gz", batched = dir + "/batched.jsonl.gz"
+            let a = try CassetteWriter(path: single)
+            for e in exchanges { try a.append(e) }
+            a.close()
+            let b = try CassetteWriter(path: batched)
+            try b.append(contentsOf: exchanges)
+            b.close()
+            let sizeA = try #require(try FileManager.default.attributesOfItem(atPath: single)[.size] as? Int)
+            let sizeB = try #require(try FileManager.default.attributesOfItem(atPath: batched)[.size] as? Int)
+            #expect(sizeB * 2 < sizeA, "similar records compress against each other: \(sizeB) vs \(sizeA) bytes")
+            #expect(try CassetteReader(path: batched).allExchanges().map(\.key) == exchanges.map(\.key))
+        }
+    }
+
+    @Test func aFormatOneCassetteKeepsOneRecordPerMember() throws {
+        try withDirectory { dir in
+            let path = dir + "/v1.jsonl.gz"
+            let w = try CassetteWriter(path: path, header: CassetteHeader(createdAt: "2026-01-01T00:00:00.000Z", version: 1))
+            try w.append(contentsOf: (1...5).map { sampleExchange($0) })
+            w.close()
+            // Reopened for appending, it is still format 1.
+            let again = try CassetteWriter(path: path, existingRecords: 5)
+            try again.append(contentsOf: (6...10).map { sampleExchange($0) })
+            again.close()
+            let r = try CassetteReader(path: path)
+            #expect(r.header.tapedeck_cassette == 1)
+            #expect(r.entries.count == 10)
+            #expect(Set(r.entries.map(\.offset)).count == 10)
+            #expect(r.entries.allSatisfy { $0.line == 0 })
+        }
+    }
+
+    @Test func aFlippedBitLosesOnlyItsMemberOnSalvage() throws {
+        try withDirectory { dir in
+            let path = dir + "/flip.jsonl.gz"
+            let w = try CassetteWriter(path: path)
+            let entries = try w.append(contentsOf: (1...24).map { sampleExchange($0) })
+            w.close()
+            CassetteIndex.remove(for: path)
+            let victim = entries[9]  // second member: records 9-16
+            let fh = try FileHandle(forUpdating: URL(fileURLWithPath: path))
+            try fh.seek(toOffset: UInt64(victim.offset + GzipMember.headerSize + 3))
+            let byte = try #require(try fh.read(upToCount: 1))
+            try fh.seek(toOffset: UInt64(victim.offset + GzipMember.headerSize + 3))
+            fh.write(Data([byte[0] ^ 0x5A]))
+            try fh.close()
+            #expect { try CassetteReader(path: path) } throws: { e in
+                (e as? CassetteError).map { $0.kind == .corrupt && $0.record == 9 && $0.offset == victim.offset } ?? false
+            }
+            let s = try CassetteRepair.salvage(path: path)
+            #expect(s.kept == 1 + 16, "the header and the two intact members")
+            #expect(s.skipped == [CassetteRepair.Skip(offset: victim.offset, length: victim.length)])
+            let kept = try CassetteReader(path: path).allExchanges().map(\.key)
+            #expect(kept == (Array(1...8) + Array(17...24)).map { sampleExchange($0).key })
+        }
+    }
+
+    @Test func anIndexWhoseLinesDoNotFitIsRebuilt() throws {
+        try withDirectory { dir in
+            let path = dir + "/idx.jsonl.gz"
+            let w = try CassetteWriter(path: path)
+            try w.append(contentsOf: (1...CassetteIndex.minimumRecords + 5).map { sampleExchange($0) })
+            w.close()
+            let truth = try CassetteReader(path: path, indexFrom: .max).entries
+            // An index claiming line 1 for a record that opens a member is refused, then rebuilt from the file.
+            var wrong = truth
+            wrong[CassetteWriter.recordsPerMember].line = 1
+            let fd = open(path, O_RDONLY)
+            defer { close(fd) }
+            CassetteIndex.write(for: path, fd: fd, entries: wrong, covered: truth.last!.offset + truth.last!.length)
+            var st = stat()
+            fstat(fd, &st)
+            #expect(CassetteIndex.load(for: path, fd: fd, size: Int(st.st_size)) == nil)
+            #expect(try CassetteReader(path: path).entries == truth)
+        }
+    }
+}
