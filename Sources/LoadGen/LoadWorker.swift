@@ -128,11 +128,11 @@ final class LoadWorker {
             self.id = id
         }
 
-        /// An answer from this connection's `ResponseDecoder`.
+        /// An answer from this connection's `ResponseReader`.
         func received(_ r: LoadResponse) { worker.answered(id, r) }
         func channelInactive(context: ChannelHandlerContext) { worker.closed(id) }
         func errorCaught(context: ChannelHandlerContext, error: Error) {
-            let kind = error is ResponseDecoder.Unsupported || error is ByteToMessageDecoderError ? "protocol" : "io"
+            let kind = error is ResponseDecoder.Unsupported ? "protocol" : "io"
             worker.machine.failed(id, kind: kind, now: LoadWorker.now())
             context.close(promise: nil)
         }
@@ -162,7 +162,7 @@ final class LoadWorker {
                         try ch.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: tls, serverHostname: sni))
                     }
                     let connection = Connection(worker: bound.value, id: id)
-                    try ch.pipeline.syncOperations.addHandler(ByteToMessageHandler(ResponseDecoder { connection.received($0) }))
+                    try ch.pipeline.syncOperations.addHandler(ResponseReader { connection.received($0) })
                     try ch.pipeline.syncOperations.addHandler(connection)
                 }
             }

@@ -1,3 +1,11 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#else
+import Darwin
+#endif
+
 /// Parses a response's status line and headers from raw bytes, strictly: `HTTP/1.x SP 3DIGIT (SP reason)? CRLF`
 /// (so `HTTP/1.1 2000` is no 200), header lines `name: value`, one agreed `Content-Length`. The load
 /// generator's decoder and the test client share it; it allocates only when asked for the header list.
@@ -25,15 +33,13 @@ public enum HTTPResponseHeadParser {
     }
 
     public static func parse(_ raw: UnsafeRawBufferPointer, maxHeaderBytes: Int = 64 * 1024, collectHeaders: Bool = false) -> Result {
-        // Find the end of the header block.
+        // Find the end of the header block: from one line feed to the next (`memchr`), until a blank line.
         var end = -1
-        var i = 3
         let n = raw.count
-        while i < n {
-            if raw[i] == 10 {
-                if raw[i - 1] == 13 && raw[i - 2] == 10 && raw[i - 3] == 13 { end = i + 1; break }
-            }
-            i += 1
+        var i = 3
+        while i < n, let lf = index(of: 10, in: raw, from: i, to: n) {
+            if raw[lf - 1] == 13 && raw[lf - 2] == 10 && raw[lf - 3] == 13 { end = lf + 1; break }
+            i = lf + 1
         }
         guard end > 0 else {
             return n > maxHeaderBytes ? .invalid("response header block over \(maxHeaderBytes) bytes") : .needMoreData
@@ -62,11 +68,9 @@ public enum HTTPResponseHeadParser {
         while line < end && raw[line] != 10 { line += 1 }
         line += 1
         while line < end - 2 {
-            var eol = line
-            while eol < end && raw[eol] != 10 { eol += 1 }
+            let eol = index(of: 10, in: raw, from: line, to: end) ?? end
             guard eol > line, raw[eol - 1] == 13 else { return .invalid("header line not ended by CRLF") }
-            var colon = line
-            while colon < eol && raw[colon] != UInt8(ascii: ":") { colon += 1 }
+            let colon = index(of: UInt8(ascii: ":"), in: raw, from: line, to: eol) ?? eol
             guard colon < eol, colon > line, raw[colon - 1] != UInt8(ascii: " ") else { return .invalid("malformed header line") }
             var vStart = colon + 1
             var vEnd = eol - 1
@@ -105,6 +109,13 @@ public enum HTTPResponseHeadParser {
         }
         if head.bodiless { head.contentLength = 0; head.chunked = false }
         return .head(head)
+    }
+
+    /// The position of the first `byte` in `raw[from..<to]` (`memchr`), or nil.
+    @inline(__always)
+    static func index(of byte: UInt8, in raw: UnsafeRawBufferPointer, from: Int, to: Int) -> Int? {
+        guard from < to, let base = raw.baseAddress, let p = memchr(base + from, Int32(byte), to - from) else { return nil }
+        return base.distance(to: UnsafeRawPointer(p))
     }
 
     /// Whether `token` (lower-case ASCII) occurs in `value`, ignoring ASCII case.

@@ -79,11 +79,11 @@ import Testing
         #expect(a.corrected.valueAtPercentile(100) == b.corrected.max)
     }
 
-    @Test func responseDecoderHandlesSplitReadsAndRefusesChunked() throws {
+    @Test func responseReaderHandlesSplitReadsAndRefusesChunked() throws {
         let channel = EmbeddedChannel()
         final class Received { var responses: [LoadResponse] = [] }
         let received = Received()
-        try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(ResponseDecoder { received.responses.append($0) }))
+        try channel.pipeline.syncOperations.addHandler(ResponseReader { received.responses.append($0) })
         let raw =
             "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\ncontent-length: 5\r\n\r\nhelloHTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"
         for chunk in raw.utf8.map({ [$0] }) { try channel.writeInbound(ByteBuffer(bytes: chunk)) }
@@ -92,9 +92,30 @@ import Testing
         #expect(first.status == 200 && String(buffer: first.body) == "hello")
         let second = try #require(received.responses.last)
         #expect(second.status == 404 && second.body.readableBytes == 0)
-        #expect(throws: (any Error).self) {
+        #expect(throws: ResponseDecoder.Unsupported.self) {
             try channel.writeInbound(ByteBuffer(string: "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"))
         }
+    }
+
+    @Test func responseReaderDeliversEveryAnswerOfOneReadAndKeepsThePartialRest() throws {
+        let channel = EmbeddedChannel()
+        final class Received { var responses: [LoadResponse] = [] }
+        let received = Received()
+        try channel.pipeline.syncOperations.addHandler(ResponseReader { received.responses.append($0) })
+        let one = "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc"
+        let interim = "HTTP/1.1 100 Continue\r\n\r\n"
+        // Three answers (one after a 100 Continue) and half a fourth in one read, then the rest of it.
+        let raw = one + interim + one + one + "HTTP/1.1 503 Busy\r\nContent-Len"
+        try channel.writeInbound(ByteBuffer(string: raw))
+        #expect(received.responses.map(\.status) == [200, 200, 200])
+        #expect(received.responses.allSatisfy { String(buffer: $0.body) == "abc" })
+        try channel.writeInbound(ByteBuffer(string: "gth: 4\r\n\r\nbusy"))
+        #expect(received.responses.map(\.status) == [200, 200, 200, 503])
+        #expect(String(buffer: received.responses[3].body) == "busy")
+        // A malformed head is an error once; later bytes on the failing connection are ignored.
+        #expect(throws: ResponseDecoder.Unsupported.self) { try channel.writeInbound(ByteBuffer(string: "HTTP/1.1 2000 OK\r\n\r\n")) }
+        try channel.writeInbound(ByteBuffer(string: one))
+        #expect(received.responses.count == 4)
     }
 }
 
