@@ -17,6 +17,19 @@ func sampleExchange(_ i: Int, key: String? = nil) -> Exchange {
         timing: .init(started_at: "2026-01-01T00:00:00.000Z", duration_ms: 1.5))
 }
 
+/// `gzip -dc PATH`, as a plain gzip reader sees a cassette: its exit status and output.
+func gunzip(_ path: String) throws -> (Int32, String) {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/bin/sh")
+    p.arguments = ["-c", "gzip -dc '\(path)'"]
+    let out = Pipe()
+    p.standardOutput = out
+    try p.run()
+    let data = out.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+}
+
 func writeCassette(_ path: String, count: Int) throws {
     let w = try CassetteWriter(path: path)
     for i in 1...count { try w.append(sampleExchange(i)) }
@@ -49,16 +62,9 @@ func writeCassette(_ path: String, count: Int) throws {
         let path = tempPath("zcat.jsonl.gz")
         defer { try? FileManager.default.removeItem(atPath: path) }
         try writeCassette(path, count: 3)
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/bin/sh")
-        p.arguments = ["-c", "gzip -dc '\(path)'"]
-        let out = Pipe()
-        p.standardOutput = out
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        #expect(p.terminationStatus == 0)
-        let lines = String(decoding: data, as: UTF8.self).split(separator: "\n")
+        let (status, text) = try gunzip(path)
+        #expect(status == 0)
+        let lines = text.split(separator: "\n")
         #expect(lines.count == 4)
         #expect(lines[0].contains("\"tapedeck_cassette\":\(CassetteHeader.currentVersion)"))
         #expect(lines[1].hasPrefix("{\"key\":\"example.com/?Action=Describe&N=1\""))

@@ -34,16 +34,9 @@ import Testing
                 #expect(try r.exchange(entry) == expected)
             }
             // Plain gzip readers see one JSON line per record.
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: "/bin/sh")
-            p.arguments = ["-c", "gzip -dc '\(path)'"]
-            let out = Pipe()
-            p.standardOutput = out
-            try p.run()
-            let data = out.fileHandleForReading.readDataToEndOfFile()
-            p.waitUntilExit()
-            #expect(p.terminationStatus == 0)
-            #expect(String(decoding: data, as: UTF8.self).split(separator: "\n").count == n + 1)
+            let (status, text) = try gunzip(path)
+            #expect(status == 0)
+            #expect(text.split(separator: "\n").count == n + 1)
         }
     }
 
