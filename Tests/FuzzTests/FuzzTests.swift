@@ -51,15 +51,17 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let seedPath = dir + "/seed.jsonl.gz"
         let w = try CassetteWriter(path: seedPath)
-        for i in 1...5 {
-            try w.append(
-                Exchange(
-                    seq: 0, key: "h/?n=\(i)", profile: "generic",
-                    request: .init(method: "GET", url: "http://h/?n=\(i)", headers: [("Host", "h")], body: .empty),
-                    response: .init(
-                        status: 200, headers: [("Content-Type", "application/json")], body: Body(bytes: Array("{\"n\":\(i)}".utf8))),
-                    timing: .init(started_at: "t", duration_ms: 1)))
+        func exchange(_ i: Int) -> Exchange {
+            Exchange(
+                seq: 0, key: "h/?n=\(i)", profile: "generic",
+                request: .init(method: "GET", url: "http://h/?n=\(i)", headers: [("Host", "h")], body: .empty),
+                response: .init(
+                    status: 200, headers: [("Content-Type", "application/json")], body: Body(bytes: Array("{\"n\":\(i)}".utf8))),
+                timing: .init(started_at: "t", duration_ms: 1))
         }
+        // Members of one record, then one member holding a batch of four.
+        for i in 1...3 { try w.append(exchange(i)) }
+        try w.append(contentsOf: (4...7).map(exchange))
         w.close()
         let original = Array(try Data(contentsOf: URL(fileURLWithPath: seedPath)))
         let path = dir + "/f.jsonl.gz"
