@@ -144,7 +144,8 @@ public final class CassetteReader {
         }
     }
 
-    /// The JSON lines of an inflated member (each record ends with a newline; a last line without one counts).
+    /// The JSON lines of an inflated member (each record ends with a newline; a last line without one counts,
+    /// an empty line is no record).
     static func lines(_ content: ByteBuffer) -> [ByteBuffer] {
         var lines: [ByteBuffer] = []
         var rest = content
@@ -153,7 +154,7 @@ public final class CassetteReader {
                 guard let p = memchr(raw.baseAddress!, 0x0A, raw.count) else { return raw.count }
                 return raw.baseAddress!.distance(to: UnsafeRawPointer(p))
             }
-            lines.append(rest.readSlice(length: length)!)
+            if length > 0 { lines.append(rest.readSlice(length: length)!) }
             rest.moveReaderIndex(forwardBy: min(1, rest.readableBytes))
         }
         return lines

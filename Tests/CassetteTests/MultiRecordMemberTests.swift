@@ -100,6 +100,33 @@ import Testing
         }
     }
 
+    @Test func blankLinesInAMemberAreNoRecords() throws {
+        try withDirectory { dir in
+            let path = dir + "/blank.jsonl.gz"
+            let w = try CassetteWriter(path: path)
+            try w.append(sampleExchange(1))
+            w.close()
+            // A member written by another tool: two records with blank lines around them.
+            var payload = ByteBuffer(string: "\n")
+            for i in 2...3 {
+                var e = sampleExchange(i)
+                e.seq = i
+                payload.writeBytes(try CassetteCoding.encode(e))
+                payload.writeString("\n\n")
+            }
+            var member = ByteBuffer()
+            try GzipMember.encode(payload, compressor: try GzipMember.makeCompressor(), into: &member)
+            let fh = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+            try fh.seekToEnd()
+            fh.write(Data(member.readableBytesView))
+            try fh.close()
+            let r = try CassetteReader(path: path)
+            #expect(r.entries.map(\.seq) == [1, 2, 3])
+            #expect(r.entries.map(\.line) == [0, 0, 1])
+            #expect(try r.allExchanges().map(\.key) == (1...3).map { sampleExchange($0).key })
+        }
+    }
+
     @Test func anIndexWhoseLinesDoNotFitIsRebuilt() throws {
         try withDirectory { dir in
             let path = dir + "/idx.jsonl.gz"
