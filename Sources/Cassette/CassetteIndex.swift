@@ -42,7 +42,7 @@ public enum CassetteIndex {
                 defer { p += 4 }
                 return Int(body.loadUnaligned(fromByteOffset: p, as: UInt32.self).littleEndian)
             }
-            guard let covered = u64(), covered <= size, let print = u32(), let count = u64(), count <= body.count,
+            guard let covered = u64(), covered <= size, let print = u32(), let count = u64(), count <= (body.count - p) / 20,
                 fingerprint(fd: fd, covered: covered) == UInt32(print)
             else { return nil }
             var entries: [CassetteReader.Entry] = []
@@ -50,7 +50,7 @@ public enum CassetteIndex {
             var end = 0
             for i in 0..<count {
                 guard let offset = u64(), let length = u32(), let line = u32(), let keyLength = u32(), p + keyLength <= body.count,
-                    offset + length <= covered
+                    offset <= covered, length <= covered - offset
                 else { return nil }
                 // A record opens the next member (line 0), or is the next line of the one before it.
                 if let last = entries.last, offset == last.offset {

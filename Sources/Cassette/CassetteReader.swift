@@ -132,7 +132,8 @@ public final class CassetteReader {
             } catch {
                 throw CassetteError(.corrupt, file: path, record: entry.seq, offset: entry.offset, "\(error)")
             }
-            lastMember = (entry.offset, lines)
+            // Kept for the next record of the same member only: a lone record (maybe a huge body) is not held on to.
+            lastMember = lines.count > 1 ? (entry.offset, lines) : nil
         }
         guard entry.line >= 0, entry.line < lines.count else {
             throw CassetteError(

@@ -219,7 +219,10 @@ public final class CassetteWriter: Sendable {
     /// is split into one contiguous part per core, each encoded and compressed by its own thread and
     /// compressor, and the parts joined in order.
     private func members(_ exchanges: [Exchange], firstSeq: Int, _ st: inout State) throws -> (ByteBuffer, [(length: Int, records: Int)]) {
-        let parts = exchanges.count >= CassetteWriter.parallelBatch ? min(CassetteWriter.cores, exchanges.count / 32) : 1
+        let wanted = exchanges.count >= CassetteWriter.parallelBatch ? min(CassetteWriter.cores, exchanges.count / 32) : 1
+        let per = max(1, (exchanges.count + wanted - 1) / wanted)
+        // Parts of `per` records: with many cores the last planned parts could be empty.
+        let parts = max(1, (exchanges.count + per - 1) / per)
         if parts > 1 && st.helpers.count < parts - 1 {
             for _ in st.helpers.count..<(parts - 1) {
                 do { st.helpers.append(try GzipMember.makeCompressor(CassetteWriter.zlib)) } catch {
@@ -233,7 +236,6 @@ public final class CassetteWriter: Sendable {
         // Each part writes only its own slot.
         nonisolated(unsafe) let results = UnsafeMutableBufferPointer<Result<Part, Error>>.allocate(capacity: parts)
         defer { results.deallocate() }
-        let per = (exchanges.count + parts - 1) / parts
         let encodePart: (Int) -> Void = { part in
             let range = (part * per)..<min(exchanges.count, (part + 1) * per)
             var out = self.allocator.buffer(capacity: 512 * range.count)

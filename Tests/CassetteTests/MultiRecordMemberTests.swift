@@ -127,6 +127,36 @@ import Testing
         }
     }
 
+    @Test func anEmptyBatchAppendsNothing() throws {
+        try withDirectory { dir in
+            let path = dir + "/empty.jsonl.gz"
+            let w = try CassetteWriter(path: path)
+            #expect(try w.append(contentsOf: []).isEmpty)
+            try w.append(sampleExchange(1))
+            w.close()
+            #expect(try CassetteReader(path: path).entries.map(\.seq) == [1])
+        }
+    }
+
+    @Test func anIndexWithAnOffsetPastTheFileIsRebuilt() throws {
+        try withDirectory { dir in
+            let path = dir + "/huge.jsonl.gz"
+            let w = try CassetteWriter(path: path)
+            try w.append(contentsOf: (1...CassetteIndex.minimumRecords + 5).map { sampleExchange($0) })
+            w.close()
+            let truth = try CassetteReader(path: path, indexFrom: .max).entries
+            var hostile = truth
+            hostile[hostile.count - 1].offset = Int.max  // offset + length would overflow
+            let fd = open(path, O_RDONLY)
+            defer { close(fd) }
+            CassetteIndex.write(for: path, fd: fd, entries: hostile, covered: truth.last!.offset + truth.last!.length)
+            var st = stat()
+            fstat(fd, &st)
+            #expect(CassetteIndex.load(for: path, fd: fd, size: Int(st.st_size)) == nil)
+            #expect(try CassetteReader(path: path).entries == truth)
+        }
+    }
+
     @Test func anIndexWhoseLinesDoNotFitIsRebuilt() throws {
         try withDirectory { dir in
             let path = dir + "/idx.jsonl.gz"
