@@ -138,18 +138,20 @@ import Testing
         }
     }
 
-    @Test func anIndexWithAnOffsetPastTheFileIsRebuilt() throws {
+    /// Writes a batched cassette past the index threshold, then an index of its entries changed by `damage`:
+    /// the index must be refused and the reader must rebuild the true entries from the file.
+    func expectDamagedIndexRebuilt(_ damage: (inout [CassetteReader.Entry]) -> Void) throws {
         try withDirectory { dir in
-            let path = dir + "/huge.jsonl.gz"
+            let path = dir + "/idx.jsonl.gz"
             let w = try CassetteWriter(path: path)
             try w.append(contentsOf: (1...CassetteIndex.minimumRecords + 5).map { sampleExchange($0) })
             w.close()
             let truth = try CassetteReader(path: path, indexFrom: .max).entries
-            var hostile = truth
-            hostile[hostile.count - 1].offset = Int.max  // offset + length would overflow
+            var damaged = truth
+            damage(&damaged)
             let fd = open(path, O_RDONLY)
             defer { close(fd) }
-            CassetteIndex.write(for: path, fd: fd, entries: hostile, covered: truth.last!.offset + truth.last!.length)
+            CassetteIndex.write(for: path, fd: fd, entries: damaged, covered: truth.last!.offset + truth.last!.length)
             var st = stat()
             fstat(fd, &st)
             #expect(CassetteIndex.load(for: path, fd: fd, size: Int(st.st_size)) == nil)
@@ -157,23 +159,12 @@ import Testing
         }
     }
 
+    @Test func anIndexWithAnOffsetPastTheFileIsRebuilt() throws {
+        try expectDamagedIndexRebuilt { $0[$0.count - 1].offset = Int.max }  // offset + length would overflow
+    }
+
     @Test func anIndexWhoseLinesDoNotFitIsRebuilt() throws {
-        try withDirectory { dir in
-            let path = dir + "/idx.jsonl.gz"
-            let w = try CassetteWriter(path: path)
-            try w.append(contentsOf: (1...CassetteIndex.minimumRecords + 5).map { sampleExchange($0) })
-            w.close()
-            let truth = try CassetteReader(path: path, indexFrom: .max).entries
-            // An index claiming line 1 for a record that opens a member is refused, then rebuilt from the file.
-            var wrong = truth
-            wrong[CassetteWriter.recordsPerMember].line = 1
-            let fd = open(path, O_RDONLY)
-            defer { close(fd) }
-            CassetteIndex.write(for: path, fd: fd, entries: wrong, covered: truth.last!.offset + truth.last!.length)
-            var st = stat()
-            fstat(fd, &st)
-            #expect(CassetteIndex.load(for: path, fd: fd, size: Int(st.st_size)) == nil)
-            #expect(try CassetteReader(path: path).entries == truth)
-        }
+        // An index claiming line 1 for a record that opens a member.
+        try expectDamagedIndexRebuilt { $0[CassetteWriter.recordsPerMember].line = 1 }
     }
 }
