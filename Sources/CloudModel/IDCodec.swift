@@ -194,19 +194,26 @@ public struct IDCodec: Sendable {
         return v
     }
 
-    static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
+    static func uuid(_ hi: UInt64, _ lo: UInt64) -> String { hexID(hi, lo, dashes: true, uppercase: false) }
 
-    static func uuid(_ hi: UInt64, _ lo: UInt64) -> String {
-        var out = [UInt8]()
-        out.reserveCapacity(36)
-        for (i, word) in [hi, lo].enumerated() {
-            for n in 0..<16 {
-                let pos = i * 16 + n
-                if pos == 8 || pos == 12 || pos == 16 || pos == 20 { out.append(UInt8(ascii: "-")) }
-                out.append(hexDigits[Int((word >> UInt64(60 - 4 * n)) & 0xF)])
+    /// 32 hex digits of `hi` then `lo`, as a UUID (8-4-4-4-12) with `dashes`: one allocation, no
+    /// intermediate strings (request ids are made for every answer).
+    public static func hexID(_ hi: UInt64, _ lo: UInt64, dashes: Bool, uppercase: Bool) -> String {
+        String(unsafeUninitializedCapacity: dashes ? 36 : 32) { out in
+            let letters = uppercase ? UInt8(ascii: "A") - 10 : UInt8(ascii: "a") - 10
+            var at = 0
+            for pos in 0..<32 {
+                if dashes && (pos == 8 || pos == 12 || pos == 16 || pos == 20) {
+                    out[at] = UInt8(ascii: "-")
+                    at += 1
+                }
+                let word = pos < 16 ? hi : lo
+                let d = UInt8(truncatingIfNeeded: (word >> UInt64(60 - 4 * (pos & 15))) & 0xF)
+                out[at] = d < 10 ? UInt8(ascii: "0") + d : letters + d
+                at += 1
             }
+            return at
         }
-        return String(decoding: out, as: UTF8.self)
     }
 
     @inlinable

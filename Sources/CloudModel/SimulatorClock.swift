@@ -26,13 +26,13 @@ public final class SimulatorClock: Sendable {
     /// Alibaba style: upper-case UUID.
     public func aliyunRequestID() -> String {
         let (a, b) = nextRequestBits()
-        return IDCodec.uuid(a, b).uppercased()
+        return IDCodec.hexID(a, b, dashes: true, uppercase: true)
     }
 
     /// Huawei style: 32 lower-case hex digits.
     public func huaweiRequestID() -> String {
         let (a, b) = nextRequestBits()
-        return String(IDCodec.uuid(a, b).filter { $0 != "-" })
+        return IDCodec.hexID(a, b, dashes: false, uppercase: false)
     }
 
     private static func isoFormats(_ t: Int64) -> (Int, Int, Int, Int, Int, Int) {

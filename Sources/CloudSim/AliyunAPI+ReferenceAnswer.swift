@@ -63,9 +63,11 @@ extension AliyunAPI {
         var idCount = 0
     }
 
-    /// The answer to `uri` when it is a plain reference query this path can take, else nil.
+    /// The answer to `uri` when it is a plain reference query this path can take, else nil. The body is
+    /// rendered into `buffer` (cleared first), and the answer shares its storage: a caller that keeps
+    /// `buffer` renders the next answer into the same memory once this one is written.
     func answerReferences(
-        uri: String, hasVersionHeader: Bool, snapshot snap: inout GraphSnapshot, allocator: ByteBufferAllocator
+        uri: String, hasVersionHeader: Bool, snapshot snap: inout GraphSnapshot, buffer: inout ByteBuffer
     ) -> APIResponse? {
         var uri = uri
         return uri.withUTF8 { all -> APIResponse? in
@@ -76,7 +78,7 @@ extension AliyunAPI {
             guard !snap.hasCustomIDs, store.codec.style == .aliyun, let regionName = found.region,
                 let region = snap.partitionIndex(String(decoding: UnsafeBufferPointer(rebasing: q[regionName]), as: UTF8.self))
             else { return nil }
-            return render(found, query: q, region: region, snapshot: snap, allocator: allocator)
+            return render(found, query: q, region: region, snapshot: snap, into: &buffer)
         }
     }
 
@@ -144,7 +146,7 @@ extension AliyunAPI {
 
     private func render(
         _ found: ReferenceQuery, query q: UnsafeBufferPointer<UInt8>, region: UInt16, snapshot snap: GraphSnapshot,
-        allocator: ByteBufferAllocator
+        into buffer: inout ByteBuffer
     ) -> APIResponse? {
         let codec = store.codec
         let idLength = codec.idLength
@@ -173,7 +175,7 @@ extension AliyunAPI {
         let perRecord = t.recordPrefix.count + 13 + t.recordSuffix.count + t.separator.count
         let perItem = t.itemOpen.count + idLength + t.itemMiddle.count + t.itemClose.count + t.separator.count
         let size = t.head.count + requestID.utf8.count + t.open.count + found.idCount * perItem + total * perRecord + t.close.count
-        var buffer = allocator.buffer(capacity: size)
+        buffer.clear(minimumCapacity: size)
         var ridBytes = requestID
         _ = ridBytes.withUTF8 { rid in
             buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { out in

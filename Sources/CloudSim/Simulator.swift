@@ -50,13 +50,19 @@ public final class Simulator: Sendable {
         return d
     }
 
-    /// The snapshots one connection reads from; refreshed only after a write (see `SecurityGroupStore`).
+    /// What one connection keeps between requests: the snapshots it reads from, refreshed only after a
+    /// write (see `SecurityGroupStore`), and the buffer its reference answers are rendered into (its
+    /// memory is reused once the last answer is written; see `AliyunAPI.answerReferences`).
     public struct ReaderCache: Sendable {
         var aliyun: GraphSnapshot
         var huawei: GraphSnapshot
+        var answer = ByteBuffer()
     }
 
     public func makeReaderCache() -> ReaderCache { ReaderCache(aliyun: aliyun.store.snapshot(), huawei: huawei.store.snapshot()) }
+
+    /// The largest answer buffer a connection keeps for the next answer.
+    static let keptAnswerBytes = 64 * 1024
 
     enum Cloud { case aliyun, huawei }
 
@@ -80,8 +86,11 @@ public final class Simulator: Sendable {
         // The performance-critical call takes a path of its own when it is plain (see AliyunAPI+ReferenceAnswer).
         if accessKeys == nil, throttle == nil, method == .GET || method == .POST, body.map({ $0.readableBytes == 0 }) ?? true,
             let r = aliyun.answerReferences(
-                uri: uri, hasVersionHeader: headers.contains(name: "x-acs-version"), snapshot: &cache.aliyun, allocator: allocator)
+                uri: uri, hasVersionHeader: headers.contains(name: "x-acs-version"), snapshot: &cache.aliyun,
+                buffer: &cache.answer)
         {
+            // One very large answer's memory is not kept for the connection's lifetime.
+            if cache.answer.capacity > Simulator.keptAnswerBytes { cache.answer = ByteBuffer() }
             return r
         }
         let req: APIRequest

@@ -32,7 +32,8 @@ struct SimulatorResponder: HTTPResponder {
                 metadata: ["method": "\(head.method)", "target": "\(head.uri.prefix(200))"])
         }
         return .response(
-            HTTPServerResponse(status: r.status, contentType: r.contentType, headers: [(r.requestIDHeader, r.requestID)], body: r.body))
+            HTTPServerResponse(
+                status: r.status, contentType: r.contentType, requestIDHeader: (r.requestIDHeader, r.requestID), body: r.body))
     }
 
     /// `GET /__tapedeck/status` (the proxy answers the same path with its own status).
@@ -67,6 +68,6 @@ struct SimulatorResponder: HTTPResponder {
         response.status = rejection.status
         return HTTPServerResponse(
             status: response.status, contentType: response.contentType,
-            headers: [(response.requestIDHeader, response.requestID)], body: response.body)
+            requestIDHeader: (response.requestIDHeader, response.requestID), body: response.body)
     }
 }

@@ -51,6 +51,8 @@ public final class HTTPServerHandler<Responder: HTTPResponder>: ChannelDuplexHan
     /// The lazy idle timer: one scheduled task per connection, re-armed only when it fires (no per-request timers).
     private var lastActivity = NIODeadline.uptimeNanoseconds(0)
     private var timer: Scheduled<Void>?
+    /// Reused for every answer's head (see `write`).
+    private var outBuffer = ByteBuffer()
     /// The responder's hand-over, run once its answer is written (`CONNECT`).
     private var pendingHandOver: ((ChannelHandlerContext) -> Void)?
 
@@ -245,14 +247,20 @@ public final class HTTPServerHandler<Responder: HTTPResponder>: ChannelDuplexHan
         let keepAlive = !machine.closesAfterResponse
         // A large body (a recorded answer, a forwarded one) goes out as its own buffer (one writev, no copy).
         let separateBody = r.body.readableBytes >= Self.separateBodyBytes && r.carriesBody(method: head.method)
-        var out = context.channel.allocator.buffer(capacity: 192 + (separateBody ? 0 : r.body.readableBytes))
+        // The head (and a small body) go into this connection's own buffer: once the socket has taken the last
+        // answer it is this handler's alone again, and `clear` reuses it (it allocates only while the last
+        // answer is still queued).
+        outBuffer.clear(minimumCapacity: 192 + (separateBody ? 0 : r.body.readableBytes))
+        var out: ByteBuffer
         if separateBody {
-            r.writeHead(into: &out, method: head.method, version: head.version, keepAlive: keepAlive)
-            context.write(wrapOutboundOut(out), promise: nil)
+            r.writeHead(into: &outBuffer, method: head.method, version: head.version, keepAlive: keepAlive)
+            context.write(wrapOutboundOut(outBuffer), promise: nil)
             out = r.body
         } else {
-            r.write(into: &out, method: head.method, version: head.version, keepAlive: keepAlive)
+            r.write(into: &outBuffer, method: head.method, version: head.version, keepAlive: keepAlive)
+            out = outBuffer
         }
+        if outBuffer.capacity > Self.separateBodyBytes * 2 { outBuffer = ByteBuffer() }  // kept small per connection
         lastActivity = context.eventLoop.now
         if case .close = machine.responseSent() {
             needsFlush = false

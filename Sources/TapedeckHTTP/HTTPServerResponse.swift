@@ -17,17 +17,21 @@ public struct HTTPServerRequest: Sendable {
 public struct HTTPServerResponse: Sendable {
     public var status: HTTPResponseStatus
     public var contentType: String?
+    /// The answer's request-id header, written before `headers`: kept apart so that a simulated answer,
+    /// which carries only this one, needs no array.
+    public var requestIDHeader: (name: String, value: String)?
     public var headers: [(String, String)]
     public var body: ByteBuffer
     /// The length a HEAD answer announces when it is not the (empty) body's: a proxied HEAD keeps its upstream's.
     public var headContentLength: Int?
 
     public init(
-        status: HTTPResponseStatus, contentType: String? = nil, headers: [(String, String)] = [], body: ByteBuffer,
-        headContentLength: Int? = nil
+        status: HTTPResponseStatus, contentType: String? = nil, requestIDHeader: (name: String, value: String)? = nil,
+        headers: [(String, String)] = [], body: ByteBuffer, headContentLength: Int? = nil
     ) {
         self.status = status
         self.contentType = contentType
+        self.requestIDHeader = requestIDHeader
         self.headers = headers
         self.body = body
         self.headContentLength = headContentLength
@@ -60,6 +64,12 @@ public struct HTTPServerResponse: Sendable {
         if let contentType {
             out.writeStaticString("\r\nContent-Type: ")
             out.writeString(contentType)
+        }
+        if let (name, value) = requestIDHeader {
+            out.writeStaticString("\r\n")
+            out.writeString(name)
+            out.writeStaticString(": ")
+            out.writeString(value)
         }
         for (name, value) in headers {
             out.writeStaticString("\r\n")

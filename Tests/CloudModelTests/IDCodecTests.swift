@@ -1,4 +1,5 @@
 @testable import CloudModel
+import Foundation
 import Testing
 
 @Suite struct IDCodecTests {
@@ -17,6 +18,23 @@ import Testing
                 }
             }
         }
+    }
+
+    /// Request ids are written digit by digit; Foundation's `UUID` formats the same 128 bits independently.
+    @Test func requestIDsAreTheUUIDOfTheirBits() {
+        var rng = SplitMix64(seed: 9)
+        for _ in 0..<200 {
+            let hi = rng.next(), lo = rng.next()
+            var bytes = [UInt8]()
+            for word in [hi, lo] { for i in (0..<8).reversed() { bytes.append(UInt8(truncatingIfNeeded: word >> (8 * UInt64(i)))) } }
+            let uuid = UUID(uuid: (bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7],
+                                   bytes[8], bytes[9], bytes[10], bytes[11], bytes[12], bytes[13], bytes[14], bytes[15])).uuidString
+            #expect(IDCodec.hexID(hi, lo, dashes: true, uppercase: true) == uuid)
+            #expect(IDCodec.uuid(hi, lo) == uuid.lowercased())
+            #expect(IDCodec.hexID(hi, lo, dashes: false, uppercase: false) == uuid.lowercased().filter { $0 != "-" })
+        }
+        let clock = SimulatorClock(fixedTime: 0, seed: 3)
+        #expect(clock.aliyunRequestID().count == 36 && clock.huaweiRequestID().count == 32)
     }
 
     @Test func foreignIdsDoNotParse() {

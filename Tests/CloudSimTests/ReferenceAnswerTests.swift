@@ -1,3 +1,4 @@
+import Foundation
 import CloudModel
 import CloudSigning
 import NIOCore
@@ -28,7 +29,8 @@ import Testing
 
     static func fast(_ sim: Simulator, _ uri: String, versionHeader: Bool = false) -> APIResponse? {
         var snap = sim.aliyun.store.snapshot()
-        return sim.aliyun.answerReferences(uri: uri, hasVersionHeader: versionHeader, snapshot: &snap, allocator: ByteBufferAllocator())
+        var scratch = ByteBuffer()
+        return sim.aliyun.answerReferences(uri: uri, hasVersionHeader: versionHeader, snapshot: &snap, buffer: &scratch)
     }
 
     /// A group with more referrers than one answer carries, and one that references itself.
@@ -150,6 +152,35 @@ import Testing
             method: .POST, uri: "/", headers: HTTPHeaders([("Content-Type", "application/x-www-form-urlencoded")]),
             body: ByteBuffer(string: "\(base)&SecurityGroupId.1=\(g)"), cache: &cache, allocator: ByteBufferAllocator())
         #expect(form.status == .ok && String(buffer: form.body).contains(g))
+    }
+
+    @Test func aConnectionsAnswerBufferIsReusedOnlyOnceTheLastAnswerIsReleased() async throws {
+        let (sim, _) = await Self.pair()
+        var cache = sim.makeReaderCache()
+        let snap = sim.aliyun.store.snapshot()
+        let ids = (0..<UInt32(Self.groups)).filter { snap.partition(of: $0) == snap.partitionIndex("cn-hangzhou") }
+            .prefix(2).map { sim.aliyun.store.generatedID(of: $0) }
+        try #require(ids.count == 2)
+        func respond(_ id: String) -> APIResponse {
+            sim.respond(
+                method: .GET, uri: "/?Action=DescribeSecurityGroupReferences&RegionId=cn-hangzhou&SecurityGroupId.1=\(id)",
+                headers: [:], body: nil, cache: &cache, allocator: ByteBufferAllocator())
+        }
+        func address(_ b: ByteBuffer) -> UnsafeRawPointer? { b.withUnsafeReadableBytes { UnsafeRawPointer($0.baseAddress) } }
+        // An answer still held (queued on the socket) keeps its bytes while the next one is rendered.
+        let first = respond(ids[0])
+        let firstText = String(buffer: first.body)
+        let second = respond(ids[1])
+        #expect(String(buffer: first.body) == firstText && firstText.contains(ids[0]))
+        #expect(String(buffer: second.body).contains(#""SecurityGroupReference":[{"SecurityGroupId":"\#(ids[1])""#))
+        #expect(address(first.body) != address(second.body))
+        // Once released, the next answer is rendered into the same memory.
+        let secondAddress = address(second.body)
+        _ = consume second
+        let third = respond(ids[0])
+        #expect(address(third.body) == secondAddress)
+        #expect(String(buffer: third.body).replacingOccurrences(of: #""RequestId":"[^"]*""#, with: "", options: .regularExpression)
+            == firstText.replacingOccurrences(of: #""RequestId":"[^"]*""#, with: "", options: .regularExpression))
     }
 
     @Test func aCreatedGroupAndANewReferenceShowAtOnce() async throws {
