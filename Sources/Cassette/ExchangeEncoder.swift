@@ -49,6 +49,9 @@ enum ExchangeEncoder {
 
     private static let hex: [UInt8] = Array("0123456789abcdef".utf8)
 
+    /// How a byte is written: 0 as itself, 1 after a backslash (`"`, `\\`), 2 as a control escape.
+    private static let escapeKind: [UInt8] = (0..<256).map { b in b == 0x22 || b == 0x5C ? 1 : b < 0x20 ? 2 : 0 }
+
     /// Extra bytes each byte takes escaped: 1 for `"`, `\\` and the short control escapes, 5 for other
     /// control bytes (`\u00XX`), 0 for the rest.
     private static let escapeExtra: [UInt8] = (0..<256).map { b in
@@ -74,28 +77,31 @@ enum ExchangeEncoder {
                 let start = o.count
                 o.append(contentsOf: repeatElement(0, count: u.count + extra))
                 o.withUnsafeMutableBufferPointer { out in
-                    escapeExtra.withUnsafeBufferPointer { t in
-                        var p = start
+                    escapeKind.withUnsafeBufferPointer { kinds in
+                        guard let base = out.baseAddress else { return }
+                        var p = base + start
                         for b in u {
-                            if t[Int(b)] == 0 {  // most bytes: one table load, no chain of compares
-                                out[p] = b
-                                p += 1
+                            let kind = kinds[Int(b)]
+                            if kind < 2 {
+                                // Branch-free for plain bytes (0) and `"` `\` (1): a backslash, then the byte
+                                // over it or after it. (A JSON answer has a quote every few bytes.)
+                                p[0] = 92
+                                p[Int(kind)] = b
+                                p += 1 + Int(kind)
                                 continue
                             }
                             switch b {
-                            case 0x22, 0x5C:
-                                out[p] = 92; out[p + 1] = b; p += 2
-                            case 0x0A: out[p] = 92; out[p + 1] = UInt8(ascii: "n"); p += 2
-                            case 0x0D: out[p] = 92; out[p + 1] = UInt8(ascii: "r"); p += 2
-                            case 0x09: out[p] = 92; out[p + 1] = UInt8(ascii: "t"); p += 2
-                            case 0x08: out[p] = 92; out[p + 1] = UInt8(ascii: "b"); p += 2
-                            case 0x0C: out[p] = 92; out[p + 1] = UInt8(ascii: "f"); p += 2
-                            case ..<0x20:
-                                out[p] = 92; out[p + 1] = UInt8(ascii: "u"); out[p + 2] = 48; out[p + 3] = 48
-                                out[p + 4] = hex[Int(b >> 4)]; out[p + 5] = hex[Int(b & 0xF)]; p += 6
-                            default: out[p] = b; p += 1
+                            case 0x0A: p[0] = 92; p[1] = UInt8(ascii: "n"); p += 2
+                            case 0x0D: p[0] = 92; p[1] = UInt8(ascii: "r"); p += 2
+                            case 0x09: p[0] = 92; p[1] = UInt8(ascii: "t"); p += 2
+                            case 0x08: p[0] = 92; p[1] = UInt8(ascii: "b"); p += 2
+                            case 0x0C: p[0] = 92; p[1] = UInt8(ascii: "f"); p += 2
+                            default:
+                                p[0] = 92; p[1] = UInt8(ascii: "u"); p[2] = 48; p[3] = 48
+                                p[4] = hex[Int(b >> 4)]; p[5] = hex[Int(b & 0xF)]; p += 6
                             }
                         }
+                        precondition(p == base + out.count, "escaped string longer than counted")
                     }
                 }
             }

@@ -238,4 +238,19 @@ enum CompressNIOFacade {
         e.timing.duration_ms = 3
         #expect(ExchangeEncoder.encode(e) == (try CassetteCoding.encode(e)))
     }
+
+    /// Every ASCII byte (each control byte, quotes and backslashes next to each other, at the start and
+    /// the end) and some non-ASCII, in random strings: the same bytes as `JSONEncoder`.
+    @Test func matchesJSONEncoderOnRandomText() throws {
+        var rng = SystemRandomNumberGenerator()
+        let alphabet: [Character] = (0..<128).map { Character(Unicode.Scalar(UInt8($0))) } + ["é", "😀", "\u{2028}"]
+        var e = sampleExchange(1)
+        for n in 0..<300 {
+            let text = String((0..<(n % 40)).map { _ in alphabet.randomElement(using: &rng)! })
+            e.request.body = Body(encoding: .text, data: text)
+            e.response.body = Body(encoding: .text, data: "\"" + text + "\\")
+            e.request.url = "https://x/" + text
+            #expect(ExchangeEncoder.encode(e) == (try CassetteCoding.encode(e)), "\(Array(text.utf8))")
+        }
+    }
 }
