@@ -170,10 +170,10 @@ public final class CassetteReader {
     /// record in order; index 0 is the header. Stops after the member that reaches `limit` records.
     static func walk(
         fd: Int32, path: String, allowTornTail: Bool, decompressor: ZlibDecompressor, allocator: ByteBufferAllocator,
-        from start: Int = 0, firstIndex: Int = 0, limit: Int = .max,
+        from start: Int = 0, firstIndex: Int = 0, limit: Int = .max, blockSize: Int = 4 << 20,
         _ body: (Int, Int, Int, Int, ByteBuffer) throws -> Void
     ) throws {
-        let block = 4 << 20
+        let block = max(blockSize, GzipMember.headerSize)
         var buffer = allocator.buffer(capacity: block)
         var fileOffset = start  // file offset of buffer's reader index
         var readOffset = start  // file offset of buffer's writer index

@@ -86,7 +86,7 @@ public final class CassetteWriter: Sendable {
             var found = 1
             try? CassetteReader.walk(
                 fd: fd, path: path, allowTornTail: true, decompressor: try ZlibDecompressor(algorithm: .deflate),
-                allocator: allocator, limit: 1
+                allocator: allocator, limit: 1, blockSize: 64 << 10  // the header member only, not a 4 MiB block
             ) { index, _, _, _, line in
                 if index == 0, let h = try? CassetteCoding.decode(CassetteHeader.self, line) { found = h.tapedeck_cassette }
             }
