@@ -188,11 +188,21 @@ import Testing
         let dir = NSTemporaryDirectory() + "tapedeck-inflight-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        try await ScriptedUpstream.with(delay: .milliseconds(600), answer: { _ in Self.ok }) { upstream in
+        let reachedUpstream = Atomic<Int>(0)
+        try await ScriptedUpstream.with(
+            delay: .milliseconds(1500),
+            answer: { _ in
+                reachedUpstream.add(1, ordering: .relaxed)
+                return Self.ok
+            }
+        ) { upstream in
             try await TestProxy.with(cassette: dir + "/first.jsonl.gz", mode: .record, upstream: "http://127.0.0.1:\(upstream)") { proxy in
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     for i in 0..<4 { group.addTask { _ = try await RawHTTPClient.request("GET", "/first/\(i)", port: proxy.port) } }
-                    try await Task.sleep(for: .milliseconds(200))
+                    // Switch while all four wait on the upstream (a loaded CI run had not forwarded them after a
+                    // fixed 200 ms, so they were recorded into the second cassette and the first never written).
+                    for _ in 0..<100 where reachedUpstream.load(ordering: .relaxed) < 4 { try await Task.sleep(for: .milliseconds(50)) }
+                    #expect(reachedUpstream.load(ordering: .relaxed) == 4)
                     let r = try await RawHTTPClient.request(
                         "POST", "/__tapedeck/cassette", port: proxy.port, headers: jsonType,
                         body: Array(#"{"path":"\#(dir)/second.jsonl.gz"}"#.utf8))
