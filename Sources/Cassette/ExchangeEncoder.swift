@@ -83,8 +83,9 @@ enum ExchangeEncoder {
                         for b in u {
                             let kind = kinds[Int(b)]
                             if kind < 2 {
-                                // Branch-free for plain bytes (0) and `"` `\` (1): a backslash, then the byte
-                                // over it or after it. (A JSON answer has a quote every few bytes.)
+                                // Plain bytes (0) and `"` `\` (1) take one path with no branch between them
+                                // (a JSON answer has a quote every few bytes): a backslash, then the byte over
+                                // it or after it. Only control bytes take the rarely-taken branch below.
                                 p[0] = 92
                                 p[Int(kind)] = b
                                 p += 1 + Int(kind)

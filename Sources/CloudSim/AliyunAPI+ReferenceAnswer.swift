@@ -178,7 +178,9 @@ extension AliyunAPI {
         buffer.clear(minimumCapacity: size)
         var ridBytes = requestID
         _ = ridBytes.withUTF8 { rid in
-            buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { out in
+            buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { room in
+                // Exactly the computed size, not the (reused) buffer's capacity: a size mistake still traps.
+                let out = UnsafeMutableRawBufferPointer(rebasing: room[..<size])
                 var w = RawWriter(out: out)
                 w.put(t.head)
                 w.put(rid)

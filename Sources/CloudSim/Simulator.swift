@@ -61,8 +61,10 @@ public final class Simulator: Sendable {
 
     public func makeReaderCache() -> ReaderCache { ReaderCache(aliyun: aliyun.store.snapshot(), huawei: huawei.store.snapshot()) }
 
-    /// The largest answer buffer a connection keeps for the next answer.
-    static let keptAnswerBytes = 64 * 1024
+    /// The largest answer buffer a connection keeps for the next answer: a 3-id answer is about 7 KiB, and an
+    /// idle keep-alive connection holds its buffer (16 KiB each at most, so 10,000 idle connections hold at most
+    /// 160 MiB; an answer above it is rendered into a buffer that is then let go).
+    static let keptAnswerBytes = 16 * 1024
 
     enum Cloud { case aliyun, huawei }
 

@@ -250,7 +250,8 @@ public final class HTTPServerHandler<Responder: HTTPResponder>: ChannelDuplexHan
         // The head (and a small body) go into this connection's own buffer: once the socket has taken the last
         // answer it is this handler's alone again, and `clear` reuses it (it allocates only while the last
         // answer is still queued).
-        outBuffer.clear(minimumCapacity: 192 + (separateBody ? 0 : r.body.readableBytes))
+        let inlineBody = !separateBody && r.carriesBody(method: head.method)
+        outBuffer.clear(minimumCapacity: 192 + (inlineBody ? r.body.readableBytes : 0))
         var out: ByteBuffer
         if separateBody {
             r.writeHead(into: &outBuffer, method: head.method, version: head.version, keepAlive: keepAlive)

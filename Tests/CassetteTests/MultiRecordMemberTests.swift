@@ -1,3 +1,4 @@
+import CompressNIO
 import Foundation
 import NIOCore
 import Testing
@@ -37,6 +38,33 @@ import Testing
             let (status, text) = try gunzip(path)
             #expect(status == 0)
             #expect(text.split(separator: "\n").count == n + 1)
+        }
+    }
+
+    /// `walk` reads in blocks (4 MiB, or 64 KiB for the writer's header check); a member larger than the
+    /// block is still read whole, and every block size finds the same records.
+    @Test func walkingInBlocksSmallerThanAMemberFindsTheSameRecords() throws {
+        try withDirectory { dir in
+            let path = dir + "/blocks.jsonl.gz"
+            let w = try CassetteWriter(path: path)
+            try w.append(contentsOf: (1...20).map { sampleExchange($0) })
+            w.close()
+            func records(block: Int) throws -> [[Int]] {
+                let fd = open(path, O_RDONLY)
+                defer { close(fd) }
+                var found: [[Int]] = []
+                try CassetteReader.walk(
+                    fd: fd, path: path, allowTornTail: false, decompressor: try ZlibDecompressor(algorithm: .deflate),
+                    allocator: ByteBufferAllocator(), blockSize: block
+                ) { index, offset, length, line, record in
+                    found.append([index, offset, length, line, record.readableBytes])
+                }
+                return found
+            }
+            let whole = try records(block: 4 << 20)
+            #expect(whole.count == 21, "the header and 20 records")
+            #expect(whole.contains { $0[2] > 64 }, "some member is larger than the small block")
+            for block in [1, 64, 1000] { #expect(try records(block: block) == whole, "block \(block)") }
         }
     }
 
