@@ -246,12 +246,12 @@ public final class HTTPServerHandler<Responder: HTTPResponder>: ChannelDuplexHan
         guard context.channel.isActive else { return }  // the client left; nothing to answer
         let keepAlive = !machine.closesAfterResponse
         // A large body (a recorded answer, a forwarded one) goes out as its own buffer (one writev, no copy).
-        let separateBody = r.body.readableBytes >= Self.separateBodyBytes && r.carriesBody(method: head.method)
+        let carriesBody = r.carriesBody(method: head.method)
+        let separateBody = carriesBody && r.body.readableBytes >= Self.separateBodyBytes
         // The head (and a small body) go into this connection's own buffer: once the socket has taken the last
         // answer it is this handler's alone again, and `clear` reuses it (it allocates only while the last
         // answer is still queued).
-        let inlineBody = !separateBody && r.carriesBody(method: head.method)
-        outBuffer.clear(minimumCapacity: 192 + (inlineBody ? r.body.readableBytes : 0))
+        outBuffer.clear(minimumCapacity: 192 + (carriesBody && !separateBody ? r.body.readableBytes : 0))
         var out: ByteBuffer
         if separateBody {
             r.writeHead(into: &outBuffer, method: head.method, version: head.version, keepAlive: keepAlive)

@@ -65,18 +65,14 @@ public struct HTTPServerResponse: Sendable {
             out.writeStaticString("\r\nContent-Type: ")
             out.writeString(contentType)
         }
-        if let (name, value) = requestIDHeader {
+        func header(_ name: String, _ value: String) {
             out.writeStaticString("\r\n")
             out.writeString(name)
             out.writeStaticString(": ")
             out.writeString(value)
         }
-        for (name, value) in headers {
-            out.writeStaticString("\r\n")
-            out.writeString(name)
-            out.writeStaticString(": ")
-            out.writeString(value)
-        }
+        if let (name, value) = requestIDHeader { header(name, value) }
+        for (name, value) in headers { header(name, value) }
         let code = status.code
         let tunnel = method == .CONNECT && (200..<300).contains(code)
         let bodiless = code < 200 || code == 204 || tunnel

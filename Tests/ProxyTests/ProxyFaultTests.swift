@@ -35,19 +35,33 @@ import Testing
         }
     }
 
+    /// An upstream that answers `ok` after 1.5 s and counts the requests it has read. `body` gets its port and
+    /// a wait until `n` requests got there (at most 5 s; returns how many did), so a test acts while they all
+    /// wait on the upstream rather than after a fixed sleep: a loaded CI run may not have forwarded them yet.
+    static func withSlowUpstream(
+        _ body: (_ port: Int, _ waitUntilReached: @escaping (Int) async throws -> Int) async throws -> Void
+    ) async throws {
+        let reached = Atomic<Int>(0)
+        try await ScriptedUpstream.with(
+            delay: .milliseconds(1500),
+            answer: { _ in
+                reached.add(1, ordering: .relaxed)
+                return Self.ok
+            }
+        ) { port in
+            try await body(port) { n in
+                for _ in 0..<100 where reached.load(ordering: .relaxed) < n { try await Task.sleep(for: .milliseconds(50)) }
+                return reached.load(ordering: .relaxed)
+            }
+        }
+    }
+
     @Test func sigtermWaitsForSlowExchangesToBeAnsweredAndRecorded() async throws {
         let dir = NSTemporaryDirectory() + "tapedeck-term-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let cassette = dir + "/c.jsonl.gz"
-        let reachedUpstream = Atomic<Int>(0)
-        try await ScriptedUpstream.with(
-            delay: .milliseconds(1500),
-            answer: { _ in
-                reachedUpstream.add(1, ordering: .relaxed)
-                return Self.ok
-            }
-        ) { upstream in
+        try await Self.withSlowUpstream { upstream, waitUntilReached in
             let proxy = try UnprivilegedUserTests.Running(
                 [
                     try UnprivilegedUserTests.binary(), "proxy", "--port", "0", "--mode", "record", "--cassette", cassette,
@@ -60,7 +74,7 @@ import Testing
                     group.addTask { try await RawHTTPClient.request("GET", "/slow/\(i)", port: port).status }
                 }
                 // SIGTERM while all five wait on the upstream (on a loaded machine, wait until they all got there).
-                for _ in 0..<100 where reachedUpstream.load(ordering: .relaxed) < 5 { try await Task.sleep(for: .milliseconds(50)) }
+                _ = try await waitUntilReached(5)
                 proxy.process.terminate()
                 var out: [Int] = []
                 for try await s in group { out.append(s) }
@@ -188,21 +202,13 @@ import Testing
         let dir = NSTemporaryDirectory() + "tapedeck-inflight-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let reachedUpstream = Atomic<Int>(0)
-        try await ScriptedUpstream.with(
-            delay: .milliseconds(1500),
-            answer: { _ in
-                reachedUpstream.add(1, ordering: .relaxed)
-                return Self.ok
-            }
-        ) { upstream in
+        try await Self.withSlowUpstream { upstream, waitUntilReached in
             try await TestProxy.with(cassette: dir + "/first.jsonl.gz", mode: .record, upstream: "http://127.0.0.1:\(upstream)") { proxy in
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     for i in 0..<4 { group.addTask { _ = try await RawHTTPClient.request("GET", "/first/\(i)", port: proxy.port) } }
                     // Switch while all four wait on the upstream (a loaded CI run had not forwarded them after a
                     // fixed 200 ms, so they were recorded into the second cassette and the first never written).
-                    for _ in 0..<100 where reachedUpstream.load(ordering: .relaxed) < 4 { try await Task.sleep(for: .milliseconds(50)) }
-                    #expect(reachedUpstream.load(ordering: .relaxed) == 4)
+                    #expect(try await waitUntilReached(4) == 4)
                     let r = try await RawHTTPClient.request(
                         "POST", "/__tapedeck/cassette", port: proxy.port, headers: jsonType,
                         body: Array(#"{"path":"\#(dir)/second.jsonl.gz"}"#.utf8))
