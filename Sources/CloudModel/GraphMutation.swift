@@ -158,11 +158,15 @@ public struct GraphMutation {
 
 /// Builds a snapshot in one pass from complete records, in handle order: the fast path for synthetic data
 /// and fixtures, with no per-group copy-on-write and no second copy of the records.
+///
+/// The reverse index is collected as flat (target, source) pairs and counting-sorted by target at the end,
+/// straight into each chunk's flat entries: no array per referenced group (a million small arrays, grown
+/// one append at a time, were most of the start-up's allocator time).
 public struct SnapshotBuilder {
     private var chunks: [[GroupRecord?]] = []
     private var current: [GroupRecord?] = []
-    /// Reverse index for every handle so far, split into chunks at the end.
-    private var refs: [[RefEntry]] = []
+    /// Every group reference so far: `target << 32 | source`, sources in increasing order.
+    private var pairs: [UInt64] = []
     private var partitions: [String]
     private var partitionCounts: [Int]
     private var customIDs: [String: UInt32] = [:]
@@ -171,7 +175,7 @@ public struct SnapshotBuilder {
     public init(partitions: [String], expectedCount: Int = 0) {
         self.partitions = partitions
         self.partitionCounts = Array(repeating: 0, count: partitions.count)
-        refs.reserveCapacity(expectedCount)
+        pairs.reserveCapacity(expectedCount * 2)
         current.reserveCapacity(GraphSnapshot.chunkSize)
     }
 
@@ -189,14 +193,7 @@ public struct SnapshotBuilder {
         partitionCounts[Int(g.partition)] += 1
         for rule in g.rules {
             guard let t = rule.referencedGroup else { continue }
-            let ti = Int(t)
-            while refs.count <= ti { refs.append([]) }
-            // Sources arrive in increasing handle order, so a repeat from the same source is the last entry.
-            if let last = refs[ti].last, last.group == g.handle {
-                refs[ti][refs[ti].count - 1].count += 1
-            } else {
-                refs[ti].append(RefEntry(group: g.handle, count: 1))
-            }
+            pairs.append(UInt64(t) << 32 | UInt64(g.handle))
         }
         current.append(g)
         count += 1
@@ -214,10 +211,27 @@ public struct SnapshotBuilder {
             current += Array(repeating: nil, count: GraphSnapshot.chunkSize - current.count)
             flushChunk()
         }
-        while refs.count < chunks.count * GraphSnapshot.chunkSize { refs.append([]) }
-        // References to handles that never existed are dropped (a fixture naming an unknown group).
-        let final = chunks.enumerated().map { c, chunk in
-            GraphSnapshot.Chunk(groups: chunk, refs: Array(refs[(c << GraphSnapshot.chunkBits)..<((c + 1) << GraphSnapshot.chunkBits)]))
+        let handles = chunks.count * GraphSnapshot.chunkSize
+        // Counting sort by target. References to handles that never existed are dropped (a fixture naming an
+        // unknown group). A stable sort keeps each target's sources in increasing order.
+        var starts = [UInt32](repeating: 0, count: handles + 1)
+        for p in pairs where Int(p >> 32) < handles { starts[Int(p >> 32) + 1] &+= 1 }
+        for i in 0..<handles { starts[i + 1] &+= starts[i] }
+        var sources = [UInt32](repeating: 0, count: Int(starts[handles]))
+        var next = starts
+        for p in pairs {
+            let t = Int(p >> 32)
+            guard t < handles else { continue }
+            sources[Int(next[t])] = UInt32(truncatingIfNeeded: p)
+            next[t] &+= 1
+        }
+        pairs = []
+        let final = sources.withUnsafeBufferPointer { sources in
+            starts.withUnsafeBufferPointer { starts in
+                chunks.enumerated().map { c, chunk in
+                    GraphSnapshot.Chunk(groups: chunk, sortedSources: sources, starts: starts, firstHandle: c << GraphSnapshot.chunkBits)
+                }
+            }
         }
         return GraphSnapshot(
             chunks: final, handleCount: count, liveCount: count, partitions: partitions, partitionCounts: partitionCounts,

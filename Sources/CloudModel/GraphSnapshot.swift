@@ -43,6 +43,32 @@ public struct GraphSnapshot: Sendable {
             slots[groups.count] = Slot(meta: 0, start: UInt32(n))
         }
 
+        /// A chunk from a counting sort: `sortedSources[starts[h] ..< starts[h + 1]]` are the groups whose rules
+        /// reference handle h, one element per rule, in increasing order. Repeats from one source become one
+        /// entry with their count.
+        init(groups: [GroupRecord?], sortedSources: UnsafeBufferPointer<UInt32>, starts: UnsafeBufferPointer<UInt32>, firstHandle: Int) {
+            self.groups = groups
+            slots = .allocate(capacity: groups.count + 1)
+            let lo = Int(starts[firstHandle]), hi = Int(starts[firstHandle + groups.count])
+            refData = .allocate(capacity: max(1, hi - lo))
+            var n = 0
+            for (i, g) in groups.enumerated() {
+                let meta = g.map { UInt32($0.partition) + 1 | ($0.customID == nil ? 0 : customIDBit) } ?? 0
+                slots[i] = Slot(meta: meta, start: UInt32(n))
+                let first = n
+                for k in Int(starts[firstHandle + i])..<Int(starts[firstHandle + i + 1]) {
+                    let source = sortedSources[k]
+                    if n > first, refData[n - 1].group == source {
+                        refData[n - 1].count += 1
+                    } else {
+                        refData[n] = RefEntry(group: source, count: 1)
+                        n += 1
+                    }
+                }
+            }
+            slots[groups.count] = Slot(meta: 0, start: UInt32(n))
+        }
+
         deinit {
             slots.deallocate()
             refData.deallocate()

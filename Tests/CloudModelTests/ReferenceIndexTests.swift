@@ -16,6 +16,39 @@ import Testing
         #expect(totalRefs > 1000, "the synthetic graph has references")
     }
 
+    /// The builder's index, entry for entry: each referrer once, oldest first, with how many of its rules
+    /// reference the group (repeats, self-references and both directions included); references to handles that
+    /// do not exist are dropped. Random graphs over a few chunks, against a scan of the rules.
+    @Test func builderIndexIsExactlyTheRulesCounted() {
+        var rng = SplitMix64(seed: 42)
+        for groups in [1, 5, GraphSnapshot.chunkSize - 1, GraphSnapshot.chunkSize, 2 * GraphSnapshot.chunkSize + 7] {
+            var b = SnapshotBuilder(partitions: ["p"], expectedCount: groups)
+            var truth: [UInt32: [RefEntry]] = [:]
+            for h in 0..<UInt32(groups) {
+                var rules: [RuleRecord] = []
+                for _ in 0..<rng.below(6) {
+                    // Mostly existing targets (often this group itself or a repeat), sometimes a handle past the end.
+                    let t = rng.below(10) == 0 ? UInt32(groups + rng.below(5000)) : (rng.below(4) == 0 ? h : UInt32(rng.below(groups)))
+                    rules.append(RuleRecord(direction: rng.below(2) == 0 ? .ingress : .egress, ipProtocol: "tcp", peer: .group(t)))
+                    rules.append(contentsOf: rng.below(3) == 0 ? [RuleRecord(direction: .ingress, ipProtocol: "all", peer: .cidr("10.0.0.0/8"))] : [])
+                }
+                for r in rules {
+                    guard let t = r.referencedGroup, Int(t) < groups else { continue }
+                    if truth[t]?.last?.group == h { truth[t]![truth[t]!.count - 1].count += 1 } else { truth[t, default: []].append(RefEntry(group: h, count: 1)) }
+                }
+                b.append(GroupRecord(handle: h, partition: 0, name: "g\(h)", createdAt: 0, rules: rules))
+            }
+            let snap = b.build()
+            for h in 0..<UInt32(groups) {
+                #expect(snap.referrers(of: h) == truth[h, default: []], "groups \(groups), handle \(h)")
+                #expect(Array(snap.lookup(h)?.referrers ?? UnsafeBufferPointer(start: nil, count: 0)) == truth[h, default: []])
+            }
+            // Past the last group (inside the last chunk and beyond it): no group, no referrers.
+            #expect(snap.lookup(UInt32(groups)) == nil)
+            #expect(snap.referrers(of: UInt32(groups + 4096)).isEmpty)
+        }
+    }
+
     @Test func popularityIsSkewed() {
         let snap = SyntheticDataSet(groups: 20000, seed: 3).build(huawei: true)
         let counts = (0..<UInt32(20000)).map { snap.referrers(of: $0).count }
