@@ -37,6 +37,33 @@ import Testing
         #expect(clock.aliyunRequestID().count == 36 && clock.huaweiRequestID().count == 32)
     }
 
+    /// The 1 + 6 + 6 reading of 13 base-36 digits agrees with the digit-by-digit one: random strings over digits,
+    /// letters of both cases and other bytes, and every value around 2^64 (where the top digit 3 may overflow).
+    @Test func thirteenDigitParseAgreesWithTheDigitByDigitOne() {
+        func both(_ text: [UInt8]) -> (UInt64?, UInt64?) {
+            text.withUnsafeBufferPointer { (IDCodec.parseBase36($0), IDCodec.parseBase36Digits($0)) }
+        }
+        let alphabet = Array("0123456789abcdefghijklmnopqrstuvwxyzAZ-_/: \u{7f}".utf8) + [0, 0xC3, 0xFF]
+        var rng = SplitMix64(seed: 13)
+        var parsed = 0
+        for i in 0..<200_000 {
+            // Mostly valid digits (so most strings parse), sometimes one foreign byte.
+            var text = (0..<13).map { _ in alphabet[rng.below(36)] }
+            if i % 4 != 0 { text[0] = alphabet[rng.below(4)] }  // a top digit of 4 or more is always above 2^64
+            if i % 3 == 0 { text[rng.below(13)] = alphabet[rng.below(alphabet.count)] }
+            let (fast, slow) = both(text)
+            #expect(fast == slow, "\(String(decoding: text, as: UTF8.self))")
+            parsed += fast == nil ? 0 : 1
+        }
+        #expect(parsed > 80_000)
+        let max = Array("3w5e11264sgsf".utf8)  // 2^64 - 1
+        #expect(both(max) == (UInt64.max, UInt64.max))
+        for text in ["3w5e11264sgsg", "3w5e11264sgt0", "3w5e11264sh00", "3zzzzzzzzzzzz", "4000000000000", "zzzzzzzzzzzzz"] {
+            #expect(both(Array(text.utf8)) == (nil, nil), "\(text) is above 2^64 - 1")
+        }
+        #expect(both(Array("0000000000000".utf8)) == (0, 0))
+    }
+
     @Test func foreignIdsDoNotParse() {
         let a = IDCodec(style: .aliyun, seed: 1), h = IDCodec(style: .huawei, seed: 1)
         #expect(a.parse("sg-1133aa", kind: .group) == nil)
