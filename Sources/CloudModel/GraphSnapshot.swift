@@ -34,8 +34,7 @@ public struct GraphSnapshot: Sendable {
             refData = .allocate(capacity: max(1, refs.reduce(0) { $0 + $1.count }))
             var n = 0
             for (i, g) in groups.enumerated() {
-                let meta = g.map { UInt32($0.partition) + 1 | ($0.customID == nil ? 0 : customIDBit) } ?? 0
-                slots[i] = Slot(meta: meta, start: UInt32(n))
+                slots[i] = Slot(meta: Chunk.meta(g), start: UInt32(n))
                 if i < refs.count {
                     for r in refs[i] { refData[n] = r; n += 1 }
                 }
@@ -53,8 +52,7 @@ public struct GraphSnapshot: Sendable {
             refData = .allocate(capacity: max(1, hi - lo))
             var n = 0
             for (i, g) in groups.enumerated() {
-                let meta = g.map { UInt32($0.partition) + 1 | ($0.customID == nil ? 0 : customIDBit) } ?? 0
-                slots[i] = Slot(meta: meta, start: UInt32(n))
+                slots[i] = Slot(meta: Chunk.meta(g), start: UInt32(n))
                 let first = n
                 for k in Int(starts[firstHandle + i])..<Int(starts[firstHandle + i + 1]) {
                     let source = sortedSources[k]
@@ -67,6 +65,11 @@ public struct GraphSnapshot: Sendable {
                 }
             }
             slots[groups.count] = Slot(meta: 0, start: UInt32(n))
+        }
+
+        /// A slot's meta word for `g` (see `slots`).
+        private static func meta(_ g: GroupRecord?) -> UInt32 {
+            g.map { UInt32($0.partition) + 1 | ($0.customID == nil ? 0 : customIDBit) } ?? 0
         }
 
         deinit {

@@ -176,13 +176,13 @@ public struct IDCodec: Sendable {
         return String(decoding: out, as: UTF8.self)
     }
 
-    /// Base-36 digits (0-9, a-z) as a number; nil for any other byte or on overflow. An id's 13 digits are read
-    /// as 1 + 6 + 6: each six is its own 32-bit chain of multiply-adds (36^6 < 2^32), so the two run side by side
+    /// An id's 13 base-36 digits (0-9, a-z) as a number; nil for another length, any other byte, or above
+    /// 2^64 - 1. Read as 1 + 6 + 6: each six is its own 32-bit chain of multiply-adds (36^6 < 2^32), so the two run side by side
     /// instead of one 13-step chain of checked 64-bit multiplies, and a digit is classified without branches
     /// (it was most of an in-process reference lookup).
     @inlinable
     static func parseBase36(_ s: UnsafeBufferPointer<UInt8>) -> UInt64? {
-        guard s.count == 13, let p = s.baseAddress else { return parseBase36Digits(s) }
+        guard s.count == 13, let p = s.baseAddress else { return nil }
         var bad: UInt32 = 0
         @inline(__always) func digit(_ c: UInt8) -> UInt32 {
             let n = UInt32(c) &- 48, l = UInt32(c) &- 97
@@ -199,24 +199,6 @@ public struct IDCodec: Sendable {
         guard bad == 0, top <= 3 else { return nil }
         let (v, o) = (top &* 4_738_381_338_321_616_896).addingReportingOverflow(UInt64(mid) &* 2_176_782_336 &+ UInt64(low))
         return o ? nil : v
-    }
-
-    @inlinable
-    static func parseBase36Digits(_ s: UnsafeBufferPointer<UInt8>) -> UInt64? {
-        var v: UInt64 = 0
-        for c in s {
-            let d: UInt64
-            switch c {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): d = UInt64(c - UInt8(ascii: "0"))
-            case UInt8(ascii: "a")...UInt8(ascii: "z"): d = UInt64(c - UInt8(ascii: "a")) + 10
-            default: return nil
-            }
-            let (m, o1) = v.multipliedReportingOverflow(by: 36)
-            let (a, o2) = m.addingReportingOverflow(d)
-            if o1 || o2 { return nil }
-            v = a
-        }
-        return v
     }
 
     static func uuid(_ hi: UInt64, _ lo: UInt64) -> String { hexID(hi, lo, dashes: true, uppercase: false) }
