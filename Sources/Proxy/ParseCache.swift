@@ -1,5 +1,6 @@
 import Foundation
 import NIOCore
+import Matching
 import NIOHTTP1
 
 /// The last parses of one event loop, for requests that arrive again byte for byte: a load run replaying a
@@ -60,17 +61,169 @@ final class ParseCache {
         }
     }
 
-    /// Method, version, target and every header, in order, byte for byte (names too: a parse may see their
-    /// case; `String ==` would let two spellings of one Unicode text pass).
-    static func same(_ a: HTTPRequestHead, _ b: HTTPRequestHead) -> Bool {
-        guard a.method == b.method, a.version == b.version, bytesEqual(a.uri, b.uri), a.headers.count == b.headers.count else {
-            return false
+    // MARK: requests that differ only in volatile values
+
+    /// A freshly signed request (new nonce, timestamp and signature on every call) misses the table above. Its key and
+    /// profile are still those of the last request of its *shape*: same method, version, headers byte for byte (so the
+    /// same signature scheme is detected), same path, and the same query parameters in the same order with the
+    /// same values, except the values of parameters the profile leaves out of the key. Those are exactly what the
+    /// key and the detection never read, so the key is reused and only the request itself is parsed again.
+    private final class ShapeEntry {
+        weak var session: CassetteSession?
+        var keyed: Bool
+        var tunnel: UpstreamTarget?
+        var head: HTTPRequestHead
+        /// Bit i: the i-th query parameter (counted from 0, up to 63) is volatile; its value need not match.
+        var volatile: UInt64
+        var key: RequestKey?
+        var profile: MatchProfile
+
+        init(
+            session: CassetteSession, keyed: Bool, tunnel: UpstreamTarget?, head: HTTPRequestHead, volatile: UInt64,
+            key: RequestKey?, profile: MatchProfile
+        ) {
+            self.session = session
+            self.keyed = keyed
+            self.tunnel = tunnel
+            self.head = head
+            self.volatile = volatile
+            self.key = key
+            self.profile = profile
         }
-        var i = b.headers.makeIterator()
-        for x in a.headers {
+    }
+    private var shapes = [ShapeEntry?](repeating: nil, count: ParseCache.slots)
+
+    /// The key and profile of an earlier request that `request` differs from only in volatile values, if any.
+    func lookupShape(_ request: ProxyEngine.ClientRequest, session: CassetteSession, keyed: Bool) -> (key: RequestKey?, profile: MatchProfile)? {
+        guard ParseCache.cacheable(request), let slot = ParseCache.shapeSlot(request.head.uri), let e = shapes[slot],
+            e.keyed == keyed, e.tunnel == request.tunnel, e.session === session,
+            e.head.method == request.head.method, e.head.version == request.head.version,
+            ParseCache.sameHeaders(e.head.headers, request.head.headers),
+            ParseCache.sameExceptVolatileValues(e.head.uri, request.head.uri, volatile: e.volatile)
+        else { return nil }
+        return (e.key, e.profile)
+    }
+
+    /// Remembers `parsed` (a full parse of `request`) for later requests of its shape.
+    func storeShape(_ parsed: ProxyEngine.Parsed, for request: ProxyEngine.ClientRequest, session: CassetteSession, keyed: Bool) {
+        let profile = parsed.recorder.profile
+        guard ParseCache.cacheable(request), !profile.volatileParameters.isEmpty, let slot = ParseCache.shapeSlot(request.head.uri)
+        else { return }
+        let volatile = ParseCache.volatileParameters(of: request.head.uri, in: profile.volatileParameters)
+        guard volatile != 0 else { return }  // nothing volatile: the table above covers it
+        if let e = shapes[slot] {
+            e.session = session
+            e.keyed = keyed
+            e.tunnel = request.tunnel
+            e.head = request.head
+            e.volatile = volatile
+            e.key = parsed.recorder.key
+            e.profile = profile
+        } else {
+            shapes[slot] = ShapeEntry(
+                session: session, keyed: keyed, tunnel: request.tunnel, head: request.head, volatile: volatile,
+                key: parsed.recorder.key, profile: profile)
+        }
+    }
+
+    /// The slot of `uri`'s shape: its path and parameter names, not their values. Nil when it has no query or
+    /// has a `#` (where a fragment begins is the target parser's business).
+    static func shapeSlot(_ uri: String) -> Int? {
+        var uri = uri
+        return uri.withUTF8 { b -> Int? in
+            guard let base = b.baseAddress, memchr(base, Int32(UInt8(ascii: "#")), b.count) == nil,
+                memchr(base, Int32(UInt8(ascii: "?")), b.count) != nil
+            else { return nil }
+            var h: UInt64 = 0xCBF2_9CE4_8422_2325
+            var inValue = false
+            for byte in b {
+                if byte == UInt8(ascii: "&") {
+                    inValue = false
+                } else if inValue {
+                    continue
+                } else if byte == UInt8(ascii: "=") {
+                    inValue = true
+                }
+                h = (h ^ UInt64(byte)) &* 0x100_0000_01B3
+            }
+            h ^= h >> 32
+            return Int(truncatingIfNeeded: h & UInt64(ParseCache.slots - 1))
+        }
+    }
+
+    /// Which of `uri`'s first 64 query parameters have a name in `names`. A name is taken as written: one with an
+    /// escape (`%`, `+`) is never volatile here, so its value must match (the full parse decides such requests).
+    static func volatileParameters(of uri: String, in names: Set<String>) -> UInt64 {
+        var uri = uri
+        return uri.withUTF8 { b -> UInt64 in
+            guard let q = b.firstIndex(of: UInt8(ascii: "?")) else { return 0 }
+            var mask: UInt64 = 0
+            var index = 0
+            var start = q + 1
+            while index < 64 {
+                let end = b[start...].firstIndex(of: UInt8(ascii: "&")) ?? b.count
+                let pair = UnsafeBufferPointer(rebasing: b[start..<end])
+                let name = UnsafeBufferPointer(rebasing: pair[..<(pair.firstIndex(of: UInt8(ascii: "=")) ?? pair.endIndex)])
+                if !name.contains(UInt8(ascii: "%")) && !name.contains(UInt8(ascii: "+")),
+                    names.contains(String(decoding: name, as: UTF8.self))
+                {
+                    mask |= 1 << UInt64(index)
+                }
+                index += 1
+                if end == b.count { break }
+                start = end + 1
+            }
+            return mask
+        }
+    }
+
+    /// `a` and `b` byte for byte, except the values of the query parameters `volatile` marks in `a`: those need
+    /// only the same name, and an `=` in both or neither.
+    static func sameExceptVolatileValues(_ a: String, _ b: String, volatile: UInt64) -> Bool {
+        var a = a, b = b
+        return a.withUTF8 { x in
+            b.withUTF8 { y in
+                guard let q = x.firstIndex(of: UInt8(ascii: "?")), q < y.count, y[q] == UInt8(ascii: "?"),
+                    memcmp(x.baseAddress!, y.baseAddress!, q) == 0
+                else { return false }
+                var i = q + 1, j = q + 1, index = 0
+                while true {
+                    let ei = x[i...].firstIndex(of: UInt8(ascii: "&")) ?? x.count
+                    let ej = y[j...].firstIndex(of: UInt8(ascii: "&")) ?? y.count
+                    let p = UnsafeBufferPointer(rebasing: x[i..<ei]), r = UnsafeBufferPointer(rebasing: y[j..<ej])
+                    if index < 64 && volatile & (1 << UInt64(index)) != 0 {
+                        let np = p.firstIndex(of: UInt8(ascii: "=")), nr = r.firstIndex(of: UInt8(ascii: "="))
+                        let lp = (np ?? p.endIndex) - p.startIndex, lr = (nr ?? r.endIndex) - r.startIndex
+                        guard (np == nil) == (nr == nil), lp == lr, p.prefix(lp).elementsEqual(r.prefix(lr)) else { return false }
+                    } else {
+                        guard p.count == r.count, p.isEmpty || memcmp(p.baseAddress!, r.baseAddress!, p.count) == 0 else {
+                            return false
+                        }
+                    }
+                    index += 1
+                    let endX = ei == x.count, endY = ej == y.count
+                    if endX || endY { return endX && endY }
+                    i = ei + 1
+                    j = ej + 1
+                }
+            }
+        }
+    }
+
+    /// Every header, in order, byte for byte.
+    static func sameHeaders(_ a: HTTPHeaders, _ b: HTTPHeaders) -> Bool {
+        guard a.count == b.count else { return false }
+        var i = b.makeIterator()
+        for x in a {
             guard let y = i.next(), bytesEqual(x.name, y.name), bytesEqual(x.value, y.value) else { return false }
         }
         return true
+    }
+
+    /// Method, version, target and every header, in order, byte for byte (names too: a parse may see their
+    /// case; `String ==` would let two spellings of one Unicode text pass).
+    static func same(_ a: HTTPRequestHead, _ b: HTTPRequestHead) -> Bool {
+        a.method == b.method && a.version == b.version && bytesEqual(a.uri, b.uri) && sameHeaders(a.headers, b.headers)
     }
 
     static func bytesEqual(_ a: String, _ b: String) -> Bool {

@@ -154,7 +154,12 @@ public final class ProxyEngine: Sendable {
         var reverse: Bool
     }
 
-    func parse(_ request: ClientRequest, session: CassetteSession, keyed: Bool = true) -> Result<Parsed, ProxyFailure> {
+    /// `known`: the key and profile of an earlier request this one differs from only in volatile values
+    /// (`ParseCache.lookupShape`), reused instead of detected and built again.
+    func parse(
+        _ request: ClientRequest, session: CassetteSession, keyed: Bool = true,
+        known: (key: RequestKey?, profile: MatchProfile)? = nil
+    ) -> Result<Parsed, ProxyFailure> {
         guard let requestTarget = RequestTarget(request.head.uri) else {
             return .failure(.badRequest("cannot parse the request target \(request.head.uri)"))
         }
@@ -179,9 +184,11 @@ public final class ProxyEngine: Sendable {
         let signable = SignableRequest(
             method: request.head.method.rawValue, rawPath: rawPath, query: query, form: form,
             headers: request.head.headers.map { ($0.name, $0.value) }, body: bodyBytes)
-        let profile = session.profile(for: signable)
+        let profile = known?.profile ?? session.profile(for: signable)
         var key: RequestKey?
-        if keyed {
+        if keyed, let known {
+            key = known.key
+        } else if keyed {
             let keyHost =
                 target?.authority
                 ?? (session.recordedHosts.count == 1 ? session.recordedHosts[0] : request.head.headers.first(name: "host") ?? "")
@@ -215,11 +222,18 @@ public final class ProxyEngine: Sendable {
             parsed = hit
             stats.parsesReused.add(1, ordering: .relaxed)
         } else {
-            switch parse(request, session: session, keyed: keyed) {
+            // A freshly signed request of a known shape reuses that shape's key; only the request is parsed.
+            let known = cache?.lookupShape(request, session: session, keyed: keyed)
+            switch parse(request, session: session, keyed: keyed, known: known) {
             case .success(let p): parsed = p
             case .failure(let f): return .now(fail(f, shape: .generic, allocator: allocator))
             }
-            cache?.store(parsed, for: request, session: session, keyed: keyed)
+            if known != nil {
+                stats.keysReused.add(1, ordering: .relaxed)
+            } else {
+                cache?.store(parsed, for: request, session: session, keyed: keyed)
+                cache?.storeShape(parsed, for: request, session: session, keyed: keyed)
+            }
         }
         switch Recorder(session: session, isSelf: isSelf).decide(parsed.recorder, mode: mode) {
         case .replay(let entry):

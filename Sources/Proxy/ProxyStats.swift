@@ -9,6 +9,8 @@ final class ProxyStats: Sendable {
     let upstreamErrors = Atomic<Int>(0)
     /// Requests that reused an identical request's parse (`ParseCache`); not reported, for tests and profiles.
     let parsesReused = Atomic<Int>(0)
+    /// Requests that reused the key of a request differing only in volatile values (`ParseCache.lookupShape`).
+    let keysReused = Atomic<Int>(0)
 
     func reset() {
         hits.store(0, ordering: .relaxed)
@@ -17,5 +19,6 @@ final class ProxyStats: Sendable {
         forwarded.store(0, ordering: .relaxed)
         upstreamErrors.store(0, ordering: .relaxed)
         parsesReused.store(0, ordering: .relaxed)
+        keysReused.store(0, ordering: .relaxed)
     }
 }

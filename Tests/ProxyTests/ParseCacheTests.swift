@@ -1,4 +1,6 @@
+import CloudModel
 import Foundation
+import Matching
 import NIOCore
 import NIOHTTP1
 import Synchronization
@@ -115,5 +117,131 @@ import Testing
         #expect(!ParseCache.cacheable(.init(head: head, body: body, tunnel: nil)))
         #expect(ParseCache.cacheable(.init(head: head, body: ByteBuffer(), tunnel: nil)))
         #expect(ParseCache.cacheable(.init(head: head, body: nil, tunnel: nil)))
+    }
+
+    /// Freshly signed SDK calls (new nonce, timestamp and signature each time) reuse the key of the last call
+    /// of their shape, and still each take their own recording; a call that differs in anything the key reads
+    /// is keyed again.
+    @Test func freshlySignedCallsReuseTheirShapesKeyAndStillMatchExactly() async throws {
+        let path = tempCassette("parse-cache-shape")
+        defer {
+            try? FileManager.default.removeItem(atPath: path)
+            try? FileManager.default.removeItem(atPath: path + ".idx")
+        }
+        func call(_ group: String) -> String { signedRPC([("SecurityGroupId.1", group)]) }
+        try await ScriptedUpstream.with(answer: Self.numbered(Counter())) { port in
+            try await TestProxy.with(
+                cassette: path, mode: .record, upstream: "http://127.0.0.1:\(port)", configure: { $0.threads = 1 }
+            ) { proxy in
+                for group in ["sg-1", "sg-2", "sg-1"] {
+                    let status = try await RawHTTPClient.request("GET", call(group), port: proxy.port).status
+                    #expect(status == 200)
+                }
+            }
+        }
+        try await TestProxy.with(cassette: path, mode: .replay, configure: { $0.threads = 1 }) { proxy in
+            var got: [String] = []
+            for group in ["sg-1", "sg-1", "sg-2", "sg-1", "sg-3"] {
+                let r = try await RawHTTPClient.request("GET", call(group), port: proxy.port)
+                got.append(r.status == 200 ? "\(json(r)["n"] as? Int ?? -1)" : "\(r.status)")
+            }
+            // sg-1's two recordings in order, then used up; sg-3 was never recorded.
+            #expect(got == ["1", "3", "2", "404", "404"])
+            // Only the second call follows a call of its shape that differs in volatile values alone (the
+            // others follow a different group id, which the key reads).
+            #expect(proxy.engine.stats.keysReused.load(ordering: .relaxed) == 1)
+            #expect(proxy.engine.stats.parsesReused.load(ordering: .relaxed) == 0)
+        }
+    }
+
+    /// Whenever a request finds a shape, the reused key is the one a full parse gives, over random RPC requests
+    /// and random changes to them; and a change to volatile values alone always finds it.
+    @Test func aReusedKeyIsAlwaysTheKeyAFullParseGives() async throws {
+        let path = tempCassette("parse-cache-shape-keys")
+        defer {
+            try? FileManager.default.removeItem(atPath: path)
+            try? FileManager.default.removeItem(atPath: path + ".idx")
+        }
+        try await TestProxy.with(cassette: path, mode: .record, upstream: "http://127.0.0.1:9", configure: { $0.threads = 1 }) {
+            proxy in
+            let engine = proxy.engine
+            let session = engine.session
+            var rng = SplitMix64(seed: 12)
+            func pick<T>(_ xs: [T]) -> T { xs[Int(rng.next() % UInt64(xs.count))] }
+            let values = ["", "a", "sg-1", "sg-2", "x%2By", "a+b", "2026-12-04T10%3A00%3A00Z", "%zz", "a=b", "JSON", "xml", "%E2%82%AC"]
+            let volatileNames = ["Signature", "SignatureNonce", "Timestamp", "AccessKeyId", "SecurityToken", "SignatureType", "ClientToken"]
+            let stableNames = ["Action", "RegionId", "SecurityGroupId.1", "Format", "Version", "SignatureMethod"]
+            func uri(_ params: [(String, String?)]) -> String {
+                "/?" + params.map { p in p.1.map { v in "\(p.0)=\(v)" } ?? p.0 }.joined(separator: "&")
+            }
+            func request(_ uri: String, _ headers: [(String, String)]) -> ProxyEngine.ClientRequest {
+                .init(head: HTTPRequestHead(version: .http1_1, method: .GET, uri: uri, headers: HTTPHeaders(headers)), body: nil, tunnel: nil)
+            }
+            func key(_ r: Result<ProxyEngine.Parsed, ProxyFailure>) -> String {
+                switch r {
+                case .success(let p): return "\(p.recorder.key?.string ?? "-") \(p.recorder.profile.name) \(p.shape)"
+                case .failure(let f): return "failure \(f.message)"
+                }
+            }
+            var volatileOnly = 0, found = 0
+            for _ in 0..<3000 {
+                // With `Action`, an RPC call (the profile with volatile parameters); without, the generic one.
+                var params: [(String, String?)] = (stableNames + volatileNames).filter { _ in rng.next() % 8 != 0 }.map { ($0, pick(values)) }
+                params.shuffle(using: &rng)
+                let headers = [("Host", "ecs.aliyuncs.com"), ("User-Agent", "sdk")]
+                let cache = ParseCache()
+                let first = request(uri(params), headers)
+                guard case .success(let parsed) = engine.parse(first, session: session) else { continue }
+                cache.storeShape(parsed, for: first, session: session, keyed: true)
+                var changed = params, changedHeaders = headers
+                let onlyVolatile = rng.next() % 2 == 0
+                if onlyVolatile {
+                    for i in changed.indices where volatileNames.contains(changed[i].0) && changed[i].1 != nil { changed[i].1 = pick(values) }
+                } else if !changed.isEmpty {
+                    let i = Int(rng.next() % UInt64(changed.count))
+                    switch rng.next() % 6 {
+                    case 0: changed[i].1 = pick(values) + "1"
+                    case 1: changed[i].0 = changed[i].0.lowercased()
+                    case 2: changed.remove(at: i)
+                    case 3: changed.append((pick(stableNames + volatileNames), pick(values)))
+                    case 4: changed[i].1 = changed[i].1 == nil ? "" : nil
+                    default: changedHeaders[1].1 = "sdk2"
+                    }
+                }
+                let second = request(uri(changed), changedHeaders)
+                let known = cache.lookupShape(second, session: session, keyed: true)
+                if onlyVolatile && parsed.recorder.profile.name == "aliyun-rpc" && params.contains(where: { volatileNames.contains($0.0) }) {
+                    volatileOnly += 1
+                    #expect(known != nil, "\(uri(params)) then \(uri(changed)) differ in volatile values only")
+                }
+                guard let known else { continue }
+                found += 1
+                let full = key(engine.parse(second, session: session))
+                #expect(key(engine.parse(second, session: session, keyed: true, known: known)) == full, "\(uri(params)) then \(uri(changed))")
+            }
+            #expect(volatileOnly > 500 && found >= volatileOnly, "\(volatileOnly) changed in volatile values alone, \(found) found")
+        }
+    }
+
+    @Test func shapesCompareEverythingButVolatileValues() {
+        let names: Set<String> = ["SignatureNonce", "Signature"]
+        let base = "/p?Action=A&SignatureNonce=1&Signature=x%2B&Id=2"
+        let mask = ParseCache.volatileParameters(of: base, in: names)
+        #expect(mask == 0b0110)
+        #expect(ParseCache.sameExceptVolatileValues(base, "/p?Action=A&SignatureNonce=99&Signature=&Id=2", volatile: mask))
+        #expect(!ParseCache.sameExceptVolatileValues(base, "/p?Action=A&SignatureNonce=99&Signature=&Id=3", volatile: mask))
+        #expect(!ParseCache.sameExceptVolatileValues(base, "/q?Action=A&SignatureNonce=1&Signature=x%2B&Id=2", volatile: mask))
+        #expect(!ParseCache.sameExceptVolatileValues(base, "/p?Action=A&SignatureNonce&Signature=x%2B&Id=2", volatile: mask), "an = gone")
+        #expect(!ParseCache.sameExceptVolatileValues(base, "/p?Action=A&SignatureNonce=1&Signature=x%2B", volatile: mask))
+        #expect(!ParseCache.sameExceptVolatileValues(base, "/p?Action=A&SignatureNonce=1&Signature=x%2B&Id=2&", volatile: mask))
+        #expect(!ParseCache.sameExceptVolatileValues(base, "/p?Action=A&Signature=x%2B&SignatureNonce=1&Id=2", volatile: mask), "order")
+        #expect(!ParseCache.sameExceptVolatileValues(base, "/p?Action=A&signatureNonce=1&Signature=x%2B&Id=2", volatile: mask), "case")
+        // A name with an escape is never taken as volatile: its value must match.
+        #expect(ParseCache.volatileParameters(of: "/?Signature%4Eonce=1&Signature=2", in: names) == 0b10)
+        #expect(ParseCache.volatileParameters(of: "/?Action=A", in: names) == 0)
+        // No query, or a fragment: no shape.
+        #expect(ParseCache.shapeSlot("/p") == nil)
+        #expect(ParseCache.shapeSlot("/p?a=1#x") == nil)
+        #expect(ParseCache.shapeSlot("/p?a=1&b=2") == ParseCache.shapeSlot("/p?a=3&b=44"))
     }
 }
