@@ -131,24 +131,29 @@ final class ParseCache {
     static func shapeSlot(_ uri: String) -> Int? {
         var uri = uri
         return uri.withUTF8 { b -> Int? in
-            guard let base = b.baseAddress, memchr(base, Int32(UInt8(ascii: "#")), b.count) == nil,
-                memchr(base, Int32(UInt8(ascii: "?")), b.count) != nil
-            else { return nil }
+            guard let base = b.baseAddress, memchr(base, Int32(UInt8(ascii: "#")), b.count) == nil else { return nil }
+            let end = base + b.count
             var h: UInt64 = 0xCBF2_9CE4_8422_2325
-            var inValue = false
-            for byte in b {
-                if byte == UInt8(ascii: "&") {
-                    inValue = false
-                } else if inValue {
-                    continue
-                } else if byte == UInt8(ascii: "=") {
-                    inValue = true
-                }
+            // Path, `?` and each name with its `=`: byte by byte; each value: skipped to the next `&`.
+            var p = base
+            while p < end {
+                let byte = p.pointee
                 h = (h ^ UInt64(byte)) &* 0x100_0000_01B3
+                p += 1
+                if byte == UInt8(ascii: "=") {
+                    guard let amp = Self.find(UInt8(ascii: "&"), from: p, to: end) else { break }
+                    p = amp
+                }
             }
+            guard memchr(base, Int32(UInt8(ascii: "?")), b.count) != nil else { return nil }
             h ^= h >> 32
             return Int(truncatingIfNeeded: h & UInt64(ParseCache.slots - 1))
         }
+    }
+
+    @inline(__always)
+    private static func find(_ byte: UInt8, from: UnsafePointer<UInt8>, to: UnsafePointer<UInt8>) -> UnsafePointer<UInt8>? {
+        memchr(from, Int32(byte), to - from).map { UnsafePointer($0.assumingMemoryBound(to: UInt8.self)) }
     }
 
     /// Which of `uri`'s first 64 query parameters have a name in `names`. A name is taken as written: one with an
@@ -183,26 +188,23 @@ final class ParseCache {
         var a = a, b = b
         return a.withUTF8 { x in
             b.withUTF8 { y in
-                guard let q = x.firstIndex(of: UInt8(ascii: "?")), q < y.count, y[q] == UInt8(ascii: "?"),
-                    memcmp(x.baseAddress!, y.baseAddress!, q) == 0
+                guard let xs = x.baseAddress, let ys = y.baseAddress else { return false }
+                let xe = xs + x.count, ye = ys + y.count
+                guard let q = find(UInt8(ascii: "?"), from: xs, to: xe), q - xs < y.count, memcmp(xs, ys, q - xs + 1) == 0
                 else { return false }
-                var i = q + 1, j = q + 1, index = 0
+                var i = q + 1, j = ys + (q - xs) + 1, index = 0
                 while true {
-                    let ei = x[i...].firstIndex(of: UInt8(ascii: "&")) ?? x.count
-                    let ej = y[j...].firstIndex(of: UInt8(ascii: "&")) ?? y.count
-                    let p = UnsafeBufferPointer(rebasing: x[i..<ei]), r = UnsafeBufferPointer(rebasing: y[j..<ej])
+                    let ei = find(UInt8(ascii: "&"), from: i, to: xe) ?? xe
+                    let ej = find(UInt8(ascii: "&"), from: j, to: ye) ?? ye
                     if index < 64 && volatile & (1 << UInt64(index)) != 0 {
-                        let np = p.firstIndex(of: UInt8(ascii: "=")), nr = r.firstIndex(of: UInt8(ascii: "="))
-                        let lp = (np ?? p.endIndex) - p.startIndex, lr = (nr ?? r.endIndex) - r.startIndex
-                        guard (np == nil) == (nr == nil), lp == lr, p.prefix(lp).elementsEqual(r.prefix(lr)) else { return false }
+                        let ni = find(UInt8(ascii: "="), from: i, to: ei), nj = find(UInt8(ascii: "="), from: j, to: ej)
+                        let li = (ni ?? ei) - i, lj = (nj ?? ej) - j
+                        guard (ni == nil) == (nj == nil), li == lj, memcmp(i, j, li) == 0 else { return false }
                     } else {
-                        guard p.count == r.count, p.isEmpty || memcmp(p.baseAddress!, r.baseAddress!, p.count) == 0 else {
-                            return false
-                        }
+                        guard ei - i == ej - j, memcmp(i, j, ei - i) == 0 else { return false }
                     }
                     index += 1
-                    let endX = ei == x.count, endY = ej == y.count
-                    if endX || endY { return endX && endY }
+                    if ei == xe || ej == ye { return ei == xe && ej == ye }
                     i = ei + 1
                     j = ej + 1
                 }
