@@ -58,12 +58,26 @@ public struct FixtureData: Codable, Sendable {
     public static let currentFormat = 1
 
     public static func load(path: String) throws -> FixtureData {
+        // A folder, a FIFO (which would block) or a device is refused by what it is, before reading.
+        var st = stat()
+        guard stat(path, &st) == 0 else {
+            throw LoadError(description: "\(path): cannot read: \(String(cString: strerror(errno))); --data takes a JSON data file")
+        }
+        switch st.st_mode & S_IFMT {
+        case S_IFREG: break
+        case S_IFDIR: throw LoadError(description: "\(path) is a folder; --data takes a JSON data file (see the README's data file format)")
+        default: throw LoadError(description: "\(path) is not a regular file; --data takes a JSON data file")
+        }
+        guard access(path, R_OK) == 0 else { throw LoadError(description: "\(path): not readable by this user") }
         let data: Data
         do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
             throw LoadError(description: "\(path): cannot read: \(error.localizedDescription)")
         }
+        guard !data.isEmpty else { throw LoadError(description: "\(path) is empty; --data takes a JSON data file") }
         let fixture: FixtureData
-        do { fixture = try JSONDecoder().decode(FixtureData.self, from: data) } catch {
+        do { fixture = try JSONDecoder().decode(FixtureData.self, from: data) } catch let e as DecodingError {
+            throw LoadError(description: "\(path): not a Tapedeck data file: \(FixtureData.describe(e))")
+        } catch {
             throw LoadError(description: "\(path): not a Tapedeck data file: \(error)")
         }
         guard fixture.format <= currentFormat else {
@@ -71,6 +85,22 @@ public struct FixtureData: Codable, Sendable {
                 description: "\(path): format \(fixture.format) is newer than this tapedeck reads (\(currentFormat)); upgrade tapedeck")
         }
         return fixture
+    }
+
+    /// A decoding error as a person reads it: what is wrong, and where (`aliyun.groups[3].rules`).
+    static func describe(_ error: DecodingError) -> String {
+        func at(_ path: [CodingKey]) -> String {
+            path.isEmpty ? "the top level" : path.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined().drop { $0 == "." }.description
+        }
+        switch error {
+        case .keyNotFound(let key, let c): return "missing \"\(key.stringValue)\" at \(at(c.codingPath))"
+        case .typeMismatch(let type, let c): return "\(at(c.codingPath)) should be \(type)"
+        case .valueNotFound(let type, let c): return "\(at(c.codingPath)) is null, should be \(type)"
+        case .dataCorrupted(let c):
+            let underlying = (c.underlyingError as NSError?)?.userInfo[NSDebugDescriptionErrorKey] as? String
+            return c.codingPath.isEmpty ? "not valid JSON (\(underlying ?? c.debugDescription))" : "\(at(c.codingPath)): \(c.debugDescription)"
+        @unknown default: return "\(error)"
+        }
     }
 
     /// Builds one cloud's snapshot.

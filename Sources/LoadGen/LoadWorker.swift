@@ -132,7 +132,8 @@ final class LoadWorker {
         func received(_ r: LoadResponse) { worker.answered(id, r) }
         func channelInactive(context: ChannelHandlerContext) { worker.closed(id) }
         func errorCaught(context: ChannelHandlerContext, error: Error) {
-            let kind = error is ResponseDecoder.Unsupported ? "protocol" : "io"
+            let kind =
+                error is ResponseDecoder.Unsupported ? "protocol" : (error is NIOSSLError || error is BoringSSLError) ? "tls" : "io"
             worker.machine.failed(id, kind: kind, now: LoadWorker.now())
             context.close(promise: nil)
         }

@@ -27,7 +27,7 @@ struct ControlAPI: Sendable {
             return reply(.forbidden, ["error": "the control API answers loopback clients only"], allocator)
         }
         if let refusal = ControlAPI.crossSiteRefusal(head) { return reply(.forbidden, ["error": refusal], allocator) }
-        if head.method == .POST, !(head.headers.first(name: "content-type")?.lowercased().hasPrefix("application/json") ?? false) {
+        if head.method == .POST, !ControlAPI.isJSON(head.headers.first(name: "content-type")) {
             return reply(.unsupportedMediaType, ["error": "control calls take a JSON body: send Content-Type: application/json"], allocator)
         }
         let path = String(head.uri.dropFirst(ControlAPI.prefix.count).prefix { $0 != "?" })
@@ -92,16 +92,33 @@ struct ControlAPI: Sendable {
         return nil
     }
 
+    /// `application/json`, with parameters (`; charset=utf-8`) or without; not `application/jsonx`.
+    static func isJSON(_ contentType: String?) -> Bool {
+        guard let contentType else { return false }
+        let type = contentType.prefix { $0 != ";" }.trimmingCharacters(in: .whitespaces)
+        return type.caseInsensitiveCompare("application/json") == .orderedSame
+    }
+
     static func authority(ofOrigin origin: String) -> String {
         guard let r = origin.range(of: "://") else { return origin }
         return String(origin[r.upperBound...])
     }
 
-    /// `127.x`, `[::1]` or `localhost`, with any port.
+    /// `localhost`, an IPv4 address literal in 127.0.0.0/8 or `[::1]`, with any port. Only literals: a name
+    /// such as `127.0.0.1.rebind.example` is a DNS name a web page can point at 127.0.0.1 (DNS rebinding).
     static func isLoopbackHost(_ hostHeader: String) -> Bool {
         guard let a = Authority(hostHeader, defaultPort: 80) else { return false }
         let h = a.host.lowercased()
-        return h == "localhost" || h.hasPrefix("127.") || h == "::1"
+        if h == "localhost" { return true }
+        var v4 = in_addr()
+        if inet_pton(AF_INET, h, &v4) == 1 { return UInt32(bigEndian: v4.s_addr) >> 24 == 127 }
+        var v6 = in6_addr()
+        if inet_pton(AF_INET6, h, &v6) == 1 {
+            var loopback = in6_addr()
+            _ = inet_pton(AF_INET6, "::1", &loopback)
+            return withUnsafeBytes(of: &v6) { a in withUnsafeBytes(of: &loopback) { b in a.elementsEqual(b) } }
+        }
+        return false
     }
 
     /// Whether `path`, resolved (symlinks included), lies under `directory`.

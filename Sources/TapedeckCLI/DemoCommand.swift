@@ -10,8 +10,16 @@ struct DemoCommand: AsyncParsableCommand {
     )
 
     @Option(help: "Folder for the cassette and reports.") var out = "tapedeck-demo"
-    @Option(help: "Synthetic groups per cloud.") var groups = 20_000
-    @Option(help: "Seconds of load per target.") var seconds = 3
+    @Option(parsing: .unconditional, help: "Synthetic groups per cloud.") var groups = 20_000
+    @Option(parsing: .unconditional, help: "Seconds of load per target.") var seconds = 3
+
+    func validate() throws {
+        guard (1...DataSetOptions.maxGroups).contains(groups) else {
+            throw ValidationError("--groups must be 1 to \(DataSetOptions.maxGroups), got \(groups)")
+        }
+        try validateMemory(groups: groups)
+        guard (1...3600).contains(seconds) else { throw ValidationError("--seconds must be 1 to 3600, got \(seconds)") }
+    }
 
     func run() async throws {
         var demo = Demo(outputDirectory: out)

@@ -24,14 +24,14 @@ struct Load: AsyncParsableCommand {
     @Flag(help: "Generate signed reference queries from the simulator's data set (--groups/--seed).") var synthetic = false
     @OptionGroup(title: "Data set (must match the simulator's)") var dataSet: DataSetOptions
     @Option(help: "Send the requests of this cassette.") var cassette: String?
-    @Option(help: "Requests per second (open loop).") var rate: Double?
+    @Option(parsing: .unconditional, help: "Requests per second (open loop).") var rate: Double?
     @Option(help: "Arrival process with --rate: constant or poisson.") var arrival: LoadConfiguration.Arrival = .constant
-    @Option(help: "Connections.") var connections = 32
-    @Option(help: "Event-loop threads.") var threads = 1
+    @Option(parsing: .unconditional, help: "Connections.") var connections = 32
+    @Option(parsing: .unconditional, help: "Event-loop threads.") var threads = 1
     @Option(help: "Measured duration, e.g. 10s, 500ms, 1m.") var duration = "10s"
     @Option(help: "Warm-up before measuring.") var warmup = "0s"
     @Option(help: "Per-request timeout.") var timeout = "2s"
-    @Option(help: "Cassette pacing: X times the recorded speed (instead of --rate).") var speed: Double?
+    @Option(parsing: .unconditional, help: "Cassette pacing: X times the recorded speed (instead of --rate).") var speed: Double?
     @Flag(help: "Check each answer against the recording or the data set's ground truth.") var verify = false
     @Option(help: "Write the JSON summary here.") var json: String?
     @Option(help: "Write the HdrHistogram percentile distribution (.hgrm, corrected, ms) here.") var hgrm: String?
@@ -50,19 +50,36 @@ struct Load: AsyncParsableCommand {
         if connections < 1 { throw ValidationError("--connections must be 1 or more") }
         if threads < 1 { throw ValidationError("--threads must be 1 or more") }
         for (n, v) in [("duration", duration), ("warmup", warmup), ("timeout", timeout)] where Load.parseTime(v) == nil {
-            throw ValidationError("--\(n) takes a time like 10s, 500ms or 1m")
+            throw ValidationError("--\(n) takes a time like 10s, 500ms or 1m (at most a year), got '\(v)'")
         }
+        for (n, v) in [("duration", duration), ("timeout", timeout)] where Load.parseTime(v) == .zero {
+            throw ValidationError("--\(n) must be longer than 0, got '\(v)'")
+        }
+        if let s = speed, !(s > 0 && s.isFinite) { throw ValidationError("--speed must be a positive number, got \(s)") }
+        for (flag, path) in [("--json", json), ("--hgrm", hgrm), ("--html", html), ("--hlog", hlog)] { try validateOutputPath(path, flag) }
+        // Each connection is a file descriptor: past the limit, connects fail and nothing is sent.
+        let files = fileLimit()
+        if connections > files - 64 {
+            throw ValidationError(
+                "--connections \(connections) needs as many open files, and this user may open \(files) (ulimit -n); lower --connections or raise the limit (ulimit -n in the shell, as its hard limit allows)"
+            )
+        }
+        if synthetic { try validateMemory(groups: dataSet.groups) }
         if synthetic && cassette != nil { throw ValidationError("choose --synthetic or --cassette, not both") }
-        if let r = rate, r <= 0 { throw ValidationError("--rate must be positive") }
+        if let r = rate, !(r > 0 && r <= 10_000_000) { throw ValidationError("--rate must be a positive number of requests per second (at most 10000000), got \(r)") }
         if findMax && Load.parseSLO(slo) == nil { throw ValidationError("--slo takes pNN=TIME, e.g. p99=5ms") }
     }
 
     static func parseTime(_ s: String) -> TimeAmount? {
         let units: [(String, Double)] = [("ms", 1e-3), ("us", 1e-6), ("s", 1), ("m", 60)]
-        for (u, f) in units where s.hasSuffix(u) {
-            if let v = Double(s.dropLast(u.count)) { return .nanoseconds(Int64(v * f * 1e9)) }
+        // Non-negative and at most a year: larger values do not fit NIO's 64-bit nanoseconds.
+        func time(_ seconds: Double) -> TimeAmount? {
+            seconds >= 0 && seconds <= 365 * 86_400 ? .nanoseconds(Int64(seconds * 1e9)) : nil
         }
-        return Double(s).map { .nanoseconds(Int64($0 * 1e9)) }
+        for (u, f) in units where s.hasSuffix(u) {
+            if let v = Double(s.dropLast(u.count)) { return time(v * f) }
+        }
+        return Double(s).flatMap(time)
     }
 
     /// `p99=5ms` → (99, 5000 µs).
@@ -147,9 +164,14 @@ struct Load: AsyncParsableCommand {
                 toFile: html, atomically: true, encoding: .utf8)
         }
         if report.result.completed == 0 {
+            let errors = report.result.errors
+            let hint =
+                (errors["tls"] ?? 0) > 0
+                ? "the TLS handshake failed: for a self-signed certificate or your own CA pass --ca FILE (or --insecure); for a plain-HTTP server use an http:// --target"
+                : "is it listening, and is --target right?"
             FileHandle.standardError.write(
                 Data(
-                    "tapedeck load: no request completed against \(target) (\(report.result.connectFailures) failed connection attempts, \(report.errorCount) request errors\(report.result.errors.isEmpty ? "" : ": " + report.result.errors.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))); is it listening, and is --target right?\n"
+                    "tapedeck load: no request completed against \(target) (\(report.result.connectFailures) failed connection attempts, \(report.errorCount) request errors\(errors.isEmpty ? "" : ": " + errors.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))); \(hint)\n"
                         .utf8))
             throw ExitCode(1)
         }

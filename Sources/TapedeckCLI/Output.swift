@@ -16,6 +16,57 @@ func printLine(_ s: String) {
 }
 
 /// `--port` is 0 (any free port) to 65535; larger numbers are refused, not wrapped.
+/// A number of seconds for `flag`: positive, finite, at most a year (NIO's timers take 64-bit nanoseconds).
+func validateSeconds(_ value: Double, _ flag: String) throws {
+    guard value > 0, value <= 365 * 86_400 else {
+        throw ValidationError("\(flag) must be a positive number of seconds, at most a year (\(365 * 86_400)), got \(value)")
+    }
+}
+
+/// The open-files limit after `raiseFileLimit`.
+func fileLimit() -> Int {
+    raiseFileLimit()
+    var limit = rlimit()
+    guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return Int.max }
+    return limit.rlim_cur > UInt64(Int.max) ? Int.max : Int(limit.rlim_cur)
+}
+
+/// Refuses an output path that cannot be written, before a run that would only fail to save its result at the end.
+func validateOutputPath(_ path: String?, _ flag: String) throws {
+    guard let path else { return }
+    var isDirectory: ObjCBool = false
+    if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) {
+        if isDirectory.boolValue { throw ValidationError("\(flag) \(path) is a directory; give a file name, e.g. \(path)/out") }
+        if !FileManager.default.isWritableFile(atPath: path) { throw ValidationError("\(flag) \(path) is not writable by this user") }
+        return
+    }
+    let dir = (path as NSString).deletingLastPathComponent
+    let parent = dir.isEmpty ? "." : dir
+    guard FileManager.default.fileExists(atPath: parent, isDirectory: &isDirectory), isDirectory.boolValue else {
+        throw ValidationError("\(flag) \(path): the folder \(parent) does not exist; create it (mkdir -p \(parent)) or pick another path")
+    }
+    guard FileManager.default.isWritableFile(atPath: parent) else {
+        throw ValidationError("\(flag) \(path): the folder \(parent) is not writable by this user; pick another path")
+    }
+}
+
+/// Refuses a synthetic data set larger than the memory this machine has available, instead of failing to
+/// allocate it halfway.
+func validateMemory(groups: Int) throws {
+    let needed = Double(groups) * Double(DataSetOptions.bytesPerGroup)
+    guard let meminfo = try? String(contentsOfFile: "/proc/meminfo", encoding: .utf8),
+        let line = meminfo.split(separator: "\n").first(where: { $0.hasPrefix("MemAvailable:") }),
+        let kb = Double(line.split(separator: " ").dropFirst().first ?? "")
+    else { return }
+    let available = kb * 1024
+    if needed > available {
+        let gib = { (b: Double) in String(format: "%.1f GiB", b / 1_073_741_824) }
+        throw ValidationError(
+            "--groups \(groups) needs about \(gib(needed)) of memory and \(gib(available)) is available; use a smaller --groups (about \(Int(available / Double(DataSetOptions.bytesPerGroup))) fits)"
+        )
+    }
+}
+
 func validatePort(_ port: Int) throws {
     guard (0...65535).contains(port) else { throw ValidationError("--port must be 0 to 65535 (0 picks a free port), got \(port)") }
 }
@@ -42,7 +93,7 @@ func bootstrapLogging(level: Logger.Level, label: String) -> Logger {
 /// What every server subcommand (`simulate`, `proxy`) takes alike.
 struct ServerOptions: ParsableArguments {
     @Option(help: "Address to bind.") var host = "127.0.0.1"
-    @Option(help: "Event-loop threads.") var threads = ProcessInfo.processInfo.activeProcessorCount
+    @Option(parsing: .unconditional, help: "Event-loop threads.") var threads = ProcessInfo.processInfo.activeProcessorCount
     @Option(help: "Log level.") var logLevel: Logger.Level = .info
 
     func validate() throws {
@@ -52,11 +103,17 @@ struct ServerOptions: ParsableArguments {
 
 /// The synthetic data set: the simulator builds it, and `load --synthetic` must name the same one.
 struct DataSetOptions: ParsableArguments {
-    @Option(help: "Synthetic security groups per cloud.") var groups = 1000
-    @Option(help: "Seed for the synthetic data set and ids.") var seed: UInt64 = 1
+    /// Group handles are 32-bit, and each group of both clouds takes about 1 KB of memory (0.96 GiB at 1M).
+    static let maxGroups = 100_000_000
+    static let bytesPerGroup = 1_100
+    @Option(parsing: .unconditional, help: "Synthetic security groups per cloud.") var groups = 1000
+    @Option(parsing: .unconditional, help: "Seed for the synthetic data set and ids.") var seed: UInt64 = 1
 
     func validate() throws {
-        if groups < 0 { throw ValidationError("--groups must be 0 or more") }
+        if groups < 0 { throw ValidationError("--groups must be 0 or more, got \(groups)") }
+        if groups > DataSetOptions.maxGroups {
+            throw ValidationError("--groups takes at most \(DataSetOptions.maxGroups) groups per cloud, got \(groups)")
+        }
     }
 }
 

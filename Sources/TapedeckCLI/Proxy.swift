@@ -26,7 +26,7 @@ struct ProxyCommand: AsyncParsableCommand {
     )
 
     @OptionGroup var server: ServerOptions
-    @Option(help: "Port to bind (0 picks a free one).") var port = 8081
+    @Option(parsing: .unconditional, help: "Port to bind (0 picks a free one).") var port = 8081
     @Option(help: "The cassette file (gzip JSON Lines).") var cassette: String
     @Option(help: "record | replay | auto | passthrough.") var mode: ProxyMode = .auto
     @Option(help: "Upstream for origin-form requests, e.g. https://ecs.aliyuncs.com.") var upstream: String?
@@ -45,8 +45,8 @@ struct ProxyCommand: AsyncParsableCommand {
     @Option(help: "Let the control API switch only to cassettes under this directory.") var cassetteDir: String?
     @Option(help: "Directory of the TLS interception CA.") var caDir = defaultCADirectory
     @Option(help: "PEM file of extra CAs to trust for upstream TLS.") var upstreamCa: String?
-    @Option(help: "Upstream answer timeout in seconds.") var upstreamTimeout: Double = 30
-    @Option(help: "Close client connections idle (or stalled mid-request) this many seconds.") var idleTimeout: Double = 60
+    @Option(parsing: .unconditional, help: "Upstream answer timeout in seconds.") var upstreamTimeout: Double = 30
+    @Option(parsing: .unconditional, help: "Close client connections idle (or stalled mid-request) this many seconds.") var idleTimeout: Double = 60
 
     func validate() throws {
         if let p = profile, MatchProfile.named(p) == nil {
@@ -64,8 +64,8 @@ struct ProxyCommand: AsyncParsableCommand {
             throw ValidationError(
                 "--resign only applies to reverse mode: add --upstream URL (forward-mode clients sign the real Host already)")
         }
-        if !(idleTimeout > 0) { throw ValidationError("--idle-timeout must be a positive number of seconds") }
-        if !(upstreamTimeout > 0) { throw ValidationError("--upstream-timeout must be a positive number of seconds") }
+        try validateSeconds(idleTimeout, "--idle-timeout")
+        try validateSeconds(upstreamTimeout, "--upstream-timeout")
     }
 
     func run() async throws {

@@ -19,22 +19,24 @@ struct Simulate: AsyncParsableCommand {
     )
 
     @OptionGroup var server: ServerOptions
-    @Option(help: "Port to bind (0 picks a free one).") var port = 8080
+    @Option(parsing: .unconditional, help: "Port to bind (0 picks a free one).") var port = 8080
     @OptionGroup var dataSet: DataSetOptions
     @Option(help: "Load groups from a JSON data file instead of generating them.") var data: String?
     @Option(name: .customLong("access-key"), help: "ID:SECRET to verify signatures with (repeatable).") var accessKeys: [String] = []
     @Option(help: "PEM certificate chain: serve HTTPS.") var tlsCert: String?
     @Option(help: "PEM private key for --tls-cert.") var tlsKey: String?
     @Option(help: "Fixed clock for timestamps, e.g. 2026-01-01T00:00:00Z (reproducible bodies).") var fixedClock: String?
-    @Option(help: "Answer at most this many requests per second; the rest get the clouds' throttling errors.") var maxRps: Int?
-    @Option(help: "Close connections idle (or stalled mid-request) this many seconds.") var idleTimeout: Double = 60
+    @Option(parsing: .unconditional, help: "Answer at most this many requests per second; the rest get the clouds' throttling errors.") var maxRps: Int?
+    @Option(parsing: .unconditional, help: "Close connections idle (or stalled mid-request) this many seconds.") var idleTimeout: Double = 60
 
     func validate() throws {
         if (tlsCert == nil) != (tlsKey == nil) { throw ValidationError("--tls-cert and --tls-key go together") }
         for k in accessKeys where AccessKeyStore.parsePair(k) == nil { throw ValidationError("--access-key takes ID:SECRET, got '\(k)'") }
         if let c = fixedClock, SimulatorClock.parseISO8601(c) == nil { throw ValidationError("--fixed-clock takes yyyy-MM-ddTHH:mm:ssZ") }
         try validatePort(port)
-        if !(idleTimeout > 0) { throw ValidationError("--idle-timeout must be a positive number of seconds") }
+        try validateSeconds(idleTimeout, "--idle-timeout")
+        if let m = maxRps, m < 1 { throw ValidationError("--max-rps must be 1 or more (leave it out for no limit), got \(m)") }
+        if data == nil { try validateMemory(groups: dataSet.groups) }
     }
 
     func run() async throws {

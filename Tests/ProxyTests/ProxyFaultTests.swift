@@ -110,6 +110,25 @@ import Testing
                     ("POST /__tapedeck/mode HTTP/1.1\r\nHost: evil.example:\(proxy.port)\r\n"
                         + "Content-Type: application/json\r\nContent-Length: \(body.count)\r\n\r\n").utf8) + body, port: proxy.port)
             #expect(rebound.status == 403, "\(rebound.bodyString)")
+            // A name that only starts like a loopback address is a DNS name an attacker can rebind, and the
+            // page that uses it is same-origin with itself.
+            for name in ["127.0.0.1.rebind.evil.example", "127.0.0.1.nip.io", "localhost.evil.example", "127.1", "[::1].evil"] {
+                let r = try await RawHTTPClient.send(
+                    Array(
+                        ("POST /__tapedeck/mode HTTP/1.1\r\nHost: \(name):\(proxy.port)\r\nOrigin: http://\(name):\(proxy.port)\r\n"
+                            + "Sec-Fetch-Site: same-origin\r\nContent-Type: application/json\r\nContent-Length: \(body.count)\r\n\r\n").utf8)
+                        + body, port: proxy.port)
+                #expect(r.status == 403 || r.status == 400, "Host \(name): \(r.status) \(r.bodyString)")
+            }
+            for (name, loopback) in [
+                ("127.0.0.1", true), ("127.255.0.9:80", true), ("localhost:1", true), ("LOCALHOST", true), ("[::1]:8", true),
+                ("127.0.0.1.nip.io", false), ("127.evil", false), ("128.0.0.1", false), ("[::2]", false), ("0x7f.1", false),
+            ] {
+                #expect(ControlAPI.isLoopbackHost(name) == loopback, "\(name)")
+            }
+            let sneaky = try await RawHTTPClient.request(
+                "POST", "/__tapedeck/mode", port: proxy.port, headers: [("Content-Type", "application/jsonx")], body: body)
+            #expect(sneaky.status == 415)
             #expect(proxy.engine.mode == .record, "no refused call changed anything")
             let mine = try await RawHTTPClient.request(
                 "POST", "/__tapedeck/mode", port: proxy.port,

@@ -1,0 +1,63 @@
+import Foundation
+import Testing
+
+/// Bad command-line input gets a message that names the flag or file and exits non-zero: never a trap, an
+/// allocation failure, a Foundation error dump, or a run that only fails at its end.
+@Suite struct CommandLineInputTests {
+    static func run(_ arguments: [String]) throws -> (status: Int32, output: String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: try UnprivilegedUserTests.binary())
+        p.arguments = arguments
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = out
+        try p.run()
+        let deadline = Date().addingTimeInterval(20)
+        while p.isRunning && Date() < deadline { usleep(20_000) }
+        if p.isRunning { p.terminate() }
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
+    }
+
+    @Test(arguments: [
+        (["simulate", "--port", "0", "--groups", "99999999999999"], "--groups"),
+        (["simulate", "--port", "0", "--groups", "-1"], "--groups must be 0 or more"),
+        (["simulate", "--port", "-1"], "--port must be 0 to 65535"),
+        (["simulate", "--port", "0", "--idle-timeout", "1e300"], "--idle-timeout"),
+        (["simulate", "--port", "0", "--idle-timeout", "-1"], "--idle-timeout"),
+        (["simulate", "--port", "0", "--max-rps", "0"], "--max-rps"),
+        (["simulate", "--port", "0", "--data", "/"], "/ is a folder"),
+        (["simulate", "--port", "0", "--data", "/dev/null"], "/dev/null is not a regular file"),
+        (["proxy", "--port", "0", "--cassette", "/tmp/x.jsonl.gz", "--upstream-timeout", "1e300"], "--upstream-timeout"),
+        (["load", "--target", "http://127.0.0.1:1", "--duration", "0s"], "--duration must be longer than 0"),
+        (["load", "--target", "http://127.0.0.1:1", "--duration", "1e30s"], "--duration"),
+        (["load", "--target", "http://127.0.0.1:1", "--rate", "-5"], "--rate must be a positive number"),
+        (["load", "--target", "http://127.0.0.1:1", "--connections", "100000000"], "ulimit -n"),
+        (["load", "--target", "http://127.0.0.1:1", "--json", "/nonexistent-tapedeck/r.json"], "the folder /nonexistent-tapedeck does not exist"),
+        (["load", "--target", "http://127.0.0.1:1", "--json", "/tmp"], "--json /tmp is a directory"),
+        (["demo", "--groups", "99999999999999"], "--groups"),
+    ])
+    func refusedWithAMessageThatNamesIt(_ arguments: [String], _ expected: String) throws {
+        let (status, output) = try Self.run(arguments)
+        #expect(status != 0 && status < 128, "\(arguments): exit \(status)")
+        #expect(output.contains(expected), "\(arguments): \(output)")
+        for sign in ["Fatal error", "crashed", "NSCocoaErrorDomain", "DecodingError"] {
+            #expect(!output.contains(sign), "\(arguments): \(output)")
+        }
+    }
+
+    @Test func aDataFileThatIsNotOneSaysWhatIsWrongAndWhere() throws {
+        let dir = NSTemporaryDirectory() + "tapedeck-data-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        for (text, expected) in [
+            ("", "is empty"), ("nope", "not valid JSON"), ("{}", "missing \"format\""),
+            (#"{"format":1,"aliyun":{"groups":[{"name":3}]}}"#, "aliyun.groups[0].name should be String"),
+        ] {
+            let path = dir + "/d.json"
+            try text.write(toFile: path, atomically: true, encoding: .utf8)
+            let (status, output) = try Self.run(["simulate", "--port", "0", "--data", path])
+            #expect(status != 0 && output.contains(path) && output.contains(expected), "\(text): \(output)")
+        }
+    }
+}
