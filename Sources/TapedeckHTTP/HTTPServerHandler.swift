@@ -101,6 +101,12 @@ public final class HTTPServerHandler<Responder: HTTPResponder>: ChannelDuplexHan
         if event is ChannelShouldQuiesceEvent {
             held.removeAll()
             act(machine.quiesce(), nil, context)
+            if context.channel.isActive && machine.waitsForInput {
+                // A request still arriving (a slow upload): bounded from now on, activity or not.
+                quiesceDeadline = context.eventLoop.now + min(limits.idleTimeout, limits.shutdownGrace)
+                timer?.cancel()
+                armTimer(context)
+            }
         } else if case ChannelEvent.inputClosed? = event as? ChannelEvent {
             act(machine.inputClosed(), nil, context)
             context.fireUserInboundEventTriggered(event)
@@ -231,6 +237,8 @@ public final class HTTPServerHandler<Responder: HTTPResponder>: ChannelDuplexHan
     }
 
     private var closeWatch: Scheduled<Void>?
+    /// Set on a graceful shutdown while a request was still arriving: when the connection is cut regardless.
+    private var quiesceDeadline: NIODeadline?
 
     private func watchClose(_ channel: Channel, queued before: Int) {
         closeWatch = channel.eventLoop.assumeIsolated().scheduleTask(in: limits.idleTimeout) {
@@ -284,12 +292,22 @@ public final class HTTPServerHandler<Responder: HTTPResponder>: ChannelDuplexHan
         let now = context.eventLoop.now
         var deadline = lastActivity + timeout
         if !machine.waitsForInput || deadline <= now { deadline = now + timeout }
+        if let q = quiesceDeadline { deadline = min(deadline, max(q, now)) }
         timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { self.timerFired(context) }
     }
 
     private func timerFired(_ context: ChannelHandlerContext) {
         timer = nil
         guard context.channel.isActive else { return }
+        if let q = quiesceDeadline, context.eventLoop.now >= q, machine.waitsForInput {
+            if machine.isLingering {
+                context.close(promise: nil)  // the 408 has had its second: shutting down does not wait longer
+                return
+            }
+            quiesceDeadline = context.eventLoop.now + .seconds(1)
+            act(machine.timedOut(), nil, context)  // 408, then linger (re-arms the timer, bounded by the second)
+            return
+        }
         let timeout = machine.isLingering ? limits.lingerTime : limits.idleTimeout
         if machine.waitsForInput && context.eventLoop.now >= lastActivity + timeout {
             act(machine.timedOut(), nil, context)

@@ -17,5 +17,9 @@ public struct HTTPServerLimits: Sendable {
     /// …or this long, whichever comes first; then the connection is closed.
     public var lingerTime: TimeAmount = .seconds(10)
 
+    /// On a graceful shutdown, a request still arriving has this long (at most `idleTimeout`) to be complete,
+    /// however slowly it keeps trickling in; then it is answered 408 and the connection closes a second later.
+    public var shutdownGrace: TimeAmount = .seconds(5)
+
     public init() {}
 }

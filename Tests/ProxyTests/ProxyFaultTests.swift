@@ -89,6 +89,49 @@ import Testing
         }
     }
 
+    /// A client trickling a request body (one byte every 300 ms, for up to 15 s) does not hold a SIGTERM'd proxy:
+    /// the request gets `shutdownGrace` to complete, then a 408, and the process exits while the client is still
+    /// sending.
+    @Test func sigtermIsNotHeldByAClientTricklingABody() async throws {
+        let dir = NSTemporaryDirectory() + "tapedeck-trickle-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let proxy = try UnprivilegedUserTests.Running(
+            [
+                try UnprivilegedUserTests.binary(), "proxy", "--port", "0", "--mode", "record", "--cassette", dir + "/c.jsonl.gz",
+                "--upstream", "http://127.0.0.1:9", "--ca-dir", dir + "/ca", "--idle-timeout", "20",
+            ], as: false, home: dir)
+        defer { proxy.stop() }
+        let port = try await proxy.port()
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        #expect(fd >= 0)
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = in_port_t(UInt16(port).bigEndian)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        #expect(connected == 0)
+        let head = "POST /upload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\nabc"
+        #expect(send(fd, head, head.utf8.count, Int32(MSG_NOSIGNAL)) == head.utf8.count)
+        let trickling = Atomic<Bool>(true)
+        let trickler = Thread {
+            let until = Date().addingTimeInterval(15)
+            while Date() < until && send(fd, "x", 1, Int32(MSG_NOSIGNAL)) == 1 { usleep(300_000) }
+            trickling.store(false, ordering: .relaxed)
+        }
+        trickler.start()
+        try await Task.sleep(for: .seconds(1))
+        proxy.process.terminate()
+        while proxy.process.isRunning && trickling.load(ordering: .relaxed) { try await Task.sleep(for: .milliseconds(100)) }
+        #expect(!proxy.process.isRunning, "the proxy was still running when the client stopped sending: \(proxy.printed)")
+        proxy.process.waitUntilExit()
+        #expect(proxy.process.terminationStatus == 0, "\(proxy.printed)")
+        var answer = [UInt8](repeating: 0, count: 4096)
+        let n = recv(fd, &answer, answer.count, Int32(MSG_DONTWAIT))
+        #expect(n <= 0 || String(decoding: answer[0..<n], as: UTF8.self).hasPrefix("HTTP/1.1 408"), "\(String(decoding: answer[0..<max(n, 0)], as: UTF8.self))")
+    }
+
     @Test func theControlAPIRefusesWebPages() async throws {
         let path = tempCassette("csrf")
         defer { try? FileManager.default.removeItem(atPath: path) }
