@@ -117,7 +117,12 @@ extension AliyunAPI {
             let nameEnd = eq < 0 ? end : eq
             let name = UnsafeBufferPointer(rebasing: q[start..<nameEnd])
             let value = eq < 0 ? end..<end : (eq + 1)..<end
-            guard let known = ReferenceParameter(name) else { continue }
+            guard let known = ReferenceParameter(name) else {
+                // An id parameter outside 1…10 (`SecurityGroupId.11`, `SecurityGroupId.1.5`) or a name written with
+                // escapes (which may decode to one): the general path's answer, never a silently dropped id.
+                if ReferenceParameter.mayNameAnID(name) { return nil }
+                continue
+            }
             // Known names and their values are taken only in plain form.
             if escaped { return nil }
             switch known {
@@ -294,6 +299,12 @@ private enum ReferenceParameter {
             }
         default: return nil
         }
+    }
+
+    /// Whether an unknown name is, or may decode to, a `SecurityGroupId…` parameter.
+    static func mayNameAnID(_ name: UnsafeBufferPointer<UInt8>) -> Bool {
+        if name.contains(UInt8(ascii: "%")) || name.contains(UInt8(ascii: "+")) { return true }
+        return name.count >= 15 && same(UnsafeBufferPointer(rebasing: name[0..<15]), "SecurityGroupId")
     }
 
     private static func same(_ bytes: UnsafeBufferPointer<UInt8>, _ text: StaticString) -> Bool {

@@ -109,6 +109,11 @@ import Testing
             ("/?\(base)&SecurityGroupId.1=\(g)x", "an id of the wrong length"),
             ("/?\(base)&SecurityGroupId.1=\(g)&SecurityGroupId.1=\(g)", "a repeated slot"),
             ("/?\(base)&SecurityGroupId.11=\(g)", "slot 11"),
+            // Beside a valid id, an id parameter this path does not take must not be dropped silently.
+            ("/?\(base)&SecurityGroupId.1=\(g)&SecurityGroupId.11=\(g)", "slot 11 beside slot 1"),
+            ("/?\(base)&SecurityGroupId.1=\(g)&SecurityGroupId.1.5=x", "slot 1.5 beside slot 1"),
+            ("/?\(base)&SecurityGroupId.1=\(g)&SecurityGroupId%2E2=\(g)", "an encoded name beside slot 1"),
+            ("/?\(base)&SecurityGroupId.1=\(g)&Security%47roupId.2=\(g)", "an encoded letter beside slot 1"),
             ("/?\(base)&SecurityGroupId.0=\(g)", "slot 0"),
             ("/?\(base)&SecurityGroupId.01=\(g)", "slot 01"),
             ("/?\(base)&SecurityGroupId%2E1=\(g)", "an encoded name"),
