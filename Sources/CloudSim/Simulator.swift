@@ -101,7 +101,7 @@ public final class Simulator: Sendable {
         } catch {
             let path = uri.split(separator: "?", maxSplits: 1).first ?? ""
             switch Simulator.cloud(path: path, headers: headers, hasAction: uri.contains("Action=")) {
-            case .aliyun: return aliyun.errorResponse(AliyunError.badEncoding, format: .json, allocator: allocator)
+            case .aliyun: return aliyun.errorResponse(AliyunError.badEncoding, format: AliyunAPI.rawFormat(uri), allocator: allocator)
             case .huawei: return huawei.errorResponse(HuaweiError.badEncoding, allocator: allocator)
             }
         }
@@ -118,10 +118,12 @@ public final class Simulator: Sendable {
         case .aliyun:
             let form: QueryParameters
             do { form = try req.formParameters() } catch {
-                return aliyun.errorResponse(AliyunError.badEncoding, format: .json, allocator: allocator)
+                let format: DocumentWriter.Format = req.query["Format"]?.lowercased() == "xml" ? .xml : .json
+                return aliyun.errorResponse(AliyunError.badEncoding, format: format, allocator: allocator)
             }
             guard AliyunAPI.claims(req) else {
-                return aliyun.errorResponse(AliyunError.actionNotFound, format: .json, allocator: allocator)
+                let format: DocumentWriter.Format = (req.query["Format"] ?? form["Format"])?.lowercased() == "xml" ? .xml : .json
+                return aliyun.errorResponse(AliyunError.actionNotFound, format: format, allocator: allocator)
             }
             if let keys = accessKeys, case .failure(let f) = keys.verify(req.signable(form: form)) {
                 let format: DocumentWriter.Format = (req.query["Format"] ?? form["Format"])?.lowercased() == "xml" ? .xml : .json

@@ -61,7 +61,8 @@ struct SimulatorResponder: HTTPResponder {
         switch cloud ?? .aliyun {
         case .aliyun:
             response = simulator.aliyun.errorResponse(
-                AliyunError(rejection.status, code, rejection.message), format: .json, allocator: allocator)
+                AliyunError(rejection.status, code, rejection.message), format: rejection.head.map { AliyunAPI.rawFormat($0.uri) } ?? .json,
+                allocator: allocator)
         case .huawei:
             response = simulator.huawei.errorResponse(HuaweiError(rejection.status, "APIGW.0201", rejection.message), allocator: allocator)
         }

@@ -226,7 +226,7 @@ public final class ProxyEngine: Sendable {
             let known = cache?.lookupShape(request, session: session, keyed: keyed)
             switch parse(request, session: session, keyed: keyed, known: known) {
             case .success(let p): parsed = p
-            case .failure(let f): return .now(fail(f, shape: .generic, allocator: allocator))
+            case .failure(let f): return .now(fail(f, shape: ProxyFailure.shape(rawRequest: request.head), allocator: allocator))
             }
             if known != nil {
                 stats.keysReused.add(1, ordering: .relaxed)

@@ -123,6 +123,23 @@ public enum ProxyFailure: Error, Sendable, Equatable {
         }
     }
 
+    /// The shape for a request that could not be parsed: read off its raw target and headers (an `Action=`
+    /// parameter or ACS3 headers are Alibaba's; `/v1/`…`/v3/` paths Huawei's).
+    static func shape(rawRequest head: HTTPRequestHead) -> CloudErrorDocument.Shape {
+        let uri = head.uri
+        let q = uri.firstIndex(of: "?") ?? uri.endIndex
+        var format: String?
+        var action = false
+        if q < uri.endIndex {
+            for pair in uri[uri.index(after: q)...].split(separator: "&") {
+                if pair.hasPrefix("Action=") { action = true }
+                if pair.hasPrefix("Format=") { format = String(pair.dropFirst(7)) }
+            }
+        }
+        if action || head.headers.contains(name: "x-acs-action") { return .aliyun(xml: format?.lowercased() == "xml") }
+        return shape(profile: .generic, path: String(uri[..<q]), format: nil)
+    }
+
     func response(_ shape: CloudErrorDocument.Shape, allocator: ByteBufferAllocator) -> ProxyResponse {
         let rid = "tapedeck-" + UUID().uuidString.lowercased()
         let doc = CloudErrorDocument.render(

@@ -159,6 +159,14 @@ import Testing
             #expect(try aliyun.status == 400 && (json(aliyun)["Code"] as? String) == "InvalidParameter.Encoding")
             let huawei = try await RawHTTPClient.request("GET", "/v3/p/vpc/security-group-rules?remote_group_id=%E0%A4", port: sim.port)
             #expect(try huawei.status == 400 && (json(huawei)["error_code"] as? String) == "VPC.0601")
+            // A request that asked for XML gets its error in XML, even when its parameters cannot be decoded or
+            // its target is over the limit.
+            let xml = try await RawHTTPClient.request(
+                "GET", "/?Action=DescribeSecurityGroupReferences&RegionId=cn-hangzhou&Format=XML&SecurityGroupId.1=%FF%FE", port: sim.port)
+            #expect(xml.status == 400 && xml.bodyString.contains("<Code>InvalidParameter.Encoding</Code>"), "\(xml.bodyString)")
+            let long = try await RawHTTPClient.request(
+                "GET", "/?Action=DescribeSecurityGroups&Format=xml&Name=" + String(repeating: "a", count: 20_000), port: sim.port)
+            #expect(long.status == 414 && long.bodyString.hasPrefix("<?xml"), "\(long.bodyString)")
         }
     }
 

@@ -132,6 +132,21 @@ import Testing
         #expect(n <= 0 || String(decoding: answer[0..<n], as: UTF8.self).hasPrefix("HTTP/1.1 408"), "\(String(decoding: answer[0..<max(n, 0)], as: UTF8.self))")
     }
 
+    /// A request the proxy cannot parse is refused in its cloud's error shape, read off the raw request.
+    @Test func anUnparsableRequestIsRefusedInItsCloudsShape() async throws {
+        let path = tempCassette("unparsable")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try await TestProxy.with(cassette: path, mode: .record, upstream: "http://127.0.0.1:9") { proxy in
+            let xml = try await RawHTTPClient.request(
+                "GET", "/?Action=DescribeSecurityGroupReferences&Format=XML&SecurityGroupId.1=%FF", port: proxy.port)
+            #expect(xml.status == 400 && xml.bodyString.contains("<Code>Tapedeck.BadRequest</Code>"), "\(xml.bodyString)")
+            let rpc = try await RawHTTPClient.request("GET", "/?Action=DescribeSecurityGroups&Name=%zz", port: proxy.port)
+            #expect(rpc.status == 400 && rpc.bodyString.contains("\"Code\":\"Tapedeck.BadRequest\""), "\(rpc.bodyString)")
+            let huawei = try await RawHTTPClient.request("GET", "/v3/p/vpc/security-groups?name=%zz", port: proxy.port)
+            #expect(huawei.status == 400 && huawei.bodyString.contains("\"error_code\""), "\(huawei.bodyString)")
+        }
+    }
+
     @Test func theControlAPIRefusesWebPages() async throws {
         let path = tempCassette("csrf")
         defer { try? FileManager.default.removeItem(atPath: path) }
