@@ -29,13 +29,20 @@ public struct CassetteError: Error, Sendable, CustomStringConvertible, Equatable
         self.detail = detail
     }
 
+    /// What a failed inflate means, for a person: the bytes changed after they were written.
+    static func inflating(_ error: Error) -> String {
+        if error is GzipMemberError { return "\(error)" }
+        return "its compressed bytes do not inflate (zlib: \(error)); the file was changed after it was written"
+    }
+
     public var description: String {
         var where_ = file
         if let record { where_ += ": record \(record)" }
         if let offset { where_ += " at byte \(offset)" }
         switch kind {
         case .tornTail: return "\(where_): torn last record (\(detail)); run `tapedeck cassette repair \(file)` to drop it"
-        case .corrupt: return "\(where_): corrupt record (\(detail))"
+        case .corrupt:
+            return "\(where_): damaged record (\(detail)); `tapedeck cassette repair --salvage \(file)` keeps every record that decodes (the original stays as \(file).damaged)"
         case .newerFormat: return "\(where_): \(detail); upgrade tapedeck to read it"
         case .notACassette: return "\(where_): not a Tapedeck cassette (\(detail))"
         case .io: return "\(where_): \(detail)"

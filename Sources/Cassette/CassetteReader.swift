@@ -130,7 +130,7 @@ public final class CassetteReader {
             do {
                 lines = CassetteReader.lines(try GzipMember.decode(member, decompressor: decompressor, allocator: allocator))
             } catch {
-                throw CassetteError(.corrupt, file: path, record: entry.seq, offset: entry.offset, "\(error)")
+                throw CassetteError(.corrupt, file: path, record: entry.seq, offset: entry.offset, CassetteError.inflating(error))
             }
             // Kept for the next record of the same member only: a lone record (maybe a huge body) is not held on to.
             lastMember = lines.count > 1 ? (entry.offset, lines) : nil
@@ -230,7 +230,7 @@ public final class CassetteReader {
                 let member = buffer.readSlice(length: length)!
                 let content: ByteBuffer
                 do { content = try GzipMember.decode(member, decompressor: decompressor, allocator: allocator) } catch {
-                    throw CassetteError(.corrupt, file: path, record: index, offset: fileOffset, "\(error)")
+                    throw CassetteError(.corrupt, file: path, record: index, offset: fileOffset, CassetteError.inflating(error))
                 }
                 for (n, line) in lines(content).enumerated() {
                     try body(index, fileOffset, length, n, line)

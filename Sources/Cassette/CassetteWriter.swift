@@ -152,7 +152,7 @@ public final class CassetteWriter: Sendable {
             if fstatvfs(st.fd, &vfs) == 0 {
                 let free = Int(vfs.f_bavail) * Int(vfs.f_frsize)
                 if free < room {
-                    throw CassetteError(.io, file: path, "no space left on its file system (\(free) bytes free); free some space and retry")
+                    throw CassetteError(.io, file: path, "its file system has \(free) bytes free, under the \(room) a record is allowed to need (appending is refused rather than leave a torn record); free some space and retry")
                 }
             }
         }

@@ -27,6 +27,10 @@ import Testing
                 refused += 1
                 #expect(e.kind != .tornTail, "flip at \(offset) was taken for a torn tail")
                 #expect(e.offset != nil, "the refusal names the offset: \(e)")
+                if e.kind == .corrupt {
+                    #expect("\(e)".contains("repair --salvage"), "a damaged record's message names the fix: \(e)")
+                    #expect(!"\(e)".contains("(corruptData)"), "no bare zlib case name: \(e)")
+                }
             }
             #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == damaged, "flip at \(offset): repair changed the file")
         }
