@@ -88,7 +88,7 @@ public struct FixtureData: Codable, Sendable {
     }
 
     /// A decoding error as a person reads it: what is wrong, and where (`aliyun.groups[3].rules`).
-    static func describe(_ error: DecodingError) -> String {
+    public static func describe(_ error: DecodingError) -> String {
         func at(_ path: [CodingKey]) -> String {
             path.isEmpty ? "the top level" : path.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined().drop { $0 == "." }.description
         }

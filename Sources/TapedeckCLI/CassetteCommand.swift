@@ -1,5 +1,6 @@
 import ArgumentParser
 import Cassette
+import CloudModel
 import Foundation
 import Matching
 
@@ -138,6 +139,7 @@ struct CassetteCommand: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "export-har", abstract: "Write the cassette as a HAR 1.2 file.")
         @Argument(help: "The cassette file.") var file: String
         @Option(help: "Output .har file.") var out: String
+        func validate() throws { try validateOutputPath(out, "--out") }
         func run() throws {
             try HAR.export(try CassetteReader(path: file).allExchanges()).write(to: URL(fileURLWithPath: out))
             print("wrote \(out)")
@@ -152,8 +154,14 @@ struct CassetteCommand: ParsableCommand {
         @Option(name: .customLong("redact"), help: "Also redact this header, parameter or JSON field.") var redact: [String] = []
         func run() throws {
             guard !FileManager.default.fileExists(atPath: out) else { throw ValidationError("\(out) exists; choose a new file") }
-            let exchanges = try HAR.import(Data(contentsOf: URL(fileURLWithPath: har))) {
-                let (key, profile) = RequestKey.of(recorded: $0.request); return (key.string, profile)
+            try validateOutputPath(out, "--out")
+            let exchanges: [Exchange]
+            do {
+                exchanges = try HAR.import(try readInputFile(har, "a HAR file")) {
+                    let (key, profile) = RequestKey.of(recorded: $0.request); return (key.string, profile)
+                }
+            } catch let e as DecodingError {
+                throw ValidationError("\(har): not a HAR file: \(FixtureData.describe(e))")
             }
             var redactor = Redactor()
             for r in redact { redactor.add(r) }

@@ -67,6 +67,20 @@ func validateMemory(groups: Int) throws {
     }
 }
 
+/// The bytes of an input file, refusing folders, FIFOs and devices (a FIFO would block) by what they are.
+func readInputFile(_ path: String, _ what: String) throws -> Data {
+    var st = stat()
+    guard stat(path, &st) == 0 else { throw ValidationError("\(path): \(String(cString: strerror(errno))); give \(what)") }
+    switch st.st_mode & S_IFMT {
+    case S_IFREG: break
+    case S_IFDIR: throw ValidationError("\(path) is a folder; give \(what)")
+    default: throw ValidationError("\(path) is not a regular file; give \(what)")
+    }
+    do { return try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
+        throw ValidationError("\(path): cannot read it (\(access(path, R_OK) == 0 ? error.localizedDescription : "not readable by this user"))")
+    }
+}
+
 func validatePort(_ port: Int) throws {
     guard (0...65535).contains(port) else { throw ValidationError("--port must be 0 to 65535 (0 picks a free port), got \(port)") }
 }

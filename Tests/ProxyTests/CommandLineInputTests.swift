@@ -36,6 +36,9 @@ import Testing
         (["load", "--target", "http://127.0.0.1:1", "--json", "/nonexistent-tapedeck/r.json"], "the folder /nonexistent-tapedeck does not exist"),
         (["load", "--target", "http://127.0.0.1:1", "--json", "/tmp"], "--json /tmp is a directory"),
         (["demo", "--groups", "99999999999999"], "--groups"),
+        (["cassette", "import-har", "/", "--out", "/tmp/tapedeck-never.jsonl.gz"], "/ is a folder; give a HAR file"),
+        (["cassette", "import-har", "/dev/null", "--out", "/tmp/tapedeck-never.jsonl.gz"], "/dev/null is not a regular file"),
+        (["cassette", "export-har", "/dev/null", "--out", "/nonexistent-tapedeck/x.har"], "the folder /nonexistent-tapedeck does not exist"),
     ])
     func refusedWithAMessageThatNamesIt(_ arguments: [String], _ expected: String) throws {
         let (status, output) = try Self.run(arguments)
@@ -43,6 +46,19 @@ import Testing
         #expect(output.contains(expected), "\(arguments): \(output)")
         for sign in ["Fatal error", "crashed", "NSCocoaErrorDomain", "DecodingError"] {
             #expect(!output.contains(sign), "\(arguments): \(output)")
+        }
+    }
+
+    @Test func aHARFileThatIsNotOneSaysWhatIsWrongAndWhere() throws {
+        let dir = NSTemporaryDirectory() + "tapedeck-har-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        for (text, expected) in [("nope", "not valid JSON"), (#"{"log":{}}"#, "missing \"version\" at log")] {
+            let path = dir + "/in.har"
+            try text.write(toFile: path, atomically: true, encoding: .utf8)
+            let (status, output) = try Self.run(["cassette", "import-har", path, "--out", dir + "/out.jsonl.gz"])
+            #expect(status != 0 && output.contains(path) && output.contains(expected), "\(text): \(output)")
+            #expect(!output.contains("DecodingError"), "\(output)")
         }
     }
 
