@@ -5,6 +5,7 @@ import CloudSim
 import Foundation
 import Logging
 import ServiceLifecycle
+import TapedeckHTTP
 
 struct Simulate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -31,6 +32,8 @@ struct Simulate: AsyncParsableCommand {
 
     func validate() throws {
         if (tlsCert == nil) != (tlsKey == nil) { throw ValidationError("--tls-cert and --tls-key go together") }
+        // Checked before the data set is built (a minute at tens of millions of groups), not after.
+        if let cert = tlsCert, let key = tlsKey { _ = try TLSFiles.serverContext(certificatePath: cert, keyPath: key) }
         for k in accessKeys where AccessKeyStore.parsePair(k) == nil { throw ValidationError("--access-key takes ID:SECRET, got '\(k)'") }
         if let c = fixedClock, SimulatorClock.parseISO8601(c) == nil { throw ValidationError("--fixed-clock takes yyyy-MM-ddTHH:mm:ssZ") }
         try validatePort(port)
