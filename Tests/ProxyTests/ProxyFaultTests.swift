@@ -105,7 +105,14 @@ import Testing
         let port = try await proxy.port()
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         #expect(fd >= 0)
-        defer { close(fd) }
+        let trickling = Atomic<Bool>(true), stop = Atomic<Bool>(false)
+        // The sending thread is stopped before the descriptor is closed: a number reused by another test's
+        // connection must never get its bytes.
+        defer {
+            stop.store(true, ordering: .relaxed)
+            while trickling.load(ordering: .relaxed) { usleep(10_000) }
+            close(fd)
+        }
         var addr = sockaddr_in()
         addr.sin_family = sa_family_t(AF_INET)
         addr.sin_port = in_port_t(UInt16(port).bigEndian)
@@ -114,10 +121,9 @@ import Testing
         #expect(connected == 0)
         let head = "POST /upload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\nabc"
         #expect(send(fd, head, head.utf8.count, Int32(MSG_NOSIGNAL)) == head.utf8.count)
-        let trickling = Atomic<Bool>(true)
         let trickler = Thread {
             let until = Date().addingTimeInterval(15)
-            while Date() < until && send(fd, "x", 1, Int32(MSG_NOSIGNAL)) == 1 { usleep(300_000) }
+            while !stop.load(ordering: .relaxed) && Date() < until && send(fd, "x", 1, Int32(MSG_NOSIGNAL)) == 1 { usleep(300_000) }
             trickling.store(false, ordering: .relaxed)
         }
         trickler.start()
