@@ -52,9 +52,13 @@ struct SimulatorResponder: HTTPResponder {
     /// A request over a limit or malformed, answered in the shape of the cloud it was meant for.
     func rejection(_ rejection: HTTPServerRejection, allocator: ByteBufferAllocator) -> HTTPServerResponse {
         var response: APIResponse
-        let code =
-            rejection.status == .badRequest
-            ? "MalformedHTTPRequest" : rejection.status == .requestTimeout ? "RequestTimeout" : "RequestTooLarge"
+        let code: String
+        switch rejection.status {
+        case .badRequest: code = "MalformedHTTPRequest"
+        case .requestTimeout: code = "RequestTimeout"
+        case .expectationFailed: code = "ExpectationFailed"
+        default: code = "RequestTooLarge"
+        }
         let cloud = rejection.head.map {
             Simulator.cloud(path: Substring($0.uri.prefix(64)), headers: $0.headers, hasAction: $0.uri.contains("Action="))
         }

@@ -58,6 +58,12 @@ struct ProxyCommand: AsyncParsableCommand {
             )
         }
         try validatePort(port)
+        if let dir = cassetteDir {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDirectory), isDirectory.boolValue else {
+                throw ValidationError("--cassette-dir \(dir) is not an existing folder; create it (mkdir -p \(dir)) or pick another")
+            }
+        }
         _ = try resigner()
         _ = try matching.config()
         if (resign != nil || resignEnv != nil) && upstream == nil {

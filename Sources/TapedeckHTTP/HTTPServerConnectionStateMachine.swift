@@ -274,6 +274,10 @@ public struct HTTPServerConnectionStateMachine {
                 status: .requestHeaderFieldsTooLarge, message: "The request headers are larger than \(limits.maxHeaderBytes) bytes.",
                 head: head)
         }
+        if let expect = head.headers.first(name: "expect"), expect.lowercased() != "100-continue" {
+            return .init(
+                status: .expectationFailed, message: "The Expect header asks for '\(expect)'; only 100-continue is met.", head: head)
+        }
         if let len = head.headers.first(name: "content-length").flatMap(Int.init), len > limits.maxBodyBytes {
             return .init(status: .payloadTooLarge, message: "The request body is larger than \(limits.maxBodyBytes) bytes.", head: head)
         }

@@ -117,6 +117,14 @@ struct Connection {
         #expect(out.contains("Connection: close"))
     }
 
+    @Test func anExpectationOtherThan100ContinueGets417() throws {
+        let c = try Connection()
+        try c.send("PUT /x HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: something-else\r\n\r\nhello")
+        let out = try c.output()
+        #expect(out.hasPrefix("HTTP/1.1 417 Expectation Failed\r\n"), "\(out)")
+        #expect(!out.contains("PUT /x"), "the request did not reach the responder")
+    }
+
     @Test func oversizedBodyIsAnsweredThenTheRestIsReadAndDropped() throws {
         var limits = HTTPServerLimits()
         limits.maxBodyBytes = 1000
