@@ -45,6 +45,7 @@ public final class SimulatorServer: Service, Sendable {
                 channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
                     if let tls { try sync.addHandler(NIOSSLServerHandler(context: tls)) }
+                    try sync.addHandler(RequestLineSniffer())
                     try sync.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)))
                     try sync.addHandler(
                         HTTPServerHandler(responder: SimulatorResponder(simulator: simulator, logger: logger), limits: limits))

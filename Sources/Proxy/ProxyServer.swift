@@ -104,6 +104,7 @@ public final class ProxyServer: Service, Sendable {
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
+                    try sync.addHandler(RequestLineSniffer())
                     try sync.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .forwardBytes)), name: "decoder")
                     let responder = ProxyResponder(engine: engine, control: control, authority: authority, tunnel: nil)
                     try sync.addHandler(HTTPServerHandler(responder: responder, limits: engine.configuration.limits))

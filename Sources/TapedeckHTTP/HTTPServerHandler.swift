@@ -53,6 +53,9 @@ public final class HTTPServerHandler<Responder: HTTPResponder>: ChannelDuplexHan
     private var timer: Scheduled<Void>?
     /// Reused for every answer's head (see `write`).
     private var outBuffer = ByteBuffer()
+    /// For an error answer to a request the decoder could not parse: the connection's first request target,
+    /// as sniffed (picks the cloud's error shape).
+    private var shapeHead: HTTPRequestHead?
     /// The responder's hand-over, run once its answer is written (`CONNECT`).
     private var pendingHandOver: ((ChannelHandlerContext) -> Void)?
 
@@ -107,6 +110,8 @@ public final class HTTPServerHandler<Responder: HTTPResponder>: ChannelDuplexHan
                 timer?.cancel()
                 armTimer(context)
             }
+        } else if let sniffed = event as? RequestLineSniffer.Sniffed {
+            shapeHead = HTTPRequestHead(version: .http1_1, method: .GET, uri: sniffed.uri)
         } else if case ChannelEvent.inputClosed? = event as? ChannelEvent {
             act(machine.inputClosed(), nil, context)
             context.fireUserInboundEventTriggered(event)
@@ -202,10 +207,11 @@ public final class HTTPServerHandler<Responder: HTTPResponder>: ChannelDuplexHan
                 readHeld = false
                 context.channel.read()
             }
-        case .reject(let rejection):
+        case .reject(var rejection):
+            let head = rejection.head
+            if rejection.head == nil { rejection.head = shapeHead }
             let r = responder.rejection(rejection, allocator: context.channel.allocator)
             var out = context.channel.allocator.buffer(capacity: 256 + r.body.readableBytes)
-            let head = rejection.head
             r.write(into: &out, method: head?.method ?? .GET, version: head?.version ?? .http1_1, keepAlive: false)
             lastActivity = context.eventLoop.now
             needsFlush = false

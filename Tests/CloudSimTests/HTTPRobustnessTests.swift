@@ -153,6 +153,26 @@ import Testing
         }
     }
 
+    /// Input NIO's parser refuses (a bare LF, a NUL in a header, two Content-Lengths) still gets the error shape
+    /// of the cloud its target names.
+    @Test func malformedHTTPGetsTheShapeOfTheCloudItsTargetNames() async throws {
+        try await TestSimulator.with(groups: 5) { sim in
+            for raw in [
+                "GET /v3/p/vpc/security-groups HTTP/1.1\nHost: x\n\n",
+                "GET /v3/p/vpc/security-groups HTTP/1.1\r\nHost: x\r\nX: a\u{0}b\r\n\r\n",
+                "POST /v3/p/vpc/security-groups HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",
+            ] {
+                let r = try await RawHTTPClient.send(Array(raw.utf8), port: sim.port)
+                #expect(r.status == 400 && r.bodyString.contains("\"error_code\""), "\(raw.debugDescription): \(r.bodyString)")
+            }
+            let xml = try await RawHTTPClient.send(
+                Array("GET /?Action=DescribeSecurityGroups&Format=XML HTTP/1.1\nHost: x\n\n".utf8), port: sim.port)
+            #expect(xml.status == 400 && xml.bodyString.contains("<Code>MalformedHTTPRequest</Code>"), "\(xml.bodyString)")
+            let json = try await RawHTTPClient.send(Array("GET /?Action=DescribeSecurityGroups HTTP/1.1\nHost: x\n\n".utf8), port: sim.port)
+            #expect(json.status == 400 && json.bodyString.contains("\"Code\":\"MalformedHTTPRequest\""), "\(json.bodyString)")
+        }
+    }
+
     @Test func badEncodingGetsTheCloudsError() async throws {
         try await TestSimulator.with(groups: 5) { sim in
             let aliyun = try await RawHTTPClient.request("GET", "/?Action=DescribeSecurityGroups&RegionId=%FF%FE", port: sim.port)

@@ -467,3 +467,36 @@ struct Connection {
         #expect(tunnel.received == "hello world")
     }
 }
+
+@Suite struct RequestLineSnifferTests {
+    @Test func theTargetIsTheRequestLinesSecondWord() {
+        #expect(RequestLineSniffer.target(Array("GET /v3/p HTTP/1.1\r\nHost: x\r\n".utf8)) == "/v3/p")
+        #expect(RequestLineSniffer.target(Array("GET  /a?b=1 HTTP/1.1\n".utf8)) == "/a?b=1")
+        #expect(RequestLineSniffer.target(Array("GARBAGE\r\n".utf8)) == nil)
+        #expect(RequestLineSniffer.target(Array("".utf8)) == nil)
+        #expect(RequestLineSniffer.target([0xFF, 0x20, 0xFE]) == "\u{FFFD}")
+    }
+
+    /// It passes the first read on unchanged, tells what it saw, and leaves the pipeline.
+    @Test func itForwardsTheFirstReadAndLeaves() throws {
+        let channel = EmbeddedChannel()
+        final class Seen: ChannelInboundHandler, @unchecked Sendable {
+            typealias InboundIn = ByteBuffer
+            var uris: [String] = []
+            var reads: [String] = []
+            func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+                if let s = event as? RequestLineSniffer.Sniffed { uris.append(s.uri) }
+            }
+            func channelRead(context: ChannelHandlerContext, data: NIOAny) { reads.append(String(buffer: unwrapInboundIn(data))) }
+        }
+        let seen = Seen()
+        try channel.pipeline.syncOperations.addHandler(RequestLineSniffer())
+        try channel.pipeline.syncOperations.addHandler(seen)
+        try channel.writeInbound(ByteBuffer(string: "GET /v3/x HTTP/1.1\r\n"))
+        try channel.writeInbound(ByteBuffer(string: "GET /other HTTP/1.1\r\n"))
+        #expect(seen.uris == ["/v3/x"])
+        #expect(seen.reads == ["GET /v3/x HTTP/1.1\r\n", "GET /other HTTP/1.1\r\n"])
+        #expect(throws: (any Error).self) { try channel.pipeline.syncOperations.handler(type: RequestLineSniffer.self) }
+        _ = try channel.finish()
+    }
+}

@@ -1,0 +1,36 @@
+import NIOCore
+import NIOHTTP1
+
+/// Reads the request line of a connection's first request before NIO's decoder does, and tells the
+/// `HTTPServerHandler` after it (`Sniffed`), then leaves the pipeline. When the decoder refuses that
+/// request as malformed (a bare LF, a NUL in a header, two Content-Lengths), its error answer can still
+/// take the shape of the cloud the request was for (`/v3/…` is Huawei's); so do later malformed
+/// requests on the same connection.
+public final class RequestLineSniffer: ChannelInboundHandler, RemovableChannelHandler {
+    public typealias InboundIn = ByteBuffer
+    public typealias InboundOut = ByteBuffer
+
+    /// The first request's target, as far as its first bytes tell (no headers).
+    public struct Sniffed: Sendable {
+        public var uri: String
+    }
+
+    public init() {}
+
+    public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let buffer = unwrapInboundIn(data)
+        if let uri = RequestLineSniffer.target(buffer.readableBytesView.prefix(2048)) {
+            context.fireUserInboundEventTriggered(Sniffed(uri: uri))
+        }
+        context.fireChannelRead(data)
+        context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+    }
+
+    /// The second word of the first line, when the line has one.
+    static func target(_ bytes: some Collection<UInt8>) -> String? {
+        let line = bytes.prefix { $0 != UInt8(ascii: "\n") && $0 != UInt8(ascii: "\r") }
+        let words = line.split(separator: UInt8(ascii: " "), omittingEmptySubsequences: true)
+        guard words.count >= 2 else { return nil }
+        return String(decoding: words[words.startIndex + 1], as: UTF8.self)
+    }
+}
