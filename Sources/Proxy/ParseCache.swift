@@ -18,47 +18,57 @@ final class ParseCache {
 
     /// A class, reused in place when its slot is taken over: a miss (every freshly signed request) then costs
     /// field assignments, not copying a large struct in and out of the array.
-    private final class Entry {
+    private final class Slot<Value> {
         /// Weak: a retired session (a switched cassette) and its cached answers are not kept alive by a slot.
         weak var session: CassetteSession?
         var keyed: Bool
         var tunnel: UpstreamTarget?
         var head: HTTPRequestHead
-        var parsed: ProxyEngine.Parsed
+        var value: Value
 
-        init(session: CassetteSession, keyed: Bool, tunnel: UpstreamTarget?, head: HTTPRequestHead, parsed: ProxyEngine.Parsed) {
+        init(session: CassetteSession, keyed: Bool, tunnel: UpstreamTarget?, head: HTTPRequestHead, value: Value) {
             self.session = session
             self.keyed = keyed
             self.tunnel = tunnel
             self.head = head
-            self.parsed = parsed
+            self.value = value
+        }
+
+        /// Whether `request` is parsed in the same setting: the same session, keying and tunnel.
+        func sameSetting(_ request: ProxyEngine.ClientRequest, session: CassetteSession, keyed: Bool) -> Bool {
+            self.keyed == keyed && tunnel == request.tunnel && self.session === session
+        }
+
+        static func store(
+            _ value: Value, in table: inout [Slot?], at slot: Int, for request: ProxyEngine.ClientRequest, session: CassetteSession,
+            keyed: Bool
+        ) {
+            if let e = table[slot] {
+                e.session = session
+                e.keyed = keyed
+                e.tunnel = request.tunnel
+                e.head = request.head
+                e.value = value
+            } else {
+                table[slot] = Slot(session: session, keyed: keyed, tunnel: request.tunnel, head: request.head, value: value)
+            }
         }
     }
-    private var entries = [Entry?](repeating: nil, count: ParseCache.slots)
+    private var entries = [Slot<ProxyEngine.Parsed>?](repeating: nil, count: ParseCache.slots)
 
     /// Whether `request` can be cached at all: no body (a body is part of the key and of the signature).
     static func cacheable(_ request: ProxyEngine.ClientRequest) -> Bool { (request.body?.readableBytes ?? 0) == 0 }
 
     func lookup(_ request: ProxyEngine.ClientRequest, session: CassetteSession, keyed: Bool) -> ProxyEngine.Parsed? {
-        guard ParseCache.cacheable(request), let e = entries[ParseCache.slot(request.head.uri)] else { return nil }
-        guard ParseCache.same(e.head, request.head), e.keyed == keyed, e.tunnel == request.tunnel, e.session === session else {
-            return nil
-        }
-        return e.parsed
+        guard ParseCache.cacheable(request), let e = entries[ParseCache.slot(request.head.uri)],
+            ParseCache.same(e.head, request.head), e.sameSetting(request, session: session, keyed: keyed)
+        else { return nil }
+        return e.value
     }
 
     func store(_ parsed: ProxyEngine.Parsed, for request: ProxyEngine.ClientRequest, session: CassetteSession, keyed: Bool) {
         guard ParseCache.cacheable(request) else { return }
-        let slot = ParseCache.slot(request.head.uri)
-        if let e = entries[slot] {
-            e.session = session
-            e.keyed = keyed
-            e.tunnel = request.tunnel
-            e.head = request.head
-            e.parsed = parsed
-        } else {
-            entries[slot] = Entry(session: session, keyed: keyed, tunnel: request.tunnel, head: request.head, parsed: parsed)
-        }
+        Slot.store(parsed, in: &entries, at: ParseCache.slot(request.head.uri), for: request, session: session, keyed: keyed)
     }
 
     // MARK: requests that differ only in volatile values
@@ -68,40 +78,23 @@ final class ParseCache {
     /// same signature scheme is detected), same path, and the same query parameters in the same order with the
     /// same values, except the values of parameters the profile leaves out of the key. Those are exactly what the
     /// key and the detection never read, so the key is reused and only the request itself is parsed again.
-    private final class ShapeEntry {
-        weak var session: CassetteSession?
-        var keyed: Bool
-        var tunnel: UpstreamTarget?
-        var head: HTTPRequestHead
+    private struct Shape {
         /// Bit i: the i-th query parameter (counted from 0, up to 63) is volatile; its value need not match.
         var volatile: UInt64
         var key: RequestKey?
         var profile: MatchProfile
-
-        init(
-            session: CassetteSession, keyed: Bool, tunnel: UpstreamTarget?, head: HTTPRequestHead, volatile: UInt64,
-            key: RequestKey?, profile: MatchProfile
-        ) {
-            self.session = session
-            self.keyed = keyed
-            self.tunnel = tunnel
-            self.head = head
-            self.volatile = volatile
-            self.key = key
-            self.profile = profile
-        }
     }
-    private var shapes = [ShapeEntry?](repeating: nil, count: ParseCache.slots)
+    private var shapes = [Slot<Shape>?](repeating: nil, count: ParseCache.slots)
 
     /// The key and profile of an earlier request that `request` differs from only in volatile values, if any.
     func lookupShape(_ request: ProxyEngine.ClientRequest, session: CassetteSession, keyed: Bool) -> (key: RequestKey?, profile: MatchProfile)? {
         guard ParseCache.cacheable(request), let slot = ParseCache.shapeSlot(request.head.uri), let e = shapes[slot],
-            e.keyed == keyed, e.tunnel == request.tunnel, e.session === session,
+            e.sameSetting(request, session: session, keyed: keyed),
             e.head.method == request.head.method, e.head.version == request.head.version,
             ParseCache.sameHeaders(e.head.headers, request.head.headers),
-            ParseCache.sameExceptVolatileValues(e.head.uri, request.head.uri, volatile: e.volatile)
+            ParseCache.sameExceptVolatileValues(e.head.uri, request.head.uri, volatile: e.value.volatile)
         else { return nil }
-        return (e.key, e.profile)
+        return (e.value.key, e.value.profile)
     }
 
     /// Remembers `parsed` (a full parse of `request`) for later requests of its shape.
@@ -111,19 +104,9 @@ final class ParseCache {
         else { return }
         let volatile = ParseCache.volatileParameters(of: request.head.uri, in: profile.volatileParameters)
         guard volatile != 0 else { return }  // nothing volatile: the table above covers it
-        if let e = shapes[slot] {
-            e.session = session
-            e.keyed = keyed
-            e.tunnel = request.tunnel
-            e.head = request.head
-            e.volatile = volatile
-            e.key = parsed.recorder.key
-            e.profile = profile
-        } else {
-            shapes[slot] = ShapeEntry(
-                session: session, keyed: keyed, tunnel: request.tunnel, head: request.head, volatile: volatile,
-                key: parsed.recorder.key, profile: profile)
-        }
+        Slot.store(
+            Shape(volatile: volatile, key: parsed.recorder.key, profile: profile), in: &shapes, at: slot, for: request,
+            session: session, keyed: keyed)
     }
 
     /// The slot of `uri`'s shape: its path and parameter names, not their values. Nil when it has no query or

@@ -49,31 +49,31 @@ import Testing
         }
     }
 
-    @Test func aHARFileThatIsNotOneSaysWhatIsWrongAndWhere() throws {
-        let dir = NSTemporaryDirectory() + "tapedeck-har-\(UUID().uuidString)"
+    /// Writes each text to a file in a fresh folder and runs `arguments(file, folder)`: it must fail, naming
+    /// the file and saying what is wrong with it, without a decoder's dump.
+    static func refusesEachFile(_ cases: [(text: String, expected: String)], _ arguments: (String, String) -> [String]) throws {
+        let dir = NSTemporaryDirectory() + "tapedeck-input-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        for (text, expected) in [("nope", "not valid JSON"), (#"{"log":{}}"#, "missing \"version\" at log")] {
-            let path = dir + "/in.har"
+        for (text, expected) in cases {
+            let path = dir + "/input"
             try text.write(toFile: path, atomically: true, encoding: .utf8)
-            let (status, output) = try Self.run(["cassette", "import-har", path, "--out", dir + "/out.jsonl.gz"])
+            let (status, output) = try run(arguments(path, dir))
             #expect(status != 0 && output.contains(path) && output.contains(expected), "\(text): \(output)")
             #expect(!output.contains("DecodingError"), "\(output)")
         }
     }
 
+    @Test func aHARFileThatIsNotOneSaysWhatIsWrongAndWhere() throws {
+        try Self.refusesEachFile([("nope", "not valid JSON"), (#"{"log":{}}"#, "missing \"version\" at log")]) { file, dir in
+            ["cassette", "import-har", file, "--out", dir + "/out.jsonl.gz"]
+        }
+    }
+
     @Test func aDataFileThatIsNotOneSaysWhatIsWrongAndWhere() throws {
-        let dir = NSTemporaryDirectory() + "tapedeck-data-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        for (text, expected) in [
+        try Self.refusesEachFile([
             ("", "is empty"), ("nope", "not valid JSON"), ("{}", "missing \"format\""),
             (#"{"format":1,"aliyun":{"groups":[{"name":3}]}}"#, "aliyun.groups[0].name should be String"),
-        ] {
-            let path = dir + "/d.json"
-            try text.write(toFile: path, atomically: true, encoding: .utf8)
-            let (status, output) = try Self.run(["simulate", "--port", "0", "--data", path])
-            #expect(status != 0 && output.contains(path) && output.contains(expected), "\(text): \(output)")
-        }
+        ]) { file, _ in ["simulate", "--port", "0", "--data", file] }
     }
 }
