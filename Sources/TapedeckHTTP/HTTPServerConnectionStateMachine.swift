@@ -109,13 +109,23 @@ public struct HTTPServerConnectionStateMachine {
     public mutating func end() -> Action {
         switch state {
         case .receiving(let head, let body):
-            state = .responding(head, closeAfter: !head.isKeepAlive)
+            // An upgrade offer (`Upgrade: h2c`, `websocket`) is answered in HTTP/1.1, then the connection closes:
+            // NIO's decoder parses nothing after such a request (it expects an upgrader to take the connection
+            // over), so a next request on it would never be answered. Clients open a new connection.
+            state = .responding(head, closeAfter: !head.isKeepAlive || HTTPServerConnectionStateMachine.offersUpgrade(head))
             return .deliver(HTTPServerRequest(head: head, body: body))
         case .responding, .handingOver:
             return .hold
         case .idle, .lingering, .handedOver, .closed:
             return .none
         }
+    }
+
+    /// What llhttp takes for an upgrade (after which NIO's decoder stops): an `Upgrade` header that the
+    /// `Connection` header names, on a request other than `CONNECT` (that one is handed over on purpose).
+    static func offersUpgrade(_ head: HTTPRequestHead) -> Bool {
+        head.method != .CONNECT && head.headers.contains(name: "upgrade")
+            && head.headers[canonicalForm: "connection"].contains { $0.lowercased() == "upgrade" }
     }
 
     /// The decoder failed (malformed request, header block over the parser's own limit).

@@ -173,6 +173,23 @@ import Testing
         }
     }
 
+    /// An upgrade offer (Java's HttpClient offers h2c on its first plain-HTTP request; `curl --http2`) is answered
+    /// in HTTP/1.1 with `Connection: close`: the parser reads nothing after such a request, and a client that
+    /// sent its next request on the same connection would wait forever.
+    @Test func anUpgradeOfferIsAnsweredThenTheConnectionCloses() async throws {
+        try await TestSimulator.with(groups: 5) { sim in
+            for upgrade in ["h2c\r\nHTTP2-Settings: AAEAAEAAAAIAAAABAAMAAABkAAQBAAAAAAUAAEAA", "websocket"] {
+                let r = try await RawHTTPClient.send(
+                    Array(
+                        ("GET /?Action=DescribeSecurityGroups&RegionId=cn-hangzhou HTTP/1.1\r\nHost: x\r\n"
+                            + "Connection: Upgrade, HTTP2-Settings\r\nUpgrade: \(upgrade)\r\n\r\n").utf8), port: sim.port)
+                #expect(r.status == 200 && r.closed, "\(r.status) \(r.bodyString)")
+                #expect(r.headers.contains { $0.0.lowercased() == "connection" && $0.1.lowercased() == "close" }, "\(r.headers)")
+            }
+            #expect(try await ecs(sim, "DescribeSecurityGroups").status == 200)
+        }
+    }
+
     @Test func badEncodingGetsTheCloudsError() async throws {
         try await TestSimulator.with(groups: 5) { sim in
             let aliyun = try await RawHTTPClient.request("GET", "/?Action=DescribeSecurityGroups&RegionId=%FF%FE", port: sim.port)
