@@ -112,6 +112,8 @@ public struct Redactor: Sendable {
         }
         if let a = v as? [Any] { return a.map { redactJSON($0, under: secret, &changed, &seen) } }
         guard secret, !(v is NSNull) else { return v }
+        // A true or false carries no credential (`"signatures_required": true` stays a boolean on replay).
+        if let n = v as? NSNumber, String(cString: n.objCType) == "c" { return v }
         if let s = v as? String {
             if s == Redactor.placeholder { return s }
             Redactor.collect(s, &seen)

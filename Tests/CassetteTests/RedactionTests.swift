@@ -35,6 +35,18 @@ import Testing
         #expect(r.response.body.data.contains("\"Expiration\":\"2026\"") && r.request.body.data.contains("\"user\":\"bob\""))
     }
 
+    /// A secret-named field that holds true or false carries no credential: it stays a boolean, so a replayed
+    /// answer reads as recorded (`"signatures_required": true`). Numbers and strings under such names are redacted.
+    @Test func booleansUnderSecretNamesStayBooleans() throws {
+        let e = exchange(
+            url: "http://h/", requestHeaders: [],
+            responseBody: #"{"signatures_required":true,"token_expired":false,"secret_number":12345678,"password":"hunter22"}"#)
+        let r = Redactor().redact(e)
+        let body = try #require(try JSONSerialization.jsonObject(with: Data(r.response.body.bytes)) as? [String: Any])
+        #expect(body["signatures_required"] as? Bool == true && body["token_expired"] as? Bool == false, "\(body)")
+        #expect(body["secret_number"] as? String == "REDACTED" && body["password"] as? String == "REDACTED", "\(body)")
+    }
+
     @Test func extraNamesAndFormBodies() {
         var redactor = Redactor()
         redactor.add("X-Custom-Key")
