@@ -20,6 +20,8 @@ public enum ProxyFailure: Error, Sendable, Equatable {
     case noUpstream(uri: String)
     /// Forwarding would reach this proxy itself.
     case loopRefused(target: String)
+    /// A web page's request (a browser's cross-site request, or a page whose name was rebound to 127.0.0.1).
+    case browserRefused(String)
     /// `--resign` could not sign the request again.
     case resignFailed(String)
     /// Recording is on and the cassette cannot take the exchange: not forwarded at all.
@@ -44,7 +46,7 @@ public enum ProxyFailure: Error, Sendable, Equatable {
         case .noMatch, .exhausted: return .notFound
         case .cassetteUnreadable, .recordFailed, .certificateError: return .internalServerError
         case .noUpstream, .upstreamTLS, .upstreamUnavailable, .proxyError: return .badGateway
-        case .loopRefused: return .forbidden
+        case .loopRefused, .browserRefused: return .forbidden
         case .cassetteUnwritable: return .serviceUnavailable
         case .upstreamTimeout: return .gatewayTimeout
         case .requestTimeout: return .requestTimeout
@@ -61,6 +63,7 @@ public enum ProxyFailure: Error, Sendable, Equatable {
         case .cassetteUnreadable: return "Tapedeck.CassetteUnreadable"
         case .noUpstream: return "Tapedeck.NoUpstream"
         case .loopRefused: return "Tapedeck.LoopRefused"
+        case .browserRefused: return "Tapedeck.BrowserRequestRefused"
         case .resignFailed: return "Tapedeck.ResignFailed"
         case .cassetteUnwritable: return "Tapedeck.CassetteUnwritable"
         case .recordFailed: return "Tapedeck.RecordFailed"
@@ -99,6 +102,7 @@ public enum ProxyFailure: Error, Sendable, Equatable {
             return "tapedeck: no upstream for \(uri): start the proxy with --upstream URL, or send absolute-form or CONNECT requests"
         case .loopRefused(let target): return "tapedeck: \(target) is this proxy itself; it does not forward requests to itself"
         case .resignFailed(let why): return "tapedeck: --resign: \(why)"
+        case .browserRefused(let why): return "tapedeck: \(why); SDKs, curl and test clients send neither, so this came from a web page"
         case .cassetteUnwritable(let why): return "tapedeck: not forwarded, because it could not be recorded: \(why)"
         case .recordFailed(let why): return "tapedeck: the upstream answered but recording failed, so the answer is withheld: \(why)"
         case .upstreamTLS(let why): return "tapedeck: \(why)"

@@ -19,10 +19,39 @@ struct ProxyResponder: HTTPResponder {
         if tunnel == nil, h.uri.hasPrefix(ControlAPI.prefix) {
             return .response(control.handle(h, body: request.body, remote: context.channel.remoteAddress, allocator: allocator))
         }
+        if let why = ProxyResponder.browserRefusal(h, reverseResigning: tunnel == nil && engine.configuration.resigner != nil) {
+            let f = ProxyFailure.browserRefused(why)
+            return .response(f.response(ProxyFailure.shape(rawRequest: h), allocator: allocator))
+        }
         switch engine.handle(.init(head: h, body: request.body, tunnel: tunnel), on: context.eventLoop) {
         case .now(let response): return .response(response)
         case .later(let future): return .deferred(future)
         }
+    }
+
+    /// Why a request to be forwarded or replayed looks like a web page's, or nil. A page the user opens can
+    /// send requests to loopback: a cross-site one carries `Sec-Fetch-Site` or a foreign `Origin`. With
+    /// `--resign` the proxy signs what it forwards with a real key, so there a page whose name was rebound
+    /// to 127.0.0.1 (same-origin to the browser, no `Origin` on a GET) is refused by its `Host` too: a
+    /// reverse proxy is addressed by `localhost` or an IP address, never a DNS name it cannot vouch for.
+    static func browserRefusal(_ h: HTTPRequestHead, reverseResigning: Bool) -> String? {
+        if let site = h.headers.first(name: "sec-fetch-site"), site != "same-origin", site != "none" {
+            return "a browser's cross-site request is not forwarded (Sec-Fetch-Site: \(site))"
+        }
+        if let origin = h.headers.first(name: "origin"), !ControlAPI.isLoopbackHost(ControlAPI.authority(ofOrigin: origin)) {
+            return "a request from a web page is not forwarded (Origin: \(origin))"
+        }
+        if reverseResigning, h.uri.hasPrefix("/"), let host = h.headers.first(name: "host"),
+            !ControlAPI.isLoopbackHost(host), !ProxyResponder.isAddressLiteral(host)
+        {
+            return "with --resign, requests must address the proxy by localhost or an IP address, not \(host) (a web page can point a name at 127.0.0.1)"
+        }
+        return nil
+    }
+
+    /// An IPv4 or bracketed IPv6 address with an optional port: no DNS name, so no rebinding.
+    static func isAddressLiteral(_ hostHeader: String) -> Bool {
+        Authority(hostHeader, defaultPort: 80)?.isIPAddress ?? false
     }
 
     func rejection(_ rejection: HTTPServerRejection, allocator: ByteBufferAllocator) -> HTTPServerResponse {

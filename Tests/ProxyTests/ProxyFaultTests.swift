@@ -1,4 +1,5 @@
 import Cassette
+import CloudSigning
 import Foundation
 import NIOCore
 @testable import Proxy
@@ -150,6 +151,41 @@ import Testing
             #expect(rpc.status == 400 && rpc.bodyString.contains("\"Code\":\"Tapedeck.BadRequest\""), "\(rpc.bodyString)")
             let huawei = try await RawHTTPClient.request("GET", "/v3/p/vpc/security-groups?name=%zz", port: proxy.port)
             #expect(huawei.status == 400 && huawei.bodyString.contains("\"error_code\""), "\(huawei.bodyString)")
+        }
+    }
+
+    /// A web page can send requests to loopback. The proxy forwards none of a browser's cross-site requests, and
+    /// with `--resign` (it signs with a real key) none addressed by a DNS name, which a page can rebind to
+    /// 127.0.0.1. Clients that send neither header, and loopback origins, are served.
+    @Test(arguments: [false, true])
+    func webPagesCannotSendRequestsThroughTheProxy(resigning: Bool) async throws {
+        let path = tempCassette("browser")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let forwarded = Atomic<Int>(0)
+        try await ScriptedUpstream.with(answer: { _ in
+            forwarded.add(1, ordering: .relaxed)
+            return Self.ok
+        }) { upstream in
+            try await TestProxy.with(
+                cassette: path, mode: .passthrough, upstream: "http://127.0.0.1:\(upstream)",
+                configure: { if resigning { $0.resigner = Resigner(pair: "realAK:realSecret") } }
+            ) { proxy in
+                let call = "/?Action=DeleteSecurityGroup&RegionId=cn-hangzhou&SecurityGroupId=sg-1&Signature=x&AccessKeyId=y"
+                for headers in [[("Sec-Fetch-Site", "cross-site")], [("Sec-Fetch-Site", "same-site")], [("Origin", "https://evil.example")]] {
+                    let r = try await RawHTTPClient.request("GET", call, port: proxy.port, headers: headers)
+                    #expect(r.status == 403 && r.bodyString.contains("Tapedeck.BrowserRequestRefused"), "\(headers): \(r.bodyString)")
+                }
+                // A page on a name rebound to 127.0.0.1: same-origin to the browser, no Origin on a GET.
+                let rebound = try await RawHTTPClient.send(
+                    Array("GET \(call) HTTP/1.1\r\nHost: rebind.evil.example:\(proxy.port)\r\nSec-Fetch-Site: same-origin\r\n\r\n".utf8),
+                    port: proxy.port)
+                #expect((rebound.status == 403) == resigning, "\(rebound.status) \(rebound.bodyString)")
+                #expect(forwarded.load(ordering: .relaxed) == (resigning ? 0 : 1), "refused requests never reach the upstream")
+                let mine = try await RawHTTPClient.request("GET", call, port: proxy.port, headers: [("Origin", "http://localhost:3000")])
+                #expect(mine.status == 200, "\(mine.bodyString)")
+                let sdk = try await RawHTTPClient.request("GET", call, port: proxy.port)
+                #expect(sdk.status == 200, "\(sdk.bodyString)")
+            }
         }
     }
 
