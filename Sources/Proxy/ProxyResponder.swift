@@ -19,7 +19,9 @@ struct ProxyResponder: HTTPResponder {
         if tunnel == nil, h.uri.hasPrefix(ControlAPI.prefix) {
             return .response(control.handle(h, body: request.body, remote: context.channel.remoteAddress, allocator: allocator))
         }
-        if let why = ProxyResponder.browserRefusal(h, reverseResigning: tunnel == nil && engine.configuration.resigner != nil) {
+        if tunnel == nil, h.uri.hasPrefix("/"),
+            let why = ProxyResponder.browserRefusal(h, resigning: engine.configuration.resigner != nil)
+        {
             let f = ProxyFailure.browserRefused(why)
             return .response(f.response(ProxyFailure.shape(rawRequest: h), allocator: allocator))
         }
@@ -29,19 +31,23 @@ struct ProxyResponder: HTTPResponder {
         }
     }
 
-    /// Why a request to be forwarded or replayed looks like a web page's, or nil. A page the user opens can
-    /// send requests to loopback: a cross-site one carries `Sec-Fetch-Site` or a foreign `Origin`. With
-    /// `--resign` the proxy signs what it forwards with a real key, so there a page whose name was rebound
-    /// to 127.0.0.1 (same-origin to the browser, no `Origin` on a GET) is refused by its `Host` too: a
-    /// reverse proxy is addressed by `localhost` or an IP address, never a DNS name it cannot vouch for.
-    static func browserRefusal(_ h: HTTPRequestHead, reverseResigning: Bool) -> String? {
-        if let site = h.headers.first(name: "sec-fetch-site"), site != "same-origin", site != "none" {
+    /// Why a request sent to the proxy itself (reverse mode: origin-form, no tunnel) looks like a web page's,
+    /// or nil. A page the user opens can send requests to loopback. One from a page on a loopback origin (a
+    /// local app) carries that `Origin` and is served; a foreign `Origin` is refused, and without an `Origin`
+    /// a cross-site `Sec-Fetch-Site` (an image, a form navigation) is refused. With `--resign` the proxy signs
+    /// what it forwards with a real key, so there a page whose name was rebound to 127.0.0.1 (same-origin to
+    /// the browser, no `Origin` on a GET) is refused by its `Host` too: a reverse proxy is addressed by
+    /// `localhost` or an IP address, never a DNS name it cannot vouch for. (A browser that uses the proxy as
+    /// its forward proxy chose it, and its requests name their real targets: they are not checked.)
+    static func browserRefusal(_ h: HTTPRequestHead, resigning: Bool) -> String? {
+        if let origin = h.headers.first(name: "origin") {
+            if !ControlAPI.isLoopbackHost(ControlAPI.authority(ofOrigin: origin)) {
+                return "a request from a web page is not forwarded (Origin: \(origin))"
+            }
+        } else if let site = h.headers.first(name: "sec-fetch-site"), site != "same-origin", site != "none" {
             return "a browser's cross-site request is not forwarded (Sec-Fetch-Site: \(site))"
         }
-        if let origin = h.headers.first(name: "origin"), !ControlAPI.isLoopbackHost(ControlAPI.authority(ofOrigin: origin)) {
-            return "a request from a web page is not forwarded (Origin: \(origin))"
-        }
-        if reverseResigning, h.uri.hasPrefix("/"), let host = h.headers.first(name: "host"),
+        if resigning, let host = h.headers.first(name: "host"),
             !ControlAPI.isLoopbackHost(host), !ProxyResponder.isAddressLiteral(host)
         {
             return "with --resign, requests must address the proxy by localhost or an IP address, not \(host) (a web page can point a name at 127.0.0.1)"

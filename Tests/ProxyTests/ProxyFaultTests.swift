@@ -181,8 +181,15 @@ import Testing
                     port: proxy.port)
                 #expect((rebound.status == 403) == resigning, "\(rebound.status) \(rebound.bodyString)")
                 #expect(forwarded.load(ordering: .relaxed) == (resigning ? 0 : 1), "refused requests never reach the upstream")
-                let mine = try await RawHTTPClient.request("GET", call, port: proxy.port, headers: [("Origin", "http://localhost:3000")])
+                #expect(try await RawHTTPClient.request("GET", call, port: proxy.port, headers: [("Sec-Fetch-Site", "cross-site"), ("Origin", "null")]).status == 403)
+                // A local app's page (a loopback origin) is served, though the browser calls it cross-site.
+                let mine = try await RawHTTPClient.request(
+                    "GET", call, port: proxy.port, headers: [("Origin", "http://localhost:3000"), ("Sec-Fetch-Site", "cross-site")])
                 #expect(mine.status == 200, "\(mine.bodyString)")
+                // A browser using the proxy as its forward proxy names the real target: not checked.
+                let forward = try await RawHTTPClient.request(
+                    "GET", "http://127.0.0.1:\(upstream)/page", port: proxy.port, headers: [("Sec-Fetch-Site", "cross-site")])
+                #expect(forward.status == 200, "\(forward.bodyString)")
                 let sdk = try await RawHTTPClient.request("GET", call, port: proxy.port)
                 #expect(sdk.status == 200, "\(sdk.bodyString)")
             }
