@@ -238,7 +238,8 @@ public struct HTTPServerConnectionStateMachine {
     }
 
     /// The idle timeout (or, lingering, the linger time) ran out.
-    public mutating func timedOut() -> Action {
+    /// `shuttingDown`: the server's shutdown grace ran out, not the idle timeout (the 408 says which).
+    public mutating func timedOut(shuttingDown: Bool = false) -> Action {
         switch state {
         case .idle, .lingering:
             state = .closed
@@ -247,7 +248,9 @@ public struct HTTPServerConnectionStateMachine {
             return reject(
                 .init(
                     status: .requestTimeout,
-                    message: "The request was not completed within \(limits.idleTimeout.nanoseconds / 1_000_000_000) s.", head: head))
+                    message: shuttingDown
+                        ? "The server is shutting down and the request was not completed within its grace time."
+                        : "The request was not completed within \(limits.idleTimeout.nanoseconds / 1_000_000_000) s.", head: head))
         case .responding, .handingOver, .handedOver, .closed:
             return .none
         }

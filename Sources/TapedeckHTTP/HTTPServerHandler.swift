@@ -311,7 +311,7 @@ public final class HTTPServerHandler<Responder: HTTPResponder>: ChannelDuplexHan
                 return
             }
             quiesceDeadline = context.eventLoop.now + .seconds(1)
-            act(machine.timedOut(), nil, context)  // 408, then linger (re-arms the timer, bounded by the second)
+            act(machine.timedOut(shuttingDown: true), nil, context)  // 408, then linger (re-arms the timer, bounded by the second)
             return
         }
         let timeout = machine.isLingering ? limits.lingerTime : limits.idleTimeout
