@@ -1,5 +1,6 @@
 import CloudModel
 import CloudSigning
+import Foundation
 import NIOCore
 
 /// The performance-critical call, answered straight from the request line's bytes: a
@@ -313,8 +314,12 @@ private enum ReferenceParameter {
         return bytes.elementsEqual(t)
     }
 
+    /// `q[r]` is `text`, byte for byte (one `memcmp`, not a generic walk of a `String`'s UTF-8 view).
     static func equal(_ q: UnsafeBufferPointer<UInt8>, _ r: Range<Int>, _ text: String) -> Bool {
-        UnsafeBufferPointer(rebasing: q[r]).elementsEqual(text.utf8)
+        var text = text
+        return text.withUTF8 { t in
+            r.count == t.count && (t.isEmpty || memcmp(q.baseAddress! + r.lowerBound, t.baseAddress!, t.count) == 0)
+        }
     }
 
     static func equalIgnoringCase(_ q: UnsafeBufferPointer<UInt8>, _ r: Range<Int>, _ text: String) -> Bool {
