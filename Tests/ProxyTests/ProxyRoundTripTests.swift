@@ -153,10 +153,19 @@ func json(_ r: RawHTTPClient.Response) -> [String: Any] {
     @Test func upstreamRefusedAndSlowGive502And504AndWriteNothing() async throws {
         let path = tempCassette("faults")
         defer { try? FileManager.default.removeItem(atPath: path) }
-        // A port nobody listens on.
-        let dead = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: 0).get()
-        let deadPort = dead.localAddress!.port!
-        try await dead.close()
+        // A port nobody listens on, held for the whole test: bound but not listening (connections are refused),
+        // so no test running in parallel can be given it (a closed listener's port could be).
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &addr) { p in
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+        }
+        #expect(bound)
+        let deadPort = Int(UInt16(bigEndian: addr.sin_port))
         try await TestProxy.with(cassette: path, mode: .record, upstream: "http://127.0.0.1:\(deadPort)") { proxy in
             let r = try await RawHTTPClient.request("GET", "/?Action=DescribeSecurityGroups&RegionId=cn-hangzhou", port: proxy.port)
             #expect(r.status == 502 && json(r)["Code"] as? String == "Tapedeck.UpstreamUnavailable")
