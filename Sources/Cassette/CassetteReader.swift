@@ -140,9 +140,20 @@ public final class CassetteReader {
                 .corrupt, file: path, record: entry.seq, offset: entry.offset,
                 "its member holds \(lines.count) records, not \(entry.line + 1) (the index is stale: remove \(CassetteIndex.path(for: path)))")
         }
-        do { return try CassetteCoding.decode(Exchange.self, lines[entry.line]) } catch {
+        let exchange: Exchange
+        do { exchange = try CassetteCoding.decode(Exchange.self, lines[entry.line]) } catch {
             throw CassetteError(.corrupt, file: path, record: entry.seq, offset: entry.offset, "\(error)")
         }
+        // The record found where the entry points must be the one the entry names: a sidecar index that
+        // passed its checks over a file changed since (members swapped, rewritten in place) must not answer
+        // a request with another request's recording. The index is removed, so the next open rebuilds it.
+        guard exchange.seq == entry.seq, exchange.key == entry.key else {
+            try? FileManager.default.removeItem(atPath: CassetteIndex.path(for: path))
+            throw CassetteError(
+                .io, file: path, record: entry.seq, offset: entry.offset,
+                "the record there is seq \(exchange.seq), not \(entry.seq): the index \(CassetteIndex.path(for: path)) is stale (removed now; it is rebuilt when the cassette is opened again)")
+        }
+        return exchange
     }
 
     /// The JSON lines of an inflated member (each record ends with a newline; a last line without one counts,

@@ -62,6 +62,24 @@ import Testing
         }
     }
 
+    /// An index that passed its checks but points at another record (members swapped in place, a stranger's
+    /// repro) never yields that record as the one asked for: reading it fails, naming the stale index, which
+    /// is removed so the next open rebuilds it and reads right.
+    @Test func anEntryPointingAtAnotherRecordIsRefusedAndTheIndexRebuilt() throws {
+        try withCassette { path in
+            let r = try CassetteReader(path: path)
+            #expect(FileManager.default.fileExists(atPath: CassetteIndex.path(for: path)))
+            let a = r.entries[3], b = r.entries[40]
+            // What a stale index says: seq 4's key, at the place of seq 41.
+            let stale = CassetteReader.Entry(seq: a.seq, key: a.key, offset: b.offset, length: b.length, line: b.line)
+            #expect(throws: CassetteError.self) { _ = try r.exchange(stale) }
+            do { _ = try r.exchange(stale) } catch { #expect("\(error)".contains("is stale"), "\(error)") }
+            #expect(!FileManager.default.fileExists(atPath: CassetteIndex.path(for: path)), "the stale index is removed")
+            let again = try CassetteReader(path: path)
+            #expect(try again.exchange(again.entries[3]).seq == a.seq)
+        }
+    }
+
     @Test func aDamagedOrForeignIndexIsRebuilt() throws {
         try withCassette { path in
             let truth = try walked(path)
