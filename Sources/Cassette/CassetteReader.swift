@@ -144,14 +144,18 @@ public final class CassetteReader {
         do { exchange = try CassetteCoding.decode(Exchange.self, lines[entry.line]) } catch {
             throw CassetteError(.corrupt, file: path, record: entry.seq, offset: entry.offset, "\(error)")
         }
-        // The record found where the entry points must be the one the entry names: a sidecar index that
+        // The record found where the entry points must be one of the request the entry names: a sidecar index that
         // passed its checks over a file changed since (members swapped, rewritten in place) must not answer
         // a request with another request's recording. The index is removed, so the next open rebuilds it.
-        guard exchange.seq == entry.seq, exchange.key == entry.key else {
+        // Compared with the key this reader's own table has for the place (the caller's entry may carry a key
+        // re-made under ignore rules); `seq` is the record's place in the file, not its stored number.
+        let stored = entry.seq >= 1 && entry.seq <= entries.count && entries[entry.seq - 1].offset == entry.offset
+            ? entries[entry.seq - 1].key : nil
+        guard stored.map({ $0 == exchange.key }) ?? true else {
             try? FileManager.default.removeItem(atPath: CassetteIndex.path(for: path))
             throw CassetteError(
                 .io, file: path, record: entry.seq, offset: entry.offset,
-                "the record there is seq \(exchange.seq), not \(entry.seq): the index \(CassetteIndex.path(for: path)) is stale (removed now; it is rebuilt when the cassette is opened again)")
+                "the record there is a recording of \(exchange.key), not of \(stored ?? entry.key): the index \(CassetteIndex.path(for: path)) is stale (removed now; it is rebuilt when the cassette is opened again)")
         }
         return exchange
     }

@@ -13,6 +13,10 @@ public enum CassetteRepair {
     /// Throws `corrupt`, changing nothing, when the damage is not a torn tail.
     @discardableResult
     public static func repair(path: String) throws -> Int {
+        try CassetteLock.exclusive(path) { try repairUnlocked(path: path) }
+    }
+
+    private static func repairUnlocked(path: String) throws -> Int {
         let reader = try CassetteReader(path: path, allowTornTail: true)
         var st = stat()
         guard stat(path, &st) == 0 else { throw CassetteError(.io, file: path, "cannot stat") }
@@ -43,6 +47,10 @@ public enum CassetteRepair {
     /// original stays beside it as `PATH.damaged`. Nothing valid is lost.
     public static func salvage(path: String) throws -> Salvage {
         try CassettePath.check(path, writable: true)
+        return try CassetteLock.exclusive(path) { try salvageUnlocked(path: path) }
+    }
+
+    private static func salvageUnlocked(path: String) throws -> Salvage {
         guard let data = FileManager.default.contents(atPath: path) else { throw CassetteError(.io, file: path, "cannot be read") }
         let allocator = ByteBufferAllocator()
         let decompressor: ZlibDecompressor

@@ -30,6 +30,8 @@ public final class CassetteWriter: Sendable {
         var perMember = 1
     }
     private let state: Mutex<State?>
+    /// This writer's share of the file's lock (`CassetteLock`), released on close.
+    private let lockToken: CassetteLock.FileID?
     /// Records of one batch share a member, up to this many (and `memberBytes` of JSON): compressed as one
     /// stream, each record after the first is compressed against the ones before it, so a batch of similar
     /// answers costs a fraction of compressing each alone, and a flipped bit costs at most this many records
@@ -62,10 +64,15 @@ public final class CassetteWriter: Sendable {
         self.writeBytes = writeBytes
         let fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)  // read too: the index fingerprints what was written
         guard fd >= 0 else { throw CassetteError(.io, file: path, "cannot open for writing: \(String(cString: strerror(errno)))") }
+        do { lockToken = try CassetteLock.acquire(fd, path: path) } catch {
+            Foundation.close(fd)
+            throw error
+        }
         var st = stat()
         fstat(fd, &st)
         let compressor: ZlibCompressor
         do { compressor = try GzipMember.makeCompressor(CassetteWriter.zlib) } catch {
+            CassetteLock.release(lockToken)
             Foundation.close(fd)
             throw CassetteError(.io, file: path, "zlib: \(error)")
         }
@@ -190,6 +197,7 @@ public final class CassetteWriter: Sendable {
                     CassetteIndex.write(for: path, fd: st.fd, entries: known, covered: st.size)
                 }
                 Foundation.close(st.fd)
+                CassetteLock.release(lockToken)
             }
             s = nil
         }

@@ -1,0 +1,76 @@
+import Foundation
+import Synchronization
+
+/// Who records into a cassette: one process at a time. Writers of this process share one `flock` per file
+/// (held on a descriptor of its own, counted), so switching a proxy back to the cassette it is still
+/// finishing is not refused; another process's writer, or a `repair` while one records, is.
+public enum CassetteLock {
+    struct FileID: Hashable, Sendable {
+        var device: UInt64
+        var inode: UInt64
+    }
+
+    private static let held = Mutex<[FileID: (count: Int, fd: Int32)]>([:])
+
+    private static func id(_ fd: Int32) -> FileID? {
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { return nil }
+        return FileID(device: UInt64(st.st_dev), inode: UInt64(st.st_ino))
+    }
+
+    /// The message for a cassette another process records into.
+    static func busy(_ path: String) -> CassetteError {
+        CassetteError(
+            .io, file: path,
+            "another tapedeck process is recording into it; record into another file, or stop that process first")
+    }
+
+    /// Takes the file `fd` (open on `path`) for this process's writers; returns the token `release` wants.
+    static func acquire(_ fd: Int32, path: String) throws -> FileID? {
+        guard let id = id(fd) else { return nil }
+        return try held.withLock { table throws -> FileID? in
+            if let entry = table[id] {
+                table[id] = (entry.count + 1, entry.fd)
+                return id
+            }
+            let lockFD = open(path, O_RDONLY | O_CLOEXEC)
+            guard lockFD >= 0, self.id(lockFD) == id else {
+                if lockFD >= 0 { close(lockFD) }
+                return nil  // replaced in between: the writer's own checks report that
+            }
+            guard flock(lockFD, LOCK_EX | LOCK_NB) == 0 else {
+                close(lockFD)
+                throw busy(path)
+            }
+            table[id] = (1, lockFD)
+            return id
+        }
+    }
+
+    static func release(_ token: FileID?) {
+        guard let id = token else { return }
+        held.withLock { table in
+            guard let entry = table[id] else { return }
+            if entry.count > 1 {
+                table[id] = (entry.count - 1, entry.fd)
+            } else {
+                close(entry.fd)
+                table[id] = nil
+            }
+        }
+    }
+
+    /// Runs `body` while no writer (of any process) records into `path`; refuses when one does.
+    public static func exclusive<T>(_ path: String, _ body: () throws -> T) throws -> T {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return try body() }  // missing or unreadable: `body` reports it
+        defer { close(fd) }
+        let mine = id(fd).map { i in held.withLock { $0[i] != nil } } ?? false
+        guard !mine, flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            throw CassetteError(
+                .io, file: path,
+                "a tapedeck proxy is recording into it; stop it first (or switch it to another cassette), then repair")
+        }
+        return try body()
+    }
+}
