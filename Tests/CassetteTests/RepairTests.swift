@@ -91,4 +91,36 @@ import Testing
         p.waitUntilExit()
         #expect(p.terminationStatus == 0)
     }
+
+    /// One process records into a cassette at a time: a writer of another process is refused (here `flock(1)`
+    /// holds the file as a second proxy would), and repair refuses a cassette that is being recorded.
+    @Test func aCassetteBeingRecordedIsNeitherSharedNorRepaired() throws {
+        let (path, _, _) = try Self.cassette(3)
+        defer { try? FileManager.default.removeItem(atPath: path); try? FileManager.default.removeItem(atPath: path + ".idx") }
+        let w = try CassetteWriter(path: path, existingRecords: 3)
+        do {
+            _ = try CassetteRepair.repair(path: path)
+            Issue.record("repair ran while the cassette was being recorded")
+        } catch { #expect("\(error)".contains("recording into it"), "\(error)") }
+        #expect(throws: CassetteError.self) { _ = try CassetteRepair.salvage(path: path) }
+        // A second writer of this process (a proxy switched back to a cassette it is finishing) is fine.
+        let again = try CassetteWriter(path: path, existingRecords: 3)
+        again.close()
+        w.close()
+        #expect(try CassetteRepair.repair(path: path) == 0)
+
+        let holder = Process()
+        holder.executableURL = URL(fileURLWithPath: "/usr/bin/flock")
+        holder.arguments = ["--no-fork", "--exclusive", path, "sleep", "30"]  // no child left holding it
+        try holder.run()
+        defer { kill(holder.processIdentifier, SIGKILL); holder.waitUntilExit() }
+        var refused = false
+        for _ in 0..<100 where !refused {  // until flock(1) holds it
+            do { try CassetteWriter(path: path, existingRecords: 3).close() } catch {
+                refused = "\(error)".contains("another tapedeck process is recording into it")
+            }
+            if !refused { usleep(20_000) }
+        }
+        #expect(refused, "a writer started while another process held the cassette")
+    }
 }
