@@ -32,6 +32,11 @@ public enum SecretScanner {
             needles.append((name, "base64, unpadded", Array(Data(value.utf8).base64EncodedString().trimmingCharacters(in: ["="]).utf8)))
         }
         var findings: [Finding] = []
+        // What `ls` and `verify` refuse (a folder, a FIFO that would block, a device, an empty file) is refused
+        // here too: a secret check must not pass on something that is not a cassette.
+        try CassettePath.check(path, writable: false)
+        var st = stat()
+        guard stat(path, &st) == 0, st.st_size > 0 else { throw CassetteError(.notACassette, file: path, "the file is empty") }
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw CassetteError(.io, file: path, "cannot open: \(String(cString: strerror(errno)))") }
         defer { close(fd) }

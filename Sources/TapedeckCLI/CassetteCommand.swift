@@ -141,7 +141,7 @@ struct CassetteCommand: ParsableCommand {
         @Option(help: "Output .har file.") var out: String
         func validate() throws { try validateOutputPath(out, "--out") }
         func run() throws {
-            try HAR.export(try CassetteReader(path: file).allExchanges()).write(to: URL(fileURLWithPath: out))
+            try writeOutput(try HAR.export(try CassetteReader(path: file).allExchanges()), to: out, "--out")
             print("wrote \(out)")
         }
     }
@@ -165,9 +165,9 @@ struct CassetteCommand: ParsableCommand {
             }
             var redactor = Redactor()
             for r in redact { redactor.add(r) }
-            let w = try CassetteWriter(path: out)
-            for e in exchanges { try w.append(redactor.redact(e)) }
-            w.close()
+            try writeNewCassette(out) { w in
+                for e in exchanges { try w.append(redactor.redact(e)) }
+            }
             print("wrote \(out): \(exchanges.count) exchanges")
         }
     }
@@ -182,14 +182,28 @@ struct CassetteCommand: ParsableCommand {
         func run() throws {
             guard !FileManager.default.fileExists(atPath: out) else { throw ValidationError("\(out) exists; choose a new file") }
             let exchanges = try JSONLImport.exchanges(path: file)
-            let w = try CassetteWriter(path: out)
-            for var e in exchanges {
-                let (key, profile) = RequestKey.of(recorded: e.request, profile: MatchProfile.named(e.profile))
-                (e.key, e.profile) = (key.string, profile)
-                _ = try w.append(e)
+            try writeNewCassette(out) { w in
+                for var e in exchanges {
+                    let (key, profile) = RequestKey.of(recorded: e.request, profile: MatchProfile.named(e.profile))
+                    (e.key, e.profile) = (key.string, profile)
+                    _ = try w.append(e)
+                }
             }
-            w.close()
             print("wrote \(out): \(exchanges.count) exchanges")
         }
+    }
+}
+
+/// Writes a cassette that did not exist: all of it, or nothing (a full disk midway removes the part written,
+/// which would otherwise pass `verify` with records missing).
+func writeNewCassette(_ path: String, _ body: (CassetteWriter) throws -> Void) throws {
+    do {
+        let w = try CassetteWriter(path: path)
+        defer { w.close() }
+        try body(w)
+    } catch {
+        try? FileManager.default.removeItem(atPath: path)
+        try? FileManager.default.removeItem(atPath: path + ".idx")
+        throw RunFailure(description: "\(error); nothing was written to \(path)")
     }
 }

@@ -156,12 +156,11 @@ struct Load: AsyncParsableCommand {
         logger.logLevel = .warning
         let report = try await LoadService.run(LoadRunner(configuration: conf, requests: requests), logger: logger)
         print(report.text, terminator: "")
-        if let json { try report.jsonData().write(to: URL(fileURLWithPath: json)) }
-        if let hgrm { try report.hgrm.write(toFile: hgrm, atomically: true, encoding: .utf8) }
-        if let hlog { try report.hlog.write(toFile: hlog, atomically: true, encoding: .utf8) }
+        if let json { try writeOutput(try report.jsonData(), to: json, "--json") }
+        if let hgrm { try writeOutput(Data(report.hgrm.utf8), to: hgrm, "--hgrm") }
+        if let hlog { try writeOutput(Data(report.hlog.utf8), to: hlog, "--hlog") }
         if let html {
-            try HTMLReport.render(title: "tapedeck load → \(target)", reports: [("run", report)]).write(
-                toFile: html, atomically: true, encoding: .utf8)
+            try writeOutput(Data(HTMLReport.render(title: "tapedeck load → \(target)", reports: [("run", report)]).utf8), to: html, "--html")
         }
         if report.result.completed == 0 {
             let errors = report.result.errors

@@ -34,9 +34,16 @@ func fileLimit() -> Int {
 /// Refuses an output path that cannot be written, before a run that would only fail to save its result at the end.
 func validateOutputPath(_ path: String?, _ flag: String) throws {
     guard let path else { return }
+    guard !path.isEmpty else { throw ValidationError("\(flag) needs a file name, got an empty one") }
     var isDirectory: ObjCBool = false
+    var st = stat()
+    if stat(path, &st) != 0 && errno != ENOENT {
+        throw ValidationError("\(flag) \(path): \(String(cString: strerror(errno))); pick another path")  // a symlink loop…
+    }
     if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) {
         if isDirectory.boolValue { throw ValidationError("\(flag) \(path) is a directory; give a file name, e.g. \(path)/out") }
+        // A FIFO would block the end of the run; a device is not where a report is kept.
+        if st.st_mode & S_IFMT != S_IFREG { throw ValidationError("\(flag) \(path) is not a regular file; give a file name") }
         if !FileManager.default.isWritableFile(atPath: path) { throw ValidationError("\(flag) \(path) is not writable by this user") }
         return
     }
@@ -64,6 +71,26 @@ func validateMemory(groups: Int) throws {
         throw ValidationError(
             "--groups \(groups) needs about \(gib(needed)) of memory and \(gib(available)) is available; use a smaller --groups (about \(Int(available / Double(DataSetOptions.bytesPerGroup))) fits)"
         )
+    }
+}
+
+/// A failure while running (not a usage mistake: no usage text follows it).
+struct RunFailure: Error, CustomStringConvertible {
+    var description: String
+}
+
+/// Writes an output file whole or not at all (a temporary file renamed into place: a full disk leaves no
+/// truncated report behind), and says what went wrong in a sentence that names the flag and file.
+func writeOutput(_ data: Data, to path: String, _ flag: String) throws {
+    do { try data.write(to: URL(fileURLWithPath: path), options: .atomic) } catch {
+        let posix = ((error as NSError).userInfo[NSUnderlyingErrorKey] as? NSError).flatMap { $0.domain == NSPOSIXErrorDomain ? $0.code : nil }
+        let why: String
+        switch (error as NSError).code {
+        case NSFileWriteOutOfSpaceError: why = "no space left on its file system"
+        case NSFileWriteNoPermissionError: why = "not writable by this user"
+        default: why = posix.map { String(cString: strerror(Int32($0))) } ?? error.localizedDescription
+        }
+        throw RunFailure(description: "\(flag) \(path): cannot write it (\(why)); nothing was written there")
     }
 }
 

@@ -18,18 +18,22 @@ struct Report: ParsableCommand {
         @Option(help: "Merged HdrHistogram interval log.") var hlog: String?
         @Option(help: "Merged .hgrm percentile distribution.") var hgrm: String?
 
+        func validate() throws {
+            for (flag, path) in [("--json", json), ("--html", html), ("--hlog", hlog), ("--hgrm", hgrm)] { try validateOutputPath(path, flag) }
+        }
+
         func run() throws {
             guard !reports.isEmpty else { throw ValidationError("give at least one report") }
             let merged = LoadReport.merge(try reports.map(LoadReport.read))
             print("merged \(reports.count) report(s)")
             print(merged.text, terminator: "")
-            if let json { try merged.jsonData().write(to: URL(fileURLWithPath: json)) }
+            if let json { try writeOutput(try merged.jsonData(), to: json, "--json") }
             if let html {
-                try HTMLReport.render(title: "tapedeck load, \(reports.count) workers merged", reports: [("merged", merged)]).write(
-                    toFile: html, atomically: true, encoding: .utf8)
+                let page = HTMLReport.render(title: "tapedeck load, \(reports.count) workers merged", reports: [("merged", merged)])
+                try writeOutput(Data(page.utf8), to: html, "--html")
             }
-            if let hlog { try merged.hlog.write(toFile: hlog, atomically: true, encoding: .utf8) }
-            if let hgrm { try merged.hgrm.write(toFile: hgrm, atomically: true, encoding: .utf8) }
+            if let hlog { try writeOutput(Data(merged.hlog.utf8), to: hlog, "--hlog") }
+            if let hgrm { try writeOutput(Data(merged.hgrm.utf8), to: hgrm, "--hgrm") }
         }
     }
 }
