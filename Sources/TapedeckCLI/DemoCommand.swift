@@ -26,7 +26,7 @@ struct DemoCommand: AsyncParsableCommand {
         demo.groups = groups
         demo.loadDuration = .seconds(Int64(seconds))
         do {
-            try await demo.run { print($0) }
+            try await demo.run { printLine($0) }  // unbuffered: a SIGTERM keeps the steps already shown
         } catch {
             print("✗ demo failed: \(error)")
             throw ExitCode(1)

@@ -76,6 +76,13 @@ public struct Demo {
                 try await session.run(popularAliyun: popularA, popularHuawei: popularH)
                 return session
             }
+            // Counted in the file, not by the answers: a full disk answers every call (503/500) and records none.
+            let inFile = (try? CassetteReader(path: cassette).entries.count) ?? 0
+            guard inFile == recorded.steps.count else {
+                let refusal = recorded.steps.first { $0.status >= 500 }.map { "\($0.status) \(String(decoding: $0.body.prefix(300), as: UTF8.self))" }
+                throw Failure(
+                    description: "recording failed: \(cassette) holds \(inFile) of \(recorded.steps.count) calls\(refusal.map { "; the proxy answered \($0)" } ?? "")")
+            }
             say("✓ recorded \(recorded.steps.count) signed calls (Alibaba RPC + ACS3, Huawei) into \(cassette)")
             return recorded
         }
