@@ -76,10 +76,14 @@ public enum CassetteRepair {
         guard kept > 0, validMember(out, 0, decompressor, allocator) != nil else {
             throw CassetteError(.notACassette, file: path, "no readable record at all; nothing to salvage")
         }
+        // Every byte was a valid record: nothing to salvage, and the file is not renamed as if it were damaged.
+        if skipped.isEmpty && out.readableBytes == all.readableBytes { return Salvage(kept: kept, skipped: [], backup: "") }
         let backup = path + ".damaged"
         let temporary = path + ".salvage-\(getpid())"
-        guard FileManager.default.createFile(atPath: temporary, contents: Data(out.readableBytesView)) else {
-            throw CassetteError(.io, file: temporary, "cannot write the salvaged copy")
+        do { try Data(out.readableBytesView).write(to: URL(fileURLWithPath: temporary)) } catch {
+            unlink(temporary)
+            let cause = ((error as NSError).userInfo[NSUnderlyingErrorKey] as? NSError).map { String(cString: strerror(Int32($0.code))) }
+            throw CassetteError(.io, file: temporary, "cannot write the salvaged copy (\(cause ?? error.localizedDescription)); the original is untouched")
         }
         guard link(path, backup) == 0 || errno == EEXIST else {
             unlink(temporary)

@@ -100,6 +100,10 @@ struct CassetteCommand: ParsableCommand {
         func run() throws {
             if salvage {
                 let s = try CassetteRepair.salvage(path: file)
+                if s.backup.isEmpty {
+                    print("\(file): intact (\(s.kept - 1) exchanges); nothing to salvage")
+                    return
+                }
                 let skipped = s.skipped.map { "\($0.length) bytes at \($0.offset)" }.joined(separator: ", ")
                 print("\(file): kept \(s.kept - 1) exchanges\(skipped.isEmpty ? "" : ", skipped \(skipped)"); the original is \(s.backup)")
                 return

@@ -123,4 +123,13 @@ import Testing
         }
         #expect(refused, "a writer started while another process held the cassette")
     }
+
+    @Test func salvagingAnIntactCassetteChangesNothing() throws {
+        let (path, original, _) = try Self.cassette(4)
+        defer { try? FileManager.default.removeItem(atPath: path); try? FileManager.default.removeItem(atPath: path + ".damaged") }
+        let s = try CassetteRepair.salvage(path: path)
+        #expect(s.backup.isEmpty && s.skipped.isEmpty && s.kept == 5)
+        #expect(!FileManager.default.fileExists(atPath: path + ".damaged"), "an intact file is not set aside as damaged")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == original)
+    }
 }
