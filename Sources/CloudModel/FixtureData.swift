@@ -58,21 +58,15 @@ public struct FixtureData: Codable, Sendable {
     public static let currentFormat = 1
 
     public static func load(path: String) throws -> FixtureData {
-        // A folder, a FIFO (which would block) or a device is refused by what it is, before reading.
-        var st = stat()
-        guard stat(path, &st) == 0 else {
-            throw LoadError(description: "\(path): cannot read: \(String(cString: strerror(errno))); --data takes a JSON data file")
-        }
-        switch st.st_mode & S_IFMT {
-        case S_IFREG: break
-        case S_IFDIR: throw LoadError(description: "\(path) is a folder; --data takes a JSON data file (see the README's data file format)")
-        default: throw LoadError(description: "\(path) is not a regular file; --data takes a JSON data file")
-        }
-        guard access(path, R_OK) == 0 else { throw LoadError(description: "\(path): not readable by this user") }
         let data: Data
         do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
             throw LoadError(description: "\(path): cannot read: \(error.localizedDescription)")
         }
+        return try decode(data, file: path)
+    }
+
+    /// A data file's bytes (`file` names it in errors).
+    public static func decode(_ data: Data, file path: String) throws -> FixtureData {
         guard !data.isEmpty else { throw LoadError(description: "\(path) is empty; --data takes a JSON data file") }
         let fixture: FixtureData
         do { fixture = try JSONDecoder().decode(FixtureData.self, from: data) } catch let e as DecodingError {

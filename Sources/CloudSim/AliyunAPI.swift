@@ -87,18 +87,13 @@ public struct AliyunAPI: Sendable {
         f == .json ? "application/json;charset=utf-8" : "text/xml;charset=utf-8"
     }
 
-    /// `{"RequestId","HostId","Code","Message","Recommend"}` (or `<Error>…</Error>`).
     /// The answer format a request asked for, read from its raw target when its parameters cannot be decoded
     /// (bad escapes, too long): a `Format=XML` parameter in any case, else JSON.
     public static func rawFormat(_ uri: String) -> DocumentWriter.Format {
-        guard let q = uri.firstIndex(of: "?") else { return .json }
-        for pair in uri[uri.index(after: q)...].split(separator: "&") {
-            let kv = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            if kv.count == 2, kv[0] == "Format" { return kv[1].lowercased() == "xml" ? .xml : .json }
-        }
-        return .json
+        RequestTarget.rawParameter("Format", in: uri)?.lowercased() == "xml" ? .xml : .json
     }
 
+    /// `{"RequestId","HostId","Code","Message","Recommend"}` (or `<Error>…</Error>`).
     public func errorResponse(
         _ e: AliyunError, format: DocumentWriter.Format, requestID: String? = nil, region: String? = nil,
         allocator: ByteBufferAllocator

@@ -36,6 +36,8 @@ public enum ProxyFailure: Error, Sendable, Equatable {
     /// The client connection failed inside the proxy (e.g. a tunnel that could not be set up).
     case proxyError(String)
     case requestTooLarge(status: HTTPResponseStatus, message: String)
+    /// An `Expect` other than `100-continue`.
+    case expectationFailed(String)
     case badConnect(String)
     case noCA(String)
     case certificateError(String)
@@ -51,6 +53,7 @@ public enum ProxyFailure: Error, Sendable, Equatable {
         case .upstreamTimeout: return .gatewayTimeout
         case .requestTimeout: return .requestTimeout
         case .requestTooLarge(let status, _): return status
+        case .expectationFailed: return .expectationFailed
         case .noCA: return .notImplemented
         }
     }
@@ -73,6 +76,7 @@ public enum ProxyFailure: Error, Sendable, Equatable {
         case .requestTimeout: return "Tapedeck.RequestTimeout"
         case .proxyError: return "Tapedeck.ProxyError"
         case .requestTooLarge: return "Tapedeck.RequestTooLarge"
+        case .expectationFailed: return "Tapedeck.ExpectationFailed"
         case .badConnect: return "Tapedeck.BadConnect"
         case .noCA: return "Tapedeck.NoCA"
         case .certificateError: return "Tapedeck.CertificateError"
@@ -84,7 +88,7 @@ public enum ProxyFailure: Error, Sendable, Equatable {
         case .badRequest(let why), .requestTimeout(let why), .badConnect(let why), .noCA(let why), .certificateError(let why),
             .proxyError(let why):
             return "tapedeck: \(why)"
-        case .requestTooLarge(_, let why): return "tapedeck: \(why)"
+        case .requestTooLarge(_, let why), .expectationFailed(let why): return "tapedeck: \(why)"
         case let .noMatch(cassette, key, nearest, differences, ignored):
             var msg = "tapedeck: no recorded exchange in \(cassette) matches this request. key: \(key)"
             if let nearest {
@@ -131,17 +135,10 @@ public enum ProxyFailure: Error, Sendable, Equatable {
     /// parameter or ACS3 headers are Alibaba's; `/v1/`…`/v3/` paths Huawei's).
     static func shape(rawRequest head: HTTPRequestHead) -> CloudErrorDocument.Shape {
         let uri = head.uri
-        let q = uri.firstIndex(of: "?") ?? uri.endIndex
-        var format: String?
-        var action = false
-        if q < uri.endIndex {
-            for pair in uri[uri.index(after: q)...].split(separator: "&") {
-                if pair.hasPrefix("Action=") { action = true }
-                if pair.hasPrefix("Format=") { format = String(pair.dropFirst(7)) }
-            }
+        if RequestTarget.rawParameter("Action", in: uri) != nil || head.headers.contains(name: "x-acs-action") {
+            return .aliyun(xml: RequestTarget.rawParameter("Format", in: uri)?.lowercased() == "xml")
         }
-        if action || head.headers.contains(name: "x-acs-action") { return .aliyun(xml: format?.lowercased() == "xml") }
-        return shape(profile: .generic, path: String(uri[..<q]), format: nil)
+        return shape(profile: .generic, path: String(uri.prefix { $0 != "?" }), format: nil)
     }
 
     func response(_ shape: CloudErrorDocument.Shape, allocator: ByteBufferAllocator) -> ProxyResponse {

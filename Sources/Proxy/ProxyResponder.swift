@@ -65,12 +65,11 @@ struct ProxyResponder: HTTPResponder {
         switch rejection.status {
         case .badGateway: failure = .proxyError(rejection.message)
         case .requestTimeout: failure = .requestTimeout(rejection.message)
-        case .badRequest, .expectationFailed: failure = .badRequest(rejection.message)
+        case .badRequest: failure = .badRequest(rejection.message)
+        case .expectationFailed: failure = .expectationFailed(rejection.message)
         default: failure = .requestTooLarge(status: rejection.status, message: rejection.message)
         }
-        var r = failure.response(rejection.head.map(ProxyFailure.shape(rawRequest:)) ?? .generic, allocator: allocator)
-        if rejection.status == .expectationFailed { r.status = .expectationFailed }
-        return r
+        return failure.response(rejection.head.map(ProxyFailure.shape(rawRequest:)) ?? .generic, allocator: allocator)
     }
 
     // MARK: CONNECT interception

@@ -50,7 +50,8 @@ struct Simulate: AsyncParsableCommand {
         let started = ContinuousClock.now
         let simulator: Simulator
         if let data {
-            let stores = try FixtureData.load(path: data).makeStores(seed: dataSet.seed, file: data)
+            let stores = try FixtureData.decode(try readInputFile(data, "a JSON data file to --data"), file: data)
+                .makeStores(seed: dataSet.seed, file: data)
             simulator = Simulator(
                 aliyun: stores.aliyun, huawei: stores.huawei, clock: clock, accessKeys: keys, maxRequestsPerSecond: maxRps)
         } else {

@@ -16,6 +16,17 @@ public struct RequestTarget: Sendable, Equatable {
         public var defaultPort: Int { self == .https ? 443 : 80 }
     }
 
+    /// The first value of parameter `name` in `uri`'s query exactly as sent (not decoded), nil when absent or
+    /// without `=`: for answering a request whose parameters cannot be decoded in the shape it asked for.
+    public static func rawParameter(_ name: String, in uri: String) -> Substring? {
+        guard let q = uri.firstIndex(of: "?") else { return nil }
+        for pair in uri[uri.index(after: q)...].split(separator: "&") {
+            guard let eq = pair.firstIndex(of: "="), pair[..<eq] == name else { continue }
+            return pair[pair.index(after: eq)...]
+        }
+        return nil
+    }
+
     /// Parses origin or absolute form; nil for anything else (a relative path, an unknown scheme, a bad port).
     public init?(_ target: String) {
         if target.utf8.first == UInt8(ascii: "/") {  // origin form, the common case: one byte scan
