@@ -207,6 +207,7 @@ let package = Package(
             dependencies: [
                 "CloudModel", "CloudSim", "CloudSigning", "TapedeckTesting", "TapedeckHTTP",
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"), .product(name: "Logging", package: "swift-log"),
             ]
         ),
     ]

@@ -71,16 +71,21 @@ extension AliyunAPI {
         uri: String, hasVersionHeader: Bool, snapshot snap: inout GraphSnapshot, buffer: inout ByteBuffer
     ) -> APIResponse? {
         var uri = uri
-        return uri.withUTF8 { all -> APIResponse? in
-            guard all.count > 2, all[0] == UInt8(ascii: "/"), all[1] == UInt8(ascii: "?") else { return nil }
-            let q = UnsafeBufferPointer(rebasing: all[2...])
-            guard let found = scanReferenceQuery(q, hasVersionHeader: hasVersionHeader) else { return nil }
-            store.refresh(&snap)
-            guard !snap.hasCustomIDs, store.codec.style == .aliyun, let regionName = found.region,
-                let region = snap.partitionIndex(String(decoding: UnsafeBufferPointer(rebasing: q[regionName]), as: UTF8.self))
-            else { return nil }
-            return render(found, query: q, region: region, snapshot: snap, into: &buffer)
-        }
+        return uri.withUTF8 { answerReferences(target: $0, hasVersionHeader: hasVersionHeader, snapshot: &snap, buffer: &buffer) }
+    }
+
+    /// `answerReferences(uri:…)` for a request target as the bytes it arrived in.
+    func answerReferences(
+        target all: UnsafeBufferPointer<UInt8>, hasVersionHeader: Bool, snapshot snap: inout GraphSnapshot, buffer: inout ByteBuffer
+    ) -> APIResponse? {
+        guard all.count > 2, all[0] == UInt8(ascii: "/"), all[1] == UInt8(ascii: "?") else { return nil }
+        let q = UnsafeBufferPointer(rebasing: all[2...])
+        guard let found = scanReferenceQuery(q, hasVersionHeader: hasVersionHeader) else { return nil }
+        store.refresh(&snap)
+        guard !snap.hasCustomIDs, store.codec.style == .aliyun, let regionName = found.region,
+            let region = snap.partitionIndex(String(decoding: UnsafeBufferPointer(rebasing: q[regionName]), as: UTF8.self))
+        else { return nil }
+        return render(found, query: q, region: region, snapshot: snap, into: &buffer)
     }
 
     /// Scans `a=1&b=2` for the parameters a reference query carries; nil when the general path must decide.

@@ -86,14 +86,13 @@ public final class Simulator: Sendable {
         cache: inout ReaderCache, allocator: ByteBufferAllocator
     ) -> APIResponse {
         // The performance-critical call takes a path of its own when it is plain (see AliyunAPI+ReferenceAnswer).
-        if accessKeys == nil, throttle == nil, method == .GET || method == .POST, body.map({ $0.readableBytes == 0 }) ?? true,
-            let r = aliyun.answerReferences(
-                uri: uri, hasVersionHeader: headers.contains(name: "x-acs-version"), snapshot: &cache.aliyun,
-                buffer: &cache.answer)
-        {
-            // One very large answer's memory is not kept for the connection's lifetime.
-            if cache.answer.capacity > Simulator.keptAnswerBytes { cache.answer = ByteBuffer() }
-            return r
+        if method == .GET || method == .POST, body.map({ $0.readableBytes == 0 }) ?? true {
+            var uri = uri
+            if let r = uri.withUTF8({
+                referenceAnswer(target: $0, hasVersionHeader: headers.contains(name: "x-acs-version"), cache: &cache)
+            }) {
+                return r
+            }
         }
         let req: APIRequest
         do {
@@ -138,6 +137,18 @@ public final class Simulator: Sendable {
             }
             return huawei.handle(req, snapshot: &cache.huawei, allocator: allocator)
         }
+    }
+
+    /// The answer to a plain reference query (a `GET` or a `POST` without a body) when the fast path takes it:
+    /// no signatures to check, no throttle, and a query `AliyunAPI.answerReferences` fully understands.
+    func referenceAnswer(target: UnsafeBufferPointer<UInt8>, hasVersionHeader: Bool, cache: inout ReaderCache) -> APIResponse? {
+        guard accessKeys == nil, throttle == nil,
+            let r = aliyun.answerReferences(
+                target: target, hasVersionHeader: hasVersionHeader, snapshot: &cache.aliyun, buffer: &cache.answer)
+        else { return nil }
+        // One very large answer's memory is not kept for the connection's lifetime.
+        if cache.answer.capacity > Simulator.keptAnswerBytes { cache.answer = ByteBuffer() }
+        return r
     }
 
     static func aliyunSignatureError(_ f: SignatureFailure, acs3: Bool) -> AliyunError {

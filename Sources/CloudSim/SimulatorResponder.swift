@@ -9,7 +9,7 @@ import TapedeckHTTP
 ///
 /// The HTTP mechanics (limits, `100-continue`, HEAD, pipelining, timeouts) are `HTTPServerHandler`'s;
 /// answers are produced synchronously and in order, and flushed once per read batch.
-struct SimulatorResponder: HTTPResponder {
+struct SimulatorResponder: HTTPFastResponder {
     let simulator: Simulator
     let logger: Logger
     private var cache: Simulator.ReaderCache
@@ -34,6 +34,16 @@ struct SimulatorResponder: HTTPResponder {
         return .response(
             HTTPServerResponse(
                 status: r.status, contentType: r.contentType, requestIDHeader: (r.requestIDHeader, r.requestID), body: r.body))
+    }
+
+    /// The fast lane's plain requests: the reference query's own path, the same answer `respond` gives.
+    mutating func fastResponse(
+        method: HTTPMethod, target: UnsafeBufferPointer<UInt8>, headers: PlainHTTPHeaders, allocator: ByteBufferAllocator
+    ) -> HTTPServerResponse? {
+        guard let r = simulator.referenceAnswer(target: target, hasVersionHeader: headers.contains("x-acs-version"), cache: &cache)
+        else { return nil }
+        return HTTPServerResponse(
+            status: r.status, contentType: r.contentType, requestIDHeader: (r.requestIDHeader, r.requestID), body: r.body)
     }
 
     /// `GET /__tapedeck/status` (the proxy answers the same path with its own status).

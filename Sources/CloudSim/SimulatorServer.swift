@@ -45,10 +45,11 @@ public final class SimulatorServer: Service, Sendable {
                 channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
                     if let tls { try sync.addHandler(NIOSSLServerHandler(context: tls)) }
+                    let server = HTTPServerHandler(responder: SimulatorResponder(simulator: simulator, logger: logger), limits: limits)
                     try sync.addHandler(RequestLineSniffer())
+                    try sync.addHandler(HTTPFastLane(server: server, limits: limits))
                     try sync.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)))
-                    try sync.addHandler(
-                        HTTPServerHandler(responder: SimulatorResponder(simulator: simulator, logger: logger), limits: limits))
+                    try sync.addHandler(server)
                 }
             }
         let channel = try await ListenError.binding(host: configuration.host, port: configuration.port) {

@@ -58,6 +58,9 @@ public struct HTTPServerConnectionStateMachine {
         }
     }
 
+    /// Waiting for a request head, nothing of one received yet.
+    public var isIdle: Bool { if case .idle = state { return true } else { return false } }
+
     public var isLingering: Bool { if case .lingering = state { return true } else { return false } }
 
     /// Whether a request is with the responder (its answer not yet written).

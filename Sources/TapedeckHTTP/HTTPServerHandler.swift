@@ -253,29 +253,20 @@ public final class HTTPServerHandler<Responder: HTTPResponder>: ChannelDuplexHan
         }
     }
 
-    /// Bodies from this size on are written as their own buffer rather than copied after the head.
-    static var separateBodyBytes: Int { 2048 }
-
     private func write(_ r: HTTPServerResponse, for head: HTTPRequestHead, _ context: ChannelHandlerContext) {
         guard context.channel.isActive else { return }  // the client left; nothing to answer
         let keepAlive = !machine.closesAfterResponse
-        // A large body (a recorded answer, a forwarded one) goes out as its own buffer (one writev, no copy).
-        let carriesBody = r.carriesBody(method: head.method)
-        let separateBody = carriesBody && r.body.readableBytes >= Self.separateBodyBytes
         // The head (and a small body) go into this connection's own buffer: once the socket has taken the last
         // answer it is this handler's alone again, and `clear` reuses it (it allocates only while the last
         // answer is still queued).
-        outBuffer.clear(minimumCapacity: 192 + (carriesBody && !separateBody ? r.body.readableBytes : 0))
         var out: ByteBuffer
-        if separateBody {
-            r.writeHead(into: &outBuffer, method: head.method, version: head.version, keepAlive: keepAlive)
+        if let body = r.frame(into: &outBuffer, method: head.method, version: head.version, keepAlive: keepAlive) {
             context.write(wrapOutboundOut(outBuffer), promise: nil)
-            out = r.body
+            out = body
         } else {
-            r.write(into: &outBuffer, method: head.method, version: head.version, keepAlive: keepAlive)
             out = outBuffer
         }
-        if outBuffer.capacity > Self.separateBodyBytes * 2 { outBuffer = ByteBuffer() }  // kept small per connection
+        HTTPServerResponse.trim(&outBuffer)
         lastActivity = context.eventLoop.now
         if case .close = machine.responseSent() {
             needsFlush = false
@@ -319,6 +310,20 @@ public final class HTTPServerHandler<Responder: HTTPResponder>: ChannelDuplexHan
             act(machine.timedOut(), nil, context)
         }
         if context.channel.isActive { armTimer(context) }
+    }
+}
+
+extension HTTPServerHandler where Responder: HTTPFastResponder {
+    /// A plain request the fast lane in front of this handler read: its answer when this connection is idle
+    /// here (nothing received, held, answered or shutting down) and the responder takes it, else nil.
+    func fastResponse(
+        method: HTTPMethod, target: UnsafeBufferPointer<UInt8>, headers: PlainHTTPHeaders, allocator: ByteBufferAllocator,
+        now: NIODeadline
+    ) -> HTTPServerResponse? {
+        guard machine.isIdle, !machine.inputEnded, held.isEmpty, quiesceDeadline == nil, pendingHandOver == nil else { return nil }
+        guard let r = responder.fastResponse(method: method, target: target, headers: headers, allocator: allocator) else { return nil }
+        lastActivity = now
+        return r
     }
 }
 

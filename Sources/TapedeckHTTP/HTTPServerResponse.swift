@@ -49,6 +49,48 @@ public struct HTTPServerResponse: Sendable {
         }
     }
 
+    /// Bodies from this size on are written as their own buffer rather than copied after the head.
+    static var separateBodyBytes: Int { 2048 }
+
+    /// Frames the answer for the wire: its head, and a small body, into `buffer` (cleared first); a large body
+    /// (a rendered reference answer, a recorded or forwarded one) is returned, to go out as its own buffer
+    /// (one `writev`, no copy).
+    public func frame(into buffer: inout ByteBuffer, method: HTTPMethod, version: HTTPVersion, keepAlive: Bool) -> ByteBuffer? {
+        let carries = carriesBody(method: method)
+        let separate = carries && body.readableBytes >= Self.separateBodyBytes
+        buffer.clear(minimumCapacity: 192 + (carries && !separate ? body.readableBytes : 0))
+        if separate {
+            writeHead(into: &buffer, method: method, version: version, keepAlive: keepAlive)
+            return body
+        }
+        write(into: &buffer, method: method, version: version, keepAlive: keepAlive)
+        return nil
+    }
+
+    /// `n` (not negative) in decimal digits, without building a `String`.
+    static func writeDecimal(_ value: Int, into out: inout ByteBuffer) {
+        let n = max(0, value)
+        var digits = 1
+        var rest = n / 10
+        while rest > 0 {
+            digits += 1
+            rest /= 10
+        }
+        out.writeWithUnsafeMutableBytes(minimumWritableBytes: digits) { room in
+            var v = n
+            for k in stride(from: digits - 1, through: 0, by: -1) {
+                room[k] = UInt8(truncatingIfNeeded: 48 + v % 10)
+                v /= 10
+            }
+            return digits
+        }
+    }
+
+    /// Lets go of a reused head buffer that a large answer grew: a connection keeps a small one.
+    public static func trim(_ buffer: inout ByteBuffer) {
+        if buffer.capacity > separateBodyBytes * 2 { buffer = ByteBuffer() }
+    }
+
     /// Whether the body goes on the wire in answer to `method` (not for HEAD, 1xx, 204, 304 or a CONNECT 2xx).
     public func carriesBody(method: HTTPMethod) -> Bool {
         let code = status.code
@@ -57,10 +99,14 @@ public struct HTTPServerResponse: Sendable {
 
     /// Status line and headers, through the blank line: `write(into:…)` without the body.
     public func writeHead(into out: inout ByteBuffer, method: HTTPMethod, version: HTTPVersion, keepAlive: Bool) {
-        out.writeStaticString(version.minor == 0 ? "HTTP/1.0 " : "HTTP/1.1 ")
-        out.writeString(String(status.code))
-        out.writeInteger(UInt8(ascii: " "))
-        out.writeString(status.reasonPhrase)
+        if status == .ok && version.minor != 0 {
+            out.writeStaticString("HTTP/1.1 200 OK")  // nearly every answer: no strings built
+        } else {
+            out.writeStaticString(version.minor == 0 ? "HTTP/1.0 " : "HTTP/1.1 ")
+            out.writeString(String(status.code))
+            out.writeInteger(UInt8(ascii: " "))
+            out.writeString(status.reasonPhrase)
+        }
         if let contentType {
             out.writeStaticString("\r\nContent-Type: ")
             out.writeString(contentType)
@@ -79,7 +125,7 @@ public struct HTTPServerResponse: Sendable {
         if !bodiless {
             out.writeStaticString("\r\nContent-Length: ")
             let length = method == .HEAD ? (headContentLength ?? body.readableBytes) : body.readableBytes
-            out.writeString(String(length))
+            Self.writeDecimal(length, into: &out)
         }
         if !keepAlive {
             out.writeStaticString("\r\nConnection: close")

@@ -1,0 +1,137 @@
+import NIOCore
+import NIOEmbedded
+import NIOHTTP1
+import Testing
+@testable import TapedeckHTTP
+
+/// Answers `/fast…` targets in the lane (`FAST …`), everything through the full path (`FULL …`), and counts both.
+struct LaneResponder: HTTPFastResponder {
+    final class Counts { var fast = 0, full = 0 }
+    let counts: Counts
+
+    func respond(to request: HTTPServerRequest, context: ChannelHandlerContext) -> HTTPResponderResult {
+        counts.full += 1
+        let text = "FULL \(request.head.method) \(request.head.uri) \(request.body?.readableBytes ?? 0)"
+        return .response(HTTPServerResponse(status: .ok, contentType: "text/plain", body: ByteBuffer(string: text)))
+    }
+
+    func fastResponse(
+        method: HTTPMethod, target: UnsafeBufferPointer<UInt8>, headers: PlainHTTPHeaders, allocator: ByteBufferAllocator
+    ) -> HTTPServerResponse? {
+        let t = String(decoding: target, as: UTF8.self)
+        guard t.hasPrefix("/fast") else { return nil }
+        counts.fast += 1
+        let body = "FAST \(method) \(t)" + (headers.contains("x-big") ? String(repeating: "x", count: 3000) : "")
+        return HTTPServerResponse(status: .ok, contentType: "text/plain", body: ByteBuffer(string: body))
+    }
+
+    func rejection(_ r: HTTPServerRejection, allocator: ByteBufferAllocator) -> HTTPServerResponse {
+        HTTPServerResponse(status: r.status, contentType: "text/plain", body: ByteBuffer(string: "refused: \(r.message)"))
+    }
+}
+
+/// The simulator's pipeline shape without a socket: lane, NIO's decoder, the connection handler.
+struct LaneConnection {
+    let channel = EmbeddedChannel()
+    let counts = LaneResponder.Counts()
+
+    init(limits: HTTPServerLimits = HTTPServerLimits()) throws {
+        let server = HTTPServerHandler(responder: LaneResponder(counts: counts), limits: limits)
+        try channel.pipeline.syncOperations.addHandler(HTTPFastLane(server: server, limits: limits))
+        try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)))
+        try channel.pipeline.syncOperations.addHandler(server)
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+    }
+
+    func send(_ s: String) throws { try channel.writeInbound(ByteBuffer(string: s)) }
+
+    func output() throws -> String {
+        var out = ""
+        while var b = try channel.readOutbound(as: ByteBuffer.self) { out += b.readString(length: b.readableBytes) ?? "" }
+        return out
+    }
+
+    /// The bodies of the answers in `output`, in order.
+    static func bodies(_ output: String) -> [String] {
+        var bodies: [String] = []
+        var rest = Substring(output)
+        while let head = rest.range(of: "\r\n\r\n") {
+            let headers = rest[..<head.lowerBound]
+            let length = headers.split(separator: "\r\n").first { $0.lowercased().hasPrefix("content-length:") }
+                .flatMap { Int($0.split(separator: ":")[1].drop { $0 == " " }) } ?? 0
+            let body = rest[head.upperBound...].prefix(length)
+            bodies.append(String(body))
+            rest = rest[body.endIndex...]
+        }
+        return bodies
+    }
+}
+
+@Suite struct HTTPFastLaneTests {
+    @Test func answersPlainRequestsItselfInOrderWithTheHandlersFraming() throws {
+        let c = try LaneConnection()
+        try c.send("GET /fast1 HTTP/1.1\r\nHost: h\r\n\r\nPOST /fast2 HTTP/1.1\r\nContent-Length: 0\r\n\r\nGET /fast3 HTTP/1.1\r\nX-Big: 1\r\n\r\n")
+        let out = try c.output()
+        #expect(LaneConnection.bodies(out).map { String($0.prefix(16)) } == ["FAST GET /fast1", "FAST POST /fast2", "FAST GET /fast3x"])
+        #expect(out.hasPrefix("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 15\r\n\r\nFAST GET /fast1"))
+        #expect(out.contains("Content-Length: \(15 + 3000)\r\n"))
+        #expect(c.counts.fast == 3 && c.counts.full == 0)
+        #expect(c.channel.isActive)
+    }
+
+    @Test func stepsOutForGoodAtTheFirstRequestItDoesNotTake() throws {
+        let c = try LaneConnection()
+        // A body, then plain requests pipelined behind it: all answered, in order, by the full path.
+        try c.send("GET /fast1 HTTP/1.1\r\n\r\nPOST /slow HTTP/1.1\r\nContent-Length: 3\r\n\r\nabcGET /fast2 HTTP/1.1\r\n\r\n")
+        try c.send("GET /fast3 HTTP/1.1\r\n\r\n")
+        #expect(LaneConnection.bodies(try c.output()) == ["FAST GET /fast1", "FULL POST /slow 3", "FULL GET /fast2 0", "FULL GET /fast3 0"])
+        #expect(c.counts.fast == 1 && c.counts.full == 3)
+    }
+
+    @Test func aRequestTheResponderLeavesOrOneCutAcrossReadsGoesToTheFullPath() throws {
+        let c = try LaneConnection()
+        try c.send("GET /other HTTP/1.1\r\n\r\n")
+        #expect(LaneConnection.bodies(try c.output()) == ["FULL GET /other 0"])
+        let d = try LaneConnection()
+        try d.send("GET /fast1 HTTP/1.1\r\n\r\nGET /fa")
+        try d.send("st2 HTTP/1.1\r\n\r\n")
+        #expect(LaneConnection.bodies(try d.output()) == ["FAST GET /fast1", "FULL GET /fast2 0"])
+    }
+
+    @Test func malformedAndOversizedRequestsGetTheHandlersErrors() throws {
+        var limits = HTTPServerLimits()
+        limits.maxURIBytes = 32
+        let c = try LaneConnection(limits: limits)
+        try c.send("GET /fast" + String(repeating: "a", count: 40) + " HTTP/1.1\r\n\r\n")
+        let out = try c.output()
+        #expect(out.hasPrefix("HTTP/1.1 414 URI Too Long"), "\(out)")
+        let d = try LaneConnection()
+        try d.send("GET /fast HTTP/1.1\r\nHost: a\nX: b\r\n\r\n")
+        #expect(try d.output().hasPrefix("HTTP/1.1 400 Bad Request"))
+        #expect(c.counts.fast == 0 && d.counts.fast == 0)
+    }
+
+    /// The lane's answers are activity: the handler's idle timer does not close a connection the lane serves.
+    @Test func theLanesTrafficKeepsTheConnectionFromTheIdleTimeout() throws {
+        var limits = HTTPServerLimits()
+        limits.idleTimeout = .seconds(10)
+        let c = try LaneConnection(limits: limits)
+        for _ in 0..<3 {
+            c.channel.embeddedEventLoop.advanceTime(by: .seconds(7))
+            try c.send("GET /fast HTTP/1.1\r\n\r\n")
+        }
+        #expect(c.channel.isActive)  // 21 s since the connection opened, never 10 s idle
+        #expect(c.counts.fast == 3)
+        c.channel.embeddedEventLoop.advanceTime(by: .seconds(11))
+        #expect(!c.channel.isActive)
+    }
+
+    @Test func aGracefulShutdownLeavesTheConnectionToTheHandler() throws {
+        let c = try LaneConnection()
+        try c.send("GET /fast HTTP/1.1\r\n\r\n")
+        c.channel.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
+        c.channel.embeddedEventLoop.run()
+        #expect(LaneConnection.bodies(try c.output()) == ["FAST GET /fast"])
+        #expect(!c.channel.isActive)  // idle: closed at once
+    }
+}
