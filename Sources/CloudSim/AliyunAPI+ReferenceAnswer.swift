@@ -64,6 +64,9 @@ extension AliyunAPI {
         var idCount = 0
     }
 
+    /// Bytes kept free before a rendered answer's body (an HTTP head is about 150).
+    static let answerHeadroom = 256
+
     /// The answer to `uri` when it is a plain reference query this path can take, else nil. The body is
     /// rendered into `buffer` (cleared first), and the answer shares its storage: a caller that keeps
     /// `buffer` renders the next answer into the same memory once this one is written.
@@ -186,7 +189,10 @@ extension AliyunAPI {
         let perRecord = t.recordPrefix.count + 13 + t.recordSuffix.count + t.separator.count
         let perItem = t.itemOpen.count + idLength + t.itemMiddle.count + t.itemClose.count + t.separator.count
         let size = t.head.count + requestID.utf8.count + t.open.count + found.idCount * perItem + total * perRecord + t.close.count
-        buffer.clear(minimumCapacity: size)
+        // Room before the body for the HTTP head: the fast lane writes it there and the answer leaves as one buffer.
+        buffer.clear(minimumCapacity: AliyunAPI.answerHeadroom + size)
+        buffer.moveWriterIndex(forwardBy: AliyunAPI.answerHeadroom)
+        buffer.moveReaderIndex(forwardBy: AliyunAPI.answerHeadroom)
         var ridBytes = requestID
         _ = ridBytes.withUTF8 { rid in
             buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { room in

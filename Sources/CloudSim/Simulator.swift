@@ -91,6 +91,8 @@ public final class Simulator: Sendable {
             if let r = uri.withUTF8({
                 referenceAnswer(target: $0, hasVersionHeader: headers.contains(name: "x-acs-version"), cache: &cache)
             }) {
+                // One very large answer's memory is not kept for the connection's lifetime.
+                if cache.answer.capacity > Simulator.keptAnswerBytes { cache.answer = ByteBuffer() }
                 return r
             }
         }
@@ -141,14 +143,10 @@ public final class Simulator: Sendable {
 
     /// The answer to a plain reference query (a `GET` or a `POST` without a body) when the fast path takes it:
     /// no signatures to check, no throttle, and a query `AliyunAPI.answerReferences` fully understands.
+    /// The body is rendered into `cache.answer` (see `keptAnswerBytes` for how long its memory is kept).
     func referenceAnswer(target: UnsafeBufferPointer<UInt8>, hasVersionHeader: Bool, cache: inout ReaderCache) -> APIResponse? {
-        guard accessKeys == nil, throttle == nil,
-            let r = aliyun.answerReferences(
-                target: target, hasVersionHeader: hasVersionHeader, snapshot: &cache.aliyun, buffer: &cache.answer)
-        else { return nil }
-        // One very large answer's memory is not kept for the connection's lifetime.
-        if cache.answer.capacity > Simulator.keptAnswerBytes { cache.answer = ByteBuffer() }
-        return r
+        guard accessKeys == nil, throttle == nil else { return nil }
+        return aliyun.answerReferences(target: target, hasVersionHeader: hasVersionHeader, snapshot: &cache.aliyun, buffer: &cache.answer)
     }
 
     static func aliyunSignatureError(_ f: SignatureFailure, acs3: Bool) -> AliyunError {

@@ -13,6 +13,7 @@ struct SimulatorResponder: HTTPFastResponder {
     let simulator: Simulator
     let logger: Logger
     private var cache: Simulator.ReaderCache
+    private var headScratch = ByteBuffer()
 
     init(simulator: Simulator, logger: Logger) {
         self.simulator = simulator
@@ -36,14 +37,24 @@ struct SimulatorResponder: HTTPFastResponder {
                 status: r.status, contentType: r.contentType, requestIDHeader: (r.requestIDHeader, r.requestID), body: r.body))
     }
 
-    /// The fast lane's plain requests: the reference query's own path, the same answer `respond` gives.
+    /// The fast lane's plain requests: the reference query's own path, the same answer `respond` gives. The
+    /// head goes into the room the rendering left before the body, so the answer is one buffer (see
+    /// `AliyunAPI.answerHeadroom`); the connection's answer buffer is still reused once it is written.
     mutating func fastResponse(
         method: HTTPMethod, target: UnsafeBufferPointer<UInt8>, headers: PlainHTTPHeaders, allocator: ByteBufferAllocator
-    ) -> HTTPServerResponse? {
-        guard let r = simulator.referenceAnswer(target: target, hasVersionHeader: headers.contains("x-acs-version"), cache: &cache)
+    ) -> ByteBuffer? {
+        guard var r = simulator.referenceAnswer(target: target, hasVersionHeader: headers.contains("x-acs-version"), cache: &cache)
         else { return nil }
-        return HTTPServerResponse(
-            status: r.status, contentType: r.contentType, requestIDHeader: (r.requestIDHeader, r.requestID), body: r.body)
+        let head = HTTPServerResponse(
+            status: r.status, contentType: r.contentType, requestIDHeader: (r.requestIDHeader, r.requestID), body: ByteBuffer())
+        // The rendered bytes' only reference, so the head is written into them, not into a copy.
+        var wire = ByteBuffer()
+        swap(&wire, &cache.answer)
+        r.body = ByteBuffer()
+        head.prependHead(to: &wire, method: method, keepAlive: true, scratch: &headScratch)
+        // One very large answer's memory is not kept for the connection's lifetime.
+        if wire.capacity <= Simulator.keptAnswerBytes { cache.answer = wire }
+        return wire
     }
 
     /// `GET /__tapedeck/status` (the proxy answers the same path with its own status).

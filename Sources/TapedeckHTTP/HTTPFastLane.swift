@@ -3,11 +3,12 @@ import NIOHTTP1
 
 /// A responder that can also answer a plain request (see `PlainHTTPRequest`) straight from its bytes.
 public protocol HTTPFastResponder: HTTPResponder {
-    /// The answer to a plain request, or nil to leave it, and the rest of its connection, to the full path.
-    /// It must be the answer `respond(to:context:)` gives the same request.
+    /// The answer to a plain request as it goes on the wire (head and body; keep-alive, HTTP/1.1: see
+    /// `HTTPServerResponse.encoded` and `prependHead`), or nil to leave the request, and the rest of its
+    /// connection, to the full path. It must be the answer `respond(to:context:)` gives the same request.
     mutating func fastResponse(
         method: HTTPMethod, target: UnsafeBufferPointer<UInt8>, headers: PlainHTTPHeaders, allocator: ByteBufferAllocator
-    ) -> HTTPServerResponse?
+    ) -> ByteBuffer?
 }
 
 /// Sits before NIO's `HTTPRequestDecoder` and answers plain requests itself while a connection sends
@@ -28,8 +29,6 @@ public final class HTTPFastLane<Responder: HTTPFastResponder>: ChannelInboundHan
     private let limits: HTTPServerLimits
     private var needsFlush = false
     private var steppedOut = false
-    /// Reused for every answer's head, as `HTTPServerHandler` does.
-    private var outBuffer = ByteBuffer()
 
     public init(server: HTTPServerHandler<Responder>, limits: HTTPServerLimits) {
         self.server = server
@@ -49,7 +48,7 @@ public final class HTTPFastLane<Responder: HTTPFastResponder>: ChannelInboundHan
                     let r = server.fastResponse(
                         method: plain.method, target: target, headers: PlainHTTPHeaders(bytes, plain), allocator: allocator, now: now)
                 else { return nil }
-                write(r, method: plain.method, context)
+                write(r, context)
                 return plain.length
             }
             guard let taken else { break }
@@ -77,21 +76,14 @@ public final class HTTPFastLane<Responder: HTTPFastResponder>: ChannelInboundHan
     private func stepOut(_ context: ChannelHandlerContext) {
         guard !steppedOut else { return }
         steppedOut = true
-        outBuffer = ByteBuffer()
         if needsFlush {
             needsFlush = false
             context.flush()  // the lane's answers go out before any of the full path's
         }
     }
 
-    private func write(_ r: HTTPServerResponse, method: HTTPMethod, _ context: ChannelHandlerContext) {
-        if let body = r.frame(into: &outBuffer, method: method, version: .http1_1, keepAlive: true) {
-            context.write(wrapOutboundOut(outBuffer), promise: nil)
-            context.write(wrapOutboundOut(body), promise: nil)
-        } else {
-            context.write(wrapOutboundOut(outBuffer), promise: nil)
-        }
-        HTTPServerResponse.trim(&outBuffer)
+    private func write(_ answer: ByteBuffer, _ context: ChannelHandlerContext) {
+        context.write(wrapOutboundOut(answer), promise: nil)
         needsFlush = true
     }
 }

@@ -319,7 +319,7 @@ extension HTTPServerHandler where Responder: HTTPFastResponder {
     func fastResponse(
         method: HTTPMethod, target: UnsafeBufferPointer<UInt8>, headers: PlainHTTPHeaders, allocator: ByteBufferAllocator,
         now: NIODeadline
-    ) -> HTTPServerResponse? {
+    ) -> ByteBuffer? {
         guard machine.isIdle, !machine.inputEnded, held.isEmpty, quiesceDeadline == nil, pendingHandOver == nil else { return nil }
         guard let r = responder.fastResponse(method: method, target: target, headers: headers, allocator: allocator) else { return nil }
         lastActivity = now

@@ -86,6 +86,34 @@ public struct HTTPServerResponse: Sendable {
         }
     }
 
+    /// The whole answer in one new buffer, as `frame` would put it on the wire.
+    public func encoded(method: HTTPMethod, version: HTTPVersion, keepAlive: Bool) -> ByteBuffer {
+        var out = ByteBuffer()
+        out.reserveCapacity(192 + body.readableBytes)
+        write(into: &out, method: method, version: version, keepAlive: keepAlive)
+        return out
+    }
+
+    /// This answer's head written into the room `buffer` has before its readable bytes, which are the body
+    /// (this answer's own `body` is not read): the whole answer is then `buffer`, with no copy of the body.
+    /// Without room enough, the answer is written whole into a new buffer. `scratch` is a reused buffer
+    /// for the head. A `buffer` that shares its storage is copied first: keep it the only reference.
+    public func prependHead(to buffer: inout ByteBuffer, method: HTTPMethod, keepAlive: Bool, scratch: inout ByteBuffer) {
+        scratch.clear()
+        writeHead(into: &scratch, method: method, version: .http1_1, keepAlive: keepAlive, bodyLength: buffer.readableBytes)
+        let n = scratch.readableBytes
+        guard buffer.readerIndex >= n else {
+            var whole = ByteBuffer()
+            whole.reserveCapacity(n + buffer.readableBytes)
+            whole.writeBuffer(&scratch)
+            whole.writeImmutableBuffer(buffer)
+            buffer = whole
+            return
+        }
+        buffer.moveReaderIndex(to: buffer.readerIndex - n)
+        buffer.setBuffer(scratch, at: buffer.readerIndex)
+    }
+
     /// Lets go of a reused head buffer that a large answer grew: a connection keeps a small one.
     public static func trim(_ buffer: inout ByteBuffer) {
         if buffer.capacity > separateBodyBytes * 2 { buffer = ByteBuffer() }
@@ -99,6 +127,10 @@ public struct HTTPServerResponse: Sendable {
 
     /// Status line and headers, through the blank line: `write(into:…)` without the body.
     public func writeHead(into out: inout ByteBuffer, method: HTTPMethod, version: HTTPVersion, keepAlive: Bool) {
+        writeHead(into: &out, method: method, version: version, keepAlive: keepAlive, bodyLength: body.readableBytes)
+    }
+
+    private func writeHead(into out: inout ByteBuffer, method: HTTPMethod, version: HTTPVersion, keepAlive: Bool, bodyLength: Int) {
         if status == .ok && version.minor != 0 {
             out.writeStaticString("HTTP/1.1 200 OK")  // nearly every answer: no strings built
         } else {
@@ -124,7 +156,7 @@ public struct HTTPServerResponse: Sendable {
         let bodiless = code < 200 || code == 204 || tunnel
         if !bodiless {
             out.writeStaticString("\r\nContent-Length: ")
-            let length = method == .HEAD ? (headContentLength ?? body.readableBytes) : body.readableBytes
+            let length = method == .HEAD ? (headContentLength ?? bodyLength) : bodyLength
             Self.writeDecimal(length, into: &out)
         }
         if !keepAlive {

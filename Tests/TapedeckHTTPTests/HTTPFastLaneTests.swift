@@ -17,12 +17,22 @@ struct LaneResponder: HTTPFastResponder {
 
     func fastResponse(
         method: HTTPMethod, target: UnsafeBufferPointer<UInt8>, headers: PlainHTTPHeaders, allocator: ByteBufferAllocator
-    ) -> HTTPServerResponse? {
+    ) -> ByteBuffer? {
         let t = String(decoding: target, as: UTF8.self)
         guard t.hasPrefix("/fast") else { return nil }
         counts.fast += 1
         let body = "FAST \(method) \(t)" + (headers.contains("x-big") ? String(repeating: "x", count: 3000) : "")
-        return HTTPServerResponse(status: .ok, contentType: "text/plain", body: ByteBuffer(string: body))
+        let r = HTTPServerResponse(status: .ok, contentType: "text/plain", body: ByteBuffer(string: body))
+        if t.hasPrefix("/fast-room") {
+            // The body after room for the head, as the simulator renders it.
+            var b = ByteBuffer(repeating: 0, count: 300)
+            b.moveReaderIndex(forwardBy: 300)
+            b.writeString(body)
+            var scratch = ByteBuffer()
+            r.prependHead(to: &b, method: method, keepAlive: true, scratch: &scratch)
+            return b
+        }
+        return r.encoded(method: method, version: .http1_1, keepAlive: true)
     }
 
     func rejection(_ r: HTTPServerRejection, allocator: ByteBufferAllocator) -> HTTPServerResponse {
@@ -77,6 +87,16 @@ struct LaneConnection {
         #expect(out.contains("Content-Length: \(15 + 3000)\r\n"))
         #expect(c.counts.fast == 3 && c.counts.full == 0)
         #expect(c.channel.isActive)
+        // A head written into the room before a body, and a body with too little room: the same bytes.
+        try c.send("GET /fast-room HTTP/1.1\r\nX-Big: 1\r\n\r\nGET /fast-room HTTP/1.1\r\n\r\n")
+        let roomy = try c.output()
+        #expect(roomy.hasPrefix("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 3019\r\n\r\nFAST GET /fast-roomxxx"))
+        #expect(LaneConnection.bodies(roomy).map(\.count) == [3019, 19])
+        var tight = ByteBuffer(string: "xbody")
+        tight.moveReaderIndex(forwardBy: 1)
+        var scratch = ByteBuffer()
+        HTTPServerResponse(status: .notFound, body: ByteBuffer()).prependHead(to: &tight, method: .GET, keepAlive: false, scratch: &scratch)
+        #expect(String(buffer: tight) == "HTTP/1.1 404 Not Found\r\nContent-Length: 4\r\nConnection: close\r\n\r\nbody")
     }
 
     @Test func stepsOutForGoodAtTheFirstRequestItDoesNotTake() throws {
