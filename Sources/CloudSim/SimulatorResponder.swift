@@ -42,7 +42,7 @@ struct SimulatorResponder: HTTPFastResponder {
     /// `AliyunAPI.answerHeadroom`); the connection's answer buffer is still reused once it is written.
     mutating func fastResponse(
         method: HTTPMethod, target: UnsafeBufferPointer<UInt8>, headers: PlainHTTPHeaders, allocator: ByteBufferAllocator
-    ) -> ByteBuffer? {
+    ) -> HTTPFastAnswer? {
         guard var r = simulator.referenceAnswer(target: target, hasVersionHeader: headers.contains("x-acs-version"), cache: &cache)
         else { return nil }
         let head = HTTPServerResponse(
@@ -54,7 +54,7 @@ struct SimulatorResponder: HTTPFastResponder {
         head.prependHead(to: &wire, method: method, keepAlive: true, scratch: &headScratch)
         // One very large answer's memory is not kept for the connection's lifetime.
         if wire.capacity <= Simulator.keptAnswerBytes { cache.answer = wire }
-        return wire
+        return .wire(wire)
     }
 
     /// `GET /__tapedeck/status` (the proxy answers the same path with its own status).

@@ -3,12 +3,23 @@ import NIOHTTP1
 
 /// A responder that can also answer a plain request (see `PlainHTTPRequest`) straight from its bytes.
 public protocol HTTPFastResponder: HTTPResponder {
-    /// The answer to a plain request as it goes on the wire (head and body; keep-alive, HTTP/1.1: see
-    /// `HTTPServerResponse.encoded` and `prependHead`), or nil to leave the request, and the rest of its
-    /// connection, to the full path. It must be the answer `respond(to:context:)` gives the same request.
+    /// The answer to a plain request, or nil to leave the request, and the rest of its connection, to the
+    /// full path. It must be the answer `respond(to:context:)` gives the same request.
     mutating func fastResponse(
         method: HTTPMethod, target: UnsafeBufferPointer<UInt8>, headers: PlainHTTPHeaders, allocator: ByteBufferAllocator
-    ) -> ByteBuffer?
+    ) -> HTTPFastAnswer?
+}
+
+/// What a fast responder answers a plain request with.
+public enum HTTPFastAnswer {
+    /// The whole answer as it goes on the wire (head and body, keep-alive, HTTP/1.1: see
+    /// `HTTPServerResponse.encoded` and `prependHead`).
+    case wire(ByteBuffer)
+    /// The answer, framed by the lane as the connection handler frames it.
+    case response(HTTPServerResponse)
+    /// The answer, later: the connection handler takes the request over as if it had parsed it (later
+    /// requests wait for the answer), and the lane steps out.
+    case later(EventLoopFuture<HTTPServerResponse>)
 }
 
 /// Sits before NIO's `HTTPRequestDecoder` and answers plain requests itself while a connection sends
@@ -29,6 +40,8 @@ public final class HTTPFastLane<Responder: HTTPFastResponder>: ChannelInboundHan
     private let limits: HTTPServerLimits
     private var needsFlush = false
     private var steppedOut = false
+    /// Reused for the heads of `.response` answers, as `HTTPServerHandler` does.
+    private var outBuffer = ByteBuffer()
 
     public init(server: HTTPServerHandler<Responder>, limits: HTTPServerLimits) {
         self.server = server
@@ -40,23 +53,38 @@ public final class HTTPFastLane<Responder: HTTPFastResponder>: ChannelInboundHan
         var input = unwrapInboundIn(data)
         let allocator = context.channel.allocator
         let now = context.eventLoop.now
-        while input.readableBytes > 0 {
+        var adopted = false
+        while input.readableBytes > 0 && !adopted {
             let taken = input.withUnsafeReadableBytes { bytes -> Int? in
                 guard let plain = PlainHTTPRequest.parse(bytes, limits: limits) else { return nil }
                 let target = UnsafeBufferPointer(rebasing: bytes.bindMemory(to: UInt8.self)[plain.target])
-                guard
-                    let r = server.fastResponse(
-                        method: plain.method, target: target, headers: PlainHTTPHeaders(bytes, plain), allocator: allocator, now: now)
-                else { return nil }
-                write(r, context)
+                let answer = server.fastResponse(
+                    method: plain.method, target: target, headers: PlainHTTPHeaders(bytes, plain), allocator: allocator, now: now)
+                switch answer {
+                case nil:
+                    return nil
+                case .wire(let bytes)?:
+                    context.write(wrapOutboundOut(bytes), promise: nil)
+                case .response(let r)?:
+                    if let body = r.frame(into: &outBuffer, method: plain.method, version: .http1_1, keepAlive: true) {
+                        context.write(wrapOutboundOut(outBuffer), promise: nil)
+                        context.write(wrapOutboundOut(body), promise: nil)
+                    } else {
+                        context.write(wrapOutboundOut(outBuffer), promise: nil)
+                    }
+                    HTTPServerResponse.trim(&outBuffer)
+                case .later?:
+                    adopted = true  // the handler has the request; what follows is its to read
+                }
+                needsFlush = true
                 return plain.length
             }
             guard let taken else { break }
             input.moveReaderIndex(forwardBy: taken)
         }
-        guard input.readableBytes > 0 else { return }
+        guard input.readableBytes > 0 || adopted else { return }
         stepOut(context)
-        context.fireChannelRead(wrapInboundOut(input))
+        if input.readableBytes > 0 { context.fireChannelRead(wrapInboundOut(input)) }
     }
 
     public func channelReadComplete(context: ChannelHandlerContext) {
@@ -76,14 +104,11 @@ public final class HTTPFastLane<Responder: HTTPFastResponder>: ChannelInboundHan
     private func stepOut(_ context: ChannelHandlerContext) {
         guard !steppedOut else { return }
         steppedOut = true
+        outBuffer = ByteBuffer()
         if needsFlush {
             needsFlush = false
             context.flush()  // the lane's answers go out before any of the full path's
         }
     }
 
-    private func write(_ answer: ByteBuffer, _ context: ChannelHandlerContext) {
-        context.write(wrapOutboundOut(answer), promise: nil)
-        needsFlush = true
-    }
 }

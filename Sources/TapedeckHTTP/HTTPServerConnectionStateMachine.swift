@@ -124,6 +124,12 @@ public struct HTTPServerConnectionStateMachine {
         }
     }
 
+    /// A complete plain request that a fast lane read (no body, keep-alive) is with the responder.
+    public mutating func adopt(_ head: HTTPRequestHead) {
+        guard case .idle = state else { return }
+        state = .responding(head, closeAfter: false)
+    }
+
     /// What llhttp takes for an upgrade (after which NIO's decoder stops): an `Upgrade` header that the
     /// `Connection` header names, on a request other than `CONNECT` (that one is handed over on purpose).
     static func offersUpgrade(_ head: HTTPRequestHead) -> Bool {

@@ -65,13 +65,20 @@ public final class HTTPServerHandler<Responder: HTTPResponder>: ChannelDuplexHan
         self.machine = HTTPServerConnectionStateMachine(limits: limits)
     }
 
+    /// This handler's context, for answers a fast lane hands over (`HTTPFastAnswer.later`).
+    private var laneContext: ChannelHandlerContext?
+
     public func handlerAdded(context: ChannelHandlerContext) {
+        laneContext = context
         readAhead = (try? context.channel.syncOptions?.getOption(.allowRemoteHalfClosure)) ?? false
         lastActivity = context.eventLoop.now
         armTimer(context)
     }
 
-    public func handlerRemoved(context: ChannelHandlerContext) { stopTimers() }
+    public func handlerRemoved(context: ChannelHandlerContext) {
+        laneContext = nil
+        stopTimers()
+    }
 
     public func channelInactive(context: ChannelHandlerContext) {
         stopTimers()
@@ -170,16 +177,7 @@ public final class HTTPServerHandler<Responder: HTTPResponder>: ChannelDuplexHan
             case .response(let r):
                 write(r, for: request.head, context)
             case .deferred(let future):
-                future.assumeIsolated().whenComplete { result in
-                    switch result {
-                    case .success(let r): self.write(r, for: request.head, context)
-                    case .failure(let e):
-                        let r = self.responder.rejection(
-                            .init(status: .badGateway, message: "\(e)", head: request.head),
-                            allocator: context.channel.allocator)
-                        self.write(r, for: request.head, context)
-                    }
-                }
+                deliverLater(future, for: request.head, context)
             case .handOver(let r, let handOver):
                 var out = context.channel.allocator.buffer(capacity: 128)
                 r.write(into: &out, method: request.head.method, version: request.head.version, keepAlive: true)
@@ -226,6 +224,17 @@ public final class HTTPServerHandler<Responder: HTTPResponder>: ChannelDuplexHan
         case .close:
             pendingHandOver = nil
             closeWhenWritten(context)
+        }
+    }
+
+    private func deliverLater(_ future: EventLoopFuture<HTTPServerResponse>, for head: HTTPRequestHead, _ context: ChannelHandlerContext) {
+        future.assumeIsolated().whenComplete { result in
+            switch result {
+            case .success(let r): self.write(r, for: head, context)
+            case .failure(let e):
+                let r = self.responder.rejection(.init(status: .badGateway, message: "\(e)", head: head), allocator: context.channel.allocator)
+                self.write(r, for: head, context)
+            }
         }
     }
 
@@ -319,11 +328,19 @@ extension HTTPServerHandler where Responder: HTTPFastResponder {
     func fastResponse(
         method: HTTPMethod, target: UnsafeBufferPointer<UInt8>, headers: PlainHTTPHeaders, allocator: ByteBufferAllocator,
         now: NIODeadline
-    ) -> ByteBuffer? {
-        guard machine.isIdle, !machine.inputEnded, held.isEmpty, quiesceDeadline == nil, pendingHandOver == nil else { return nil }
-        guard let r = responder.fastResponse(method: method, target: target, headers: headers, allocator: allocator) else { return nil }
+    ) -> HTTPFastAnswer? {
+        guard machine.isIdle, !machine.inputEnded, held.isEmpty, quiesceDeadline == nil, pendingHandOver == nil, let context = laneContext
+        else { return nil }
+        guard let answer = responder.fastResponse(method: method, target: target, headers: headers, allocator: allocator)
+        else { return nil }
         lastActivity = now
-        return r
+        if case .later(let future) = answer {
+            // As if the decoder had delivered it: the answer is written as a deferred one, in order.
+            let head = HTTPRequestHead(version: .http1_1, method: method, uri: "")
+            machine.adopt(head)
+            deliverLater(future, for: head, context)
+        }
+        return answer
     }
 }
 

@@ -6,7 +6,11 @@ import Testing
 
 /// Answers `/fast…` targets in the lane (`FAST …`), everything through the full path (`FULL …`), and counts both.
 struct LaneResponder: HTTPFastResponder {
-    final class Counts { var fast = 0, full = 0 }
+    final class Counts {
+        var fast = 0, full = 0
+        var loop: EventLoop?
+        var pending: [(EventLoopPromise<HTTPServerResponse>, HTTPServerResponse)] = []
+    }
     let counts: Counts
 
     func respond(to request: HTTPServerRequest, context: ChannelHandlerContext) -> HTTPResponderResult {
@@ -17,7 +21,7 @@ struct LaneResponder: HTTPFastResponder {
 
     func fastResponse(
         method: HTTPMethod, target: UnsafeBufferPointer<UInt8>, headers: PlainHTTPHeaders, allocator: ByteBufferAllocator
-    ) -> ByteBuffer? {
+    ) -> HTTPFastAnswer? {
         let t = String(decoding: target, as: UTF8.self)
         guard t.hasPrefix("/fast") else { return nil }
         counts.fast += 1
@@ -30,9 +34,14 @@ struct LaneResponder: HTTPFastResponder {
             b.writeString(body)
             var scratch = ByteBuffer()
             r.prependHead(to: &b, method: method, keepAlive: true, scratch: &scratch)
-            return b
+            return .wire(b)
         }
-        return r.encoded(method: method, version: .http1_1, keepAlive: true)
+        if t.hasPrefix("/fast-later"), let loop = counts.loop {
+            let p = loop.makePromise(of: HTTPServerResponse.self)
+            counts.pending.append((p, r))
+            return .later(p.futureResult)
+        }
+        return t.hasPrefix("/fast-framed") ? .response(r) : .wire(r.encoded(method: method, version: .http1_1, keepAlive: true))
     }
 
     func rejection(_ r: HTTPServerRejection, allocator: ByteBufferAllocator) -> HTTPServerResponse {
@@ -51,6 +60,7 @@ struct LaneConnection {
         try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)))
         try channel.pipeline.syncOperations.addHandler(server)
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        counts.loop = channel.eventLoop
     }
 
     func send(_ s: String) throws { try channel.writeInbound(ByteBuffer(string: s)) }
@@ -97,6 +107,30 @@ struct LaneConnection {
         var scratch = ByteBuffer()
         HTTPServerResponse(status: .notFound, body: ByteBuffer()).prependHead(to: &tight, method: .GET, keepAlive: false, scratch: &scratch)
         #expect(String(buffer: tight) == "HTTP/1.1 404 Not Found\r\nContent-Length: 4\r\nConnection: close\r\n\r\nbody")
+    }
+
+    @Test func anAnswerLaterIsTheHandlersToWriteInOrderBeforeWhatFollows() throws {
+        let c = try LaneConnection()
+        try c.send("GET /fast-framed1 HTTP/1.1\r\n\r\nGET /fast-later2 HTTP/1.1\r\n\r\nGET /fast3 HTTP/1.1\r\n\r\n")
+        // The first answered; the third waits for the second, on the full path.
+        #expect(LaneConnection.bodies(try c.output()) == ["FAST GET /fast-framed1"])
+        try c.send("GET /fast4 HTTP/1.1\r\n\r\n")
+        #expect(try c.output().isEmpty)
+        let (promise, r) = try #require(c.counts.pending.first)
+        promise.succeed(r)
+        c.channel.embeddedEventLoop.run()
+        #expect(LaneConnection.bodies(try c.output()) == ["FAST GET /fast-later2", "FULL GET /fast3 0", "FULL GET /fast4 0"])
+        #expect(c.counts.fast == 2 && c.counts.full == 2)
+        // A FIN while the answer is pending: the answer still goes out, then the connection closes.
+        let d = try LaneConnection()
+        try d.channel.setOption(.allowRemoteHalfClosure, value: true).wait()
+        try d.send("GET /fast-later HTTP/1.1\r\n\r\n")
+        d.channel.pipeline.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
+        #expect(d.channel.isActive)
+        d.counts.pending[0].0.succeed(d.counts.pending[0].1)
+        d.channel.embeddedEventLoop.run()
+        #expect(LaneConnection.bodies(try d.output()) == ["FAST GET /fast-later"])
+        #expect(!d.channel.isActive)
     }
 
     @Test func stepsOutForGoodAtTheFirstRequestItDoesNotTake() throws {
