@@ -41,7 +41,7 @@ struct SimulatorResponder: HTTPFastResponder {
     /// head goes into the room the rendering left before the body, so the answer is one buffer (see
     /// `AliyunAPI.answerHeadroom`); the connection's answer buffer is still reused once it is written.
     mutating func fastResponse(
-        method: HTTPMethod, target: UnsafeBufferPointer<UInt8>, headers: PlainHTTPHeaders, allocator: ByteBufferAllocator
+        method: HTTPMethod, target: UnsafeBufferPointer<UInt8>, headers: PlainHTTPHeaders, context: ChannelHandlerContext
     ) -> HTTPFastAnswer? {
         guard var r = simulator.referenceAnswer(target: target, hasVersionHeader: headers.contains("x-acs-version"), cache: &cache)
         else { return nil }

@@ -85,6 +85,9 @@ final class ParseCache {
         var profile: MatchProfile
     }
     private var shapes = [Slot<Shape>?](repeating: nil, count: ParseCache.slots)
+    /// The same two tables for requests the fast lane read, by their bytes (see `ParseCache+Bytes`).
+    var byBytes = [BytesSlot?](repeating: nil, count: ParseCache.slots)
+    var shapesByBytes = [BytesSlot?](repeating: nil, count: ParseCache.slots)
 
     /// The key and profile of an earlier request that `request` differs from only in volatile values, if any.
     func lookupShape(_ request: ProxyEngine.ClientRequest, session: CassetteSession, keyed: Bool) -> (key: RequestKey?, profile: MatchProfile)? {
@@ -113,7 +116,11 @@ final class ParseCache {
     /// has a `#` (where a fragment begins is the target parser's business).
     static func shapeSlot(_ uri: String) -> Int? {
         var uri = uri
-        return uri.withUTF8 { b -> Int? in
+        return uri.withUTF8 { shapeSlot($0) }
+    }
+
+    static func shapeSlot(_ b: UnsafeBufferPointer<UInt8>) -> Int? {
+        do {
             guard let base = b.baseAddress, memchr(base, Int32(UInt8(ascii: "#")), b.count) == nil else { return nil }
             let end = base + b.count
             var h: UInt64 = 0xCBF2_9CE4_8422_2325
@@ -143,7 +150,11 @@ final class ParseCache {
     /// escape (`%`, `+`) is never volatile here, so its value must match (the full parse decides such requests).
     static func volatileParameters(of uri: String, in names: Set<String>) -> UInt64 {
         var uri = uri
-        return uri.withUTF8 { b -> UInt64 in
+        return uri.withUTF8 { volatileParameters(of: $0, in: names) }
+    }
+
+    static func volatileParameters(of b: UnsafeBufferPointer<UInt8>, in names: Set<String>) -> UInt64 {
+        do {
             guard let q = b.firstIndex(of: UInt8(ascii: "?")) else { return 0 }
             var mask: UInt64 = 0
             var index = 0
@@ -169,8 +180,12 @@ final class ParseCache {
     /// only the same name, and an `=` in both or neither.
     static func sameExceptVolatileValues(_ a: String, _ b: String, volatile: UInt64) -> Bool {
         var a = a, b = b
-        return a.withUTF8 { x in
-            b.withUTF8 { y in
+        return a.withUTF8 { x in b.withUTF8 { y in sameExceptVolatileValues(x, y, volatile: volatile) } }
+    }
+
+    static func sameExceptVolatileValues(_ x: UnsafeBufferPointer<UInt8>, _ y: UnsafeBufferPointer<UInt8>, volatile: UInt64) -> Bool {
+        do {
+            do {
                 guard let xs = x.baseAddress, let ys = y.baseAddress else { return false }
                 let xe = xs + x.count, ye = ys + y.count
                 guard let q = find(UInt8(ascii: "?"), from: xs, to: xe), q - xs < y.count, memcmp(xs, ys, q - xs + 1) == 0
@@ -221,9 +236,13 @@ final class ParseCache {
     }
 
     static func slot(_ uri: String) -> Int {
-        var h = UInt64(truncatingIfNeeded: uri.utf8.count) &* 0x9E37_79B9_7F4A_7C15
-        _ = uri.utf8.withContiguousStorageIfAvailable { b in
-            guard let base = b.baseAddress else { return }
+        uri.utf8.withContiguousStorageIfAvailable { slot($0) } ?? slot(UnsafeBufferPointer(start: nil, count: 0))
+    }
+
+    static func slot(_ b: UnsafeBufferPointer<UInt8>) -> Int {
+        var h = UInt64(truncatingIfNeeded: b.count) &* 0x9E37_79B9_7F4A_7C15
+        do {
+            guard let base = b.baseAddress else { return Self.finish(h) }
             let raw = UnsafeRawPointer(base)
             if b.count >= 8 {
                 h ^= raw.loadUnaligned(as: UInt64.self) &* 0xC2B2_AE3D_27D4_EB4F
@@ -233,6 +252,11 @@ final class ParseCache {
                 for byte in b { h = (h ^ UInt64(byte)) &* 0x100_0000_01B3 }
             }
         }
+        return Self.finish(h)
+    }
+
+    private static func finish(_ hash: UInt64) -> Int {
+        var h = hash
         h ^= h >> 29
         h &*= 0xBF58_476D_1CE4_E5B9
         h ^= h >> 32

@@ -215,26 +215,86 @@ public final class ProxyEngine: Sendable {
     func handle(_ request: ClientRequest, on loop: EventLoop) -> Answer {
         let allocator = ByteBufferAllocator()
         let (mode, session) = state.withLock { ($0.mode, $0.session) }
-        let keyed = mode != .passthrough
-        let cache = parseCache(on: loop)
         let parsed: Parsed
-        if let hit = cache?.lookup(request, session: session, keyed: keyed) {
-            parsed = hit
-            stats.parsesReused.add(1, ordering: .relaxed)
-        } else {
-            // A freshly signed request of a known shape reuses that shape's key; only the request is parsed.
-            let known = cache?.lookupShape(request, session: session, keyed: keyed)
-            switch parse(request, session: session, keyed: keyed, known: known) {
-            case .success(let p): parsed = p
-            case .failure(let f): return .now(fail(f, shape: ProxyFailure.shape(rawRequest: request.head), allocator: allocator))
-            }
-            if known != nil {
-                stats.keysReused.add(1, ordering: .relaxed)
-            } else {
-                cache?.store(parsed, for: request, session: session, keyed: keyed)
-                cache?.storeShape(parsed, for: request, session: session, keyed: keyed)
-            }
+        switch parse(request, session: session, keyed: mode != .passthrough, cache: parseCache(on: loop)) {
+        case .success(let p): parsed = p
+        case .failure(let f): return .now(fail(f, shape: ProxyFailure.shape(rawRequest: request.head), allocator: allocator))
         }
+        return answer(request, parsed, mode: mode, session: session, on: loop, allocator: allocator)
+    }
+
+    /// `parse` through `loop`'s cache: a byte-identical request's parse, or the key of the last request of its shape.
+    private func parse(_ request: ClientRequest, session: CassetteSession, keyed: Bool, cache: ParseCache?) -> Result<Parsed, ProxyFailure> {
+        if let hit = cache?.lookup(request, session: session, keyed: keyed) {
+            stats.parsesReused.add(1, ordering: .relaxed)
+            return .success(hit)
+        }
+        // A freshly signed request of a known shape reuses that shape's key; only the request is parsed.
+        let known = cache?.lookupShape(request, session: session, keyed: keyed)
+        let result = parse(request, session: session, keyed: keyed, known: known)
+        guard case .success(let parsed) = result else { return result }
+        if known != nil {
+            stats.keysReused.add(1, ordering: .relaxed)
+        } else {
+            cache?.store(parsed, for: request, session: session, keyed: keyed)
+            cache?.storeShape(parsed, for: request, session: session, keyed: keyed)
+        }
+        return result
+    }
+
+    /// A plain request the fast lane read (GET or POST, no body, HTTP/1.1, origin-form, no tunnel), as its bytes:
+    /// answered in replay mode, where a repeated or freshly signed request is matched by its bytes alone
+    /// (`ParseCache+Bytes`); nil in other modes (the lane leaves it to `handle`). A request whose key misses
+    /// or is used up goes through `handle`, whose answer explains it.
+    func handlePlain(method: HTTPMethod, target: UnsafeBufferPointer<UInt8>, headers: PlainHTTPHeaders, on loop: EventLoop) -> Answer? {
+        let (mode, session) = state.withLock { ($0.mode, $0.session) }
+        guard mode == .replay, let cache = parseCache(on: loop) else { return nil }
+        func request() -> ClientRequest {
+            let head = HTTPRequestHead(
+                version: .http1_1, method: method, uri: String(decoding: target, as: UTF8.self), headers: headers.httpHeaders())
+            return ClientRequest(head: head, body: nil, tunnel: nil)
+        }
+        var parsed: Parsed
+        var ofShape = false
+        if let hit = cache.lookup(method: method, target: target, headers: headers.bytes, session: session) {
+            stats.parsesReused.add(1, ordering: .relaxed)
+            parsed = hit
+        } else if let known = cache.lookupShape(method: method, target: target, headers: headers.bytes, session: session) {
+            stats.keysReused.add(1, ordering: .relaxed)
+            parsed = known
+            ofShape = true
+        } else {
+            let full = request()
+            switch parse(full, session: session, keyed: true, cache: cache) {
+            case .success(let p): parsed = p
+            case .failure(let f):
+                return .now(fail(f, shape: ProxyFailure.shape(rawRequest: full.head), allocator: ByteBufferAllocator()))
+            }
+            cache.store(parsed, method: method, target: target, headers: headers.bytes, session: session)
+        }
+        let recorder = Recorder(session: session, isSelf: isSelf)
+        switch recorder.decide(parsed.recorder, mode: mode) {
+        case .replay(let entry):
+            stats.hits.add(1, ordering: .relaxed)
+            return replay(entry, session: session, shape: parsed.shape, on: loop, allocator: ByteBufferAllocator())
+        case .fail(var failure):
+            if ofShape, case .success(let own) = parse(request(), session: session, keyed: true) {
+                // A miss or a used-up key (nothing was taken): explained from this request's own values, not
+                // those of the request whose shape it had.
+                parsed = own
+                if case .fail(let f) = recorder.decide(own.recorder, mode: mode) { failure = f }
+            }
+            if failure.status == .notFound { stats.misses.add(1, ordering: .relaxed) }
+            return .now(fail(failure, shape: parsed.shape, allocator: ByteBufferAllocator()))
+        case .forward:
+            return handle(request(), on: loop)  // not in replay mode; kept whole should that change
+        }
+    }
+
+    private func answer(
+        _ request: ClientRequest, _ parsed: Parsed, mode: ProxyMode, session: CassetteSession, on loop: EventLoop,
+        allocator: ByteBufferAllocator
+    ) -> Answer {
         switch Recorder(session: session, isSelf: isSelf).decide(parsed.recorder, mode: mode) {
         case .replay(let entry):
             stats.hits.add(1, ordering: .relaxed)

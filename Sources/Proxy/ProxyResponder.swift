@@ -5,7 +5,7 @@ import TapedeckHTTP
 
 /// One client connection's answers: control-API calls, `CONNECT` turned into an intercepted TLS tunnel,
 /// and everything else handed to the `ProxyEngine`. The HTTP mechanics are `HTTPServerHandler`'s.
-struct ProxyResponder: HTTPResponder {
+struct ProxyResponder: HTTPFastResponder {
     let engine: ProxyEngine
     let control: ControlAPI
     let authority: CertificateAuthority?
@@ -28,6 +28,21 @@ struct ProxyResponder: HTTPResponder {
         switch engine.handle(.init(head: h, body: request.body, tunnel: tunnel), on: context.eventLoop) {
         case .now(let response): return .response(response)
         case .later(let future): return .deferred(future)
+        }
+    }
+
+    /// The fast lane's plain requests, in replay mode: not a control call, not from a browser (an `Origin` or a
+    /// `Sec-Fetch-Site` is `browserRefusal`'s to judge), not re-signed; the rest is `ProxyEngine.handlePlain`.
+    func fastResponse(
+        method: HTTPMethod, target: UnsafeBufferPointer<UInt8>, headers: PlainHTTPHeaders, context: ChannelHandlerContext
+    ) -> HTTPFastAnswer? {
+        guard tunnel == nil, engine.configuration.resigner == nil, !target.starts(with: ControlAPI.prefix.utf8),
+            !headers.contains("origin"), !headers.contains("sec-fetch-site"),
+            let answer = engine.handlePlain(method: method, target: target, headers: headers, on: context.eventLoop)
+        else { return nil }
+        switch answer {
+        case .now(let response): return .response(response)
+        case .later(let future): return .later(future)
         }
     }
 

@@ -104,10 +104,13 @@ public final class ProxyServer: Service, Sendable {
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
-                    try sync.addHandler(RequestLineSniffer())
-                    try sync.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .forwardBytes)), name: "decoder")
                     let responder = ProxyResponder(engine: engine, control: control, authority: authority, tunnel: nil)
-                    try sync.addHandler(HTTPServerHandler(responder: responder, limits: engine.configuration.limits))
+                    let server = HTTPServerHandler(responder: responder, limits: engine.configuration.limits)
+                    try sync.addHandler(RequestLineSniffer())
+                    // Replay's plain requests are answered from their bytes (see ProxyEngine.handlePlain).
+                    try sync.addHandler(HTTPFastLane(server: server, limits: engine.configuration.limits))
+                    try sync.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .forwardBytes)), name: "decoder")
+                    try sync.addHandler(server)
                 }
             }
         let channel: Channel

@@ -6,7 +6,7 @@ public protocol HTTPFastResponder: HTTPResponder {
     /// The answer to a plain request, or nil to leave the request, and the rest of its connection, to the
     /// full path. It must be the answer `respond(to:context:)` gives the same request.
     mutating func fastResponse(
-        method: HTTPMethod, target: UnsafeBufferPointer<UInt8>, headers: PlainHTTPHeaders, allocator: ByteBufferAllocator
+        method: HTTPMethod, target: UnsafeBufferPointer<UInt8>, headers: PlainHTTPHeaders, context: ChannelHandlerContext
     ) -> HTTPFastAnswer?
 }
 
@@ -49,9 +49,8 @@ public final class HTTPFastLane<Responder: HTTPFastResponder>: ChannelInboundHan
     }
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard !steppedOut else { return context.fireChannelRead(data) }
+        guard !steppedOut else { return context.fireChannelRead(data) }  // (until it has left)
         var input = unwrapInboundIn(data)
-        let allocator = context.channel.allocator
         let now = context.eventLoop.now
         var adopted = false
         while input.readableBytes > 0 && !adopted {
@@ -59,7 +58,7 @@ public final class HTTPFastLane<Responder: HTTPFastResponder>: ChannelInboundHan
                 guard let plain = PlainHTTPRequest.parse(bytes, limits: limits) else { return nil }
                 let target = UnsafeBufferPointer(rebasing: bytes.bindMemory(to: UInt8.self)[plain.target])
                 let answer = server.fastResponse(
-                    method: plain.method, target: target, headers: PlainHTTPHeaders(bytes, plain), allocator: allocator, now: now)
+                    method: plain.method, target: target, headers: PlainHTTPHeaders(bytes, plain), context: context, now: now)
                 switch answer {
                 case nil:
                     return nil
@@ -85,6 +84,7 @@ public final class HTTPFastLane<Responder: HTTPFastResponder>: ChannelInboundHan
         guard input.readableBytes > 0 || adopted else { return }
         stepOut(context)
         if input.readableBytes > 0 { context.fireChannelRead(wrapInboundOut(input)) }
+        leave(context)
     }
 
     public func channelReadComplete(context: ChannelHandlerContext) {
@@ -97,8 +97,10 @@ public final class HTTPFastLane<Responder: HTTPFastResponder>: ChannelInboundHan
 
     /// On a graceful shutdown the connection handler decides what is still answered.
     public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if event is ChannelShouldQuiesceEvent { stepOut(context) }
+        guard event is ChannelShouldQuiesceEvent else { return context.fireUserInboundEventTriggered(event) }
+        stepOut(context)
         context.fireUserInboundEventTriggered(event)
+        leave(context)
     }
 
     private func stepOut(_ context: ChannelHandlerContext) {
@@ -109,6 +111,11 @@ public final class HTTPFastLane<Responder: HTTPFastResponder>: ChannelInboundHan
             needsFlush = false
             context.flush()  // the lane's answers go out before any of the full path's
         }
+    }
+
+    /// Out of the pipeline once stepped out (a `CONNECT` tunnel's TLS bytes then flow past no lane).
+    private func leave(_ context: ChannelHandlerContext) {
+        context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
     }
 
 }

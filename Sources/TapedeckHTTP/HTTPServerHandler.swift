@@ -66,17 +66,17 @@ public final class HTTPServerHandler<Responder: HTTPResponder>: ChannelDuplexHan
     }
 
     /// This handler's context, for answers a fast lane hands over (`HTTPFastAnswer.later`).
-    private var laneContext: ChannelHandlerContext?
+    private var ownContext: ChannelHandlerContext?
 
     public func handlerAdded(context: ChannelHandlerContext) {
-        laneContext = context
+        ownContext = context
         readAhead = (try? context.channel.syncOptions?.getOption(.allowRemoteHalfClosure)) ?? false
         lastActivity = context.eventLoop.now
         armTimer(context)
     }
 
     public func handlerRemoved(context: ChannelHandlerContext) {
-        laneContext = nil
+        ownContext = nil
         stopTimers()
     }
 
@@ -326,12 +326,12 @@ extension HTTPServerHandler where Responder: HTTPFastResponder {
     /// A plain request the fast lane in front of this handler read: its answer when this connection is idle
     /// here (nothing received, held, answered or shutting down) and the responder takes it, else nil.
     func fastResponse(
-        method: HTTPMethod, target: UnsafeBufferPointer<UInt8>, headers: PlainHTTPHeaders, allocator: ByteBufferAllocator,
+        method: HTTPMethod, target: UnsafeBufferPointer<UInt8>, headers: PlainHTTPHeaders, context laneContext: ChannelHandlerContext,
         now: NIODeadline
     ) -> HTTPFastAnswer? {
-        guard machine.isIdle, !machine.inputEnded, held.isEmpty, quiesceDeadline == nil, pendingHandOver == nil, let context = laneContext
+        guard machine.isIdle, !machine.inputEnded, held.isEmpty, quiesceDeadline == nil, pendingHandOver == nil, let context = ownContext
         else { return nil }
-        guard let answer = responder.fastResponse(method: method, target: target, headers: headers, allocator: allocator)
+        guard let answer = responder.fastResponse(method: method, target: target, headers: headers, context: laneContext)
         else { return nil }
         lastActivity = now
         if case .later(let future) = answer {

@@ -136,6 +136,27 @@ public struct PlainHTTPHeaders {
         lines = UnsafeBufferPointer(rebasing: bytes.bindMemory(to: UInt8.self)[request.headers])
     }
 
+    /// The header lines as they arrived, each ending in CRLF.
+    public var bytes: UnsafeBufferPointer<UInt8> { lines }
+
+    /// The headers as NIO's decoder gives them: in order, each value without its leading whitespace (llhttp
+    /// keeps trailing whitespace).
+    public func httpHeaders() -> HTTPHeaders {
+        var headers = HTTPHeaders()
+        var i = 0
+        while i < lines.count {
+            let colon = lines[i...].firstIndex(of: UInt8(ascii: ":")) ?? lines.count
+            let cr = lines[colon...].firstIndex(of: UInt8(ascii: "\r")) ?? lines.count
+            var v = colon + 1
+            while v < cr && (lines[v] == 0x20 || lines[v] == 0x09) { v += 1 }
+            headers.add(
+                name: String(decoding: UnsafeBufferPointer(rebasing: lines[i..<colon]), as: UTF8.self),
+                value: String(decoding: UnsafeBufferPointer(rebasing: lines[v..<cr]), as: UTF8.self))
+            i = cr + 2
+        }
+        return headers
+    }
+
     /// Whether a header is named `lowercasedName` (compared ignoring ASCII case).
     public func contains(_ lowercasedName: StaticString) -> Bool {
         let want = UnsafeBufferPointer(start: lowercasedName.utf8Start, count: lowercasedName.utf8CodeUnitCount)

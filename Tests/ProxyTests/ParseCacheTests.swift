@@ -223,6 +223,80 @@ import Testing
         }
     }
 
+    /// The same for the fast lane's table, by the requests' bytes: a shape found gives the key, profile and error
+    /// shape a full parse gives, and a volatile value that does not decode (the full parse refuses it) is no shape.
+    @Test func aShapeFoundByBytesGivesTheKeyAFullParseGives() async throws {
+        let path = tempCassette("parse-cache-shape-bytes")
+        defer {
+            try? FileManager.default.removeItem(atPath: path)
+            try? FileManager.default.removeItem(atPath: path + ".idx")
+        }
+        try await TestProxy.with(cassette: path, mode: .record, upstream: "http://127.0.0.1:9", configure: { $0.threads = 1 }) {
+            proxy in
+            let engine = proxy.engine
+            let session = engine.session
+            var rng = SplitMix64(seed: 13)
+            func pick<T>(_ xs: [T]) -> T { xs[Int(rng.next() % UInt64(xs.count))] }
+            let values = ["", "a", "sg-1", "sg-2", "x%2By", "a+b", "2026-12-04T10%3A00%3A00Z", "%zz", "%C3%28", "a=b", "JSON", "xml", "%E2%82%AC"]
+            let volatileNames = ["Signature", "SignatureNonce", "Timestamp", "AccessKeyId", "SecurityToken", "SignatureType", "ClientToken"]
+            let stableNames = ["Action", "RegionId", "SecurityGroupId.1", "Format", "Version", "SignatureMethod"]
+            func uri(_ params: [(String, String)]) -> String { "/?" + params.map { "\($0.0)=\($0.1)" }.joined(separator: "&") }
+            let headerBlock = Array("Host: ecs.aliyuncs.com\r\nUser-Agent: sdk\r\n".utf8)
+            func request(_ uri: String) -> ProxyEngine.ClientRequest {
+                .init(
+                    head: HTTPRequestHead(
+                        version: .http1_1, method: .GET, uri: uri, headers: ["Host": "ecs.aliyuncs.com", "User-Agent": "sdk"]),
+                    body: nil, tunnel: nil)
+            }
+            func key(_ r: Result<ProxyEngine.Parsed, ProxyFailure>) -> String {
+                switch r {
+                case .success(let p): return "\(p.recorder.key?.string ?? "-") \(p.recorder.profile.name) \(p.shape)"
+                case .failure(let f): return "failure \(f.message)"
+                }
+            }
+            var volatileOnly = 0, found = 0, refused = 0
+            for _ in 0..<3000 {
+                // A first request that parses (no value that fails to decode); its changes may bring one.
+                var params = (stableNames + volatileNames).filter { _ in rng.next() % 8 != 0 }.map { ($0, pick(Array(values.dropFirst(2).prefix(5)) + ["", "a"])) }
+                params.shuffle(using: &rng)
+                let cache = ParseCache()
+                let first = uri(params)
+                guard case .success(let parsed) = engine.parse(request(first), session: session) else { continue }
+                Array(first.utf8).withUnsafeBufferPointer { t in
+                    headerBlock.withUnsafeBufferPointer { h in cache.store(parsed, method: .GET, target: t, headers: h, session: session) }
+                }
+                var changed = params
+                let onlyVolatile = rng.next() % 2 == 0
+                if onlyVolatile {
+                    for i in changed.indices where volatileNames.contains(changed[i].0) { changed[i].1 = pick(values) }
+                } else if !changed.isEmpty {
+                    let i = Int(rng.next() % UInt64(changed.count))
+                    switch rng.next() % 4 {
+                    case 0: changed[i].1 = pick(values) + "1"
+                    case 1: changed[i].0 = changed[i].0.lowercased()
+                    case 2: changed.remove(at: i)
+                    default: changed.append((pick(stableNames + volatileNames), pick(values)))
+                    }
+                }
+                let second = uri(changed)
+                let known = Array(second.utf8).withUnsafeBufferPointer { t in
+                    headerBlock.withUnsafeBufferPointer { h in cache.lookupShape(method: .GET, target: t, headers: h, session: session) }
+                }
+                let full = key(engine.parse(request(second), session: session))
+                if onlyVolatile && parsed.recorder.profile.name == "aliyun-rpc" && params.contains(where: { volatileNames.contains($0.0) }) {
+                    volatileOnly += 1
+                    if full.hasPrefix("failure") { refused += 1 }
+                    #expect((known != nil) == !full.hasPrefix("failure"), "\(first) then \(second)")
+                }
+                guard let known else { continue }
+                found += 1
+                #expect(key(.success(known)) == full, "\(first) then \(second)")
+            }
+            #expect(refused > 50, "\(refused) changes to volatile values that do not decode")
+            #expect(volatileOnly > 300 && found >= volatileOnly - refused, "\(volatileOnly) changed in volatile values alone, \(found) found")
+        }
+    }
+
     @Test func shapesCompareEverythingButVolatileValues() {
         let names: Set<String> = ["SignatureNonce", "Signature"]
         let base = "/p?Action=A&SignatureNonce=1&Signature=x%2B&Id=2"

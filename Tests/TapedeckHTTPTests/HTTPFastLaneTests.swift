@@ -20,7 +20,7 @@ struct LaneResponder: HTTPFastResponder {
     }
 
     func fastResponse(
-        method: HTTPMethod, target: UnsafeBufferPointer<UInt8>, headers: PlainHTTPHeaders, allocator: ByteBufferAllocator
+        method: HTTPMethod, target: UnsafeBufferPointer<UInt8>, headers: PlainHTTPHeaders, context: ChannelHandlerContext
     ) -> HTTPFastAnswer? {
         let t = String(decoding: target, as: UTF8.self)
         guard t.hasPrefix("/fast") else { return nil }

@@ -126,6 +126,8 @@ import Testing
                 return "\(line[..<c]):\(line[line.index(after: c)...].drop { $0 == " " || $0 == "\t" })"
             }
             #expect(head.headers.map { "\($0.name):\($0.value)" } == mine, "\(text.debugDescription)")
+            let built = bytes.withUnsafeBytes { PlainHTTPHeaders($0, plain).httpHeaders() }
+            #expect(built.map { "\($0.name):\($0.value)" } == head.headers.map { "\($0.name):\($0.value)" })
             let next = try channel.readInbound(as: HTTPServerRequestPart.self)
             guard case .end? = next else {
                 Issue.record("llhttp saw more than a head for \(text.debugDescription): \(String(describing: next))")
