@@ -29,6 +29,7 @@ public enum HTTPResponderResult {
 /// - pipelined requests are answered in order: while an answer is being produced, input is held and no
 ///   more is read;
 /// - closes connections idle (or stalled mid-request) for `idleTimeout`;
+/// - reads no more input while the client leaves its answers unread (the socket is not writable);
 /// - synchronous answers are flushed once per read batch.
 public final class HTTPServerHandler<Responder: HTTPResponder>: ChannelDuplexHandler, RemovableChannelHandler {
     public typealias InboundIn = HTTPServerRequestPart
@@ -128,7 +129,22 @@ public final class HTTPServerHandler<Responder: HTTPResponder>: ChannelDuplexHan
     }
 
     public func read(context: ChannelHandlerContext) {
-        if wantsInput { context.read() } else { readHeld = true }
+        if mayRead(context) { context.read() } else { readHeld = true }
+    }
+
+    /// A client that sends requests and reads no answers fills the socket: past the write buffer's high-water
+    /// mark no more input is read (answers would pile up in memory without bound) until it drains below the
+    /// low mark. Lingering input is only dropped, so it is read regardless.
+    private func mayRead(_ context: ChannelHandlerContext) -> Bool {
+        wantsInput && (context.channel.isWritable || machine.isLingering)
+    }
+
+    public func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if readHeld && mayRead(context) {
+            readHeld = false
+            context.read()
+        }
+        context.fireChannelWritabilityChanged()
     }
 
     /// Whether to read now: waiting for a request, or (read-ahead) producing an answer with nothing held.
@@ -287,7 +303,7 @@ public final class HTTPServerHandler<Responder: HTTPResponder>: ChannelDuplexHan
         // Pipelined requests that waited for this answer.
         while machine.waitsForInput, let part = held.popFirst() { process(part, context) }
         if held.isEmpty { act(machine.inputDrained(), nil, context) }  // after a FIN: close once all is answered
-        if readHeld && wantsInput {
+        if readHeld && mayRead(context) {
             readHeld = false
             context.read()
         }

@@ -133,6 +133,29 @@ struct LaneConnection {
         #expect(!d.channel.isActive)
     }
 
+    /// A client that pipelines requests and reads no answers: once the socket is not writable no more input is
+    /// read (through the lane or the full path), and reading resumes when it drains.
+    @Test func answersLeftUnreadStopTheReading() throws {
+        for viaLane in [true, false] {
+            let c = try LaneConnection()
+            let reads = ReadCounter()
+            try c.channel.pipeline.syncOperations.addHandler(reads, position: .first)
+            let target = viaLane ? "/fast" : "/full"
+            try c.send("GET \(target)1 HTTP/1.1\r\n\r\n")
+            c.channel.read()
+            #expect(reads.reads == 1)
+            c.channel.isWritable = false
+            try c.send("GET \(target)2 HTTP/1.1\r\n\r\n")
+            c.channel.read()
+            c.channel.read()
+            #expect(reads.reads == 1, "no read while the answers are not taken")
+            c.channel.isWritable = true
+            c.channel.pipeline.fireChannelWritabilityChanged()
+            #expect(reads.reads == 2, "the held read once they drain")
+            #expect(LaneConnection.bodies(try c.output()).count == 2)
+        }
+    }
+
     @Test func stepsOutForGoodAtTheFirstRequestItDoesNotTake() throws {
         let c = try LaneConnection()
         // A body, then plain requests pipelined behind it: all answered, in order, by the full path.
