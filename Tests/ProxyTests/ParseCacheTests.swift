@@ -154,6 +154,19 @@ import Testing
         }
     }
 
+    /// Query values for the random requests below: plain, escaped, one that does not decode.
+    static let values = ["", "a", "sg-1", "sg-2", "x%2By", "a+b", "2026-12-04T10%3A00%3A00Z", "%zz", "a=b", "JSON", "xml", "%E2%82%AC"]
+    static let volatileNames = ["Signature", "SignatureNonce", "Timestamp", "AccessKeyId", "SecurityToken", "SignatureType", "ClientToken"]
+    static let stableNames = ["Action", "RegionId", "SecurityGroupId.1", "Format", "Version", "SignatureMethod"]
+
+    /// What a parse decides: key, profile and error shape, or its failure.
+    static func key(_ r: Result<ProxyEngine.Parsed, ProxyFailure>) -> String {
+        switch r {
+        case .success(let p): return "\(p.recorder.key?.string ?? "-") \(p.recorder.profile.name) \(p.shape)"
+        case .failure(let f): return "failure \(f.message)"
+        }
+    }
+
     /// Whenever a request finds a shape, the reused key is the one a full parse gives, over random RPC requests
     /// and random changes to them; and a change to volatile values alone always finds it.
     @Test func aReusedKeyIsAlwaysTheKeyAFullParseGives() async throws {
@@ -168,21 +181,15 @@ import Testing
             let session = engine.session
             var rng = SplitMix64(seed: 12)
             func pick<T>(_ xs: [T]) -> T { xs[Int(rng.next() % UInt64(xs.count))] }
-            let values = ["", "a", "sg-1", "sg-2", "x%2By", "a+b", "2026-12-04T10%3A00%3A00Z", "%zz", "a=b", "JSON", "xml", "%E2%82%AC"]
-            let volatileNames = ["Signature", "SignatureNonce", "Timestamp", "AccessKeyId", "SecurityToken", "SignatureType", "ClientToken"]
-            let stableNames = ["Action", "RegionId", "SecurityGroupId.1", "Format", "Version", "SignatureMethod"]
+            let values = Self.values
+            let volatileNames = Self.volatileNames, stableNames = Self.stableNames
             func uri(_ params: [(String, String?)]) -> String {
                 "/?" + params.map { p in p.1.map { v in "\(p.0)=\(v)" } ?? p.0 }.joined(separator: "&")
             }
             func request(_ uri: String, _ headers: [(String, String)]) -> ProxyEngine.ClientRequest {
                 .init(head: HTTPRequestHead(version: .http1_1, method: .GET, uri: uri, headers: HTTPHeaders(headers)), body: nil, tunnel: nil)
             }
-            func key(_ r: Result<ProxyEngine.Parsed, ProxyFailure>) -> String {
-                switch r {
-                case .success(let p): return "\(p.recorder.key?.string ?? "-") \(p.recorder.profile.name) \(p.shape)"
-                case .failure(let f): return "failure \(f.message)"
-                }
-            }
+            let key = Self.key
             var volatileOnly = 0, found = 0
             for _ in 0..<3000 {
                 // With `Action`, an RPC call (the profile with volatile parameters); without, the generic one.
@@ -237,9 +244,8 @@ import Testing
             let session = engine.session
             var rng = SplitMix64(seed: 13)
             func pick<T>(_ xs: [T]) -> T { xs[Int(rng.next() % UInt64(xs.count))] }
-            let values = ["", "a", "sg-1", "sg-2", "x%2By", "a+b", "2026-12-04T10%3A00%3A00Z", "%zz", "%C3%28", "a=b", "JSON", "xml", "%E2%82%AC"]
-            let volatileNames = ["Signature", "SignatureNonce", "Timestamp", "AccessKeyId", "SecurityToken", "SignatureType", "ClientToken"]
-            let stableNames = ["Action", "RegionId", "SecurityGroupId.1", "Format", "Version", "SignatureMethod"]
+            let values = Self.values + ["%C3%28"]
+            let volatileNames = Self.volatileNames, stableNames = Self.stableNames
             func uri(_ params: [(String, String)]) -> String { "/?" + params.map { "\($0.0)=\($0.1)" }.joined(separator: "&") }
             let headerBlock = Array("Host: ecs.aliyuncs.com\r\nUser-Agent: sdk\r\n".utf8)
             func request(_ uri: String) -> ProxyEngine.ClientRequest {
@@ -248,12 +254,7 @@ import Testing
                         version: .http1_1, method: .GET, uri: uri, headers: ["Host": "ecs.aliyuncs.com", "User-Agent": "sdk"]),
                     body: nil, tunnel: nil)
             }
-            func key(_ r: Result<ProxyEngine.Parsed, ProxyFailure>) -> String {
-                switch r {
-                case .success(let p): return "\(p.recorder.key?.string ?? "-") \(p.recorder.profile.name) \(p.shape)"
-                case .failure(let f): return "failure \(f.message)"
-                }
-            }
+            let key = Self.key
             var volatileOnly = 0, found = 0, refused = 0
             for _ in 0..<3000 {
                 // A first request that parses (no value that fails to decode); its changes may bring one.
