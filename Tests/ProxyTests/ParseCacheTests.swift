@@ -167,18 +167,22 @@ import Testing
         }
     }
 
-    /// Whenever a request finds a shape, the reused key is the one a full parse gives, over random RPC requests
-    /// and random changes to them; and a change to volatile values alone always finds it.
-    @Test func aReusedKeyIsAlwaysTheKeyAFullParseGives() async throws {
-        let path = tempCassette("parse-cache-shape-keys")
+    /// A recording proxy's engine and session (its upstream is never called), for parsing in process.
+    static func withEngine(_ name: String, _ body: (ProxyEngine, CassetteSession) async throws -> Void) async throws {
+        let path = tempCassette(name)
         defer {
             try? FileManager.default.removeItem(atPath: path)
             try? FileManager.default.removeItem(atPath: path + ".idx")
         }
         try await TestProxy.with(cassette: path, mode: .record, upstream: "http://127.0.0.1:9", configure: { $0.threads = 1 }) {
-            proxy in
-            let engine = proxy.engine
-            let session = engine.session
+            proxy in try await body(proxy.engine, proxy.engine.session)
+        }
+    }
+
+    /// Whenever a request finds a shape, the reused key is the one a full parse gives, over random RPC requests
+    /// and random changes to them; and a change to volatile values alone always finds it.
+    @Test func aReusedKeyIsAlwaysTheKeyAFullParseGives() async throws {
+        try await Self.withEngine("parse-cache-shape-keys") { engine, session in
             var rng = SplitMix64(seed: 12)
             func pick<T>(_ xs: [T]) -> T { xs[Int(rng.next() % UInt64(xs.count))] }
             let values = Self.values
@@ -233,15 +237,7 @@ import Testing
     /// The same for the fast lane's table, by the requests' bytes: a shape found gives the key, profile and error
     /// shape a full parse gives, and a volatile value that does not decode (the full parse refuses it) is no shape.
     @Test func aShapeFoundByBytesGivesTheKeyAFullParseGives() async throws {
-        let path = tempCassette("parse-cache-shape-bytes")
-        defer {
-            try? FileManager.default.removeItem(atPath: path)
-            try? FileManager.default.removeItem(atPath: path + ".idx")
-        }
-        try await TestProxy.with(cassette: path, mode: .record, upstream: "http://127.0.0.1:9", configure: { $0.threads = 1 }) {
-            proxy in
-            let engine = proxy.engine
-            let session = engine.session
+        try await Self.withEngine("parse-cache-shape-bytes") { engine, session in
             var rng = SplitMix64(seed: 13)
             func pick<T>(_ xs: [T]) -> T { xs[Int(rng.next() % UInt64(xs.count))] }
             let values = Self.values + ["%C3%28"]
