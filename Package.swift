@@ -38,7 +38,8 @@ let package = Package(
             dependencies: [.product(name: "Crypto", package: "swift-crypto")]
         ),
         // The one HTTP/1.1 layer under all three parts: request targets, the server connection (limits,
-        // 100-continue, HEAD, pipelining, timeouts, lingering error answers), strict response parsing,
+        // 100-continue, HEAD, pipelining, timeouts, lingering error answers, backpressure) and the fast lane
+        // before NIO's decoder for plain requests, strict response parsing,
         // request writing, bounded content decoding, the clouds' error documents, and `withRunning`.
         .target(
             name: "TapedeckHTTP",
