@@ -73,11 +73,13 @@ let package = Package(
         .target(
             name: "Cassette",
             dependencies: [
-                "CloudSigning",
+                "CloudSigning", "CZlib",
                 .product(name: "CompressNIO", package: "compress-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
+        // The system zlib's own API (its CRC-32), beside compress-nio's streams over the same library.
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
         // Canonical request keys and the per-cloud matching profiles; replay lookup over a cassette.
         .target(
             name: "Matching",
