@@ -120,25 +120,23 @@ final class ParseCache {
     }
 
     static func shapeSlot(_ b: UnsafeBufferPointer<UInt8>) -> Int? {
-        do {
-            guard let base = b.baseAddress, memchr(base, Int32(UInt8(ascii: "#")), b.count) == nil else { return nil }
-            let end = base + b.count
-            var h: UInt64 = 0xCBF2_9CE4_8422_2325
-            // Path, `?` and each name with its `=`: byte by byte; each value: skipped to the next `&`.
-            var p = base
-            while p < end {
-                let byte = p.pointee
-                h = (h ^ UInt64(byte)) &* 0x100_0000_01B3
-                p += 1
-                if byte == UInt8(ascii: "=") {
-                    guard let amp = Self.find(UInt8(ascii: "&"), from: p, to: end) else { break }
-                    p = amp
-                }
+        guard let base = b.baseAddress, memchr(base, Int32(UInt8(ascii: "#")), b.count) == nil else { return nil }
+        let end = base + b.count
+        var h: UInt64 = 0xCBF2_9CE4_8422_2325
+        // Path, `?` and each name with its `=`: byte by byte; each value: skipped to the next `&`.
+        var p = base
+        while p < end {
+            let byte = p.pointee
+            h = (h ^ UInt64(byte)) &* 0x100_0000_01B3
+            p += 1
+            if byte == UInt8(ascii: "=") {
+                guard let amp = Self.find(UInt8(ascii: "&"), from: p, to: end) else { break }
+                p = amp
             }
-            guard memchr(base, Int32(UInt8(ascii: "?")), b.count) != nil else { return nil }
-            h ^= h >> 32
-            return Int(truncatingIfNeeded: h & UInt64(ParseCache.slots - 1))
         }
+        guard memchr(base, Int32(UInt8(ascii: "?")), b.count) != nil else { return nil }
+        h ^= h >> 32
+        return Int(truncatingIfNeeded: h & UInt64(ParseCache.slots - 1))
     }
 
     @inline(__always)
@@ -154,26 +152,24 @@ final class ParseCache {
     }
 
     static func volatileParameters(of b: UnsafeBufferPointer<UInt8>, in names: Set<String>) -> UInt64 {
-        do {
-            guard let q = b.firstIndex(of: UInt8(ascii: "?")) else { return 0 }
-            var mask: UInt64 = 0
-            var index = 0
-            var start = q + 1
-            while index < 64 {
-                let end = b[start...].firstIndex(of: UInt8(ascii: "&")) ?? b.count
-                let pair = UnsafeBufferPointer(rebasing: b[start..<end])
-                let name = UnsafeBufferPointer(rebasing: pair[..<(pair.firstIndex(of: UInt8(ascii: "=")) ?? pair.endIndex)])
-                if !name.contains(UInt8(ascii: "%")) && !name.contains(UInt8(ascii: "+")),
-                    names.contains(String(decoding: name, as: UTF8.self))
-                {
-                    mask |= 1 << UInt64(index)
-                }
-                index += 1
-                if end == b.count { break }
-                start = end + 1
+        guard let q = b.firstIndex(of: UInt8(ascii: "?")) else { return 0 }
+        var mask: UInt64 = 0
+        var index = 0
+        var start = q + 1
+        while index < 64 {
+            let end = b[start...].firstIndex(of: UInt8(ascii: "&")) ?? b.count
+            let pair = UnsafeBufferPointer(rebasing: b[start..<end])
+            let name = UnsafeBufferPointer(rebasing: pair[..<(pair.firstIndex(of: UInt8(ascii: "=")) ?? pair.endIndex)])
+            if !name.contains(UInt8(ascii: "%")) && !name.contains(UInt8(ascii: "+")),
+                names.contains(String(decoding: name, as: UTF8.self))
+            {
+                mask |= 1 << UInt64(index)
             }
-            return mask
+            index += 1
+            if end == b.count { break }
+            start = end + 1
         }
+        return mask
     }
 
     /// `a` and `b` byte for byte, except the values of the query parameters `volatile` marks in `a`: those need
@@ -184,29 +180,25 @@ final class ParseCache {
     }
 
     static func sameExceptVolatileValues(_ x: UnsafeBufferPointer<UInt8>, _ y: UnsafeBufferPointer<UInt8>, volatile: UInt64) -> Bool {
-        do {
-            do {
-                guard let xs = x.baseAddress, let ys = y.baseAddress else { return false }
-                let xe = xs + x.count, ye = ys + y.count
-                guard let q = find(UInt8(ascii: "?"), from: xs, to: xe), q - xs < y.count, memcmp(xs, ys, q - xs + 1) == 0
-                else { return false }
-                var i = q + 1, j = ys + (q - xs) + 1, index = 0
-                while true {
-                    let ei = find(UInt8(ascii: "&"), from: i, to: xe) ?? xe
-                    let ej = find(UInt8(ascii: "&"), from: j, to: ye) ?? ye
-                    if index < 64 && volatile & (1 << UInt64(index)) != 0 {
-                        let ni = find(UInt8(ascii: "="), from: i, to: ei), nj = find(UInt8(ascii: "="), from: j, to: ej)
-                        let li = (ni ?? ei) - i, lj = (nj ?? ej) - j
-                        guard (ni == nil) == (nj == nil), li == lj, memcmp(i, j, li) == 0 else { return false }
-                    } else {
-                        guard ei - i == ej - j, memcmp(i, j, ei - i) == 0 else { return false }
-                    }
-                    index += 1
-                    if ei == xe || ej == ye { return ei == xe && ej == ye }
-                    i = ei + 1
-                    j = ej + 1
-                }
+        guard let xs = x.baseAddress, let ys = y.baseAddress else { return false }
+        let xe = xs + x.count, ye = ys + y.count
+        guard let q = find(UInt8(ascii: "?"), from: xs, to: xe), q - xs < y.count, memcmp(xs, ys, q - xs + 1) == 0
+        else { return false }
+        var i = q + 1, j = ys + (q - xs) + 1, index = 0
+        while true {
+            let ei = find(UInt8(ascii: "&"), from: i, to: xe) ?? xe
+            let ej = find(UInt8(ascii: "&"), from: j, to: ye) ?? ye
+            if index < 64 && volatile & (1 << UInt64(index)) != 0 {
+                let ni = find(UInt8(ascii: "="), from: i, to: ei), nj = find(UInt8(ascii: "="), from: j, to: ej)
+                let li = (ni ?? ei) - i, lj = (nj ?? ej) - j
+                guard (ni == nil) == (nj == nil), li == lj, memcmp(i, j, li) == 0 else { return false }
+            } else {
+                guard ei - i == ej - j, memcmp(i, j, ei - i) == 0 else { return false }
             }
+            index += 1
+            if ei == xe || ej == ye { return ei == xe && ej == ye }
+            i = ei + 1
+            j = ej + 1
         }
     }
 
@@ -241,16 +233,14 @@ final class ParseCache {
 
     static func slot(_ b: UnsafeBufferPointer<UInt8>) -> Int {
         var h = UInt64(truncatingIfNeeded: b.count) &* 0x9E37_79B9_7F4A_7C15
-        do {
-            guard let base = b.baseAddress else { return Self.finish(h) }
-            let raw = UnsafeRawPointer(base)
-            if b.count >= 8 {
-                h ^= raw.loadUnaligned(as: UInt64.self) &* 0xC2B2_AE3D_27D4_EB4F
-                h ^= raw.loadUnaligned(fromByteOffset: b.count / 2 - 4, as: UInt64.self) &* 0x1656_67B1_9E37_79F9
-                h ^= raw.loadUnaligned(fromByteOffset: b.count - 8, as: UInt64.self) &* 0x85EB_CA77_C2B2_AE63
-            } else {
-                for byte in b { h = (h ^ UInt64(byte)) &* 0x100_0000_01B3 }
-            }
+        guard let base = b.baseAddress else { return Self.finish(h) }
+        let raw = UnsafeRawPointer(base)
+        if b.count >= 8 {
+            h ^= raw.loadUnaligned(as: UInt64.self) &* 0xC2B2_AE3D_27D4_EB4F
+            h ^= raw.loadUnaligned(fromByteOffset: b.count / 2 - 4, as: UInt64.self) &* 0x1656_67B1_9E37_79F9
+            h ^= raw.loadUnaligned(fromByteOffset: b.count - 8, as: UInt64.self) &* 0x85EB_CA77_C2B2_AE63
+        } else {
+            for byte in b { h = (h ^ UInt64(byte)) &* 0x100_0000_01B3 }
         }
         return Self.finish(h)
     }

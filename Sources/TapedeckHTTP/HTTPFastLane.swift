@@ -117,5 +117,4 @@ public final class HTTPFastLane<Responder: HTTPFastResponder>: ChannelInboundHan
     private func leave(_ context: ChannelHandlerContext) {
         context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
     }
-
 }
