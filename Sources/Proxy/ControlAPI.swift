@@ -83,7 +83,7 @@ struct ControlAPI: Sendable {
         if let site = head.headers.first(name: "sec-fetch-site")?.lowercased(), site != "same-origin", site != "none" {
             return "the control API does not answer cross-site browser requests (Sec-Fetch-Site: \(site))"
         }
-        if let origin = head.headers.first(name: "origin"), !isLoopbackHost(authority(ofOrigin: origin)) {
+        if let origin = head.headers["origin"].first(where: { !isLoopbackHost(authority(ofOrigin: $0)) }) {
             return "the control API does not answer requests from web pages (Origin: \(origin))"
         }
         if let host = head.headers.first(name: "host"), !isLoopbackHost(host) {
@@ -99,9 +99,12 @@ struct ControlAPI: Sendable {
         return type.caseInsensitiveCompare("application/json") == .orderedSame
     }
 
+    /// The host and port of an `Origin` (`scheme://host[:port]`). An origin has no user part or path: with
+    /// one (`http://evil.example@127.0.0.1`) it is no origin, and the answer is empty (no loopback host).
     static func authority(ofOrigin origin: String) -> String {
         guard let r = origin.range(of: "://") else { return origin }
-        return String(origin[r.upperBound...])
+        let authority = origin[r.upperBound...]
+        return authority.contains(where: { $0 == "@" || $0 == "/" || $0 == "\\" }) ? "" : String(authority)
     }
 
     /// `localhost`, an IPv4 address literal in 127.0.0.0/8 or `[::1]`, with any port. Only literals: a name

@@ -55,8 +55,10 @@ struct ProxyResponder: HTTPFastResponder {
     /// `localhost` or an IP address, never a DNS name it cannot vouch for. (A browser that uses the proxy as
     /// its forward proxy chose it, and its requests name their real targets: they are not checked.)
     static func browserRefusal(_ h: HTTPRequestHead, resigning: Bool) -> String? {
-        if let origin = h.headers.first(name: "origin") {
-            if !ControlAPI.isLoopbackHost(ControlAPI.authority(ofOrigin: origin)) {
+        let origins = h.headers["origin"]
+        if !origins.isEmpty {
+            // Every one: a second `Origin` does not hide behind a loopback first.
+            if let origin = origins.first(where: { !ControlAPI.isLoopbackHost(ControlAPI.authority(ofOrigin: $0)) }) {
                 return "a request from a web page is not forwarded (Origin: \(origin))"
             }
         } else if let site = h.headers.first(name: "sec-fetch-site"), site != "same-origin", site != "none" {

@@ -83,7 +83,11 @@ public final class HTTPFastLane<Responder: HTTPFastResponder>: ChannelInboundHan
         }
         guard input.readableBytes > 0 || adopted else { return }
         stepOut(context)
-        if input.readableBytes > 0 { context.fireChannelRead(wrapInboundOut(input)) }
+        if input.readableBytes > 0 {
+            // A malformed request answered by the full path takes the shape of its own target, not the first one's.
+            try? context.pipeline.syncOperations.addHandler(RequestLineSniffer(), position: .after(self))
+            context.fireChannelRead(wrapInboundOut(input))
+        }
         leave(context)
     }
 

@@ -72,7 +72,7 @@ public struct HTTPServerConnectionStateMachine {
             if let rejection = checkLimits(head) { return reject(rejection) }
             state = .receiving(head, nil)
             if head.version.major == 1, head.version.minor >= 1,
-                head.headers.first(name: "expect")?.lowercased() == "100-continue"
+                head.headers.first(name: "expect").map(Self.trimmed)?.lowercased() == "100-continue"
             {
                 return .sendContinue
             }
@@ -128,6 +128,13 @@ public struct HTTPServerConnectionStateMachine {
     public mutating func adopt(_ head: HTTPRequestHead) {
         guard case .idle = state else { return }
         state = .responding(head, closeAfter: false)
+    }
+
+    /// A header value without the trailing spaces and tabs llhttp leaves on it.
+    static func trimmed(_ value: String) -> Substring {
+        var v = Substring(value)
+        while let last = v.last, last == " " || last == "\t" { v = v.dropLast() }
+        return v
     }
 
     /// What llhttp takes for an upgrade (after which NIO's decoder stops): an `Upgrade` header that the
@@ -296,7 +303,7 @@ public struct HTTPServerConnectionStateMachine {
                 status: .requestHeaderFieldsTooLarge, message: "The request headers are larger than \(limits.maxHeaderBytes) bytes.",
                 head: head)
         }
-        if let expect = head.headers.first(name: "expect"), expect.lowercased() != "100-continue" {
+        if let expect = head.headers.first(name: "expect"), Self.trimmed(expect).lowercased() != "100-continue" {
             return .init(
                 status: .expectationFailed, message: "The Expect header asks for '\(expect)'; only 100-continue is met.", head: head)
         }

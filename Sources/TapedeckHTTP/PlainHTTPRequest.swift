@@ -3,8 +3,8 @@ import NIOHTTP1
 /// A request in the one form the fast lane takes straight from its bytes, found without copying them:
 /// `GET` or `POST`, HTTP/1.1, a target of plain URL characters within the target limit, `name: value`
 /// header lines of visible ASCII within the header limit, no body (no `Content-Length` other than `0`,
-/// no `Transfer-Encoding`), no `Expect`, no `Upgrade`, no `Connection` other than `keep-alive`, and all of
-/// it in the bytes at hand.
+/// no `Transfer-Encoding`), no `Expect`, no `Upgrade`, no `Connection` or `Proxy-Connection` other than
+/// `keep-alive`, and all of it in the bytes at hand.
 ///
 /// Anything else is not plain (`parse` returns nil), and NIO's decoder and the server connection handler
 /// take it with all their rules. So the lane never answers what the full path would refuse: every
@@ -71,7 +71,8 @@ public struct PlainHTTPRequest: Equatable {
             switch name.count {
             case 6 where equalsLowercased(p, name, "expect"), 7 where equalsLowercased(p, name, "upgrade"):
                 return nil
-            case 10 where equalsLowercased(p, name, "connection"):
+            case 10 where equalsLowercased(p, name, "connection"), 16 where equalsLowercased(p, name, "proxy-connection"):
+                // llhttp reads `Proxy-Connection` as it reads `Connection`.
                 guard equalsLowercased(p, value, "keep-alive") else { return nil }
             case 14 where equalsLowercased(p, name, "content-length"):
                 guard !sawContentLength, value.count == 1, p[value.lowerBound] == UInt8(ascii: "0") else { return nil }

@@ -1,8 +1,9 @@
 import NIOCore
 import NIOHTTP1
 
-/// Reads the request line of a connection's first request before NIO's decoder does, and tells the
-/// `HTTPServerHandler` after it (`Sniffed`), then leaves the pipeline. When the decoder refuses that
+/// Reads the request line of a connection's first request before NIO's decoder does (across reads when
+/// it arrives in pieces), and tells the `HTTPServerHandler` after it (`Sniffed`), then leaves the pipeline.
+/// The fast lane puts a new one in when it steps out, for the request it could not take. When the decoder refuses that
 /// request as malformed (a bare LF, a NUL in a header, two Content-Lengths), its error answer can still
 /// take the shape of the cloud the request was for (`/v3/…` is Huawei's); so do later malformed
 /// requests on the same connection.
@@ -17,11 +18,24 @@ public final class RequestLineSniffer: ChannelInboundHandler, RemovableChannelHa
 
     public init() {}
 
+    /// The line's first bytes while it is cut across reads (a client may send it in pieces).
+    private var start: [UInt8] = []
+    static let maxLine = 2048
+
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let buffer = unwrapInboundIn(data)
-        if let uri = RequestLineSniffer.target(buffer.readableBytesView.prefix(2048)) {
+        let take = buffer.readableBytesView.prefix(Self.maxLine - start.count)
+        let ends = take.contains(UInt8(ascii: "\n")) || take.contains(UInt8(ascii: "\r"))
+        guard ends || start.count + take.count >= Self.maxLine else {
+            // The line goes on in a later read: tell the handler once it is whole, before those bytes arrive.
+            start.append(contentsOf: take)
+            return context.fireChannelRead(data)
+        }
+        start.append(contentsOf: take)
+        if let uri = RequestLineSniffer.target(start) {
             context.fireUserInboundEventTriggered(Sniffed(uri: uri))
         }
+        start = []
         context.fireChannelRead(data)
         context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
     }

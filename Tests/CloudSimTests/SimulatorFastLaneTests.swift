@@ -1,4 +1,5 @@
 import CloudModel
+import Foundation
 import CloudSigning
 import Logging
 import NIOCore
@@ -24,17 +25,24 @@ private final class PassedOn: ChannelInboundHandler {
 @Suite struct SimulatorFastLaneTests {
     /// One request on a fresh connection: what was written back, and whether the request got past the lane.
     static func exchange(_ sim: Simulator, lane: Bool, _ request: String) throws -> (String, passedOn: Bool) {
+        try exchange(sim, lane: lane, parts: [request])
+    }
+
+    /// Requests written in `parts` (one read each) on a fresh connection: what was written back, and whether
+    /// anything got past the lane.
+    static func exchange(_ sim: Simulator, lane: Bool, parts: [String]) throws -> (String, passedOn: Bool) {
         let channel = EmbeddedChannel()
         let limits = HTTPServerLimits()
         let server = HTTPServerHandler(responder: SimulatorResponder(simulator: sim, logger: Logger(label: "test")), limits: limits)
         let passed = PassedOn()
         let sync = channel.pipeline.syncOperations
+        try sync.addHandler(RequestLineSniffer())
         if lane { try sync.addHandler(HTTPFastLane(server: server, limits: limits)) }
         try sync.addHandler(passed)
         try sync.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)))
         try sync.addHandler(server)
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
-        try channel.writeInbound(ByteBuffer(string: request))
+        for part in parts { try channel.writeInbound(ByteBuffer(string: part)) }
         var out = ""
         while var b = try channel.readOutbound(as: ByteBuffer.self) { out += b.readString(length: b.readableBytes) ?? "" }
         _ = try? channel.finish()
@@ -73,6 +81,29 @@ private final class PassedOn: ChannelInboundHandler {
             }
         }
         #expect(taken > 100, "the lane took \(taken) of 300")
+    }
+
+    /// A malformed request is refused in the shape of the cloud its own target names (Huawei's for `/v3/…`),
+    /// however it is cut into reads and whatever the lane answered before it on the connection.
+    @Test func aMalformedRequestTakesItsOwnCloudsShape() async throws {
+        let (sim, _) = await ReferenceAnswerTests.pair()
+        let project = sim.huawei.store.ownerID
+        let huawei = "GET /v3/\(project)/vpc/security-groups?limit=1 HTTP/1.1\r\nContent-Length: 0\r\nContent-Length: 0\r\n\r\n"
+        let snap = sim.aliyun.store.snapshot()
+        let handle = try #require((0..<UInt32(ReferenceAnswerTests.groups)).first { snap.partition(of: $0) == snap.partitionIndex("cn-hangzhou") })
+        let plain = "GET /?Action=DescribeSecurityGroupReferences&RegionId=cn-hangzhou&SecurityGroupId.1=\(sim.aliyun.store.generatedID(of: handle)) HTTP/1.1\r\n\r\n"
+        // (Without the lane, the connection's first request still decides: the last two cases are the lane's.)
+        let cases: [([String], [Bool])] = [
+            ([huawei], [true, false]), ([String(huawei.prefix(5)), String(huawei.dropFirst(5))], [true, false]),
+            ([plain + huawei], [true]), ([plain + huawei.prefix(9), String(huawei.dropFirst(9))], [true]),
+        ]
+        for (parts, lanes) in cases {
+            for lane in lanes {
+                let (out, _) = try Self.exchange(sim, lane: lane, parts: parts)
+                let last = String(out[(out.range(of: "HTTP/1.1 400", options: .backwards)?.lowerBound ?? out.startIndex)...])
+                #expect(last.hasPrefix("HTTP/1.1 400") && last.contains("\"error_code\""), "lane \(lane), parts \(parts.map(\.count)): \(last)")
+            }
+        }
     }
 
     @Test func signaturesOrAThrottleKeepEveryRequestOnTheFullPath() async throws {

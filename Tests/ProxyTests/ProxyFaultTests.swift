@@ -171,7 +171,12 @@ import Testing
                 configure: { if resigning { $0.resigner = Resigner(pair: "realAK:realSecret") } }
             ) { proxy in
                 let call = "/?Action=DeleteSecurityGroup&RegionId=cn-hangzhou&SecurityGroupId=sg-1&Signature=x&AccessKeyId=y"
-                for headers in [[("Sec-Fetch-Site", "cross-site")], [("Sec-Fetch-Site", "same-site")], [("Origin", "https://evil.example")]] {
+                let refused = [
+                    [("Sec-Fetch-Site", "cross-site")], [("Sec-Fetch-Site", "same-site")], [("Origin", "https://evil.example")],
+                    // No origin has a user part; and a second Origin does not hide behind a loopback first.
+                    [("Origin", "http://evil.example@127.0.0.1")], [("Origin", "http://127.0.0.1"), ("Origin", "https://evil.example")],
+                ]
+                for headers in refused {
                     let r = try await RawHTTPClient.request("GET", call, port: proxy.port, headers: headers)
                     #expect(r.status == 403 && r.bodyString.contains("Tapedeck.BrowserRequestRefused"), "\(headers): \(r.bodyString)")
                 }

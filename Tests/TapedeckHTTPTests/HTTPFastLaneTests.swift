@@ -45,7 +45,7 @@ struct LaneResponder: HTTPFastResponder {
     }
 
     func rejection(_ r: HTTPServerRejection, allocator: ByteBufferAllocator) -> HTTPServerResponse {
-        HTTPServerResponse(status: r.status, contentType: "text/plain", body: ByteBuffer(string: "refused: \(r.message)"))
+        HTTPServerResponse(status: r.status, contentType: "text/plain", body: ByteBuffer(string: "refused \(r.head?.uri ?? "-")"))
     }
 }
 
@@ -56,6 +56,7 @@ struct LaneConnection {
 
     init(limits: HTTPServerLimits = HTTPServerLimits()) throws {
         let server = HTTPServerHandler(responder: LaneResponder(counts: counts), limits: limits)
+        try channel.pipeline.syncOperations.addHandler(RequestLineSniffer())
         try channel.pipeline.syncOperations.addHandler(HTTPFastLane(server: server, limits: limits))
         try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)))
         try channel.pipeline.syncOperations.addHandler(server)
@@ -173,6 +174,19 @@ struct LaneConnection {
         try d.send("GET /fast1 HTTP/1.1\r\n\r\nGET /fa")
         try d.send("st2 HTTP/1.1\r\n\r\n")
         #expect(LaneConnection.bodies(try d.output()) == ["FAST GET /fast1", "FULL GET /fast2 0"])
+    }
+
+    /// A malformed request after the lane's answers is refused in the shape of its own target (the handler's
+    /// rejection names it), whether it came whole or in pieces; not in the first request's.
+    @Test func aMalformedRequestAfterTheLaneIsRefusedByItsOwnTarget() throws {
+        let malformed = "GET /v3/p/x HTTP/1.1\r\nContent-Length: 0\r\nContent-Length: 0\r\n\r\n"
+        for cut in [malformed.count, 5, 12, malformed.count - 3] {
+            let c = try LaneConnection()
+            try c.send("GET /fast HTTP/1.1\r\n\r\n" + String(malformed.prefix(cut)))
+            if cut < malformed.count { try c.send(String(malformed.dropFirst(cut))) }
+            let bodies = LaneConnection.bodies(try c.output())
+            #expect(bodies == ["FAST GET /fast", "refused /v3/p/x"], "cut at \(cut)")
+        }
     }
 
     @Test func malformedAndOversizedRequestsGetTheHandlersErrors() throws {

@@ -60,6 +60,8 @@ import Testing
         ("expect", "POST / HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 0\r\n\r\n"),
         ("upgrade", "GET / HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n"),
         ("connection close", "GET / HTTP/1.1\r\nConnection: close\r\n\r\n"),
+        ("proxy-connection close", "GET / HTTP/1.1\r\nProxy-Connection: close\r\n\r\n"),
+        ("connection keep-alive, close", "GET / HTTP/1.1\r\nConnection: keep-alive, close\r\n\r\n"),
         ("no blank line yet", "GET / HTTP/1.1\r\nHost: h\r\n"),
     ])
     func leavesEverythingElseToTheDecoder(_ c: (String, String)) {
@@ -101,9 +103,12 @@ import Testing
             var text = Bool.random(using: &rng) ? "GET " : "POST "
             text += "/" + piece(Int.random(in: 0..<30, using: &rng)) + " HTTP/1.1\r\n"
             for _ in 0..<Int.random(in: 0..<5, using: &rng) {
-                let names = ["Host", "X-Acs-Version", "Accept", "x-" + piece(4), "Content-Length", "Connection"]
+                let names = ["Host", "X-Acs-Version", "Accept", "x-" + piece(4), "Content-Length", "Connection", "Proxy-Connection"]
                 let name = names[Int.random(in: 0..<names.count, using: &rng)]
-                let value = name == "Content-Length" ? "0" : name == "Connection" ? "keep-alive" : piece(Int.random(in: 0..<12, using: &rng))
+                let connection = ["keep-alive", "Keep-Alive", "close", "Close", "upgrade", "keep-alive, close"]
+                let value =
+                    name == "Content-Length"
+                    ? "0" : name.hasSuffix("Connection") ? connection[Int.random(in: 0..<connection.count, using: &rng)] : piece(Int.random(in: 0..<12, using: &rng))
                 text += "\(name):\(Bool.random(using: &rng) ? " " : "")\(value)\r\n"
             }
             text += "\r\n"
@@ -119,6 +124,7 @@ import Testing
             #expect(head.method == plain.method)
             #expect(head.uri == String(decoding: bytes[plain.target], as: UTF8.self))
             #expect(head.version == .http1_1)
+            #expect(head.isKeepAlive, "the lane answers keep-alive: \(text.debugDescription)")
             let lines = String(decoding: bytes[plain.headers], as: UTF8.self).split(separator: "\r\n", omittingEmptySubsequences: true)
             let mine = lines.map { line -> String in
                 let c = line.firstIndex(of: ":")!
