@@ -351,8 +351,10 @@ extension HTTPServerHandler where Responder: HTTPFastResponder {
         else { return nil }
         lastActivity = now
         if case .later(let future) = answer {
-            // As if the decoder had delivered it: the answer is written as a deferred one, in order.
-            let head = HTTPRequestHead(version: .http1_1, method: method, uri: "")
+            // As if the decoder had delivered it: the answer is written as a deferred one, in order (and a failure
+            // is rendered in the shape of this request's own target and headers).
+            let head = HTTPRequestHead(
+                version: .http1_1, method: method, uri: String(decoding: target, as: UTF8.self), headers: headers.httpHeaders())
             machine.adopt(head)
             deliverLater(future, for: head, context)
         }

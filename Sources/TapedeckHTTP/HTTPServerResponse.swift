@@ -101,6 +101,11 @@ public struct HTTPServerResponse: Sendable {
     public func prependHead(to buffer: inout ByteBuffer, method: HTTPMethod, keepAlive: Bool, scratch: inout ByteBuffer) {
         scratch.clear()
         writeHead(into: &scratch, method: method, version: .http1_1, keepAlive: keepAlive, bodyLength: buffer.readableBytes)
+        guard carriesBody(method: method) else {
+            buffer = scratch  // a HEAD, 1xx, 204 or 304 answer: the head alone
+            scratch = ByteBuffer()
+            return
+        }
         let n = scratch.readableBytes
         guard buffer.readerIndex >= n else {
             var whole = ByteBuffer()

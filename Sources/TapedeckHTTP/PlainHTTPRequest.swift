@@ -63,9 +63,16 @@ public struct PlainHTTPRequest: Equatable {
             let valueChars = PlainHTTPRequest.valueChars
             while i < n && valueChars[Int(p[i])] { i += 1 }
             guard i + 1 < n, p[i] == UInt8(ascii: "\r"), p[i + 1] == UInt8(ascii: "\n") else { return nil }
-            let value = trimmed(p, valueStart..<i)
-            headerBytes += name.count + value.count + 4
-            guard headerBytes <= limits.maxHeaderBytes else { return nil }
+            // As NIO gives it: without its leading whitespace, with its trailing whitespace (what the limit counts).
+            var lead = valueStart
+            while lead < i && (p[lead] == 0x20 || p[lead] == 0x09) { lead += 1 }
+            let raw = lead..<i
+            headerBytes += name.count + raw.count + 4
+            guard headerBytes <= limits.maxHeaderBytes, name.count + raw.count <= PlainHTTPRequest.maxFieldBytes else { return nil }
+            // The special headers' values are taken only with trailing spaces (llhttp refuses a tab after a length).
+            var end = i
+            while end > lead && p[end - 1] == 0x20 { end -= 1 }
+            let value = lead..<end
             i += 2
             // The headers that give a request a body or another meaning: only their plain forms pass.
             switch name.count {
@@ -91,12 +98,8 @@ public struct PlainHTTPRequest: Equatable {
         return true
     }
 
-    private static func trimmed(_ p: UnsafePointer<UInt8>, _ r: Range<Int>) -> Range<Int> {
-        var lo = r.lowerBound, hi = r.upperBound
-        while lo < hi && (p[lo] == 0x20 || p[lo] == 0x09) { lo += 1 }
-        while hi > lo && (p[hi - 1] == 0x20 || p[hi - 1] == 0x09) { hi -= 1 }
-        return lo..<hi
-    }
+    /// NIO's decoder refuses a header field (name and value) past 80 KiB, whatever the server's own limit.
+    static let maxFieldBytes = 80 * 1024
 
     /// `p[r]`, ASCII letters lowered, is `text` (which is lowercase).
     private static func equalsLowercased(_ p: UnsafePointer<UInt8>, _ r: Range<Int>, _ text: StaticString) -> Bool {

@@ -83,6 +83,24 @@ private final class PassedOn: ChannelInboundHandler {
         #expect(taken > 100, "the lane took \(taken) of 300")
     }
 
+    /// Reference queries pipelined in one read: each answer is rendered while the one before it still waits to be
+    /// written, and none overwrites another (the same bytes as the full path, in order).
+    @Test func pipelinedAnswersKeepTheirOwnBytes() async throws {
+        let (laneSim, fullSim) = await ReferenceAnswerTests.pair()
+        let store = laneSim.aliyun.store
+        let snap = store.snapshot()
+        let ids = (0..<UInt32(ReferenceAnswerTests.groups)).filter { snap.partition(of: $0) == snap.partitionIndex("cn-hangzhou") }
+            .prefix(6).map { store.generatedID(of: $0) }
+        let requests = ids.enumerated().map { k, id in
+            "GET /?Action=DescribeSecurityGroupReferences&RegionId=cn-hangzhou&SecurityGroupId.1=\(id)\(k % 2 == 0 ? "&Format=XML" : "") HTTP/1.1\r\n\r\n"
+        }.joined()
+        let (viaLane, passedOn) = try Self.exchange(laneSim, lane: true, requests)
+        let (viaFull, _) = try Self.exchange(fullSim, lane: false, requests)
+        #expect(!passedOn)
+        #expect(viaLane.components(separatedBy: "HTTP/1.1 200 OK").count == 7)
+        #expect(viaLane == viaFull)
+    }
+
     /// A malformed request is refused in the shape of the cloud its own target names (Huawei's for `/v3/…`),
     /// however it is cut into reads and whatever the lane answered before it on the connection.
     @Test func aMalformedRequestTakesItsOwnCloudsShape() async throws {

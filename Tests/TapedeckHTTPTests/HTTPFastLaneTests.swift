@@ -108,6 +108,11 @@ struct LaneConnection {
         var scratch = ByteBuffer()
         HTTPServerResponse(status: .notFound, body: ByteBuffer()).prependHead(to: &tight, method: .GET, keepAlive: false, scratch: &scratch)
         #expect(String(buffer: tight) == "HTTP/1.1 404 Not Found\r\nContent-Length: 4\r\nConnection: close\r\n\r\nbody")
+        // An answer without a body on the wire (204, or to HEAD): the head alone, whatever the buffer held.
+        var none = ByteBuffer(string: "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxbody")
+        none.moveReaderIndex(forwardBy: 64)
+        HTTPServerResponse(status: .noContent, body: ByteBuffer()).prependHead(to: &none, method: .GET, keepAlive: true, scratch: &scratch)
+        #expect(String(buffer: none) == "HTTP/1.1 204 No Content\r\n\r\n")
     }
 
     @Test func anAnswerLaterIsTheHandlersToWriteInOrderBeforeWhatFollows() throws {
