@@ -173,18 +173,8 @@ public struct MatchConfig: Sendable, Equatable {
         public var description: String { "match config \(path): \(why)" }
     }
 
-    /// Reads a config file (JSON, as above). Unknown keys and profiles are errors, so a typo is not a
-    /// silently ignored rule.
-    public static func load(path: String) throws -> MatchConfig {
-        var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
-            throw FileError(path: path, why: "no such file")
-        }
-        guard !isDir.boolValue else { throw FileError(path: path, why: "is a directory; name the JSON file") }
-        guard let data = FileManager.default.contents(atPath: path) else { throw FileError(path: path, why: "cannot be read") }
-        return try parse(data, path: path)
-    }
-
+    /// A config file's contents (JSON, as above; the CLI reads the file). Unknown keys and profiles are errors,
+    /// so a typo is not a silently ignored rule.
     public static func parse(_ data: Data, path: String) throws -> MatchConfig {
         let top: Any
         do { top = try JSONSerialization.jsonObject(with: data) } catch {

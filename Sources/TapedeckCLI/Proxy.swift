@@ -137,7 +137,9 @@ struct MatchingOptions: ParsableArguments {
     func config() throws -> MatchConfig {
         var config = MatchConfig()
         if let matchConfig {
-            do { config = try MatchConfig.load(path: matchConfig) } catch { throw ValidationError("--match-config: \(error)") }
+            // Read by the CLI's one input reader: a folder, a FIFO, a device or a symlink loop is named as such.
+            let data = try readInputFile(matchConfig, "a JSON match config to --match-config")
+            do { config = try MatchConfig.parse(data, path: matchConfig) } catch { throw ValidationError("--match-config: \(error)") }
         }
         do { config = config.merging(MatchConfig(all: try IgnoreRules(ignore))) } catch { throw ValidationError("--ignore: \(error)") }
         return config

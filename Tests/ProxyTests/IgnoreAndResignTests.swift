@@ -154,10 +154,14 @@ import Testing
         let dir = try FirstTenMinutesTests.tempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let cassette = dir + "/c.jsonl.gz"
+        try FileManager.default.createSymbolicLink(atPath: dir + "/loop1", withDestinationPath: dir + "/loop2")
+        try FileManager.default.createSymbolicLink(atPath: dir + "/loop2", withDestinationPath: dir + "/loop1")
         let cases: [([String], String)] = [
             (["--ignore", "cookie:x"], "--ignore"),
-            (["--match-config", dir], "is a directory"),
-            (["--match-config", dir + "/none.json"], "no such file"),
+            (["--match-config", dir], "is a folder; give a JSON match config to --match-config"),
+            (["--match-config", dir + "/none.json"], "No such file or directory; give a JSON match config"),
+            (["--match-config", "/dev/null"], "/dev/null is not a regular file"),
+            (["--match-config", dir + "/loop1"], "Too many levels of symbolic links"),
             (["--upstream", "http://127.0.0.1:9", "--resign", "nocolon"], "--resign must be ID:SECRET"),
             (["--resign", "a:b"], "add --upstream"),
             (["--upstream", "http://127.0.0.1:9", "--resign-env", "TAPEDECK_TEST_UNSET_VAR"], "is not set"),
