@@ -228,7 +228,8 @@ final class ParseCache {
     }
 
     static func slot(_ uri: String) -> Int {
-        uri.utf8.withContiguousStorageIfAvailable { slot($0) } ?? slot(UnsafeBufferPointer(start: nil, count: 0))
+        var uri = uri
+        return uri.withUTF8 { slot($0) }
     }
 
     static func slot(_ b: UnsafeBufferPointer<UInt8>) -> Int {

@@ -102,7 +102,7 @@ public struct PlainHTTPRequest: Equatable {
     static let maxFieldBytes = 80 * 1024
 
     /// `p[r]`, ASCII letters lowered, is `text` (which is lowercase).
-    private static func equalsLowercased(_ p: UnsafePointer<UInt8>, _ r: Range<Int>, _ text: StaticString) -> Bool {
+    fileprivate static func equalsLowercased(_ p: UnsafePointer<UInt8>, _ r: Range<Int>, _ text: StaticString) -> Bool {
         guard r.count == text.utf8CodeUnitCount else { return false }
         let t = text.utf8Start
         for k in 0..<r.count {
@@ -163,16 +163,12 @@ public struct PlainHTTPHeaders {
 
     /// Whether a header is named `lowercasedName` (compared ignoring ASCII case).
     public func contains(_ lowercasedName: StaticString) -> Bool {
-        let want = UnsafeBufferPointer(start: lowercasedName.utf8Start, count: lowercasedName.utf8CodeUnitCount)
+        guard let base = lines.baseAddress else { return false }
         var i = 0
         while i < lines.count {
             // `parse` checked every line: a name, a colon, a value, CRLF.
             let colon = lines[i...].firstIndex(of: UInt8(ascii: ":")) ?? lines.count
-            if colon - i == want.count,
-                zip(lines[i..<colon], want).allSatisfy({ ($0 >= 0x41 && $0 <= 0x5A ? $0 | 0x20 : $0) == $1 })
-            {
-                return true
-            }
+            if PlainHTTPRequest.equalsLowercased(base, i..<colon, lowercasedName) { return true }
             i = (lines[colon...].firstIndex(of: UInt8(ascii: "\n")) ?? lines.count) + 1
         }
         return false
