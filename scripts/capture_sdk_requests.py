@@ -214,22 +214,42 @@ def cap_tea_authorize(port, description=None, **kw):
         runtime())
 
 
-def hw_client(port):
+def cap_core_common_body_region(port):
+    """CommonRequest POST with RegionId as a body parameter: the SDK also puts its own RegionId in the query
+    and signs the two merged into one map (RegionId counted once)."""
+    from aliyunsdkcore.request import CommonRequest
+    c = aliyun_core_client(port)
+    r = CommonRequest(domain="127.0.0.1", version="2014-05-26", action_name="DescribeSecurityGroupReferences", product="Ecs")
+    r.set_method("POST")
+    r.add_body_params("RegionId", "cn-hangzhou")
+    r.add_body_params("SecurityGroupId.1", SG_A)
+    c.do_action_with_exception(r)
+
+
+def hw_client(port, signing="sha256"):
     from huaweicloudsdkcore.auth.credentials import BasicCredentials
     from huaweicloudsdkcore.http.http_config import HttpConfig
     from huaweicloudsdkvpc.v3 import VpcClient
     cfg = HttpConfig.get_default_config()
     cfg.retry_times = 0
+    credentials = BasicCredentials(AK, SK, HW_PROJECT)
+    if signing == "sm3":
+        from huaweicloudsdkcore.signer.algorithm import SigningAlgorithm
+        cfg.signing_algorithm = SigningAlgorithm.HMAC_SM3
+    elif signing == "derived":
+        # Derived AK/SK (V11-HMAC-SHA256): what the SDK uses for services that ask for it; forced here.
+        credentials.with_derived_predicate(lambda request: True)
+        credentials._process_derived_auth_params("vpc", "cn-north-4")
     return (VpcClient.new_builder()
             .with_http_config(cfg)
-            .with_credentials(BasicCredentials(AK, SK, HW_PROJECT))
+            .with_credentials(credentials)
             .with_endpoint("http://127.0.0.1:%d" % port)
             .build())
 
 
-def cap_hw(port, what):
+def cap_hw(port, what, signing="sha256"):
     from huaweicloudsdkvpc.v3 import model as m
-    c = hw_client(port)
+    c = hw_client(port, signing)
     if what == "show_security_group":
         c.show_security_group(m.ShowSecurityGroupRequest(security_group_id=HW_SG_B))
     elif what == "list_security_group_rules":
@@ -306,6 +326,23 @@ CAPTURES = [
     ("huawei-vpc-v3-CreateSecurityGroup", "huaweicloudsdkvpc",
      ["huaweicloudsdkvpc", "huaweicloudsdkcore"], lambda p: cap_hw(p, "create_security_group"),
      "JSON body (simplejson, ensure_ascii => non-ASCII as \\u escapes)."),
+    ("huawei-vpc-v3-ShowSecurityGroup-SM3", "huaweicloudsdkvpc",
+     ["huaweicloudsdkvpc", "huaweicloudsdkcore"], lambda p: cap_hw(p, "show_security_group", "sm3"),
+     "HttpConfig.signing_algorithm = HMAC_SM3: SDK-HMAC-SM3, SM3 for both hashes and the HMAC."),
+    ("huawei-vpc-v3-CreateSecurityGroup-SM3", "huaweicloudsdkvpc",
+     ["huaweicloudsdkvpc", "huaweicloudsdkcore"], lambda p: cap_hw(p, "create_security_group", "sm3"),
+     "SDK-HMAC-SM3 with a JSON body: the payload hash is SM3 of the body."),
+    ("huawei-vpc-v3-ShowSecurityGroup-derived", "huaweicloudsdkvpc",
+     ["huaweicloudsdkvpc", "huaweicloudsdkcore"], lambda p: cap_hw(p, "show_security_group", "derived"),
+     "Derived AK/SK: V11-HMAC-SHA256 Credential=AK/date/region/service; the HMAC key is the hex of an "
+     "HKDF-SHA256 key (salt AK, secret SK, info date/region/service)."),
+    ("huawei-vpc-v3-CreateSecurityGroupRule-derived", "huaweicloudsdkvpc",
+     ["huaweicloudsdkvpc", "huaweicloudsdkcore"], lambda p: cap_hw(p, "create_security_group_rule", "derived"),
+     "Derived AK/SK with a JSON body."),
+    ("aliyun-core-CommonRequest-RegionId-in-query-and-body", "aliyun-python-sdk-core",
+     ["aliyun-python-sdk-core"], cap_core_common_body_region,
+     "CommonRequest POST, RegionId added as a body parameter: the SDK puts its own RegionId in the query "
+     "too and signs the query and body merged into one map (RegionId once, the body's value)."),
     ("huawei-vpc-v3-DeleteSecurityGroup", "huaweicloudsdkvpc",
      ["huaweicloudsdkvpc", "huaweicloudsdkcore"], lambda p: cap_hw(p, "delete_security_group"),
      "DELETE; capture server answered 204 with an empty body (SDK accepts any status < 400)."),

@@ -172,7 +172,12 @@ public struct Redactor: Sendable {
         for (i, part) in parts.enumerated() {
             if let eq = part.firstIndex(of: "=") {
                 let name = part[..<eq].lowercased()
-                if name != "signedheaders" && name != "realm" { collect(String(part[part.index(after: eq)...]), &seen) }
+                if name != "signedheaders" && name != "realm" {
+                    let value = part[part.index(after: eq)...]
+                    collect(String(value), &seen)
+                    // `Credential=AK/date/region/service` (Huawei's derived V11 signatures): the key id alone too.
+                    if let slash = value.firstIndex(of: "/") { collect(String(value[..<slash]), &seen) }
+                }
             } else if i > 0 {
                 collect(String(part), &seen)
             }

@@ -22,15 +22,33 @@ public enum AliyunRPCSigner {
         parameters.append("Signature", sig)
     }
 
+    /// The parameters an SDK signs: query and form merged into one map, as every Alibaba Cloud SDK builds it
+    /// (aliyun-python-sdk-core signs `dict(query)` updated with the body's parameters, the tea SDK
+    /// likewise): a name in both (the SDK puts its own `RegionId` in the query of a `CommonRequest` whose
+    /// body has one) counts once, with the form's value. A name repeated within the query or within the
+    /// form (which no SDK sends) stays as sent.
+    public static func signedParameters(_ request: SignableRequest) -> QueryParameters {
+        var all = request.query
+        guard !request.form.isEmpty else { return all }
+        let formNames = Set(request.form.pairs.map(\.name))
+        all.pairs.removeAll { formNames.contains($0.name) }
+        all.append(contentsOf: request.form)
+        return all
+    }
+
     static func verify(_ request: SignableRequest, keys: AccessKeyStore) -> Result<Void, SignatureFailure> {
         var all = request.query
         all.append(contentsOf: request.form)
         guard let given = all["Signature"] else { return .failure(.missing("Signature")) }
         guard let keyId = all["AccessKeyId"] else { return .failure(.missing("AccessKeyId")) }
         guard let secret = keys.secrets[keyId] else { return .failure(.unknownAccessKey(keyId)) }
-        let expected = signature(method: request.method, parameters: all, secret: secret)
-        if constantTimeEquals(expected, given) { return .success(()) }
-        return .failure(.mismatch(stringToSign: stringToSign(method: request.method, parameters: all)))
+        let merged = signedParameters(request)
+        if constantTimeEquals(signature(method: request.method, parameters: merged, secret: secret), given) { return .success(()) }
+        // A client that signs every pair as sent (query and form as one multiset), when a name is in both.
+        if merged.pairs.count != all.pairs.count, constantTimeEquals(signature(method: request.method, parameters: all, secret: secret), given) {
+            return .success(())
+        }
+        return .failure(.mismatch(stringToSign: stringToSign(method: request.method, parameters: merged)))
     }
 }
 

@@ -29,7 +29,7 @@ public struct Resigner: Sendable, CustomStringConvertible, CustomReflectable {
             guard let name = ACS3Signer.algorithmName(auth), let algorithm = ACS3Signer.Algorithm(rawValue: name) else { return true }
             return ACS3Signer.parseAuthorization(auth, algorithm: algorithm)?.signedHeaders.contains("host") ?? true
         case .huawei:
-            return HuaweiSigner.parseAuthorization(auth)?.signedHeaders.contains("host") ?? true
+            return HuaweiSigner.parse(auth)?.fields.signedHeaders.contains("host") ?? true
         case .aliyunRPC, nil:
             return false
         }
@@ -66,19 +66,20 @@ public struct Resigner: Sendable, CustomStringConvertible, CustomReflectable {
                 "\(algorithm.rawValue) Credential=\(accessKeyId),SignedHeaders=\(parsed.signedHeaders.joined(separator: ";")),Signature=\(sig)"
             )
         case .huawei:
-            guard let parsed = HuaweiSigner.parseAuthorization(request.header("Authorization") ?? "") else {
-                throw .malformed("Authorization")
-            }
-            let sig = HuaweiSigner.signature(request, signedHeaders: parsed.signedHeaders, secret: secret)
+            let auth = request.header("Authorization") ?? ""
+            guard let name = HuaweiSigner.algorithmName(auth) else { throw .malformed("Authorization") }
+            guard HuaweiSigner.Algorithm(rawValue: name) != nil else { throw .unsupportedAlgorithm(name) }
+            guard let parsed = HuaweiSigner.parse(auth) else { throw .malformed("Authorization") }
+            let headers = parsed.fields.signedHeaders
+            let sig = HuaweiSigner.signature(
+                request, signedHeaders: headers, secret: secret, algorithm: parsed.algorithm, accessKeyId: accessKeyId, scope: parsed.scope)
             setHeader(
                 &request, "Authorization",
-                "\(HuaweiSigner.algorithm) Access=\(accessKeyId), SignedHeaders=\(parsed.signedHeaders.joined(separator: ";")), Signature=\(sig)"
-            )
+                HuaweiSigner.authorization(parsed.algorithm, accessKeyId: accessKeyId, scope: parsed.scope, signedHeaders: headers, signature: sig))
         case .aliyunRPC:
             replace(&request, "AccessKeyId", accessKeyId)
-            var all = request.query
-            all.append(contentsOf: request.form)
-            let sig = AliyunRPCSigner.signature(method: request.method, parameters: all, secret: secret)
+            let sig = AliyunRPCSigner.signature(
+                method: request.method, parameters: AliyunRPCSigner.signedParameters(request), secret: secret)
             replace(&request, "Signature", sig)
         }
         return scheme

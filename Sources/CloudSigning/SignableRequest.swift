@@ -35,14 +35,15 @@ public enum SignatureScheme: String, Sendable, CaseIterable {
     case aliyunRPC = "aliyun-rpc"
     /// Alibaba Cloud ACS3-HMAC-SHA256 in the `Authorization` header (the tea SDKs).
     case aliyunACS3 = "aliyun-acs3"
-    /// Huawei Cloud SDK-HMAC-SHA256 in the `Authorization` header, dated by `X-Sdk-Date`.
+    /// Huawei Cloud AK/SK signatures (SDK-HMAC-SHA256, SDK-HMAC-SM3, derived V11-HMAC-SHA256) in the
+    /// `Authorization` header, dated by `X-Sdk-Date`.
     case huawei = "huawei"
 
     /// Which scheme signed `request`, judged from its signature fields; nil when it carries none.
     public static func detect(_ request: SignableRequest) -> SignatureScheme? {
         if let auth = request.header("Authorization") {
             if auth.hasPrefix("ACS3-") { return .aliyunACS3 }  // any ACS3 algorithm; verify names unsupported ones
-            if auth.hasPrefix(HuaweiSigner.algorithm) { return .huawei }
+            if HuaweiSigner.algorithmName(auth) != nil { return .huawei }  // SDK-HMAC-SHA256, SDK-HMAC-SM3, V11-HMAC-SHA256…
         }
         if request.query["Signature"] != nil || request.form["Signature"] != nil { return .aliyunRPC }
         return nil
@@ -66,7 +67,8 @@ public enum SignatureScheme: String, Sendable, CaseIterable {
                 "authorization", "x-acs-date", "x-acs-signature-nonce", "x-acs-content-sha256", "x-acs-content-sm3",
                 "x-acs-security-token", "x-acs-accesskey-id", "user-agent", "date",
             ]
-        case .huawei: return ["authorization", "x-sdk-date", "x-security-token", "user-agent", "x-sdk-content-sha256"]
+        case .huawei:
+            return ["authorization", "x-sdk-date", "x-security-token", "user-agent", "x-sdk-content-sha256", "x-sdk-content-sm3"]
         }
     }
 }

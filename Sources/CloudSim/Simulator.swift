@@ -134,8 +134,8 @@ public final class Simulator: Sendable {
             }
             return aliyun.handle(req, form: form, snapshot: &cache.aliyun, allocator: allocator)
         case .huawei:
-            if let keys = accessKeys, case .failure = keys.verify(req.signable(form: QueryParameters())) {
-                return huawei.errorResponse(HuaweiError.badSignature, allocator: allocator)
+            if let keys = accessKeys, case .failure(let f) = keys.verify(req.signable(form: QueryParameters())) {
+                return huawei.errorResponse(Simulator.huaweiSignatureError(f), allocator: allocator)
             }
             return huawei.handle(req, snapshot: &cache.huawei, allocator: allocator)
         }
@@ -147,6 +147,14 @@ public final class Simulator: Sendable {
     func referenceAnswer(target: UnsafeBufferPointer<UInt8>, hasVersionHeader: Bool, cache: inout ReaderCache) -> APIResponse? {
         guard accessKeys == nil, throttle == nil else { return nil }
         return aliyun.answerReferences(target: target, hasVersionHeader: hasVersionHeader, snapshot: &cache.aliyun, buffer: &cache.answer)
+    }
+
+    static func huaweiSignatureError(_ f: SignatureFailure) -> HuaweiError {
+        guard case .unsupportedAlgorithm(let name) = f else { return HuaweiError.badSignature }
+        return HuaweiError(
+            .unauthorized, "APIGW.0301",
+            "Incorrect IAM authentication information: the signature algorithm \(name) is not supported; use SDK-HMAC-SHA256, SDK-HMAC-SM3 or V11-HMAC-SHA256 (tapedeck simulate verifies those three)"
+        )
     }
 
     static func aliyunSignatureError(_ f: SignatureFailure, acs3: Bool) -> AliyunError {

@@ -30,14 +30,58 @@ import Testing
         guard case .success(.aliyunACS3) = keys.verify(r) else { Issue.record("\(keys.verify(r))"); return }
     }
 
-    @Test func huaweiResignedVerifies() throws {
+    /// Each of huaweicloudsdkcore's HMAC algorithms is re-signed with itself (the derived one keeps its scope).
+    @Test(arguments: HuaweiSigner.Algorithm.allCases)
+    func huaweiResignedVerifies(algorithm: HuaweiSigner.Algorithm) throws {
         var r = SignableRequest(
             method: "GET", rawPath: "/v3/p/vpc/security-groups", query: .init(),
             headers: [("Host", "127.0.0.1:8081"), ("X-Sdk-Date", "20260101T000000Z")])
-        HuaweiSigner.sign(&r, accessKeyId: "clientAK", secret: "x")
+        let scope = algorithm == .derivedHMACSHA256 ? "20260101/cn-north-4/vpc" : nil
+        HuaweiSigner.sign(&r, accessKeyId: "clientAK", secret: "x", algorithm: algorithm, scope: scope)
         #expect(Resigner.signsHost(r))
+        #expect(AccessKeyStore(["realAK": "x"]).verify(r) == .failure(.unknownAccessKey("clientAK")))
         try Resigner(pair: "realAK:realSecret")!.resign(&r, host: "vpc.cn-north-4.myhuaweicloud.com")
+        let auth = try #require(r.header("Authorization"))
+        #expect(auth.hasPrefix(algorithm.rawValue + (scope.map { " Credential=realAK/\($0)," } ?? " Access=realAK,")), "\(auth)")
         guard case .success(.huawei) = keys.verify(r) else { Issue.record("\(keys.verify(r))"); return }
+        #expect(AccessKeyStore(["realAK": "otherSecret"]).verify(r) != .success(.huawei))
+    }
+
+    @Test func anUnsupportedHuaweiAlgorithmIsNamed() {
+        var r = SignableRequest(
+            method: "GET", rawPath: "/v3/p/vpc/security-groups", query: .init(),
+            headers: [
+                ("Host", "a"), ("X-Sdk-Date", "20260101T000000Z"),
+                ("Authorization", "SDK-ECDSA-P256-SHA256 Access=a, SignedHeaders=host, Signature=x"),
+            ])
+        #expect(SignatureScheme.detect(r) == .huawei)
+        #expect(keys.verify(r) == .failure(.unsupportedAlgorithm("SDK-ECDSA-P256-SHA256")))
+        #expect(throws: Resigner.Failure.unsupportedAlgorithm("SDK-ECDSA-P256-SHA256")) { try Resigner(pair: "a:b")!.resign(&r, host: "b") }
+    }
+
+    /// aliyun-python-sdk-core's `CommonRequest` with `RegionId` in its body also puts `RegionId` in the query
+    /// and signs the two merged (once); re-signing does the same, and the verifier takes it.
+    @Test func rpcParameterInQueryAndFormIsSignedOnce() throws {
+        var merged = QueryParameters([
+            ("Action", "DescribeSecurityGroupReferences"), ("AccessKeyId", "clientAK"), ("SignatureNonce", "n"), ("Timestamp", "t"),
+            ("RegionId", "cn-hangzhou"), ("SecurityGroupId.1", "sg-1"),
+        ])
+        AliyunRPCSigner.sign(method: "POST", parameters: &merged, secret: "clientSecret")
+        let query = QueryParameters(merged.pairs.filter { $0.name != "SecurityGroupId.1" })
+        var r = SignableRequest(
+            method: "POST", rawPath: "/", query: query, form: QueryParameters([("RegionId", "cn-hangzhou"), ("SecurityGroupId.1", "sg-1")]),
+            headers: [("Host", "127.0.0.1:8081"), ("Content-Type", "application/x-www-form-urlencoded")])
+        guard case .success(.aliyunRPC) = AccessKeyStore(["clientAK": "clientSecret"]).verify(r) else {
+            Issue.record("\(AccessKeyStore(["clientAK": "clientSecret"]).verify(r))")
+            return
+        }
+        try Resigner(pair: "realAK:realSecret")!.resign(&r, host: "ecs.aliyuncs.com")
+        guard case .success(.aliyunRPC) = keys.verify(r) else { Issue.record("\(keys.verify(r))"); return }
+        // The resigned signature is over the merged map: RegionId once.
+        var once = AliyunRPCSigner.signedParameters(r)
+        once.pairs.removeAll { $0.name == "Signature" }
+        #expect(once.pairs.filter { $0.name == "RegionId" }.count == 1)
+        #expect(r.query["Signature"] == AliyunRPCSigner.signature(method: "POST", parameters: once, secret: "realSecret"))
     }
 
     @Test func rpcGetsTheNewKeyIdAndSignature() throws {

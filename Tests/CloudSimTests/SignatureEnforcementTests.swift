@@ -28,19 +28,35 @@ import Testing
         }
     }
 
-    @Test func huaweiSignaturesAreVerified() async throws {
+    /// SDK-HMAC-SHA256, SDK-HMAC-SM3 and the derived V11-HMAC-SHA256, as huaweicloudsdkcore signs them.
+    @Test(arguments: HuaweiSigner.Algorithm.allCases)
+    func huaweiSignaturesAreVerified(algorithm: HuaweiSigner.Algorithm) async throws {
         try await TestSimulator.with(groups: 5, accessKeys: ["ak": "right"]) { sim in
             func signed(_ secret: String) -> [(String, String)] {
                 var r = SignableRequest(
                     method: "GET", rawPath: "/v3/p/vpc/security-groups", query: .init(),
                     headers: [("Host", "127.0.0.1:\(sim.port)"), ("X-Sdk-Date", "20260101T000000Z")])
-                HuaweiSigner.sign(&r, accessKeyId: "ak", secret: secret)
+                let scope = algorithm == .derivedHMACSHA256 ? "20260101/cn-north-4/vpc" : nil
+                HuaweiSigner.sign(&r, accessKeyId: "ak", secret: secret, algorithm: algorithm, scope: scope)
                 return r.headers.filter { $0.name != "Host" }.map { ($0.name, $0.value) }
             }
-            #expect(
-                try await RawHTTPClient.request("GET", "/v3/p/vpc/security-groups", port: sim.port, headers: signed("right")).status == 200)
+            let ok = try await RawHTTPClient.request("GET", "/v3/p/vpc/security-groups", port: sim.port, headers: signed("right"))
+            #expect(ok.status == 200, "\(ok.bodyString)")
             let wrong = try await RawHTTPClient.request("GET", "/v3/p/vpc/security-groups", port: sim.port, headers: signed("wrong"))
             #expect(try wrong.status == 401 && (json(wrong)["error_code"] as? String) == "APIGW.0301")
+        }
+    }
+
+    @Test func anUnsupportedHuaweiAlgorithmIsNamed() async throws {
+        try await TestSimulator.with(groups: 5, accessKeys: ["ak": "right"]) { sim in
+            let headers = [
+                ("X-Sdk-Date", "20260101T000000Z"),
+                ("Authorization", "SDK-ECDSA-P256-SHA256 Access=ak, SignedHeaders=host;x-sdk-date, Signature=00"),
+            ]
+            let r = try await RawHTTPClient.request("GET", "/v3/p/vpc/security-groups", port: sim.port, headers: headers)
+            #expect(r.status == 401)
+            #expect(try json(r)["error_code"] as? String == "APIGW.0301")
+            #expect((try json(r)["error_msg"] as? String ?? "").contains("SDK-ECDSA-P256-SHA256 is not supported"), "\(r.bodyString)")
         }
     }
 
