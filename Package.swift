@@ -146,6 +146,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]
         ),
         // In-process benchmarks (`tapedeck-bench`), run by scripts/bench-simulator and scripts/bench-proxy.
@@ -187,7 +188,7 @@ let package = Package(
         .testTarget(
             name: "LoadGenTests",
             dependencies: [
-                "LoadGen", "CloudModel", "CloudSim", "Proxy", "TapedeckTesting", "TapedeckHTTP",
+                "LoadGen", "Cassette", "CloudModel", "CloudSim", "Proxy", "TapedeckTesting", "TapedeckHTTP",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),

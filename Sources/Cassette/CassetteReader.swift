@@ -107,7 +107,7 @@ public final class CassetteReader {
         }
         guard let header else {
             Foundation.close(fd)
-            throw CassetteError(.notACassette, file: path, "the file is empty")
+            throw CassetteError(.notACassette, file: path, "the file is empty (a recording that failed before its first write, e.g. on a full disk, leaves one); record into it (--mode record starts it afresh) or delete it")
         }
         self.header = header
         self.entries = entries

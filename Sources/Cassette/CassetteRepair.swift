@@ -13,7 +13,8 @@ public enum CassetteRepair {
     /// Throws `corrupt`, changing nothing, when the damage is not a torn tail.
     @discardableResult
     public static func repair(path: String) throws -> Int {
-        try CassetteLock.exclusive(path) { try repairUnlocked(path: path) }
+        try CassettePath.check(path, writable: true)  // before the lock opens it: a FIFO would block
+        return try CassetteLock.exclusive(path) { try repairUnlocked(path: path) }
     }
 
     private static func repairUnlocked(path: String) throws -> Int {
@@ -36,6 +37,8 @@ public enum CassetteRepair {
         public var skipped: [Skip]
         /// The original, untouched.
         public var backup: String
+        /// The header member was damaged: a new one was written first (the exchanges are all kept).
+        public var headerRebuilt = false
     }
 
     public struct Skip: Sendable, Equatable {
@@ -78,6 +81,26 @@ public enum CassetteRepair {
         }
         // Every byte was a valid record: nothing to salvage, and the file is not renamed as if it were damaged.
         if skipped.isEmpty && out.readableBytes == all.readableBytes { return Salvage(kept: kept, skipped: [], backup: "") }
+        // Without its header no reader opens the file: a damaged header is replaced by a new one, which says so.
+        let headerRebuilt = !startsWithHeader(out, decompressor, allocator)
+        if headerRebuilt {
+            let header = CassetteHeader(
+                createdAt: Timestamp.iso8601(Date()),
+                warnings: [
+                    "the original header was damaged; tapedeck cassette repair --salvage wrote this one (match rules stored in the old header, if any, are lost: pass them again with --match-config)"
+                ])
+            var member = ByteBuffer()
+            do {
+                var payload = ByteBuffer(bytes: try CassetteCoding.encode(header))
+                payload.writeInteger(UInt8(ascii: "\n"))
+                try GzipMember.encode(payload, compressor: try GzipMember.makeCompressor(CassetteWriter.zlib), into: &member)
+            } catch {
+                throw CassetteError(.io, file: path, "cannot write a new header: \(error); the original is untouched")
+            }
+            member.writeBuffer(&out)
+            out = member
+            kept += 1
+        }
         let backup = path + ".damaged"
         let temporary = path + ".salvage-\(getpid())"
         do { try Data(out.readableBytesView).write(to: URL(fileURLWithPath: temporary)) } catch {
@@ -93,7 +116,17 @@ public enum CassetteRepair {
             unlink(temporary)
             throw CassetteError(.io, file: path, "cannot replace with the salvaged copy: \(String(cString: strerror(errno)))")
         }
-        return Salvage(kept: kept, skipped: skipped, backup: backup)
+        return Salvage(kept: kept, skipped: skipped, backup: backup, headerRebuilt: headerRebuilt)
+    }
+
+    /// Whether the first member of `data` starts with a cassette header record.
+    static func startsWithHeader(_ data: ByteBuffer, _ decompressor: ZlibDecompressor, _ allocator: ByteBufferAllocator) -> Bool {
+        guard case .member(let length) = GzipMember.header(data), length <= data.readableBytes,
+            let member = data.getSlice(at: data.readerIndex, length: length),
+            let content = try? GzipMember.decode(member, decompressor: decompressor, allocator: allocator),
+            let first = CassetteReader.lines(content).first
+        else { return false }
+        return (try? CassetteCoding.decode(CassetteHeader.self, first)) != nil
     }
 
     /// The length and record count of a member at `offset` that is complete and decodes, else nil.

@@ -36,7 +36,7 @@ public enum SecretScanner {
         // here too: a secret check must not pass on something that is not a cassette.
         try CassettePath.check(path, writable: false)
         var st = stat()
-        guard stat(path, &st) == 0, st.st_size > 0 else { throw CassetteError(.notACassette, file: path, "the file is empty") }
+        guard stat(path, &st) == 0, st.st_size > 0 else { throw CassetteError(.notACassette, file: path, "the file is empty (a recording that failed before its first write, e.g. on a full disk, leaves one); record into it (--mode record starts it afresh) or delete it") }
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw CassetteError(.io, file: path, "cannot open: \(String(cString: strerror(errno)))") }
         defer { close(fd) }

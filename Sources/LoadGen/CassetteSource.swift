@@ -4,14 +4,16 @@ import NIOCore
 
 /// The requests of a recorded cassette, in order, each expecting its recorded answer.
 public enum CassetteSource {
-    /// Requests and the recorded start offsets (seconds from the first), for `--speed`.
+    /// Requests and the recorded start offsets (seconds from the earliest start, never negative), for `--speed`.
+    /// Exchanges recorded from concurrent clients are written in the order they completed, so a later record
+    /// can have started first; a record whose start time cannot be read takes the one before it.
     public static func requests(path: String, target: LoadTarget) throws -> (requests: [LoadRequest], offsets: [Double]) {
         let exchanges = try CassetteReader(path: path).allExchanges()
         var out: [LoadRequest] = []
         var offsets: [Double] = []
         let parser = ISO8601DateFormatter()
         parser.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        var first: Date?
+        var first: Date?  // the first record's start (offsets are moved to the earliest at the end)
         var answersByKey: [String: [(status: Int, body: [UInt8])]] = [:]
         for e in exchanges { answersByKey[e.key, default: []].append((e.response.status, e.response.body.bytes)) }
         for e in exchanges {
@@ -31,10 +33,11 @@ public enum CassetteSource {
                     expectation: answersByKey[e.key]!.count > 1
                         ? .anyOf(answersByKey[e.key]!) : .exact(status: e.response.status, body: e.response.body.bytes),
                     kind: e.profile))
-            let t = parser.date(from: e.timing.started_at) ?? Date(timeIntervalSince1970: 0)
+            let t = parser.date(from: e.timing.started_at) ?? first ?? Date(timeIntervalSince1970: 0)
             if first == nil { first = t }
             offsets.append(t.timeIntervalSince(first!))
         }
-        return (out, offsets)
+        let earliest = offsets.min() ?? 0
+        return (out, offsets.map { $0 - earliest })
     }
 }

@@ -281,7 +281,9 @@ struct LoadWorkerStateMachine {
         if let pacing = configuration.pacing {
             // Cassette pacing: this worker takes every `threads`-th request at its recorded offset / speed.
             while nextRequest < requests.count {
-                let at = start + UInt64(pacing[nextRequest] / configuration.speed * 1e9)
+                // Offsets are sorted and non-negative (`CassetteSource`); clamped all the same, so no input traps here.
+                let ns = pacing[nextRequest] / configuration.speed * 1e9
+                let at = start + (ns > 0 ? UInt64(min(ns, 1e18)) : 0)
                 guard at <= now else { break }
                 queue.append(at)
                 if at >= measureFrom && at < stopAt { result.scheduled += 1 }

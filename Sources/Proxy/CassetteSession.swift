@@ -34,7 +34,10 @@ final class CassetteSession: Sendable {
         self.path = path
         try CassettePath.check(path, writable: writable)
         let reader: CassetteReader?
-        if access(path, F_OK) == 0 {
+        var st = stat()
+        if writable, stat(path, &st) == 0, st.st_size == 0 {
+            reader = nil  // an empty file (a first write that failed, a `touch`) is a new cassette: the writer starts it
+        } else if access(path, F_OK) == 0 {
             reader = try CassetteReader(path: path)
         } else {
             reader = nil

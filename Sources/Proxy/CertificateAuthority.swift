@@ -35,9 +35,20 @@ public final class CertificateAuthority: Sendable {
                 ?? SubjectKeyIdentifier(hash: .init(key.publicKey)).keyIdentifier
             return
         }
-        try fm.createDirectory(atPath: (directory as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        // A one-part relative path (`--ca-dir myca`) has no parent to create: it is in the working directory.
+        let parent = (directory as NSString).deletingLastPathComponent
+        if !parent.isEmpty {
+            do { try fm.createDirectory(atPath: parent, withIntermediateDirectories: true) } catch {
+                let cause = ((error as NSError).userInfo[NSUnderlyingErrorKey] as? NSError).map { String(cString: strerror(Int32($0.code))) }
+                throw CertificateAuthorityError("cannot create \(parent), the folder of \(directory): \(cause ?? error.localizedDescription)")
+            }
+        }
         if mkdir(directory, 0o700) != 0 && errno != EEXIST {
             throw CertificateAuthorityError("cannot create \(directory): \(String(cString: strerror(errno)))")
+        }
+        var st = stat()
+        guard stat(directory, &st) == 0, st.st_mode & S_IFMT == S_IFDIR else {
+            throw CertificateAuthorityError("\(directory) is not a directory; name a folder for the CA's certificate and key")
         }
         let key = P256.Signing.PrivateKey()
         self.key = key

@@ -31,13 +31,28 @@ struct ControlAPI: Sendable {
             return reply(.unsupportedMediaType, ["error": "control calls take a JSON body: send Content-Type: application/json"], allocator)
         }
         let path = String(head.uri.dropFirst(ControlAPI.prefix.count).prefix { $0 != "?" })
-        let json = body.flatMap { try? JSONSerialization.jsonObject(with: Data($0.readableBytesView)) as? [String: Any] } ?? [:]
+        let json: [String: Any]
+        if let body, body.readableBytes > 0 {
+            guard let object = try? JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any] else {
+                return reply(.badRequest, ["error": "the body is not a JSON object, e.g. {\"mode\": \"replay\"}"], allocator)
+            }
+            json = object
+        } else {
+            json = [:]
+        }
+        // A misspelled field or mode is refused, not ignored: a suite that asked for record mode must not replay.
+        let fields: Set<String> = path == "mode" ? ["mode"] : path == "cassette" ? ["path", "mode"] : []
+        if head.method == .POST, let unknown = json.keys.sorted().first(where: { !fields.contains($0) }) {
+            let known = fields.isEmpty ? "none" : fields.sorted().map { "\"\($0)\"" }.joined(separator: ", ")
+            return reply(.badRequest, ["error": "unknown field \"\(unknown)\" for \(head.uri) (it takes \(known))"], allocator)
+        }
+        let modes = ProxyMode.allCases.map(\.rawValue).joined(separator: "|")
         switch (head.method, path) {
         case (.GET, "status"):
             return status(allocator)
         case (.POST, "mode"):
             guard let m = (json["mode"] as? String).flatMap(ProxyMode.init(rawValue:)) else {
-                return reply(.badRequest, ["error": "expected {\"mode\": \"record|replay|auto|passthrough\"}"], allocator)
+                return reply(.badRequest, ["error": "expected {\"mode\": \"\(modes)\"}"], allocator)
             }
             engine.setMode(m)
             return status(allocator)
@@ -45,7 +60,13 @@ struct ControlAPI: Sendable {
             guard let p = json["path"] as? String, !p.isEmpty else {
                 return reply(.badRequest, ["error": "expected {\"path\": FILE}"], allocator)
             }
-            let mode = (json["mode"] as? String).flatMap(ProxyMode.init(rawValue:))
+            var mode: ProxyMode?
+            if let given = json["mode"] {
+                guard let m = (given as? String).flatMap(ProxyMode.init(rawValue:)) else {
+                    return reply(.badRequest, ["error": "\"mode\" must be one of \(modes), got \(given)"], allocator)
+                }
+                mode = m
+            }
             if let dir = engine.configuration.cassetteDirectory, !ControlAPI.isInside(p, dir) {
                 return reply(.forbidden, ["error": "\(p) is outside --cassette-dir \(dir); name a file under it"], allocator)
             }

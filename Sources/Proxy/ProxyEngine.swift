@@ -88,9 +88,10 @@ public final class ProxyEngine: Sendable {
 
     /// Switches to another cassette (and optionally mode); the old one is flushed and closed.
     public func switchCassette(path: String, mode: ProxyMode?) throws {
+        // Replay needs a cassette that exists (as on the command line); the other modes create it.
         let next = try CassetteSession(
-            path: path, policy: configuration.onExhausted, matchConfig: configuration.matchConfig,
-            profile: configuration.profile)
+            path: path, policy: configuration.onExhausted, writable: (mode ?? self.mode) != .replay,
+            matchConfig: configuration.matchConfig, profile: configuration.profile)
         let old = state.withLock { s -> CassetteSession in
             let old = s.session
             s.session = next

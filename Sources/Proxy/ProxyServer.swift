@@ -60,15 +60,20 @@ public final class ProxyServer: Service, Sendable {
             }
         }
 
-        /// Waits until every connection has finished (answered and recorded) and closed, at most `bound`.
+        /// Waits until every connection has finished (answered and recorded) and closed, at most `bound`, or
+        /// until the task is cancelled (a second SIGTERM): whichever comes first. (A task group racing the two
+        /// would not do: it waits for all its children, and the drain's future cannot be cancelled.)
         func waitForConnections(within bound: TimeAmount) async {
             let done = beginDrain()
-            await withTaskGroup(of: Void.self) { tasks in
-                tasks.addTask { try? await done.get() }
-                tasks.addTask { try? await Task.sleep(for: .nanoseconds(bound.nanoseconds)) }
-                await tasks.next()
-                tasks.cancelAll()
+            let ended = channel.eventLoop.makePromise(of: Void.self)  // completed by the first of the three; later ones are no-ops
+            done.whenComplete { _ in ended.succeed() }
+            let timer = channel.eventLoop.scheduleTask(in: bound) { ended.succeed() }
+            await withTaskCancellationHandler {
+                try? await ended.futureResult.get()
+            } onCancel: {
+                ended.succeed()
             }
+            timer.cancel()
         }
 
         /// Graceful stop: stop accepting, let in-flight exchanges finish (at most `bound`), flush and close the cassette.

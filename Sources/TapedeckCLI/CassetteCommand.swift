@@ -105,7 +105,9 @@ struct CassetteCommand: ParsableCommand {
                     return
                 }
                 let skipped = s.skipped.map { "\($0.length) bytes at \($0.offset)" }.joined(separator: ", ")
-                print("\(file): kept \(s.kept - 1) exchanges\(skipped.isEmpty ? "" : ", skipped \(skipped)"); the original is \(s.backup)")
+                print(
+                    "\(file): kept \(s.kept - 1) exchanges\(skipped.isEmpty ? "" : ", skipped \(skipped)")\(s.headerRebuilt ? "; its header was damaged and was written anew" : ""); the original is \(s.backup)"
+                )
                 return
             }
             let removed = try CassetteRepair.repair(path: file)

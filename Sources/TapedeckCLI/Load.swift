@@ -43,12 +43,23 @@ struct Load: AsyncParsableCommand {
     @Option(help: "https targets: a CA certificate (PEM or DER) to trust besides the system store.") var ca: String?
     @Flag(help: "https targets: do not verify the server's certificate (self-signed test servers).") var insecure = false
 
+    /// `--start-at` as Unix seconds: a number or an ISO 8601 time, finite and at most a day ahead (a time in
+    /// the past starts now); nil otherwise.
+    static func parseStartAt(_ s: String) -> Double? {
+        guard let t = Double(s) ?? ISO8601DateFormatter().date(from: s)?.timeIntervalSince1970, t.isFinite, t >= 0 else { return nil }
+        return t - Date().timeIntervalSince1970 <= 86_400 ? t : nil
+    }
+
     func validate() throws {
         guard LoadTarget(url: target) != nil else {
             throw ValidationError("--target must be http://host[:port][/path] or https://…, with a port in 1-65535; got '\(target)'")
         }
         if connections < 1 { throw ValidationError("--connections must be 1 or more") }
-        if threads < 1 { throw ValidationError("--threads must be 1 or more") }
+        try validateThreads(threads)
+        if let startAt, Load.parseStartAt(startAt) == nil {
+            throw ValidationError(
+                "--start-at takes Unix seconds or an ISO 8601 time (like 2026-01-01T12:00:00Z) at most a day from now, got '\(startAt)'")
+        }
         for (n, v) in [("duration", duration), ("warmup", warmup), ("timeout", timeout)] where Load.parseTime(v) == nil {
             throw ValidationError("--\(n) takes a time like 10s, 500ms or 1m (at most a year), got '\(v)'")
         }
@@ -125,9 +136,17 @@ struct Load: AsyncParsableCommand {
         if synthetic {
             requests = await SyntheticSource.requests(dataSet: SyntheticDataSet(groups: dataSet.groups, seed: dataSet.seed), target: t)
         } else if let cassette {
-            let (rs, offsets) = try CassetteSource.requests(path: cassette, target: t)
+            var (rs, offsets) = try CassetteSource.requests(path: cassette, target: t)
+            if let speed {
+                // Sent in the order the recording started them (a concurrent recording is stored in completion order).
+                let order = offsets.indices.sorted { (offsets[$0], $0) < (offsets[$1], $1) }
+                rs = order.map { rs[$0] }
+                offsets = order.map { offsets[$0] }
+                conf.pacing = offsets
+                conf.speed = speed
+                conf.rate = nil
+            }
             requests = rs
-            if let speed { conf.pacing = offsets; conf.speed = speed; conf.rate = nil }
         } else {
             requests = [
                 LoadRequest(
@@ -143,12 +162,13 @@ struct Load: AsyncParsableCommand {
                 throw ExitCode(2)
             }
         }
-        if let startAt {
-            guard let t = Double(startAt) ?? ISO8601DateFormatter().date(from: startAt)?.timeIntervalSince1970 else {
-                throw ValidationError("--start-at takes Unix seconds or an ISO 8601 time")
-            }
+        if let startAt, let t = Load.parseStartAt(startAt) {
             let wait = t - Date().timeIntervalSince1970
-            if wait > 0 { try await Task.sleep(for: .milliseconds(Int(wait * 1000))) }
+            if wait > 0 {
+                let when = ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: t))
+                FileHandle.standardError.write(Data("tapedeck load: waiting \(Int(wait.rounded(.up))) s, until \(when) (--start-at)\n".utf8))
+                try await Task.sleep(for: .milliseconds(Int(wait * 1000)))
+            }
         }
         if findMax { return try await findMaxRate(conf, requests) }
         // Ctrl-C or SIGTERM ends the run early through service-lifecycle; the report covers what was measured.

@@ -4,6 +4,8 @@ import Proxy
 import Foundation
 import ArgumentParser
 import Logging
+import ServiceLifecycle
+import UnixSignals
 
 /// The line scripts wait for, on stdout, flushed at once.
 func printListening(_ url: String) {
@@ -137,10 +139,26 @@ struct ServerOptions: ParsableArguments {
     @Option(parsing: .unconditional, help: "Event-loop threads.") var threads = ProcessInfo.processInfo.activeProcessorCount
     @Option(help: "Log level.") var logLevel: Logger.Level = .info
 
-    func validate() throws {
-        if threads < 1 { throw ValidationError("--threads must be 1 or more") }
+    func validate() throws { try validateThreads(threads) }
+}
+
+/// Event-loop threads: each holds three file descriptors (epoll, eventfd, timerfd) and a stack, and NIO stops
+/// the process when it cannot make one, so an absurd count is refused here with the reason.
+func validateThreads(_ threads: Int) throws {
+    let cores = ProcessInfo.processInfo.activeProcessorCount
+    if threads < 1 { throw ValidationError("--threads must be 1 or more, got \(threads)") }
+    if threads > maxThreads {
+        throw ValidationError("--threads takes at most \(maxThreads), got \(threads) (one per core is what helps: this machine has \(cores))")
+    }
+    let files = fileLimit()
+    if threads * 3 > files - 64 {
+        throw ValidationError(
+            "--threads \(threads) needs \(threads * 3) open files, and this user may open \(files) (ulimit -n); lower --threads (this machine has \(cores) cores) or raise the limit"
+        )
     }
 }
+
+let maxThreads = 1024
 
 /// The synthetic data set: the simulator builds it, and `load --synthetic` must name the same one.
 struct DataSetOptions: ParsableArguments {
@@ -163,3 +181,24 @@ extension ProxyMode: ExpressibleByArgument {}
 extension ExhaustedPolicy: ExpressibleByArgument {}
 extension Logger.Level: @retroactive ExpressibleByArgument {}
 extension LoadConfiguration.Arrival: ExpressibleByArgument {}
+
+/// Runs a server's service group, which stops gracefully on the first SIGTERM or SIGINT (in-flight exchanges
+/// finish, the cassette is flushed). A second one during that drain stops at once: the group is cancelled,
+/// what is in flight is abandoned (and not recorded), and the cassette is closed on its last whole record.
+func runServer(_ group: ServiceGroup, logger: Logger) async throws {
+    let run = Task { try await group.run() }
+    let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
+    let watcher = Task {
+        var seen = 0
+        for await signal in signals {
+            seen += 1
+            if seen == 2 {
+                logger.warning("second \(signal): stopping now; exchanges still in flight are abandoned and not recorded")
+                run.cancel()
+                return
+            }
+        }
+    }
+    defer { watcher.cancel() }
+    try await withTaskCancellationHandler { try await run.value } onCancel: { run.cancel() }
+}

@@ -7,6 +7,7 @@ import Matching
 import NIOCore
 import Proxy
 import ServiceLifecycle
+import TapedeckHTTP
 
 struct ProxyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -57,6 +58,11 @@ struct ProxyCommand: AsyncParsableCommand {
                 "--upstream must be http://host[:port] or https://host[:port] (a host without spaces or control characters, a port in 1-65535), got \(u.debugDescription)"
             )
         }
+        if let u = upstream, let t = RequestTarget(u), let origin = UpstreamTarget(url: u), !(t.path.isEmpty || t.path == "/") || t.query != nil {
+            throw ValidationError(
+                "--upstream names an origin only: each request goes upstream with its own path and query, so the '\(t.path)\(t.query.map { "?" + $0 } ?? "")' of \(u) would be dropped; use --upstream \(origin.origin)"
+            )
+        }
         try validatePort(port)
         if let dir = cassetteDir {
             var isDirectory: ObjCBool = false
@@ -94,7 +100,7 @@ struct ProxyCommand: AsyncParsableCommand {
         raiseFileLimit()
         let proxy = ProxyServer(configuration: conf, logger: logger) { address in printListening(address.urlString) }
         let group = ServiceGroup(configuration: .init(services: [proxy], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        try await group.run()
+        try await runServer(group, logger: logger)
     }
 }
 

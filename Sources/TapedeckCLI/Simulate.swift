@@ -80,6 +80,6 @@ struct Simulate: AsyncParsableCommand {
         }
         let group = ServiceGroup(
             configuration: .init(services: [simulatorServer], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        try await group.run()
+        try await runServer(group, logger: logger)
     }
 }

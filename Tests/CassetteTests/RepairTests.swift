@@ -124,6 +124,30 @@ import Testing
         #expect(refused, "a writer started while another process held the cassette")
     }
 
+    /// Without its header no reader opens the file: salvage writes a new one and keeps every exchange.
+    @Test func salvageReplacesADamagedHeader() throws {
+        let (path, original, entries) = try Self.cassette(4)
+        defer { try? FileManager.default.removeItem(atPath: path); try? FileManager.default.removeItem(atPath: path + ".damaged") }
+        var damaged = original
+        damaged[entries[0].offset / 2] ^= 0x10  // inside the header member, before the first exchange
+        try damaged.write(to: URL(fileURLWithPath: path))
+        #expect(throws: CassetteError.self) { try CassetteReader(path: path) }
+        let s = try CassetteRepair.salvage(path: path)
+        #expect(s.headerRebuilt && s.kept == 5)
+        let reader = try CassetteReader(path: path)
+        #expect(try reader.allExchanges().map(\.request.url) == (1...4).map { sampleExchange($0).request.url })
+        #expect(reader.header.warnings?.first?.contains("header was damaged") == true)
+        #expect(try CassetteRepair.salvage(path: path).backup.isEmpty, "the salvaged file is intact")
+    }
+
+    /// `repair` checks the path before its lock opens it: a FIFO is named, not waited on.
+    @Test func repairOfAFIFOIsRefusedAtOnce() throws {
+        let path = tempPath("fifo")
+        defer { unlink(path) }
+        #expect(mkfifo(path, 0o600) == 0)
+        #expect { try CassetteRepair.repair(path: path) } throws: { "\($0)".contains("is a FIFO, not a cassette file") }
+    }
+
     @Test func salvagingAnIntactCassetteChangesNothing() throws {
         let (path, original, _) = try Self.cassette(4)
         defer { try? FileManager.default.removeItem(atPath: path); try? FileManager.default.removeItem(atPath: path + ".damaged") }

@@ -8,9 +8,10 @@ import Testing
     static let ms: UInt64 = 1_000_000
     static let start: UInt64 = 1_000 * ms
 
-    func machine(rate: Double? = nil, duration: Int64 = 1, timeout: Int64 = 2, requests: Int = 3) -> LoadWorkerStateMachine {
+    func machine(rate: Double? = nil, duration: Int64 = 1, timeout: Int64 = 2, requests: Int = 3, pacing: [Double]? = nil) -> LoadWorkerStateMachine {
         var conf = LoadConfiguration(target: LoadTarget(url: "http://127.0.0.1:9/")!)
         conf.rate = rate
+        conf.pacing = pacing
         conf.duration = .seconds(duration)
         conf.timeout = .seconds(timeout)
         let rs = (0..<requests).map {
@@ -59,6 +60,18 @@ import Testing
         let next = m.answered(c, status: 200, body: ok, now: Self.start + 11 * Self.ms)
         #expect(next?.request == 1)
         #expect(m.result.corrected.max >= 11_000 && m.result.uncorrected.max < 2_000)
+    }
+
+    /// Cassette pacing: each request at its offset / speed; an offset below zero (a clock that went back) is sent
+    /// at the start instead of trapping on the conversion.
+    @Test func cassettePacingSendsAtTheRecordedOffsetsAndNeverTraps() {
+        var m = machine(requests: 3, pacing: [-0.5, 0, 0.002])  // speed 1
+        let c = m.connecting()
+        _ = m.connected(c, now: Self.start - Self.ms)
+        _ = m.tick(now: Self.start)
+        #expect(m.result.scheduled == 2, "the first two are due at the start")
+        _ = m.tick(now: Self.start + 2 * Self.ms)
+        #expect(m.result.scheduled == 3)
     }
 
     @Test func everyDueRequestIsAccountedForAtTheEnd() throws {

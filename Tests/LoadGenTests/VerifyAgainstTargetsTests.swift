@@ -1,3 +1,4 @@
+import Cassette
 import CloudSim
 import Foundation
 import LoadGen
@@ -131,4 +132,24 @@ import Testing
 
 func tempCassetteForLoad(_ name: String) -> String {
     FileManager.default.temporaryDirectory.appendingPathComponent("tapedeck-load-\(UUID().uuidString)-\(name).jsonl.gz").path
+}
+
+/// A cassette recorded from concurrent clients is written in completion order, so a later record may have
+/// started first: offsets count from the earliest start and are never negative.
+@Test func cassetteOffsetsCountFromTheEarliestStart() throws {
+    let path = tempCassetteForLoad("offsets")
+    defer { try? FileManager.default.removeItem(atPath: path) }
+    let writer = try CassetteWriter(path: path)
+    for (i, started) in ["2026-01-01T00:00:00.500Z", "2026-01-01T00:00:00.000Z", "2026-01-01T00:00:00.200Z"].enumerated() {
+        try writer.append(
+            Exchange(
+                seq: 0, key: "k\(i)", profile: "generic",
+                request: .init(method: "GET", url: "http://127.0.0.1:9/\(i)", headers: [], body: .empty),
+                response: .init(status: 200, headers: [], body: .empty),
+                timing: .init(started_at: started, duration_ms: 1)))
+    }
+    writer.close()
+    let (requests, offsets) = try CassetteSource.requests(path: path, target: LoadTarget(url: "http://127.0.0.1:9")!)
+    #expect(requests.count == 3)
+    #expect(offsets.map { ($0 * 1000).rounded() } == [500, 0, 200])
 }

@@ -42,6 +42,15 @@ import Testing
         (["cassette", "import-har", "/", "--out", "/tmp/tapedeck-never.jsonl.gz"], "/ is a folder; give a HAR file"),
         (["cassette", "import-har", "/dev/null", "--out", "/tmp/tapedeck-never.jsonl.gz"], "/dev/null is not a regular file"),
         (["cassette", "export-har", "/dev/null", "--out", "/nonexistent-tapedeck/x.har"], "the folder /nonexistent-tapedeck does not exist"),
+        // NIO stops the process when it cannot make an event loop's file descriptors: refused before that.
+        (["simulate", "--port", "0", "--threads", "100000"], "--threads takes at most"),
+        (["proxy", "--port", "0", "--cassette", "/tmp/x.jsonl.gz", "--threads", "100000"], "--threads takes at most"),
+        (["load", "--target", "http://127.0.0.1:1", "--threads", "100000"], "--threads takes at most"),
+        (["load", "--target", "http://127.0.0.1:1", "--start-at", "1e300"], "--start-at takes"),
+        (["load", "--target", "http://127.0.0.1:1", "--start-at", "inf"], "--start-at takes"),
+        (["load", "--target", "http://127.0.0.1:1", "--start-at", "2999-01-01T00:00:00Z"], "at most a day from now"),
+        (["proxy", "--port", "0", "--cassette", "/tmp/x.jsonl.gz", "--upstream", "http://127.0.0.1:9/some/path?x=1"],
+         "would be dropped; use --upstream http://127.0.0.1:9"),
     ])
     func refusedWithAMessageThatNamesIt(_ arguments: [String], _ expected: String) throws {
         let (status, output) = try Self.run(arguments)

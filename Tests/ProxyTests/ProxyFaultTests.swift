@@ -90,6 +90,44 @@ import Testing
         }
     }
 
+    /// A second SIGTERM while the first one's drain waits on a hung upstream stops the proxy at once: the
+    /// exchange in flight is abandoned (not recorded) and the cassette stays whole.
+    @Test func aSecondSigtermStopsAtOnce() async throws {
+        let dir = NSTemporaryDirectory() + "tapedeck-term2-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let cassette = dir + "/c.jsonl.gz"
+        let reached = Atomic<Int>(0)
+        try await ScriptedUpstream.with(
+            delay: .seconds(30),
+            answer: { _ in
+                reached.add(1, ordering: .relaxed)
+                return Self.ok
+            }
+        ) { upstream in
+            let proxy = try UnprivilegedUserTests.Running(
+                [
+                    try UnprivilegedUserTests.binary(), "proxy", "--port", "0", "--mode", "record", "--cassette", cassette,
+                    "--upstream", "http://127.0.0.1:\(upstream)", "--ca-dir", dir + "/ca",
+                ], as: false, home: dir)
+            defer { proxy.stop() }
+            let port = try await proxy.port()
+            let client = Task { try? await RawHTTPClient.request("GET", "/hung", port: port).status }
+            for _ in 0..<100 where reached.load(ordering: .relaxed) < 1 { try await Task.sleep(for: .milliseconds(50)) }
+            proxy.process.terminate()
+            try await Task.sleep(for: .milliseconds(500))
+            #expect(proxy.process.isRunning, "the first SIGTERM waits for the exchange in flight")
+            let started = ContinuousClock.now
+            proxy.process.terminate()
+            for _ in 0..<200 where proxy.process.isRunning { try await Task.sleep(for: .milliseconds(25)) }
+            #expect(!proxy.process.isRunning && ContinuousClock.now - started < .seconds(5), "\(proxy.printed)")
+            proxy.process.waitUntilExit()
+            #expect(proxy.printed.contains("second SIGTERM: stopping now"), "\(proxy.printed)")
+            #expect(try CassetteReader(path: cassette).entries.isEmpty, "nothing half-written")
+            _ = await client.value
+        }
+    }
+
     /// A client trickling a request body (one byte every 300 ms, for up to 15 s) does not hold a SIGTERM'd proxy:
     /// the request gets `shutdownGrace` to complete, then a 408, and the process exits while the client is still
     /// sending.

@@ -213,10 +213,37 @@ func json(_ r: RawHTTPClient.Response) -> [String: Any] {
                 let bad = try await RawHTTPClient.request(
                     "POST", "/__tapedeck/mode", port: proxy.port, headers: jsonType, body: Array(#"{"mode":"sideways"}"#.utf8))
                 #expect(bad.status == 400)
+                // A misspelled mode or field, or a cassette to replay that does not exist, is refused, not ignored.
+                let missing = first + ".missing"
+                for body in [
+                    #"{"path":"\#(second)","mode":"recrod"}"#, #"{"path":"\#(second)","mode":5}"#,
+                    #"{"path":"\#(second)","mdoe":"record"}"#, #"{"path":"\#(missing)","mode":"replay"}"#, "not json",
+                ] {
+                    let r = try await RawHTTPClient.request(
+                        "POST", "/__tapedeck/cassette", port: proxy.port, headers: jsonType, body: Array(body.utf8))
+                    #expect(r.status == 400, "\(body): \(r.status) \(r.bodyString)")
+                }
+                #expect(!FileManager.default.fileExists(atPath: missing))
+                let after = json(try await RawHTTPClient.request("GET", "/__tapedeck/status", port: proxy.port))
+                #expect(after["mode"] as? String == "auto" && after["cassette"] as? String == second, "nothing changed")
             }
         }
         #expect(try CassetteReader(path: first).entries.count == 1)
         #expect(try CassetteReader(path: second).entries.count == 2)
+    }
+
+    /// A first write that failed (a full disk) leaves an empty file: recording into it again starts it afresh.
+    @Test func anEmptyCassetteFileIsRecordedInto() async throws {
+        let path = tempCassette("empty")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        #expect(FileManager.default.createFile(atPath: path, contents: Data()))
+        try await TestSimulator.with(groups: 20) { sim in
+            try await TestProxy.with(cassette: path, mode: .record, upstream: sim.url) { proxy in
+                let r = try await RawHTTPClient.request("GET", "/?Action=DescribeSecurityGroups&RegionId=cn-hangzhou", port: proxy.port)
+                #expect(r.status == 200)
+            }
+        }
+        #expect(try CassetteReader(path: path).entries.count == 1)
     }
 
     @Test func forwardProxyAbsoluteFormRecords() async throws {
