@@ -7,6 +7,9 @@ import NIOCore
 /// header line, then one exchange per line. `tapedeck cassette import-jsonl` writes them as a new cassette.
 public enum JSONLImport {
     public static func exchanges(path: String) throws -> [Exchange] {
+        guard access(path, F_OK) == 0 || errno != ENOENT else {
+            throw CassetteError(.io, file: path, "does not exist; give a JSON Lines file (plain or gzip) to import")
+        }
         try CassettePath.check(path, writable: false)
         guard let data = FileManager.default.contents(atPath: path) else {
             throw CassetteError(.io, file: path, "cannot be read")

@@ -7,6 +7,11 @@ extension LoadReport {
     /// A report read back from its `--json` file (histograms exact, from their V2 encodings).
     public static func read(_ path: String) throws -> LoadReport {
         let data: Data
+        var st = stat()
+        if stat(path, &st) == 0, st.st_mode & S_IFMT != S_IFREG {
+            let kind = st.st_mode & S_IFMT == S_IFDIR ? "a folder" : st.st_mode & S_IFMT == S_IFIFO ? "a FIFO" : "not a regular file"
+            throw ReadError(description: "\(path) is \(kind); pass a report written by tapedeck load --json FILE")
+        }
         do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
             throw ReadError(description: "\(path): cannot read (\((error as NSError).localizedDescription))")
         }

@@ -159,7 +159,7 @@ struct CassetteCommand: ParsableCommand {
         @Option(help: "Output cassette (must not exist).") var out: String
         @Option(name: .customLong("redact"), help: "Also redact this header, parameter or JSON field.") var redact: [String] = []
         func run() throws {
-            guard !FileManager.default.fileExists(atPath: out) else { throw ValidationError("\(out) exists; choose a new file") }
+            guard !FileManager.default.fileExists(atPath: out) else { throw RunFailure(description: "--out \(out) exists; choose a new file") }
             try validateOutputPath(out, "--out")
             let exchanges: [Exchange]
             do {
@@ -167,7 +167,7 @@ struct CassetteCommand: ParsableCommand {
                     let (key, profile) = RequestKey.of(recorded: $0.request); return (key.string, profile)
                 }
             } catch let e as DecodingError {
-                throw ValidationError("\(har): not a HAR file: \(FixtureData.describe(e))")
+                throw RunFailure(description: "\(har): not a HAR file: \(FixtureData.describe(e))")
             }
             var redactor = Redactor()
             for r in redact { redactor.add(r) }
@@ -186,7 +186,7 @@ struct CassetteCommand: ParsableCommand {
         @Argument(help: "JSON Lines file (plain or gzip): an optional header line, then one exchange per line.") var file: String
         @Option(help: "Output cassette (must not exist).") var out: String
         func run() throws {
-            guard !FileManager.default.fileExists(atPath: out) else { throw ValidationError("\(out) exists; choose a new file") }
+            guard !FileManager.default.fileExists(atPath: out) else { throw RunFailure(description: "--out \(out) exists; choose a new file") }
             let exchanges = try JSONLImport.exchanges(path: file)
             try writeNewCassette(out) { w in
                 for var e in exchanges {

@@ -97,16 +97,17 @@ func writeOutput(_ data: Data, to path: String, _ flag: String) throws {
 }
 
 /// The bytes of an input file, refusing folders, FIFOs and devices (a FIFO would block) by what they are.
+/// (`RunFailure`, not `ValidationError`: called from `run()`, where a usage line would be the root command's.)
 func readInputFile(_ path: String, _ what: String) throws -> Data {
     var st = stat()
-    guard stat(path, &st) == 0 else { throw ValidationError("\(path): \(String(cString: strerror(errno))); give \(what)") }
+    guard stat(path, &st) == 0 else { throw RunFailure(description: "\(path): \(String(cString: strerror(errno))); give \(what)") }
     switch st.st_mode & S_IFMT {
     case S_IFREG: break
-    case S_IFDIR: throw ValidationError("\(path) is a folder; give \(what)")
-    default: throw ValidationError("\(path) is not a regular file; give \(what)")
+    case S_IFDIR: throw RunFailure(description: "\(path) is a folder; give \(what)")
+    default: throw RunFailure(description: "\(path) is not a regular file; give \(what)")
     }
     do { return try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
-        throw ValidationError("\(path): cannot read it (\(access(path, R_OK) == 0 ? error.localizedDescription : "not readable by this user"))")
+        throw RunFailure(description: "\(path): cannot read it (\(access(path, R_OK) == 0 ? error.localizedDescription : "not readable by this user"))")
     }
 }
 

@@ -64,6 +64,9 @@ struct ProxyCommand: AsyncParsableCommand {
             )
         }
         try validatePort(port)
+        if redact.contains(where: { $0.trimmingCharacters(in: .whitespaces).isEmpty }) {
+            throw ValidationError("--redact needs a header, parameter or JSON field name, got an empty one")
+        }
         if let dir = cassetteDir {
             var isDirectory: ObjCBool = false
             guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDirectory), isDirectory.boolValue else {

@@ -22,11 +22,35 @@ public struct Demo {
 
     public init(outputDirectory: String) { self.outputDirectory = outputDirectory }
 
+    /// Creates the output folder (and its parents), or says in a sentence why it cannot be used.
+    static func makeFolder(_ path: String) throws {
+        var st = stat()
+        if stat(path, &st) == 0 {
+            guard st.st_mode & S_IFMT == S_IFDIR else {
+                let kind = st.st_mode & S_IFMT == S_IFIFO ? "a FIFO" : st.st_mode & S_IFMT == S_IFREG ? "a file" : "not a folder"
+                throw Failure(description: "--out \(path) is \(kind); name a folder (it is created if missing)")
+            }
+        } else {
+            // mkdir -p, one level at a time, so a failure names its level and the system's reason.
+            var prefix = path.hasPrefix("/") ? "/" : ""
+            for part in path.split(separator: "/") {
+                prefix += (prefix.isEmpty || prefix.hasSuffix("/") ? "" : "/") + part
+                if mkdir(prefix, 0o755) != 0 && errno != EEXIST {
+                    throw Failure(
+                        description: "--out \(path): cannot create \(prefix) (\(String(cString: strerror(errno)))); choose a folder you can write")
+                }
+            }
+        }
+        guard access(path, W_OK | X_OK) == 0 else {
+            throw Failure(description: "--out \(path) is not writable by this user; choose a folder you can write")
+        }
+    }
+
     public struct Failure: Error, CustomStringConvertible { public var description: String }
 
     /// Runs the demo, printing progress with `say`; returns normally only if every step passed.
     public func run(say: @escaping @Sendable (String) -> Void) async throws {
-        try FileManager.default.createDirectory(atPath: outputDirectory, withIntermediateDirectories: true)
+        try Demo.makeFolder(outputDirectory)
         let cassette = outputDirectory + "/session.jsonl.gz"
         try? FileManager.default.removeItem(atPath: cassette)
         var quiet = Logger(label: "tapedeck.demo")
