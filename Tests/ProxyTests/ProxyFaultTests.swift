@@ -36,15 +36,16 @@ import Testing
         }
     }
 
-    /// An upstream that answers `ok` after 1.5 s and counts the requests it has read. `body` gets its port and
-    /// a wait until `n` requests got there (at most 5 s; returns how many did), so a test acts while they all
-    /// wait on the upstream rather than after a fixed sleep: a loaded CI run may not have forwarded them yet.
+    /// An upstream that answers `ok` after `delay` (1.5 s) and counts the requests it has read. `body` gets its
+    /// port and a wait until `n` requests got there (at most 5 s; returns how many did), so a test acts while
+    /// they all wait on the upstream rather than after a fixed sleep: a loaded CI run may not have forwarded them yet.
     static func withSlowUpstream(
+        delay: TimeAmount = .milliseconds(1500),
         _ body: (_ port: Int, _ waitUntilReached: @escaping (Int) async throws -> Int) async throws -> Void
     ) async throws {
         let reached = Atomic<Int>(0)
         try await ScriptedUpstream.with(
-            delay: .milliseconds(1500),
+            delay: delay,
             answer: { _ in
                 reached.add(1, ordering: .relaxed)
                 return Self.ok
@@ -57,17 +58,22 @@ import Testing
         }
     }
 
+    /// `tapedeck proxy --mode record` in front of the upstream on `upstream`, as a process (its signals are real).
+    static func recordingProxy(cassette: String, upstream: Int, dir: String) throws -> UnprivilegedUserTests.Running {
+        try UnprivilegedUserTests.Running(
+            [
+                try UnprivilegedUserTests.binary(), "proxy", "--port", "0", "--mode", "record", "--cassette", cassette,
+                "--upstream", "http://127.0.0.1:\(upstream)", "--ca-dir", dir + "/ca",
+            ], as: false, home: dir)
+    }
+
     @Test func sigtermWaitsForSlowExchangesToBeAnsweredAndRecorded() async throws {
         let dir = NSTemporaryDirectory() + "tapedeck-term-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let cassette = dir + "/c.jsonl.gz"
         try await Self.withSlowUpstream { upstream, waitUntilReached in
-            let proxy = try UnprivilegedUserTests.Running(
-                [
-                    try UnprivilegedUserTests.binary(), "proxy", "--port", "0", "--mode", "record", "--cassette", cassette,
-                    "--upstream", "http://127.0.0.1:\(upstream)", "--ca-dir", dir + "/ca",
-                ], as: false, home: dir)
+            let proxy = try Self.recordingProxy(cassette: cassette, upstream: upstream, dir: dir)
             defer { proxy.stop() }
             let port = try await proxy.port()
             let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
@@ -97,23 +103,12 @@ import Testing
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let cassette = dir + "/c.jsonl.gz"
-        let reached = Atomic<Int>(0)
-        try await ScriptedUpstream.with(
-            delay: .seconds(30),
-            answer: { _ in
-                reached.add(1, ordering: .relaxed)
-                return Self.ok
-            }
-        ) { upstream in
-            let proxy = try UnprivilegedUserTests.Running(
-                [
-                    try UnprivilegedUserTests.binary(), "proxy", "--port", "0", "--mode", "record", "--cassette", cassette,
-                    "--upstream", "http://127.0.0.1:\(upstream)", "--ca-dir", dir + "/ca",
-                ], as: false, home: dir)
+        try await Self.withSlowUpstream(delay: .seconds(30)) { upstream, waitUntilReached in
+            let proxy = try Self.recordingProxy(cassette: cassette, upstream: upstream, dir: dir)
             defer { proxy.stop() }
             let port = try await proxy.port()
             let client = Task { try? await RawHTTPClient.request("GET", "/hung", port: port).status }
-            for _ in 0..<100 where reached.load(ordering: .relaxed) < 1 { try await Task.sleep(for: .milliseconds(50)) }
+            _ = try await waitUntilReached(1)
             proxy.process.terminate()
             try await Task.sleep(for: .milliseconds(500))
             #expect(proxy.process.isRunning, "the first SIGTERM waits for the exchange in flight")
