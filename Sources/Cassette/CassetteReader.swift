@@ -107,6 +107,12 @@ public final class CassetteReader {
         }
         guard let header else {
             Foundation.close(fd)
+            if size > 0 {
+                // Bytes, but not one whole record: a writer stopped while writing the header.
+                throw CassetteError(
+                    .tornTail, file: path, record: 0, offset: 0,
+                    "only a torn header, \(size) bytes; once dropped, the empty file is a new cassette to record into")
+            }
             throw CassetteError(.notACassette, file: path, "the file is empty (a recording that failed before its first write, e.g. on a full disk, leaves one); record into it (--mode record starts it afresh) or delete it")
         }
         self.header = header

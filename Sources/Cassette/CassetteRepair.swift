@@ -18,12 +18,16 @@ public enum CassetteRepair {
     }
 
     private static func repairUnlocked(path: String) throws -> Int {
-        let reader = try CassetteReader(path: path, allowTornTail: true)
         var st = stat()
         guard stat(path, &st) == 0 else { throw CassetteError(.io, file: path, "cannot stat") }
-        let removed = Int(st.st_size) - reader.validLength
+        let validLength: Int
+        do { validLength = try CassetteReader(path: path, allowTornTail: true).validLength } catch let e as CassetteError
+        where e.kind == .tornTail && e.offset == 0 {
+            validLength = 0  // only a torn header: emptied, the file is a new cassette to record into
+        }
+        let removed = Int(st.st_size) - validLength
         if removed > 0 {
-            guard truncate(path, off_t(reader.validLength)) == 0 else {
+            guard truncate(path, off_t(validLength)) == 0 else {
                 throw CassetteError(.io, file: path, "cannot truncate: \(String(cString: strerror(errno)))")
             }
         }
@@ -79,10 +83,13 @@ public enum CassetteRepair {
         guard kept > 0, validMember(out, 0, decompressor, allocator) != nil else {
             throw CassetteError(.notACassette, file: path, "no readable record at all; nothing to salvage")
         }
-        // Every byte was a valid record: nothing to salvage, and the file is not renamed as if it were damaged.
-        if skipped.isEmpty && out.readableBytes == all.readableBytes { return Salvage(kept: kept, skipped: [], backup: "") }
-        // Without its header no reader opens the file: a damaged header is replaced by a new one, which says so.
+        // Without its header no reader opens the file: a damaged (or missing) header is replaced by a new one,
+        // which says so.
         let headerRebuilt = !startsWithHeader(out, decompressor, allocator)
+        // Every byte was a valid record: nothing to salvage, and the file is not renamed as if it were damaged.
+        if !headerRebuilt && skipped.isEmpty && out.readableBytes == all.readableBytes {
+            return Salvage(kept: kept, skipped: [], backup: "")
+        }
         if headerRebuilt {
             let header = CassetteHeader(
                 createdAt: Timestamp.iso8601(Date()),

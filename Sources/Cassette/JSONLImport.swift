@@ -42,7 +42,9 @@ public enum JSONLImport {
                 e.seq = out.count + 1
                 out.append(e)
             } catch {
-                throw CassetteError(.corrupt, file: path, record: lineNumber, "line \(lineNumber) is not an exchange: \(error)")
+                // Text to edit, not damaged compression: no salvage hint.
+                throw CassetteError(
+                    .io, file: path, record: lineNumber, "line \(lineNumber) is not an exchange: \(error); correct or delete that line and import again")
             }
         }
         return out

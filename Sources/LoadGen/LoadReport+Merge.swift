@@ -8,7 +8,10 @@ extension LoadReport {
     public static func read(_ path: String) throws -> LoadReport {
         let data: Data
         var st = stat()
-        if stat(path, &st) == 0, st.st_mode & S_IFMT != S_IFREG {
+        guard stat(path, &st) == 0 else {
+            throw ReadError(description: "\(path): \(String(cString: strerror(errno))); pass a report written by tapedeck load --json FILE")
+        }
+        if st.st_mode & S_IFMT != S_IFREG {
             let kind = st.st_mode & S_IFMT == S_IFDIR ? "a folder" : st.st_mode & S_IFMT == S_IFIFO ? "a FIFO" : "not a regular file"
             throw ReadError(description: "\(path) is \(kind); pass a report written by tapedeck load --json FILE")
         }

@@ -38,9 +38,16 @@ public final class CertificateAuthority: Sendable {
         // A one-part relative path (`--ca-dir myca`) has no parent to create: it is in the working directory.
         let parent = (directory as NSString).deletingLastPathComponent
         if !parent.isEmpty {
-            do { try fm.createDirectory(atPath: parent, withIntermediateDirectories: true) } catch {
-                let cause = ((error as NSError).userInfo[NSUnderlyingErrorKey] as? NSError).map { String(cString: strerror(Int32($0.code))) }
-                throw CertificateAuthorityError("cannot create \(parent), the folder of \(directory): \(cause ?? error.localizedDescription)")
+            var prefix = parent.hasPrefix("/") ? "/" : ""  // mkdir -p, naming the level that fails and why
+            for part in parent.split(separator: "/") {
+                prefix += (prefix.isEmpty || prefix.hasSuffix("/") ? "" : "/") + part
+                var st = stat()
+                if stat(prefix, &st) == 0 && st.st_mode & S_IFMT != S_IFDIR {
+                    throw CertificateAuthorityError("cannot create \(directory): \(prefix) is not a directory")
+                }
+                if mkdir(prefix, 0o755) != 0 && errno != EEXIST {
+                    throw CertificateAuthorityError("cannot create \(directory): \(prefix): \(String(cString: strerror(errno)))")
+                }
             }
         }
         if mkdir(directory, 0o700) != 0 && errno != EEXIST {

@@ -36,16 +36,19 @@ public final class ProxyServer: Service, Sendable {
         public let engine: ProxyEngine
         let quiesce: ServerQuiescingHelper
         private let drained = DrainState()
+        /// The client connections open now, so a forced stop can close them while the event loops still run.
+        let clients: ClientChannels
 
         /// The drain's completion, once begun (a class: `Running` is a copyable value).
         final class DrainState: Sendable {
             let future = Mutex<EventLoopFuture<Void>?>(nil)
         }
 
-        init(channel: Channel, engine: ProxyEngine, quiesce: ServerQuiescingHelper) {
+        init(channel: Channel, engine: ProxyEngine, quiesce: ServerQuiescingHelper, clients: ClientChannels) {
             self.channel = channel
             self.engine = engine
             self.quiesce = quiesce
+            self.clients = clients
         }
 
         /// Closes the listening socket and asks every connection to finish the exchange it is in and close
@@ -74,6 +77,15 @@ public final class ProxyServer: Service, Sendable {
                 ended.succeed()
             }
             timer.cancel()
+            guard Task.isCancelled else { return }
+            // A forced stop: the connections still open are closed now, while every event loop runs (closed by
+            // the group's shutdown instead, each would report to the quiescing helper on a loop already stopped).
+            let closed = channel.eventLoop.makePromise(of: Void.self)
+            done.whenComplete { _ in closed.succeed() }
+            let bound = channel.eventLoop.scheduleTask(in: .seconds(2)) { closed.succeed() }
+            for client in clients.all() { client.close(promise: nil) }
+            try? await closed.futureResult.get()
+            bound.cancel()
         }
 
         /// Graceful stop: stop accepting, let in-flight exchanges finish (at most `bound`), flush and close the cassette.
@@ -96,6 +108,7 @@ public final class ProxyServer: Service, Sendable {
         }
         let control = ControlAPI(engine: engine)
         let quiesce = ServerQuiescingHelper(group: group)
+        let clients = ClientChannels()
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -107,7 +120,8 @@ public final class ProxyServer: Service, Sendable {
             .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             .childChannelOption(.allowRemoteHalfClosure, value: true)  // a client's FIN still gets its answers
             .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
+                clients.add(channel)
+                return channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
                     let responder = ProxyResponder(engine: engine, control: control, authority: authority, tunnel: nil)
                     let server = HTTPServerHandler(responder: responder, limits: engine.configuration.limits)
@@ -129,7 +143,20 @@ public final class ProxyServer: Service, Sendable {
         }
         engine.listening(on: channel.localAddress)
         if let address = channel.localAddress { onListening(address) }
-        return Running(channel: channel, engine: engine, quiesce: quiesce)
+        return Running(channel: channel, engine: engine, quiesce: quiesce, clients: clients)
+    }
+
+    /// The accepted connections that are open: added when accepted, removed when closed.
+    final class ClientChannels: Sendable {
+        private let open = Mutex<[ObjectIdentifier: Channel]>([:])
+
+        func add(_ channel: Channel) {
+            let id = ObjectIdentifier(channel)
+            open.withLock { $0[id] = channel }
+            channel.closeFuture.whenComplete { _ in _ = self.open.withLock { $0.removeValue(forKey: id) } }
+        }
+
+        func all() -> [Channel] { open.withLock { Array($0.values) } }
     }
 
     /// Serves until graceful shutdown (SIGTERM/SIGINT through the `ServiceGroup`): then stops accepting,

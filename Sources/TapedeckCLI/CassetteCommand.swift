@@ -158,6 +158,12 @@ struct CassetteCommand: ParsableCommand {
         @Argument(help: "The HAR file to read.") var har: String
         @Option(help: "Output cassette (must not exist).") var out: String
         @Option(name: .customLong("redact"), help: "Also redact this header, parameter or JSON field.") var redact: [String] = []
+        func validate() throws {
+            if redact.contains(where: { $0.trimmingCharacters(in: .whitespaces).isEmpty }) {
+                throw ValidationError("--redact needs a header, parameter or JSON field name, got an empty one")
+            }
+        }
+
         func run() throws {
             guard !FileManager.default.fileExists(atPath: out) else { throw RunFailure(description: "--out \(out) exists; choose a new file") }
             try validateOutputPath(out, "--out")

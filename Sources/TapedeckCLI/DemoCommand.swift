@@ -14,6 +14,7 @@ struct DemoCommand: AsyncParsableCommand {
     @Option(parsing: .unconditional, help: "Seconds of load per target.") var seconds = 3
 
     func validate() throws {
+        guard !out.isEmpty else { throw ValidationError("--out needs a folder name, got an empty one") }
         guard (1...DataSetOptions.maxGroups).contains(groups) else {
             throw ValidationError("--groups must be 1 to \(DataSetOptions.maxGroups), got \(groups)")
         }

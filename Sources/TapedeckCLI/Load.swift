@@ -77,6 +77,8 @@ struct Load: AsyncParsableCommand {
         }
         if synthetic { try validateMemory(groups: dataSet.groups) }
         if synthetic && cassette != nil { throw ValidationError("choose --synthetic or --cassette, not both") }
+        if speed != nil && cassette == nil { throw ValidationError("--speed paces the requests of a --cassette at its recorded times; add --cassette FILE or use --rate") }
+        if speed != nil && rate != nil { throw ValidationError("choose --speed (the cassette's own pacing) or --rate, not both") }
         if let r = rate, !(r > 0 && r <= 10_000_000) { throw ValidationError("--rate must be a positive number of requests per second (at most 10000000), got \(r)") }
         if findMax && Load.parseSLO(slo) == nil { throw ValidationError("--slo takes pNN=TIME, e.g. p99=5ms") }
     }

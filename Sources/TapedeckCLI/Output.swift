@@ -5,6 +5,7 @@ import Foundation
 import ArgumentParser
 import Logging
 import ServiceLifecycle
+import Synchronization
 import UnixSignals
 
 /// The line scripts wait for, on stdout, flushed at once.
@@ -184,22 +185,30 @@ extension Logger.Level: @retroactive ExpressibleByArgument {}
 extension LoadConfiguration.Arrival: ExpressibleByArgument {}
 
 /// Runs a server's service group, which stops gracefully on the first SIGTERM or SIGINT (in-flight exchanges
-/// finish, the cassette is flushed). A second one during that drain stops at once: the group is cancelled,
-/// what is in flight is abandoned (and not recorded), and the cassette is closed on its last whole record.
+/// finish, the cassette is flushed). Another one during that drain, a second or more later, stops at once: the
+/// group is cancelled, what is in flight is abandoned (and not recorded), the cassette is closed on its last
+/// whole record, and the exit status is 128 + the signal's number, as for a process the signal ended. (A
+/// repeat within the second is the same stop delivered twice, as `timeout` does to its command's process
+/// group, or a terminal's Ctrl-C to a wrapper that passes it on: not a second request.)
 func runServer(_ group: ServiceGroup, logger: Logger) async throws {
     let run = Task { try await group.run() }
     let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
+    let forced = Mutex<UnixSignal?>(nil)
     let watcher = Task {
-        var seen = 0
+        var first: ContinuousClock.Instant?
         for await signal in signals {
-            seen += 1
-            if seen == 2 {
-                logger.warning("second \(signal): stopping now; exchanges still in flight are abandoned and not recorded")
-                run.cancel()
-                return
+            guard let at = first else {
+                first = .now
+                continue
             }
+            guard ContinuousClock.now - at >= .seconds(1) else { continue }
+            logger.warning("second \(signal): stopping now; exchanges still in flight are abandoned and not recorded")
+            forced.withLock { $0 = signal }
+            run.cancel()
+            return
         }
     }
     defer { watcher.cancel() }
     try await withTaskCancellationHandler { try await run.value } onCancel: { run.cancel() }
+    if let signal = forced.withLock({ $0 }) { throw ExitCode(128 + (signal == .sigint ? SIGINT : SIGTERM)) }
 }

@@ -58,6 +58,11 @@ struct ProxyCommand: AsyncParsableCommand {
                 "--upstream must be http://host[:port] or https://host[:port] (a host without spaces or control characters, a port in 1-65535), got \(u.debugDescription)"
             )
         }
+        if let u = upstream, let schemeEnd = u.range(of: "://"), u[schemeEnd.upperBound...].prefix(while: { $0 != "/" && $0 != "?" }).contains("@") {
+            throw ValidationError(
+                "--upstream takes no user:password@ (it would not be sent, and would be printed in the log): the clouds' requests carry their own signatures; for re-signing use --resign-env"
+            )
+        }
         if let u = upstream, let t = RequestTarget(u), let origin = UpstreamTarget(url: u), !(t.path.isEmpty || t.path == "/") || t.query != nil {
             throw ValidationError(
                 "--upstream names an origin only: each request goes upstream with its own path and query, so the '\(t.path)\(t.query.map { "?" + $0 } ?? "")' of \(u) would be dropped; use --upstream \(origin.origin)"

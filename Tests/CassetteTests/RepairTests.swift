@@ -140,6 +140,30 @@ import Testing
         #expect(try CassetteRepair.salvage(path: path).backup.isEmpty, "the salvaged file is intact")
     }
 
+    /// A file whose records are all whole but whose header is missing (an earlier salvage, a hand edit) is
+    /// salvaged too: it gets a header, and every exchange is kept.
+    @Test func salvageGivesAHeaderlessFileAHeader() throws {
+        let (path, original, entries) = try Self.cassette(3)
+        defer { try? FileManager.default.removeItem(atPath: path); try? FileManager.default.removeItem(atPath: path + ".damaged") }
+        try original[entries[0].offset...].write(to: URL(fileURLWithPath: path))  // the header member cut off
+        let s = try CassetteRepair.salvage(path: path)
+        #expect(s.headerRebuilt && s.kept == 4)
+        #expect(try CassetteReader(path: path).allExchanges().count == 3)
+    }
+
+    /// Only a torn header (a writer stopped before its first record was whole): `verify` says to repair, and
+    /// repair empties the file, which recording then starts afresh.
+    @Test func aTornHeaderAloneIsRepairedToAnEmptyFile() throws {
+        let (path, original, entries) = try Self.cassette(1)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try original[..<(entries[0].offset - 5)].write(to: URL(fileURLWithPath: path))
+        #expect { try CassetteReader(path: path) } throws: { ($0 as? CassetteError)?.kind == .tornTail && "\($0)".contains("cassette repair") }
+        #expect(try CassetteRepair.repair(path: path) == entries[0].offset - 5)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: path)).isEmpty)
+        try CassetteWriter(path: path).append(sampleExchange(1))
+        #expect(try CassetteReader(path: path).entries.count == 1)
+    }
+
     /// `repair` checks the path before its lock opens it: a FIFO is named, not waited on.
     @Test func repairOfAFIFOIsRefusedAtOnce() throws {
         let path = tempPath("fifo")

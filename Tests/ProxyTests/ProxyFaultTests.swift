@@ -96,8 +96,9 @@ import Testing
         }
     }
 
-    /// A second SIGTERM while the first one's drain waits on a hung upstream stops the proxy at once: the
-    /// exchange in flight is abandoned (not recorded) and the cassette stays whole.
+    /// A second SIGTERM (a second or more after the first) while the first one's drain waits on a hung upstream
+    /// stops the proxy at once: the exchange in flight is abandoned (not recorded), the cassette stays whole, and
+    /// the exit status is 143. The same SIGTERM delivered twice at once is one stop.
     @Test func aSecondSigtermStopsAtOnce() async throws {
         let dir = NSTemporaryDirectory() + "tapedeck-term2-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
@@ -110,7 +111,8 @@ import Testing
             let client = Task { try? await RawHTTPClient.request("GET", "/hung", port: port).status }
             _ = try await waitUntilReached(1)
             proxy.process.terminate()
-            try await Task.sleep(for: .milliseconds(500))
+            proxy.process.terminate()  // the same stop delivered twice at once (`timeout` does): still graceful
+            try await Task.sleep(for: .milliseconds(1200))
             #expect(proxy.process.isRunning, "the first SIGTERM waits for the exchange in flight")
             let started = ContinuousClock.now
             proxy.process.terminate()
@@ -118,6 +120,8 @@ import Testing
             #expect(!proxy.process.isRunning && ContinuousClock.now - started < .seconds(5), "\(proxy.printed)")
             proxy.process.waitUntilExit()
             #expect(proxy.printed.contains("second SIGTERM: stopping now"), "\(proxy.printed)")
+            #expect(proxy.process.terminationStatus == 128 + SIGTERM, "the exit status says the exchange was abandoned")
+            #expect(!proxy.printed.contains("Cannot schedule tasks"), "connections closed before the loops stop: \(proxy.printed)")
             #expect(try CassetteReader(path: cassette).entries.isEmpty, "nothing half-written")
             _ = await client.value
         }
