@@ -19,7 +19,7 @@ way its generation should (so a drifting pin cannot silently test the wrong sign
 Usage:
   python conformance_flows.py --endpoint http://127.0.0.1:PORT [--ak AK --sk SK]
                               [--expect-signature-error] [--only aliyun-core,tea,huawei]
-                              (flows: aliyun-core, tea, tea-rpc, huawei, libcloud; default the first
+                              (flows: aliyun-core, tea, tea-rpc, huawei, huawei-sm3, huawei-derived, libcloud; default the first
                               three, the newest generation)
   python conformance_flows.py --endpoint https://127.0.0.1:PORT --https-proxy http://127.0.0.1:PPORT
                               --ca-bundle CA.pem [...]
@@ -157,6 +157,8 @@ FLOW_DISTS = {
     "tea": ["alibabacloud-ecs20140526", "alibabacloud-tea-openapi", "darabonba-core"],
     "tea-rpc": ["alibabacloud-ecs20140526", "alibabacloud-tea-openapi", "alibabacloud-tea"],
     "huawei": ["huaweicloudsdkvpc", "huaweicloudsdkcore"],
+    "huawei-sm3": ["huaweicloudsdkvpc", "huaweicloudsdkcore"],
+    "huawei-derived": ["huaweicloudsdkvpc", "huaweicloudsdkcore"],
     "libcloud": ["apache-libcloud"],
 }
 
@@ -211,7 +213,7 @@ def wire_scheme(req):
     method, url, headers, body = req
     h = {k.lower(): v for k, v in headers.items()}
     auth = h.get("authorization") or ""
-    if auth.split(" ")[0] in ("ACS3-HMAC-SHA256", "SDK-HMAC-SHA256"):
+    if auth.split(" ")[0] in ("ACS3-HMAC-SHA256", "SDK-HMAC-SHA256", "SDK-HMAC-SM3", "V11-HMAC-SHA256"):
         return auth.split(" ")[0]
     query = dict(parse_qsl(urlsplit(url).query, keep_blank_values=True))
     form = {}
@@ -233,6 +235,8 @@ EXPECTED_WIRE = {
     "tea": ("ACS3-HMAC-SHA256",),
     "tea-rpc": ("RPC-v1-HMAC-SHA1 POST form-body Format=json",),
     "huawei": ("SDK-HMAC-SHA256",),
+    "huawei-sm3": ("SDK-HMAC-SM3",),
+    "huawei-derived": ("V11-HMAC-SHA256",),
     "libcloud": ("RPC-v1-HMAC-SHA1 GET query Format=XML",),
 }
 
@@ -489,8 +493,10 @@ RULE_KEYS = ["id", "description", "security_group_id", "direction", "protocol", 
 RULE_NULLABLE = {"protocol", "multiport", "remote_ip_prefix", "remote_group_id", "remote_address_group_id"}
 
 
-def flow_huawei(endpoint, ak, sk, project_id, expect_sig_error):
-    sdk = label("huawei-v3", "huaweicloudsdkvpc")
+def flow_huawei(endpoint, ak, sk, project_id, expect_sig_error, signing="sha256"):
+    """signing: sha256 (the default, SDK-HMAC-SHA256), sm3 (HttpConfig.signing_algorithm = HMAC_SM3:
+    SDK-HMAC-SM3) or derived (derived AK/SK, V11-HMAC-SHA256, forced for every request)."""
+    sdk = label({"sha256": "huawei-v3", "sm3": "huawei-v3-sm3", "derived": "huawei-v3-derived"}[signing], "huaweicloudsdkvpc")
     from huaweicloudsdkcore.auth.credentials import BasicCredentials
     from huaweicloudsdkcore.http.http_config import HttpConfig
     from huaweicloudsdkcore.exceptions.exceptions import ClientRequestException
@@ -507,9 +513,18 @@ def flow_huawei(endpoint, ak, sk, project_id, expect_sig_error):
         cfg.proxy_port = pu.port
     if T.ca_bundle:
         cfg.ssl_ca_cert = T.ca_bundle
+    credentials = BasicCredentials(ak, sk, project_id)
+    if signing == "sm3":
+        from huaweicloudsdkcore.signer.algorithm import SigningAlgorithm
+        cfg.signing_algorithm = SigningAlgorithm.HMAC_SM3
+    elif signing == "derived":
+        # The SDK signs with derived keys for the services that declare a derived auth service name (and a
+        # region); VPC declares none, so it is set here as such a client would have it.
+        credentials.with_derived_predicate(lambda request: True)
+        credentials._process_derived_auth_params("vpc", "cn-north-4")
     client = (VpcClient.new_builder()
               .with_http_config(cfg)
-              .with_credentials(BasicCredentials(ak, sk, project_id))
+              .with_credentials(credentials)
               .with_endpoint(endpoint)
               .build())
 
@@ -929,6 +944,9 @@ def main():
         "aliyun-core": lambda: flow_aliyun_core(host, port, args.ak, args.sk, args.expect_signature_error),
         "tea": lambda: flow_tea(host, port, args.ak, args.sk, args.expect_signature_error),
         "huawei": lambda: flow_huawei(endpoint, args.ak, args.sk, args.project_id, args.expect_signature_error),
+        "huawei-sm3": lambda: flow_huawei(endpoint, args.ak, args.sk, args.project_id, args.expect_signature_error, "sm3"),
+        "huawei-derived": lambda: flow_huawei(
+            endpoint, args.ak, args.sk, args.project_id, args.expect_signature_error, "derived"),
         "tea-rpc": lambda: flow_tea_rpc(host, port, args.ak, args.sk, args.expect_signature_error),
         "libcloud": lambda: flow_libcloud(host, port, args.ak, args.sk, args.expect_signature_error),
     }
