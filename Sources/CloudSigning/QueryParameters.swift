@@ -21,6 +21,17 @@ public struct QueryParameters: Sendable, Equatable {
     /// Parses `a=1&b=2` (no leading `?`). Empty segments are skipped; a name without `=` has an empty value.
     /// Concrete over contiguous bytes so the request path runs specialised code.
     public static func parse(_ buf: UnsafeBufferPointer<UInt8>) throws(MalformedError) -> QueryParameters {
+        try parse(buf, strict: true)
+    }
+
+    /// Like `parse`, but a name or value that does not decode (`caf%E9`, `100%`, binary) is kept as it was
+    /// sent instead of refused: what a proxy keys a request by when it forwards it as it is.
+    public static func parseLeniently(_ s: String) -> QueryParameters {
+        var copy = s
+        return copy.withUTF8 { buf in (try? parse(buf, strict: false)) ?? QueryParameters() }
+    }
+
+    private static func parse(_ buf: UnsafeBufferPointer<UInt8>, strict: Bool) throws(MalformedError) -> QueryParameters {
         var result = QueryParameters()
         guard let base = buf.baseAddress, !buf.isEmpty else { return result }
         result.pairs.reserveCapacity(16)
@@ -36,7 +47,9 @@ public struct QueryParameters: Sendable, Equatable {
                 let rawValue =
                     eq < end
                     ? UnsafeBufferPointer(start: base + eq + 1, count: end - eq - 1) : UnsafeBufferPointer(start: base + end, count: 0)
-                guard let name = PercentEncoding.decode(rawName), let value = PercentEncoding.decode(rawValue) else {
+                guard let name = PercentEncoding.decode(rawName) ?? (strict ? nil : String(decoding: rawName, as: UTF8.self)),
+                    let value = PercentEncoding.decode(rawValue) ?? (strict ? nil : String(decoding: rawValue, as: UTF8.self))
+                else {
                     throw MalformedError(
                         fragment: String(
                             decoding: UnsafeBufferPointer(start: base + start, count: min(end, start + 64) - start), as: UTF8.self))

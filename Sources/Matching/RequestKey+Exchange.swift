@@ -22,7 +22,9 @@ extension RequestKey {
     public static func signable(_ r: Exchange.Request) -> SignableRequest {
         let target = RequestTarget(r.url)
         let path = target.map { String($0.path) } ?? "/"
-        let query = target?.query.flatMap { try? QueryParameters.parse(String($0)) } ?? QueryParameters()
+        // As the proxy keyed it when recording: a query that does not decode is kept as sent, a form body
+        // that does not is an opaque body (hashed).
+        let query = target?.query.map { QueryParameters.parseLeniently(String($0)) } ?? QueryParameters()
         let headers = r.headerPairs.map { (name: $0.0, value: $0.1) }
         let body = r.body.bytes
         let isForm = headers.contains {

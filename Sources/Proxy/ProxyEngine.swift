@@ -170,18 +170,15 @@ public final class ProxyEngine: Sendable {
         }
         let bodyBytes = request.body.map { Array($0.readableBytesView) } ?? []
         let rawPath = String(requestTarget.path)
-        let query: QueryParameters
-        let form: QueryParameters
-        do {
-            query = try requestTarget.query.map { try QueryParameters.parse($0.utf8) } ?? QueryParameters()
-            let isForm =
-                request.head.headers.first(name: "content-type").map {
-                    ASCIICase.hasPrefixIgnoringCase($0, "application/x-www-form-urlencoded")
-                } ?? false
-            form = isForm && !bodyBytes.isEmpty ? try QueryParameters.parse(bodyBytes) : QueryParameters()
-        } catch {
-            return .failure(.badRequest("\(error)"))
-        }
+        // A query or form body that does not decode (`caf%E9`, `100%`, a binary upload curl labels as a form) is
+        // forwarded and recorded as it is: its query is keyed as sent, its body as an opaque body. The cloud
+        // judges it, not the proxy.
+        let query = requestTarget.query.map { (try? QueryParameters.parse($0.utf8)) ?? QueryParameters.parseLeniently(String($0)) } ?? QueryParameters()
+        let isForm =
+            request.head.headers.first(name: "content-type").map {
+                ASCIICase.hasPrefixIgnoringCase($0, "application/x-www-form-urlencoded")
+            } ?? false
+        let form = isForm && !bodyBytes.isEmpty ? ((try? QueryParameters.parse(bodyBytes)) ?? QueryParameters()) : QueryParameters()
         let signable = SignableRequest(
             method: request.head.method.rawValue, rawPath: rawPath, query: query, form: form,
             headers: request.head.headers.map { ($0.name, $0.value) }, body: bodyBytes)
@@ -472,8 +469,9 @@ public final class ProxyEngine: Sendable {
         profile: MatchProfile, started: Date, record: Bool
     ) -> (Exchange?, ProxyResponse) {
         let respHeaders = HopByHop.strip(r.headers.map { ($0.name, $0.value) }, dropLength: true)
-        // A HEAD answer announces the length of the GET's body, which it does not carry.
-        let headLength = head.method == .HEAD ? r.headers.first(name: "content-length").flatMap(Int.init) : nil
+        // A HEAD answer (and a 304) announces the length of a body it does not carry.
+        let announcesLength = head.method == .HEAD || r.status == .notModified
+        let headLength = announcesLength ? r.headers.first(name: "content-length").flatMap(Int.init) : nil
         // The live client gets the upstream's (decoded) bytes as they are: no copy.
         let response = ProxyResponse(status: r.status, headers: respHeaders, body: r.body, headContentLength: headLength)
         guard record, let key else { return (nil, response) }
@@ -483,7 +481,10 @@ public final class ProxyEngine: Sendable {
         let raw = Exchange(
             seq: 0, key: key, profile: profile.name,
             request: .init(method: head.method.rawValue, url: target.origin + head.uri, headers: reqHeaders, body: Body(bytes: body)),
-            response: .init(status: Int(r.status.code), headers: respHeaders, body: Body(bytes: respBytes)),
+            // That announced length is kept in the recording (the one Content-Length a cassette stores), so replay says it too.
+            response: .init(
+                status: Int(r.status.code), headers: respHeaders + (headLength.map { [("Content-Length", String($0))] } ?? []),
+                body: Body(bytes: respBytes)),
             timing: .init(started_at: Timestamp.iso8601(started), duration_ms: (Date().timeIntervalSince(started) * 1e6).rounded() / 1e3))
         return (raw, response)  // redacted on the writer thread, before it is stored
     }

@@ -13,7 +13,11 @@ extension HTTPServerResponse {
         let bytes = r.body.bytes
         var body = allocator.buffer(capacity: bytes.count)
         body.writeBytes(bytes)
-        self.init(status: HTTPResponseStatus(statusCode: r.status), headers: HopByHop.strip(r.headerPairs, dropLength: true), body: body)
+        // A recorded HEAD answer or 304 keeps the length it announced without a body (`ProxyEngine.exchange`).
+        let announced = bytes.isEmpty ? r.headerPairs.first { ASCIICase.equalIgnoringCase($0.0, "content-length") }.flatMap { Int($0.1) } : nil
+        self.init(
+            status: HTTPResponseStatus(statusCode: r.status), headers: HopByHop.strip(r.headerPairs, dropLength: true), body: body,
+            headContentLength: announced)
     }
 }
 

@@ -1,6 +1,12 @@
 import NIOCore
 import NIOHTTP1
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// One kept-alive client connection's response cycle as events and actions, with no I/O: the collector
 /// feeds it what NIO's client codec produced and does what it answers. Tested without a socket.
 ///
@@ -92,9 +98,14 @@ public struct HTTPClientResponseStateMachine {
         return .none
     }
 
-    /// The pipeline reported an error (a parser error arrives as `HTTPClientFailure.malformed`).
+    /// The pipeline reported an error (a parser error arrives as `HTTPClientFailure.malformed`). A reset before
+    /// any of the answer arrived is the server dropping the connection, like a close: reported as one, so a
+    /// request sent on a pooled connection the server had already given up is retried once.
     public mutating func failed(_ error: Error) -> Action {
-        state = .poisoned
+        defer { state = .poisoned }
+        if case .awaiting(_, _, false) = state, let io = error as? IOError, io.errnoCode == ECONNRESET || io.errnoCode == EPIPE {
+            return .failAndClose(HTTPClientFailure.closed(receivedAny: false))
+        }
         return .failAndClose(error)
     }
 

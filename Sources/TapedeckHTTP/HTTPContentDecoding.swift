@@ -34,7 +34,20 @@ public enum HTTPContentDecoding {
                     return try input.decompress(with: .deflate(), maxSize: limit)
                 }
             }
-            return try input.decompress(with: .gzip(), maxSize: limit)
+            // A gzip body may be several members back to back (RFC 1952 §2.2): each is inflated in turn.
+            var out = try input.decompress(with: .gzip(), maxSize: limit)
+            while input.readableBytes > 0 {
+                // Padding of zero bytes after the last member is tolerated, as gzip(1) does.
+                if input.readableBytesView.allSatisfy({ $0 == 0 }) { break }
+                let before = input.readableBytes
+                var next = try input.decompress(with: .gzip(), maxSize: max(0, limit - out.readableBytes))
+                guard input.readableBytes < before else { throw Failure.corrupt(encoding: name) }
+                guard out.readableBytes + next.readableBytes <= limit else { throw Failure.tooLarge(limit: limit) }
+                out.writeBuffer(&next)
+            }
+            return out
+        } catch let e as Failure {
+            throw e
         } catch let e as CompressNIOError where e == .bufferOverflow {
             throw .tooLarge(limit: limit)
         } catch {

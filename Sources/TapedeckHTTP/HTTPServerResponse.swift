@@ -22,7 +22,8 @@ public struct HTTPServerResponse: Sendable {
     public var requestIDHeader: (name: String, value: String)?
     public var headers: [(String, String)]
     public var body: ByteBuffer
-    /// The length a HEAD answer announces when it is not the (empty) body's: a proxied HEAD keeps its upstream's.
+    /// The length a HEAD answer or a 304 announces when it is not the (empty) body's: a proxied one keeps its
+    /// upstream's. A 304 without it carries no `Content-Length`.
     public var headContentLength: Int?
 
     public init(
@@ -159,9 +160,10 @@ public struct HTTPServerResponse: Sendable {
         let code = status.code
         let tunnel = method == .CONNECT && (200..<300).contains(code)
         let bodiless = code < 200 || code == 204 || tunnel
-        if !bodiless {
+        // A 304 has no body: its Content-Length, if any, is the one the representation would have (RFC 9110 §8.6).
+        let length = code == 304 ? headContentLength : method == .HEAD ? (headContentLength ?? bodyLength) : bodyLength
+        if !bodiless, let length {
             out.writeStaticString("\r\nContent-Length: ")
-            let length = method == .HEAD ? (headContentLength ?? bodyLength) : bodyLength
             Self.writeDecimal(length, into: &out)
         }
         if !keepAlive {

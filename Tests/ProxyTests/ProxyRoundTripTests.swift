@@ -232,6 +232,55 @@ func json(_ r: RawHTTPClient.Response) -> [String: Any] {
         #expect(try CassetteReader(path: second).entries.count == 2)
     }
 
+    /// A HEAD answer's and a 304's Content-Length (of a body they do not carry) reach the client when recorded
+    /// and again when replayed offline.
+    @Test func announcedLengthsOfHeadAnd304AreReplayed() async throws {
+        let path = tempCassette("head")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        func check(_ port: Int) async throws {
+            // Raw reads: a client that believed the announced length would wait for a body that never comes.
+            let c = try await RawHTTPConnection.connect(port: port)
+            defer { Task { await c.close() } }
+            try await c.send("HEAD /file HTTP/1.1\r\nHost: x\r\n\r\n")
+            let h = try await c.received { $0.contains("\r\n\r\n") }
+            #expect(h.hasPrefix("HTTP/1.1 200 OK\r\n") && h.contains("\r\nContent-Length: 9999\r\n"), "\(h)")
+            try await c.send("GET /cached HTTP/1.1\r\nHost: x\r\n\r\n")
+            let n = try await c.received { $0.components(separatedBy: "\r\n\r\n").count > 2 }
+            let second = n.components(separatedBy: "\r\n\r\n")[1]
+            #expect(second.hasPrefix("HTTP/1.1 304 Not Modified\r\n") && second.contains("\r\nContent-Length: 1234"), "\(n)")
+            #expect(second.contains("ETag: \"x\""), "\(n)")
+        }
+        try await ScriptedUpstream.with(answer: { head in
+            head.hasPrefix("HEAD")
+                ? Array("HTTP/1.1 200 OK\r\nContent-Length: 9999\r\nContent-Type: text/plain\r\n\r\n".utf8)
+                : Array("HTTP/1.1 304 Not Modified\r\nContent-Length: 1234\r\nETag: \"x\"\r\n\r\n".utf8)
+        }) { upstream in
+            try await TestProxy.with(cassette: path, mode: .record, upstream: "http://127.0.0.1:\(upstream)") { try await check($0.port) }
+        }
+        try await TestProxy.with(cassette: path, mode: .replay) { try await check($0.port) }
+    }
+
+    /// A query that does not percent-decode to UTF-8 (`caf%E9`, `100%`) is the upstream's to judge: forwarded as
+    /// sent, recorded, and replayed by the same bytes.
+    @Test func aQueryThatDoesNotDecodeIsForwardedAndReplayed() async throws {
+        let path = tempCassette("rawquery")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let target = "/echo?name=caf%E9&discount=100%"
+        try await ScriptedUpstream.with(answer: { head in
+            let line = head.components(separatedBy: "\r\n")[0]
+            return Array("HTTP/1.1 200 OK\r\nContent-Length: \(line.utf8.count)\r\n\r\n\(line)".utf8)
+        }) { upstream in
+            try await TestProxy.with(cassette: path, mode: .record, upstream: "http://127.0.0.1:\(upstream)") { proxy in
+                let r = try await RawHTTPClient.request("GET", target, port: proxy.port)
+                #expect(r.status == 200 && r.bodyString == "GET \(target) HTTP/1.1", "\(r.status) \(r.bodyString)")
+            }
+        }
+        try await TestProxy.with(cassette: path, mode: .replay) { proxy in
+            let r = try await RawHTTPClient.request("GET", target, port: proxy.port)
+            #expect(r.status == 200 && r.bodyString == "GET \(target) HTTP/1.1", "\(r.status) \(r.bodyString)")
+        }
+    }
+
     /// A first write that failed (a full disk) leaves an empty file: recording into it again starts it afresh.
     @Test func anEmptyCassetteFileIsRecordedInto() async throws {
         let path = tempCassette("empty")

@@ -1,4 +1,5 @@
 import CompressNIO
+import Foundation
 import NIOCore
 import NIOEmbedded
 import NIOHTTP1
@@ -68,6 +69,22 @@ import Testing
         var d = ByteBuffer(bytes: text)
         let raw = try d.compress(with: .deflate())
         #expect(Array(try HTTPContentDecoding.decode(raw, encoding: "deflate", limit: 1 << 20).readableBytesView) == text)
+    }
+
+    /// RFC 1952: a gzip body may be several members back to back; all of them are the body (zero padding after
+    /// the last is tolerated), and the limit holds over their sum.
+    @Test func everyGzipMemberOfABodyIsDecoded() throws {
+        var body = try gzip(Array("part1 ".utf8))
+        var second = try gzip(Array("part2".utf8))
+        body.writeBuffer(&second)
+        #expect(String(buffer: try HTTPContentDecoding.decode(body, encoding: "gzip", limit: 1 << 20)) == "part1 part2")
+        var padded = body
+        padded.writeBytes([0, 0, 0, 0])
+        #expect(String(buffer: try HTTPContentDecoding.decode(padded, encoding: "gzip", limit: 1 << 20)) == "part1 part2")
+        #expect(throws: HTTPContentDecoding.Failure.tooLarge(limit: 8)) { try HTTPContentDecoding.decode(body, encoding: "gzip", limit: 8) }
+        var junk = body
+        junk.writeString("junk")
+        #expect(throws: HTTPContentDecoding.Failure.corrupt(encoding: "gzip")) { try HTTPContentDecoding.decode(junk, encoding: "gzip", limit: 1 << 20) }
     }
 
     @Test func aGzipBombIsRefusedAtTheLimit() throws {
@@ -209,6 +226,24 @@ import Testing
         _ = m.head(head(.ok, keepAlive: false))
         guard case .succeed = m.end() else { Issue.record("expected the response"); return }
         #expect(!m.isReusable)
+    }
+
+    /// A pooled connection the server reset before any of the answer arrived fails like a close with nothing
+    /// received (the client retries that once); after part of an answer, or for another error, it does not.
+    @Test func aResetBeforeAnyAnswerIsAClose() {
+        var m = HTTPClientResponseStateMachine(maxBody: 10)
+        _ = m.start()
+        guard case .failAndClose(let e) = m.failed(IOError(errnoCode: ECONNRESET, reason: "read")) else { Issue.record("fail"); return }
+        #expect(e as? HTTPClientFailure == .closed(receivedAny: false))
+        var n = HTTPClientResponseStateMachine(maxBody: 10)
+        _ = n.start()
+        _ = n.head(head(.ok))
+        guard case .failAndClose(let e2) = n.failed(IOError(errnoCode: ECONNRESET, reason: "read")) else { Issue.record("fail"); return }
+        #expect(e2 is IOError, "part of the answer arrived: not retried")
+        var o = HTTPClientResponseStateMachine(maxBody: 10)
+        _ = o.start()
+        guard case .failAndClose(let e3) = o.failed(HTTPClientFailure.malformed("x")) else { Issue.record("fail"); return }
+        #expect(e3 as? HTTPClientFailure == .malformed("x"))
     }
 
     @Test func aSecondStartWhileAwaitingIsRefused() {

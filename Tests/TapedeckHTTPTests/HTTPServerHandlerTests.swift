@@ -334,6 +334,13 @@ struct Connection {
         let s = render(HTTPServerResponse(status: .ok, body: ByteBuffer(), headContentLength: 1234), .HEAD)
         #expect(s == "HTTP/1.1 200 OK\r\nContent-Length: 1234\r\n\r\n")
     }
+
+    /// A 304 announces the representation's length or none: never the empty body's 0.
+    @Test func notModifiedCarriesOnlyAnAnnouncedLength() {
+        #expect(render(HTTPServerResponse(status: .notModified, body: ByteBuffer()), .GET) == "HTTP/1.1 304 Not Modified\r\n\r\n")
+        let s = render(HTTPServerResponse(status: .notModified, body: ByteBuffer(), headContentLength: 1234), .GET)
+        #expect(s == "HTTP/1.1 304 Not Modified\r\nContent-Length: 1234\r\n\r\n")
+    }
 }
 
 /// The server connection cycle without a channel: events in, actions out.
