@@ -80,6 +80,9 @@ public struct LoadReport: Sendable {
         s += "  status: " + result.statuses.keys.sorted().map { "\($0)=\(result.statuses[$0]!)" }.joined(separator: " ") + "\n"
         if !result.errors.isEmpty {
             s += "  errors: " + result.errors.keys.sorted().map { "\($0)=\(result.errors[$0]!)" }.joined(separator: " ") + "\n"
+            if result.errors["protocol"] != nil {
+                s += "  (protocol: an answer the load generator does not read: malformed, chunked, without Content-Length, or over 64 MiB)\n"
+            }
         }
         for line in tapedeckExplanations { s += "  ⚠ " + line + "\n" }
         for note in configuration.notes { s += "  note: " + note + "\n" }

@@ -81,7 +81,13 @@ struct LoadWorkerStateMachine {
         self.openLoop = configuration.rate != nil || configuration.pacing != nil
         self.timeoutNanos = UInt64(max(0, configuration.timeout.nanoseconds))
         self.nextRequest = index
-        self.nextIntended = startAt
+        // Constant arrival over several workers: worker k starts k/rate in, so together they send one request
+        // every 1/rate, not `threads` at once every threads/rate.
+        if configuration.arrival == .constant, let rate = configuration.rate, rate > 0 {
+            self.nextIntended = startAt &+ UInt64(Double(index) / rate * 1e9)
+        } else {
+            self.nextIntended = startAt
+        }
         self.rng = SplitMix64(seed: configuration.seed &+ UInt64(index))
         self.progress = progress
     }
@@ -113,7 +119,7 @@ struct LoadWorkerStateMachine {
     /// The connection failed (I/O, TLS or an undecodable answer): one failure is one error, for the request
     /// it broke; the close that follows is not another. Close it.
     mutating func failed(_ id: ConnectionID, kind: String, now: UInt64) {
-        if case .busy = slots[id] { count(kind, now: now) }
+        if case .busy(let f) = slots[id] { countError(kind, f, now: now) }
         if slots[id] != .free { slots[id] = .closing }
         idle.removeAll { $0 == id }
     }
@@ -123,7 +129,7 @@ struct LoadWorkerStateMachine {
         let was = slots[id]
         release(id)
         guard !stopped else { return false }  // closed by us at the end: in-flight requests are not errors
-        if case .busy = was { count("closed", now: now) }
+        if case .busy(let f) = was { countError("closed", f, now: now) }
         return was != .free
     }
 
@@ -137,7 +143,10 @@ struct LoadWorkerStateMachine {
     /// Every 200 µs or so: queue what is due, start a new per-second interval, notice the end.
     mutating func tick(now: UInt64) -> TickAction {
         if stopped || now < start { return .none }  // everyone starts together
-        if now >= stopAt { return .finish }
+        if now >= stopAt {
+            if openLoop { scheduleDue(stopAt &- 1) }  // what fell due since the last tick: never sent, but counted
+            return .finish
+        }
         let second = Int((now &- start) / 1_000_000_000)
         if second != currentSecond {
             flushSecond()
@@ -176,7 +185,7 @@ struct LoadWorkerStateMachine {
         for (id, slot) in slots.enumerated() {
             if case .busy(let f) = slot, now > f.sent, now - f.sent > timeoutNanos {
                 slots[id] = .closing
-                count("timeout", now: now)
+                countError("timeout", f, now: now)
                 return id
             }
         }
@@ -198,18 +207,22 @@ struct LoadWorkerStateMachine {
     }
 
     private mutating func record(_ f: InFlight, status: Int, body: ByteBuffer, now: UInt64) {
-        result.completed += 1
-        progress.completed.add(1, ordering: .relaxed)
         result.statuses[status, default: 0] += 1
+        let request = requests[f.request]
+        // An error answer (4xx, 5xx: a throttled or failing target) is an error, not a completion, unless it is
+        // the answer expected (a recorded 404). Either way its latency is measured: it was answered.
+        let isError = status >= 400 && !(request.expectation.map { Self.expects($0, status: status) } ?? false)
+        if isError {
+            countError("http-\(status / 100)xx", f, now: now)
+        } else {
+            result.completed += 1
+            progress.completed.add(1, ordering: .relaxed)
+        }
         let corrected = min((now &- f.intended) / 1000, 60_000_000), uncorrected = min((now &- f.sent) / 1000, 60_000_000)
         _ = result.corrected.record(corrected)
         _ = result.uncorrected.record(uncorrected)
         _ = intervalHistogram.record(corrected)
-        let request = requests[f.request]
-        if status >= 400 {
-            if request.expectation == nil { count("http-\(status / 100)xx", now: now) }
-            if let code = LoadWorkerStateMachine.tapedeckCode(body) { result.tapedeckCodes[code, default: 0] += 1 }
-        }
+        if status >= 400, let code = LoadWorkerStateMachine.tapedeckCode(body) { result.tapedeckCodes[code, default: 0] += 1 }
         if configuration.verify, let e = request.expectation {
             result.verifyChecked += 1
             if let m = Verifier.check(status, body, e) {
@@ -290,7 +303,7 @@ struct LoadWorkerStateMachine {
                 nextRequest += configuration.threads
             }
         } else if let rate = configuration.rate {
-            let perWorker = rate / Double(configuration.threads)
+            let perWorker = rate / Double(configuration.threads)  // constant: offset per worker (init)
             while nextIntended <= now && nextIntended < stopAt {
                 queue.append(nextIntended)
                 if nextIntended >= measureFrom { result.scheduled += 1 }
@@ -300,9 +313,26 @@ struct LoadWorkerStateMachine {
         }
     }
 
-    private mutating func count(_ kind: String, now: UInt64) {
+    /// One request's error: counted for the run when the request was due in the measured window (a warm-up
+    /// request that times out later, or one sent after the end, is not one of the run's). A request that ends
+    /// without an answer (a timeout, a failed or closed connection) goes into the corrected latency with the
+    /// time it waited, as one never sent does at the end: the corrected histogram holds every request of the
+    /// window that ended, answered or not.
+    private mutating func countError(_ kind: String, _ f: InFlight, now: UInt64) {
         progress.errors.add(1, ordering: .relaxed)
-        if now >= measureFrom { result.errors[kind, default: 0] += 1 }
+        guard f.intended >= measureFrom && f.intended < stopAt else { return }
+        result.errors[kind, default: 0] += 1
+        if !kind.hasPrefix("http-") { _ = result.corrected.record(min((min(now, stopAt) &- min(f.intended, now)) / 1000, 60_000_000)) }
+    }
+
+    /// Whether `e` expects an answer with `status` (an error answer that is the recorded or true one).
+    static func expects(_ e: Expectation, status: Int) -> Bool {
+        switch e {
+        case .exact(let s, _): return s == status
+        case .anyOf(let answers): return answers.contains { $0.status == status }
+        case .error(let s, _): return s == status
+        case .aliyunReferences, .huaweiGroup, .huaweiRules: return status < 400
+        }
     }
 
     private mutating func flushSecond() {

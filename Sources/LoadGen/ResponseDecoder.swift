@@ -15,6 +15,7 @@ struct ResponseDecoder {
     struct Unsupported: Error, CustomStringConvertible { var description: String }
 
     private var pending: (status: Int, length: Int)?
+    static let maxBody = 64 << 20
 
     /// The next complete response at `buffer`'s reader index (consumed), nil when more bytes are needed.
     mutating func next(_ buffer: inout ByteBuffer) throws -> LoadResponse? {
@@ -29,6 +30,10 @@ struct ResponseDecoder {
                 case .head(let head):
                     if head.chunked { throw Unsupported(description: "chunked responses are not supported by the load generator") }
                     guard let length = head.contentLength else { throw Unsupported(description: "response without Content-Length") }
+                    // A target cannot make the load generator hold gigabytes: a body over the limit is an error.
+                    guard length <= ResponseDecoder.maxBody else {
+                        throw Unsupported(description: "a \(length)-byte body, over the load generator's \(ResponseDecoder.maxBody >> 20) MiB limit")
+                    }
                     buffer.moveReaderIndex(forwardBy: head.headerLength)
                     if head.status < 200 { continue }  // 1xx: the final answer follows
                     pending = (head.status, length)

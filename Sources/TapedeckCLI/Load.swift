@@ -77,6 +77,17 @@ struct Load: AsyncParsableCommand {
         }
         if synthetic { try validateMemory(groups: dataSet.groups) }
         if synthetic && cassette != nil { throw ValidationError("choose --synthetic or --cassette, not both") }
+        if findMax {
+            for (flag, given) in [("--json", json != nil), ("--html", html != nil), ("--hgrm", hgrm != nil), ("--hlog", hlog != nil), ("--verify", verify)]
+            where given {
+                throw ValidationError("--find-max steps the rate and prints each step; \(flag) applies to a single run: drop one of them")
+            }
+        }
+        if !findMax && slo != "p99=5ms" { throw ValidationError("--slo is the objective of --find-max; add --find-max") }
+        if arrival == .poisson && rate == nil && !findMax { throw ValidationError("--arrival poisson shapes an open-loop --rate; add --rate") }
+        if connections < threads {
+            throw ValidationError("--connections \(connections) is fewer than --threads \(threads): each thread holds at least one connection")
+        }
         if speed != nil && cassette == nil { throw ValidationError("--speed paces the requests of a --cassette at its recorded times; add --cassette FILE or use --rate") }
         if speed != nil && rate != nil { throw ValidationError("choose --speed (the cassette's own pacing) or --rate, not both") }
         if let r = rate, !(r > 0 && r <= 10_000_000) { throw ValidationError("--rate must be a positive number of requests per second (at most 10000000), got \(r)") }
@@ -106,17 +117,22 @@ struct Load: AsyncParsableCommand {
 
     func findMaxRate(_ base: LoadConfiguration, _ requests: [LoadRequest]) async throws {
         let (p, limit) = Load.parseSLO(slo)!
-        print("find-max: SLO p\(p) ≤ \(Double(limit) / 1000) ms, \(duration) per step")
+        // Unbuffered: a Ctrl-C between steps (which ends the process) keeps the steps already measured.
+        printLine("find-max: SLO p\(p) ≤ \(Double(limit) / 1000) ms, \(duration) per step")
         let search = RateSearch(percentile: p, limitMicros: limit)
         let best = try await search.run(
             base, requests,
             progress: { step in
-                print(
+                printLine(
                     String(
                         format: "  %8.0f req/s requested: achieved %8.0f, p%g %7.2f ms %@", step.rate, step.achieved, p,
-                        Double(step.latencyMicros) / 1000, step.holds ? "✓" : "✗ (SLO broken)"))
+                        Double(step.latencyMicros) / 1000, step.holds ? "✓" : "✗ (SLO broken, or errors)"))
             })
-        print(best > 0 ? "highest sustainable rate: \(Int(best)) req/s (p\(p) ≤ \(Double(limit) / 1000) ms)" : "no rate met the SLO")
+        guard best > 0 else {
+            printLine("no rate met the SLO (with no errors and at least 95% of the rate achieved)")
+            throw ExitCode(1)
+        }
+        printLine("highest sustainable rate: \(Int(best)) req/s (p\(p) ≤ \(Double(limit) / 1000) ms)")
     }
 
     func run() async throws {

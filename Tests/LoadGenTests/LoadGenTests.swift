@@ -97,6 +97,13 @@ import Testing
         }
     }
 
+    /// A target cannot make the load generator buffer an endless body: one announced over the limit is an error.
+    @Test func aBodyOverTheLimitIsRefusedBeforeItIsRead() {
+        var decoder = ResponseDecoder()
+        var buffer = ByteBuffer(string: "HTTP/1.1 200 OK\r\nContent-Length: 10000000000\r\n\r\nxxxx")
+        #expect { try decoder.next(&buffer) } throws: { "\($0)".contains("over the load generator's 64 MiB limit") }
+    }
+
     @Test func responseReaderDeliversEveryAnswerOfOneReadAndKeepsThePartialRest() throws {
         let channel = EmbeddedChannel()
         final class Received { var responses: [LoadResponse] = [] }

@@ -84,13 +84,82 @@ import Testing
         #expect(v9 == .finish)
         let finished = m.finish(now: Self.start + 1_000 * Self.ms)
         let r = try #require(finished)
-        #expect(r.scheduled == 501)
-        #expect(r.sent == 1 && r.unanswered == 1 && r.neverSent == 500)
+        // Every request due in the second (0 … 999 ms), those that fell due after the last tick before the end too.
+        #expect(r.scheduled == 1000)
+        #expect(r.sent == 1 && r.unanswered == 1 && r.neverSent == 999)
         #expect(r.scheduled == r.sent + r.neverSent && r.sent == r.completed + r.errors.values.reduce(0, +) + r.unanswered)
         let v10 = m.finish(now: Self.start + 1_001 * Self.ms)  // once
         #expect(v10 == nil)
         let v11 = m.nextSend(now: Self.start + 1_001 * Self.ms)
         #expect(v11 == nil)
+    }
+
+    /// The counts partition the schedule: an error answer is an error, not also a completion (unless it is the
+    /// recorded answer); a warm-up request's timeout is not the run's; a timeout's wait is in the corrected latency.
+    @Test func errorAnswersWarmupTimeoutsAndTheScheduleAddUp() throws {
+        func machine(warmup: TimeAmount) -> LoadWorkerStateMachine {
+            var conf = LoadConfiguration(target: LoadTarget(url: "http://127.0.0.1:9/")!)
+            conf.rate = 1000
+            conf.duration = .seconds(1)
+            conf.warmup = warmup
+            conf.timeout = .milliseconds(50)
+            let rs = [
+                LoadRequest(bytes: ByteBuffer(string: "GET /a HTTP/1.1\r\n\r\n"), expectation: nil, kind: "a"),
+                LoadRequest(bytes: ByteBuffer(string: "GET /b HTTP/1.1\r\n\r\n"), expectation: .exact(status: 404, body: []), kind: "b"),
+            ]
+            return LoadWorkerStateMachine(index: 0, configuration: conf, requests: rs, startAt: Self.start, progress: Progress())
+        }
+        var m = machine(warmup: .zero)
+        let c = m.connecting()
+        _ = m.connected(c, now: Self.start)
+        _ = m.tick(now: Self.start)
+        let n0 = m.nextSend(now: Self.start)
+        let s0 = try #require(n0)  // /a, due at 0
+        _ = m.answered(s0.connection, status: 503, body: ByteBuffer(), now: Self.start + Self.ms)  // an error, not a completion
+        _ = m.tick(now: Self.start + 2 * Self.ms)
+        let n1 = m.nextSend(now: Self.start + 2 * Self.ms)
+        let s1 = try #require(n1)  // /b, whose recorded answer is a 404
+        let n2 = m.answered(s1.connection, status: 404, body: ByteBuffer(), now: Self.start + 3 * Self.ms)
+        let s2 = try #require(n2)
+        #expect(s2.request == 0)
+        #expect(m.nextTimedOut(now: Self.start + 60 * Self.ms) == s2.connection)
+        _ = m.tick(now: Self.start + 1_100 * Self.ms)
+        let f = m.finish(now: Self.start + 1_100 * Self.ms)
+        let r = try #require(f)
+        #expect(r.errors["http-5xx"] == 1 && r.errors["timeout"] == 1 && r.completed == 1, "\(r.errors), \(r.completed) completed")
+        let ended = r.completed + r.errors.values.reduce(0, +) + r.unanswered + r.neverSent
+        #expect(ended == r.scheduled && r.scheduled == 1000, "\(ended) of \(r.scheduled)")
+        #expect(r.corrected.totalCount == UInt64(r.scheduled), "every request of the window is in the corrected latency")
+
+        var w = machine(warmup: .milliseconds(10))
+        let d = w.connecting()
+        _ = w.connected(d, now: Self.start)
+        _ = w.tick(now: Self.start)
+        let nw = w.nextSend(now: Self.start)
+        let warm = try #require(nw)  // due at 0: a warm-up request
+        #expect(w.nextTimedOut(now: Self.start + 80 * Self.ms) == warm.connection)
+        _ = w.tick(now: Self.start + 1_200 * Self.ms)
+        let fw = w.finish(now: Self.start + 1_200 * Self.ms)
+        let rw = try #require(fw)
+        #expect(rw.errors.isEmpty, "the warm-up request's timeout is not the run's: \(rw.errors)")
+        #expect(rw.completed + rw.unanswered + rw.neverSent == rw.scheduled)
+    }
+
+    /// Constant arrival over two workers: one request every 1/rate between them, not two at once.
+    @Test func workersOfAConstantRateAreSpacedOut() {
+        var conf = LoadConfiguration(target: LoadTarget(url: "http://127.0.0.1:9/")!)
+        conf.rate = 10
+        conf.threads = 2
+        conf.duration = .seconds(1)
+        let rs = [LoadRequest(bytes: ByteBuffer(string: "GET / HTTP/1.1\r\n\r\n"), expectation: nil, kind: "r")]
+        var w0 = LoadWorkerStateMachine(index: 0, configuration: conf, requests: rs, startAt: Self.start, progress: Progress())
+        var w1 = LoadWorkerStateMachine(index: 1, configuration: conf, requests: rs, startAt: Self.start, progress: Progress())
+        _ = w0.tick(now: Self.start + 50 * Self.ms)
+        _ = w1.tick(now: Self.start + 50 * Self.ms)
+        #expect(w0.result.scheduled == 1 && w1.result.scheduled == 0, "worker 1 starts 100 ms in")
+        _ = w0.tick(now: Self.start + 1_000 * Self.ms)
+        _ = w1.tick(now: Self.start + 1_000 * Self.ms)
+        #expect(w0.result.scheduled + w1.result.scheduled == 10)
     }
 
     @Test func anAnswerAfterTheEndIsUnansweredNotCompleted() {
