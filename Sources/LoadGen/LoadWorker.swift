@@ -75,6 +75,9 @@ final class LoadWorker {
     private var machine: LoadWorkerStateMachine
     /// Open channels by connection slot.
     private var channels: [Channel?] = []
+    /// Each slot's response reader, and how many reads it had made when the request in flight was written.
+    private var readers: [ResponseReader?] = []
+    private var writtenAtRead: [Int] = []
     private var tick: RepeatedTask?
     private let done: EventLoopPromise<WorkerResult>
     private let connections: Int
@@ -151,6 +154,10 @@ final class LoadWorker {
     private func connect() {
         let id = machine.connecting()
         if channels.count <= id { channels.append(contentsOf: repeatElement(nil, count: id + 1 - channels.count)) }
+        if readers.count <= id {
+            readers.append(contentsOf: repeatElement(nil, count: id + 1 - readers.count))
+            writtenAtRead.append(contentsOf: repeatElement(0, count: id + 1 - writtenAtRead.count))
+        }
         let tls = self.tls, host = machine.configuration.target.host, port = machine.configuration.target.port
         let bound = NIOLoopBound(self, eventLoop: loop)
         ClientBootstrap(group: loop)
@@ -163,7 +170,9 @@ final class LoadWorker {
                         try ch.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: tls, serverHostname: sni))
                     }
                     let connection = Connection(worker: bound.value, id: id)
-                    try ch.pipeline.syncOperations.addHandler(ResponseReader { connection.received($0) })
+                    let reader = ResponseReader { connection.received($0) }
+                    bound.value.readers[id] = reader
+                    try ch.pipeline.syncOperations.addHandler(reader)
                     try ch.pipeline.syncOperations.addHandler(connection)
                 }
             }
@@ -191,10 +200,18 @@ final class LoadWorker {
     }
 
     private func write(_ s: LoadWorkerStateMachine.Send) {
+        writtenAtRead[s.connection] = readers[s.connection]?.reads ?? 0
         channels[s.connection]?.writeAndFlush(machine.requests[s.request].bytes, promise: nil)
     }
 
     private func answered(_ id: LoadWorkerStateMachine.ConnectionID, _ r: LoadResponse) {
+        // An answer nobody asked for (none in flight, or decoded from bytes that arrived before the request in
+        // flight was written) would be credited to the wrong request: the connection is dropped as broken.
+        guard case .busy = machine.slots[id], r.read > writtenAtRead[id] else {
+            machine.failed(id, kind: "protocol", now: LoadWorker.now())
+            channels[id]?.close(promise: nil)
+            return
+        }
         if let s = machine.answered(id, status: r.status, body: r.body, now: LoadWorker.now()) { write(s) }
     }
 

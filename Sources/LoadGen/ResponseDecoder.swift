@@ -5,6 +5,9 @@ import TapedeckHTTP
 struct LoadResponse {
     var status: Int
     var body: ByteBuffer
+    /// Which read of its connection it was decoded from (counted from 1): an answer decoded from a read that began
+    /// before its request was written cannot be that request's.
+    var read = 0
 }
 
 /// Splits the byte stream into responses with as little work as possible: the strict status-line and
@@ -61,6 +64,8 @@ final class ResponseReader: ChannelInboundHandler {
     /// After a protocol error: the connection is being closed, nothing more is decoded.
     private var failed = false
     private let deliver: (LoadResponse) -> Void
+    /// Reads so far on this connection.
+    private(set) var reads = 0
 
     init(deliver: @escaping (LoadResponse) -> Void) { self.deliver = deliver }
 
@@ -72,8 +77,12 @@ final class ResponseReader: ChannelInboundHandler {
             kept.writeBuffer(&buffer)
             buffer = kept
         }
+        reads += 1
         do {
-            while let response = try decoder.next(&buffer) { deliver(response) }
+            while var response = try decoder.next(&buffer) {
+                response.read = reads
+                deliver(response)
+            }
         } catch {
             failed = true
             context.fireErrorCaught(error)

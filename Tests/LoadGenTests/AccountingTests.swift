@@ -41,6 +41,20 @@ import Testing
         #expect(report.result.neverSent == 0 && report.result.completed > 150)
     }
 
+    /// A server that sends an extra answer after each one: the extra is never credited to the next request (in
+    /// closed loop it used to be, at an impossible rate); the connection is dropped as broken instead.
+    @Test func anAnswerNobodyAskedForIsNotCreditedToTheNextRequest() async throws {
+        let extra = Array("HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n".utf8)
+        for rate in [nil, 200.0] {
+            let report = try await ScriptedUpstream.with(answer: { _ in Self.ok + extra }) { port in
+                try await Self.run(port: port, rate: rate, connections: 1)
+            }
+            let r = report.result
+            #expect(r.statuses[500] == nil, "rate \(String(describing: rate)): no 500 taken as an answer: \(r.statuses)")
+            #expect(r.completed > 0 && r.completed == r.statuses[200], "\(report.text)")
+        }
+    }
+
     @Test func oneMalformedResponseIsOneError() async throws {
         let report = try await ScriptedUpstream.with(answer: { _ in Array("HTTP/1.1 2000 OK\r\nContent-Length: 0\r\n\r\n".utf8) }) { port in
             try await Self.run(port: port, rate: nil, connections: 1, duration: .milliseconds(500))
