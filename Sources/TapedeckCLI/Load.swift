@@ -182,6 +182,10 @@ struct Load: AsyncParsableCommand {
         }
         if let startAt, let t = Load.parseStartAt(startAt) {
             let wait = t - Date().timeIntervalSince1970
+            if wait < -1 {
+                FileHandle.standardError.write(
+                    Data("tapedeck load: --start-at was \(Int((-wait).rounded())) s ago; starting now, so workers given that time are not in step\n".utf8))
+            }
             if wait > 0 {
                 let when = ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: t))
                 FileHandle.standardError.write(Data("tapedeck load: waiting \(Int(wait.rounded(.up))) s, until \(when) (--start-at)\n".utf8))
@@ -194,6 +198,13 @@ struct Load: AsyncParsableCommand {
         logger.logLevel = .warning
         let report = try await LoadService.run(LoadRunner(configuration: conf, requests: requests), logger: logger)
         print(report.text, terminator: "")
+        let speed = conf.speed
+        if let pacing = conf.pacing, let last = pacing.last, last / speed + 0.5 < Double(conf.duration.nanoseconds) / 1e9 {
+            print(
+                String(
+                    format: "  note: at --speed %g the cassette's %d requests span %.1f s of the %.1f s run; the achieved rate is over the whole run",
+                    speed, pacing.count, last / speed, Double(conf.duration.nanoseconds) / 1e9))
+        }
         if let json { try writeOutput(try report.jsonData(), to: json, "--json") }
         if let hgrm { try writeOutput(Data(report.hgrm.utf8), to: hgrm, "--hgrm") }
         if let hlog { try writeOutput(Data(report.hlog.utf8), to: hlog, "--hlog") }

@@ -92,6 +92,12 @@ import Testing
         }
     }
 
+    /// A `--start-at` in the past starts at once and says so (workers given that time are not in step).
+    @Test func aStartTimeInThePastIsSaid() throws {
+        let (status, output) = try Self.run(["load", "--target", "http://127.0.0.1:1", "--start-at", "1000", "--duration", "1s"])
+        #expect(status == 1 && output.contains("--start-at was") && output.contains("starting now"), "\(output)")
+    }
+
     @Test func aHARFileThatIsNotOneSaysWhatIsWrongAndWhere() throws {
         try Self.refusesEachFile([("nope", "not valid JSON"), (#"{"log":{}}"#, "missing \"version\" at log")]) { file, dir in
             ["cassette", "import-har", file, "--out", dir + "/out.jsonl.gz"]
