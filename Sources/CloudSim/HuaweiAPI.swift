@@ -43,7 +43,8 @@ public struct HuaweiAPI: Sendable {
             if parts.count == 6 && (id == nil || id!.isEmpty) { throw HuaweiError.apiNotFound }
             var status = HTTPResponseStatus.ok
             call.writer.openRoot("")
-            switch (parts[4], req.method, id) {
+            // HEAD is answered as GET (the HTTP layer sends the headers alone).
+            switch (parts[4], req.method == .HEAD ? .GET : req.method, id) {
             case ("security-groups", .GET, let id?): try showGroup(&call, id: id, snapshot: &snapshot)
             case ("security-groups", .GET, nil): try listGroups(&call, snapshot: &snapshot)
             case ("security-groups", .POST, nil): try createGroup(&call); status = .created

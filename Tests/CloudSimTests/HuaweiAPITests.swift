@@ -40,6 +40,22 @@ private func vpc(_ sim: TestSimulator, _ method: String, _ path: String, _ body:
         }
     }
 
+    /// HEAD on a read call answers as GET does, with the headers alone (it was 404 APIGW.0101).
+    @Test func headOfAShowIsItsGetWithoutTheBody() async throws {
+        try await TestSimulator.with(groups: 5) { sim in
+            let id = sim.simulator.huawei.store.generatedID(of: 1)
+            let project = sim.simulator.huawei.store.ownerID
+            let get = try await vpc(sim, "GET", "security-groups/\(id)")
+            let c = try await RawHTTPConnection.connect(port: sim.port)
+            defer { Task { await c.close() } }
+            try await c.send("HEAD /v3/\(project)/vpc/security-groups/\(id) HTTP/1.1\r\nHost: x\r\n\r\n")
+            let head = try await c.received { $0.contains("\r\n\r\n") }
+            #expect(head.hasPrefix("HTTP/1.1 200 OK\r\n"), "\(head)")
+            #expect(head.contains("Content-Length: \(get.body.count)\r\n"), "\(head) vs \(get.body.count) bytes")
+            #expect(head.hasSuffix("\r\n\r\n"), "no body: \(head)")
+        }
+    }
+
     @Test func ruleFlowAndReverseLookup() async throws {
         try await TestSimulator.with(groups: 20) { sim in
             let a = try json(try await vpc(sim, "POST", "security-groups", #"{"security_group":{"name":"a"}}"#))
