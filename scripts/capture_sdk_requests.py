@@ -19,6 +19,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib.metadata import version as pkg_version
 from urllib.parse import urlsplit, parse_qs
 
+from huawei_signing import use_signing
+
 for _v in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
     os.environ.pop(_v, None)
 
@@ -233,13 +235,7 @@ def hw_client(port, signing="sha256"):
     cfg = HttpConfig.get_default_config()
     cfg.retry_times = 0
     credentials = BasicCredentials(AK, SK, HW_PROJECT)
-    if signing == "sm3":
-        from huaweicloudsdkcore.signer.algorithm import SigningAlgorithm
-        cfg.signing_algorithm = SigningAlgorithm.HMAC_SM3
-    elif signing == "derived":
-        # Derived AK/SK (V11-HMAC-SHA256): what the SDK uses for services that ask for it; forced here.
-        credentials.with_derived_predicate(lambda request: True)
-        credentials._process_derived_auth_params("vpc", "cn-north-4")
+    use_signing(cfg, credentials, signing)
     return (VpcClient.new_builder()
             .with_http_config(cfg)
             .with_credentials(credentials)

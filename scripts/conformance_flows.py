@@ -52,6 +52,8 @@ import uuid
 from importlib import metadata
 from urllib.parse import parse_qsl, urlsplit
 
+from huawei_signing import use_signing
+
 for _v in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
     os.environ.pop(_v, None)
 os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
@@ -514,14 +516,7 @@ def flow_huawei(endpoint, ak, sk, project_id, expect_sig_error, signing="sha256"
     if T.ca_bundle:
         cfg.ssl_ca_cert = T.ca_bundle
     credentials = BasicCredentials(ak, sk, project_id)
-    if signing == "sm3":
-        from huaweicloudsdkcore.signer.algorithm import SigningAlgorithm
-        cfg.signing_algorithm = SigningAlgorithm.HMAC_SM3
-    elif signing == "derived":
-        # The SDK signs with derived keys for the services that declare a derived auth service name (and a
-        # region); VPC declares none, so it is set here as such a client would have it.
-        credentials.with_derived_predicate(lambda request: True)
-        credentials._process_derived_auth_params("vpc", "cn-north-4")
+    use_signing(cfg, credentials, signing)
     client = (VpcClient.new_builder()
               .with_http_config(cfg)
               .with_credentials(credentials)

@@ -26,9 +26,15 @@ public struct QueryParameters: Sendable, Equatable {
 
     /// Like `parse`, but a name or value that does not decode (`caf%E9`, `100%`, binary) is kept as it was
     /// sent instead of refused: what a proxy keys a request by when it forwards it as it is.
+    /// (Lenient parsing throws nothing; the `??` only satisfies the shared parser's signature.)
+    public static func parseLeniently<C: Collection>(_ bytes: C) -> QueryParameters where C.Element == UInt8 {
+        func lenient(_ buf: UnsafeBufferPointer<UInt8>) -> QueryParameters { (try? parse(buf, strict: false)) ?? QueryParameters() }
+        return bytes.withContiguousStorageIfAvailable(lenient) ?? Array(bytes).withUnsafeBufferPointer(lenient)
+    }
+
     public static func parseLeniently(_ s: String) -> QueryParameters {
         var copy = s
-        return copy.withUTF8 { buf in (try? parse(buf, strict: false)) ?? QueryParameters() }
+        return copy.withUTF8 { parseLeniently($0) }
     }
 
     private static func parse(_ buf: UnsafeBufferPointer<UInt8>, strict: Bool) throws(MalformedError) -> QueryParameters {

@@ -173,7 +173,7 @@ public final class ProxyEngine: Sendable {
         // A query or form body that does not decode (`caf%E9`, `100%`, a binary upload curl labels as a form) is
         // forwarded and recorded as it is: its query is keyed as sent, its body as an opaque body. The cloud
         // judges it, not the proxy.
-        let query = requestTarget.query.map { (try? QueryParameters.parse($0.utf8)) ?? QueryParameters.parseLeniently(String($0)) } ?? QueryParameters()
+        let query = requestTarget.query.map { QueryParameters.parseLeniently($0.utf8) } ?? QueryParameters()
         let isForm =
             request.head.headers.first(name: "content-type").map {
                 ASCIICase.hasPrefixIgnoringCase($0, "application/x-www-form-urlencoded")
