@@ -102,11 +102,32 @@ public enum GzipMember {
                 out.reserveCapacity(minimumWritableBytes: max(4096, out.readableBytes))
             }
         }
+        // gzip readers need the deflate stream to end exactly where the trailer begins. A stream that ends
+        // early, or runs on (one flipped final-block bit), can still inflate to bytes whose CRC and size
+        // match here while `zcat` fails on the file.
+        guard deflated.readableBytes == 0 else {
+            throw GzipMemberError.mismatch("\(deflated.readableBytes) bytes after the end of the compressed data")
+        }
+        guard ended(decompressor, allocator: allocator) else {
+            throw GzipMemberError.mismatch("the compressed data does not end before the trailer (gzip readers fail here)")
+        }
         guard UInt32(truncatingIfNeeded: out.readableBytes) == UInt32(truncatingIfNeeded: size) else {
             throw GzipMemberError.mismatch("size \(out.readableBytes) ≠ trailer \(size)")
         }
         guard out.withUnsafeReadableBytes({ CRC32.checksum($0) }) == crc else { throw GzipMemberError.mismatch("CRC-32 mismatch") }
         return out
+    }
+}
+
+extension GzipMember {
+    /// Whether `decompressor` has seen its stream's end: once it has, zlib takes no more input (a byte
+    /// offered is left unread); a stream still open reads it as more data, or fails on it.
+    static func ended(_ decompressor: ZlibDecompressor, allocator: ByteBufferAllocator) -> Bool {
+        var probe = allocator.buffer(capacity: 1)
+        probe.writeInteger(UInt8(0))
+        var sink = allocator.buffer(capacity: 64)
+        do { try decompressor.inflate(from: &probe, to: &sink) } catch { return false }
+        return probe.readableBytes == 1 && sink.readableBytes == 0
     }
 }
 

@@ -81,7 +81,7 @@ public struct LoadReport: Sendable {
         if !result.errors.isEmpty {
             s += "  errors: " + result.errors.keys.sorted().map { "\($0)=\(result.errors[$0]!)" }.joined(separator: " ") + "\n"
             if result.errors["protocol"] != nil {
-                s += "  (protocol: an answer the load generator does not read: malformed, chunked, without Content-Length, or over 64 MiB)\n"
+                s += "  (protocol: an answer the load generator cannot read: malformed, an answer nobody asked for, or a body over 64 MiB)\n"
             }
         }
         for line in tapedeckExplanations { s += "  ⚠ " + line + "\n" }

@@ -212,7 +212,8 @@ final class LoadWorker {
             channels[id]?.close(promise: nil)
             return
         }
-        if let s = machine.answered(id, status: r.status, body: r.body, now: LoadWorker.now()) { write(s) }
+        if let s = machine.answered(id, status: r.status, body: r.body, closes: r.closes, now: LoadWorker.now()) { write(s) }
+        if r.closes { channels[id]?.close(promise: nil) }  // its close opens the replacement
     }
 
     private func closed(_ id: LoadWorkerStateMachine.ConnectionID) {

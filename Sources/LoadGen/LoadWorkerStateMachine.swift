@@ -58,12 +58,17 @@ struct LoadWorkerStateMachine {
     private(set) var result = WorkerResult()
     private(set) var slots: [Slot] = []
     private var idle: [ConnectionID] = []
+    /// Slots whose connection is gone, for the next one opened (a target that closes after every answer
+    /// opens a connection per request).
+    private var freeSlots: [ConnectionID] = []
     /// Intended send times of requests that are due but not yet sent (open loop).
     private var queue: [UInt64] = []
     private var queueHead = 0
     private var nextRequest: Int
     private var pacedIndex = 0
     private var nextIntended: UInt64
+    /// Requests this worker has scheduled so far (open loop at a rate).
+    private var arrivals = 0
     private var rng: SplitMix64
     private var currentSecond = 0
     private var intervalHistogram = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
@@ -84,7 +89,7 @@ struct LoadWorkerStateMachine {
         // Constant arrival over several workers: worker k starts k/rate in, so together they send one request
         // every 1/rate, not `threads` at once every threads/rate.
         if configuration.arrival == .constant, let rate = configuration.rate, rate > 0 {
-            self.nextIntended = startAt &+ UInt64(Double(index) / rate * 1e9)
+            self.nextIntended = startAt &+ UInt64(min((Double(index) / rate * 1e9).rounded(), 1e18))
         } else {
             self.nextIntended = startAt
         }
@@ -96,6 +101,10 @@ struct LoadWorkerStateMachine {
 
     /// A connection is being opened: its slot.
     mutating func connecting() -> ConnectionID {
+        if let id = freeSlots.popLast() {
+            slots[id] = .connecting
+            return id
+        }
         slots.append(.connecting)
         return slots.count - 1
     }
@@ -135,6 +144,7 @@ struct LoadWorkerStateMachine {
 
     private mutating func release(_ id: ConnectionID) {
         if slots[id] == .idle { idle.removeAll { $0 == id } }
+        if slots[id] != .free { freeSlots.append(id) }
         slots[id] = .free
     }
 
@@ -195,13 +205,19 @@ struct LoadWorkerStateMachine {
     // MARK: answers
 
     /// An answer arrived on `id`: measure it, then maybe send the next request on the same connection.
-    mutating func answered(_ id: ConnectionID, status: Int, body: ByteBuffer, now: UInt64) -> Send? {
+    /// When the answer `closes` the connection (`Connection: close`, HTTP/1.0), nothing more is sent on it:
+    /// it is closed, and replaced when its close arrives.
+    mutating func answered(_ id: ConnectionID, status: Int, body: ByteBuffer, closes: Bool = false, now: UInt64) -> Send? {
         guard case .busy(let f) = slots[id] else { return nil }
         slots[id] = .idle
         if f.intended >= measureFrom && f.intended < stopAt && now > stopAt {
             result.unanswered += 1  // answered after the end: not within the run
         } else if f.intended >= measureFrom && now <= stopAt {
             record(f, status: status, body: body, now: now)
+        }
+        if closes {
+            slots[id] = .closing
+            return nil
         }
         return becameIdle(id, now: now)
     }
@@ -306,8 +322,15 @@ struct LoadWorkerStateMachine {
             while nextIntended <= now && nextIntended < stopAt {
                 queue.append(nextIntended)
                 if nextIntended >= measureFrom { result.scheduled += 1 }
-                let gap: Double = configuration.arrival == .constant ? 1 / perWorker : -log(1 - rng.unit()) / perWorker
-                nextIntended &+= UInt64(gap * 1e9)
+                arrivals += 1
+                if configuration.arrival == .constant {
+                    // The n-th request of the run at n/rate, from the start (not by adding a rounded gap each time:
+                    // at --rate 3 three truncated gaps fell short of 1 s and scheduled a fourth request in it).
+                    let n = Double(index) + Double(arrivals) * Double(configuration.threads)
+                    nextIntended = start &+ UInt64(min((n / rate * 1e9).rounded(), 1e18))
+                } else {
+                    nextIntended &+= UInt64(-log(1 - rng.unit()) / perWorker * 1e9)
+                }
             }
         }
     }

@@ -111,17 +111,26 @@ public final class ReplayIndex: Sendable {
     /// Every distinct recorded key.
     public var keys: [String] { state.withLock { Array($0.byKey.keys) } }
 
-    /// The recorded key with the fewest differing fields (ties: the first in sorted order).
+    /// The recorded key with the fewest differing fields (ties: the first in sorted order). Each recorded
+    /// key is compared in place (`KeyLayout`), stopping once it differs more than the best so far; the keys
+    /// are copied out first, so other event loops keep replaying meanwhile.
     public func nearest(to key: RequestKey) -> RequestKey? {
-        let target = key.fields
-        var best: (Int, RequestKey)? = nil
-        for k in keys.sorted() where k != key.string {
-            let candidate = RequestKey(parsing: k)
-            let f = candidate.fields
-            var d = 0
-            for name in Set(target.keys).union(f.keys) where target[name] != f[name] { d += 1 }
-            if best == nil || d < best!.0 { best = (d, candidate) }
+        let candidates = keys
+        var own = key.string
+        let found = own.withUTF8 { a -> String? in
+            var mine = KeyLayout(), theirs = KeyLayout()
+            mine.parse(a)
+            var best: (distance: Int, key: String)? = nil
+            for var k in candidates where k != key.string {
+                let d = k.withUTF8 { b -> Int in
+                    theirs.parse(b)
+                    return KeyLayout.distance(mine, a, theirs, b, limit: best?.distance ?? Int.max)
+                }
+                if let b = best, d > b.distance || (d == b.distance && !(k < b.key)) { continue }
+                best = (d, k)
+            }
+            return best?.key
         }
-        return best?.1
+        return found.map { RequestKey(parsing: $0) }
     }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -211,8 +212,26 @@ public final class UpstreamClient: Sendable {
             let collector = try channel.pipeline.syncOperations.handler(type: HTTPClientResponseCollector.self)
             return Connection(channel: channel, collector: collector)
         }.flatMapErrorThrowing { error in
-            throw UpstreamError.unreachable("\(target.authority): \(error)")
+            throw UpstreamError.unreachable("\(target.authority): \(UpstreamClient.connectFailure(error))")
         }
+    }
+
+    /// A failed connect in a sentence: NIO's own text for a refused connection read "connection reset (error
+    /// set): Connection refused) (errno: 111)".
+    static func connectFailure(_ error: Error) -> String {
+        func system(_ code: Int32) -> String {
+            let text = String(cString: strerror(code)).lowercased()
+            return code == ECONNREFUSED ? "\(text): nothing listens there (is the upstream running, and is the port right?)" : text
+        }
+        if let e = error as? IOError { return system(e.errnoCode) }
+        if let e = error as? NIOConnectionError {
+            if let first = e.connectionErrors.first {
+                if let io = first.error as? IOError { return system(io.errnoCode) }
+                return "\(first.error)"
+            }
+            if e.dnsAError != nil || e.dnsAAAAError != nil { return "the name does not resolve" }
+        }
+        return "\(error)"
     }
 
     /// Upstream channels written during this event-loop tick, flushed together once the tick's I/O is

@@ -254,3 +254,52 @@ enum CompressNIOFacade {
         }
     }
 }
+
+/// `cassette import-jsonl`: JSON Lines edited by hand or by `jq` (the gzip framing gone) come back as
+/// exchanges, and a line that is not one is named with what to do, not sent to `repair --salvage`.
+@Suite struct JSONLImportTests {
+    func lines(_ count: Int) throws -> [String] {
+        try (1...count).map { String(decoding: try CassetteCoding.encode(sampleExchange($0)), as: UTF8.self) }
+    }
+
+    @Test func plainAndMultiMemberGzipImportEveryLine() throws {
+        let header = String(decoding: try CassetteCoding.encode(CassetteHeader(createdAt: "2026-01-01T00:00:00.000Z")), as: UTF8.self)
+        let all = try lines(3)
+        let plain = tempPath("plain.jsonl")
+        defer { unlink(plain) }
+        try ([header] + all + [""]).joined(separator: "\n").write(toFile: plain, atomically: true, encoding: .utf8)
+        let imported = try JSONLImport.exchanges(path: plain)
+        #expect(imported.map(\.key) == (1...3).map { sampleExchange($0).key })
+        #expect(imported.map(\.seq) == [1, 2, 3])
+
+        // `cat a.gz b.gz`: two gzip members, one stream to gzip readers.
+        let gz = tempPath("two.jsonl.gz")
+        defer { unlink(gz) }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/sh")
+        p.arguments = ["-c", "(head -n 2 '\(plain)' | gzip -c; tail -n +3 '\(plain)' | gzip -c) > '\(gz)'"]
+        try p.run()
+        p.waitUntilExit()
+        #expect(try JSONLImport.exchanges(path: gz).map(\.key) == imported.map(\.key))
+    }
+
+    @Test func aLineThatIsNotAnExchangeIsNamedWithTheFix() throws {
+        let path = tempPath("bad.jsonl")
+        defer { unlink(path) }
+        let all = try lines(2)
+        try [all[0], #"{"key": "half an edit""#, all[1]].joined(separator: "\n").write(toFile: path, atomically: true, encoding: .utf8)
+        do {
+            _ = try JSONLImport.exchanges(path: path)
+            Issue.record("a broken line imported")
+        } catch {
+            let message = "\(error)"
+            #expect(message.contains(path) && message.contains("line 2 is not an exchange"), "\(message)")
+            #expect(message.contains("correct or delete that line"), "\(message)")
+            #expect(!message.contains("salvage"), "edited text is not damaged compression: \(message)")
+        }
+    }
+
+    @Test func aMissingInputIsNamed() {
+        #expect(throws: CassetteError.self) { try JSONLImport.exchanges(path: "/nonexistent-tapedeck/x.jsonl") }
+    }
+}

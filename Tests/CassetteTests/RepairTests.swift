@@ -23,6 +23,10 @@ import Testing
             do {
                 let removed = try CassetteRepair.repair(path: path)
                 #expect(removed == 0, "flip at \(offset): repair removed \(removed) bytes")
+                // What repair takes for intact, a plain gzip reader reads whole (a flipped final-block bit once
+                // passed here while `zcat` stopped part-way).
+                let (status, text) = try gunzip(path)
+                #expect(status == 0 && text.split(separator: "\n").count == 7, "flip at \(offset) passed repair but not gzip -dc")
             } catch let e as CassetteError {
                 refused += 1
                 #expect(e.kind != .tornTail, "flip at \(offset) was taken for a torn tail")
@@ -36,6 +40,21 @@ import Testing
         }
         #expect(refused > original.count / 2, "most flips are detected (CRC, lengths, header fields)")
         _ = entries
+    }
+
+    /// The first bit of each member's deflate data is its final-block flag: flipped, the record still
+    /// inflates with the right CRC and size, but gzip readers fail. Verification must fail too.
+    @Test func aFlippedFinalBlockBitIsDamage() throws {
+        let (path, original, entries) = try Self.cassette(4)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        for entry in entries {
+            var damaged = original
+            damaged[entry.offset + GzipMember.headerSize] ^= 1
+            try damaged.write(to: URL(fileURLWithPath: path))
+            #expect(try gunzip(path).0 != 0, "the flip breaks gzip readers")
+            #expect(throws: CassetteError.self, "record \(entry.seq)") { try CassetteReader(path: path).allExchanges() }
+            #expect(throws: CassetteError.self, "record \(entry.seq)") { try CassetteRepair.repair(path: path) }
+        }
     }
 
     @Test func salvageKeepsEveryUndamagedRecord() throws {

@@ -79,7 +79,7 @@ import Testing
         #expect(a.corrected.valueAtPercentile(100) == b.corrected.max)
     }
 
-    @Test func responseReaderHandlesSplitReadsAndRefusesChunked() throws {
+    @Test func responseReaderHandlesSplitReads() throws {
         let channel = EmbeddedChannel()
         final class Received { var responses: [LoadResponse] = [] }
         let received = Received()
@@ -92,8 +92,35 @@ import Testing
         #expect(first.status == 200 && String(buffer: first.body) == "hello")
         let second = try #require(received.responses.last)
         #expect(second.status == 404 && second.body.readableBytes == 0)
-        #expect(throws: ResponseDecoder.Unsupported.self) {
-            try channel.writeInbound(ByteBuffer(string: "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"))
+    }
+
+    /// Servers the load generator did not come with: chunked bodies (split anywhere), `Connection: close`
+    /// and HTTP/1.0 answers, and bodies that run until the server closes.
+    @Test func responseReaderReadsChunkedCloseDelimitedAndClosingAnswers() throws {
+        let channel = EmbeddedChannel()
+        final class Received { var responses: [LoadResponse] = [] }
+        let received = Received()
+        try channel.pipeline.syncOperations.addHandler(ResponseReader { received.responses.append($0) })
+        let chunked = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\n1\r\n \r\nA\r\n0123456789\r\n0\r\nX-Trailer: t\r\n\r\n"
+        let closing = "HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok"
+        for chunk in (chunked + closing).utf8.map({ [$0] }) { try channel.writeInbound(ByteBuffer(bytes: chunk)) }
+        #expect(received.responses.map(\.status) == [200, 200])
+        #expect(String(buffer: received.responses[0].body) == "hello 0123456789" && !received.responses[0].closes)
+        #expect(String(buffer: received.responses[1].body) == "ok" && received.responses[1].closes, "HTTP/1.0 closes")
+        // No length, not chunked: the body runs to the close.
+        try channel.writeInbound(ByteBuffer(string: "HTTP/1.1 503 Busy\r\nConnection: close\r\n\r\nbusy, "))
+        try channel.writeInbound(ByteBuffer(string: "try later"))
+        #expect(received.responses.count == 2)
+        try channel.close().wait()
+        #expect(received.responses.count == 3)
+        #expect(received.responses.last.map { $0.status == 503 && String(buffer: $0.body) == "busy, try later" && $0.closes } == true)
+    }
+
+    @Test func malformedChunksAreProtocolErrors() {
+        for bad in ["zz\r\n", "5\r\nhelloX\r\n", String(repeating: "1", count: 9) + "\r\n"] {
+            var decoder = ResponseDecoder()
+            var buffer = ByteBuffer(string: "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + bad)
+            #expect(throws: ResponseDecoder.Unsupported.self, "\(bad)") { _ = try decoder.next(&buffer) }
         }
     }
 

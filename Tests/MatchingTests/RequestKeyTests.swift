@@ -236,3 +236,42 @@ func setHeader(_ r: inout SignableRequest, _ name: String, _ value: String) {
         #expect(idx.count == 3)
     }
 }
+
+/// A replay miss names the recorded key nearest the request. It is found by comparing key bytes in place;
+/// on random keys it must be the key the field-by-field definition picks (fewest differing `fields`, ties
+/// to the first in sorted order).
+@Suite struct NearestKeyTests {
+    static func reference(_ key: RequestKey, among keys: [String]) -> String? {
+        let target = key.fields
+        var best: (Int, String)? = nil
+        for k in keys.sorted() where k != key.string {
+            let f = RequestKey(parsing: k).fields
+            let d = Set(target.keys).union(f.keys).filter { target[$0] != f[$0] }.count
+            if best == nil || d < best!.0 { best = (d, k) }
+        }
+        return best?.1
+    }
+
+    @Test func agreesWithTheFieldByFieldDefinitionOnRandomKeys() {
+        var rng = SystemRandomNumberGenerator()
+        func pick<T>(_ xs: [T]) -> T { xs[Int.random(in: 0..<xs.count, using: &rng)] }
+        func randomKey() -> String {
+            var parts: [String] = []
+            if Bool.random(using: &rng) { parts.append(pick(["GET", "POST", "PUT"])) }
+            let names = ["Action", "RegionId", "SecurityGroupId.1", "SecurityGroupId.2", "Version", "a", "b%20c"]
+            let chosen = names.filter { _ in Int.random(in: 0..<3, using: &rng) > 0 }.sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
+            let query = chosen.map { "\($0)=\(pick(["1", "2", "x", "", "sg-bp0"]))" }.joined(separator: "&")
+            parts.append(pick(["ecs.aliyuncs.com/", "vpc.myhuaweicloud.com/v3/p/sg"]) + (query.isEmpty ? "" : "?" + query))
+            if Bool.random(using: &rng) { parts.append("X-Project-Id=\(pick(["p1", "p2"]))") }
+            if Bool.random(using: &rng) { parts.append("body=\(pick(["00ff", "abcd"]))") }
+            return parts.joined(separator: " ")
+        }
+        for _ in 0..<200 {
+            let recorded = Array(Set((0..<Int.random(in: 1...40, using: &rng)).map { _ in randomKey() }))
+            let entries = recorded.enumerated().map { CassetteReader.Entry(seq: $0.offset + 1, key: $0.element, offset: $0.offset, length: 1) }
+            let index = ReplayIndex(entries: entries, policy: .error)
+            let request = RequestKey(parsing: randomKey())
+            #expect(index.nearest(to: request)?.string == Self.reference(request, among: recorded), "\(request) among \(recorded)")
+        }
+    }
+}

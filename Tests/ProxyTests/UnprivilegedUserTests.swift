@@ -108,4 +108,28 @@ import Testing
         #expect(((report?["requests"] as? [String: Any])?["completed"] as? Int ?? 0) > 0, "\(load.printed)")
         #expect((report?["errors"] as? [String: Any])?.isEmpty ?? true, "no connect errors: \(load.printed)")
     }
+
+    /// `--ca-dir` relative to the working directory, one part (`myca`, which once turned interception off:
+    /// it has no parent to create) and several (`certs/proxy/ca`, parents created), as the user running it.
+    @Test(arguments: ["myca", "certs/proxy/ca"])
+    func relativeCADirectoryIsCreatedInTheWorkingDirectory(_ caDir: String) async throws {
+        let asRoot = getuid() == 0
+        let home = NSTemporaryDirectory() + "tapedeck-relca-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o777])
+        defer { try? FileManager.default.removeItem(atPath: home) }
+        let exe = home + "/tapedeck"
+        try FileManager.default.copyItem(atPath: try Self.binary(), toPath: exe)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: exe)
+        let proxy = try Running(
+            [exe, "proxy", "--port", "0", "--mode", "passthrough", "--cassette", "c.jsonl.gz", "--upstream", "http://127.0.0.1:9", "--ca-dir", caDir],
+            as: asRoot, home: home)
+        defer { proxy.stop() }
+        _ = try await proxy.port()
+        #expect(!proxy.printed.contains("interception (CONNECT) is off"), "\(proxy.printed)")
+        for file in ["ca.pem", "ca-key.pem"] {
+            #expect(FileManager.default.fileExists(atPath: "\(home)/\(caDir)/\(file)"), "\(file) in \(home)/\(caDir): \(proxy.printed)")
+        }
+        let mode = try FileManager.default.attributesOfItem(atPath: "\(home)/\(caDir)")[.posixPermissions] as? Int
+        #expect(mode == 0o700, "the CA folder holds its key: owner only")
+    }
 }

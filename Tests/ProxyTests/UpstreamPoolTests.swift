@@ -1,5 +1,6 @@
 @testable import Proxy
 import Testing
+import NIOPosix
 
 /// The upstream pool's decisions without a socket.
 @Suite struct UpstreamPoolTests {
@@ -46,5 +47,25 @@ import Testing
         #expect(d.id == 3)
         guard case .parked = pool.release(Conn(id: 4), key: "b", reusable: true) else { Issue.record("another key has room"); return }
         #expect(pool.idleCount == 3)
+    }
+}
+
+/// A failed connect to the upstream is told in a sentence with what to check, not NIO's text ("connection
+/// reset (error set): Connection refused) (errno: 111)", unbalanced and calling a refusal a reset).
+@Suite struct UpstreamConnectFailureTests {
+    @Test func aRefusedConnectionSaysNothingListens() async throws {
+        // A port that was just free: nothing listens there.
+        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: 0).get()
+        let port = channel.localAddress!.port!
+        try await channel.close()
+        do {
+            _ = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(host: "127.0.0.1", port: port).get()
+            Issue.record("connected to a closed port")
+        } catch {
+            let text = UpstreamClient.connectFailure(error)
+            #expect(text.contains("connection refused") && text.contains("nothing listens there"), "\(text)")
+            #expect(text.filter { $0 == "(" }.count == text.filter { $0 == ")" }.count, "\(text)")
+            #expect(!text.contains("reset"), "\(text)")
+        }
     }
 }
