@@ -16,47 +16,41 @@ import X509
 public final class CertificateAuthority: Sendable {
     public let directory: String
     public var certificatePath: String { directory + "/ca.pem" }
-    private let certificate: Certificate
+    let certificate: Certificate
     private let key: P256.Signing.PrivateKey
     /// The CA's Subject Key Identifier, which every leaf names as its Authority Key Identifier.
     private let keyIdentifier: ArraySlice<UInt8>
     private let contexts = Mutex<[String: NIOSSLContext]>([:])
     private let leaves = Mutex<[String: Certificate]>([:])
 
+    /// Set when this start made a new CA where half of one was (a `ca.pem` without its key, or the reverse):
+    /// clients that trusted the old certificate must trust the new one.
+    public let notice: String?
+
     public init(directory: String) throws {
         self.directory = directory
-        let fm = FileManager.default
+        try CertificateAuthority.makeFolder(directory)
+        // Proxies started together with the same new folder (parallel test workers, first run) make one CA:
+        // the first makes it under the lock, the others then read it.
+        let lockPath = directory + "/.lock"
+        let lock = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard lock >= 0 else { throw CertificateAuthorityError("cannot create \(lockPath): \(String(cString: strerror(errno)))") }
+        defer { close(lock) }
+        while flock(lock, LOCK_EX) != 0 && errno == EINTR {}
         let certPath = directory + "/ca.pem", keyPath = directory + "/ca-key.pem"
-        if fm.fileExists(atPath: certPath), fm.fileExists(atPath: keyPath) {
-            certificate = try Certificate(pemEncoded: String(contentsOfFile: certPath, encoding: .utf8))
-            key = try P256.Signing.PrivateKey(pemRepresentation: String(contentsOfFile: keyPath, encoding: .utf8))
+        let haveCert = access(certPath, F_OK) == 0, haveKey = access(keyPath, F_OK) == 0
+        if haveCert && haveKey {
+            (certificate, key) = try CertificateAuthority.load(certPath: certPath, keyPath: keyPath)
             keyIdentifier =
                 (try? certificate.extensions.subjectKeyIdentifier?.keyIdentifier)
                 ?? SubjectKeyIdentifier(hash: .init(key.publicKey)).keyIdentifier
+            notice = nil
             return
         }
-        // A one-part relative path (`--ca-dir myca`) has no parent to create: it is in the working directory.
-        let parent = (directory as NSString).deletingLastPathComponent
-        if !parent.isEmpty {
-            var prefix = parent.hasPrefix("/") ? "/" : ""  // mkdir -p, naming the level that fails and why
-            for part in parent.split(separator: "/") {
-                prefix += (prefix.isEmpty || prefix.hasSuffix("/") ? "" : "/") + part
-                var st = stat()
-                if stat(prefix, &st) == 0 && st.st_mode & S_IFMT != S_IFDIR {
-                    throw CertificateAuthorityError("cannot create \(directory): \(prefix) is not a directory")
-                }
-                if mkdir(prefix, 0o755) != 0 && errno != EEXIST {
-                    throw CertificateAuthorityError("cannot create \(directory): \(prefix): \(String(cString: strerror(errno)))")
-                }
-            }
-        }
-        if mkdir(directory, 0o700) != 0 && errno != EEXIST {
-            throw CertificateAuthorityError("cannot create \(directory): \(String(cString: strerror(errno)))")
-        }
-        var st = stat()
-        guard stat(directory, &st) == 0, st.st_mode & S_IFMT == S_IFDIR else {
-            throw CertificateAuthorityError("\(directory) is not a directory; name a folder for the CA's certificate and key")
-        }
+        notice =
+            haveCert || haveKey
+            ? "made a new CA in \(directory): \(haveCert ? "ca.pem was there without ca-key.pem" : "ca-key.pem was there without ca.pem"); clients that trusted the old certificate must trust the new \(certPath)"
+            : nil
         let key = P256.Signing.PrivateKey()
         self.key = key
         let ski = SubjectKeyIdentifier(hash: .init(key.publicKey))
@@ -80,7 +74,57 @@ public final class CertificateAuthority: Sendable {
         self.certificate = certificate
         // The key first, created owner-only by open(2) itself, so no byte of it is ever readable by others.
         try CertificateAuthority.writePrivate(Array(key.pemRepresentation.utf8), to: keyPath)
-        try certificate.serializeAsPEM().pemString.write(toFile: certPath, atomically: true, encoding: .utf8)
+        // Ending in a newline, so `cat ca.pem other.pem > bundle.pem` is a valid bundle.
+        try (certificate.serializeAsPEM().pemString + "\n").write(toFile: certPath, atomically: true, encoding: .utf8)
+    }
+
+    /// An existing CA: its key readable by the owner only, and the certificate's public key the key's.
+    private static func load(certPath: String, keyPath: String) throws -> (Certificate, P256.Signing.PrivateKey) {
+        var st = stat()
+        if stat(keyPath, &st) == 0, st.st_mode & 0o077 != 0 {
+            throw CertificateAuthorityError(
+                "\(keyPath) is readable by other users (mode \(String(st.st_mode & 0o777, radix: 8))): whoever reads it can impersonate any site to clients that trust this CA; `chmod 600 \(keyPath)` if no one else has read it, else remove both files for a new CA"
+            )
+        }
+        let certificate: Certificate, key: P256.Signing.PrivateKey
+        do { certificate = try Certificate(pemEncoded: String(contentsOfFile: certPath, encoding: .utf8)) } catch {
+            throw CertificateAuthorityError("\(certPath) is not a PEM certificate (\(error)); remove ca.pem and ca-key.pem for a new CA")
+        }
+        do { key = try P256.Signing.PrivateKey(pemRepresentation: String(contentsOfFile: keyPath, encoding: .utf8)) } catch {
+            throw CertificateAuthorityError("\(keyPath) is not a PEM P-256 private key (\(error)); remove ca.pem and ca-key.pem for a new CA")
+        }
+        guard certificate.publicKey == Certificate.PublicKey(key.publicKey) else {
+            throw CertificateAuthorityError(
+                "\(certPath) and \(keyPath) are not a pair (the certificate is for another key): every intercepted connection would fail; put the matching files back, or remove both for a new CA"
+            )
+        }
+        return (certificate, key)
+    }
+
+    /// `mkdir -p`, the last level owner-only (it holds the key); names the level that fails and why.
+    private static func makeFolder(_ directory: String) throws {
+        // A one-part relative path (`--ca-dir myca`) has no parent to create: it is in the working directory.
+        let parent = (directory as NSString).deletingLastPathComponent
+        if !parent.isEmpty {
+            var prefix = parent.hasPrefix("/") ? "/" : ""
+            for part in parent.split(separator: "/") {
+                prefix += (prefix.isEmpty || prefix.hasSuffix("/") ? "" : "/") + part
+                var st = stat()
+                if stat(prefix, &st) == 0 && st.st_mode & S_IFMT != S_IFDIR {
+                    throw CertificateAuthorityError("cannot create \(directory): \(prefix) is not a directory")
+                }
+                if mkdir(prefix, 0o755) != 0 && errno != EEXIST {
+                    throw CertificateAuthorityError("cannot create \(directory): \(prefix): \(String(cString: strerror(errno)))")
+                }
+            }
+        }
+        if mkdir(directory, 0o700) != 0 && errno != EEXIST {
+            throw CertificateAuthorityError("cannot create \(directory): \(String(cString: strerror(errno)))")
+        }
+        var st = stat()
+        guard stat(directory, &st) == 0, st.st_mode & S_IFMT == S_IFDIR else {
+            throw CertificateAuthorityError("\(directory) is not a directory; name a folder for the CA's certificate and key")
+        }
     }
 
     /// A TLS server context presenting a certificate for `host` signed by this CA.

@@ -98,7 +98,11 @@ public final class ProxyServer: Service, Sendable {
     public func start(on group: EventLoopGroup) async throws -> Running {
         let engine = try ProxyEngine(configuration: configuration, group: group, logger: logger)
         let authority: CertificateAuthority?
-        do { authority = try CertificateAuthority(directory: configuration.caDirectory) } catch {
+        do {
+            let ca = try CertificateAuthority(directory: configuration.caDirectory)
+            if let notice = ca.notice { logger.warning("\(notice)") }
+            authority = ca
+        } catch {
             // Reverse mode needs no CA; CONNECT answers 501 Tapedeck.NoCA until one can be made.
             let why = (error as? CocoaError).flatMap { ($0.userInfo[NSUnderlyingErrorKey] as? NSError)?.localizedDescription } ?? "\(error)"
             logger.warning(

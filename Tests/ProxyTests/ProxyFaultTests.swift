@@ -4,6 +4,7 @@ import Foundation
 import NIOCore
 @testable import Proxy
 import Synchronization
+import X509
 import TapedeckHTTP
 import TapedeckTesting
 import Testing
@@ -340,6 +341,48 @@ import Testing
         #expect(st.st_mode & 0o777 == 0o700)
         // Reloading the CA from disk works.
         _ = try CertificateAuthority(directory: dir + "/ca")
+    }
+
+    /// A CA folder a user put together by hand: a key others can read, a certificate of another key, half a CA.
+    /// Each is named at start with the fix, never used silently (interception would then fail on every connection
+    /// or expose the key); `ca.pem` ends in a newline so `cat ca.pem other.pem` is a valid bundle.
+    @Test func aCAFolderThatIsNotAPrivatePairIsRefusedOrRemade() throws {
+        let dir = NSTemporaryDirectory() + "tapedeck-capair-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let first = try CertificateAuthority(directory: dir + "/a"), second = try CertificateAuthority(directory: dir + "/b")
+        #expect(first.notice == nil)
+        let pem = try String(contentsOfFile: first.certificatePath, encoding: .utf8)
+        #expect(pem.hasSuffix("-----END CERTIFICATE-----\n"))
+
+        chmod(dir + "/a/ca-key.pem", 0o644)
+        #expect { try CertificateAuthority(directory: dir + "/a") } throws: { "\($0)".contains("readable by other users (mode 644)") && "\($0)".contains("chmod 600") }
+        chmod(dir + "/a/ca-key.pem", 0o600)
+        _ = try CertificateAuthority(directory: dir + "/a")
+
+        // b's certificate with a's key.
+        try FileManager.default.removeItem(atPath: dir + "/b/ca-key.pem")
+        try FileManager.default.copyItem(atPath: dir + "/a/ca-key.pem", toPath: dir + "/b/ca-key.pem")
+        #expect { try CertificateAuthority(directory: dir + "/b") } throws: { "\($0)".contains("are not a pair") }
+
+        // A certificate without its key: a new CA, and a notice that clients must trust it again.
+        try FileManager.default.removeItem(atPath: dir + "/b/ca-key.pem")
+        let remade = try CertificateAuthority(directory: dir + "/b")
+        #expect(remade.notice?.contains("ca.pem was there without ca-key.pem") == true)
+        #expect(remade.certificate != second.certificate)
+        _ = try CertificateAuthority(directory: dir + "/b")
+    }
+
+    /// Proxies started at once with the same new `--ca-dir` end up with one CA: each uses what is on disk.
+    @Test func concurrentStartsMakeOneCA() throws {
+        let dir = NSTemporaryDirectory() + "tapedeck-carace-\(UUID().uuidString)/ca"
+        defer { try? FileManager.default.removeItem(atPath: (dir as NSString).deletingLastPathComponent) }
+        let made = Mutex<[Certificate?]>([])
+        DispatchQueue.concurrentPerform(iterations: 8) { _ in
+            let ca = try? CertificateAuthority(directory: dir)
+            made.withLock { $0.append(ca?.certificate) }
+        }
+        let onDisk = try Certificate(pemEncoded: String(contentsOfFile: dir + "/ca.pem", encoding: .utf8))
+        #expect(made.withLock { $0 } == Array(repeating: onDisk, count: 8))
     }
 
     @Test(arguments: [ProxyMode.record, .auto])
