@@ -29,11 +29,38 @@ public struct LoadReport: Sendable {
         let sentShare = Double(result.sent) / Double(result.scheduled)
         // A handful due in the final tick are no sign of trouble; 1% unsent is.
         guard result.neverSent * 100 > result.scheduled || sentShare < 0.98 else { return nil }
+        // The cause, where the run shows it: connections refused (a target that stopped) are no capacity question.
+        let cause =
+            result.connectFailures > 0
+            ? "connections to the target failed (\(result.connectFailures) attempts refused or timed out, \((result.errors["closed"] ?? 0) + (result.errors["io"] ?? 0)) closed or broken): is it still running? "
+                + "Corrected latency counts the unsent ones as waiting until the end."
+            : "the client or the target could not keep up. Corrected latency counts the unsent ones as waiting until the end; add --connections or --threads, or lower --rate."
         return String(
-            format:
-                "  ⚠ SCHEDULE NOT MET: %d of %d scheduled requests were never sent (%.1f%% sent); the client or the target could not keep up. "
-                + "Corrected latency counts the unsent ones as waiting until the end; add --connections or --threads, or lower --rate.",
-            result.neverSent, result.scheduled, sentShare * 100)
+            format: "  ⚠ SCHEDULE NOT MET: %d of %d scheduled requests were never sent (%.1f%% sent); ",
+            result.neverSent, result.scheduled, sentShare * 100) + cause
+    }
+
+    /// Why no request completed, from what the run saw, with what to do.
+    public var nothingCompletedHint: String {
+        let errors = result.errors
+        if (errors["tls"] ?? 0) > 0 {
+            return "the TLS handshake failed: for a self-signed certificate or your own CA pass --ca FILE (or --insecure); for a plain-HTTP server use an http:// --target"
+        }
+        let answered = result.statuses.values.reduce(0, +)
+        if answered > 0 {
+            let codes = result.statuses.sorted { $0.key < $1.key }.map { "\($0.key) ×\($0.value)" }.joined(separator: ", ")
+            return "the target answered, but only with errors (\(codes)); see its log, or the answer a single request gets (curl -i URL)"
+        }
+        if (errors["protocol"] ?? 0) > 0 {
+            return "the target's answers could not be read as HTTP/1.1 (is it an HTTP server, or does it speak TLS: an https:// --target?)"
+        }
+        if (errors["closed"] ?? 0) > 0 && result.connectFailures == 0 {
+            return "the target closed every connection without an answer (does it speak TLS? then use an https:// --target)"
+        }
+        if (errors["timeout"] ?? 0) > 0 || result.unanswered > 0 {
+            return "the target accepted connections but did not answer in time (raise --timeout, or check that it is not stalled)"
+        }
+        return "is it listening, and is --target right?"
     }
 
     /// One sentence per kind of tapedeck-proxy error among the answers (said once, however many there were).
@@ -56,7 +83,7 @@ public struct LoadReport: Sendable {
     public var text: String {
         var s = ""
         let mode =
-            configuration.rate.map { "open loop, \(Int($0)) req/s requested (\(configuration.arrival.rawValue))" }
+            configuration.rate.map { "open loop, \(String(format: "%g", $0)) req/s requested (\(configuration.arrival.rawValue))" }
             ?? (configuration.pacing != nil ? "open loop, cassette pacing ×\(configuration.speed)" : "closed loop")
         s +=
             "tapedeck load → \(configuration.target.host):\(configuration.target.port)  [\(mode), \(configuration.connections) connections, \(configuration.threads) thread(s), \(String(format: "%.1f", seconds)) s]\n"
@@ -77,7 +104,9 @@ public struct LoadReport: Sendable {
                 "    \(name.padding(toLength: 8, withPad: " ", startingAt: 0))  \(String(latency(p)).leftPad(12))  \(String(latency(p, corrected: false)).leftPad(12))\n"
         }
         s += "    max       \(String(result.corrected.max).leftPad(12))  \(String(result.uncorrected.max).leftPad(12))\n"
-        s += "  status: " + result.statuses.keys.sorted().map { "\($0)=\(result.statuses[$0]!)" }.joined(separator: " ") + "\n"
+        if !result.statuses.isEmpty {
+            s += "  status: " + result.statuses.keys.sorted().map { "\($0)=\(result.statuses[$0]!)" }.joined(separator: " ") + "\n"
+        }
         if !result.errors.isEmpty {
             s += "  errors: " + result.errors.keys.sorted().map { "\($0)=\(result.errors[$0]!)" }.joined(separator: " ") + "\n"
             if result.errors["protocol"] != nil {

@@ -54,6 +54,14 @@ struct Load: AsyncParsableCommand {
         guard LoadTarget(url: target) != nil else {
             throw ValidationError("--target must be http://host[:port][/path] or https://…, with a port in 1-65535; got '\(target)'")
         }
+        if let schemeEnd = target.range(of: "://"), target[schemeEnd.upperBound...].prefix(while: { $0 != "/" && $0 != "?" }).contains("@") {
+            throw ValidationError("--target takes no user:password@ (the load generator sends no Authorization header); give http://host:port/path")
+        }
+        // The path goes on the request line as given: a space or control byte there is not HTTP.
+        if let bad = target.unicodeScalars.first(where: { $0.value <= 0x20 || $0.value == 0x7F || $0.value > 0x7E }) {
+            throw ValidationError(
+                "--target has \(bad.value == 0x20 ? "a space" : String(format: "the character U+%04X", bad.value)), which a request line cannot carry; percent-encode it (a space is %20)")
+        }
         if connections < 1 { throw ValidationError("--connections must be 1 or more") }
         try validateThreads(threads)
         if let startAt, Load.parseStartAt(startAt) == nil {
@@ -67,7 +75,15 @@ struct Load: AsyncParsableCommand {
             throw ValidationError("--\(n) must be longer than 0, got '\(v)'")
         }
         if let s = speed, !(s > 0 && s.isFinite) { throw ValidationError("--speed must be a positive number, got \(s)") }
-        for (flag, path) in [("--json", json), ("--hgrm", hgrm), ("--html", html), ("--hlog", hlog)] { try validateOutputPath(path, flag) }
+        let outputs = [("--json", json), ("--hgrm", hgrm), ("--html", html), ("--hlog", hlog)]
+        for (flag, path) in outputs { try validateOutputPath(path, flag) }
+        // One file per report: two flags naming the same file would leave only the last written.
+        let named = outputs.compactMap { flag, path in path.map { (flag, URL(fileURLWithPath: $0).standardizedFileURL.path) } }
+        for (i, a) in named.enumerated() {
+            if let b = named[(i + 1)...].first(where: { $0.1 == a.1 }) {
+                throw ValidationError("\(a.0) and \(b.0) name the same file \(a.1); give each report its own file")
+            }
+        }
         // Each connection is a file descriptor: past the limit, connects fail and nothing is sent.
         let files = fileLimit()
         if connections > files - 64 {
@@ -205,18 +221,15 @@ struct Load: AsyncParsableCommand {
                     format: "  note: at --speed %g the cassette's %d requests span %.1f s of the %.1f s run; the achieved rate is over the whole run",
                     speed, pacing.count, last / speed, Double(conf.duration.nanoseconds) / 1e9))
         }
-        if let json { try writeOutput(try report.jsonData(), to: json, "--json") }
-        if let hgrm { try writeOutput(Data(report.hgrm.utf8), to: hgrm, "--hgrm") }
-        if let hlog { try writeOutput(Data(report.hlog.utf8), to: hlog, "--hlog") }
-        if let html {
-            try writeOutput(Data(HTMLReport.render(title: "tapedeck load → \(target)", reports: [("run", report)]).utf8), to: html, "--html")
-        }
+        try writeOutputs([
+            ("--json", json, { try report.jsonData() }),
+            ("--hgrm", hgrm, { Data(report.hgrm.utf8) }),
+            ("--hlog", hlog, { Data(report.hlog.utf8) }),
+            ("--html", html, { Data(HTMLReport.render(title: "tapedeck load → \(target)", reports: [("run", report)]).utf8) }),
+        ])
         if report.result.completed == 0 {
             let errors = report.result.errors
-            let hint =
-                (errors["tls"] ?? 0) > 0
-                ? "the TLS handshake failed: for a self-signed certificate or your own CA pass --ca FILE (or --insecure); for a plain-HTTP server use an http:// --target"
-                : "is it listening, and is --target right?"
+            let hint = report.nothingCompletedHint
             FileHandle.standardError.write(
                 Data(
                     "tapedeck load: no request completed against \(target) (\(report.result.connectFailures) failed connection attempts, \(report.errorCount) request errors\(errors.isEmpty ? "" : ": " + errors.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))); \(hint)\n"

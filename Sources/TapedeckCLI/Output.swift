@@ -97,6 +97,24 @@ func writeOutput(_ data: Data, to path: String, _ flag: String) throws {
     }
 }
 
+/// Writes every requested report file (flag, path, its bytes made on demand), each whole or not at all; a
+/// failure does not stop the others, and the error names each file that failed and each that was written.
+func writeOutputs(_ outputs: [(flag: String, path: String?, data: () throws -> Data)]) throws {
+    var failed: [String] = [], written: [String] = []
+    for (flag, path, data) in outputs {
+        guard let path else { continue }
+        do {
+            try writeOutput(try data(), to: path, flag)
+            written.append("\(flag) \(path)")
+        } catch {
+            failed.append("\(error)")
+        }
+    }
+    guard failed.isEmpty else {
+        throw RunFailure(description: failed.joined(separator: "\n") + (written.isEmpty ? "" : "\n(written: \(written.joined(separator: ", ")))"))
+    }
+}
+
 /// The bytes of an input file, refusing folders, FIFOs and devices (a FIFO would block) by what they are.
 /// (`RunFailure`, not `ValidationError`: called from `run()`, where a usage line would be the root command's.)
 func readInputFile(_ path: String, _ what: String) throws -> Data {

@@ -24,16 +24,31 @@ struct Report: ParsableCommand {
 
         func run() throws {
             guard !reports.isEmpty else { throw ValidationError("give at least one report") }
-            let merged = LoadReport.merge(try reports.map(LoadReport.read))
+            // The same file twice would count its requests twice.
+            var seen: [String: String] = [:]
+            for path in reports {
+                var st = stat()
+                guard stat(path, &st) == 0, st.st_mode & S_IFMT == S_IFREG else { continue }  // (read below names the problem)
+                let id = "\(st.st_dev):\(st.st_ino)"
+                if let first = seen[id] { throw RunFailure(description: "\(first) and \(path) are the same report; give each worker's report once") }
+                seen[id] = path
+            }
+            let read = try reports.map(LoadReport.read)
+            // Workers of one test load one target; merging runs against different servers mixes two measurements.
+            let targets = Set(read.map { "\($0.configuration.target.host):\($0.configuration.target.port)" })
+            if targets.count > 1 {
+                throw RunFailure(
+                    description: "the reports measured different targets (\(targets.sorted().joined(separator: ", "))); merge the reports of one target at a time")
+            }
+            let merged = LoadReport.merge(read)
             print("merged \(reports.count) report(s)")
             print(merged.text, terminator: "")
-            if let json { try writeOutput(try merged.jsonData(), to: json, "--json") }
-            if let html {
-                let page = HTMLReport.render(title: "tapedeck load, \(reports.count) workers merged", reports: [("merged", merged)])
-                try writeOutput(Data(page.utf8), to: html, "--html")
-            }
-            if let hlog { try writeOutput(Data(merged.hlog.utf8), to: hlog, "--hlog") }
-            if let hgrm { try writeOutput(Data(merged.hgrm.utf8), to: hgrm, "--hgrm") }
+            try writeOutputs([
+                ("--json", json, { try merged.jsonData() }),
+                ("--html", html, { Data(HTMLReport.render(title: "tapedeck load, \(reports.count) workers merged", reports: [("merged", merged)]).utf8) }),
+                ("--hlog", hlog, { Data(merged.hlog.utf8) }),
+                ("--hgrm", hgrm, { Data(merged.hgrm.utf8) }),
+            ])
         }
     }
 }

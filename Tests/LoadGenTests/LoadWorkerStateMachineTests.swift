@@ -125,6 +125,9 @@ import Testing
         #expect(r.scheduled == 1000)
         #expect(r.sent == 1 && r.unanswered == 1 && r.neverSent == 999)
         #expect(r.scheduled == r.sent + r.neverSent && r.sent == r.completed + r.errors.values.reduce(0, +) + r.unanswered)
+        // The corrected latency holds all 1000: the one stuck since t = 0 waited the whole second.
+        #expect(r.corrected.totalCount == 1000 && r.corrected.max >= 999_000)
+        #expect(r.uncorrected.totalCount == 0)
         let v10 = m.finish(now: Self.start + 1_001 * Self.ms)  // once
         #expect(v10 == nil)
         let v11 = m.nextSend(now: Self.start + 1_001 * Self.ms)
@@ -207,6 +210,8 @@ import Testing
         let late = Self.start + 1_000 * Self.ms + 1
         _ = m.answered(c, status: 200, body: ok, now: late)
         #expect(m.result.completed == 0 && m.result.unanswered == 1)
+        #expect(m.result.corrected.totalCount == 1 && m.result.corrected.max >= 999_000, "it waited the whole run")
+        #expect(m.result.uncorrected.totalCount == 0)
     }
 
     @Test func aTimeoutIsOneErrorAndTheReplacementIsNotAnother() {

@@ -37,3 +37,32 @@ import Testing
             !RateSearch(percentile: 99, limitMicros: 5000).holds(LoadReport(configuration: conf, result: r, seconds: 1), requested: 1000))
     }
 }
+
+/// What the report says when nothing completed or the schedule was not met names the cause the run saw: a target
+/// that answered only errors is no "is it listening?", and refused connections are no capacity question.
+@Suite struct ReportHintTests {
+    static func report(_ edit: (inout WorkerResult) -> Void, rate: Double? = nil) -> LoadReport {
+        var conf = LoadConfiguration(target: LoadTarget(url: "http://127.0.0.1:1")!)
+        conf.rate = rate
+        var r = WorkerResult()
+        edit(&r)
+        return LoadReport(configuration: conf, result: r, seconds: 1)
+    }
+
+    @Test func nothingCompletedSaysWhatTheRunSaw() {
+        #expect(Self.report { $0.statuses = [503: 10]; $0.errors = ["http-5xx": 10] }.nothingCompletedHint.contains("only with errors (503 ×10)"))
+        #expect(Self.report { $0.errors = ["protocol": 3] }.nothingCompletedHint.contains("could not be read"))
+        #expect(Self.report { $0.errors = ["closed": 3] }.nothingCompletedHint.contains("closed every connection"))
+        #expect(Self.report { $0.errors = ["timeout": 2] }.nothingCompletedHint.contains("did not answer in time"))
+        #expect(Self.report { $0.errors = ["tls": 1] }.nothingCompletedHint.contains("--ca FILE"))
+        #expect(Self.report { $0.connectFailures = 40 }.nothingCompletedHint.contains("is it listening"))
+    }
+
+    @Test func anUnmetScheduleNamesRefusedConnections() throws {
+        let refused = try #require(Self.report({ $0.scheduled = 3000; $0.sent = 1000; $0.neverSent = 2000; $0.connectFailures = 168 }, rate: 500).scheduleWarning)
+        #expect(refused.contains("connections to the target failed") && refused.contains("168 attempts"), "\(refused)")
+        let slow = try #require(Self.report({ $0.scheduled = 3000; $0.sent = 1000; $0.neverSent = 2000 }, rate: 500).scheduleWarning)
+        #expect(slow.contains("could not keep up"), "\(slow)")
+        #expect(Self.report({ $0.completed = 1 }, rate: 0.5).text.contains("0.5 req/s requested"))
+    }
+}

@@ -1,4 +1,5 @@
 import Foundation
+@testable import LoadGen
 import Testing
 
 /// Bad command-line input gets a message that names the flag or file and exits non-zero: never a trap, an
@@ -58,6 +59,9 @@ import Testing
         (["report", "merge", "/nonexistent-tapedeck.json", "/nonexistent-tapedeck.json"], "No such file or directory; pass a report"),
         (["load", "--target", "http://127.0.0.1:1", "--find-max", "--json", "/tmp/tapedeck-never.json"], "--json applies to a single run"),
         (["load", "--target", "http://127.0.0.1:1", "--find-max", "--verify"], "--verify applies to a single run"),
+        (["load", "--target", "http://127.0.0.1:1/a b"], "--target has a space"),
+        (["load", "--target", "http://user:pw@127.0.0.1:1/"], "--target takes no user:password@"),
+        (["load", "--target", "http://127.0.0.1:1", "--json", "/tmp/tapedeck-same.out", "--html", "/tmp/tapedeck-same.out"], "--json and --html name the same file"),
         (["load", "--target", "http://127.0.0.1:1", "--slo", "p99=1ms"], "--slo is the objective of --find-max"),
         (["load", "--target", "http://127.0.0.1:1", "--arrival", "poisson"], "--arrival poisson shapes an open-loop --rate"),
         (["load", "--target", "http://127.0.0.1:1", "--connections", "2", "--threads", "3"], "--connections 2 is fewer than --threads 3"),
@@ -109,5 +113,33 @@ import Testing
             ("", "is empty"), ("nope", "not valid JSON"), ("{}", "missing \"format\""),
             (#"{"format":1,"aliyun":{"groups":[{"name":3}]}}"#, "aliyun.groups[0].name should be String"),
         ]) { file, _ in ["simulate", "--port", "0", "--data", file] }
+    }
+
+    /// `report merge` adds reports exactly, so the same report given twice would double every count, and reports
+    /// of different targets would mix two measurements under one heading: both are refused with the reason.
+    @Test func reportMergeRefusesTheSameReportTwiceAndMixedTargets() throws {
+        let dir = NSTemporaryDirectory() + "tapedeck-merge-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        func write(_ name: String, _ url: String) throws -> String {
+            var r = WorkerResult()
+            r.completed = 5
+            r.scheduled = 5
+            r.sent = 5
+            _ = r.corrected.record(100)
+            _ = r.uncorrected.record(100)
+            let path = dir + "/" + name
+            try LoadReport(configuration: LoadConfiguration(target: LoadTarget(url: url)!), result: r, seconds: 1).jsonData()
+                .write(to: URL(fileURLWithPath: path))
+            return path
+        }
+        let a = try write("a.json", "http://127.0.0.1:8080/"), b = try write("b.json", "http://127.0.0.1:8080/")
+        let other = try write("c.json", "http://127.0.0.1:9090/")
+        let ok = try Self.run(["report", "merge", a, b])
+        #expect(ok.status == 0 && ok.output.contains("10 completed"), "\(ok.output)")
+        let twice = try Self.run(["report", "merge", a, dir + "/./a.json"])
+        #expect(twice.status != 0 && twice.output.contains("are the same report"), "\(twice.output)")
+        let mixed = try Self.run(["report", "merge", a, other])
+        #expect(mixed.status != 0 && mixed.output.contains("different targets"), "\(mixed.output)")
     }
 }
