@@ -5,7 +5,8 @@ import Foundation
 /// blocking on a FIFO, trapping on a directory, or failing at the first exchange.
 public enum CassettePath {
     /// - Parameter writable: whether exchanges will be appended (record and auto modes).
-    public static func check(_ path: String, writable: Bool) throws {
+    /// - Parameter existing: whether the file must already be there (repairing it), even when writable.
+    public static func check(_ path: String, writable: Bool, existing: Bool = false) throws {
         guard !path.isEmpty else {
             throw CassetteError(.io, file: path, "empty cassette path; name a file such as cassettes/session.jsonl.gz")
         }
@@ -33,6 +34,7 @@ public enum CassettePath {
         }
         guard errno == ENOENT else { throw CassetteError(.io, file: path, "cannot be used: \(String(cString: strerror(errno)))") }
         guard writable else { throw CassetteError(.io, file: path, "does not exist; record one first (--mode record)") }
+        guard !existing else { throw CassetteError(.io, file: path, "does not exist; there is nothing to repair (check the path: tapedeck cassette ls FILE)") }
         let directory = (path as NSString).deletingLastPathComponent.isEmpty ? "." : (path as NSString).deletingLastPathComponent
         var dst = stat()
         guard stat(directory, &dst) == 0, dst.st_mode & S_IFMT == S_IFDIR else {

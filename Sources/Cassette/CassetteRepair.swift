@@ -13,7 +13,7 @@ public enum CassetteRepair {
     /// Throws `corrupt`, changing nothing, when the damage is not a torn tail.
     @discardableResult
     public static func repair(path: String) throws -> Int {
-        try CassettePath.check(path, writable: true)  // before the lock opens it: a FIFO would block
+        try CassettePath.check(path, writable: true, existing: true)  // before the lock opens it: a FIFO would block
         return try CassetteLock.exclusive(path) { try repairUnlocked(path: path) }
     }
 
@@ -53,7 +53,7 @@ public enum CassetteRepair {
     /// Rewrites `path` with every record that decodes, byte for byte, skipping damaged stretches; the
     /// original stays beside it as `PATH.damaged`. Nothing valid is lost.
     public static func salvage(path: String) throws -> Salvage {
-        try CassettePath.check(path, writable: true)
+        try CassettePath.check(path, writable: true, existing: true)
         return try CassetteLock.exclusive(path) { try salvageUnlocked(path: path) }
     }
 

@@ -328,7 +328,7 @@ public final class CassetteWriter: Sendable {
                         ftruncate(fd, off_t(size)) == 0
                         ? ""
                         : "; cutting the partial record off failed too (\(String(cString: strerror(errno)))), run `tapedeck cassette repair \(path)`"
-                    throw CassetteError(.io, file: path, "write failed: \(cause)\(cut); this exchange was not recorded")
+                    throw CassetteError(.io, file: path, "write failed: \(cause)\(cut); the exchanges of this write are not in the file (the ones before them are)")
                 }
                 done += n
             }

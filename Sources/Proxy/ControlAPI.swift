@@ -20,6 +20,8 @@ import TapedeckHTTP
 /// - `POST /__tapedeck/rewind` (replay from the first recording again)
 struct ControlAPI: Sendable {
     static let prefix = "/__tapedeck/"
+    /// Control calls are a few fields: a larger body is refused unread.
+    static let maxBody = 64 * 1024
     let engine: ProxyEngine
 
     func handle(_ head: HTTPRequestHead, body: ByteBuffer?, remote: SocketAddress?, allocator: ByteBufferAllocator) -> ProxyResponse {
@@ -31,6 +33,9 @@ struct ControlAPI: Sendable {
             return reply(.unsupportedMediaType, ["error": "control calls take a JSON body: send Content-Type: application/json"], allocator)
         }
         let path = String(head.uri.dropFirst(ControlAPI.prefix.count).prefix { $0 != "?" })
+        if let body, body.readableBytes > ControlAPI.maxBody {
+            return reply(.payloadTooLarge, ["error": "a control call's JSON body is at most \(ControlAPI.maxBody) bytes"], allocator)
+        }
         let json: [String: Any]
         if let body, body.readableBytes > 0 {
             guard let object = try? JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any] else {
@@ -67,10 +72,15 @@ struct ControlAPI: Sendable {
                 }
                 mode = m
             }
-            if let dir = engine.configuration.cassetteDirectory, !ControlAPI.isInside(p, dir) {
-                return reply(.forbidden, ["error": "\(p) is outside --cassette-dir \(dir); name a file under it"], allocator)
+            var file = p
+            if let dir = engine.configuration.cassetteDirectory {
+                // A relative name is a file in --cassette-dir, not in the proxy's working directory.
+                if !p.hasPrefix("/") { file = (dir.hasSuffix("/") ? dir : dir + "/") + p }
+                guard ControlAPI.isInside(file, dir) else {
+                    return reply(.forbidden, ["error": "\(p) is outside --cassette-dir \(dir); name a file under it (a relative name is taken inside it)"], allocator)
+                }
             }
-            do { try engine.switchCassette(path: p, mode: mode) } catch {
+            do { try engine.switchCassette(path: file, mode: mode) } catch {
                 return reply(.badRequest, ["error": "\(error)"], allocator)
             }
             return status(allocator)

@@ -124,6 +124,9 @@ public final class ProxyEngine: Sendable {
         public var upstream_errors: Int
         /// Why the last append failed, while the last append failed (disk full, cassette removed…).
         public var last_write_error: String?
+        /// Requests refused unforwarded because the cassette could not be written, and the last reason.
+        public var refused_unwritable: Int = 0
+        public var last_refusal: String?
     }
 
     public var status: Status {
@@ -133,8 +136,31 @@ public final class ProxyEngine: Sendable {
             hits: stats.hits.load(ordering: .relaxed),
             misses: stats.misses.load(ordering: .relaxed), recorded: stats.recorded.load(ordering: .relaxed),
             forwarded: stats.forwarded.load(ordering: .relaxed), upstream_errors: stats.upstreamErrors.load(ordering: .relaxed),
-            last_write_error: session.lastWriteError)
+            last_write_error: session.lastWriteError, refused_unwritable: stats.refusedUnwritable.load(ordering: .relaxed),
+            last_refusal: lastRefusal.withLock { $0?.reason })
     }
+
+    /// The last pre-forward refusal's reason, when it was logged, and how many like it were not logged since:
+    /// on a full disk every request is refused, and one line per request buried the log.
+    private let lastRefusal = Mutex<(reason: String, loggedAt: NIODeadline, unlogged: Int)?>(nil)
+
+    /// Whether to log a refusal now (the first, a new reason, or ten seconds after the last one logged), with
+    /// the number of refusals not logged since.
+    private func shouldLogRefusal(_ reason: String) -> (Bool, Int) {
+        let now = NIODeadline.now()
+        return lastRefusal.withLock { last in
+            if let l = last, l.reason == reason, now - l.loggedAt < .seconds(10) {
+                last!.unlogged += 1
+                return (false, 0)
+            }
+            let unlogged = last?.unlogged ?? 0
+            last = (reason, now, 0)
+            return (true, unlogged)
+        }
+    }
+
+    /// Set when a second stop signal cuts exchanges short: their failures are the stop's, not the upstream's.
+    let abandoning = Atomic<Bool>(false)
 
     // MARK: handling a request
 
@@ -377,7 +403,13 @@ public final class ProxyEngine: Sendable {
         if record {
             // Nothing goes upstream that cannot be written down (a CreateSecurityGroup must not happen unrecorded).
             do { try session.prepareForRecording() } catch {
-                logger.error("not forwarded: the cassette cannot be written", metadata: ["error": "\(error)"])
+                stats.refusedUnwritable.add(1, ordering: .relaxed)
+                let (log, unlogged) = shouldLogRefusal("\(error)")
+                if log {
+                    logger.error(
+                        "not forwarded: the cassette cannot be written",
+                        metadata: unlogged > 0 ? ["error": "\(error)", "refused_since_last_line": "\(unlogged)"] : ["error": "\(error)"])
+                }
                 return loop.makeSucceededFuture(fail(.cassetteUnwritable("\(error)"), shape: shape, allocator: allocator))
             }
         }
@@ -399,7 +431,11 @@ public final class ProxyEngine: Sendable {
         let failed: @Sendable (Error) -> Void = { error in
             if record { session.abandonRecording() }
             self.stats.upstreamErrors.add(1, ordering: .relaxed)
-            self.logger.warning("upstream failed", metadata: ["target": "\(target)", "error": "\(error)"])
+            if self.abandoning.load(ordering: .relaxed) {
+                self.logger.debug("exchange cut short by the forced stop", metadata: ["target": "\(target)", "error": "\(error)"])
+            } else {
+                self.logger.warning("upstream failed", metadata: ["target": "\(target)", "error": "\(error)"])
+            }
             switch error as? UpstreamError {
             case .tls?: promise.succeed(self.fail(.upstreamTLS("\(error)"), shape: shape, allocator: allocator))
             case .timeout?: promise.succeed(self.fail(.upstreamTimeout("\(error)"), shape: shape, allocator: allocator))

@@ -83,6 +83,7 @@ public final class ProxyServer: Service, Sendable {
             let closed = channel.eventLoop.makePromise(of: Void.self)
             done.whenComplete { _ in closed.succeed() }
             let bound = channel.eventLoop.scheduleTask(in: .seconds(2)) { closed.succeed() }
+            engine.abandoning.store(true, ordering: .relaxed)
             for client in clients.all() { client.close(promise: nil) }
             try? await closed.futureResult.get()
             bound.cancel()

@@ -73,9 +73,12 @@ struct ProxyCommand: AsyncParsableCommand {
             throw ValidationError("--redact needs a header, parameter or JSON field name, got an empty one")
         }
         if let dir = cassetteDir {
-            var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDirectory), isDirectory.boolValue else {
-                throw ValidationError("--cassette-dir \(dir) is not an existing folder; create it (mkdir -p \(dir)) or pick another")
+            var st = stat()
+            guard stat(dir, &st) == 0 else {
+                throw ValidationError("--cassette-dir \(dir) does not exist; create it (mkdir -p \(dir)) or pick another folder")
+            }
+            guard st.st_mode & S_IFMT == S_IFDIR else {
+                throw ValidationError("--cassette-dir \(dir) is not a folder (it is a file, a FIFO or a device); name a folder")
             }
         }
         _ = try resigner()

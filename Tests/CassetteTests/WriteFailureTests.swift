@@ -36,7 +36,7 @@ import Testing
         #expect {
             try w.append(sampleExchange(3))
         } throws: { error in
-            "\(error)".contains(path) && "\(error)".contains(text) && "\(error)".contains("not recorded")
+            "\(error)".contains(path) && "\(error)".contains(text) && "\(error)".contains("are not in the file")
         }
         #expect(size(path) == before, "the partial record was cut off")
         #expect(w.lastError?.contains(text) == true)

@@ -324,6 +324,16 @@ import Testing
             #expect(fifo.status == 400 && fifo.bodyString.contains("is a FIFO"), "\(fifo.bodyString)")
             let inside = try await switchTo(dir + "/sub/b.jsonl.gz")
             #expect(inside.status == 200, "\(inside.bodyString)")
+            // A relative name is a file inside --cassette-dir; `..` out of it is still refused.
+            let relative = try await switchTo("sub/c.jsonl.gz")
+            #expect(relative.status == 200 && relative.bodyString.contains(dir + "/sub/c.jsonl.gz"), "\(relative.bodyString)")
+            let relativeEscape = try await switchTo("../escape.jsonl.gz")
+            #expect(relativeEscape.status == 403, "\(relativeEscape.bodyString)")
+            // A control call is a few fields: a huge body is refused unread.
+            let huge = try await RawHTTPClient.request(
+                "POST", "/__tapedeck/mode", port: proxy.port, headers: [("Content-Type", "application/json")],
+                body: Array(#"{"mode":"record","pad":""#.utf8) + Array(repeating: UInt8(ascii: "x"), count: 200_000) + Array(#""}"#.utf8))
+            #expect(huge.status == 413, "\(huge.bodyString)")
             #expect(try await RawHTTPClient.request("GET", "/__tapedeck/status", port: proxy.port).status == 200, "still up")
         }
     }
@@ -452,9 +462,13 @@ import Testing
                 try FileManager.default.removeItem(atPath: path)  // the cassette is deleted under the running proxy
                 let r = try await RawHTTPClient.request("GET", "/?Action=CreateSecurityGroup&n=2", port: proxy.port)
                 #expect(r.status == 503 && r.bodyString.contains("was removed") && r.bodyString.contains(path), "\(r.bodyString)")
-                #expect(seen.load(ordering: .relaxed) == 1, "the second call never reached the upstream")
+                _ = try await RawHTTPClient.request("GET", "/?Action=CreateSecurityGroup&n=3", port: proxy.port)
+                #expect(seen.load(ordering: .relaxed) == 1, "the later calls never reached the upstream")
+                // The status says so (refusals come before any write, so there is no write error to show).
                 let status = json(try await RawHTTPClient.request("GET", "/__tapedeck/status", port: proxy.port))
                 #expect(status["recorded"] as? Int == 1)
+                #expect(status["refused_unwritable"] as? Int == 2)
+                #expect((status["last_refusal"] as? String)?.contains("was removed") == true, "\(status)")
             }
         }
     }
