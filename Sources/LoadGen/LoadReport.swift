@@ -44,6 +44,8 @@ public struct LoadReport: Sendable {
     public var nothingCompletedHint: String {
         let errors = result.errors
         if (errors["tls"] ?? 0) > 0 {
+            // The diagnosis names the problem and its fix (expired, another name, unknown CA, not TLS).
+            if let detail = result.errorDetails["tls"] { return "the TLS handshake failed: \(detail) (or --insecure to measure anyway)" }
             return "the TLS handshake failed: for a self-signed certificate or your own CA pass --ca FILE (or --insecure); for a plain-HTTP server use an http:// --target"
         }
         let answered = result.statuses.values.reduce(0, +)
@@ -109,6 +111,9 @@ public struct LoadReport: Sendable {
         }
         if !result.errors.isEmpty {
             s += "  errors: " + result.errors.keys.sorted().map { "\($0)=\(result.errors[$0]!)" }.joined(separator: " ") + "\n"
+            for (kind, detail) in result.errorDetails.sorted(by: { $0.key < $1.key }) where result.errors[kind] != nil && kind != "protocol" {
+                s += "  (\(kind), first: \(detail))\n"
+            }
             if result.errors["protocol"] != nil {
                 s += "  (protocol: an answer the load generator cannot read: malformed, an answer nobody asked for, or a body over 64 MiB)\n"
             }

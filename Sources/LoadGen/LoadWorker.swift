@@ -25,6 +25,8 @@ public struct WorkerResult: Sendable {
     public var connectFailures = 0
     public var statuses: [Int: Int] = [:]
     public var errors: [String: Int] = [:]
+    /// The first failure of each kind that has one to tell (`tls`, `io`, `protocol`), as the system said it.
+    public var errorDetails: [String: String] = [:]
     public var verifyChecked = 0
     public var verifyMismatched: [String: Int] = [:]
     public var mismatchSamples: [String] = []
@@ -51,6 +53,7 @@ public struct WorkerResult: Sendable {
         connectFailures += o.connectFailures
         statuses.merge(o.statuses, uniquingKeysWith: +)
         errors.merge(o.errors, uniquingKeysWith: +)
+        errorDetails.merge(o.errorDetails) { first, _ in first }
         verifyChecked += o.verifyChecked
         verifyMismatched.merge(o.verifyMismatched, uniquingKeysWith: +)
         for m in o.mismatchSamples where mismatchSamples.count < 5 && !mismatchSamples.contains(m) { mismatchSamples.append(m) }
@@ -136,13 +139,33 @@ final class LoadWorker {
         func channelInactive(context: ChannelHandlerContext) { worker.closed(id) }
         func errorCaught(context: ChannelHandlerContext, error: Error) {
             let kind =
-                error is ResponseDecoder.Unsupported ? "protocol" : (error is NIOSSLError || error is BoringSSLError) ? "tls" : "io"
-            worker.machine.failed(id, kind: kind, now: LoadWorker.now())
+                error is ResponseDecoder.Unsupported
+                ? "protocol" : (error is NIOSSLError || error is BoringSSLError || error is NIOSSLExtraError) ? "tls" : "io"
+            let detail: String
+            if kind == "tls" {
+                let peer = try? context.pipeline.syncOperations.handler(type: NIOSSLClientHandler.self).peerCertificate
+                let c = worker.machine.configuration
+                detail = TLSDiagnosis.sentence(
+                    error, host: c.target.host, port: c.target.port, peer: peer, extraCAFile: c.tlsCAFile, advice: LoadWorker.tlsAdvice)
+            } else {
+                detail = LoadWorker.describe(error)
+            }
+            worker.machine.failed(id, kind: kind, detail: detail, now: LoadWorker.now())
             context.close(promise: nil)
         }
     }
 
     static func now() -> UInt64 { UInt64(NIODeadline.now().uptimeNanoseconds) }
+
+    /// An I/O failure in the system's words.
+    static func describe(_ error: Error) -> String {
+        if let e = error as? IOError { return String(cString: strerror(e.errnoCode)).lowercased() }
+        return "\(error)"
+    }
+
+    /// The load generator's fixes for a target's certificate.
+    static let tlsAdvice = TLSDiagnosis.Advice(
+        caFlag: "--ca", reconnect: { name, port in "--target https://\(name):\(port)/…" }, plainHTTP: "use an http:// --target")
 
     private func run() -> EventLoopFuture<WorkerResult> {
         for _ in 0..<connections { connect() }

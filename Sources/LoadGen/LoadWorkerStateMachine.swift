@@ -127,7 +127,8 @@ struct LoadWorkerStateMachine {
 
     /// The connection failed (I/O, TLS or an undecodable answer): one failure is one error, for the request
     /// it broke; the close that follows is not another. Close it.
-    mutating func failed(_ id: ConnectionID, kind: String, now: UInt64) {
+    mutating func failed(_ id: ConnectionID, kind: String, detail: String? = nil, now: UInt64) {
+        if let detail, result.errorDetails[kind] == nil { result.errorDetails[kind] = detail }
         if case .busy(let f) = slots[id] { countError(kind, f, now: now) }
         if slots[id] != .free { slots[id] = .closing }
         idle.removeAll { $0 == id }

@@ -100,8 +100,19 @@ struct ProxyResponder: HTTPFastResponder {
         guard let authority else {
             return .response(ProxyFailure.noCA("TLS interception is not available (no CA)").response(.generic, allocator: allocator))
         }
+        // The name the certificate is minted for: a DNS name (its root dot dropped, which a certificate may not
+        // carry) or an IP address. A wildcard or other pattern names no host to connect to.
+        let name = target.host.hasSuffix(".") ? String(target.host.dropLast()) : target.host
+        guard
+            CertificateAuthority.ipAddressBytes(name) != nil
+                || (!name.isEmpty && !name.hasPrefix(".") && !name.contains("..")
+                    && name.utf8.allSatisfy { ($0 | 0x20) >= 0x61 && ($0 | 0x20) <= 0x7A || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2D || $0 == 0x2E || $0 == 0x5F })
+        else {
+            return .response(
+                ProxyFailure.badConnect("CONNECT needs a host name or IP address, got \(target.host)").response(.generic, allocator: allocator))
+        }
         let sslContext: NIOSSLContext
-        do { sslContext = try authority.serverContext(for: target.host) } catch {
+        do { sslContext = try authority.serverContext(for: name) } catch {
             return .response(
                 ProxyFailure.certificateError("cannot mint a certificate for \(target.host): \(error)").response(
                     .generic, allocator: allocator))

@@ -195,7 +195,10 @@ public final class UpstreamClient: Sendable {
                     if target.tls {
                         collector.errorHook = { error, context in
                             let peer = try? context.pipeline.syncOperations.handler(type: NIOSSLClientHandler.self).peerCertificate
-                            return UpstreamTLSDiagnosis.explain(error, target: target, peer: peer, extraCAFile: extraCAFile)
+                            guard TLSDiagnosis.isTLS(error) else { return error }
+                            return UpstreamError.tls(
+                                TLSDiagnosis.sentence(
+                                    error, host: target.host, port: target.port, peer: peer, extraCAFile: extraCAFile, advice: UpstreamClient.tlsAdvice))
                         }
                     }
                     try sync.addHandler(collector)
@@ -215,6 +218,13 @@ public final class UpstreamClient: Sendable {
             throw UpstreamError.unreachable("\(target.authority): \(UpstreamClient.connectFailure(error))")
         }
     }
+
+    /// The proxy's fixes for an upstream's certificate. The name to connect with goes in the client's URL when
+    /// the client sent CONNECT, in `--upstream` when the proxy stands in for one upstream.
+    static let tlsAdvice = TLSDiagnosis.Advice(
+        caFlag: "--upstream-ca",
+        reconnect: { name, port in "https://\(name):\(port) in the client's URL (with CONNECT) or in --upstream" },
+        plainHTTP: "use http:// for it (in --upstream, or the client's URL)")
 
     /// A failed connect in a sentence: NIO's own text for a refused connection read "connection reset (error
     /// set): Connection refused) (errno: 111)".

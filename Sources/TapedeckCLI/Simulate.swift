@@ -72,6 +72,11 @@ struct Simulate: AsyncParsableCommand {
         conf.threads = server.threads
         conf.tlsCertificatePath = tlsCert
         conf.tlsKeyPath = tlsKey
+        if let tlsCert {
+            for problem in TLSDiagnosis.problemsServing(tlsCert, host: server.host) {
+                logger.warning("--tls-cert \(tlsCert) \(problem)")
+            }
+        }
         conf.limits.idleTimeout = .nanoseconds(Int64(idleTimeout * 1e9))
         raiseFileLimit()
         let simulatorServer = SimulatorServer(simulator: simulator, configuration: conf, logger: logger) { address, tls in

@@ -76,6 +76,17 @@ import Testing
         }
     }
 
+    /// A CONNECT target must name one host: a wildcard or an empty label gets a 400, not a wildcard
+    /// certificate; a name with its root dot is taken without it (a certificate may not carry it).
+    @Test(arguments: [("*.example.com:443", "400"), ("a..b:443", "400"), ("localhost.:443", "200")])
+    func connectTargetsNameOneHost(_ target: String, _ status: String) async throws {
+        try await withConnectionToAProxy("connect-name") { c in
+            try await c.send("CONNECT \(target) HTTP/1.1\r\nHost: \(target)\r\n\r\n")
+            let out = try await c.received { $0.contains("\r\n\r\n") }
+            #expect(out.hasPrefix("HTTP/1.1 \(status)"), "\(target): \(out)")
+        }
+    }
+
     /// Python's http.client (urllib3, requests, every Python SDK through HTTPS_PROXY) and `curl --proxy1.0`
     /// send `CONNECT … HTTP/1.0`: not keep-alive, and still a tunnel that stays open after the 200.
     @Test func anHTTP10ConnectStaysOpenAsATunnel() async throws {

@@ -139,6 +139,9 @@ import Testing
                 #expect(r.status == 502)
                 #expect(r.bodyString.contains("does not name 127.0.0.1") && r.bodyString.contains("upstream.test"), "\(r.bodyString)")
             }
+            // The load generator explains the same in its own flags.
+            let load = try await loadTLSFailure(port: port, ca: dir + "/server.crt")
+            #expect(load.contains("does not name 127.0.0.1") && load.contains("--target https://upstream.test:\(port)"), "\(load)")
         }
         // Expired.
         let key = P256.Signing.PrivateKey()
@@ -162,8 +165,28 @@ import Testing
                 #expect(r.status == 502)
                 #expect(r.bodyString.contains("expired on 2020-02-01"), "\(r.bodyString)")
             }
+            let load = try await loadTLSFailure(port: port, ca: dir + "/old.crt")
+            #expect(load.contains("expired on 2020-02-01"), "\(load)")
         }
+        // `simulate --tls-cert` says at start what clients will reject in its own certificate.
+        #expect(TLSDiagnosis.problemsServing(dir + "/old.crt", host: "127.0.0.1").map { $0.contains("expired on 2020-02-01") } == [true])
+        let misnamed = TLSDiagnosis.problemsServing(dir + "/server.crt", host: "127.0.0.1")
+        #expect(misnamed.count == 1 && misnamed[0].contains("does not name 127.0.0.1") && misnamed[0].contains("upstream.test"), "\(misnamed)")
+        #expect(TLSDiagnosis.problemsServing(dir + "/server.crt", host: "upstream.test").isEmpty)
     }
+}
+
+/// A short load over https that cannot complete a request: what its report tells the user to do.
+func loadTLSFailure(port: Int, ca: String) async throws -> String {
+    var conf = LoadConfiguration(target: LoadTarget(url: "https://127.0.0.1:\(port)/")!)
+    conf.connections = 1
+    conf.duration = .milliseconds(200)
+    conf.tlsCAFile = ca
+    let report = try await LoadRunner(
+        configuration: conf, requests: [LoadRequest(bytes: ByteBuffer(string: "GET / HTTP/1.1\r\nHost: x\r\n\r\n"), expectation: nil, kind: "get")]
+    ).run()
+    #expect(report.result.completed == 0 && (report.result.errors["tls"] ?? 0) > 0, "\(report.text)")
+    return report.nothingCompletedHint
 }
 
 /// One short closed-loop load over https against `port`, trusting `ca`: it must complete requests.
