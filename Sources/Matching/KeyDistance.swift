@@ -17,13 +17,19 @@ struct KeyLayout {
     private(set) var extras: [Part] = []
     private var tokens: [Range<Int>] = []
 
-    /// Reads the layout of `key` (as `RequestKey(parsing:)` does), reusing this value's storage.
+    /// Reads the layout of `key` (as `RequestKey(parsing:)` does), reusing this value's storage. (The arrays
+    /// are moved out, filled as locals and moved back: filled in place, each access retained them.)
     mutating func parse(_ key: UnsafeBufferPointer<UInt8>) {
-        method = nil
-        target = 0..<0
+        var tokens = self.tokens, parameters = self.parameters, extras = self.extras
+        self.tokens = []
+        self.parameters = []
+        self.extras = []
+        defer { (self.tokens, self.parameters, self.extras) = (tokens, parameters, extras) }
+        tokens.removeAll(keepingCapacity: true)
         parameters.removeAll(keepingCapacity: true)
         extras.removeAll(keepingCapacity: true)
-        tokens.removeAll(keepingCapacity: true)
+        method = nil
+        target = 0..<0
         var i = 0
         while i < key.count {
             while i < key.count && key[i] == 0x20 { i += 1 }
@@ -52,7 +58,10 @@ struct KeyLayout {
                 target = url
             }
         }
-        for t in tokens[next...] { extras.append(KeyLayout.split(key, t)) }
+        while next < tokens.count {
+            extras.append(KeyLayout.split(key, tokens[next]))
+            next += 1
+        }
     }
 
     private static func split(_ key: UnsafeBufferPointer<UInt8>, _ r: Range<Int>) -> Part {
@@ -98,6 +107,23 @@ struct KeyLayout {
         }
         for y in b.extras where !a.extras.contains(where: { equal(ab, $0.name, bb, y.name) }) { d += 1 }
         return d
+    }
+
+    /// `distance` from `a` (laid out from `ab`) to the stored key `key`, parsed into `scratch`; `Int.max` when
+    /// `key` is `ab` itself.
+    static func distance(_ a: KeyLayout, _ ab: UnsafeBufferPointer<UInt8>, to key: String, _ scratch: inout KeyLayout, limit: Int) -> Int {
+        func measure(_ b: UnsafeBufferPointer<UInt8>) -> Int {
+            if same(ab, b) { return Int.max }
+            scratch.parse(b)
+            return distance(a, ab, scratch, b, limit: limit)
+        }
+        if let d = key.utf8.withContiguousStorageIfAvailable(measure) { return d }
+        var k = key  // a bridged string (cassette keys are native)
+        return k.withUTF8(measure)
+    }
+
+    static func same(_ a: UnsafeBufferPointer<UInt8>, _ b: UnsafeBufferPointer<UInt8>) -> Bool {
+        a.count == b.count && (a.isEmpty || memcmp(a.baseAddress!, b.baseAddress!, a.count) == 0)
     }
 
     private static func equal(_ a: UnsafeBufferPointer<UInt8>, _ x: Range<Int>, _ b: UnsafeBufferPointer<UInt8>, _ y: Range<Int>) -> Bool {
