@@ -59,8 +59,14 @@ public struct LoadReport: Sendable {
         if (errors["closed"] ?? 0) > 0 && result.connectFailures == 0 {
             return "the target closed every connection without an answer (does it speak TLS? then use an https:// --target)"
         }
+        if (errors["io"] ?? 0) > 0 {
+            return "the target broke the connections (\(result.errorDetails["io"] ?? "I/O errors")): is it an HTTP server, and does it stay up?"
+        }
         if (errors["timeout"] ?? 0) > 0 || result.unanswered > 0 {
             return "the target accepted connections but did not answer in time (raise --timeout, or check that it is not stalled)"
+        }
+        if let why = result.errorDetails["connect"] {
+            return "no connection could be made (\(why)): is it listening, and is --target right?"
         }
         return "is it listening, and is --target right?"
     }

@@ -160,6 +160,10 @@ final class LoadWorker {
     /// An I/O failure in the system's words.
     static func describe(_ error: Error) -> String {
         if let e = error as? IOError { return String(cString: strerror(e.errnoCode)).lowercased() }
+        if let e = error as? NIOConnectionError, let io = e.connectionErrors.first?.error as? IOError {
+            return String(cString: strerror(io.errnoCode)).lowercased()
+        }
+        if error is ChannelError, "\(error)".contains("connectTimeout") { return "no answer to the connection attempt within 2 s" }
         return "\(error)"
     }
 
@@ -206,8 +210,8 @@ final class LoadWorker {
                 case .success(let ch):
                     self.channels[id] = ch
                     if let s = self.machine.connected(id, now: LoadWorker.now()) { self.write(s) }
-                case .failure:
-                    if self.machine.connectFailed(id, now: LoadWorker.now()) {
+                case .failure(let error):
+                    if self.machine.connectFailed(id, detail: LoadWorker.describe(error), now: LoadWorker.now()) {
                         self.loop.assumeIsolated().scheduleTask(in: .milliseconds(100)) { self.connect() }
                     }
                 }

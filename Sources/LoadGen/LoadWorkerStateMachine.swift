@@ -119,7 +119,8 @@ struct LoadWorkerStateMachine {
     /// The attempt failed. A failed attempt is retried and is no request's error (a run where nothing
     /// connects ends with nothing completed, which the report and the exit status say).
     /// - Returns: whether to try again (later).
-    mutating func connectFailed(_ id: ConnectionID, now: UInt64) -> Bool {
+    mutating func connectFailed(_ id: ConnectionID, detail: String? = nil, now: UInt64) -> Bool {
+        if let detail, result.errorDetails["connect"] == nil { result.errorDetails["connect"] = detail }
         if now >= measureFrom { result.connectFailures += 1 }
         release(id)
         return !stopped
@@ -173,7 +174,9 @@ struct LoadWorkerStateMachine {
 
     /// The next request to send now on an idle connection, if any (call until nil after each tick).
     mutating func nextSend(now: UInt64) -> Send? {
-        guard !stopped, now >= start else { return nil }
+        // Nothing is sent after the window (a request sent then is no part of the run; the target saw up to six
+        // more requests than the report's "sent" between the end and the tick that finishes).
+        guard !stopped, now >= start, now < stopAt else { return nil }
         while let c = idle.popLast() {
             let intended: UInt64
             if openLoop {

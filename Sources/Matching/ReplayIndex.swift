@@ -80,8 +80,9 @@ public final class ReplayIndex: Sendable {
         }
     }
 
-    /// The next recorded exchange for `key`.
-    public func next(_ key: RequestKey) -> Outcome {
+    /// The next recorded exchange for `key`. A miss names the nearest recorded key unless `findNearest` is
+    /// false (then its `nearest` is nil: finding it reads every key, which a caller may do elsewhere).
+    public func next(_ key: RequestKey, findNearest: Bool = true) -> Outcome {
         let policy = self.policy
         let outcome = state.withLock { s -> Outcome? in
             guard let index = s.byKey.index(forKey: key.string) else { return nil }
@@ -95,7 +96,7 @@ public final class ReplayIndex: Sendable {
             case .cycle: return .hit(list[i % list.count])
             }
         }
-        return outcome ?? .miss(nearest: nearest(to: key))
+        return outcome ?? .miss(nearest: findNearest ? nearest(to: key) : nil)
     }
 
     /// Forgets how often each key has been answered.

@@ -107,7 +107,7 @@ public final class ProxyServer: Service, Sendable {
             // Reverse mode needs no CA; CONNECT answers 501 Tapedeck.NoCA until one can be made.
             let why = (error as? CocoaError).flatMap { ($0.userInfo[NSUnderlyingErrorKey] as? NSError)?.localizedDescription } ?? "\(error)"
             logger.warning(
-                "HTTPS interception (CONNECT) is off: cannot create or read the CA in \(configuration.caDirectory) (\(why)); pass --ca-dir DIR with a writable directory to use the proxy as HTTPS_PROXY"
+                "HTTPS interception (CONNECT) is off: cannot create or read the CA in \(configuration.caDirectory) (\(why)); fix that, or pass --ca-dir with another folder, to use the proxy as HTTPS_PROXY"
             )
             authority = nil
         }

@@ -78,12 +78,7 @@ struct Load: AsyncParsableCommand {
         let outputs = [("--json", json), ("--hgrm", hgrm), ("--html", html), ("--hlog", hlog)]
         for (flag, path) in outputs { try validateOutputPath(path, flag) }
         // One file per report: two flags naming the same file would leave only the last written.
-        let named = outputs.compactMap { flag, path in path.map { (flag, URL(fileURLWithPath: $0).standardizedFileURL.path) } }
-        for (i, a) in named.enumerated() {
-            if let b = named[(i + 1)...].first(where: { $0.1 == a.1 }) {
-                throw ValidationError("\(a.0) and \(b.0) name the same file \(a.1); give each report its own file")
-            }
-        }
+        try checkDistinctOutputs(outputs)
         // Each connection is a file descriptor: past the limit, connects fail and nothing is sent.
         let files = fileLimit()
         if connections > files - 64 {

@@ -85,7 +85,8 @@ struct RunFailure: Error, CustomStringConvertible {
 /// Writes an output file whole or not at all (a temporary file renamed into place: a full disk leaves no
 /// truncated report behind), and says what went wrong in a sentence that names the flag and file.
 func writeOutput(_ data: Data, to path: String, _ flag: String) throws {
-    do { try data.write(to: URL(fileURLWithPath: path), options: .atomic) } catch {
+    // Through a symlink to its file (the atomic rename would otherwise replace the link with a file).
+    do { try data.write(to: URL(fileURLWithPath: path).resolvingSymlinksInPath(), options: .atomic) } catch {
         let posix = ((error as NSError).userInfo[NSUnderlyingErrorKey] as? NSError).flatMap { $0.domain == NSPOSIXErrorDomain ? $0.code : nil }
         let why: String
         switch (error as NSError).code {
@@ -94,6 +95,20 @@ func writeOutput(_ data: Data, to path: String, _ flag: String) throws {
         default: why = posix.map { String(cString: strerror(Int32($0))) } ?? error.localizedDescription
         }
         throw RunFailure(description: "\(flag) \(path): cannot write it (\(why)); nothing was written there")
+    }
+}
+
+/// Refuses two report flags naming one file, and a report written over one of `inputs`.
+func checkDistinctOutputs(_ outputs: [(flag: String, path: String?)], inputs: [String] = []) throws {
+    func id(_ path: String) -> String { URL(fileURLWithPath: path).resolvingSymlinksInPath().standardizedFileURL.path }
+    let named = outputs.compactMap { flag, path in path.map { (flag, id($0)) } }
+    for (i, a) in named.enumerated() {
+        if let b = named[(i + 1)...].first(where: { $0.1 == a.1 }) {
+            throw ValidationError("\(a.0) and \(b.0) name the same file \(a.1); give each report its own file")
+        }
+        if let input = inputs.first(where: { id($0) == a.1 }) {
+            throw ValidationError("\(a.0) \(input) is one of the reports read; write the result to another file")
+        }
     }
 }
 

@@ -19,7 +19,9 @@ struct Report: ParsableCommand {
         @Option(help: "Merged .hgrm percentile distribution.") var hgrm: String?
 
         func validate() throws {
-            for (flag, path) in [("--json", json), ("--html", html), ("--hlog", hlog), ("--hgrm", hgrm)] { try validateOutputPath(path, flag) }
+            let outputs = [("--json", json), ("--html", html), ("--hlog", hlog), ("--hgrm", hgrm)]
+            for (flag, path) in outputs { try validateOutputPath(path, flag) }
+            try checkDistinctOutputs(outputs, inputs: reports)
         }
 
         func run() throws {
@@ -34,6 +36,17 @@ struct Report: ParsableCommand {
                 seen[id] = path
             }
             let read = try reports.map(LoadReport.read)
+            // A copy of one report (cp a.json b.json) is the same run: same start, same counts.
+            for i in read.indices {
+                for j in read.indices where j > i {
+                    let a = read[i].result, b = read[j].result
+                    if a.startedAt == b.startedAt && a.scheduled == b.scheduled && a.completed == b.completed
+                        && a.corrected.totalCount == b.corrected.totalCount && a.corrected.max == b.corrected.max
+                    {
+                        throw RunFailure(description: "\(reports[i]) and \(reports[j]) hold the same run (same start and counts); give each worker's report once")
+                    }
+                }
+            }
             // Workers of one test load one target; merging runs against different servers mixes two measurements.
             let targets = Set(read.map { "\($0.configuration.target.host):\($0.configuration.target.port)" })
             if targets.count > 1 {

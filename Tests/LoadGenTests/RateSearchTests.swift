@@ -56,6 +56,10 @@ import Testing
         #expect(Self.report { $0.errors = ["timeout": 2] }.nothingCompletedHint.contains("did not answer in time"))
         #expect(Self.report { $0.errors = ["tls": 1] }.nothingCompletedHint.contains("--ca FILE"))
         #expect(Self.report { $0.connectFailures = 40 }.nothingCompletedHint.contains("is it listening"))
+        #expect(Self.report { $0.connectFailures = 40; $0.errorDetails["connect"] = "connection refused" }.nothingCompletedHint
+            .contains("no connection could be made (connection refused)"))
+        #expect(Self.report { $0.errors = ["io": 5]; $0.errorDetails["io"] = "connection reset by peer" }.nothingCompletedHint
+            .contains("broke the connections (connection reset by peer)"))
     }
 
     @Test func anUnmetScheduleNamesRefusedConnections() throws {

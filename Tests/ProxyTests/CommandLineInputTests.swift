@@ -143,5 +143,11 @@ import Testing
         #expect(twice.status != 0 && twice.output.contains("are the same report"), "\(twice.output)")
         let mixed = try Self.run(["report", "merge", a, other])
         #expect(mixed.status != 0 && mixed.output.contains("different targets"), "\(mixed.output)")
+        try FileManager.default.copyItem(atPath: a, toPath: dir + "/copy.json")
+        let copied = try Self.run(["report", "merge", a, dir + "/copy.json"])
+        #expect(copied.status != 0 && copied.output.contains("hold the same run"), "\(copied.output)")
+        let over = try Self.run(["report", "merge", a, b, "--json", b])
+        #expect(over.status != 0 && over.output.contains("is one of the reports read"), "\(over.output)")
+        #expect(try LoadReport.read(b).result.completed == 5, "the input is untouched")
     }
 }
