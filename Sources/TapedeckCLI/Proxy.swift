@@ -89,6 +89,13 @@ struct ProxyCommand: AsyncParsableCommand {
         }
         try validateSeconds(idleTimeout, "--idle-timeout")
         try validateSeconds(upstreamTimeout, "--upstream-timeout")
+        // A --ca-dir given on purpose that cannot hold a CA is an error now, not a warning at the first CONNECT
+        // (the default folder only warns: a reverse proxy needs no CA, and HOME may be read-only).
+        if caDir != defaultCADirectory {
+            do { _ = try CertificateAuthority(directory: caDir) } catch {
+                throw ValidationError("--ca-dir \(caDir): \(error); fix that, or leave --ca-dir out for the default \(defaultCADirectory)")
+            }
+        }
     }
 
     func run() async throws {

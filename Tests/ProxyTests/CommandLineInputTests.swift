@@ -62,6 +62,7 @@ import Testing
         (["load", "--target", "http://127.0.0.1:1/a b"], "--target has a space"),
         (["proxy", "--port", "0", "--cassette", "/tmp/x.jsonl.gz", "--cassette-dir", "/dev/null"], "--cassette-dir /dev/null is not a folder"),
         (["cassette", "repair", "/nonexistent-tapedeck/x.jsonl.gz"], "nothing to repair"),
+        (["proxy", "--port", "0", "--cassette", "/tmp/x.jsonl.gz", "--ca-dir", "/dev/null/ca"], "--ca-dir /dev/null/ca: cannot create"),
         (["load", "--target", "http://user:pw@127.0.0.1:1/"], "--target takes no user:password@"),
         (["load", "--target", "http://127.0.0.1:1", "--json", "/tmp/tapedeck-same.out", "--html", "/tmp/tapedeck-same.out"], "--json and --html name the same file"),
         (["load", "--target", "http://127.0.0.1:1", "--slo", "p99=1ms"], "--slo is the objective of --find-max"),
