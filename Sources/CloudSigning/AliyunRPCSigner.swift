@@ -36,6 +36,25 @@ public enum AliyunRPCSigner {
         return all
     }
 
+    /// ECS answers a wrong signature with `SignatureDoesNotMatch` and the string to sign it computed
+    /// ("… server string to sign is:GET&%2F&…"); aliyun-python-sdk-core compares that with its own and, when
+    /// they agree, reports `InvalidAccessKeySecret` instead. A replayed answer carries the string of the
+    /// recorded request (its nonce, its timestamp, a redacted key id): this puts `request`'s in its place, as
+    /// the cloud would have answered this request. Nil when `body` echoes no string to sign.
+    public static func echoingStringToSign(of request: SignableRequest, in body: String) -> String? {
+        let marker = "server string to sign is:"
+        guard let r = body.range(of: marker) else { return nil }
+        // The echoed string is percent-encoded: it ends at the first byte that is not (a quote, `<`, a space).
+        let tail = body[r.upperBound...]
+        let end =
+            tail.utf8.firstIndex { b in
+                !((b >= 0x30 && b <= 0x39) || (b | 0x20 >= 0x61 && b | 0x20 <= 0x7A) || b == 0x25 || b == 0x26 || b == 0x3D || b == 0x2D
+                    || b == 0x2E || b == 0x5F || b == 0x7E)
+            } ?? tail.endIndex
+        let current = stringToSign(method: request.method, parameters: signedParameters(request))
+        return String(body[..<r.upperBound]) + current + String(body[end...])
+    }
+
     static func verify(_ request: SignableRequest, keys: AccessKeyStore) -> Result<Void, SignatureFailure> {
         var all = request.query
         all.append(contentsOf: request.form)

@@ -308,7 +308,15 @@ public final class ProxyEngine: Sendable {
         switch recorder.decide(parsed.recorder, mode: mode, explainMisses: false) {
         case .replay(let entry):
             stats.hits.add(1, ordering: .relaxed)
-            return replay(entry, session: session, shape: parsed.shape, on: loop, allocator: ByteBufferAllocator())
+            let mine = parsed.recorder
+            // A parse reused from a request of the same shape holds that request's volatile values: this one's own
+            // are parsed only for an answer that echoes them.
+            let own: () -> Recorder.Request? = {
+                guard ofShape else { return mine }
+                guard case .success(let p) = self.parse(request(), session: session, keyed: true) else { return nil }
+                return p.recorder
+            }
+            return replay(entry, session: session, shape: parsed.shape, request: own, on: loop, allocator: ByteBufferAllocator())
         case .fail(var failure):
             if ofShape, case .success(let own) = parse(request(), session: session, keyed: true) {
                 // A miss or a used-up key (nothing was taken): explained from this request's own values, not
@@ -331,7 +339,8 @@ public final class ProxyEngine: Sendable {
         switch recorder.decide(parsed.recorder, mode: mode, explainMisses: false) {
         case .replay(let entry):
             stats.hits.add(1, ordering: .relaxed)
-            return replay(entry, session: session, shape: parsed.shape, on: loop, allocator: allocator)
+            let mine = parsed.recorder
+            return replay(entry, session: session, shape: parsed.shape, request: { mine }, on: loop, allocator: allocator)
         case .fail(let failure):
             if failure.status == .notFound { stats.misses.add(1, ordering: .relaxed) }  // no recording, or used up
             return failed(failure, recorder: recorder, request: parsed.recorder, shape: parsed.shape, on: loop, allocator: allocator)
@@ -347,17 +356,32 @@ public final class ProxyEngine: Sendable {
     }
 
     /// A recorded answer: from the session's cache, or read (pread, inflate, decode) off the event loop.
+    /// `request` gives this request's parse, asked only for an answer `answering` may adapt (on `loop`).
     private func replay(
-        _ entry: CassetteReader.Entry, session: CassetteSession, shape: CloudErrorDocument.Shape, on loop: EventLoop,
-        allocator: ByteBufferAllocator
+        _ entry: CassetteReader.Entry, session: CassetteSession, shape: CloudErrorDocument.Shape,
+        request: @escaping () -> Recorder.Request?, on loop: EventLoop, allocator: ByteBufferAllocator
     ) -> Answer {
-        if let cached = session.cachedResponse(for: entry) { return .now(cached) }
+        if let cached = session.cachedResponse(for: entry) { return .now(ProxyEngine.answering(request, cached)) }
+        let read = decodePool.runIfActive(eventLoop: loop) { try session.response(for: entry, allocator: allocator) }
         return .later(
-            decodePool.runIfActive(eventLoop: loop) { try session.response(for: entry, allocator: allocator) }
+            read.hop(to: loop).assumeIsolated().map { ProxyEngine.answering(request, $0) }.nonisolated()
                 .flatMapErrorThrowing { error in
                     self.logger.error("cassette read failed", metadata: ["error": "\(error)"])
                     return self.fail(.cassetteUnreadable("\(error)"), shape: shape, allocator: allocator)
                 })
+    }
+
+    /// A recorded answer as the cloud would give it to `request`: an RPC `SignatureDoesNotMatch` echoes this
+    /// request's string to sign, not the recorded one's (SDKs compare it with their own to tell a wrong secret;
+    /// see `AliyunRPCSigner.echoingStringToSign`). Every other answer is the recorded one, untouched.
+    static func answering(_ request: () -> Recorder.Request?, _ response: ProxyResponse) -> ProxyResponse {
+        guard response.status == .badRequest, response.body.readableBytes < 64 * 1024,
+            response.body.readableBytesView.contains(UInt8(ascii: ":")), let r = request(), r.profile.name == "aliyun-rpc",
+            let echoed = AliyunRPCSigner.echoingStringToSign(of: r.signable, in: String(buffer: response.body))
+        else { return response }
+        var answer = response
+        answer.body = ByteBuffer(string: echoed)
+        return answer
     }
 
     /// A failure's answer. A replay miss is explained (its nearest recorded key: every key read) on its own

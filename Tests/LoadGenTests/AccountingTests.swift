@@ -38,7 +38,9 @@ import Testing
             try await Self.run(port: port, rate: 200, connections: 4)
         }
         #expect(report.scheduleWarning == nil, "\(report.text)")
-        #expect(report.result.neverSent == 0 && report.result.completed > 150)
+        // A request falling due in the last tick before the end may go unsent when the machine is busy (other
+        // tests run beside this one): a met schedule is one within the warning's 1%.
+        #expect(report.result.neverSent * 100 <= report.result.scheduled && report.result.completed > 150, "\(report.text)")
     }
 
     /// A server that sends an extra answer after each one: the extra is never credited to the next request (in

@@ -194,3 +194,43 @@ import Testing
         }
     }
 }
+
+/// An SDK tells a wrong secret from a broken signer by comparing the string to sign ECS echoes in its
+/// `SignatureDoesNotMatch` with its own (aliyun-python-sdk-core then reports `InvalidAccessKeySecret`). Replayed,
+/// the answer must echo the replayed request's string to sign, not the recorded one's (another nonce, another
+/// timestamp), or the SDK reports another error offline than online.
+@Suite struct WrongSecretReplayTests {
+    static let marker = "server string to sign is:"
+
+    func echoed(_ r: RawHTTPClient.Response) -> String {
+        let message = json(r)["Message"] as? String ?? ""
+        return message.range(of: Self.marker).map { String(message[$0.upperBound...]) } ?? ""
+    }
+
+    func stringToSign(_ target: String) throws -> String {
+        let query = try QueryParameters.parse(String(target.dropFirst(2)))
+        return AliyunRPCSigner.stringToSign(method: "GET", parameters: query)
+    }
+
+    @Test func aReplayedSignatureMismatchEchoesTheReplayedRequest() async throws {
+        let path = tempCassette("wrongsecret")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        // signedRPC signs with "testsecret": the simulator knows LTAItestkey with another secret.
+        try await TestSimulator.with(groups: 20, accessKeys: ["LTAItestkey": "theRealSecret"]) { sim in
+            try await TestProxy.with(cassette: path, mode: .record, upstream: sim.url) { proxy in
+                let target = signedRPC([("SecurityGroupId.1", "sg-x")])
+                let r = try await RawHTTPClient.request("GET", target, port: proxy.port)
+                #expect(r.status == 400 && json(r)["Code"] as? String == "SignatureDoesNotMatch", "\(r.bodyString)")
+                #expect(!echoed(r).isEmpty, "\(r.bodyString)")
+            }
+        }
+        try await TestProxy.with(cassette: path, mode: .replay, configure: { $0.onExhausted = .last }) { proxy in
+            for _ in 0..<3 {  // each time another nonce and timestamp, through the fast lane and its shape cache
+                let target = signedRPC([("SecurityGroupId.1", "sg-x")])
+                let r = try await RawHTTPClient.request("GET", target, port: proxy.port)
+                #expect(r.status == 400 && json(r)["Code"] as? String == "SignatureDoesNotMatch", "\(r.bodyString)")
+                #expect(echoed(r) == (try stringToSign(target)), "\(r.bodyString)")
+            }
+        }
+    }
+}
