@@ -308,15 +308,15 @@ public final class ProxyEngine: Sendable {
         switch recorder.decide(parsed.recorder, mode: mode, explainMisses: false) {
         case .replay(let entry):
             stats.hits.add(1, ordering: .relaxed)
-            let mine = parsed.recorder
             // A parse reused from a request of the same shape holds that request's volatile values: this one's own
             // are parsed only for an answer that echoes them.
-            let own: () -> Recorder.Request? = {
-                guard ofShape else { return mine }
-                guard case .success(let p) = self.parse(request(), session: session, keyed: true) else { return nil }
-                return p.recorder
-            }
-            return replay(entry, session: session, shape: parsed.shape, request: own, on: loop, allocator: ByteBufferAllocator())
+            return replay(
+                entry, session: session, shape: parsed.shape,
+                request: {
+                    guard ofShape else { return parsed.recorder }
+                    guard case .success(let p) = parse(request(), session: session, keyed: true) else { return nil }
+                    return p.recorder
+                }, on: loop, allocator: ByteBufferAllocator())
         case .fail(var failure):
             if ofShape, case .success(let own) = parse(request(), session: session, keyed: true) {
                 // A miss or a used-up key (nothing was taken): explained from this request's own values, not
@@ -339,8 +339,7 @@ public final class ProxyEngine: Sendable {
         switch recorder.decide(parsed.recorder, mode: mode, explainMisses: false) {
         case .replay(let entry):
             stats.hits.add(1, ordering: .relaxed)
-            let mine = parsed.recorder
-            return replay(entry, session: session, shape: parsed.shape, request: { mine }, on: loop, allocator: allocator)
+            return replay(entry, session: session, shape: parsed.shape, request: { parsed.recorder }, on: loop, allocator: allocator)
         case .fail(let failure):
             if failure.status == .notFound { stats.misses.add(1, ordering: .relaxed) }  // no recording, or used up
             return failed(failure, recorder: recorder, request: parsed.recorder, shape: parsed.shape, on: loop, allocator: allocator)
@@ -356,15 +355,17 @@ public final class ProxyEngine: Sendable {
     }
 
     /// A recorded answer: from the session's cache, or read (pread, inflate, decode) off the event loop.
-    /// `request` gives this request's parse, asked only for an answer `answering` may adapt (on `loop`).
+    /// `request` gives this request's parse (called during this call only: the fast lane's request bytes live
+    /// no longer), asked for a cached answer only when `answering` may adapt it.
     private func replay(
         _ entry: CassetteReader.Entry, session: CassetteSession, shape: CloudErrorDocument.Shape,
-        request: @escaping () -> Recorder.Request?, on loop: EventLoop, allocator: ByteBufferAllocator
+        request: () -> Recorder.Request?, on loop: EventLoop, allocator: ByteBufferAllocator
     ) -> Answer {
         if let cached = session.cachedResponse(for: entry) { return .now(ProxyEngine.answering(request, cached)) }
+        let own = request()  // read now, used when the record has been read
         let read = decodePool.runIfActive(eventLoop: loop) { try session.response(for: entry, allocator: allocator) }
         return .later(
-            read.hop(to: loop).assumeIsolated().map { ProxyEngine.answering(request, $0) }.nonisolated()
+            read.map { ProxyEngine.answering({ own }, $0) }
                 .flatMapErrorThrowing { error in
                     self.logger.error("cassette read failed", metadata: ["error": "\(error)"])
                     return self.fail(.cassetteUnreadable("\(error)"), shape: shape, allocator: allocator)
