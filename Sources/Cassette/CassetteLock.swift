@@ -66,7 +66,14 @@ public enum CassetteLock {
         guard fd >= 0 else { return try body() }  // missing or unreadable: `body` reports it
         defer { close(fd) }
         let mine = id(fd).map { i in held.withLock { $0[i] != nil } } ?? false
-        guard !mine, flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+        // A lock just released can still be held for a moment by a child this process is spawning (its copy of
+        // the descriptor lives until its exec closes it): a few short retries before calling it busy.
+        var locked = false
+        for attempt in 0..<5 where !mine && !locked {
+            if attempt > 0 { usleep(10_000) }
+            locked = flock(fd, LOCK_EX | LOCK_NB) == 0
+        }
+        guard !mine, locked else {
             throw CassetteError(
                 .io, file: path,
                 "a tapedeck proxy is recording into it; stop it first (or switch it to another cassette), then repair")

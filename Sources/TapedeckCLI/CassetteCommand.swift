@@ -167,14 +167,18 @@ struct CassetteCommand: ParsableCommand {
         func run() throws {
             guard !FileManager.default.fileExists(atPath: out) else { throw RunFailure(description: "--out \(out) exists; choose a new file") }
             try validateOutputPath(out, "--out")
-            let exchanges: [Exchange]
+            let imported: HAR.Imported
             do {
-                exchanges = try HAR.import(try readInputFile(har, "a HAR file")) {
+                imported = try HAR.import(try readInputFile(har, "a HAR file")) {
                     let (key, profile) = RequestKey.of(recorded: $0.request); return (key.string, profile)
                 }
             } catch let e as DecodingError {
                 throw RunFailure(description: "\(har): not a HAR file: \(FixtureData.describe(e))")
+            } catch let e as HAR.Failure {
+                throw RunFailure(description: "\(har): \(e)")
             }
+            let exchanges = imported.exchanges
+            for s in imported.skipped { printLine("left out \(s)") }
             var redactor = Redactor()
             for r in redact { redactor.add(r) }
             try writeNewCassette(out) { w in

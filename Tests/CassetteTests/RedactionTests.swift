@@ -85,7 +85,7 @@ import Testing
         let har = try HAR.export(original)
         let json = try JSONSerialization.jsonObject(with: har) as! [String: Any]
         #expect(((json["log"] as! [String: Any])["version"] as? String) == "1.2")
-        let back = try HAR.import(har) { ($0.request.url, "generic") }
+        let back = try HAR.import(har) { ($0.request.url, "generic") }.exchanges
         #expect(back.count == 3)
         for (a, b) in zip(original, back) {
             #expect(a.request.method == b.request.method && a.request.url == b.request.url)
