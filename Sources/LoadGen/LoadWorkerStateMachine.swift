@@ -232,7 +232,10 @@ struct LoadWorkerStateMachine {
         let request = requests[f.request]
         // An error answer (4xx, 5xx: a throttled or failing target) is an error, not a completion, unless it is
         // the answer expected (a recorded 404). Either way its latency is measured: it was answered.
-        let isError = status >= 400 && !(request.expectation.map { Self.expects($0, status: status) } ?? false)
+        // A replaying proxy's own `Tapedeck.*` answer (ran out, no match) is never the recorded one, even where
+        // the recording was an error of the same status.
+        let tapedeckCode = status >= 400 ? LoadWorkerStateMachine.tapedeckCode(body) : nil
+        let isError = status >= 400 && (tapedeckCode != nil || !(request.expectation.map { Self.expects($0, status: status) } ?? false))
         if isError {
             countError("http-\(status / 100)xx", f, now: now)
         } else {
@@ -243,7 +246,7 @@ struct LoadWorkerStateMachine {
         _ = result.corrected.record(corrected)
         _ = result.uncorrected.record(uncorrected)
         if !isError { _ = intervalHistogram.record(corrected) }  // each second's completions (`per_second.completed`, --hlog)
-        if status >= 400, let code = LoadWorkerStateMachine.tapedeckCode(body) { result.tapedeckCodes[code, default: 0] += 1 }
+        if let code = tapedeckCode { result.tapedeckCodes[code, default: 0] += 1 }
         if configuration.verify, let e = request.expectation {
             result.verifyChecked += 1
             if let m = Verifier.check(status, body, e) {

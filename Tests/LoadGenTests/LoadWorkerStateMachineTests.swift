@@ -252,6 +252,21 @@ import Testing
         #expect(!v18)
     }
 
+    /// A replaying proxy that ran out answers 404 `Tapedeck.ExchangesExhausted`: never the recorded answer, even
+    /// for a request whose recording was a 404.
+    @Test func aTapedeckAnswerIsAnErrorEvenWhereTheRecordingWasTheSameStatus() {
+        var conf = LoadConfiguration(target: LoadTarget(url: "http://127.0.0.1:9/")!)
+        conf.duration = .seconds(1)
+        let rs = [LoadRequest(bytes: ByteBuffer(string: "GET /b HTTP/1.1\r\n\r\n"), expectation: .exact(status: 404, body: []), kind: "b")]
+        var m = LoadWorkerStateMachine(index: 0, configuration: conf, requests: rs, startAt: Self.start, progress: Progress())
+        let c = m.connecting()
+        _ = m.connected(c, now: Self.start)
+        _ = m.answered(c, status: 404, body: ByteBuffer(string: #"{"Code":"NotFound"}"#), now: Self.start + Self.ms)
+        _ = m.answered(c, status: 404, body: ByteBuffer(string: #"{"Code":"Tapedeck.ExchangesExhausted"}"#), now: Self.start + 2 * Self.ms)
+        #expect(m.result.completed == 1 && m.result.errors["http-4xx"] == 1, "\(m.result.errors)")
+        #expect(m.result.tapedeckCodes == ["Tapedeck.ExchangesExhausted": 1])
+    }
+
     @Test func tapedeckCodesAreFoundInErrorAnswers() {
         #expect(
             LoadWorkerStateMachine.tapedeckCode(ByteBuffer(string: #"{"Code":"Tapedeck.ExchangesExhausted"}"#))
