@@ -65,6 +65,7 @@ final class CassetteSession: Sendable {
         recordedHosts = hosts.sorted()
         self.reader = Mutex(reader)
         self.writer = Mutex(nil)
+        identity.withLock { $0 = CassetteSession.identity(of: path) }
     }
 
     /// The matching profile for a request: `--profile` or the detected one, with the ignore rules folded in.
@@ -83,7 +84,9 @@ final class CassetteSession: Sendable {
         let header = CassetteHeader(
             createdAt: Timestamp.iso8601(Date()), ignore: matchConfig.stored,
             warnings: headerWarnings.withLock { $0 })
-        return try CassetteWriter(path: path, existingRecords: replay.count, header: header)
+        let w = try CassetteWriter(path: path, existingRecords: replay.count, header: header)
+        identity.withLock { $0 = CassetteSession.identity(of: path) }
+        return w
     }
 
     /// The stored request of `entry` (for showing which ignored parts differed).
@@ -229,8 +232,9 @@ final class CassetteSession: Sendable {
         if closeNow { w?.close(); w = nil }
     }
 
-    /// No new recordings; closes once the ones in flight are written.
-    func retire() {
+    /// No new recordings; closes once the ones in flight are written. - Returns: whether it is closed now.
+    @discardableResult
+    func retire() -> Bool {
         writer.withLock { w in
             let closeNow = life.withLock { l -> Bool in
                 l.retiring = true
@@ -238,7 +242,37 @@ final class CassetteSession: Sendable {
                 return false
             }
             if closeNow { w?.close(); w = nil }
+            return life.withLock { $0.closed }
         }
+    }
+
+    /// Takes a retired session back into service while it is still open (exchanges in flight kept it open).
+    /// - Returns: false when it has closed meanwhile.
+    func revive() -> Bool {
+        writer.withLock { _ in
+            life.withLock { l in
+                guard !l.closed else { return false }
+                l.retiring = false
+                return true
+            }
+        }
+    }
+
+    var isClosed: Bool { life.withLock { $0.closed } }
+
+    /// The device and inode of the file this session opened (at open, or when its writer created it).
+    private let identity = Mutex<(dev: UInt64, ino: UInt64)?>(nil)
+
+    private static func identity(of path: String) -> (dev: UInt64, ino: UInt64)? {
+        var st = stat()
+        return stat(path, &st) == 0 ? (UInt64(st.st_dev), UInt64(st.st_ino)) : nil
+    }
+
+    /// Whether `path` names the file this session has open. A path whose file was deleted or replaced since
+    /// names a new cassette, not this session's.
+    func isFile(_ path: String) -> Bool {
+        guard let mine = identity.withLock({ $0 }), let theirs = CassetteSession.identity(of: path) else { return false }
+        return mine == theirs
     }
 
     /// The last append's failure, if the last append failed.

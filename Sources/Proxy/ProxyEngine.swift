@@ -90,20 +90,54 @@ public final class ProxyEngine: Sendable {
         if mode == .replay && previous != .replay { session.replay.rewind() }
     }
 
-    /// Switches to another cassette (and optionally mode); the old one is flushed and closed.
+    /// Switches to another cassette (and optionally mode); the old one is flushed and closed once the
+    /// exchanges in flight for it are written.
+    ///
+    /// One file has one session: naming the current cassette again keeps its session (its replay starts
+    /// over), and naming one whose retired session still waits for exchanges in flight takes that session
+    /// back. A second session would be a second writer on the file, each with its own idea of where the file
+    /// ends and which sequence number comes next (a helper's test got duplicate numbers, and replays of the
+    /// later records failed as damaged).
     public func switchCassette(path: String, mode: ProxyMode?) throws {
-        // Replay needs a cassette that exists (as on the command line); the other modes create it.
-        let next = try CassetteSession(
-            path: path, policy: configuration.onExhausted, writable: (mode ?? self.mode) != .replay,
-            matchConfig: configuration.matchConfig, profile: configuration.profile)
+        let current = session
+        if current.isFile(path) {
+            state.withLock { s in if let mode { s.mode = mode } }
+            current.replay.rewind()
+            stats.reset()
+            return
+        }
+        let next: CassetteSession
+        if let revived = reviveRetired(path) {
+            revived.replay.rewind()
+            next = revived
+        } else {
+            // Replay needs a cassette that exists (as on the command line); the other modes create it.
+            next = try CassetteSession(
+                path: path, policy: configuration.onExhausted, writable: (mode ?? self.mode) != .replay,
+                matchConfig: configuration.matchConfig, profile: configuration.profile)
+        }
         let old = state.withLock { s -> CassetteSession in
             let old = s.session
             s.session = next
             if let mode { s.mode = mode }
             return old
         }
-        old.retire()  // exchanges in flight still land in the cassette they started in
+        // Exchanges in flight still land in the cassette they started in.
+        if !old.retire() { retired.withLock { $0.append(old) } }
         stats.reset()
+        refusals.withLock { $0 = ([:], nil) }
+    }
+
+    /// Sessions retired by a switch while exchanges were in flight for them (until those are written).
+    private let retired = Mutex<[CassetteSession]>([])
+
+    /// The retired session of `path`'s file, taken back into service, if it is still open.
+    private func reviveRetired(_ path: String) -> CassetteSession? {
+        retired.withLock { list in
+            list.removeAll { $0.isClosed }
+            guard let i = list.firstIndex(where: { $0.isFile(path) }), list[i].revive() else { return nil }
+            return list.remove(at: i)
+        }
     }
 
     public func flush() { session.flush() }
@@ -503,7 +537,8 @@ public final class ProxyEngine: Sendable {
             session.commit(exchange, prepare: { redactor.redact($0) }, pool: self.writerPool, on: loop).whenComplete { written in
                 switch written {
                 case .success(let entry):
-                    self.stats.recorded.add(1, ordering: .relaxed)
+                    // Counted for the cassette in service (one retired by a switch meanwhile has had its counts).
+                    if self.state.withLock({ $0.session === session }) { self.stats.recorded.add(1, ordering: .relaxed) }
                     if mode == .auto { session.replay.appendUsed(entry) } else { session.replay.append(entry) }
                     promise.succeed(response)
                 case .failure(let error):

@@ -447,6 +447,38 @@ import Testing
         #expect(first.map(\.seq) == [1, 2, 3, 4] && second.map(\.seq) == [1, 2], "sequence numbers stay monotonic within a file")
     }
 
+    /// Switching back to a cassette whose exchange is still in flight takes its session back: one writer per
+    /// file. (A second session was a second writer, each with its own end of file and next sequence number:
+    /// sequence numbers repeated and replays of the later records failed as damaged.)
+    @Test func switchingBackToACassetteInFlightKeepsOneWriter() async throws {
+        let dir = NSTemporaryDirectory() + "tapedeck-reopen-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let x = dir + "/x.jsonl.gz", y = dir + "/y.jsonl.gz"
+        try await Self.withSlowUpstream(delay: .milliseconds(800)) { upstream, reached in
+            try await TestProxy.with(cassette: x, mode: .record, upstream: "http://127.0.0.1:\(upstream)") { proxy in
+                async let first = RawHTTPClient.request("GET", "/?Action=A&n=1", port: proxy.port)
+                _ = try await reached(1)
+                try proxy.engine.switchCassette(path: y, mode: nil)
+                try proxy.engine.switchCassette(path: x, mode: nil)  // back while n=1 is still in flight
+                async let second = RawHTTPClient.request("GET", "/?Action=A&n=2", port: proxy.port)
+                let (a, b) = try await (first, second)
+                #expect(a.status == 200 && b.status == 200, "\(a.bodyString) \(b.bodyString)")
+                let third = try await RawHTTPClient.request("GET", "/?Action=A&n=3", port: proxy.port)
+                #expect(third.status == 200)
+                // Replayed from this proxy's own index: every record readable where the index says it is.
+                try proxy.engine.switchCassette(path: x, mode: .replay)
+                for n in 1...3 {
+                    let r = try await RawHTTPClient.request("GET", "/?Action=A&n=\(n)", port: proxy.port)
+                    #expect(r.status == 200, "n=\(n): \(r.bodyString)")
+                }
+            }
+        }
+        let back = try CassetteReader(path: x).allExchanges()
+        #expect(back.map(\.seq) == [1, 2, 3], "one writer numbers the records: \(back.map(\.seq))")
+        #expect(Set(back.map(\.request.url)).count == 3)
+    }
+
     /// A CreateSecurityGroup must not happen upstream when it cannot be recorded.
     @Test func whatCannotBeRecordedIsNotSentUpstream() async throws {
         let dir = NSTemporaryDirectory() + "tapedeck-unrec-\(UUID().uuidString)"
