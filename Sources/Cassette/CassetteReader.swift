@@ -49,12 +49,16 @@ public final class CassetteReader {
     private let allocator = ByteBufferAllocator()
     /// The last member inflated by `exchange`: the records of one member are usually read one after another.
     private var lastMember: (offset: Int, lines: [ByteBuffer])?
+    /// The bytes whose records came from the sidecar index (0: every record was walked).
+    private var indexed = 0
 
     /// Opens and indexes `path`. With `allowTornTail`, an incomplete last record is left out instead of
     /// being an error (`repair` uses this; so does recording into an existing cassette after truncating).
     /// - Parameter indexFrom: write the sidecar index (`CassetteIndex`) after walking a cassette of at
     ///   least this many records.
-    public init(path: String, allowTornTail: Bool = false, indexFrom: Int = CassetteIndex.minimumRecords) throws {
+    /// - Parameter useIndex: read the sidecar index when it fits (false: walk every record, as a verification
+    ///   must, since the index is only a cache).
+    public init(path: String, allowTornTail: Bool = false, indexFrom: Int = CassetteIndex.minimumRecords, useIndex: Bool = true) throws {
         self.path = path
         try CassettePath.check(path, writable: false)
         fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
@@ -81,7 +85,8 @@ public final class CassetteReader {
                 }
                 valid = offset + length
             }
-            if let known = CassetteIndex.load(for: path, fd: fd, size: size) {
+            if useIndex, let known = CassetteIndex.load(for: path, fd: fd, size: size) {
+                indexed = known.covered
                 // The index covers a prefix (all of it, unless records were appended since): read the header,
                 // take the index's entries, and walk only what follows them.
                 try CassetteReader.walk(
@@ -136,6 +141,14 @@ public final class CassetteReader {
             do {
                 lines = CassetteReader.lines(try GzipMember.decode(member, decompressor: decompressor, allocator: allocator))
             } catch {
+                if entry.offset < indexed {
+                    // Found through the sidecar index, which a file changed in place can outlive with the right
+                    // fingerprint: the index goes, and the next open walks the file itself (which names real damage).
+                    try? FileManager.default.removeItem(atPath: CassetteIndex.path(for: path))
+                    throw CassetteError(
+                        .io, file: path, record: entry.seq, offset: entry.offset,
+                        "no record where the index \(CassetteIndex.path(for: path)) says (\(CassetteError.inflating(error))); the index is removed, open the cassette again (`tapedeck cassette verify \(path)` walks the file itself)")
+                }
                 throw CassetteError(.corrupt, file: path, record: entry.seq, offset: entry.offset, CassetteError.inflating(error))
             }
             // Kept for the next record of the same member only: a lone record (maybe a huge body) is not held on to.

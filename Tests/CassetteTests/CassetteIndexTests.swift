@@ -89,6 +89,44 @@ import Testing
         }
     }
 
+    /// An index whose offsets point inside members (two writers on one file once left one, with the right
+    /// fingerprint): a read through it fails naming the index, which is removed, and the next open walks the
+    /// file; `verify` never trusts the index and reads the file itself.
+    @Test func anIndexPointingInsideMembersIsRemovedAndVerifyIgnoresIt() throws {
+        try withCassette { path in
+            let good = try CassetteReader(path: path).entries
+            // Consistent as an index (members back to back, covering the file), wrong as a map: the member of
+            // record 2 is said to end a byte early, and the next to start there.
+            var shifted = good
+            let first = good[1].offset
+            let next = try #require(good.first { $0.offset > first }).offset
+            for i in shifted.indices {
+                if good[i].offset == first { shifted[i].length -= 1 }
+                if good[i].offset == next { shifted[i].offset -= 1; shifted[i].length += 1 }
+            }
+            let fd = open(path, O_RDONLY)
+            defer { close(fd) }
+            var st = stat()
+            fstat(fd, &st)
+            CassetteIndex.write(for: path, fd: fd, entries: shifted, covered: Int(st.st_size))
+            // What `verify` opens: the records the file holds, read from the file.
+            let walked = try CassetteReader(path: path, useIndex: false)
+            #expect(walked.entries.map(\.offset) == good.map(\.offset))
+            #expect(try walked.allExchanges().count == good.count)
+            CassetteIndex.write(for: path, fd: fd, entries: shifted, covered: Int(st.st_size))  // (that open rewrote it)
+            let r = try CassetteReader(path: path)
+            do {
+                _ = try r.exchange(r.entries[1])
+                Issue.record("a record was read where none starts")
+            } catch {
+                #expect("\(error)".contains("no record where the index") && "\(error)".contains("is removed"), "\(error)")
+            }
+            #expect(!FileManager.default.fileExists(atPath: CassetteIndex.path(for: path)), "the stale index is removed")
+            let again = try CassetteReader(path: path)
+            #expect(try again.exchange(again.entries[1]).key == good[1].key)
+        }
+    }
+
     @Test func aDamagedOrForeignIndexIsRebuilt() throws {
         try withCassette { path in
             let truth = try walked(path)
