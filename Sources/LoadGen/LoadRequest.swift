@@ -9,10 +9,14 @@ public struct LoadRequest: Sendable {
     /// A short label for reports (the action or route).
     public var kind: String
 
+    /// A HEAD request: its answer has no body, whatever its `Content-Length` says.
+    public let isHead: Bool
+
     public init(bytes: ByteBuffer, expectation: Expectation?, kind: String) {
         self.bytes = bytes
         self.expectation = expectation
         self.kind = kind
+        isHead = bytes.readableBytesView.starts(with: "HEAD ".utf8)
     }
 }
 

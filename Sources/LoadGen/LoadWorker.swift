@@ -228,6 +228,7 @@ final class LoadWorker {
 
     private func write(_ s: LoadWorkerStateMachine.Send) {
         writtenAtRead[s.connection] = readers[s.connection]?.reads ?? 0
+        readers[s.connection]?.expectHeadAnswer(machine.requests[s.request].isHead)
         channels[s.connection]?.writeAndFlush(machine.requests[s.request].bytes, promise: nil)
     }
 

@@ -29,6 +29,8 @@ struct ResponseDecoder {
     }
     private enum ChunkState { case size, data(Int), dataEnd, trailers }
     private var pending: (status: Int, closes: Bool, body: Body)?
+    /// The answer now due is to a HEAD request: headers only (set by the writer before it sends one).
+    var answeringHead = false
     static let maxBody = 64 << 20
     /// Longest chunk-size or trailer line read (extensions included).
     static let maxLine = 8 << 10
@@ -45,7 +47,10 @@ struct ResponseDecoder {
                     throw Unsupported(description: why)
                 case .head(let head):
                     let body: Body
-                    if head.chunked {
+                    if answeringHead && head.status >= 200 {
+                        body = .length(0)  // a HEAD answer announces the GET's length and sends no body
+                        answeringHead = false
+                    } else if head.chunked {
                         body = .chunked(ByteBuffer(), .size)
                     } else if let length = head.contentLength {
                         // A target cannot make the load generator hold gigabytes: a body over the limit is an error.
@@ -180,6 +185,9 @@ final class ResponseReader: ChannelInboundHandler {
             rest = buffer
         }
     }
+
+    /// The next answer on this connection is to a HEAD request.
+    func expectHeadAnswer(_ isHead: Bool) { decoder.answeringHead = isHead }
 
     /// A body that runs to the close is complete now; it is delivered before the close is told.
     func channelInactive(context: ChannelHandlerContext) {

@@ -119,6 +119,22 @@ import Testing
         #expect(received.responses.last.map { $0.status == 503 && String(buffer: $0.body) == "busy, try later" && $0.closes } == true)
     }
 
+    /// A HEAD answer announces the GET's length and sends no body: the next answer follows its headers.
+    @Test func aHeadAnswerHasNoBodyWhateverItsLength() throws {
+        let channel = EmbeddedChannel()
+        final class Received { var responses: [LoadResponse] = [] }
+        let received = Received()
+        let reader = ResponseReader { received.responses.append($0) }
+        try channel.pipeline.syncOperations.addHandler(reader)
+        reader.expectHeadAnswer(true)
+        try channel.writeInbound(ByteBuffer(string: "HTTP/1.1 200 OK\r\nContent-Length: 7309\r\n\r\n"))
+        #expect(received.responses.map(\.status) == [200] && received.responses[0].body.readableBytes == 0)
+        reader.expectHeadAnswer(false)
+        try channel.writeInbound(ByteBuffer(string: "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"))
+        #expect(received.responses.count == 2 && String(buffer: received.responses[1].body) == "ok")
+        #expect(LoadRequest(bytes: ByteBuffer(string: "HEAD / HTTP/1.1\r\n\r\n"), expectation: nil, kind: "h").isHead)
+    }
+
     @Test func malformedChunksAreProtocolErrors() {
         for bad in ["zz\r\n", "5\r\nhelloX\r\n", String(repeating: "1", count: 9) + "\r\n"] {
             var decoder = ResponseDecoder()
