@@ -81,6 +81,9 @@ final class LoadWorker {
     /// Each slot's response reader, and how many reads it had made when the request in flight was written.
     private var readers: [ResponseReader?] = []
     private var writtenAtRead: [Int] = []
+    /// Connections that failed their TLS handshake: replaced after a pause, not at once (a target with a
+    /// certificate the client rejects was hammered with a new handshake per request).
+    private var failedHandshake = Set<LoadWorkerStateMachine.ConnectionID>()
     private var tick: RepeatedTask?
     private let done: EventLoopPromise<WorkerResult>
     private let connections: Int
@@ -150,6 +153,7 @@ final class LoadWorker {
             } else {
                 detail = LoadWorker.describe(error)
             }
+            if kind == "tls" { worker.failedHandshake.insert(id) }
             worker.machine.failed(id, kind: kind, detail: detail, now: LoadWorker.now())
             context.close(promise: nil)
         }
@@ -212,7 +216,7 @@ final class LoadWorker {
                     if let s = self.machine.connected(id, now: LoadWorker.now()) { self.write(s) }
                 case .failure(let error):
                     if self.machine.connectFailed(id, detail: LoadWorker.describe(error), now: LoadWorker.now()) {
-                        self.loop.assumeIsolated().scheduleTask(in: .milliseconds(100)) { self.connect() }
+                        self.loop.assumeIsolated().scheduleTask(in: .milliseconds(100)) { if !self.machine.stopped { self.connect() } }
                     }
                 }
             }
@@ -246,7 +250,13 @@ final class LoadWorker {
 
     private func closed(_ id: LoadWorkerStateMachine.ConnectionID) {
         channels[id] = nil
-        if machine.closed(id, now: LoadWorker.now()) { connect() }
+        let pause = failedHandshake.remove(id) != nil
+        guard machine.closed(id, now: LoadWorker.now()) else { return }
+        if pause {
+            loop.assumeIsolated().scheduleTask(in: .milliseconds(100)) { if !self.machine.stopped { self.connect() } }
+        } else {
+            connect()
+        }
     }
 
     private func finish() {
