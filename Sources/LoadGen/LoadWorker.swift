@@ -163,10 +163,7 @@ final class LoadWorker {
 
     /// An I/O failure in the system's words.
     static func describe(_ error: Error) -> String {
-        if let e = error as? IOError { return String(cString: strerror(e.errnoCode)).lowercased() }
-        if let e = error as? NIOConnectionError, let io = e.connectionErrors.first?.error as? IOError {
-            return String(cString: strerror(io.errnoCode)).lowercased()
-        }
+        if let code = ConnectFailure.errno(of: error) { return ConnectFailure.words(code) }
         if error is ChannelError, "\(error)".contains("connectTimeout") { return "no answer to the connection attempt within 2 s" }
         return "\(error)"
     }

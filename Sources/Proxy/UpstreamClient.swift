@@ -229,16 +229,12 @@ public final class UpstreamClient: Sendable {
     /// A failed connect in a sentence: NIO's own text for a refused connection read "connection reset (error
     /// set): Connection refused) (errno: 111)".
     static func connectFailure(_ error: Error) -> String {
-        func system(_ code: Int32) -> String {
-            let text = String(cString: strerror(code)).lowercased()
+        if let code = ConnectFailure.errno(of: error) {
+            let text = ConnectFailure.words(code)
             return code == ECONNREFUSED ? "\(text): nothing listens there (is the upstream running, and is the port right?)" : text
         }
-        if let e = error as? IOError { return system(e.errnoCode) }
         if let e = error as? NIOConnectionError {
-            if let first = e.connectionErrors.first {
-                if let io = first.error as? IOError { return system(io.errnoCode) }
-                return "\(first.error)"
-            }
+            if let first = e.connectionErrors.first { return "\(first.error)" }
             if e.dnsAError != nil || e.dnsAAAAError != nil { return "the name does not resolve" }
         }
         return "\(error)"
