@@ -17,6 +17,18 @@ public enum ASCIICase {
     }
 
     /// Whether `s` starts with `prefix`, ASCII letters folded.
+    /// Whether `bytes`, ASCII letters folded to lower case, are `lowercased` (which is lower-case ASCII).
+    public static func bytes(_ bytes: UnsafeRawBufferPointer, equalLowercased lowercased: StaticString) -> Bool {
+        guard bytes.count == lowercased.utf8CodeUnitCount else { return false }
+        let t = lowercased.utf8Start
+        for k in 0..<bytes.count where lower(bytes[k]) != t[k] { return false }
+        return true
+    }
+
+    public static func bytes(_ bytes: UnsafeBufferPointer<UInt8>, equalLowercased lowercased: StaticString) -> Bool {
+        Self.bytes(UnsafeRawBufferPointer(bytes), equalLowercased: lowercased)
+    }
+
     public static func hasPrefixIgnoringCase(_ s: String, _ prefix: String) -> Bool {
         var s = s, prefix = prefix
         return s.withUTF8 { x in

@@ -310,11 +310,24 @@ public final class ProxyEngine: Sendable {
 
     /// A plain request the fast lane read (GET or POST, no body, HTTP/1.1, origin-form, no tunnel), as its bytes:
     /// answered in replay mode, where a repeated or freshly signed request is matched by its bytes alone
-    /// (`ParseCache+Bytes`); nil in other modes (the lane leaves it to `handle`). A request whose key misses
-    /// or is used up goes through `handle`, whose answer explains it.
-    func handlePlain(method: HTTPMethod, target: UnsafeBufferPointer<UInt8>, headers: PlainHTTPHeaders, on loop: EventLoop) -> Answer? {
+    /// (`ParseCache+Bytes`), and forwarded as bytes in passthrough (`forwardPlain`); nil otherwise (the lane
+    /// leaves it to `handle`). A request whose key misses or is used up goes through `handle`, whose answer explains it.
+    func handlePlain(method: HTTPMethod, target: UnsafeBufferPointer<UInt8>, headers: PlainHTTPHeaders, on loop: EventLoop) -> HTTPFastAnswer? {
         let (mode, session) = state.withLock { ($0.mode, $0.session) }
-        guard mode == .replay, let cache = parseCache(on: loop) else { return nil }
+        if mode == .passthrough { return forwardPlain(method: method, target: target, headers: headers, on: loop).map { .wireLater($0) } }
+        guard mode == .replay else { return nil }
+        switch replayPlain(method: method, target: target, headers: headers, session: session, on: loop) {
+        case nil: return nil
+        case .now(let response)?: return .response(response)
+        case .later(let future)?: return .later(future)
+        }
+    }
+
+    private func replayPlain(
+        method: HTTPMethod, target: UnsafeBufferPointer<UInt8>, headers: PlainHTTPHeaders, session: CassetteSession, on loop: EventLoop
+    ) -> Answer? {
+        let mode = ProxyMode.replay
+        guard let cache = parseCache(on: loop) else { return nil }
         func request() -> ClientRequest {
             let head = HTTPRequestHead(
                 version: .http1_1, method: method, uri: String(decoding: target, as: UTF8.self), headers: headers.httpHeaders())
@@ -434,7 +447,7 @@ public final class ProxyEngine: Sendable {
     }
 
     /// Renders a failure, logging replay misses and exhaustion once per key.
-    private func fail(_ failure: ProxyFailure, shape: CloudErrorDocument.Shape, allocator: ByteBufferAllocator) -> ProxyResponse {
+    func fail(_ failure: ProxyFailure, shape: CloudErrorDocument.Shape, allocator: ByteBufferAllocator) -> ProxyResponse {
         switch failure {
         case .noMatch(_, let key, _, _, _):
             if firstTime("miss " + key) { logger.warning("\(failure.message)") } else { logger.debug("\(failure.message)") }
@@ -512,17 +525,7 @@ public final class ProxyEngine: Sendable {
         let promise = loop.makePromise(of: ProxyResponse.self)
         let failed: @Sendable (Error) -> Void = { error in
             if record { session.abandonRecording() }
-            self.stats.upstreamErrors.add(1, ordering: .relaxed)
-            if self.abandoning.load(ordering: .relaxed) {
-                self.logger.debug("exchange cut short by the forced stop", metadata: ["target": "\(target)", "error": "\(error)"])
-            } else {
-                self.logger.warning("upstream failed", metadata: ["target": "\(target)", "error": "\(error)"])
-            }
-            switch error as? UpstreamError {
-            case .tls?: promise.succeed(self.fail(.upstreamTLS("\(error)"), shape: shape, allocator: allocator))
-            case .timeout?: promise.succeed(self.fail(.upstreamTimeout("\(error)"), shape: shape, allocator: allocator))
-            default: promise.succeed(self.fail(.upstreamUnavailable("\(error)"), shape: shape, allocator: allocator))
-            }
+            promise.succeed(self.fail(self.upstreamFailure(error, target: target), shape: shape, allocator: allocator))
         }
         let answer: @Sendable (UpstreamResponse) -> Void = { upstreamResponse in
             let (exchange, response) = self.exchange(
@@ -565,6 +568,21 @@ public final class ProxyEngine: Sendable {
         return promise.futureResult
     }
 
+    /// A failed upstream exchange, counted and logged, as the failure the client is answered with.
+    func upstreamFailure(_ error: Error, target: UpstreamTarget) -> ProxyFailure {
+        stats.upstreamErrors.add(1, ordering: .relaxed)
+        if abandoning.load(ordering: .relaxed) {
+            logger.debug("exchange cut short by the forced stop", metadata: ["target": "\(target)", "error": "\(error)"])
+        } else {
+            logger.warning("upstream failed", metadata: ["target": "\(target)", "error": "\(error)"])
+        }
+        switch error as? UpstreamError {
+        case .tls?: return .upstreamTLS("\(error)")
+        case .timeout?: return .upstreamTimeout("\(error)")
+        default: return .upstreamUnavailable("\(error)")
+        }
+    }
+
     static func hostSignatureWarning(client: String, upstream: String) -> String {
         "reverse mode: the client signed Host \(client), which the proxy rewrites to \(upstream) for the upstream, and its signature "
             + "(ACS3 or Huawei SDK-HMAC-SHA256) covers Host, so an upstream that checks signatures (every real cloud) rejects it "
@@ -587,13 +605,9 @@ public final class ProxyEngine: Sendable {
         request head: HTTPRequestHead, target: UpstreamTarget, body: [UInt8], upstream r: UpstreamResponse, key: String?,
         profile: MatchProfile, started: Date, record: Bool
     ) -> (Exchange?, ProxyResponse) {
-        let respHeaders = HopByHop.strip(r.headers.map { ($0.name, $0.value) }, dropLength: true)
-        // A HEAD answer (and a 304) announces the length of a body it does not carry.
-        let announcesLength = head.method == .HEAD || r.status == .notModified
-        let headLength = announcesLength ? r.headers.first(name: "content-length").flatMap(Int.init) : nil
-        // The live client gets the upstream's (decoded) bytes as they are: no copy.
-        let response = ProxyResponse(status: r.status, headers: respHeaders, body: r.body, headContentLength: headLength)
+        let response = Self.clientResponse(r, method: head.method)
         guard record, let key else { return (nil, response) }
+        let respHeaders = response.headers, headLength = response.headContentLength
         let respBytes = Array(r.body.readableBytesView)
         let reqHeaders =
             [("Host", target.authority)] + head.headers.map { ($0.name, $0.value) }.filter { !ASCIICase.equalIgnoringCase($0.0, "host") }
@@ -608,6 +622,24 @@ public final class ProxyEngine: Sendable {
         return (raw, response)  // redacted on the writer thread, before it is stored
     }
 
+    /// What the client is answered with for an upstream answer (decoded): its headers without hop-by-hop ones
+    /// and without its `Content-Length` (the writer's), its body as it is (no copy).
+    static func clientResponse(_ r: UpstreamResponse, method: HTTPMethod) -> ProxyResponse {
+        // A value without the trailing whitespace llhttp keeps (RFC 9110 §5.5: it is not part of the value).
+        let respHeaders = HopByHop.strip(r.headers.map { ($0.name, Self.trimmingTrailingWhitespace($0.value)) }, dropLength: true)
+        // A HEAD answer (and a 304) announces the length of a body it does not carry.
+        let announcesLength = method == .HEAD || r.status == .notModified
+        let headLength = announcesLength ? r.headers.first(name: "content-length").flatMap(Int.init) : nil
+        return ProxyResponse(status: r.status, headers: respHeaders, body: r.body, headContentLength: headLength)
+    }
+
+    static func trimmingTrailingWhitespace(_ value: String) -> String {
+        guard let last = value.utf8.last, last == 0x20 || last == 0x09 else { return value }
+        var trimmed = value.unicodeScalars[...]
+        while let l = trimmed.last, l == " " || l == "\t" { trimmed.removeLast() }
+        return String(trimmed)
+    }
+
     /// Decodes a gzip or deflate `Content-Encoding` off the event loop, bounded by `maxBodyBytes` after
     /// decoding (a small compressed bomb is refused, not inflated), so cassettes and clients get plain bodies.
     static func needsDecoding(_ r: UpstreamResponse) -> Bool {
@@ -615,7 +647,7 @@ public final class ProxyEngine: Sendable {
         return HTTPContentDecoding.isDecodable(encoding)
     }
 
-    private func decodeContent(_ r: UpstreamResponse, on loop: EventLoop) -> EventLoopFuture<UpstreamResponse> {
+    func decodeContent(_ r: UpstreamResponse, on loop: EventLoop) -> EventLoopFuture<UpstreamResponse> {
         guard Self.needsDecoding(r), let encoding = r.headers.first(name: "content-encoding") else {
             return loop.makeSucceededFuture(r)
         }

@@ -31,19 +31,16 @@ struct ProxyResponder: HTTPFastResponder {
         }
     }
 
-    /// The fast lane's plain requests, in replay mode: not a control call, not from a browser (an `Origin` or a
-    /// `Sec-Fetch-Site` is `browserRefusal`'s to judge), not re-signed; the rest is `ProxyEngine.handlePlain`.
+    /// The fast lane's plain requests, in replay and passthrough mode: not a control call, not from a browser (an
+    /// `Origin` or a `Sec-Fetch-Site` is `browserRefusal`'s to judge), not re-signed; the rest is
+    /// `ProxyEngine.handlePlain`.
     func fastResponse(
         method: HTTPMethod, target: UnsafeBufferPointer<UInt8>, headers: PlainHTTPHeaders, context: ChannelHandlerContext
     ) -> HTTPFastAnswer? {
         guard tunnel == nil, engine.configuration.resigner == nil, !target.starts(with: ControlAPI.prefix.utf8),
-            !headers.contains("origin"), !headers.contains("sec-fetch-site"),
-            let answer = engine.handlePlain(method: method, target: target, headers: headers, on: context.eventLoop)
+            !headers.contains("origin"), !headers.contains("sec-fetch-site")
         else { return nil }
-        switch answer {
-        case .now(let response): return .response(response)
-        case .later(let future): return .later(future)
-        }
+        return engine.handlePlain(method: method, target: target, headers: headers, on: context.eventLoop)
     }
 
     /// Why a request sent to the proxy itself (reverse mode: origin-form, no tunnel) looks like a web page's,

@@ -36,6 +36,20 @@ enum HopByHop {
         }
     }
 
+    /// `isListed` for a name as it arrived.
+    static func isListed(_ name: UnsafeRawBufferPointer) -> Bool {
+        switch name.count {
+        case 2: return ASCIICase.bytes(name, equalLowercased: "te")
+        case 7: return ASCIICase.bytes(name, equalLowercased: "upgrade") || ASCIICase.bytes(name, equalLowercased: "trailer")
+        case 10: return ASCIICase.bytes(name, equalLowercased: "connection") || ASCIICase.bytes(name, equalLowercased: "keep-alive")
+        case 16: return ASCIICase.bytes(name, equalLowercased: "proxy-connection")
+        case 17: return ASCIICase.bytes(name, equalLowercased: "transfer-encoding")
+        case 18: return ASCIICase.bytes(name, equalLowercased: "proxy-authenticate")
+        case 19: return ASCIICase.bytes(name, equalLowercased: "proxy-authorization")
+        default: return false
+        }
+    }
+
     /// Whether a request's headers go upstream as they are: none hop-by-hop (a `Connection` header would
     /// name more), no `Expect`.
     static func keepsAll(_ headers: HTTPHeaders) -> Bool {

@@ -13,6 +13,8 @@ final class ProxyStats: Sendable {
     let parsesReused = Atomic<Int>(0)
     /// Requests that reused the key of a request differing only in volatile values (`ParseCache.lookupShape`).
     let keysReused = Atomic<Int>(0)
+    /// Requests the passthrough lane forwarded as bytes (`ProxyEngine.forwardPlain`); not reported.
+    let forwardedAsBytes = Atomic<Int>(0)
 
     func reset() {
         hits.store(0, ordering: .relaxed)
@@ -23,5 +25,6 @@ final class ProxyStats: Sendable {
         refusedUnwritable.store(0, ordering: .relaxed)
         parsesReused.store(0, ordering: .relaxed)
         keysReused.store(0, ordering: .relaxed)
+        forwardedAsBytes.store(0, ordering: .relaxed)
     }
 }

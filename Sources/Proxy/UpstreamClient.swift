@@ -43,6 +43,7 @@ public final class UpstreamClient: Sendable {
     private let timeout: TimeAmount
     private let maxBody: Int
     private let pool = Mutex(UpstreamPool<PoolKey, Connection>(maxIdlePerKey: 64))
+    private let rawPool = Mutex(UpstreamPool<PoolKey, RawConnection>(maxIdlePerKey: 64))
     /// Idle connections are kept per event loop and origin.
     struct PoolKey: Hashable {
         let loop: ObjectIdentifier
@@ -64,31 +65,35 @@ public final class UpstreamClient: Sendable {
         self.unflushed = unflushed
     }
 
-    /// One upstream connection and the handler that completes the request in flight on it. The collector
-    /// is bound to the channel's event loop; the pool is keyed by loop, so it is only ever used there.
-    final class Connection: Sendable {
+    /// One upstream connection and the handler that completes the request in flight on it (NIO's codec and an
+    /// `HTTPClientResponseCollector`, or a `RawUpstreamReader` for requests forwarded as bytes). The reader is
+    /// bound to the channel's event loop; the pool is keyed by loop, so it is only ever used there.
+    final class PooledConnection<Reader: AnyObject>: Sendable {
         let channel: Channel
-        let collector: NIOLoopBound<HTTPClientResponseCollector>
+        let reader: NIOLoopBound<Reader>
         let watchdog: NIOLoopBound<Watchdog>
 
-        init(channel: Channel, collector: HTTPClientResponseCollector) {
+        init(channel: Channel, reader: Reader, abandon: @escaping (Error) -> Void) {
             self.channel = channel
-            self.collector = NIOLoopBound(collector, eventLoop: channel.eventLoop)
-            watchdog = NIOLoopBound(Watchdog(collector), eventLoop: channel.eventLoop)
+            self.reader = NIOLoopBound(reader, eventLoop: channel.eventLoop)
+            watchdog = NIOLoopBound(Watchdog(abandon: abandon), eventLoop: channel.eventLoop)
         }
     }
+
+    typealias Connection = PooledConnection<HTTPClientResponseCollector>
+    typealias RawConnection = PooledConnection<RawUpstreamReader>
 
     /// The timeout of the exchange in flight on one connection, without a timer per request (scheduling and
     /// cancelling one per exchange showed in profiles): one task per connection, armed when an exchange
     /// starts with none armed; when it fires early (the exchange it was armed for is done) it re-arms for
     /// the one in flight, or stops while the connection is idle.
     final class Watchdog {
-        /// The connection's collector, whose exchange in flight a timeout abandons.
-        let collector: HTTPClientResponseCollector
+        /// Ends the connection's exchange in flight with a timeout.
+        let abandon: (Error) -> Void
         var deadline: NIODeadline?
         var armed = false
 
-        init(_ collector: HTTPClientResponseCollector) { self.collector = collector }
+        init(abandon: @escaping (Error) -> Void) { self.abandon = abandon }
 
         func start(timeout: TimeAmount, channel: Channel) {
             deadline = .now() + timeout
@@ -109,7 +114,7 @@ public final class UpstreamClient: Sendable {
                 guard let due = self.deadline, due <= .now() else { return self.arm(channel, timeout: timeout) }
                 self.finish()
                 self.armed = false
-                self.collector.abandon(UpstreamError.timeout(timeout))
+                self.abandon(UpstreamError.timeout(timeout))
                 channel.close(promise: nil)
             }
         }
@@ -144,6 +149,75 @@ public final class UpstreamClient: Sendable {
         }
     }
 
+    /// Sends `request`, a whole HTTP/1.1 request as it goes on the wire, to `target` (plain HTTP) from `loop`;
+    /// `done` runs on `loop` with the answer as `HTTPResponseFramer` split it off, or an `UpstreamError`. The
+    /// passthrough lane's way upstream: the same pooling, timeout and retry as `send`, without NIO's codec.
+    func sendRaw(
+        _ request: ByteBuffer, to target: UpstreamTarget, on loop: EventLoop,
+        then done: @escaping @Sendable (Result<HTTPResponseFramer.Response, Error>) -> Void
+    ) {
+        let poolKey = PoolKey(loop: ObjectIdentifier(loop), origin: target.origin)
+        let finish: @Sendable (Result<HTTPResponseFramer.Response, Error>) -> Void = { result in
+            done(result.mapError { UpstreamClient.upstreamError($0) })
+        }
+        let onNew: @Sendable () -> Void = {
+            self.connectRaw(target, on: loop).whenComplete { connected in
+                switch connected {
+                case .success(let c): self.exchange(on: c, request, poolKey, then: finish)
+                case .failure(let e): finish(.failure(e))
+                }
+            }
+        }
+        let taken = rawPool.withLock { p in p.lease(poolKey) { c in c.channel.isActive && c.reader.value.isReusable } }
+        for c in taken.stale { c.channel.close(promise: nil) }
+        guard case .use(let pooled) = taken.0 else { return onNew() }
+        exchange(on: pooled, request, poolKey) { result in
+            // The server closed the idle connection before answering: try once on a new one.
+            if case .failure(HTTPClientFailure.closed(receivedAny: false)) = result { return onNew() }
+            finish(result)
+        }
+    }
+
+    private func exchange(
+        on c: RawConnection, _ request: ByteBuffer, _ poolKey: PoolKey,
+        then done: @escaping @Sendable (Result<HTTPResponseFramer.Response, Error>) -> Void
+    ) {
+        c.watchdog.value.start(timeout: timeout, channel: c.channel)
+        c.reader.value.start { result in
+            c.watchdog.value.finish()
+            switch result {
+            case .success:
+                let reusable = c.channel.isActive && c.reader.value.isReusable
+                let released = reusable ? self.rawPool.withLock { p in p.release(c, key: poolKey, reusable: true) } : .close(c)
+                if case .close(let closing) = released { closing.channel.close(promise: nil) }
+            case .failure:
+                c.channel.close(promise: nil)
+            }
+            done(result)
+        }
+        c.channel.write(request, promise: nil)
+        flushSoon(c.channel)
+    }
+
+    private func connectRaw(_ target: UpstreamTarget, on loop: EventLoop) -> EventLoopFuture<RawConnection> {
+        let maxBody = self.maxBody
+        return ClientBootstrap(group: loop)
+            .connectTimeout(connectTimeout)
+            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(RawUpstreamReader(maxBody: maxBody))
+                }
+            }
+            .connect(target)
+            .flatMapThrowing { channel in
+                let reader = try channel.pipeline.syncOperations.handler(type: RawUpstreamReader.self)
+                return RawConnection(channel: channel, reader: reader) { reader.abandon($0) }
+            }.flatMapErrorThrowing { error in
+                throw UpstreamError.unreachable("\(target.authority): \(UpstreamClient.connectFailure(error))")
+            }
+    }
+
     static func upstreamError(_ e: Error) -> Error {
         switch e {
         case let f as HTTPClientFailure:
@@ -156,7 +230,7 @@ public final class UpstreamClient: Sendable {
 
     /// Called on `key`'s event loop only (the key names the loop), so the loop-bound collectors may be read.
     private func takeIdle(_ key: PoolKey) -> Connection? {
-        let taken = pool.withLock { p in p.lease(key) { c in c.channel.isActive && c.collector.value.isReusable } }
+        let taken = pool.withLock { p in p.lease(key) { c in c.channel.isActive && c.reader.value.isReusable } }
         for c in taken.stale { c.channel.close(promise: nil) }
         switch taken.0 {
         case .use(let c): return c
@@ -204,16 +278,9 @@ public final class UpstreamClient: Sendable {
                     try sync.addHandler(collector)
                 }
             }
-        // IP literals connect directly; names go through NIO's resolver (happy eyeballs).
-        let connecting: EventLoopFuture<Channel>
-        if let address = try? SocketAddress(ipAddress: target.host, port: target.port) {
-            connecting = bootstrap.connect(to: address)
-        } else {
-            connecting = bootstrap.connect(host: target.host, port: target.port)
-        }
-        return connecting.flatMapThrowing { channel in
+        return bootstrap.connect(target).flatMapThrowing { channel in
             let collector = try channel.pipeline.syncOperations.handler(type: HTTPClientResponseCollector.self)
-            return Connection(channel: channel, collector: collector)
+            return Connection(channel: channel, reader: collector) { collector.abandon($0) }
         }.flatMapErrorThrowing { error in
             throw UpstreamError.unreachable("\(target.authority): \(UpstreamClient.connectFailure(error))")
         }
@@ -263,11 +330,11 @@ public final class UpstreamClient: Sendable {
         _ poolKey: PoolKey, then done: @escaping @Sendable (Result<UpstreamResponse, Error>) -> Void
     ) {
         c.watchdog.value.start(timeout: timeout, channel: c.channel)
-        c.collector.value.start { result in
+        c.reader.value.start { result in
             c.watchdog.value.finish()
             switch result {
             case .success(let r):
-                self.release(c, poolKey, reusable: c.channel.isActive && c.collector.value.isReusable)
+                self.release(c, poolKey, reusable: c.channel.isActive && c.reader.value.isReusable)
                 done(.success(UpstreamResponse(status: r.head.status, headers: r.head.headers, body: r.body)))
             case .failure(let e):
                 c.channel.close(promise: nil)
@@ -288,5 +355,13 @@ public final class UpstreamClient: Sendable {
         if let body, body.readableBytes > 0 { c.channel.write(HTTPClientRequestPart.body(.byteBuffer(body)), promise: nil) }
         c.channel.write(HTTPClientRequestPart.end(nil), promise: nil)
         flushSoon(c.channel)
+    }
+}
+
+extension ClientBootstrap {
+    /// Connects to `target`: an IP literal directly, a name through NIO's resolver (happy eyeballs).
+    func connect(_ target: UpstreamTarget) -> EventLoopFuture<Channel> {
+        if let address = try? SocketAddress(ipAddress: target.host, port: target.port) { return connect(to: address) }
+        return connect(host: target.host, port: target.port)
     }
 }

@@ -20,6 +20,10 @@ public enum HTTPFastAnswer {
     /// The answer, later: the connection handler takes the request over as if it had parsed it (later
     /// requests wait for the answer), and the lane steps out.
     case later(EventLoopFuture<HTTPServerResponse>)
+    /// The whole answer as it goes on the wire, later (a forwarded request's): the lane keeps serving. It
+    /// holds what the client sends meanwhile and reads it once the answer is written, so answers keep their
+    /// order. The future must not fail (the lane closes the connection if it does).
+    case wireLater(EventLoopFuture<ByteBuffer>)
 }
 
 /// Sits before NIO's `HTTPRequestDecoder` and answers plain requests itself while a connection sends
@@ -40,6 +44,15 @@ public final class HTTPFastLane<Responder: HTTPFastResponder>: ChannelInboundHan
     private let limits: HTTPServerLimits
     private var needsFlush = false
     private var steppedOut = false
+    /// A `.wireLater` answer is awaited; what arrives meanwhile is `held`.
+    private var waiting = false
+    private var held: ByteBuffer?
+    /// Reading is off while `held` is over `holdLimit`.
+    private var paused = false
+    /// A graceful shutdown arrived while an answer was awaited.
+    private var quiescing = false
+    /// The client's FIN and a graceful shutdown, while an answer is awaited.
+    private var heldEvents: [Any] = []
     /// Reused for the heads of `.response` answers, as `HTTPServerHandler` does.
     private var outBuffer = ByteBuffer()
 
@@ -51,9 +64,20 @@ public final class HTTPFastLane<Responder: HTTPFastResponder>: ChannelInboundHan
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !steppedOut else { return context.fireChannelRead(data) }  // (until it has left)
         var input = unwrapInboundIn(data)
+        if waiting {
+            hold(&input, context)
+            return
+        }
+        serve(input, context, inRead: true)
+    }
+
+    /// Answers the plain requests at the start of `input`; steps out at the first one it cannot answer.
+    /// `inRead`: called from `channelRead` (a read-complete follows), not with held bytes after an answer.
+    private func serve(_ input: ByteBuffer, _ context: ChannelHandlerContext, inRead: Bool) {
+        var input = input
         let now = context.eventLoop.now
         var adopted = false
-        while input.readableBytes > 0 && !adopted {
+        while input.readableBytes > 0 && !adopted && !waiting {
             let taken = input.withUnsafeReadableBytes { bytes -> Int? in
                 guard let plain = PlainHTTPRequest.parse(bytes, limits: limits) else { return nil }
                 let target = UnsafeBufferPointer(rebasing: bytes.bindMemory(to: UInt8.self)[plain.target])
@@ -74,6 +98,9 @@ public final class HTTPFastLane<Responder: HTTPFastResponder>: ChannelInboundHan
                     HTTPServerResponse.trim(&outBuffer)
                 case .later?:
                     adopted = true  // the handler has the request; what follows is its to read
+                case .wireLater(let future)?:
+                    waiting = true
+                    future.assumeIsolated().whenComplete { self.answered($0, context) }
                 }
                 needsFlush = true
                 return plain.length
@@ -81,14 +108,71 @@ public final class HTTPFastLane<Responder: HTTPFastResponder>: ChannelInboundHan
             guard let taken else { break }
             input.moveReaderIndex(forwardBy: taken)
         }
+        if waiting {
+            if input.readableBytes > 0 { hold(&input, context) }
+            return
+        }
         guard input.readableBytes > 0 || adopted else { return }
         stepOut(context)
         if input.readableBytes > 0 {
             // A malformed request answered by the full path takes the shape of its own target, not the first one's.
             try? context.pipeline.syncOperations.addHandler(RequestLineSniffer(), position: .after(self))
             context.fireChannelRead(wrapInboundOut(input))
+            if !inRead { context.fireChannelReadComplete() }  // the handlers behind flush their answers then
         }
+        let events = heldEvents
+        heldEvents = []
+        for event in events { context.fireUserInboundEventTriggered(event) }
         leave(context)
+    }
+
+    /// Keeps bytes that arrive while an answer is awaited; past `holdLimit` the connection stops reading until
+    /// the answer is written (a client cannot make the lane hold without bound).
+    private func hold(_ input: inout ByteBuffer, _ context: ChannelHandlerContext) {
+        if held == nil { held = input } else { held!.writeBuffer(&input) }
+        if held!.readableBytes > HTTPFastLane.holdLimit && !paused {
+            paused = true
+            context.channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
+        }
+    }
+
+    static var holdLimit: Int { 64 * 1024 }
+
+    /// The awaited answer: written; then what the client sent meanwhile is served, and the events held meanwhile
+    /// (its FIN, a graceful shutdown) go on to the connection handler, which closes the connection once idle.
+    private func answered(_ result: Result<ByteBuffer, Error>, _ context: ChannelHandlerContext) {
+        waiting = false
+        server.fastAnswerWritten(now: context.eventLoop.now)
+        guard case .success(let bytes) = result else { return context.close(promise: nil) }
+        guard context.channel.isActive else { return }
+        context.writeAndFlush(wrapOutboundOut(bytes), promise: nil)
+        needsFlush = false
+        if paused {
+            paused = false
+            context.channel.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in }
+        }
+        var rest = held ?? ByteBuffer()
+        held = nil
+        if quiescing {
+            // Shutting down: the connection handler decides what is still answered.
+            stepOut(context)
+            if rest.readableBytes > 0 {
+                context.fireChannelRead(wrapInboundOut(rest))
+                context.fireChannelReadComplete()
+            }
+            rest.clear()
+        } else if rest.readableBytes > 0 {
+            serve(rest, context, inRead: false)  // may await another answer, or step out (passing the held events on)
+            if needsFlush && !steppedOut {
+                needsFlush = false
+                context.flush()
+            }
+            if waiting || steppedOut { return }
+        }
+        let events = heldEvents
+        heldEvents = []
+        for event in events { context.fireUserInboundEventTriggered(event) }
+        if steppedOut { leave(context) }
     }
 
     public func channelReadComplete(context: ChannelHandlerContext) {
@@ -101,7 +185,16 @@ public final class HTTPFastLane<Responder: HTTPFastResponder>: ChannelInboundHan
 
     /// On a graceful shutdown the connection handler decides what is still answered.
     public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if waiting, case ChannelEvent.inputClosed? = event as? ChannelEvent {
+            heldEvents.append(event)  // the client's FIN: its answer is still due
+            return
+        }
         guard event is ChannelShouldQuiesceEvent else { return context.fireUserInboundEventTriggered(event) }
+        guard !waiting else {
+            quiescing = true
+            heldEvents.append(event)  // passed on once the awaited answer is written
+            return
+        }
         stepOut(context)
         context.fireUserInboundEventTriggered(event)
         leave(context)

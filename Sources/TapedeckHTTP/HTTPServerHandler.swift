@@ -51,6 +51,8 @@ public final class HTTPServerHandler<Responder: HTTPResponder>: ChannelDuplexHan
     private var needsFlush = false
     /// The lazy idle timer: one scheduled task per connection, re-armed only when it fires (no per-request timers).
     private var lastActivity = NIODeadline.uptimeNanoseconds(0)
+    /// The fast lane in front awaits an answer (a forwarded request's): the connection is not idle.
+    var laneAwaits = false
     private var timer: Scheduled<Void>?
     /// Reused for every answer's head (see `write`).
     private var outBuffer = ByteBuffer()
@@ -331,7 +333,7 @@ public final class HTTPServerHandler<Responder: HTTPResponder>: ChannelDuplexHan
             return
         }
         let timeout = machine.isLingering ? limits.lingerTime : limits.idleTimeout
-        if machine.waitsForInput && context.eventLoop.now >= lastActivity + timeout {
+        if machine.waitsForInput && !laneAwaits && context.eventLoop.now >= lastActivity + timeout {
             act(machine.timedOut(), nil, context)
         }
         if context.channel.isActive { armTimer(context) }
@@ -350,6 +352,7 @@ extension HTTPServerHandler where Responder: HTTPFastResponder {
         guard let answer = responder.fastResponse(method: method, target: target, headers: headers, context: laneContext)
         else { return nil }
         lastActivity = now
+        if case .wireLater = answer { laneAwaits = true }
         if case .later(let future) = answer {
             // As if the decoder had delivered it: the answer is written as a deferred one, in order (and a failure
             // is rendered in the shape of this request's own target and headers).
@@ -359,6 +362,14 @@ extension HTTPServerHandler where Responder: HTTPFastResponder {
             deliverLater(future, for: head, context)
         }
         return answer
+    }
+}
+
+extension HTTPServerHandler {
+    /// The fast lane wrote the `.wireLater` answer it awaited: the connection is idle from now.
+    func fastAnswerWritten(now: NIODeadline) {
+        laneAwaits = false
+        lastActivity = now
     }
 }
 

@@ -69,7 +69,7 @@ public struct HTTPServerResponse: Sendable {
     }
 
     /// `n` (not negative) in decimal digits, without building a `String`.
-    static func writeDecimal(_ value: Int, into out: inout ByteBuffer) {
+    public static func writeDecimal(_ value: Int, into out: inout ByteBuffer) {
         let n = max(0, value)
         var digits = 1
         var rest = n / 10

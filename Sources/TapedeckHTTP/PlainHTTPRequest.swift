@@ -136,7 +136,7 @@ public struct PlainHTTPRequest: Equatable {
 public struct PlainHTTPHeaders {
     private let lines: UnsafeBufferPointer<UInt8>
 
-    init(_ bytes: UnsafeRawBufferPointer, _ request: PlainHTTPRequest) {
+    public init(_ bytes: UnsafeRawBufferPointer, _ request: PlainHTTPRequest) {
         lines = UnsafeBufferPointer(rebasing: bytes.bindMemory(to: UInt8.self)[request.headers])
     }
 

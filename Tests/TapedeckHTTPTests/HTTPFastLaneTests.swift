@@ -10,6 +10,16 @@ struct LaneResponder: HTTPFastResponder {
         var fast = 0, full = 0
         var loop: EventLoop?
         var pending: [(EventLoopPromise<HTTPServerResponse>, HTTPServerResponse)] = []
+        /// `.wireLater` answers not yet given, with the bytes they are to be.
+        var wirePending: [(EventLoopPromise<ByteBuffer>, ByteBuffer)] = []
+
+        /// Gives the oldest `.wireLater` answer.
+        func giveWire(_ loop: EmbeddedEventLoop) {
+            guard !wirePending.isEmpty else { return }
+            let (p, b) = wirePending.removeFirst()
+            p.succeed(b)
+            loop.run()
+        }
     }
     let counts: Counts
 
@@ -35,6 +45,11 @@ struct LaneResponder: HTTPFastResponder {
             var scratch = ByteBuffer()
             r.prependHead(to: &b, method: method, keepAlive: true, scratch: &scratch)
             return .wire(b)
+        }
+        if t.hasPrefix("/fast-wire-later"), let loop = counts.loop {
+            let p = loop.makePromise(of: ByteBuffer.self)
+            counts.wirePending.append((p, r.encoded(method: method, version: .http1_1, keepAlive: true)))
+            return .wireLater(p.futureResult)
         }
         if t.hasPrefix("/fast-later"), let loop = counts.loop {
             let p = loop.makePromise(of: HTTPServerResponse.self)
@@ -229,5 +244,90 @@ struct LaneConnection {
         c.channel.embeddedEventLoop.run()
         #expect(LaneConnection.bodies(try c.output()) == ["FAST GET /fast"])
         #expect(!c.channel.isActive)  // idle: closed at once
+    }
+
+    /// A forwarded request's answer (`.wireLater`): the lane keeps the connection and answers in order, holding
+    /// what arrives meanwhile, and never steps out for it.
+    @Test func anAnswerOnTheWireLaterKeepsTheLaneAndTheOrder() throws {
+        let c = try LaneConnection()
+        let loop = c.channel.embeddedEventLoop
+        try c.send("GET /fast-wire-later1 HTTP/1.1\r\n\r\nGET /fast2 HTTP/1.1\r\n\r\nGET /fast-wire-later3 HTTP/1.1\r\n\r\n")
+        #expect(try c.output().isEmpty)
+        try c.send("GET /fast4 HTTP/1.1\r\n\r\n")  // arrives while an answer is awaited: held
+        #expect(try c.output().isEmpty && c.counts.fast == 1)
+        c.counts.giveWire(loop)
+        let o1 = try c.output()
+        #expect(LaneConnection.bodies(o1) == ["FAST GET /fast-wire-later1", "FAST GET /fast2"], "\(o1)")
+        c.counts.giveWire(loop)
+        #expect(LaneConnection.bodies(try c.output()) == ["FAST GET /fast-wire-later3", "FAST GET /fast4"])
+        #expect(c.counts.fast == 4 && c.counts.full == 0, "all in the lane")
+        // A request cut across reads while an answer is awaited: joined, still the lane's.
+        try c.send("GET /fast-wire-later5 HTTP/1.1\r\n\r\nGET /fa")
+        try c.send("st6 HTTP/1.1\r\n\r\n")
+        c.counts.giveWire(loop)
+        #expect(LaneConnection.bodies(try c.output()) == ["FAST GET /fast-wire-later5", "FAST GET /fast6"])
+        #expect(c.counts.full == 0 && c.channel.isActive)
+        // Held requests the lane does not take go to the full path, after the awaited answer.
+        try c.send("GET /fast-wire-later7 HTTP/1.1\r\n\r\nPOST /slow HTTP/1.1\r\nContent-Length: 2\r\n\r\nab")
+        c.counts.giveWire(loop)
+        #expect(LaneConnection.bodies(try c.output()) == ["FAST GET /fast-wire-later7", "FULL POST /slow 2"])
+    }
+
+    /// Many pipelined requests behind an awaited answer (over the hold limit): all answered, in order.
+    @Test func requestsPipelinedBehindAnAwaitedAnswerAreAllAnswered() throws {
+        let c = try LaneConnection()
+        try c.send("GET /fast-wire-later0 HTTP/1.1\r\n\r\n")
+        let n = 3000  // about 90 KB, past the 64 KiB the lane holds before it stops reading
+        for k in 1...n { try c.send("GET /fast\(k) HTTP/1.1\r\nX: y\r\n\r\n") }
+        #expect(try c.output().isEmpty)
+        c.counts.giveWire(c.channel.embeddedEventLoop)
+        let bodies = LaneConnection.bodies(try c.output())
+        #expect(bodies.count == n + 1)
+        #expect(bodies == ["FAST GET /fast-wire-later0"] + (1...n).map { "FAST GET /fast\($0)" })
+    }
+
+    /// The client's FIN, a graceful shutdown, or the idle timer while an answer is awaited: the answer still
+    /// goes out; then the connection closes (FIN, shutdown) or stays (the wait was not idleness).
+    @Test func anAwaitedAnswerOutlivesAFinAShutdownAndTheIdleTimer() throws {
+        let fin = try LaneConnection()
+        try fin.channel.setOption(.allowRemoteHalfClosure, value: true).wait()
+        try fin.send("GET /fast-wire-later HTTP/1.1\r\n\r\n")
+        fin.channel.pipeline.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
+        #expect(fin.channel.isActive)
+        fin.counts.giveWire(fin.channel.embeddedEventLoop)
+        #expect(LaneConnection.bodies(try fin.output()) == ["FAST GET /fast-wire-later"])
+        #expect(!fin.channel.isActive)
+
+        let quiesce = try LaneConnection()
+        try quiesce.send("GET /fast-wire-later HTTP/1.1\r\n\r\n")
+        quiesce.channel.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
+        quiesce.channel.embeddedEventLoop.run()
+        #expect(quiesce.channel.isActive)
+        quiesce.counts.giveWire(quiesce.channel.embeddedEventLoop)
+        #expect(LaneConnection.bodies(try quiesce.output()) == ["FAST GET /fast-wire-later"])
+        #expect(!quiesce.channel.isActive)
+
+        var limits = HTTPServerLimits()
+        limits.idleTimeout = .seconds(10)
+        let slow = try LaneConnection(limits: limits)
+        try slow.send("GET /fast-wire-later HTTP/1.1\r\n\r\n")
+        slow.channel.embeddedEventLoop.advanceTime(by: .seconds(30))
+        #expect(slow.channel.isActive, "awaiting an answer is not idle")
+        slow.counts.giveWire(slow.channel.embeddedEventLoop)
+        #expect(LaneConnection.bodies(try slow.output()) == ["FAST GET /fast-wire-later"])
+        slow.channel.embeddedEventLoop.advanceTime(by: .seconds(9))
+        #expect(slow.channel.isActive)
+        slow.channel.embeddedEventLoop.advanceTime(by: .seconds(2))
+        #expect(!slow.channel.isActive, "idle from the answer on")
+    }
+
+    @Test func aFailedAwaitedAnswerClosesTheConnection() throws {
+        let c = try LaneConnection()
+        try c.send("GET /fast-wire-later HTTP/1.1\r\n\r\nGET /fast2 HTTP/1.1\r\n\r\n")
+        struct Broken: Error {}
+        c.counts.wirePending.removeFirst().0.fail(Broken())
+        c.channel.embeddedEventLoop.run()
+        #expect(try c.output().isEmpty)
+        #expect(!c.channel.isActive)
     }
 }

@@ -1,0 +1,168 @@
+import Foundation
+import NIOCore
+@testable import Proxy
+import Synchronization
+import TapedeckHTTP
+import TapedeckTesting
+import Testing
+
+/// The passthrough lane (`ProxyEngine.forwardPlain`): plain requests go upstream as bytes and their answers
+/// come back re-framed from the upstream's bytes. What the client gets must be what the full path (`forward`)
+/// gives for the same upstream answer; what the upstream gets, the client's request with the upstream's `Host`.
+@Suite struct PassthroughLaneTests {
+    static func withProxy(
+        answer: @escaping @Sendable (String) -> [UInt8], delay: TimeAmount = .zero,
+        configure: @escaping (inout ProxyConfiguration) -> Void = { _ in },
+        _ body: (TestProxy, Int) async throws -> Void
+    ) async throws {
+        let dir = NSTemporaryDirectory() + "tapedeck-lane-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try await ScriptedUpstream.with(delay: delay, answer: answer) { upstream in
+            try await TestProxy.with(
+                cassette: dir + "/c.jsonl.gz", mode: .passthrough, upstream: "http://127.0.0.1:\(upstream)", configure: configure
+            ) { proxy in try await body(proxy, upstream) }
+        }
+    }
+
+    /// One request on its own connection, and everything the proxy sent back until it closed or went quiet.
+    static func exchange(_ port: Int, _ request: String) async throws -> String {
+        let c = try await RawHTTPConnection.connect(port: port)
+        try await c.send(request)
+        let text = try await c.received(timeout: .seconds(5)) { text in
+            guard let end = text.range(of: "\r\n\r\n") else { return false }
+            let head = text[..<end.lowerBound].lowercased()
+            let length = head.split(separator: "\r\n").first { $0.hasPrefix("content-length:") }
+                .flatMap { Int($0.dropFirst(15).trimmingCharacters(in: .whitespaces)) } ?? 0
+            return text.utf8.count - text[..<end.upperBound].utf8.count >= length
+        }
+        await c.close()
+        return text
+    }
+
+    static let gzipHello: [UInt8] = [
+        0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x03, 0xcb, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00, 0x86, 0xa6, 0x10, 0x36,
+        0x05, 0x00, 0x00, 0x00,
+    ]
+
+    /// Upstream answers of every framing and header case the lane meets; each answer through the lane is
+    /// byte for byte the full path's (a loopback `Origin` sends the same request down the full path).
+    @Test(arguments: [
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-A:  spaced  \r\nContent-Length: 5\r\nKeep-Alive: timeout=5\r\nConnection: keep-alive\r\n\r\nhello",
+        "HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\nX-B: 1\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n",
+        "HTTP/1.1 404 Nope\r\nContent-Length: 2\r\nx-acs-request-id: R\r\n\r\nno",
+        "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+        "HTTP/1.1 304 Not Modified\r\nETag: \"x\"\r\nContent-Length: 10\r\n\r\n",
+        "HTTP/1.1 204 No Content\r\nX-C: 3\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nConnection: X-Secret\r\nX-Secret: s\r\nContent-Length: 2\r\n\r\nok",
+        "HTTP/1.1 200 OK\r\nUpgrade: h2c\r\nTE: trailers\r\nProxy-Authenticate: Basic\r\nContent-Length: 2\r\n\r\nok",
+        "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 25\r\n\r\n\u{1}",
+    ])
+    func anAnswerThroughTheLaneIsTheFullPaths(answer: String) async throws {
+        // (The gzip case's body is the compressed "hello", put in place of its marker.)
+        let bytes = answer.hasSuffix("\u{1}") ? Array(answer.utf8.dropLast()) + Self.gzipHello : Array(answer.utf8)
+        try await Self.withProxy(answer: { _ in bytes }) { proxy, _ in
+            let lane = try await Self.exchange(proxy.port, "GET /a?Action=X HTTP/1.1\r\nHost: h\r\n\r\n")
+            #expect(proxy.engine.stats.forwardedAsBytes.load(ordering: .relaxed) == 1)
+            let full = try await Self.exchange(proxy.port, "GET /a?Action=X HTTP/1.1\r\nHost: h\r\nOrigin: http://localhost\r\n\r\n")
+            #expect(proxy.engine.stats.forwardedAsBytes.load(ordering: .relaxed) == 1, "the second went the full path")
+            #expect(lane == full)
+            #expect(!lane.lowercased().contains("keep-alive") && !lane.contains("X-Secret") && !lane.contains("Upgrade"))
+            #expect(!lane.contains("Transfer-Encoding") && !lane.contains("Content-Encoding"))
+            if answer.contains("gzip") || answer.contains("chunked") { #expect(lane.hasSuffix(answer.contains("gzip") ? "\r\n\r\nhello" : "hello world")) }
+        }
+    }
+
+    /// What the upstream reads: the request line and headers as sent, `Host` the upstream's, no `Connection`;
+    /// a POST without a length gets `Content-Length: 0`. One with `Authorization` goes the full path (it may
+    /// need the Host-signature warning) and still arrives.
+    @Test func theUpstreamGetsTheClientsRequestWithItsOwnHost() async throws {
+        final class Seen: Sendable { let heads = Mutex<[String]>([]) }
+        let seen = Seen()
+        try await Self.withProxy(answer: { head in
+            seen.heads.withLock { $0.append(head) }
+            return Array("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok".utf8)
+        }) { proxy, upstream in
+            let c = try await RawHTTPConnection.connect(port: proxy.port)
+            try await c.send("GET /x?Action=A&b=%20 HTTP/1.1\r\nHost: client.example\r\nX-Custom:  v \r\nConnection: keep-alive\r\nAccept: */*\r\n\r\n")
+            _ = try await c.received(timeout: .seconds(5)) { $0.hasSuffix("ok") }
+            try await c.send("POST /y HTTP/1.1\r\nHost: client.example\r\n\r\n")
+            _ = try await c.received(timeout: .seconds(5)) { $0.components(separatedBy: "ok").count == 3 }
+            try await c.send("GET /z HTTP/1.1\r\nAuthorization: ACS3-HMAC-SHA256 Credential=a,SignedHeaders=x-acs-date,Signature=b\r\n\r\n")
+            _ = try await c.received(timeout: .seconds(5)) { $0.components(separatedBy: "ok").count == 4 }
+            await c.close()
+            #expect(proxy.engine.stats.forwardedAsBytes.load(ordering: .relaxed) == 2)
+            #expect(proxy.engine.status.forwarded == 3)
+            let heads = seen.heads.withLock { $0 }
+            #expect(heads.count == 3)
+            guard heads.count == 3 else { return }
+            #expect(heads[0] == "GET /x?Action=A&b=%20 HTTP/1.1\r\nHost: 127.0.0.1:\(upstream)\r\nX-Custom:  v \r\nAccept: */*\r\n\r\n")
+            #expect(heads[1] == "POST /y HTTP/1.1\r\nHost: 127.0.0.1:\(upstream)\r\nContent-Length: 0\r\n\r\n")
+            #expect(heads[2].hasPrefix("GET /z HTTP/1.1\r\n") && heads[2].contains("Authorization: ACS3"))
+        }
+    }
+
+    /// A slow upstream: the lane's request gets its 504 in the cloud's shape on time, and the client's
+    /// connection serves the next request. A dead upstream: a 502, also in the cloud's shape.
+    @Test func upstreamFailuresAreAnsweredInTheCloudsShape() async throws {
+        try await Self.withProxy(
+            answer: { _ in Array("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok".utf8) }, delay: .seconds(3),
+            configure: { $0.upstreamTimeout = .milliseconds(300) }
+        ) { proxy, _ in
+            let c = try await RawHTTPConnection.connect(port: proxy.port)
+            try await c.send("GET /?Action=DescribeSecurityGroups&Format=XML HTTP/1.1\r\nHost: h\r\n\r\n")
+            let first = try await c.received(timeout: .seconds(5)) { $0.contains("</Error>") }
+            #expect(first.hasPrefix("HTTP/1.1 504 Gateway Timeout\r\n"), "\(first)")
+            #expect(first.contains("<Code>"))
+            try await c.send("GET /?Action=DescribeSecurityGroups HTTP/1.1\r\nHost: h\r\n\r\n")
+            let second = try await c.received(timeout: .seconds(5)) { $0.components(separatedBy: "\"Code\"").count == 2 }
+            #expect(second.contains("504 Gateway Timeout") && second.contains("\"RequestId\""), "\(second)")
+            await c.close()
+            #expect(proxy.engine.status.upstream_errors == 2)
+        }
+        // Nothing listens on the upstream's port.
+        let closedPort = try await ScriptedUpstream.with(answer: { _ in [] }) { port in port }
+        let dir = NSTemporaryDirectory() + "tapedeck-lane-dead-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try await TestProxy.with(cassette: dir + "/c.jsonl.gz", mode: .passthrough, upstream: "http://127.0.0.1:\(closedPort)") { proxy in
+            let text = try await Self.exchange(proxy.port, "GET /v3/p/vpc/security-groups/x HTTP/1.1\r\nHost: h\r\n\r\n")
+            #expect(text.hasPrefix("HTTP/1.1 502 Bad Gateway\r\n"), "\(text)")
+            #expect(text.contains("\"error_code\"") && text.contains("nothing listens there"))
+            #expect(proxy.engine.stats.forwardedAsBytes.load(ordering: .relaxed) == 1)
+        }
+    }
+
+    /// An upstream that closes each connection after its answer (with or without saying so), and one whose
+    /// body runs to the close: every request is answered, on a new upstream connection when needed.
+    @Test(arguments: [
+        "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok",
+        "HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok",
+    ])
+    func closingUpstreamsAreNotReused(answer: String) async throws {
+        try await Self.withProxy(answer: { _ in Array(answer.utf8) }) { proxy, _ in
+            let c = try await RawHTTPConnection.connect(port: proxy.port)
+            for k in 1...5 {
+                try await c.send("GET /\(k) HTTP/1.1\r\nHost: h\r\n\r\n")
+                let text = try await c.received(timeout: .seconds(5)) { $0.components(separatedBy: "\r\n\r\nok").count == k + 1 }
+                #expect(text.components(separatedBy: "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok").count == k + 1, "\(text)")
+            }
+            await c.close()
+            #expect(proxy.engine.status.upstream_errors == 0)
+            #expect(proxy.engine.stats.forwardedAsBytes.load(ordering: .relaxed) == 5)
+        }
+    }
+
+    /// Answers the framer refuses: a bad status line, a body over the proxy's limit. Each is a 502.
+    @Test func aMalformedOrOversizedAnswerIsA502() async throws {
+        try await Self.withProxy(answer: { head in
+            head.contains("/big")
+                ? Array("HTTP/1.1 200 OK\r\nContent-Length: 999999999\r\n\r\n".utf8) : Array("HTTP/1.1 2000 OK\r\nContent-Length: 0\r\n\r\n".utf8)
+        }, configure: { $0.maxBodyBytes = 1 << 20 }) { proxy, _ in
+            let bad = try await Self.exchange(proxy.port, "GET /bad HTTP/1.1\r\nHost: h\r\n\r\n")
+            #expect(bad.hasPrefix("HTTP/1.1 502 Bad Gateway\r\n") && bad.contains("not valid HTTP"), "\(bad)")
+            let big = try await Self.exchange(proxy.port, "GET /big HTTP/1.1\r\nHost: h\r\n\r\n")
+            #expect(big.hasPrefix("HTTP/1.1 502 Bad Gateway\r\n") && big.contains("exceeds 1048576 bytes"), "\(big)")
+        }
+    }
+}
