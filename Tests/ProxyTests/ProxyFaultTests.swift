@@ -60,21 +60,23 @@ import Testing
     }
 
     /// `tapedeck proxy --mode record` in front of the upstream on `upstream`, as a process (its signals are real).
-    static func recordingProxy(cassette: String, upstream: Int, dir: String) throws -> UnprivilegedUserTests.Running {
+    static func recordingProxy(cassette: String, upstream: Int, dir: String, mode: ProxyMode = .record) throws -> UnprivilegedUserTests.Running {
         try UnprivilegedUserTests.Running(
             [
-                try UnprivilegedUserTests.binary(), "proxy", "--port", "0", "--mode", "record", "--cassette", cassette,
+                try UnprivilegedUserTests.binary(), "proxy", "--port", "0", "--mode", mode.rawValue, "--cassette", cassette,
                 "--upstream", "http://127.0.0.1:\(upstream)", "--ca-dir", dir + "/ca",
             ], as: false, home: dir)
     }
 
-    @Test func sigtermWaitsForSlowExchangesToBeAnsweredAndRecorded() async throws {
+    /// (In passthrough the requests take the passthrough lane: the lane holds the stop until their answers are written.)
+    @Test(arguments: [ProxyMode.record, .passthrough])
+    func sigtermWaitsForSlowExchangesToBeAnsweredAndRecorded(mode: ProxyMode) async throws {
         let dir = NSTemporaryDirectory() + "tapedeck-term-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let cassette = dir + "/c.jsonl.gz"
         try await Self.withSlowUpstream { upstream, waitUntilReached in
-            let proxy = try Self.recordingProxy(cassette: cassette, upstream: upstream, dir: dir)
+            let proxy = try Self.recordingProxy(cassette: cassette, upstream: upstream, dir: dir, mode: mode)
             defer { proxy.stop() }
             let port = try await proxy.port()
             let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
@@ -92,7 +94,9 @@ import Testing
             #expect(statuses == [200, 200, 200, 200, 200], "\(proxy.printed)")
             #expect(proxy.process.terminationStatus == 0, "\(proxy.printed)")
             #expect(!proxy.printed.contains("ERROR"), "nothing is scheduled on a loop that has shut down: \(proxy.printed)")
-            #expect(try CassetteReader(path: cassette).entries.count == 5, "every exchange in flight was recorded")
+            if mode == .record {
+                #expect(try CassetteReader(path: cassette).entries.count == 5, "every exchange in flight was recorded")
+            }
             await #expect(throws: (any Error).self) { _ = try await RawHTTPClient.request("GET", "/after", port: port) }
         }
     }
