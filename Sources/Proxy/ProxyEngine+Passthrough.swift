@@ -11,7 +11,7 @@ import TapedeckHTTP
 /// with an `Authorization` (a signature over `Host` gets `forward`'s warning) or a hop-by-hop header to strip.
 extension ProxyEngine {
     func forwardPlain(
-        method: HTTPMethod, target: UnsafeBufferPointer<UInt8>, headers: PlainHTTPHeaders, on loop: EventLoop
+        method: HTTPMethod, target: UnsafeBufferPointer<UInt8>, headers: PlainHTTPHeaders, session: CassetteSession, on loop: EventLoop
     ) -> EventLoopFuture<ByteBuffer>? {
         guard let upstreamTarget = configuredUpstream, !upstreamTarget.tls, !isSelf(upstreamTarget),
             let request = Self.forwardedBytes(method: method, target: target, headers: headers, host: upstreamTarget.authority)
@@ -19,15 +19,15 @@ extension ProxyEngine {
         stats.forwarded.add(1, ordering: .relaxed)
         stats.forwardedAsBytes.add(1, ordering: .relaxed)
         let promise = loop.makePromise(of: ByteBuffer.self)
-        let limits = configuration.limits
         upstream.sendRaw(request, to: upstreamTarget, on: loop) { result in
             switch result {
             case .success(let r):
                 if let wire = Self.passedThrough(r) { return promise.succeed(wire) }
-                promise.completeWith(self.passedThroughInFull(r, method: method, request: request, limits: limits, on: loop))
+                promise.completeWith(
+                    self.passedThroughInFull(r, method: method, request: request, target: upstreamTarget, session: session, on: loop))
             case .failure(let error):
                 let failure = self.upstreamFailure(error, target: upstreamTarget)
-                let shape = Self.shape(ofForwarded: request, limits: limits)
+                let shape = self.shape(ofForwarded: request, session: session)
                 promise.succeed(failure.response(shape, allocator: ByteBufferAllocator()).encoded(method: method, version: .http1_1, keepAlive: true))
             }
         }
@@ -143,35 +143,43 @@ extension ProxyEngine {
     /// The answers `passedThrough` leaves: through `HTTPHeaders`, decoded off the loop if encoded, and
     /// framed as `forward`'s are.
     private func passedThroughInFull(
-        _ r: HTTPResponseFramer.Response, method: HTTPMethod, request: ByteBuffer, limits: HTTPServerLimits, on loop: EventLoop
+        _ r: HTTPResponseFramer.Response, method: HTTPMethod, request: ByteBuffer, target: UpstreamTarget, session: CassetteSession,
+        on loop: EventLoop
     ) -> EventLoopFuture<ByteBuffer> {
         let parsed = r.head.withUnsafeReadableBytes { HTTPResponseHeadParser.parse($0, collectHeaders: true) }
         guard case .head(let head) = parsed else {
             // (The framer parsed this head already.)
             return loop.makeSucceededFuture(
                 ProxyFailure.upstreamUnavailable("the upstream's answer head did not parse again").response(
-                    Self.shape(ofForwarded: request, limits: limits), allocator: ByteBufferAllocator()
+                    shape(ofForwarded: request, session: session), allocator: ByteBufferAllocator()
                 ).encoded(method: method, version: .http1_1, keepAlive: true))
         }
         let upstream = UpstreamResponse(status: HTTPResponseStatus(statusCode: r.status), headers: HTTPHeaders(head.headers), body: r.body)
         return decodeContent(upstream, on: loop).map { decoded in
             Self.clientResponse(decoded, method: method).encoded(method: method, version: .http1_1, keepAlive: true)
         }.flatMapErrorThrowing { error in
-            self.fail(self.upstreamFailure(error, target: self.configuredUpstream ?? .init(tls: false, host: "", port: 0)),
-                shape: Self.shape(ofForwarded: request, limits: limits), allocator: ByteBufferAllocator()
+            self.fail(self.upstreamFailure(error, target: target),
+                shape: self.shape(ofForwarded: request, session: session), allocator: ByteBufferAllocator()
             ).encoded(method: method, version: .http1_1, keepAlive: true)
         }
     }
 
-    /// The error shape for a forwarded plain request, read off its bytes (only on a failure: a plain request's
-    /// shape is its `Action` and `Format` parameters, an `x-acs-action` header or a `/v1/`…`/v3/` path).
-    static func shape(ofForwarded request: ByteBuffer, limits: HTTPServerLimits) -> CloudErrorDocument.Shape {
-        request.withUnsafeReadableBytes { bytes in
-            guard let plain = PlainHTTPRequest.parse(bytes, limits: limits) else { return .generic }
-            let target = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[plain.target]), as: UTF8.self)
-            let head = HTTPRequestHead(
-                version: .http1_1, method: plain.method, uri: target, headers: PlainHTTPHeaders(bytes, plain).httpHeaders())
-            return ProxyFailure.shape(rawRequest: head)
+    /// The error shape for a forwarded plain request, as `parse` gives the full path's (the profile, `--profile`
+    /// included, and its `Format`), read off the forwarded bytes (only on a failure).
+    func shape(ofForwarded request: ByteBuffer, session: CassetteSession) -> CloudErrorDocument.Shape {
+        var limits = HTTPServerLimits()  // what the lane took passed the configured limits; the upstream's Host may be longer
+        limits.maxHeaderBytes = Int.max
+        limits.maxURIBytes = Int.max
+        guard
+            let head = request.withUnsafeReadableBytes({ bytes -> HTTPRequestHead? in
+                guard let plain = PlainHTTPRequest.parse(bytes, limits: limits) else { return nil }
+                let target = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[plain.target]), as: UTF8.self)
+                return HTTPRequestHead(version: .http1_1, method: plain.method, uri: target, headers: PlainHTTPHeaders(bytes, plain).httpHeaders())
+            })
+        else { return .generic }
+        switch parse(ClientRequest(head: head, body: nil, tunnel: nil), session: session, keyed: false) {
+        case .success(let parsed): return parsed.shape
+        case .failure: return ProxyFailure.shape(rawRequest: head)
         }
     }
 }

@@ -314,7 +314,9 @@ public final class ProxyEngine: Sendable {
     /// leaves it to `handle`). A request whose key misses or is used up goes through `handle`, whose answer explains it.
     func handlePlain(method: HTTPMethod, target: UnsafeBufferPointer<UInt8>, headers: PlainHTTPHeaders, on loop: EventLoop) -> HTTPFastAnswer? {
         let (mode, session) = state.withLock { ($0.mode, $0.session) }
-        if mode == .passthrough { return forwardPlain(method: method, target: target, headers: headers, on: loop).map { .wireLater($0) } }
+        if mode == .passthrough {
+            return forwardPlain(method: method, target: target, headers: headers, session: session, on: loop).map { .wireLater($0) }
+        }
         guard mode == .replay else { return nil }
         switch replayPlain(method: method, target: target, headers: headers, session: session, on: loop) {
         case nil: return nil

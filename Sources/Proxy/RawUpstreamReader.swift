@@ -1,3 +1,4 @@
+import Foundation
 import NIOCore
 import TapedeckHTTP
 
@@ -85,9 +86,15 @@ final class RawUpstreamReader: ChannelInboundHandler {
         context.fireChannelInactive()
     }
 
+    /// As `HTTPClientResponseStateMachine.failed`: a reset before any of the answer arrived is the server dropping
+    /// the connection, like a close, so a request sent on a pooled connection it had given up is retried once.
     func errorCaught(context: ChannelHandlerContext, error: Error) {
         isReusable = false
-        complete(.failure(error))
+        if !receivedAny, let io = error as? IOError, io.errnoCode == ECONNRESET || io.errnoCode == EPIPE {
+            complete(.failure(HTTPClientFailure.closed(receivedAny: false)))
+        } else {
+            complete(.failure(error))
+        }
         context.close(promise: nil)
     }
 }

@@ -35,9 +35,10 @@ public enum HTTPFastAnswer {
 /// a request cut across reads, an error to answer) goes on to the decoder, with all that follows on the
 /// connection: the lane steps out for good, so requests are answered in order. While it serves, the
 /// connection handler behind it is idle and is told of the activity (its idle timer).
-public final class HTTPFastLane<Responder: HTTPFastResponder>: ChannelInboundHandler, RemovableChannelHandler {
+public final class HTTPFastLane<Responder: HTTPFastResponder>: ChannelDuplexHandler, RemovableChannelHandler {
     public typealias InboundIn = ByteBuffer
     public typealias InboundOut = ByteBuffer
+    public typealias OutboundIn = ByteBuffer
     public typealias OutboundOut = ByteBuffer
 
     private let server: HTTPServerHandler<Responder>
@@ -47,8 +48,11 @@ public final class HTTPFastLane<Responder: HTTPFastResponder>: ChannelInboundHan
     /// A `.wireLater` answer is awaited; what arrives meanwhile is `held`.
     private var waiting = false
     private var held: ByteBuffer?
-    /// Reading is off while `held` is over `holdLimit`.
+    /// Reading is held while `held` is over `holdLimit` (reads asked for meanwhile wait in `readWaiting`).
     private var paused = false
+    private var readWaiting = false
+    /// Inside `serve`: an answer that is ready at once is written there, and `serve` goes on.
+    private var serving = false
     /// A graceful shutdown arrived while an answer was awaited.
     private var quiescing = false
     /// The client's FIN and a graceful shutdown, while an answer is awaited.
@@ -74,6 +78,8 @@ public final class HTTPFastLane<Responder: HTTPFastResponder>: ChannelInboundHan
     /// Answers the plain requests at the start of `input`; steps out at the first one it cannot answer.
     /// `inRead`: called from `channelRead` (a read-complete follows), not with held bytes after an answer.
     private func serve(_ input: ByteBuffer, _ context: ChannelHandlerContext, inRead: Bool) {
+        serving = true
+        defer { serving = false }
         var input = input
         let now = context.eventLoop.now
         var adopted = false
@@ -126,43 +132,63 @@ public final class HTTPFastLane<Responder: HTTPFastResponder>: ChannelInboundHan
         leave(context)
     }
 
-    /// Keeps bytes that arrive while an answer is awaited; past `holdLimit` the connection stops reading until
+    /// Keeps bytes that arrive while an answer is awaited; past `holdLimit` the connection reads no more until
     /// the answer is written (a client cannot make the lane hold without bound).
     private func hold(_ input: inout ByteBuffer, _ context: ChannelHandlerContext) {
         if held == nil { held = input } else { held!.writeBuffer(&input) }
-        if held!.readableBytes > HTTPFastLane.holdLimit && !paused {
-            paused = true
-            context.channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
-        }
+        if held!.readableBytes > HTTPFastLane.holdLimit { paused = true }
     }
 
     static var holdLimit: Int { 64 * 1024 }
 
-    /// The awaited answer: written; then what the client sent meanwhile is served, and the events held meanwhile
-    /// (its FIN, a graceful shutdown) go on to the connection handler, which closes the connection once idle.
+    /// Reads pass, unless held bytes are over the limit: then the read waits for the answer. (The connection
+    /// handler behind holds reads too, while the client takes no answers: the two gates compose.)
+    public func read(context: ChannelHandlerContext) {
+        guard paused else { return context.read() }
+        readWaiting = true
+    }
+
+    private func resumeReading(_ context: ChannelHandlerContext) {
+        paused = false
+        if readWaiting {
+            readWaiting = false
+            context.read()
+        }
+    }
+
+    /// The awaited answer: written; then what the client sent meanwhile is served, and the client's FIN held
+    /// meanwhile goes on to the connection handler, which closes the connection once idle. On a graceful
+    /// shutdown the answer says `Connection: close`, requests sent after it are not served (as on the full
+    /// path), and the connection closes.
     private func answered(_ result: Result<ByteBuffer, Error>, _ context: ChannelHandlerContext) {
         waiting = false
         server.fastAnswerWritten(now: context.eventLoop.now)
-        guard case .success(let bytes) = result else { return context.close(promise: nil) }
+        guard case .success(var bytes) = result else { return context.close(promise: nil) }
         guard context.channel.isActive else { return }
-        context.writeAndFlush(wrapOutboundOut(bytes), promise: nil)
-        needsFlush = false
-        if paused {
-            paused = false
-            context.channel.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in }
+        if serving {
+            // Ready at once (a refused connect): `serve` is still reading this input and goes on after it.
+            context.write(wrapOutboundOut(bytes), promise: nil)
+            needsFlush = true
+            return
         }
         var rest = held ?? ByteBuffer()
         held = nil
         if quiescing {
-            // Shutting down: the connection handler decides what is still answered.
-            stepOut(context)
-            if rest.readableBytes > 0 {
-                context.fireChannelRead(wrapInboundOut(rest))
-                context.fireChannelReadComplete()
-            }
-            rest.clear()
-        } else if rest.readableBytes > 0 {
+            HTTPFastLane.closing(&bytes)
+            context.write(wrapOutboundOut(bytes), promise: nil)
+            stepOut(context)  // flushes
+            resumeReading(context)
+            let events = heldEvents
+            heldEvents = []
+            for event in events { context.fireUserInboundEventTriggered(event) }  // the idle handler closes
+            return leave(context)
+        }
+        context.writeAndFlush(wrapOutboundOut(bytes), promise: nil)
+        needsFlush = false
+        resumeReading(context)
+        if rest.readableBytes > 0 {
             serve(rest, context, inRead: false)  // may await another answer, or step out (passing the held events on)
+            rest.clear()
             if needsFlush && !steppedOut {
                 needsFlush = false
                 context.flush()
@@ -172,7 +198,18 @@ public final class HTTPFastLane<Responder: HTTPFastResponder>: ChannelInboundHan
         let events = heldEvents
         heldEvents = []
         for event in events { context.fireUserInboundEventTriggered(event) }
-        if steppedOut { leave(context) }
+    }
+
+    /// `Connection: close` added to a whole answer's head (a lane's answer never has a `Connection` header).
+    static func closing(_ answer: inout ByteBuffer) {
+        guard let end = answer.readableBytesView.firstRange(of: "\r\n\r\n".utf8) else { return }
+        let headLength = end.lowerBound - answer.readerIndex
+        var out = ByteBuffer()
+        out.reserveCapacity(answer.readableBytes + 19)
+        out.writeImmutableBuffer(answer.getSlice(at: answer.readerIndex, length: headLength) ?? ByteBuffer())
+        out.writeStaticString("\r\nConnection: close")
+        out.writeImmutableBuffer(answer.getSlice(at: end.lowerBound, length: answer.writerIndex - end.lowerBound) ?? ByteBuffer())
+        answer = out
     }
 
     public func channelReadComplete(context: ChannelHandlerContext) {
@@ -212,6 +249,7 @@ public final class HTTPFastLane<Responder: HTTPFastResponder>: ChannelInboundHan
 
     /// Out of the pipeline once stepped out (a `CONNECT` tunnel's TLS bytes then flow past no lane).
     private func leave(_ context: ChannelHandlerContext) {
+        resumeReading(context)
         context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
     }
 }

@@ -120,7 +120,9 @@ public struct HTTPResponseFramer {
             case .size:
                 guard let line = try Self.readLine(&buffer) else { return false }
                 let digits = line.prefix { $0 != UInt8(ascii: ";") }.filter { $0 != 0x20 && $0 != 0x09 }
-                guard !digits.isEmpty, digits.count <= 8, let size = Int(String(decoding: digits, as: UTF8.self), radix: 16) else {
+                // Hex digits only: `Int(_:radix:)` also takes a sign, and a chunk of size -1 is no chunk.
+                let isHex = digits.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || (($0 | 0x20) >= 0x61 && ($0 | 0x20) <= 0x66) }
+                guard !digits.isEmpty, digits.count <= 8, isHex, let size = Int(String(decoding: digits, as: UTF8.self), radix: 16) else {
                     throw Unsupported(description: "a malformed chunk size in a chunked response")
                 }
                 guard body.readableBytes + size <= maxBody else {
@@ -128,8 +130,7 @@ public struct HTTPResponseFramer {
                 }
                 state = size == 0 ? .trailers : .data(size)
             case .data(let size):
-                guard buffer.readableBytes >= size else { return false }
-                var chunk = buffer.readSlice(length: size)!
+                guard buffer.readableBytes >= size, var chunk = buffer.readSlice(length: size) else { return false }
                 body.writeBuffer(&chunk)
                 state = .dataEnd
             case .dataEnd:

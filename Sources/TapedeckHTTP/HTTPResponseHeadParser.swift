@@ -63,6 +63,8 @@ public enum HTTPResponseHeadParser {
         }
         var head = Head(
             status: status, contentLength: nil, chunked: false, closes: minor == UInt8(ascii: "0"), headerLength: end, headers: [])
+        var sawClose = false
+        let tchars = PlainHTTPRequest.tokenChars, vchars = valueChars  // (read once: a global is checked on each access)
         // Skip to the first header line.
         var line = 12
         while line < end && raw[line] != 10 { line += 1 }
@@ -72,6 +74,10 @@ public enum HTTPResponseHeadParser {
             guard eol > line, raw[eol - 1] == 13 else { return .invalid("header line not ended by CRLF") }
             let colon = index(of: UInt8(ascii: ":"), in: raw, from: line, to: eol) ?? eol
             guard colon < eol, colon > line, raw[colon - 1] != UInt8(ascii: " ") else { return .invalid("malformed header line") }
+            // As llhttp: a name of token characters (no folded line), a value without control bytes (a bare CR
+            // in it would end a line for some clients).
+            for k in line..<colon where !tchars[Int(raw[k])] { return .invalid("a header name with a byte that is not a token character") }
+            for k in (colon + 1)..<(eol - 1) where !vchars[Int(raw[k])] { return .invalid("a header value with a control byte") }
             var vStart = colon + 1
             var vEnd = eol - 1
             while vStart < vEnd && (raw[vStart] == 32 || raw[vStart] == 9) { vStart += 1 }
@@ -92,9 +98,11 @@ public enum HTTPResponseHeadParser {
             } else if nameLength == 10 && equalsLowercased(raw, line, "connection") {
                 // Byte-wise, case-insensitive: every keep-alive answer carries this header (no String, no Foundation search).
                 let value = UnsafeRawBufferPointer(rebasing: raw[vStart..<vEnd])
+                // A `close` in any Connection header holds (llhttp ORs them); keep-alive only speaks for HTTP/1.0.
                 if containsLowercased(value, "close") {
                     head.closes = true
-                } else if containsLowercased(value, "keep-alive") {
+                    sawClose = true
+                } else if containsLowercased(value, "keep-alive") && !sawClose {
                     head.closes = false
                 }
             }
@@ -110,6 +118,9 @@ public enum HTTPResponseHeadParser {
         if head.bodiless { head.contentLength = 0; head.chunked = false }
         return .head(head)
     }
+
+    /// Field value bytes llhttp accepts: visible ASCII, space, tab and obs-text (no other controls, no DEL).
+    static let valueChars: [Bool] = (0..<256).map { b in (b >= 0x20 && b != 0x7F) || b == 0x09 }
 
     /// The position of the first `byte` in `raw[from..<to]` (`memchr`), or nil.
     @inline(__always)

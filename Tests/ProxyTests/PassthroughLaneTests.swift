@@ -1,5 +1,7 @@
 import Foundation
+import Matching
 import NIOCore
+import NIOPosix
 @testable import Proxy
 import Synchronization
 import TapedeckHTTP
@@ -163,6 +165,83 @@ import Testing
             #expect(bad.hasPrefix("HTTP/1.1 502 Bad Gateway\r\n") && bad.contains("not valid HTTP"), "\(bad)")
             let big = try await Self.exchange(proxy.port, "GET /big HTTP/1.1\r\nHost: h\r\n\r\n")
             #expect(big.hasPrefix("HTTP/1.1 502 Bad Gateway\r\n") && big.contains("exceeds 1048576 bytes"), "\(big)")
+        }
+    }
+
+    /// Answers the full path's parser (llhttp) refuses are refused by the lane too: a 502, and the proxy goes on.
+    @Test(arguments: [
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n-1\r\nx\r\n0\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nX-A: a\rSet-Cookie: x=1\r\nContent-Length: 2\r\n\r\nok",
+        "HTTP/1.1 200 OK\r\nX-A: a\r\n folded: b\r\nContent-Length: 2\r\n\r\nok",
+    ])
+    func answersTheFullPathRefusesAreA502(answer: String) async throws {
+        try await Self.withProxy(answer: { head in
+            head.contains("/fine") ? Array("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok".utf8) : Array(answer.utf8)
+        }) { proxy, _ in
+            let bad = try await Self.exchange(proxy.port, "GET /bad HTTP/1.1\r\nHost: h\r\n\r\n")
+            #expect(bad.hasPrefix("HTTP/1.1 502 Bad Gateway\r\n"), "\(bad)")
+            #expect(!bad.contains("Set-Cookie"))
+            let full = try await Self.exchange(proxy.port, "GET /bad HTTP/1.1\r\nHost: h\r\nOrigin: http://localhost\r\n\r\n")
+            #expect(full.hasPrefix("HTTP/1.1 502 Bad Gateway\r\n"), "the full path refuses it too: \(full)")
+            #expect(try await Self.exchange(proxy.port, "GET /fine HTTP/1.1\r\nHost: h\r\n\r\n").hasSuffix("\r\n\r\nok"))
+        }
+    }
+
+    /// An upstream that resets a kept-alive connection when the next request arrives on it (its idle timeout
+    /// ran out as the request was sent): the request is retried once on a new connection, as on the full path.
+    @Test func aResetPooledConnectionIsRetriedOnANewOne() async throws {
+        let dir = NSTemporaryDirectory() + "tapedeck-lane-reset-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        final class ResetOnSecond: ChannelInboundHandler {
+            typealias InboundIn = ByteBuffer
+            typealias OutboundOut = ByteBuffer
+            var requests = 0
+            func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+                requests += 1
+                if requests == 1 {
+                    context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")), promise: nil)
+                } else {
+                    let channel = context.channel
+                    // With linger 0, the close is a reset.
+                    (channel as? SocketOptionProvider)?.setSoLinger(linger(l_onoff: 1, l_linger: 0)).whenComplete { _ in channel.close(promise: nil) }
+                }
+            }
+        }
+        let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .childChannelInitializer { ch in ch.eventLoop.makeCompletedFuture { try ch.pipeline.syncOperations.addHandler(ResetOnSecond()) } }
+            .bind(host: "127.0.0.1", port: 0).get()
+        let upstream = server.localAddress?.port ?? 0
+        try await TestProxy.with(
+            cassette: dir + "/c.jsonl.gz", mode: .passthrough, upstream: "http://127.0.0.1:\(upstream)", configure: { $0.threads = 1 }
+        ) { proxy in
+            let c = try await RawHTTPConnection.connect(port: proxy.port)
+            for k in 1...3 {
+                try await c.send("GET /\(k) HTTP/1.1\r\nHost: h\r\n\r\n")
+                let text = try await c.received(timeout: .seconds(5)) { $0.components(separatedBy: "\r\n\r\n").count > k }
+                #expect(text.components(separatedBy: "HTTP/1.1 200 OK\r\n").count == k + 1, "\(text)")
+            }
+            await c.close()
+            #expect(proxy.engine.status.upstream_errors == 0)
+            #expect(proxy.engine.stats.forwardedAsBytes.load(ordering: .relaxed) == 3)
+        }
+        try await server.close()
+    }
+
+    /// With `--profile`, a failure's answer takes that profile's shape on the lane, as `forward` gives it.
+    @Test func aFailuresShapeFollowsTheProfileOverride() async throws {
+        let closedPort = try await ScriptedUpstream.with(answer: { _ in [] }) { port in port }
+        let dir = NSTemporaryDirectory() + "tapedeck-lane-profile-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try await TestProxy.with(
+            cassette: dir + "/c.jsonl.gz", mode: .passthrough, upstream: "http://127.0.0.1:\(closedPort)", configure: { $0.profile = .huawei }
+        ) { proxy in
+            let lane = try await Self.exchange(proxy.port, "GET /foo HTTP/1.1\r\nHost: h\r\n\r\n")
+            let full = try await Self.exchange(proxy.port, "GET /foo HTTP/1.1\r\nHost: h\r\nOrigin: http://localhost\r\n\r\n")
+            #expect(lane.contains("\"error_code\""), "\(lane)")
+            #expect(full.contains("\"error_code\""), "\(full)")
+            #expect(proxy.engine.stats.forwardedAsBytes.load(ordering: .relaxed) == 1)
         }
     }
 }

@@ -25,6 +25,11 @@ import Testing
         "HTTP/1.1 2x0 OK\r\n\r\n", "ICY 200 OK\r\nContent-Length: 1\r\n\r\n",
         "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
         "HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n", "HTTP/1.1 200 OK\r\nNoColon\r\n\r\n", "HTTP/1.1 999 Nine\r\n\r\n",
+        // As llhttp: control bytes in a value (a bare CR would end a line for some clients), a folded line,
+        // a name that is not a token.
+        "HTTP/1.1 200 OK\r\nX-A: a\rSet-Cookie: x=1\r\n\r\n", "HTTP/1.1 200 OK\r\nX-A: a\u{0}b\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nX-A: a\u{7F}\r\n\r\n", "HTTP/1.1 200 OK\r\nX-A: a\r\n folded: b\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nX A: a\r\n\r\n",
     ])
     func rejectsMalformedHeads(_ s: String) {
         guard case .invalid = parse(s) else { Issue.record("accepted: \(s.debugDescription)"); return }
@@ -41,6 +46,9 @@ import Testing
         ("HTTP/1.1 200 OK\r\nConnection: CLOSE\r\n\r\n", true), ("HTTP/1.1 200 OK\r\nConnection: Upgrade, Close\r\n\r\n", true),
         ("HTTP/1.0 200 OK\r\nConnection: Keep-Alive\r\n\r\n", false), ("HTTP/1.0 200 OK\r\nConnection: keep-alive \r\n\r\n", false),
         ("HTTP/1.1 200 OK\r\nConnection: clos\r\n\r\n", false), ("HTTP/1.0 200 OK\r\nConnection: keepalive\r\n\r\n", true),
+        // A close in one Connection header holds whatever a later one says (llhttp ORs them).
+        ("HTTP/1.1 200 OK\r\nConnection: close\r\nConnection: keep-alive\r\n\r\n", true),
+        ("HTTP/1.0 200 OK\r\nConnection: close\r\nConnection: keep-alive\r\n\r\n", true),
     ])
     func connectionTokensIgnoreCase(_ s: String, closes: Bool) {
         guard case .head(let h) = parse(s) else { Issue.record("no head"); return }
@@ -51,6 +59,11 @@ import Testing
         guard case .needMoreData = parse("HTTP/1.1 200 OK\r\nContent-Le") else { Issue.record("parsed a partial head"); return }
         guard case .head(let h) = parse("HTTP/1.1 304 Not Modified\r\nContent-Length: 50\r\n\r\n") else { Issue.record("no head"); return }
         #expect(h.contentLength == 0, "304 has no body whatever it announces")
+    }
+
+    @Test func takesObsTextAndTabsInValues() {
+        let bytes = Array("HTTP/1.1 200 OK\r\nX-A: caf".utf8) + [0xE9] + Array("\tb\r\n\r\n".utf8)
+        guard case .head = bytes.withUnsafeBytes({ HTTPResponseHeadParser.parse($0) }) else { Issue.record("refused obs-text"); return }
     }
 }
 

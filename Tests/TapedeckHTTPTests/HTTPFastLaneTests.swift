@@ -46,6 +46,9 @@ struct LaneResponder: HTTPFastResponder {
             r.prependHead(to: &b, method: method, keepAlive: true, scratch: &scratch)
             return .wire(b)
         }
+        if t.hasPrefix("/fast-wire-now"), let loop = counts.loop {
+            return .wireLater(loop.makeSucceededFuture(r.encoded(method: method, version: .http1_1, keepAlive: true)))
+        }
         if t.hasPrefix("/fast-wire-later"), let loop = counts.loop {
             let p = loop.makePromise(of: ByteBuffer.self)
             counts.wirePending.append((p, r.encoded(method: method, version: .http1_1, keepAlive: true)))
@@ -329,5 +332,56 @@ struct LaneConnection {
         c.channel.embeddedEventLoop.run()
         #expect(try c.output().isEmpty)
         #expect(!c.channel.isActive)
+    }
+
+    /// A graceful shutdown while an answer is awaited: the answer says `Connection: close`, a request sent
+    /// after it is not served (as on the full path), and the connection closes.
+    @Test func aShutdownWhileAnAnswerIsAwaitedClosesAfterItAndServesNothingMore() throws {
+        let c = try LaneConnection()
+        try c.send("GET /fast-wire-later1 HTTP/1.1\r\n\r\nGET /fast2 HTTP/1.1\r\n\r\n")
+        c.channel.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
+        c.counts.giveWire(c.channel.embeddedEventLoop)
+        let out = try c.output()
+        #expect(LaneConnection.bodies(out) == ["FAST GET /fast-wire-later1"])
+        #expect(out.hasPrefix("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 26\r\nConnection: close\r\n\r\n"), "\(out)")
+        #expect(c.counts.fast == 1 && c.counts.full == 0)
+        #expect(!c.channel.isActive)
+    }
+
+    /// An answer ready at once (a refused connect fails before the call returns), among held requests and a
+    /// held FIN: every request answered in order, and only then the FIN's close.
+    @Test func anAnswerReadyAtOnceAmongHeldRequestsKeepsTheOrderAndTheFinWaits() throws {
+        let c = try LaneConnection()
+        try c.channel.setOption(.allowRemoteHalfClosure, value: true).wait()
+        try c.send("GET /fast-wire-later1 HTTP/1.1\r\n\r\n")
+        try c.send("GET /fast-wire-now2 HTTP/1.1\r\n\r\nGET /fast-wire-now3 HTTP/1.1\r\n\r\nGET /fast4 HTTP/1.1\r\n\r\n")
+        c.channel.pipeline.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
+        #expect(c.channel.isActive)
+        c.counts.giveWire(c.channel.embeddedEventLoop)
+        #expect(
+            LaneConnection.bodies(try c.output()) == ["FAST GET /fast-wire-later1", "FAST GET /fast-wire-now2", "FAST GET /fast-wire-now3", "FAST GET /fast4"])
+        #expect(!c.channel.isActive)
+        // Alone, on a fresh connection: answered in the same read.
+        let d = try LaneConnection()
+        try d.send("GET /fast-wire-now1 HTTP/1.1\r\n\r\nGET /fast2 HTTP/1.1\r\n\r\n")
+        #expect(LaneConnection.bodies(try d.output()) == ["FAST GET /fast-wire-now1", "FAST GET /fast2"])
+    }
+
+    /// Held bytes over the limit hold the reads (not `autoRead`, which the connection handler's own read gate
+    /// would not see): asked-for reads wait until the answer is written.
+    @Test func heldBytesOverTheLimitHoldTheReadsUntilTheAnswer() throws {
+        let c = try LaneConnection()
+        let reads = ReadCounter()
+        try c.channel.pipeline.syncOperations.addHandler(reads, position: .first)
+        try c.send("GET /fast-wire-later0 HTTP/1.1\r\n\r\n")
+        c.channel.read()
+        #expect(reads.reads == 1, "under the limit, reads pass")
+        try c.send("GET /fast1 HTTP/1.1\r\nX: " + String(repeating: "y", count: 70 * 1024) + "\r\n\r\n")
+        c.channel.read()
+        c.channel.read()
+        #expect(reads.reads == 1, "over the limit, reads wait")
+        c.counts.giveWire(c.channel.embeddedEventLoop)
+        #expect(reads.reads == 2, "the waiting read once the answer is written")
+        #expect(LaneConnection.bodies(try c.output()).count == 2)
     }
 }
