@@ -218,10 +218,11 @@ extension Logger.Level: @retroactive ExpressibleByArgument {}
 extension LoadConfiguration.Arrival: ExpressibleByArgument {}
 
 /// Runs a server's service group, which stops gracefully on the first SIGTERM or SIGINT (in-flight exchanges
-/// finish, the cassette is flushed). Another one during that drain, a second or more later, stops at once: the
-/// group is cancelled, what is in flight is abandoned (and not recorded), the cassette is closed on its last
-/// whole record, and the exit status is 128 + the signal's number, as for a process the signal ended. (A
-/// repeat within the second is the same stop delivered twice, as `timeout` does to its command's process
+/// finish, the cassette is flushed). Another one during that drain, a quarter second or more later (a double
+/// Ctrl-C), stops at once: the group is cancelled, what is in flight is abandoned (and not recorded), the
+/// cassette is closed on its last whole record, and the exit status is 128 + the signal's number, as for a
+/// process the signal ended. (A
+/// repeat within a quarter second is the same stop delivered twice, as `timeout` does to its command's process
 /// group, or a terminal's Ctrl-C to a wrapper that passes it on: not a second request.)
 func runServer(_ group: ServiceGroup, logger: Logger) async throws {
     let run = Task { try await group.run() }
@@ -234,7 +235,7 @@ func runServer(_ group: ServiceGroup, logger: Logger) async throws {
                 first = .now
                 continue
             }
-            guard ContinuousClock.now - at >= .seconds(1) else { continue }
+            guard ContinuousClock.now - at >= .milliseconds(250) else { continue }
             logger.warning("second \(signal): stopping now; exchanges still in flight are abandoned and not recorded")
             forced.withLock { $0 = signal }
             run.cancel()

@@ -51,6 +51,8 @@ public final class HTTPFastLane<Responder: HTTPFastResponder>: ChannelDuplexHand
     /// Reading is held while `held` is over `holdLimit` (reads asked for meanwhile wait in `readWaiting`).
     private var paused = false
     private var readWaiting = false
+    /// Held requests wait for the client to take the answers written so far.
+    private var awaitingWritable = false
     /// Inside `serve`: an answer that is ready at once is written there, and `serve` goes on.
     private var serving = false
     /// A graceful shutdown arrived while an answer was awaited.
@@ -68,7 +70,7 @@ public final class HTTPFastLane<Responder: HTTPFastResponder>: ChannelDuplexHand
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !steppedOut else { return context.fireChannelRead(data) }  // (until it has left)
         var input = unwrapInboundIn(data)
-        if waiting {
+        if waiting || awaitingWritable {
             hold(&input, context)
             return
         }
@@ -126,9 +128,7 @@ public final class HTTPFastLane<Responder: HTTPFastResponder>: ChannelDuplexHand
             context.fireChannelRead(wrapInboundOut(input))
             if !inRead { context.fireChannelReadComplete() }  // the handlers behind flush their answers then
         }
-        let events = heldEvents
-        heldEvents = []
-        for event in events { context.fireUserInboundEventTriggered(event) }
+        fireHeldEvents(context)
         leave(context)
     }
 
@@ -171,33 +171,50 @@ public final class HTTPFastLane<Responder: HTTPFastResponder>: ChannelDuplexHand
             needsFlush = true
             return
         }
-        var rest = held ?? ByteBuffer()
-        held = nil
-        if quiescing {
-            HTTPFastLane.closing(&bytes)
-            context.write(wrapOutboundOut(bytes), promise: nil)
-            stepOut(context)  // flushes
-            resumeReading(context)
-            let events = heldEvents
-            heldEvents = []
-            for event in events { context.fireUserInboundEventTriggered(event) }  // the idle handler closes
-            return leave(context)
-        }
+        if quiescing { HTTPFastLane.closing(&bytes) }
         context.writeAndFlush(wrapOutboundOut(bytes), promise: nil)
         needsFlush = false
         resumeReading(context)
-        if rest.readableBytes > 0 {
+        serveHeld(context)
+    }
+
+    /// What was held while an answer was awaited: the requests, once the client takes answers (a client that
+    /// pipelines and reads nothing does not make the proxy fetch them all); then the held events.
+    private func serveHeld(_ context: ChannelHandlerContext) {
+        if quiescing {
+            held = nil
+            stepOut(context)
+            fireHeldEvents(context)  // the idle handler closes
+            return leave(context)
+        }
+        if let rest = held, rest.readableBytes > 0 {
+            guard context.channel.isWritable else {
+                awaitingWritable = true  // resumed by `channelWritabilityChanged`
+                return
+            }
+            held = nil
             serve(rest, context, inRead: false)  // may await another answer, or step out (passing the held events on)
-            rest.clear()
             if needsFlush && !steppedOut {
                 needsFlush = false
                 context.flush()
             }
             if waiting || steppedOut { return }
         }
+        held = nil
+        fireHeldEvents(context)
+    }
+
+    private func fireHeldEvents(_ context: ChannelHandlerContext) {
         let events = heldEvents
         heldEvents = []
         for event in events { context.fireUserInboundEventTriggered(event) }
+    }
+
+    public func channelWritabilityChanged(context: ChannelHandlerContext) {
+        context.fireChannelWritabilityChanged()
+        guard awaitingWritable, !steppedOut, context.channel.isWritable else { return }
+        awaitingWritable = false
+        serveHeld(context)
     }
 
     /// `Connection: close` added to a whole answer's head (a lane's answer never has a `Connection` header).
@@ -222,7 +239,7 @@ public final class HTTPFastLane<Responder: HTTPFastResponder>: ChannelDuplexHand
 
     /// On a graceful shutdown the connection handler decides what is still answered.
     public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if waiting, case ChannelEvent.inputClosed? = event as? ChannelEvent {
+        if waiting || awaitingWritable, case ChannelEvent.inputClosed? = event as? ChannelEvent {
             heldEvents.append(event)  // the client's FIN: its answer is still due
             return
         }
@@ -232,7 +249,12 @@ public final class HTTPFastLane<Responder: HTTPFastResponder>: ChannelDuplexHand
             heldEvents.append(event)  // passed on once the awaited answer is written
             return
         }
+        // Requests held for a client that takes no answers are not served now (as on the full path); the handler
+        // closes once what was written has gone out, or gives up on a client that reads nothing.
+        held = nil
+        awaitingWritable = false
         stepOut(context)
+        fireHeldEvents(context)
         context.fireUserInboundEventTriggered(event)
         leave(context)
     }

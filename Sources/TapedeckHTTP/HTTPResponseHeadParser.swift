@@ -36,9 +36,15 @@ public enum HTTPResponseHeadParser {
         // Find the end of the header block: from one line feed to the next (`memchr`), until a blank line.
         var end = -1
         let n = raw.count
+        let prefix: StaticString = "HTTP/1."
+        // What is not a status line is refused as soon as it shows, not after waiting for a blank line that may
+        // never come (the bytes after a 1xx's unannounced body, say).
+        for k in 0..<min(n, 7) where raw[k] != prefix.utf8Start[k] { return .invalid("not an HTTP/1.x status line") }
         var i = 3
         while i < n, let lf = index(of: 10, in: raw, from: i, to: n) {
-            if raw[lf - 1] == 13 && raw[lf - 2] == 10 && raw[lf - 3] == 13 { end = lf + 1; break }
+            // A bare LF ends no line here (as llhttp): refused at once, not waited on until a timeout.
+            guard raw[lf - 1] == 13 else { return .invalid("a line of the response head ended by a bare LF") }
+            if raw[lf - 2] == 10 && raw[lf - 3] == 13 { end = lf + 1; break }
             i = lf + 1
         }
         guard end > 0 else {
@@ -46,8 +52,6 @@ public enum HTTPResponseHeadParser {
         }
         // Status line.
         guard end >= 16 else { return .invalid("status line too short") }
-        let prefix: StaticString = "HTTP/1."
-        for k in 0..<7 where raw[k] != prefix.utf8Start[k] { return .invalid("not an HTTP/1.x status line") }
         let minor = raw[7]
         guard minor == UInt8(ascii: "0") || minor == UInt8(ascii: "1"), raw[8] == UInt8(ascii: " ") else {
             return .invalid("bad HTTP version in the status line")
@@ -58,9 +62,8 @@ public enum HTTPResponseHeadParser {
             guard d < 10 else { return .invalid("status code is not three digits") }
             status = status * 10 + Int(d)
         }
-        guard raw[12] == UInt8(ascii: " ") || raw[12] == 13, (100...599).contains(status) else {
-            return .invalid("status code is not three digits followed by a space")
-        }
+        guard raw[12] == UInt8(ascii: " ") || raw[12] == 13 else { return .invalid("status code is not three digits followed by a space") }
+        guard (100...599).contains(status) else { return .invalid("status code \(status) is outside 100-599 (RFC 9110 §15)") }
         var head = Head(
             status: status, contentLength: nil, chunked: false, closes: minor == UInt8(ascii: "0"), headerLength: end, headers: [])
         var sawClose = false
@@ -115,6 +118,8 @@ public enum HTTPResponseHeadParser {
             }
             line = eol + 1
         }
+        // Both framings at once is how responses are split (RFC 9112 §6.3: handled as an error, as llhttp does).
+        if head.chunked && head.contentLength != nil { return .invalid("both Transfer-Encoding and Content-Length") }
         if head.bodiless { head.contentLength = 0; head.chunked = false }
         return .head(head)
     }

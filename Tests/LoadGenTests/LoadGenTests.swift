@@ -137,7 +137,7 @@ import Testing
 
     @Test func malformedChunksAreProtocolErrors() {
         // (A signed size: `Int(_:radix:)` reads "-1" as minus one, which once trapped at the slice.)
-        for bad in ["zz\r\n", "5\r\nhelloX\r\n", String(repeating: "1", count: 9) + "\r\n", "-1\r\nx\r\n", "+5\r\nhello\r\n"] {
+        for bad in ["zz\r\n", "5\r\nhelloX\r\n", String(repeating: "1", count: 9) + "\r\n", "-1\r\nx\r\n", "+5\r\nhello\r\n", "5\nhello\r\n", "5\r\nhello\n"] {
             var decoder = ResponseDecoder()
             var buffer = ByteBuffer(string: "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + bad)
             #expect(throws: ResponseDecoder.Unsupported.self, "\(bad)") { _ = try decoder.next(&buffer) }

@@ -173,6 +173,10 @@ import Testing
         "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n-1\r\nx\r\n0\r\n\r\n",
         "HTTP/1.1 200 OK\r\nX-A: a\rSet-Cookie: x=1\r\nContent-Length: 2\r\n\r\nok",
         "HTTP/1.1 200 OK\r\nX-A: a\r\n folded: b\r\nContent-Length: 2\r\n\r\nok",
+        // Refused at once, not after the upstream timeout (the proxy's default: 5 s here, the exchange's limit).
+        "HTTP/1.1 200 OK\nContent-Length: 2\n\nok",
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 2\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\nok\r\n0\r\n\r\n",
     ])
     func answersTheFullPathRefusesAreA502(answer: String) async throws {
         try await Self.withProxy(answer: { head in

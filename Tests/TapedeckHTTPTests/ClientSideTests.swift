@@ -30,6 +30,8 @@ import Testing
         "HTTP/1.1 200 OK\r\nX-A: a\rSet-Cookie: x=1\r\n\r\n", "HTTP/1.1 200 OK\r\nX-A: a\u{0}b\r\n\r\n",
         "HTTP/1.1 200 OK\r\nX-A: a\u{7F}\r\n\r\n", "HTTP/1.1 200 OK\r\nX-A: a\r\n folded: b\r\n\r\n",
         "HTTP/1.1 200 OK\r\nX A: a\r\n\r\n",
+        // Both framings (response splitting), a status outside 100-599.
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n", "HTTP/1.1 600 Custom\r\n\r\n",
     ])
     func rejectsMalformedHeads(_ s: String) {
         guard case .invalid = parse(s) else { Issue.record("accepted: \(s.debugDescription)"); return }
@@ -59,6 +61,13 @@ import Testing
         guard case .needMoreData = parse("HTTP/1.1 200 OK\r\nContent-Le") else { Issue.record("parsed a partial head"); return }
         guard case .head(let h) = parse("HTTP/1.1 304 Not Modified\r\nContent-Length: 50\r\n\r\n") else { Issue.record("no head"); return }
         #expect(h.contentLength == 0, "304 has no body whatever it announces")
+    }
+
+    /// Heads that can never complete are refused at once, not waited on until a timeout: bare-LF lines, bytes
+    /// that do not start a status line (after a 1xx that carried an unannounced body, say).
+    @Test(arguments: ["HTTP/1.1 200 OK\nContent-Length: 5\n\nhello", "HTTP/1.1 200 OK\r\nX: 1\n", "hello", "HTTP/2", "ok\r\n"])
+    func refusesWhatCannotBecomeAHeadAtOnce(_ s: String) {
+        guard case .invalid = parse(s) else { Issue.record("not refused: \(s.debugDescription)"); return }
     }
 
     @Test func takesObsTextAndTabsInValues() {
@@ -105,6 +114,20 @@ import Testing
         #expect(bomb.readableBytes < 100_000)
         #expect(throws: HTTPContentDecoding.Failure.tooLarge(limit: 1 << 20)) {
             try HTTPContentDecoding.decode(bomb, encoding: "gzip", limit: 1 << 20)
+        }
+    }
+
+    /// The limit is the decoded size, exactly: compress-nio's own bound let 78 KB of gzip inflate to 80 MB
+    /// under 64 MiB (its buffers round up and are filled).
+    @Test(arguments: [1_500_000, 3_000_000, 5_000_000])
+    func theLimitIsTheDecodedSizeExactly(size: Int) throws {
+        let zeros = try gzip([UInt8](repeating: 0, count: size))
+        #expect(try HTTPContentDecoding.decode(zeros, encoding: "gzip", limit: size).readableBytes == size)
+        #expect(throws: HTTPContentDecoding.Failure.tooLarge(limit: size - 1)) {
+            try HTTPContentDecoding.decode(zeros, encoding: "gzip", limit: size - 1)
+        }
+        if size > 2 << 20 {
+            #expect(throws: HTTPContentDecoding.Failure.tooLarge(limit: 2 << 20)) { try HTTPContentDecoding.decode(zeros, encoding: "gzip", limit: 2 << 20) }
         }
     }
 

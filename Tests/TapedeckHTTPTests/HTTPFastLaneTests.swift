@@ -384,4 +384,32 @@ struct LaneConnection {
         #expect(reads.reads == 2, "the waiting read once the answer is written")
         #expect(LaneConnection.bodies(try c.output()).count == 2)
     }
+
+    /// A client that pipelines and takes no answers: once the connection is not writable, the held requests
+    /// wait (the proxy does not fetch them all), and are served when it drains.
+    @Test func heldRequestsWaitForAClientThatTakesNoAnswers() throws {
+        let c = try LaneConnection()
+        try c.send("GET /fast-wire-later1 HTTP/1.1\r\n\r\nGET /fast-wire-later2 HTTP/1.1\r\n\r\nGET /fast3 HTTP/1.1\r\n\r\n")
+        c.channel.isWritable = false
+        c.counts.giveWire(c.channel.embeddedEventLoop)
+        #expect(LaneConnection.bodies(try c.output()) == ["FAST GET /fast-wire-later1"])
+        #expect(c.counts.fast == 1 && c.counts.wirePending.isEmpty, "the second is not asked for while the first is not taken")
+        try c.send("GET /fast4 HTTP/1.1\r\n\r\n")  // still held, behind the others
+        c.channel.isWritable = true
+        c.channel.pipeline.fireChannelWritabilityChanged()
+        c.counts.giveWire(c.channel.embeddedEventLoop)
+        #expect(LaneConnection.bodies(try c.output()) == ["FAST GET /fast-wire-later2", "FAST GET /fast3", "FAST GET /fast4"])
+        #expect(c.counts.full == 0)
+        // A shutdown while held requests wait for such a client: they are not served, and the connection closes.
+        let d = try LaneConnection()
+        try d.send("GET /fast-wire-later1 HTTP/1.1\r\n\r\nGET /fast2 HTTP/1.1\r\n\r\n")
+        d.channel.isWritable = false
+        d.counts.giveWire(d.channel.embeddedEventLoop)
+        d.channel.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
+        d.channel.isWritable = true
+        d.channel.pipeline.fireChannelWritabilityChanged()
+        d.channel.embeddedEventLoop.run()
+        #expect(LaneConnection.bodies(try d.output()) == ["FAST GET /fast-wire-later1"])
+        #expect(d.counts.fast == 1 && !d.channel.isActive)
+    }
 }
