@@ -125,7 +125,8 @@ public final class ProxyEngine: Sendable {
         // Exchanges in flight still land in the cassette they started in.
         if !old.retire() { retired.withLock { $0.append(old) } }
         stats.reset()
-        refusals.withLock { $0 = ([:], nil) }
+        refusalLog.reset()
+        lastRefusalReason.withLock { $0 = nil }
     }
 
     /// Sessions retired by a switch while exchanges were in flight for them (until those are written).
@@ -179,26 +180,18 @@ public final class ProxyEngine: Sendable {
             last_refusal: lastRefusal)
     }
 
-    /// Pre-forward refusals by reason: when each was last logged and how many were not logged since (on a
-    /// full disk every request is refused, and one line per request buried the log); and the last reason.
-    private let refusals = Mutex<(byReason: [String: (loggedAt: NIODeadline, unlogged: Int)], last: String?)>(([:], nil))
-    private var lastRefusal: String? { refusals.withLock { $0.last } }
+    /// Pre-forward refusals, logged once per reason per 10 s, and the last reason (for the status).
+    private let refusalLog = LogThrottle()
+    private let lastRefusalReason = Mutex<String?>(nil)
+    private var lastRefusal: String? { lastRefusalReason.withLock { $0 } }
+    /// Upstream failures, logged once per target and error per 10 s.
+    private let upstreamFailureLog = LogThrottle()
 
     /// Whether to log a refusal now (a reason's first, or ten seconds after its last line), with the number of
     /// refusals for that reason not logged since.
     private func shouldLogRefusal(_ reason: String) -> (Bool, Int) {
-        let now = NIODeadline.now()
-        return refusals.withLock { r in
-            r.last = reason
-            if let seen = r.byReason[reason], now - seen.loggedAt < .seconds(10) {
-                r.byReason[reason]!.unlogged += 1
-                return (false, 0)
-            }
-            if r.byReason.count > 64 { r.byReason.removeAll() }  // reasons carry paths: a bound, not a log of them
-            let unlogged = r.byReason[reason]?.unlogged ?? 0
-            r.byReason[reason] = (now, 0)
-            return (true, unlogged)
-        }
+        lastRefusalReason.withLock { $0 = reason }
+        return refusalLog.shouldLog(reason)
     }
 
     /// Set when a second stop signal cuts exchanges short: their failures are the stop's, not the upstream's.
@@ -576,7 +569,10 @@ public final class ProxyEngine: Sendable {
         if abandoning.load(ordering: .relaxed) {
             logger.debug("exchange cut short by the forced stop", metadata: ["target": "\(target)", "error": "\(error)"])
         } else {
-            logger.warning("upstream failed", metadata: ["target": "\(target)", "error": "\(error)"])
+            let (log, unlogged) = upstreamFailureLog.shouldLog("\(target) \(error)")
+            var metadata: Logger.Metadata = ["target": "\(target)", "error": "\(error)"]
+            if unlogged > 0 { metadata["failed_since_last_line"] = "\(unlogged)" }
+            if log { logger.warning("upstream failed", metadata: metadata) } else { logger.debug("upstream failed", metadata: metadata) }
         }
         switch error as? UpstreamError {
         case .tls?: return .upstreamTLS("\(error)")

@@ -248,4 +248,47 @@ import Testing
             #expect(proxy.engine.stats.forwardedAsBytes.load(ordering: .relaxed) == 1)
         }
     }
+
+    /// More client connections than the old idle bound (64) on one event loop, in lockstep rounds: every round
+    /// reuses the upstream connections of the one before; none is closed and opened again.
+    @Test func manyClientsReuseTheirUpstreamConnections() async throws {
+        let dir = NSTemporaryDirectory() + "tapedeck-lane-pool-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        final class Accepted: Sendable { let count = Atomic<Int>(0) }
+        let accepted = Accepted()
+        final class OK: ChannelInboundHandler {
+            typealias InboundIn = ByteBuffer
+            typealias OutboundOut = ByteBuffer
+            func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+                // A while for each answer: all the round's requests are upstream at once.
+                let channel = context.channel
+                context.eventLoop.scheduleTask(in: .milliseconds(300)) {
+                    channel.writeAndFlush(ByteBuffer(string: "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"), promise: nil)
+                }
+            }
+        }
+        let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .childChannelInitializer { ch in
+                accepted.count.add(1, ordering: .relaxed)
+                return ch.eventLoop.makeCompletedFuture { try ch.pipeline.syncOperations.addHandler(OK()) }
+            }
+            .bind(host: "127.0.0.1", port: 0).get()
+        let upstream = server.localAddress?.port ?? 0
+        let clients = 100
+        try await TestProxy.with(
+            cassette: dir + "/c.jsonl.gz", mode: .passthrough, upstream: "http://127.0.0.1:\(upstream)", configure: { $0.threads = 1 }
+        ) { proxy in
+            var connections: [RawHTTPConnection] = []
+            for _ in 0..<clients { connections.append(try await RawHTTPConnection.connect(port: proxy.port)) }
+            for round in 1...4 {
+                for c in connections { try await c.send("GET /r\(round) HTTP/1.1\r\nHost: h\r\n\r\n") }
+                for c in connections { _ = try await c.received(timeout: .seconds(10)) { $0.components(separatedBy: "\r\n\r\nok").count > round } }
+            }
+            for c in connections { await c.close() }
+            #expect(proxy.engine.stats.forwardedAsBytes.load(ordering: .relaxed) == clients * 4)
+        }
+        try await server.close()
+        #expect(accepted.count.load(ordering: .relaxed) <= clients, "upstream connections opened: \(accepted.count.load(ordering: .relaxed))")
+    }
 }

@@ -101,6 +101,27 @@ import Testing
         }
     }
 
+    /// With the upstream down, every request fails: the log says so once per target and error per 10 s (one line
+    /// per request wrote 13,725 lines in 2 s of a load run), and every client still gets its 502.
+    @Test func upstreamFailuresAreLoggedOncePerReasonNotPerRequest() async throws {
+        let dir = NSTemporaryDirectory() + "tapedeck-logflood-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let closedPort = try await ScriptedUpstream.with(answer: { _ in [] }) { port in port }
+        let proxy = try Self.recordingProxy(cassette: dir + "/c.jsonl.gz", upstream: closedPort, dir: dir, mode: .passthrough)
+        defer { proxy.stop() }
+        let port = try await proxy.port()
+        for i in 0..<30 {
+            // The lane's requests and the full path's (Authorization): the same reason, one line.
+            let headers = i % 2 == 0 ? [] : [("Authorization", "x")]
+            #expect(try await RawHTTPClient.request("GET", "/\(i)", port: port, headers: headers).status == 502)
+        }
+        proxy.process.terminate()
+        proxy.process.waitUntilExit()
+        let lines = proxy.printed.split(separator: "\n").filter { $0.contains("upstream failed") }
+        #expect(lines.count == 1, "\(proxy.printed)")
+    }
+
     /// A second SIGTERM (a second or more after the first) while the first one's drain waits on a hung upstream
     /// stops the proxy at once: the exchange in flight is abandoned (not recorded), the cassette stays whole, and
     /// the exit status is 143. The same SIGTERM delivered twice at once is one stop.

@@ -1,5 +1,6 @@
 @testable import Proxy
 import Testing
+import NIOCore
 import NIOPosix
 
 /// The upstream pool's decisions without a socket.
@@ -67,5 +68,19 @@ import NIOPosix
             #expect(text.filter { $0 == "(" }.count == text.filter { $0 == ")" }.count, "\(text)")
             #expect(!text.contains("reset"), "\(text)")
         }
+    }
+}
+
+@Suite struct LogThrottleTests {
+    @Test func aReasonIsLoggedOncePerIntervalWithTheCountLeftUnsaid() {
+        let throttle = LogThrottle(interval: .seconds(10))
+        let t0 = NIODeadline.uptimeNanoseconds(1_000_000_000)
+        #expect(throttle.shouldLog("a", now: t0) == (true, 0))
+        for k in 1...5 { #expect(throttle.shouldLog("a", now: t0 + .seconds(Int64(k))) == (false, 0)) }
+        #expect(throttle.shouldLog("b", now: t0 + .seconds(1)) == (true, 0), "each reason on its own")
+        #expect(throttle.shouldLog("a", now: t0 + .seconds(10)) == (true, 5))
+        #expect(throttle.shouldLog("a", now: t0 + .seconds(11)) == (false, 0))
+        throttle.reset()
+        #expect(throttle.shouldLog("a", now: t0 + .seconds(12)) == (true, 0))
     }
 }
