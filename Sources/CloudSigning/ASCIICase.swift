@@ -25,10 +25,6 @@ public enum ASCIICase {
         return true
     }
 
-    public static func bytes(_ bytes: UnsafeBufferPointer<UInt8>, equalLowercased lowercased: StaticString) -> Bool {
-        Self.bytes(UnsafeRawBufferPointer(bytes), equalLowercased: lowercased)
-    }
-
     public static func hasPrefixIgnoringCase(_ s: String, _ prefix: String) -> Bool {
         var s = s, prefix = prefix
         return s.withUTF8 { x in

@@ -55,23 +55,18 @@ extension ProxyEngine {
             guard let colon = lines[i...].firstIndex(of: UInt8(ascii: ":")),
                 let lf = lines[colon...].firstIndex(of: UInt8(ascii: "\n"))
             else { return nil }
-            let name = UnsafeBufferPointer(rebasing: lines[i..<colon])
-            switch name.count {
-            case 4 where ASCIICase.bytes(name, equalLowercased: "host"),
-                10 where ASCIICase.bytes(name, equalLowercased: "connection"),
-                16 where ASCIICase.bytes(name, equalLowercased: "proxy-connection"):
-                break  // replaced, or this connection's
-            case 2 where ASCIICase.bytes(name, equalLowercased: "te"),
-                7 where ASCIICase.bytes(name, equalLowercased: "trailer"),
-                10 where ASCIICase.bytes(name, equalLowercased: "keep-alive"),
-                13 where ASCIICase.bytes(name, equalLowercased: "authorization"),
-                18 where ASCIICase.bytes(name, equalLowercased: "proxy-authenticate"),
-                19 where ASCIICase.bytes(name, equalLowercased: "proxy-authorization"):
+            let name = UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: lines[i..<colon]))
+            if ASCIICase.bytes(name, equalLowercased: "host") {
+                // replaced
+            } else if HopByHop.isListed(name) {
+                // A plain request's only `Connection` or `Proxy-Connection` is keep-alive: this connection's. Any
+                // other hop-by-hop header (`TE`, `Trailer`, `Keep-Alive`, `Proxy-Authorization`…) is `forward`'s to strip.
+                guard ASCIICase.bytes(name, equalLowercased: "connection") || ASCIICase.bytes(name, equalLowercased: "proxy-connection")
+                else { return nil }
+            } else if ASCIICase.bytes(name, equalLowercased: "authorization") {
                 return nil
-            case 14 where ASCIICase.bytes(name, equalLowercased: "content-length"):
-                sawLength = true
-                out.writeBytes(UnsafeBufferPointer(rebasing: lines[i...lf]))
-            default:
+            } else {
+                if ASCIICase.bytes(name, equalLowercased: "content-length") { sawLength = true }
                 out.writeBytes(UnsafeBufferPointer(rebasing: lines[i...lf]))
             }
             i = lf + 1

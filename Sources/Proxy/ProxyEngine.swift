@@ -624,18 +624,11 @@ public final class ProxyEngine: Sendable {
     /// and without its `Content-Length` (the writer's), its body as it is (no copy).
     static func clientResponse(_ r: UpstreamResponse, method: HTTPMethod) -> ProxyResponse {
         // A value without the trailing whitespace llhttp keeps (RFC 9110 §5.5: it is not part of the value).
-        let respHeaders = HopByHop.strip(r.headers.map { ($0.name, Self.trimmingTrailingWhitespace($0.value)) }, dropLength: true)
+        let respHeaders = HopByHop.strip(r.headers.map { ($0.name, $0.value.trimmedHTTPWhitespace()) }, dropLength: true)
         // A HEAD answer (and a 304) announces the length of a body it does not carry.
         let announcesLength = method == .HEAD || r.status == .notModified
         let headLength = announcesLength ? r.headers.first(name: "content-length").flatMap(Int.init) : nil
         return ProxyResponse(status: r.status, headers: respHeaders, body: r.body, headContentLength: headLength)
-    }
-
-    static func trimmingTrailingWhitespace(_ value: String) -> String {
-        guard let last = value.utf8.last, last == 0x20 || last == 0x09 else { return value }
-        var trimmed = value.unicodeScalars[...]
-        while let l = trimmed.last, l == " " || l == "\t" { trimmed.removeLast() }
-        return String(trimmed)
     }
 
     /// Decodes a gzip or deflate `Content-Encoding` off the event loop, bounded by `maxBodyBytes` after

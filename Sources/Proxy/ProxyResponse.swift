@@ -23,20 +23,14 @@ extension HTTPServerResponse {
 
 /// Headers that belong to one connection, not to the exchange.
 enum HopByHop {
-    static let names = [
-        "connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization",
-        "te", "trailer", "transfer-encoding", "upgrade",
-    ]
-
-    /// Whether `name` is one of `names` (ASCII case folding), by its length first: most headers are not.
+    /// Whether `name` is hop-by-hop (ASCII case folding), by its length first: most headers are not.
     static func isListed(_ name: String) -> Bool {
-        switch name.utf8.count {
-        case 2, 7, 10, 16, 17, 18, 19: return names.contains { ASCIICase.equalIgnoringCase($0, name) }
-        default: return false
-        }
+        var name = name
+        return name.withUTF8 { isListed(UnsafeRawBufferPointer($0)) }
     }
 
-    /// `isListed` for a name as it arrived.
+    /// The fixed ones: `Connection`, `Keep-Alive`, `Proxy-Connection`, `Proxy-Authenticate`,
+    /// `Proxy-Authorization`, `TE`, `Trailer`, `Transfer-Encoding`, `Upgrade`; for a name as it arrived.
     static func isListed(_ name: UnsafeRawBufferPointer) -> Bool {
         switch name.count {
         case 2: return ASCIICase.bytes(name, equalLowercased: "te")

@@ -1,4 +1,3 @@
-import Foundation
 import NIOCore
 import TapedeckHTTP
 
@@ -90,11 +89,7 @@ final class RawUpstreamReader: ChannelInboundHandler {
     /// the connection, like a close, so a request sent on a pooled connection it had given up is retried once.
     func errorCaught(context: ChannelHandlerContext, error: Error) {
         isReusable = false
-        if !receivedAny, let io = error as? IOError, io.errnoCode == ECONNRESET || io.errnoCode == EPIPE {
-            complete(.failure(HTTPClientFailure.closed(receivedAny: false)))
-        } else {
-            complete(.failure(error))
-        }
+        complete(.failure(HTTPClientFailure.closedIfReset(error, receivedAny: receivedAny)))
         context.close(promise: nil)
     }
 }

@@ -72,15 +72,15 @@ public final class UpstreamClient: Sendable {
     /// One upstream connection and the handler that completes the request in flight on it (NIO's codec and an
     /// `HTTPClientResponseCollector`, or a `RawUpstreamReader` for requests forwarded as bytes). The reader is
     /// bound to the channel's event loop; the pool is keyed by loop, so it is only ever used there.
-    final class PooledConnection<Reader: AnyObject>: Sendable {
+    final class PooledConnection<Reader: PooledReader>: Sendable {
         let channel: Channel
         let reader: NIOLoopBound<Reader>
         let watchdog: NIOLoopBound<Watchdog>
 
-        init(channel: Channel, reader: Reader, abandon: @escaping (Error) -> Void) {
+        init(channel: Channel, reader: Reader) {
             self.channel = channel
             self.reader = NIOLoopBound(reader, eventLoop: channel.eventLoop)
-            watchdog = NIOLoopBound(Watchdog(abandon: abandon), eventLoop: channel.eventLoop)
+            watchdog = NIOLoopBound(Watchdog { reader.abandon($0) }, eventLoop: channel.eventLoop)
         }
     }
 
@@ -131,25 +131,36 @@ public final class UpstreamClient: Sendable {
         then done: @escaping @Sendable (Result<UpstreamResponse, Error>) -> Void
     ) {
         let poolKey = PoolKey(loop: ObjectIdentifier(loop), origin: target.origin)
-        let finish: @Sendable (Result<UpstreamResponse, Error>) -> Void = { result in
+        run(
+            in: pool, poolKey, connect: { self.connect(target, on: loop) },
+            exchange: { c, finish in self.exchange(on: c, head, body, target, poolKey, then: finish) }, then: done)
+    }
+
+    /// Runs `exchange` on an idle connection of `key` from `pool`, or else on a new one from `connect`; when the
+    /// server closed the idle connection before answering, once more on a new one. `done` runs on the loop, its
+    /// failures made `UpstreamError`s.
+    private func run<Reader: PooledReader, Answer>(
+        in pool: borrowing Mutex<UpstreamPool<PoolKey, PooledConnection<Reader>>>, _ key: PoolKey,
+        connect: @escaping @Sendable () -> EventLoopFuture<PooledConnection<Reader>>,
+        exchange: @escaping @Sendable (PooledConnection<Reader>, @escaping @Sendable (Result<Answer, Error>) -> Void) -> Void,
+        then done: @escaping @Sendable (Result<Answer, Error>) -> Void
+    ) {
+        let finish: @Sendable (Result<Answer, Error>) -> Void = { result in
             done(result.mapError { UpstreamClient.upstreamError($0) })
         }
         let onNew: @Sendable () -> Void = {
-            self.connect(target, on: loop).whenComplete { connected in
+            connect().whenComplete { connected in
                 switch connected {
-                case .success(let c): self.exchange(on: c, head, body, target, poolKey, then: finish)
+                case .success(let c): exchange(c, finish)
                 case .failure(let e): finish(.failure(e))
                 }
             }
         }
-        if let pooled = takeIdle(poolKey) {
-            exchange(on: pooled, head, body, target, poolKey) { result in
-                // The server closed the idle connection before answering: try once on a new one.
-                if case .failure(HTTPClientFailure.closed(receivedAny: false)) = result { return onNew() }
-                finish(result)
-            }
-        } else {
-            onNew()
+        guard let pooled = Self.takeIdle(from: pool, key) else { return onNew() }
+        exchange(pooled) { result in
+            // The server closed the idle connection before answering: try once on a new one.
+            if case .failure(HTTPClientFailure.closed(receivedAny: false)) = result { return onNew() }
+            finish(result)
         }
     }
 
@@ -161,25 +172,9 @@ public final class UpstreamClient: Sendable {
         then done: @escaping @Sendable (Result<HTTPResponseFramer.Response, Error>) -> Void
     ) {
         let poolKey = PoolKey(loop: ObjectIdentifier(loop), origin: target.origin)
-        let finish: @Sendable (Result<HTTPResponseFramer.Response, Error>) -> Void = { result in
-            done(result.mapError { UpstreamClient.upstreamError($0) })
-        }
-        let onNew: @Sendable () -> Void = {
-            self.connectRaw(target, on: loop).whenComplete { connected in
-                switch connected {
-                case .success(let c): self.exchange(on: c, request, poolKey, then: finish)
-                case .failure(let e): finish(.failure(e))
-                }
-            }
-        }
-        let taken = rawPool.withLock { p in p.lease(poolKey) { c in c.channel.isActive && c.reader.value.isReusable } }
-        for c in taken.stale { c.channel.close(promise: nil) }
-        guard case .use(let pooled) = taken.0 else { return onNew() }
-        exchange(on: pooled, request, poolKey) { result in
-            // The server closed the idle connection before answering: try once on a new one.
-            if case .failure(HTTPClientFailure.closed(receivedAny: false)) = result { return onNew() }
-            finish(result)
-        }
+        run(
+            in: rawPool, poolKey, connect: { self.connectRaw(target, on: loop) },
+            exchange: { c, finish in self.exchange(on: c, request, poolKey, then: finish) }, then: done)
     }
 
     private func exchange(
@@ -190,12 +185,8 @@ public final class UpstreamClient: Sendable {
         c.reader.value.start { result in
             c.watchdog.value.finish()
             switch result {
-            case .success:
-                let reusable = c.channel.isActive && c.reader.value.isReusable
-                let released = reusable ? self.rawPool.withLock { p in p.release(c, key: poolKey, reusable: true) } : .close(c)
-                if case .close(let closing) = released { closing.channel.close(promise: nil) }
-            case .failure:
-                c.channel.close(promise: nil)
+            case .success: Self.release(c, to: self.rawPool, poolKey)
+            case .failure: c.channel.close(promise: nil)
             }
             done(result)
         }
@@ -215,8 +206,7 @@ public final class UpstreamClient: Sendable {
             }
             .connect(target)
             .flatMapThrowing { channel in
-                let reader = try channel.pipeline.syncOperations.handler(type: RawUpstreamReader.self)
-                return RawConnection(channel: channel, reader: reader) { reader.abandon($0) }
+                RawConnection(channel: channel, reader: try channel.pipeline.syncOperations.handler(type: RawUpstreamReader.self))
             }.flatMapErrorThrowing { error in
                 throw UpstreamError.unreachable("\(target.authority): \(UpstreamClient.connectFailure(error))")
             }
@@ -232,22 +222,23 @@ public final class UpstreamClient: Sendable {
         }
     }
 
-    /// Called on `key`'s event loop only (the key names the loop), so the loop-bound collectors may be read.
-    private func takeIdle(_ key: PoolKey) -> Connection? {
+    /// A usable idle connection of `key` from `pool` (the stale ones met on the way are closed), or nil. Called on
+    /// `key`'s event loop only (the key names the loop), so the loop-bound readers may be read.
+    private static func takeIdle<Reader>(
+        from pool: borrowing Mutex<UpstreamPool<PoolKey, PooledConnection<Reader>>>, _ key: PoolKey
+    ) -> PooledConnection<Reader>? {
         let taken = pool.withLock { p in p.lease(key) { c in c.channel.isActive && c.reader.value.isReusable } }
         for c in taken.stale { c.channel.close(promise: nil) }
-        switch taken.0 {
-        case .use(let c): return c
-        case .connect: return nil
-        }
+        guard case .use(let c) = taken.0 else { return nil }
+        return c
     }
 
-    private func release(_ c: Connection, _ key: PoolKey, reusable: Bool) {
-        let released = pool.withLock { p in p.release(c, key: key, reusable: reusable) }
-        switch released {
-        case .parked: break
-        case .close(let c): c.channel.close(promise: nil)
-        }
+    /// Parks `c` in `pool` after a whole answer when it can carry another request, else closes it.
+    private static func release<Reader>(
+        _ c: PooledConnection<Reader>, to pool: borrowing Mutex<UpstreamPool<PoolKey, PooledConnection<Reader>>>, _ key: PoolKey
+    ) {
+        let reusable = c.channel.isActive && c.reader.value.isReusable
+        if case .close(let closing) = pool.withLock({ p in p.release(c, key: key, reusable: reusable) }) { closing.channel.close(promise: nil) }
     }
 
     private func connect(_ target: UpstreamTarget, on loop: EventLoop) -> EventLoopFuture<Connection> {
@@ -284,7 +275,7 @@ public final class UpstreamClient: Sendable {
             }
         return bootstrap.connect(target).flatMapThrowing { channel in
             let collector = try channel.pipeline.syncOperations.handler(type: HTTPClientResponseCollector.self)
-            return Connection(channel: channel, reader: collector) { collector.abandon($0) }
+            return Connection(channel: channel, reader: collector)
         }.flatMapErrorThrowing { error in
             throw UpstreamError.unreachable("\(target.authority): \(UpstreamClient.connectFailure(error))")
         }
@@ -338,7 +329,7 @@ public final class UpstreamClient: Sendable {
             c.watchdog.value.finish()
             switch result {
             case .success(let r):
-                self.release(c, poolKey, reusable: c.channel.isActive && c.reader.value.isReusable)
+                Self.release(c, to: self.pool, poolKey)
                 done(.success(UpstreamResponse(status: r.head.status, headers: r.head.headers, body: r.body)))
             case .failure(let e):
                 c.channel.close(promise: nil)
@@ -361,6 +352,16 @@ public final class UpstreamClient: Sendable {
         flushSoon(c.channel)
     }
 }
+
+/// What a pooled connection's inbound end tells the pool (whether another request may go) and its watchdog
+/// (ending the exchange in flight).
+protocol PooledReader: AnyObject, SendableMetatype {
+    var isReusable: Bool { get }
+    func abandon(_ error: Error)
+}
+
+extension HTTPClientResponseCollector: PooledReader {}
+extension RawUpstreamReader: PooledReader {}
 
 extension ClientBootstrap {
     /// Connects to `target`: an IP literal directly, a name through NIO's resolver (happy eyeballs).

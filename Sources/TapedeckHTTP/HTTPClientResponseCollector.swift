@@ -1,6 +1,12 @@
 import NIOCore
 import NIOHTTP1
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// A complete response read by a client.
 public struct HTTPClientResponse: Sendable {
     public var head: HTTPResponseHead
@@ -20,6 +26,13 @@ public enum HTTPClientFailure: Error, Sendable, Equatable, CustomStringConvertib
     /// Bytes arrived that no request asked for: the connection cannot be trusted for the next exchange.
     case unsolicited
     case malformed(String)
+
+    /// `error`, or a close before any answer when it is a reset or broken pipe before any of the answer arrived:
+    /// the server dropping the connection, so a request sent on a pooled connection it had given up is retried.
+    public static func closedIfReset(_ error: Error, receivedAny: Bool) -> Error {
+        guard !receivedAny, let io = error as? IOError, io.errnoCode == ECONNRESET || io.errnoCode == EPIPE else { return error }
+        return HTTPClientFailure.closed(receivedAny: false)
+    }
 
     public var description: String {
         switch self {

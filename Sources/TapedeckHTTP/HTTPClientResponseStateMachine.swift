@@ -103,10 +103,8 @@ public struct HTTPClientResponseStateMachine {
     /// request sent on a pooled connection the server had already given up is retried once.
     public mutating func failed(_ error: Error) -> Action {
         defer { state = .poisoned }
-        if case .awaiting(_, _, false) = state, let io = error as? IOError, io.errnoCode == ECONNRESET || io.errnoCode == EPIPE {
-            return .failAndClose(HTTPClientFailure.closed(receivedAny: false))
-        }
-        return .failAndClose(error)
+        guard case .awaiting(_, _, let any) = state else { return .failAndClose(error) }
+        return .failAndClose(HTTPClientFailure.closedIfReset(error, receivedAny: any))
     }
 
     private mutating func poison() -> Action {

@@ -65,11 +65,14 @@ public enum HTTPContentDecoding {
 }
 
 extension String {
-    func trimmedHTTPWhitespace() -> String {
-        let set = " \t"
-        var s = Substring(self)
-        while let f = s.first, set.contains(f) { s = s.dropFirst() }
-        while let l = s.last, set.contains(l) { s = s.dropLast() }
+    /// Without leading and trailing spaces and tabs (RFC 9110 §5.5: they are not part of a field value); the
+    /// string itself, uncopied, when it has none (every header of an answer passes here).
+    public func trimmedHTTPWhitespace() -> String {
+        func isWhitespace(_ b: UInt8?) -> Bool { b == 0x20 || b == 0x09 }
+        guard isWhitespace(utf8.first) || isWhitespace(utf8.last) else { return self }
+        var s = unicodeScalars[...]
+        while let f = s.first, f == " " || f == "\t" { s.removeFirst() }
+        while let l = s.last, l == " " || l == "\t" { s.removeLast() }
         return String(s)
     }
 }

@@ -52,7 +52,7 @@ public final class HTTPServerHandler<Responder: HTTPResponder>: ChannelDuplexHan
     /// The lazy idle timer: one scheduled task per connection, re-armed only when it fires (no per-request timers).
     private var lastActivity = NIODeadline.uptimeNanoseconds(0)
     /// The fast lane in front awaits an answer (a forwarded request's): the connection is not idle.
-    var laneAwaits = false
+    private var laneAwaits = false
     private var timer: Scheduled<Void>?
     /// Reused for every answer's head (see `write`).
     private var outBuffer = ByteBuffer()
