@@ -1,8 +1,8 @@
 /// Writes an `Exchange` as one JSON line with sorted keys — byte for byte what `JSONEncoder` with
 /// `.sortedKeys` and `.withoutEscapingSlashes` produces for it — without Foundation's encoder, which
 /// dominated the cost of recording large answers. A test checks the two agree.
-enum ExchangeEncoder {
-    static func encode(_ e: Exchange) -> [UInt8] {
+public enum ExchangeEncoder {
+    public static func encode(_ e: Exchange) -> [UInt8] {
         var o: [UInt8] = []
         o.reserveCapacity(512 + e.request.body.data.utf8.count + e.response.body.data.utf8.count)
         o += #"{"key":"#.utf8; string(e.key, &o)

@@ -91,6 +91,7 @@ struct BenchCassette: ParsableCommand {
         }
         var sink = 0
         let redact = perExchange { for e in sample { sink &+= redactor.redact(e).seq } }
+        let encode = perExchange { for e in sample { sink &+= ExchangeEncoder.encode(e).count } }
         let scratch = file + ".cost-\(getpid())"
         defer {
             try? FileManager.default.removeItem(atPath: scratch)
@@ -129,7 +130,7 @@ struct BenchCassette: ParsableCommand {
         }
         let bytes = lines.reduce(0) { $0 + $1.readableBytes } / lines.count
         print(
-            "{\"action\":\"cost\",\"exchanges\":\(sample.count),\"record_bytes\":\(bytes),\"redact_us\":\(redact),\"append_us\":\(append),\"compress_us\":\(compress),"
+            "{\"action\":\"cost\",\"exchanges\":\(sample.count),\"record_bytes\":\(bytes),\"redact_us\":\(redact),\"encode_us\":\(encode),\"append_us\":\(append),\"compress_us\":\(compress),"
                 + "\"append_batched_us\":\(appendBatched),\"compress_batched_us\":\(compressBatched),\"per_member\":\(CassetteWriter.recordsPerMember),\"sink\":\(sink & 1)}"
         )
     }

@@ -1,4 +1,4 @@
-import CompressNIO
+import CZlib
 import NIOCore
 
 /// Decodes a `Content-Encoding` (gzip, deflate) with a bound on the decoded size, so a small compressed
@@ -21,46 +21,68 @@ public enum HTTPContentDecoding {
         ["gzip", "x-gzip", "deflate"].contains(encoding.lowercased().trimmedHTTPWhitespace())
     }
 
-    /// The decoded body; throws `tooLarge` past `limit` decoded bytes and `corrupt` for bad data.
+    /// The decoded body; throws `tooLarge` past `limit` decoded bytes and `corrupt` for bad data, including a
+    /// stream that stops before its end (a body cut short by the upstream): decoded as far as it goes it would
+    /// look like a complete, shorter answer.
     public static func decode(_ body: ByteBuffer, encoding: String, limit: Int) throws(Failure) -> ByteBuffer {
-        // compress-nio's `maxSize` bounds what it asks for, not what it writes: its buffers round up to a power of
-        // two and are filled, so 78 KB of gzip inflated to 80 MB under a 64 MiB limit. The bound is checked here.
-        let out = try inflate(body, encoding: encoding, limit: limit)
-        guard out.readableBytes <= limit else { throw .tooLarge(limit: limit) }
-        return out
+        let name = encoding.lowercased().trimmedHTTPWhitespace()
+        if name == "deflate" {
+            // "deflate" is zlib-wrapped per RFC 9110; some servers send raw deflate: try both.
+            do { return try inflate(body, windowBits: 15, name: name, limit: limit) } catch .corrupt {
+                return try inflate(body, windowBits: -15, name: name, limit: limit)
+            }
+        }
+        return try inflate(body, windowBits: 15 + 16, name: name, limit: limit)
     }
 
-    private static func inflate(_ body: ByteBuffer, encoding: String, limit: Int) throws(Failure) -> ByteBuffer {
-        let name = encoding.lowercased().trimmedHTTPWhitespace()
-        var input = body
-        do {
-            if name == "deflate" {
-                // "deflate" is zlib-wrapped per RFC 9110; some servers send raw deflate: try both.
-                do { return try input.decompress(with: .zlib(), maxSize: limit) } catch let e as CompressNIOError where e != .bufferOverflow
-                {
-                    input = body
-                    return try input.decompress(with: .deflate(), maxSize: limit)
-                }
-            }
-            // A gzip body may be several members back to back (RFC 1952 §2.2): each is inflated in turn.
-            var out = try input.decompress(with: .gzip(), maxSize: limit)
-            while input.readableBytes > 0 {
-                // Padding of zero bytes after the last member is tolerated, as gzip(1) does.
-                if input.readableBytesView.allSatisfy({ $0 == 0 }) { break }
-                let before = input.readableBytes
-                var next = try input.decompress(with: .gzip(), maxSize: max(0, limit - out.readableBytes))
-                guard input.readableBytes < before else { throw Failure.corrupt(encoding: name) }
-                guard out.readableBytes + next.readableBytes <= limit else { throw Failure.tooLarge(limit: limit) }
-                out.writeBuffer(&next)
-            }
-            return out
-        } catch let e as Failure {
-            throw e
-        } catch let e as CompressNIOError where e == .bufferOverflow {
-            throw .tooLarge(limit: limit)
-        } catch {
+    /// Inflates `body` whole with zlib's own API (which, unlike compress-nio's, says where a stream ends).
+    /// A gzip body may be several members back to back (RFC 1952 §2.2): each is inflated in turn; zero bytes
+    /// after the last are tolerated, as gzip(1) does. Any other byte after the end is corruption.
+    private static func inflate(_ body: ByteBuffer, windowBits: Int32, name: String, limit: Int) throws(Failure) -> ByteBuffer {
+        var stream = z_stream()
+        guard inflateInit2_(&stream, windowBits, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
             throw .corrupt(encoding: name)
         }
+        defer { inflateEnd(&stream) }
+        var out = ByteBuffer()
+        let result: Failure? = body.withUnsafeReadableBytes { input -> Failure? in
+            guard let base = input.baseAddress, !input.isEmpty else { return nil }  // an empty body stays empty
+            stream.next_in = UnsafeMutablePointer(mutating: base.assumingMemoryBound(to: Bytef.self))
+            stream.avail_in = uInt(min(input.count, Int(UInt32.max)))
+            guard input.count <= Int(UInt32.max) else { return .tooLarge(limit: limit) }
+            while true {
+                // Room for what may come, never more than one byte past the limit (which proves it is passed).
+                let room = min(max(16 * 1024, out.readableBytes), limit + 1 - out.readableBytes)
+                guard room > 0 else { return .tooLarge(limit: limit) }
+                out.reserveCapacity(minimumWritableBytes: room)
+                var code = Z_OK
+                let written = out.writeWithUnsafeMutableBytes(minimumWritableBytes: room) { space -> Int in
+                    guard let start = space.baseAddress else { return 0 }
+                    stream.next_out = start.assumingMemoryBound(to: Bytef.self)
+                    stream.avail_out = uInt(room)
+                    code = CZlib.inflate(&stream, Z_NO_FLUSH)
+                    return room - Int(stream.avail_out)
+                }
+                guard out.readableBytes <= limit else { return .tooLarge(limit: limit) }
+                switch code {
+                case Z_STREAM_END:
+                    let rest = UnsafeRawBufferPointer(start: stream.next_in, count: Int(stream.avail_in))
+                    if rest.allSatisfy({ $0 == 0 }) { return nil }
+                    // Another gzip member follows; raw and zlib streams have nothing after their end.
+                    guard windowBits > 15, inflateReset(&stream) == Z_OK else { return .corrupt(encoding: name) }
+                case Z_OK:
+                    continue
+                case Z_BUF_ERROR where stream.avail_in == 0:
+                    return .corrupt(encoding: name)  // the input ended before the stream did: cut short
+                case Z_BUF_ERROR where written > 0:
+                    continue
+                default:
+                    return .corrupt(encoding: name)
+                }
+            }
+        }
+        if let result { throw result }
+        return out
     }
 }
 

@@ -253,6 +253,24 @@ enum CompressNIOFacade {
             #expect(ExchangeEncoder.encode(e) == (try CassetteCoding.encode(e)), "\(Array(text.utf8))")
         }
     }
+
+    /// Long runs of plain bytes with a byte to escape here and there, at every offset of the eight-byte
+    /// words the encoder copies whole: the same bytes as `JSONEncoder`.
+    @Test func matchesJSONEncoderOnMostlyPlainText() throws {
+        var rng = SystemRandomNumberGenerator()
+        let plain: [Character] = Array("abcXYZ019 :,{}[]/é😀")
+        let escaped: [Character] = ["\"", "\\", "\n", "\u{01}", "\u{1F}", "\t"]
+        var e = sampleExchange(1)
+        for n in 0..<400 {
+            var chars = (0..<(n % 97)).map { _ in plain.randomElement(using: &rng)! }
+            for _ in 0..<Int.random(in: 0...3, using: &rng) where !chars.isEmpty {
+                chars[Int.random(in: 0..<chars.count, using: &rng)] = escaped.randomElement(using: &rng)!
+            }
+            let text = String(chars)
+            e.response.body = Body(encoding: .text, data: text)
+            #expect(ExchangeEncoder.encode(e) == (try CassetteCoding.encode(e)), "\(Array(text.utf8))")
+        }
+    }
 }
 
 /// `cassette import-jsonl`: JSON Lines edited by hand or by `jq` (the gzip framing gone) come back as

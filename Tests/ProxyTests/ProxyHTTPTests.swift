@@ -138,6 +138,28 @@ import Testing
         }
     }
 
+    /// A gzip answer cut short by the upstream (its Content-Length framing intact) is a 502 in record and
+    /// passthrough, and nothing is recorded: decoded as far as it went, it was once a 200 with 8000 of 10000 bytes,
+    /// replayed for good.
+    @Test(arguments: [ProxyMode.record, .passthrough])
+    func aCompressedAnswerCutShortIsAnUpstreamErrorNotAShorterAnswer(mode: ProxyMode) async throws {
+        var text = ByteBuffer(string: String((0..<10_000).map { _ in "abcdefghij".randomElement()! }))
+        let gz = Array(try text.compress(with: .gzip()).readableBytesView)
+        let cut = Array(gz.prefix(gz.count * 3 / 4))
+        let path = tempCassette("gzcut")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try await ScriptedUpstream.with(answer: { _ in
+            Array("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Encoding: gzip\r\nContent-Length: \(cut.count)\r\n\r\n".utf8) + cut
+        }) { port in
+            try await TestProxy.with(cassette: path, mode: mode, upstream: "http://127.0.0.1:\(port)") { proxy in
+                let r = try await RawHTTPClient.request("GET", "/x", port: proxy.port)
+                #expect(r.status == 502, "\(r.status) \(r.body.count) bytes")
+                #expect(r.bodyString.contains("not valid gzip"), "\(r.bodyString)")
+                #expect(proxy.engine.status.recorded == 0)
+            }
+        }
+    }
+
     @Test func aStatusLineThatIsNotHTTPIsAnUpstreamError() async throws {
         let path = tempCassette("status")
         defer { try? FileManager.default.removeItem(atPath: path) }

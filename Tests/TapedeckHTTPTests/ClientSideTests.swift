@@ -131,6 +131,31 @@ import Testing
         }
     }
 
+    /// A body the upstream cut short is not a shorter answer: every cut of a gzip, zlib and raw deflate body
+    /// (inside the data, inside the gzip trailer, in a second member) is refused as corrupt. Decoded as far as it
+    /// went, it was once answered 200 and recorded.
+    @Test func aBodyCutShortIsCorruptWhereverItIsCut() throws {
+        var rng = SystemRandomNumberGenerator()
+        let text = (0..<6000).map { _ in UInt8.random(in: 97...122, using: &rng) }  // letters: compresses, not to nothing
+        var z = ByteBuffer(bytes: text)
+        let zlib = try z.compress(with: .zlib())
+        var d = ByteBuffer(bytes: text)
+        let raw = try d.compress(with: .deflate())
+        var twoMembers = try gzip(text)
+        var second = try gzip(text)
+        twoMembers.writeBuffer(&second)
+        for (body, encoding) in [(try gzip(text), "gzip"), (zlib, "deflate"), (raw, "deflate"), (twoMembers, "gzip")] {
+            #expect(try HTTPContentDecoding.decode(body, encoding: encoding, limit: 1 << 20).readableBytes == text.count * (body == twoMembers ? 2 : 1))
+            for cut in Set([1, 2, 5, 8, 9, body.readableBytes / 2 - 7, body.readableBytes - 4]) {  // (cut at half, two members leave one whole)
+                let short = body.getSlice(at: body.readerIndex, length: body.readableBytes - cut)!
+                #expect(throws: HTTPContentDecoding.Failure.corrupt(encoding: encoding), "\(encoding) cut by \(cut) of \(body.readableBytes)") {
+                    try HTTPContentDecoding.decode(short, encoding: encoding, limit: 1 << 20)
+                }
+            }
+        }
+        #expect(try HTTPContentDecoding.decode(ByteBuffer(), encoding: "gzip", limit: 1 << 20).readableBytes == 0)
+    }
+
     @Test func corruptDataIsNamed() {
         #expect(throws: HTTPContentDecoding.Failure.corrupt(encoding: "gzip")) {
             try HTTPContentDecoding.decode(ByteBuffer(string: "not gzip at all"), encoding: "gzip", limit: 1 << 20)
