@@ -19,7 +19,7 @@ extension ProxyEngine {
         stats.forwarded.add(1, ordering: .relaxed)
         stats.forwardedAsBytes.add(1, ordering: .relaxed)
         let promise = loop.makePromise(of: ByteBuffer.self)
-        upstream.sendRaw(request, to: upstreamTarget, on: loop) { result in
+        upstream.sendRaw(request, idempotent: method == .GET, to: upstreamTarget, on: loop) { result in
             switch result {
             case .success(let r):
                 if let wire = Self.passedThrough(r) { return promise.succeed(wire) }

@@ -35,7 +35,8 @@ public enum UpstreamError: Error, Sendable, CustomStringConvertible {
 /// Sends requests to upstreams over kept-alive connections (HTTP, or HTTPS with SNI and verification
 /// against the system trust store plus `--upstream-ca`) and collects whole responses. Idle connections
 /// are pooled per event loop and origin; one that received anything while idle is never reused. A request
-/// that finds its pooled connection closed by the server before any answer is retried once on a fresh one.
+/// that finds its pooled connection closed by the server before any answer is retried once on a fresh one, when
+/// it is idempotent (RFC 9110 §9.2.2: a proxy must not re-send a POST on its own; the server may have acted on it).
 public final class UpstreamClient: Sendable {
     private let tlsContext: NIOSSLContext
     private let extraCAFile: String?
@@ -132,15 +133,25 @@ public final class UpstreamClient: Sendable {
     ) {
         let poolKey = PoolKey(loop: ObjectIdentifier(loop), origin: target.origin)
         run(
-            in: pool, poolKey, connect: { self.connect(target, on: loop) },
+            in: pool, poolKey, retry: Self.isIdempotent(head.method, head.headers), connect: { self.connect(target, on: loop) },
             exchange: { c, finish in self.exchange(on: c, head, body, target, poolKey, then: finish) }, then: done)
     }
 
+    /// Whether a request may be sent again after its connection closed without an answer: the idempotent methods,
+    /// or a request carrying an idempotency key (as Go's `net/http` judges it). Everything else, a POST above all
+    /// (`CreateSecurityGroup`), may have been acted on by a server that read it and then closed.
+    static func isIdempotent(_ method: HTTPMethod, _ headers: HTTPHeaders) -> Bool {
+        switch method {
+        case .GET, .HEAD, .OPTIONS, .TRACE, .PUT, .DELETE: return true
+        default: return headers.contains(name: "idempotency-key") || headers.contains(name: "x-idempotency-key")
+        }
+    }
+
     /// Runs `exchange` on an idle connection of `key` from `pool`, or else on a new one from `connect`; when the
-    /// server closed the idle connection before answering, once more on a new one. `done` runs on the loop, its
-    /// failures made `UpstreamError`s.
+    /// server closed the idle connection before answering and `retry` allows it, once more on a new one. `done`
+    /// runs on the loop, its failures made `UpstreamError`s.
     private func run<Reader: PooledReader, Answer>(
-        in pool: borrowing Mutex<UpstreamPool<PoolKey, PooledConnection<Reader>>>, _ key: PoolKey,
+        in pool: borrowing Mutex<UpstreamPool<PoolKey, PooledConnection<Reader>>>, _ key: PoolKey, retry: Bool,
         connect: @escaping @Sendable () -> EventLoopFuture<PooledConnection<Reader>>,
         exchange: @escaping @Sendable (PooledConnection<Reader>, @escaping @Sendable (Result<Answer, Error>) -> Void) -> Void,
         then done: @escaping @Sendable (Result<Answer, Error>) -> Void
@@ -159,7 +170,7 @@ public final class UpstreamClient: Sendable {
         guard let pooled = Self.takeIdle(from: pool, key) else { return onNew() }
         exchange(pooled) { result in
             // The server closed the idle connection before answering: try once on a new one.
-            if case .failure(HTTPClientFailure.closed(receivedAny: false)) = result { return onNew() }
+            if retry, case .failure(HTTPClientFailure.closed(receivedAny: false)) = result { return onNew() }
             finish(result)
         }
     }
@@ -168,12 +179,12 @@ public final class UpstreamClient: Sendable {
     /// `done` runs on `loop` with the answer as `HTTPResponseFramer` split it off, or an `UpstreamError`. The
     /// passthrough lane's way upstream: the same pooling, timeout and retry as `send`, without NIO's codec.
     func sendRaw(
-        _ request: ByteBuffer, to target: UpstreamTarget, on loop: EventLoop,
+        _ request: ByteBuffer, idempotent: Bool, to target: UpstreamTarget, on loop: EventLoop,
         then done: @escaping @Sendable (Result<HTTPResponseFramer.Response, Error>) -> Void
     ) {
         let poolKey = PoolKey(loop: ObjectIdentifier(loop), origin: target.origin)
         run(
-            in: rawPool, poolKey, connect: { self.connectRaw(target, on: loop) },
+            in: rawPool, poolKey, retry: idempotent, connect: { self.connectRaw(target, on: loop) },
             exchange: { c, finish in self.exchange(on: c, request, poolKey, then: finish) }, then: done)
     }
 

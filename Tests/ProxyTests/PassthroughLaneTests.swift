@@ -232,6 +232,67 @@ import Testing
         try await server.close()
     }
 
+    /// An upstream that reads a request on a kept-alive connection and closes it without answering: a GET is
+    /// sent again on a new connection, a POST is not (RFC 9110 §9.2.2: the upstream may have acted on it: a
+    /// `CreateSecurityGroup` must not happen twice); its client gets a 502. The same on the lane (a POST without
+    /// body), on the full path (with a body) and when recording.
+    @Test(arguments: [
+        (ProxyMode.passthrough, "POST", ""), (.passthrough, "POST", "Action=CreateSecurityGroup"), (.record, "POST", "Action=CreateSecurityGroup"),
+        (.passthrough, "GET", ""), (.record, "GET", ""),
+    ])
+    func aRequestTheUpstreamReadAndDroppedIsSentAgainOnlyIfIdempotent(mode: ProxyMode, method: String, body: String) async throws {
+        let dir = NSTemporaryDirectory() + "tapedeck-lane-idem-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        final class Seen: Sendable { let paths = Mutex<[String]>([]) }
+        final class CloseOnSecond: ChannelInboundHandler {
+            typealias InboundIn = ByteBuffer
+            typealias OutboundOut = ByteBuffer
+            let seen: Seen
+            var requests = 0
+            init(_ seen: Seen) { self.seen = seen }
+            func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+                let text = String(buffer: unwrapInboundIn(data))
+                guard let line = text.split(separator: "\r\n").first, line.hasPrefix("GET") || line.hasPrefix("POST") else { return }
+                seen.paths.withLock { $0.append(String(line)) }
+                requests += 1
+                if requests == 1 {
+                    context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")), promise: nil)
+                } else {
+                    context.close(promise: nil)  // read, then closed without an answer
+                }
+            }
+        }
+        let seen = Seen()
+        let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .childChannelInitializer { ch in ch.eventLoop.makeCompletedFuture { try ch.pipeline.syncOperations.addHandler(CloseOnSecond(seen)) } }
+            .bind(host: "127.0.0.1", port: 0).get()
+        let upstream = server.localAddress?.port ?? 0
+        try await TestProxy.with(
+            cassette: dir + "/c.jsonl.gz", mode: mode, upstream: "http://127.0.0.1:\(upstream)", configure: { $0.threads = 1 }
+        ) { proxy in
+            let c = try await RawHTTPConnection.connect(port: proxy.port)
+            // The first request of the same kind (lane or full path) leaves a pooled connection.
+            let framing = body.isEmpty ? "" : "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: \(body.utf8.count)\r\n"
+            try await c.send("\(method) /warm HTTP/1.1\r\nHost: h\r\n\(framing)\r\n\(body)")
+            _ = try await c.received(timeout: .seconds(5)) { $0.hasSuffix("\r\n\r\nok") }
+            try await c.send("\(method) /act HTTP/1.1\r\nHost: h\r\n\(framing)\r\n\(body)")
+            let text = try await c.received(timeout: .seconds(5)) {
+                $0.hasSuffix("\r\n\r\nok") && $0.components(separatedBy: "HTTP/1.1 200").count == 3 || $0.contains(" 502 ") && $0.hasSuffix("}")
+            }
+            await c.close()
+            let acts = seen.paths.withLock { $0 }.filter { $0.contains("/act") }
+            if method == "GET" {
+                #expect(acts.count == 2, "sent again on a new connection: \(acts)")
+                #expect(text.hasSuffix("\r\n\r\nok"), "\(text)")
+            } else {
+                #expect(acts.count == 1, "a POST reaches the upstream once: \(acts)")
+                #expect(text.contains("HTTP/1.1 502 Bad Gateway\r\n"), "\(text)")
+            }
+        }
+        try await server.close()
+    }
+
     /// With `--profile`, a failure's answer takes that profile's shape on the lane, as `forward` gives it.
     @Test func aFailuresShapeFollowsTheProfileOverride() async throws {
         let closedPort = try await ScriptedUpstream.with(answer: { _ in [] }) { port in port }
