@@ -25,8 +25,9 @@ public final class SimulatorServer: Service, Sendable {
         self.onListening = onListening
     }
 
-    /// Binds and returns the running server channel (for tests and embedding); close it to stop.
-    public func start(on group: EventLoopGroup) async throws -> Channel {
+    /// Binds and returns the running server channel (for tests and embedding); close it to stop, or begin
+    /// `connections`' drain to stop gracefully.
+    public func start(on group: EventLoopGroup, connections: ConnectionDrain? = nil) async throws -> Channel {
         let tls: NIOSSLContext?
         if let cert = configuration.tlsCertificatePath, let key = configuration.tlsKeyPath {
             tls = try TLSFiles.serverContext(certificatePath: cert, keyPath: key)
@@ -38,11 +39,17 @@ public final class SimulatorServer: Service, Sendable {
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    if let connections { try channel.pipeline.syncOperations.addHandler(connections.serverHandler(for: channel)) }
+                }
+            }
             .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             .childChannelOption(.allowRemoteHalfClosure, value: true)  // a client's FIN still gets its answers
             .childChannelOption(.maxMessagesPerRead, value: 16)
             .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
+                connections?.track(channel)
+                return channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
                     if let tls { try sync.addHandler(NIOSSLServerHandler(context: tls)) }
                     let server = HTTPServerHandler(responder: SimulatorResponder(simulator: simulator, logger: logger), limits: limits)
@@ -59,21 +66,31 @@ public final class SimulatorServer: Service, Sendable {
         return channel
     }
 
+    /// Serves until graceful shutdown (SIGTERM/SIGINT through the `ServiceGroup`): then stops accepting, lets
+    /// every connection finish the answers it is writing (at most the shutdown grace and a second), and
+    /// returns; a second signal (cancellation) closes what is still open.
     public func run() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, configuration.threads))
-        let channel: Channel
-        do { channel = try await start(on: group) } catch {
+        do { try await serve(on: group) } catch {
             try? await group.shutdownGracefully()  // a port in use or a bad TLS file: no threads left behind
             throw error
         }
+        logger.info("stopped")
+        // `serve` has returned, so its quiescing helper is gone before the event loops are: it completes a promise
+        // when it is released, which must not happen on a loop that has shut down.
+        try await group.shutdownGracefully()
+    }
+
+    private func serve(on group: EventLoopGroup) async throws {
+        let connections = ConnectionDrain(group: group)
+        let channel = try await start(on: group, connections: connections)
         logger.info("serving", metadata: ["address": "\(channel.localAddress!)", "threads": "\(configuration.threads)"])
         try await withGracefulShutdownHandler {
             try await channel.closeFuture.get()
         } onGracefulShutdown: {
-            channel.close(promise: nil)
+            connections.begin(on: channel.eventLoop)  // closes the listening socket first; connections finish below
         }
-        logger.info("stopped")
-        try await group.shutdownGracefully()
+        await connections.waitForConnections(within: configuration.limits.shutdownGrace + .seconds(1), on: channel.eventLoop)
     }
 }
 

@@ -3,9 +3,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOPosix
-import NIOExtras
 import ServiceLifecycle
-import Synchronization
 import TapedeckHTTP
 
 /// The proxy's HTTP/1.1 server as a `Service`: on graceful shutdown it stops accepting, lets in-flight
@@ -34,59 +32,19 @@ public final class ProxyServer: Service, Sendable {
     public struct Running: Sendable {
         public let channel: Channel
         public let engine: ProxyEngine
-        let quiesce: ServerQuiescingHelper
-        private let drained = DrainState()
-        /// The client connections open now, so a forced stop can close them while the event loops still run.
-        let clients: ClientChannels
-
-        /// The drain's completion, once begun (a class: `Running` is a copyable value).
-        final class DrainState: Sendable {
-            let future = Mutex<EventLoopFuture<Void>?>(nil)
-        }
-
-        init(channel: Channel, engine: ProxyEngine, quiesce: ServerQuiescingHelper, clients: ClientChannels) {
-            self.channel = channel
-            self.engine = engine
-            self.quiesce = quiesce
-            self.clients = clients
-        }
+        let connections: ConnectionDrain
 
         /// Closes the listening socket and asks every connection to finish the exchange it is in and close
         /// (idle ones close at once). Idempotent.
-        func beginDrain() -> EventLoopFuture<Void> {
-            drained.future.withLock { d in
-                if let d { return d }
-                let p = channel.eventLoop.makePromise(of: Void.self)
-                quiesce.initiateShutdown(promise: p)
-                d = p.futureResult
-                return p.futureResult
-            }
-        }
+        func beginDrain() -> EventLoopFuture<Void> { connections.begin(on: channel.eventLoop) }
 
         /// Waits until every connection has finished (answered and recorded) and closed, at most `bound`, or
-        /// until the task is cancelled (a second SIGTERM): whichever comes first. (A task group racing the two
-        /// would not do: it waits for all its children, and the drain's future cannot be cancelled.)
+        /// until the task is cancelled (a second SIGTERM); a forced stop abandons the exchanges still in flight.
         func waitForConnections(within bound: TimeAmount) async {
-            let done = beginDrain()
-            let ended = channel.eventLoop.makePromise(of: Void.self)  // completed by the first of the three; later ones are no-ops
-            done.whenComplete { _ in ended.succeed() }
-            let timer = channel.eventLoop.scheduleTask(in: bound) { ended.succeed() }
-            await withTaskCancellationHandler {
-                try? await ended.futureResult.get()
-            } onCancel: {
-                ended.succeed()
+            let engine = self.engine
+            await connections.waitForConnections(within: bound, on: channel.eventLoop) {
+                engine.abandoning.store(true, ordering: .relaxed)
             }
-            timer.cancel()
-            guard Task.isCancelled else { return }
-            // A forced stop: the connections still open are closed now, while every event loop runs (closed by
-            // the group's shutdown instead, each would report to the quiescing helper on a loop already stopped).
-            let closed = channel.eventLoop.makePromise(of: Void.self)
-            done.whenComplete { _ in closed.succeed() }
-            let bound = channel.eventLoop.scheduleTask(in: .seconds(2)) { closed.succeed() }
-            engine.abandoning.store(true, ordering: .relaxed)
-            for client in clients.all() { client.close(promise: nil) }
-            try? await closed.futureResult.get()
-            bound.cancel()
         }
 
         /// Graceful stop: stop accepting, let in-flight exchanges finish (at most `bound`), flush and close the cassette.
@@ -112,20 +70,19 @@ public final class ProxyServer: Service, Sendable {
             authority = nil
         }
         let control = ControlAPI(engine: engine)
-        let quiesce = ServerQuiescingHelper(group: group)
-        let clients = ClientChannels()
+        let connections = ConnectionDrain(group: group)
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .serverChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(quiesce.makeServerChannelHandler(channel: channel))
+                    try channel.pipeline.syncOperations.addHandler(connections.serverHandler(for: channel))
                 }
             }
             .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             .childChannelOption(.allowRemoteHalfClosure, value: true)  // a client's FIN still gets its answers
             .childChannelInitializer { channel in
-                clients.add(channel)
+                connections.track(channel)
                 return channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
                     let responder = ProxyResponder(engine: engine, control: control, authority: authority, tunnel: nil)
@@ -148,20 +105,7 @@ public final class ProxyServer: Service, Sendable {
         }
         engine.listening(on: channel.localAddress)
         if let address = channel.localAddress { onListening(address) }
-        return Running(channel: channel, engine: engine, quiesce: quiesce, clients: clients)
-    }
-
-    /// The accepted connections that are open: added when accepted, removed when closed.
-    final class ClientChannels: Sendable {
-        private let open = Mutex<[ObjectIdentifier: Channel]>([:])
-
-        func add(_ channel: Channel) {
-            let id = ObjectIdentifier(channel)
-            open.withLock { $0[id] = channel }
-            channel.closeFuture.whenComplete { _ in _ = self.open.withLock { $0.removeValue(forKey: id) } }
-        }
-
-        func all() -> [Channel] { open.withLock { Array($0.values) } }
+        return Running(channel: channel, engine: engine, connections: connections)
     }
 
     /// Serves until graceful shutdown (SIGTERM/SIGINT through the `ServiceGroup`): then stops accepting,

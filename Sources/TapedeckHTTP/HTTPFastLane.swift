@@ -251,6 +251,7 @@ public final class HTTPFastLane<Responder: HTTPFastResponder>: ChannelDuplexHand
         }
         // Requests held for a client that takes no answers are not served now (as on the full path); the handler
         // closes once what was written has gone out, or gives up on a client that reads nothing.
+        if held != nil || paused || awaitingWritable { server.inputLeftUnanswered() }
         held = nil
         awaitingWritable = false
         stepOut(context)

@@ -95,6 +95,7 @@ public final class HTTPServerHandler<Responder: HTTPResponder>: ChannelDuplexHan
     }
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !closingGently else { return }  // the connection is ending: input is read only to be dropped
         inRead = true
         process(unwrapInboundIn(data), context)
         inRead = false
@@ -112,6 +113,7 @@ public final class HTTPServerHandler<Responder: HTTPResponder>: ChannelDuplexHan
     /// in flight, then close.
     public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if event is ChannelShouldQuiesceEvent {
+            if !held.isEmpty || readHeld { unansweredInput = true }
             held.removeAll()
             act(machine.quiesce(), nil, context)
             if context.channel.isActive && machine.waitsForInput {
@@ -123,6 +125,7 @@ public final class HTTPServerHandler<Responder: HTTPResponder>: ChannelDuplexHan
         } else if let sniffed = event as? RequestLineSniffer.Sniffed {
             shapeHead = HTTPRequestHead(version: .http1_1, method: .GET, uri: sniffed.uri)
         } else if case ChannelEvent.inputClosed? = event as? ChannelEvent {
+            if closingGently { return context.close(promise: nil) }  // the client has read its answers and left
             act(machine.inputClosed(), nil, context)
             context.fireUserInboundEventTriggered(event)
         } else {
@@ -131,7 +134,7 @@ public final class HTTPServerHandler<Responder: HTTPResponder>: ChannelDuplexHan
     }
 
     public func read(context: ChannelHandlerContext) {
-        if mayRead(context) { context.read() } else { readHeld = true }
+        if closingGently || mayRead(context) { context.read() } else { readHeld = true }
     }
 
     /// A client that sends requests and reads no answers fills the socket: past the write buffer's high-water
@@ -155,6 +158,7 @@ public final class HTTPServerHandler<Responder: HTTPResponder>: ChannelDuplexHan
     }
 
     public func errorCaught(context: ChannelHandlerContext, error: Error) {
+        if closingGently, error is ByteToMessageDecoderError || error is HTTPParserError { return }  // dropped input
         switch error {
         case let e as ByteToMessageDecoderError:
             if case .dataReceivedInErrorState(let inner, let buffer) = e {
@@ -265,8 +269,39 @@ public final class HTTPServerHandler<Responder: HTTPResponder>: ChannelDuplexHan
         watchClose(channel, queued: Int.max)
         context.writeAndFlush(wrapOutboundOut(channel.allocator.buffer(capacity: 0))).assumeIsolated().whenComplete { _ in
             self.closeWatch?.cancel()
-            channel.close(promise: nil)
+            self.closeGently(context)
         }
+    }
+
+    /// Set once the last answer is written while the client may still be sending (a graceful shutdown with
+    /// pipelined requests it will not answer): output is shut (FIN) and input read and dropped until the client's
+    /// EOF, at most `lingerTime`. Closed at once, the unread input would make the kernel send a reset, which
+    /// throws away the answers the client has not read yet (a pipelining client lost the end of its answers).
+    private var closingGently = false
+    /// Requests were read (or left unread) that will not be answered: closing must not reset the connection.
+    private var unansweredInput = false
+
+    /// Closes after the last answer has been written: gently when the client may have sent more (requests held
+    /// or dropped, reads held back: up to `lingerTime`; on a shutdown, requests may have arrived unread: half a
+    /// second, so idle kept-alive connections do not hold the stop), else at once.
+    private func closeGently(_ context: ChannelHandlerContext) {
+        guard context.channel.isActive, !closingGently else { return }
+        let linger: TimeAmount
+        if unansweredInput || !held.isEmpty || readHeld {
+            linger = limits.lingerTime
+        } else if machine.quiescing {
+            linger = min(limits.lingerTime, .milliseconds(500))
+        } else {
+            return context.close(promise: nil)
+        }
+        guard !machine.inputEnded else { return context.close(promise: nil) }
+        closingGently = true
+        held.removeAll()
+        stopTimers()
+        context.close(mode: .output, promise: nil)
+        timer = context.eventLoop.assumeIsolated().scheduleTask(in: linger) { context.close(promise: nil) }
+        readHeld = false
+        context.read()
     }
 
     private var closeWatch: Scheduled<Void>?
@@ -297,7 +332,7 @@ public final class HTTPServerHandler<Responder: HTTPResponder>: ChannelDuplexHan
         lastActivity = context.eventLoop.now
         if case .close = machine.responseSent() {
             needsFlush = false
-            context.writeAndFlush(wrapOutboundOut(out)).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+            context.writeAndFlush(wrapOutboundOut(out)).assumeIsolated().whenComplete { _ in self.closeGently(context) }
             return
         }
         context.write(wrapOutboundOut(out), promise: nil)
@@ -366,6 +401,12 @@ extension HTTPServerHandler where Responder: HTTPFastResponder {
 }
 
 extension HTTPServerHandler {
+    /// The fast lane drops requests it held (a graceful shutdown answers no more of them): the connection is to
+    /// close gently, so the client still reads the answers already written.
+    func inputLeftUnanswered() {
+        unansweredInput = true
+    }
+
     /// The fast lane wrote the `.wireLater` answer it awaited: the connection is idle from now.
     func fastAnswerWritten(now: NIODeadline) {
         laneAwaits = false
