@@ -48,6 +48,9 @@ func validateOutputPath(_ path: String?, _ flag: String) throws {
         // A FIFO would block the end of the run; a device is not where a report is kept.
         if st.st_mode & S_IFMT != S_IFREG { throw ValidationError("\(flag) \(path) is not a regular file; give a file name") }
         if !FileManager.default.isWritableFile(atPath: path) { throw ValidationError("\(flag) \(path) is not writable by this user") }
+        if isCassette(path) {
+            throw ValidationError("\(flag) \(path) is a Tapedeck cassette; a report or export never replaces a recording: write it to another file")
+        }
         return
     }
     let dir = (path as NSString).deletingLastPathComponent
@@ -82,9 +85,23 @@ struct RunFailure: Error, CustomStringConvertible {
     var description: String
 }
 
+/// Whether `path` (through symlinks) starts like a Tapedeck cassette: a gzip member with the `TD` length field.
+func isCassette(_ path: String) -> Bool {
+    var st = stat()
+    guard stat(path, &st) == 0, st.st_mode & S_IFMT == S_IFREG else { return false }  // (a FIFO would block the read)
+    guard let handle = FileHandle(forReadingAtPath: path), let head = try? handle.read(upToCount: 14) else { return false }
+    try? handle.close()
+    let bytes = [UInt8](head)
+    return bytes.count == 14 && bytes[0] == 0x1F && bytes[1] == 0x8B && bytes[3] & 4 != 0 && bytes[12] == UInt8(ascii: "T")
+        && bytes[13] == UInt8(ascii: "D")
+}
+
 /// Writes an output file whole or not at all (a temporary file renamed into place: a full disk leaves no
 /// truncated report behind), and says what went wrong in a sentence that names the flag and file.
 func writeOutput(_ data: Data, to path: String, _ flag: String) throws {
+    guard !isCassette(path) else {
+        throw RunFailure(description: "\(flag) \(path) is a Tapedeck cassette; a report or export never replaces a recording: nothing was written there")
+    }
     // Through a symlink to its file (the atomic rename would otherwise replace the link with a file).
     do { try data.write(to: URL(fileURLWithPath: path).resolvingSymlinksInPath(), options: .atomic) } catch {
         let posix = ((error as NSError).userInfo[NSUnderlyingErrorKey] as? NSError).flatMap { $0.domain == NSPOSIXErrorDomain ? $0.code : nil }

@@ -120,6 +120,35 @@ import Testing
 
     /// `report merge` adds reports exactly, so the same report given twice would double every count, and reports
     /// of different targets would mix two measurements under one heading: both are refused with the reason.
+    /// No report or export flag writes over a cassette: not the input itself, not another one, not through a
+    /// symlink (`export-har X --out X`, `load --cassette X --json X` and `report merge --json X` replaced it).
+    @Test func noOutputReplacesACassette() throws {
+        let dir = NSTemporaryDirectory() + "tapedeck-overwrite-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let source = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("cassettes/sdk-session.jsonl.gz").path
+        let cassette = dir + "/a.jsonl.gz", other = dir + "/b.jsonl.gz"
+        try FileManager.default.copyItem(atPath: source, toPath: cassette)
+        try FileManager.default.copyItem(atPath: source, toPath: other)
+        try FileManager.default.createSymbolicLink(atPath: dir + "/link.har", withDestinationPath: other)
+        let before = try Data(contentsOf: URL(fileURLWithPath: cassette)), otherBefore = try Data(contentsOf: URL(fileURLWithPath: other))
+        for arguments in [
+            ["cassette", "export-har", cassette, "--out", cassette], ["cassette", "export-har", cassette, "--out", other],
+            ["cassette", "export-har", cassette, "--out", dir + "/link.har"],
+            ["load", "--target", "http://127.0.0.1:9", "--cassette", cassette, "--duration", "1s", "--json", cassette],
+            ["load", "--target", "http://127.0.0.1:9", "--cassette", cassette, "--duration", "1s", "--html", other],
+            ["report", "merge", dir + "/none.json", "--json", other],
+        ] {
+            let r = try Self.run(arguments)
+            #expect(r.status != 0 && r.output.contains("is a Tapedeck cassette"), "\(arguments): \(r.output)")
+        }
+        #expect(try Data(contentsOf: URL(fileURLWithPath: cassette)) == before)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: other)) == otherBefore)
+        let fine = try Self.run(["cassette", "export-har", cassette, "--out", dir + "/out.har"])
+        #expect(fine.status == 0, "\(fine.output)")
+    }
+
     @Test func reportMergeRefusesTheSameReportTwiceAndMixedTargets() throws {
         let dir = NSTemporaryDirectory() + "tapedeck-merge-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
