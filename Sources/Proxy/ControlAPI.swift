@@ -65,6 +65,9 @@ struct ControlAPI: Sendable {
             guard let p = json["path"] as? String, !p.isEmpty else {
                 return reply(.badRequest, ["error": "expected {\"path\": FILE}"], allocator)
             }
+            guard !p.utf8.contains(0) else {
+                return reply(.badRequest, ["error": "\"path\" contains a NUL byte, which no file name can; name a file"], allocator)
+            }
             var mode: ProxyMode?
             if let given = json["mode"] {
                 guard let m = (given as? String).flatMap(ProxyMode.init(rawValue:)) else {
@@ -155,8 +158,16 @@ struct ControlAPI: Sendable {
         return false
     }
 
-    /// Whether `path`, resolved (symlinks included), lies under `directory`.
+    /// Whether `path`, resolved (symlinks included, the file's own name too), lies under `directory`. A file name
+    /// that is a symlink counts where it leads (a dangling one nowhere: recording would create its target).
     static func isInside(_ path: String, _ directory: String) -> Bool {
+        var path = path
+        var st = stat()
+        if lstat(path, &st) == 0, st.st_mode & S_IFMT == S_IFLNK {
+            guard let resolved = realpath(path, nil) else { return false }
+            defer { free(resolved) }
+            path = String(cString: resolved)
+        }
         let dir = URL(fileURLWithPath: directory).resolvingSymlinksInPath().standardizedFileURL.path
         let parent = URL(fileURLWithPath: path).deletingLastPathComponent().resolvingSymlinksInPath().standardizedFileURL.path
         let file = URL(fileURLWithPath: path).lastPathComponent

@@ -354,6 +354,22 @@ import Testing
             #expect(relative.status == 200 && relative.bodyString.contains(dir + "/sub/c.jsonl.gz"), "\(relative.bodyString)")
             let relativeEscape = try await switchTo("../escape.jsonl.gz")
             #expect(relativeEscape.status == 403, "\(relativeEscape.bodyString)")
+            // A file name that is a symlink counts where it leads: out of the folder (or nowhere) is refused.
+            let victim = NSTemporaryDirectory() + "tapedeck-victim-\(UUID().uuidString).jsonl.gz"
+            defer { try? FileManager.default.removeItem(atPath: victim) }
+            try CassetteWriter(path: victim).close()
+            try FileManager.default.createSymbolicLink(atPath: dir + "/link.jsonl.gz", withDestinationPath: victim)
+            try FileManager.default.createSymbolicLink(atPath: dir + "/dangling.jsonl.gz", withDestinationPath: victim + ".none")
+            try CassetteWriter(path: dir + "/sub/d.jsonl.gz").close()
+            try FileManager.default.createSymbolicLink(atPath: dir + "/sub/in.jsonl.gz", withDestinationPath: dir + "/sub/d.jsonl.gz")
+            for name in ["link.jsonl.gz", dir + "/link.jsonl.gz", "dangling.jsonl.gz"] {
+                let link = try await switchTo(name)
+                #expect(link.status == 403, "\(name): \(link.bodyString)")
+            }
+            let insideLink = try await switchTo("sub/in.jsonl.gz")
+            #expect(insideLink.status == 200, "a symlink to a file inside is inside: \(insideLink.bodyString)")
+            let nul = try await switchTo(#"a\u0000b"#)
+            #expect(nul.status == 400 && nul.bodyString.contains("NUL"), "\(nul.bodyString)")
             // A control call is a few fields: a huge body is refused unread.
             let huge = try await RawHTTPClient.request(
                 "POST", "/__tapedeck/mode", port: proxy.port, headers: [("Content-Type", "application/json")],
