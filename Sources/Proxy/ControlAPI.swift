@@ -29,7 +29,8 @@ struct ControlAPI: Sendable {
             return reply(.forbidden, ["error": "the control API answers loopback clients only"], allocator)
         }
         if let refusal = ControlAPI.crossSiteRefusal(head) { return reply(.forbidden, ["error": refusal], allocator) }
-        if head.method == .POST, !ControlAPI.isJSON(head.headers.first(name: "content-type")) {
+        // Exactly one, JSON: with two, which one a reader takes is anyone's guess.
+        if head.method == .POST, head.headers["content-type"].count != 1 || !ControlAPI.isJSON(head.headers.first(name: "content-type")) {
             return reply(.unsupportedMediaType, ["error": "control calls take a JSON body: send Content-Type: application/json"], allocator)
         }
         let path = String(head.uri.dropFirst(ControlAPI.prefix.count).prefix { $0 != "?" })
@@ -114,13 +115,13 @@ struct ControlAPI: Sendable {
 
     /// Why a request looks like it came from a web page on another site (nil when it does not).
     static func crossSiteRefusal(_ head: HTTPRequestHead) -> String? {
-        if let site = head.headers.first(name: "sec-fetch-site")?.lowercased(), site != "same-origin", site != "none" {
+        if let site = head.headers["sec-fetch-site"].map({ $0.lowercased() }).first(where: { $0 != "same-origin" && $0 != "none" }) {
             return "the control API does not answer cross-site browser requests (Sec-Fetch-Site: \(site))"
         }
         if let origin = head.headers["origin"].first(where: { !isLoopbackHost(authority(ofOrigin: $0)) }) {
             return "the control API does not answer requests from web pages (Origin: \(origin))"
         }
-        if let host = head.headers.first(name: "host"), !isLoopbackHost(host) {
+        if let host = head.headers["host"].first(where: { !isLoopbackHost($0) }) {
             return "the control API answers only requests addressed to a loopback host (Host: \(host))"
         }
         return nil

@@ -38,7 +38,7 @@ struct ProxyResponder: HTTPFastResponder {
         method: HTTPMethod, target: UnsafeBufferPointer<UInt8>, headers: PlainHTTPHeaders, context: ChannelHandlerContext
     ) -> HTTPFastAnswer? {
         guard tunnel == nil, engine.configuration.resigner == nil, !target.starts(with: ControlAPI.prefix.utf8),
-            !headers.contains("origin"), !headers.contains("sec-fetch-site")
+            !headers.contains("origin"), !headers.contains("sec-fetch-site"), !headers.contains("sec-fetch-mode")
         else { return nil }
         return engine.handlePlain(method: method, target: target, headers: headers, on: context.eventLoop)
     }
@@ -46,11 +46,13 @@ struct ProxyResponder: HTTPFastResponder {
     /// Why a request sent to the proxy itself (reverse mode: origin-form, no tunnel) looks like a web page's,
     /// or nil. A page the user opens can send requests to loopback. One from a page on a loopback origin (a
     /// local app) carries that `Origin` and is served; a foreign `Origin` is refused, and without an `Origin`
-    /// a cross-site `Sec-Fetch-Site` (an image, a form navigation) is refused. With `--resign` the proxy signs
-    /// what it forwards with a real key, so there a page whose name was rebound to 127.0.0.1 (same-origin to
-    /// the browser, no `Origin` on a GET) is refused by its `Host` too: a reverse proxy is addressed by
-    /// `localhost` or an IP address, never a DNS name it cannot vouch for. (A browser that uses the proxy as
-    /// its forward proxy chose it, and its requests name their real targets: they are not checked.)
+    /// a cross-site `Sec-Fetch-Site` (an image, a form navigation) is refused. A page whose name was rebound to
+    /// 127.0.0.1 (DNS rebinding: same-origin to the browser, no `Origin` on a GET) is refused by its `Host`: a
+    /// browser's request (it says `Sec-Fetch-*`; SDKs never do) must address the proxy by `localhost` or an IP
+    /// address, never a DNS name the proxy cannot vouch for, or it could read a recorded cloud session. With
+    /// `--resign` the proxy signs what it forwards with a real key, so there every request is held to that. (A
+    /// browser that uses the proxy as its forward proxy chose it, and its requests name their real targets:
+    /// they are not checked.)
     static func browserRefusal(_ h: HTTPRequestHead, resigning: Bool) -> String? {
         let origins = h.headers["origin"]
         if !origins.isEmpty {
@@ -58,13 +60,14 @@ struct ProxyResponder: HTTPFastResponder {
             if let origin = origins.first(where: { !ControlAPI.isLoopbackHost(ControlAPI.authority(ofOrigin: $0)) }) {
                 return "a request from a web page is not forwarded (Origin: \(origin))"
             }
-        } else if let site = h.headers.first(name: "sec-fetch-site"), site != "same-origin", site != "none" {
+        } else if let site = h.headers["sec-fetch-site"].first(where: { $0 != "same-origin" && $0 != "none" }) {
             return "a browser's cross-site request is not forwarded (Sec-Fetch-Site: \(site))"
         }
-        if resigning, let host = h.headers.first(name: "host"),
-            !ControlAPI.isLoopbackHost(host), !ProxyResponder.isAddressLiteral(host)
-        {
-            return "with --resign, requests must address the proxy by localhost or an IP address, not \(host) (a web page can point a name at 127.0.0.1)"
+        let browser = h.headers.contains(name: "sec-fetch-site") || h.headers.contains(name: "sec-fetch-mode")
+        if resigning || browser, let host = h.headers["host"].first(where: { !ControlAPI.isLoopbackHost($0) && !ProxyResponder.isAddressLiteral($0) }) {
+            return resigning
+                ? "with --resign, requests must address the proxy by localhost or an IP address, not \(host) (a web page can point a name at 127.0.0.1)"
+                : "a browser's request must address the proxy by localhost or an IP address, not \(host) (a web page can point a name at 127.0.0.1)"
         }
         return nil
     }

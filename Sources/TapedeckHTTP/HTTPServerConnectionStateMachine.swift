@@ -307,6 +307,11 @@ public struct HTTPServerConnectionStateMachine {
             return .init(
                 status: .expectationFailed, message: "The Expect header asks for '\(expect)'; only 100-continue is met.", head: head)
         }
+        // RFC 9112 §3.2: which of two `Host`s names the server is anyone's guess (and a guard that reads the first
+        // while another part reads the second can be walked around).
+        if head.headers["host"].count > 1 {
+            return .init(status: .badRequest, message: "The request has more than one Host header; send one.", head: head)
+        }
         if let len = head.headers.first(name: "content-length").flatMap(Int.init), len > limits.maxBodyBytes {
             return .init(status: .payloadTooLarge, message: "The request body is larger than \(limits.maxBodyBytes) bytes.", head: head)
         }

@@ -4,7 +4,7 @@ import NIOHTTP1
 /// `GET` or `POST`, HTTP/1.1, a target of plain URL characters within the target limit, `name: value`
 /// header lines of visible ASCII within the header limit, no body (no `Content-Length` other than `0`,
 /// no `Transfer-Encoding`), no `Expect`, no `Upgrade`, no `Connection` or `Proxy-Connection` other than
-/// `keep-alive`, and all of it in the bytes at hand.
+/// `keep-alive`, at most one `Host`, and all of it in the bytes at hand.
 ///
 /// Anything else is not plain (`parse` returns nil), and NIO's decoder and the server connection handler
 /// take it with all their rules. So the lane never answers what the full path would refuse: every
@@ -47,6 +47,7 @@ public struct PlainHTTPRequest: Equatable {
         let headersStart = i
         var headerBytes = 0
         var sawContentLength = false
+        var sawHost = false
         while true {
             guard i + 1 < n else { return nil }
             if p[i] == UInt8(ascii: "\r") {
@@ -86,6 +87,9 @@ public struct PlainHTTPRequest: Equatable {
                 sawContentLength = true
             case 17 where equalsLowercased(p, name, "transfer-encoding"):
                 return nil
+            case 4 where equalsLowercased(p, name, "host"):
+                guard !sawHost else { return nil }  // two: the full path's 400
+                sawHost = true
             default:
                 break
             }

@@ -84,7 +84,11 @@ import Testing
         }
         defer { target.stop() }
         let port = try await target.port()
-        let (bytes, reset) = try Self.pipeline(port: port, count: 800) { target.process.terminate() }
+        // Blocking socket calls, on a thread of their own (not the tests' shared concurrency pool).
+        let process = target.process
+        let (bytes, reset) = try await withCheckedThrowingContinuation { (done: CheckedContinuation<([UInt8], Bool), Error>) in
+            Thread.detachNewThread { done.resume(with: Result { try Self.pipeline(port: port, count: 800) { process.terminate() } }) }
+        }
         target.process.waitUntilExit()
         let (whole, rest) = Self.answers(bytes)
         #expect(!reset, "the connection ends with a FIN, not a reset (\(whole) answers read)")

@@ -111,6 +111,7 @@ import Testing
         let proxy = try Self.recordingProxy(cassette: dir + "/c.jsonl.gz", upstream: closedPort, dir: dir, mode: .passthrough)
         defer { proxy.stop() }
         let port = try await proxy.port()
+        let started = Date()
         for i in 0..<30 {
             // The lane's requests and the full path's (Authorization): the same reason, one line.
             let headers = i % 2 == 0 ? [] : [("Authorization", "x")]
@@ -118,8 +119,10 @@ import Testing
         }
         proxy.process.terminate()
         proxy.process.waitUntilExit()
+        let elapsed = Date().timeIntervalSince(started)
         let lines = proxy.printed.split(separator: "\n").filter { $0.contains("upstream failed") }
-        #expect(lines.count == 1, "\(proxy.printed)")
+        // One line per 10 s (a loaded machine may take longer than that for the 30 requests).
+        #expect(lines.count >= 1 && lines.count <= 1 + Int(elapsed / 10), "\(elapsed) s: \(proxy.printed)")
     }
 
     /// A second SIGTERM (a second or more after the first) while the first one's drain waits on a hung upstream
@@ -248,8 +251,20 @@ import Testing
                 let rebound = try await RawHTTPClient.send(
                     Array("GET \(call) HTTP/1.1\r\nHost: rebind.evil.example:\(proxy.port)\r\nSec-Fetch-Site: same-origin\r\n\r\n".utf8),
                     port: proxy.port)
-                #expect((rebound.status == 403) == resigning, "\(rebound.status) \(rebound.bodyString)")
-                #expect(forwarded.load(ordering: .relaxed) == (resigning ? 0 : 1), "refused requests never reach the upstream")
+                // Refused with or without --resign: in replay it would read a recorded cloud session.
+                #expect(rebound.status == 403 && rebound.bodyString.contains("Tapedeck.BrowserRequestRefused"), "\(rebound.status) \(rebound.bodyString)")
+                // A second Sec-Fetch-Site does not hide behind a same-origin first; two Hosts are no request.
+                let twoSites = try await RawHTTPClient.request(
+                    "GET", call, port: proxy.port, headers: [("Sec-Fetch-Site", "same-origin"), ("Sec-Fetch-Site", "cross-site")])
+                #expect(twoSites.status == 403, "\(twoSites.bodyString)")
+                let twoHosts = try await RawHTTPClient.send(
+                    Array("GET \(call) HTTP/1.1\r\nHost: 127.0.0.1:\(proxy.port)\r\nHost: evil.example\r\n\r\n".utf8), port: proxy.port)
+                #expect(twoHosts.status == 400, "\(twoHosts.status) \(twoHosts.bodyString)")
+                #expect(forwarded.load(ordering: .relaxed) == 0, "refused requests never reach the upstream")
+                // Not a browser (no Sec-Fetch-*): a client pointed at the proxy by a name of its own (/etc/hosts).
+                let named = try await RawHTTPClient.send(
+                    Array("GET \(call) HTTP/1.1\r\nHost: ecs.aliyuncs.com\r\n\r\n".utf8), port: proxy.port)
+                #expect((named.status == 200) == !resigning, "\(named.status) \(named.bodyString)")
                 #expect(try await RawHTTPClient.request("GET", call, port: proxy.port, headers: [("Sec-Fetch-Site", "cross-site"), ("Origin", "null")]).status == 403)
                 // A local app's page (a loopback origin) is served, though the browser calls it cross-site.
                 let mine = try await RawHTTPClient.request(
@@ -305,6 +320,19 @@ import Testing
             let sneaky = try await RawHTTPClient.request(
                 "POST", "/__tapedeck/mode", port: proxy.port, headers: [("Content-Type", "application/jsonx")], body: body)
             #expect(sneaky.status == 415)
+            // Every value counts: a second header does not hide behind a first that passes.
+            for (headers, status) in [
+                ([("Content-Type", "application/json"), ("Content-Type", "text/plain")], 415),
+                ([("Content-Type", "application/json"), ("Sec-Fetch-Site", "same-origin"), ("Sec-Fetch-Site", "cross-site")], 403),
+            ] {
+                let r = try await RawHTTPClient.request("POST", "/__tapedeck/mode", port: proxy.port, headers: headers, body: body)
+                #expect(r.status == status, "\(headers): \(r.bodyString)")
+            }
+            let twoHosts = try await RawHTTPClient.send(
+                Array(
+                    ("POST /__tapedeck/mode HTTP/1.1\r\nHost: 127.0.0.1:\(proxy.port)\r\nHost: evil.example\r\n"
+                        + "Content-Type: application/json\r\nContent-Length: \(body.count)\r\n\r\n").utf8) + body, port: proxy.port)
+            #expect(twoHosts.status == 400, "\(twoHosts.bodyString)")
             #expect(proxy.engine.mode == .record, "no refused call changed anything")
             let mine = try await RawHTTPClient.request(
                 "POST", "/__tapedeck/mode", port: proxy.port,
