@@ -24,6 +24,13 @@ struct SimulatorResponder: HTTPFastResponder {
     mutating func respond(to request: HTTPServerRequest, context: ChannelHandlerContext) -> HTTPResponderResult {
         let head = request.head
         if head.uri.utf8.starts(with: "/__tapedeck/".utf8) { return .response(control(head, allocator: context.channel.allocator)) }
+        // A web page the user opens must not change the data set under a test run (no CORS, but a form or an
+        // image can still send a call): refused in the cloud's shape, before the API sees it.
+        if let why = BrowserRequest.refusal(head.headers) {
+            let refusal = HTTPServerRejection(
+                status: .forbidden, message: "\(why) is not served: the simulator answers SDKs and test clients, not web pages", head: head)
+            return .response(rejection(refusal, allocator: context.channel.allocator))
+        }
         let r = simulator.respond(
             method: head.method, uri: head.uri, headers: head.headers, body: request.body,
             cache: &cache, allocator: context.channel.allocator)
@@ -43,6 +50,7 @@ struct SimulatorResponder: HTTPFastResponder {
     mutating func fastResponse(
         method: HTTPMethod, target: UnsafeBufferPointer<UInt8>, headers: PlainHTTPHeaders, context: ChannelHandlerContext
     ) -> HTTPFastAnswer? {
+        guard !headers.contains("origin"), !headers.contains("sec-fetch-site"), !headers.contains("sec-fetch-mode") else { return nil }  // `respond` judges
         guard var r = simulator.referenceAnswer(target: target, hasVersionHeader: headers.contains("x-acs-version"), cache: &cache)
         else { return nil }
         let head = HTTPServerResponse(
@@ -78,6 +86,7 @@ struct SimulatorResponder: HTTPFastResponder {
         case .badRequest: code = "MalformedHTTPRequest"
         case .requestTimeout: code = "RequestTimeout"
         case .expectationFailed: code = "ExpectationFailed"
+        case .forbidden: code = "Forbidden.BrowserRequest"
         default: code = "RequestTooLarge"
         }
         let cloud = rejection.head.map {

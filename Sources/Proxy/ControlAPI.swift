@@ -134,30 +134,8 @@ struct ControlAPI: Sendable {
         return type.caseInsensitiveCompare("application/json") == .orderedSame
     }
 
-    /// The host and port of an `Origin` (`scheme://host[:port]`). An origin has no user part or path: with
-    /// one (`http://evil.example@127.0.0.1`) it is no origin, and the answer is empty (no loopback host).
-    static func authority(ofOrigin origin: String) -> String {
-        guard let r = origin.range(of: "://") else { return origin }
-        let authority = origin[r.upperBound...]
-        return authority.contains(where: { $0 == "@" || $0 == "/" || $0 == "\\" }) ? "" : String(authority)
-    }
-
-    /// `localhost`, an IPv4 address literal in 127.0.0.0/8 or `[::1]`, with any port. Only literals: a name
-    /// such as `127.0.0.1.rebind.example` is a DNS name a web page can point at 127.0.0.1 (DNS rebinding).
-    static func isLoopbackHost(_ hostHeader: String) -> Bool {
-        guard let a = Authority(hostHeader, defaultPort: 80) else { return false }
-        let h = a.host.lowercased()
-        if h == "localhost" { return true }
-        var v4 = in_addr()
-        if inet_pton(AF_INET, h, &v4) == 1 { return UInt32(bigEndian: v4.s_addr) >> 24 == 127 }
-        var v6 = in6_addr()
-        if inet_pton(AF_INET6, h, &v6) == 1 {
-            var loopback = in6_addr()
-            _ = inet_pton(AF_INET6, "::1", &loopback)
-            return withUnsafeBytes(of: &v6) { a in withUnsafeBytes(of: &loopback) { b in a.elementsEqual(b) } }
-        }
-        return false
-    }
+    static func authority(ofOrigin origin: String) -> String { BrowserRequest.authority(ofOrigin: origin) }
+    static func isLoopbackHost(_ hostHeader: String) -> Bool { BrowserRequest.isLoopbackHost(hostHeader) }
 
     /// Whether `path`, resolved (symlinks included, the file's own name too), lies under `directory`. A file name
     /// that is a symlink counts where it leads (a dangling one nowhere: recording would create its target).

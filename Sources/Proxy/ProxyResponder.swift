@@ -54,27 +54,9 @@ struct ProxyResponder: HTTPFastResponder {
     /// browser that uses the proxy as its forward proxy chose it, and its requests name their real targets:
     /// they are not checked.)
     static func browserRefusal(_ h: HTTPRequestHead, resigning: Bool) -> String? {
-        let origins = h.headers["origin"]
-        if !origins.isEmpty {
-            // Every one: a second `Origin` does not hide behind a loopback first.
-            if let origin = origins.first(where: { !ControlAPI.isLoopbackHost(ControlAPI.authority(ofOrigin: $0)) }) {
-                return "a request from a web page is not forwarded (Origin: \(origin))"
-            }
-        } else if let site = h.headers["sec-fetch-site"].first(where: { $0 != "same-origin" && $0 != "none" }) {
-            return "a browser's cross-site request is not forwarded (Sec-Fetch-Site: \(site))"
-        }
-        let browser = h.headers.contains(name: "sec-fetch-site") || h.headers.contains(name: "sec-fetch-mode")
-        if resigning || browser, let host = h.headers["host"].first(where: { !ControlAPI.isLoopbackHost($0) && !ProxyResponder.isAddressLiteral($0) }) {
-            return resigning
-                ? "with --resign, requests must address the proxy by localhost or an IP address, not \(host) (a web page can point a name at 127.0.0.1)"
-                : "a browser's request must address the proxy by localhost or an IP address, not \(host) (a web page can point a name at 127.0.0.1)"
-        }
-        return nil
-    }
-
-    /// An IPv4 or bracketed IPv6 address with an optional port: no DNS name, so no rebinding.
-    static func isAddressLiteral(_ hostHeader: String) -> Bool {
-        Authority(hostHeader, defaultPort: 80)?.isIPAddress ?? false
+        guard let why = BrowserRequest.refusal(h.headers, namedByAnyHost: resigning) else { return nil }
+        return resigning && !why.hasPrefix("a request from") && !why.hasPrefix("a browser's cross-site")
+            ? "with --resign, \(why), is not forwarded" : "\(why) is not forwarded"
     }
 
     func rejection(_ rejection: HTTPServerRejection, allocator: ByteBufferAllocator) -> HTTPServerResponse {

@@ -9,6 +9,46 @@ import TapedeckTesting
 import Testing
 
 @Suite struct HTTPRobustnessTests {
+    /// A web page the user opens cannot change the data set under a test run: a cross-site form post, a foreign
+    /// `Origin` (text/plain JSON to Huawei), or a DNS-rebound name are refused in the cloud's shape and change
+    /// nothing; SDK-like requests and a local app's page are served.
+    @Test func webPagesCannotChangeTheDataSet() async throws {
+        try await TestSimulator.with(groups: 5) { sim in
+            func total() async throws -> Int { try json(try await ecs(sim, "DescribeSecurityGroups"))["TotalCount"] as? Int ?? -1 }
+            let before = try await total()
+            let form = Array("Action=CreateSecurityGroup&RegionId=cn-hangzhou&SecurityGroupName=pwned".utf8)
+            let formType = ("Content-Type", "application/x-www-form-urlencoded")
+            for headers in [
+                [formType, ("Origin", "http://evil.example")], [formType, ("Sec-Fetch-Site", "cross-site")],
+                [formType, ("Sec-Fetch-Site", "same-origin"), ("Sec-Fetch-Site", "cross-site")], [formType, ("Origin", "null")],
+            ] {
+                let r = try await RawHTTPClient.request("POST", "/", port: sim.port, headers: headers, body: form)
+                #expect(r.status == 403 && r.bodyString.contains("web page"), "\(headers): \(r.bodyString)")
+                #expect(try json(r)["Code"] as? String == "Forbidden.BrowserRequest")
+            }
+            let huawei = try await RawHTTPClient.request(
+                "POST", "/v3/p/vpc/security-groups", port: sim.port, headers: [("Content-Type", "text/plain"), ("Origin", "http://evil.example")],
+                body: Array(#"{"security_group":{"name":"pwned"}}"#.utf8))
+            #expect(try huawei.status == 403 && json(huawei)["error_code"] != nil, "\(huawei.bodyString)")
+            let rebound = try await RawHTTPClient.send(
+                Array(
+                    ("POST / HTTP/1.1\r\nHost: evil.example:\(sim.port)\r\nSec-Fetch-Site: same-origin\r\nSec-Fetch-Mode: cors\r\n"
+                        + "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: \(form.count)\r\n\r\n").utf8) + form,
+                port: sim.port)
+            #expect(rebound.status == 403, "\(rebound.bodyString)")
+            let reboundRead = try await RawHTTPClient.send(
+                Array("GET /?Action=DescribeSecurityGroups&RegionId=cn-hangzhou HTTP/1.1\r\nHost: evil.example\r\nSec-Fetch-Mode: navigate\r\n\r\n".utf8),
+                port: sim.port)
+            #expect(reboundRead.status == 403, "\(reboundRead.bodyString)")
+            #expect(try await total() == before, "nothing was created")
+            let local = try await RawHTTPClient.request(
+                "POST", "/", port: sim.port, headers: [formType, ("Origin", "http://localhost:3000"), ("Sec-Fetch-Site", "same-site")], body: form)
+            #expect(local.status == 200, "a local app's page: \(local.bodyString)")
+            #expect(try await ecs(sim, "CreateSecurityGroup", [("SecurityGroupName", "mine")], method: "POST").status == 200)
+            #expect(try await total() == before + 2)
+        }
+    }
+
     @Test func oversizedURIHeadersAndBodyGet414_431_413() async throws {
         var limits = SimulatorConfiguration.Limits()
         limits.maxURIBytes = 1024
