@@ -63,6 +63,9 @@ public struct LoadReport: Sendable {
             return "the target broke the connections (\(result.errorDetails["io"] ?? "I/O errors")): is it an HTTP server, and does it stay up?"
         }
         if (errors["timeout"] ?? 0) > 0 || result.unanswered > 0 {
+            if stoppedEarly && (errors["timeout"] ?? 0) == 0 {
+                return "the run was stopped (a signal) before the target answered any request (\(result.unanswered) still waiting)"
+            }
             return "the target accepted connections but did not answer in time (raise --timeout, or check that it is not stalled)"
         }
         if let why = result.errorDetails["connect"] {

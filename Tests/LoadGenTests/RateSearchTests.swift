@@ -54,6 +54,11 @@ import Testing
         #expect(Self.report { $0.errors = ["protocol": 3] }.nothingCompletedHint.contains("could not be read"))
         #expect(Self.report { $0.errors = ["closed": 3] }.nothingCompletedHint.contains("closed every connection"))
         #expect(Self.report { $0.errors = ["timeout": 2] }.nothingCompletedHint.contains("did not answer in time"))
+        // Stopped by Ctrl-C with requests waiting: no timeout happened, and the hint does not say one did.
+        var stopped = Self.report { $0.unanswered = 4 }
+        #expect(stopped.nothingCompletedHint.contains("did not answer in time"))
+        stopped.stoppedEarly = true
+        #expect(stopped.nothingCompletedHint.contains("the run was stopped (a signal) before the target answered any request (4 still waiting)"))
         #expect(Self.report { $0.errors = ["tls": 1] }.nothingCompletedHint.contains("--ca FILE"))
         #expect(Self.report { $0.connectFailures = 40 }.nothingCompletedHint.contains("is it listening"))
         #expect(Self.report { $0.connectFailures = 40; $0.errorDetails["connect"] = "connection refused" }.nothingCompletedHint
