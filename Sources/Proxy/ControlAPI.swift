@@ -94,6 +94,11 @@ struct ControlAPI: Sendable {
         case (.POST, "rewind"):
             engine.session.replay.rewind()
             return status(allocator)
+        case (_, "status"), (_, "mode"), (_, "cassette"), (_, "flush"), (_, "rewind"):
+            let allowed = path == "status" ? "GET" : "POST"
+            var r = reply(.methodNotAllowed, ["error": "\(head.method) \(head.uri): this control call takes \(allowed)"], allocator)
+            r.headers.append(("Allow", allowed))
+            return r
         default:
             return reply(.notFound, ["error": "unknown control call \(head.method) \(head.uri); see GET /__tapedeck/status"], allocator)
         }

@@ -2,6 +2,15 @@ import Foundation
 import TapedeckHTTP
 import Testing
 
+/// `connect(2)` of a blocking socket to 127.0.0.1:`port` (tests that need a client that stops reading or trickles).
+func connectLoopback(_ fd: Int32, port: Int) -> Int32 {
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_port = in_port_t(UInt16(port).bigEndian)
+    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+    return withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+}
+
 /// SIGTERM while a client has pipelined many requests and not yet read their answers (the server has stopped
 /// reading: the socket is full). Every answer the client gets is whole, and the connection ends with a FIN:
 /// the simulator closed its connections mid-answer when it stopped, and a replaying proxy's close with unread
@@ -17,12 +26,7 @@ import Testing
         defer { close(fd) }
         var small: Int32 = 32 * 1024  // a small receive window: the server is still writing when it is stopped
         setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, socklen_t(MemoryLayout<Int32>.size))
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_port = in_port_t(UInt16(port).bigEndian)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        #expect(connected == 0)
+        #expect(connectLoopback(fd, port: port) == 0)
         var timeout = timeval(tv_sec: 20, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         let requests = Array((0..<count).map { "GET \(query)&i=\($0) HTTP/1.1\r\nHost: x\r\n\r\n" }.joined().utf8)

@@ -180,12 +180,7 @@ import Testing
             while trickling.load(ordering: .relaxed) { usleep(10_000) }
             close(fd)
         }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_port = in_port_t(UInt16(port).bigEndian)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        #expect(connected == 0)
+        #expect(connectLoopback(fd, port: port) == 0)
         let head = "POST /upload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\nabc"
         #expect(send(fd, head, head.utf8.count, Int32(MSG_NOSIGNAL)) == head.utf8.count)
         let trickler = Thread {
@@ -339,6 +334,21 @@ import Testing
                 headers: [("Content-Type", "application/json"), ("Origin", "http://127.0.0.1:\(proxy.port)")], body: body)
             #expect(mine.status == 200)
             #expect(proxy.engine.mode == .replay)
+        }
+    }
+
+    /// A control call with the wrong method is a 405 naming the right one; an unknown call is a 404.
+    @Test func aControlCallWithTheWrongMethodSaysWhichItTakes() async throws {
+        let path = tempCassette("method")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try await TestProxy.with(cassette: path, mode: .record) { proxy in
+            for (method, call, allowed) in [("GET", "mode", "POST"), ("PUT", "cassette", "POST"), ("POST", "status", "GET"), ("DELETE", "rewind", "POST")] {
+                let r = try await RawHTTPClient.request(
+                    method, "/__tapedeck/\(call)", port: proxy.port, headers: [("Content-Type", "application/json")], body: Array("{}".utf8))
+                #expect(r.status == 405 && r.header("allow") == allowed && r.bodyString.contains("takes \(allowed)"), "\(method) \(call): \(r.bodyString)")
+            }
+            #expect(try await RawHTTPClient.request("GET", "/__tapedeck/nope", port: proxy.port).status == 404)
+            #expect(proxy.engine.mode == .record)
         }
     }
 
