@@ -336,7 +336,7 @@ public final class UpstreamClient: Sendable {
         _ poolKey: PoolKey, then done: @escaping @Sendable (Result<UpstreamResponse, Error>) -> Void
     ) {
         c.watchdog.value.start(timeout: timeout, channel: c.channel)
-        c.reader.value.start { result in
+        c.reader.value.start(expectsBody: head.method != .HEAD) { result in
             c.watchdog.value.finish()
             switch result {
             case .success(let r):

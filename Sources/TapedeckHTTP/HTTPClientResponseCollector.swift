@@ -70,8 +70,8 @@ public final class HTTPClientResponseCollector: ChannelInboundHandler {
 
     /// Begins an exchange; `completion` runs once, on the channel's loop, with the whole response or an
     /// `HTTPClientFailure` (a callback, not a future: a forwarding proxy starts one per request).
-    public func start(_ completion: @escaping (Result<HTTPClientResponse, Error>) -> Void) {
-        if let refused = machine.start() { return completion(.failure(refused)) }
+    public func start(expectsBody: Bool = true, _ completion: @escaping (Result<HTTPClientResponse, Error>) -> Void) {
+        if let refused = machine.start(expectsBody: expectsBody) { return completion(.failure(refused)) }
         self.completion = completion
     }
 

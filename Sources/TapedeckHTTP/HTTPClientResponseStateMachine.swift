@@ -35,6 +35,9 @@ public struct HTTPClientResponseStateMachine {
 
     private(set) var state = State.idle(keepAlive: false)
     let maxBody: Int
+    /// Whether the request in flight can be answered with a body (not a HEAD): only then does an announced
+    /// `Content-Length` over `maxBody` fail the exchange at its head, before any of the body is waited for.
+    private var expectsBody = true
 
     public init(maxBody: Int) { self.maxBody = maxBody }
 
@@ -51,8 +54,9 @@ public struct HTTPClientResponseStateMachine {
     }
 
     /// A request was sent. Refused (`unsolicited`) unless the connection is idle.
-    public mutating func start() -> HTTPClientFailure? {
+    public mutating func start(expectsBody: Bool = true) -> HTTPClientFailure? {
         guard case .idle = state else { return .unsolicited }
+        self.expectsBody = expectsBody
         state = .awaiting(head: nil, body: nil, receivedAny: false)
         return nil
     }
@@ -61,6 +65,12 @@ public struct HTTPClientResponseStateMachine {
         guard case .awaiting = state else { return poison() }
         // 1xx: the final answer follows.
         state = .awaiting(head: h.status.code < 200 ? nil : h, body: nil, receivedAny: true)
+        if expectsBody, h.status.code >= 200, h.status != .noContent, h.status != .notModified,
+            let length = h.headers.first(name: "content-length").flatMap({ Int($0.trimmingCharacters(in: .whitespaces)) }), length > maxBody
+        {
+            state = .poisoned  // refused at its head, as the passthrough lane does, not after the timeout
+            return .failAndClose(HTTPClientFailure.bodyTooLarge(limit: maxBody))
+        }
         return .none
     }
 

@@ -121,6 +121,23 @@ import Testing
         }
     }
 
+    /// An upstream that announces more than `--max-body` and stalls is refused at its head in record mode too
+    /// (it waited for the upstream timeout, then answered 504), as the passthrough lane refuses it.
+    @Test(arguments: [ProxyMode.record, .passthrough])
+    func anAnnouncedBodyOverTheLimitIsRefusedAtOnce(mode: ProxyMode) async throws {
+        let path = tempCassette("bigcl")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try await ScriptedUpstream.with(answer: { _ in Array("HTTP/1.1 200 OK\r\nContent-Length: 100000000\r\n\r\nstart".utf8) }) { port in
+            try await TestProxy.with(
+                cassette: path, mode: mode, upstream: "http://127.0.0.1:\(port)", configure: { $0.maxBodyBytes = 1 << 20 }
+            ) { proxy in
+                let r = try await RawHTTPClient.request("GET", Self.call, port: proxy.port)
+                #expect(r.status == 502 && r.bodyString.contains("1048576"), "\(r.status) \(r.bodyString)")
+                #expect(proxy.engine.status.recorded == 0)
+            }
+        }
+    }
+
     @Test func aCompressedUpstreamAnswerIsDecodedForTheClientAndTheCassette() async throws {
         var text = ByteBuffer(string: #"{"ok":true}"#)
         let gz = Array(try text.compress(with: .gzip()).readableBytesView)

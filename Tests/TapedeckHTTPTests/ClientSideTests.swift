@@ -270,6 +270,33 @@ import Testing
         return h
     }
 
+    /// An announced `Content-Length` over the limit fails the exchange at its head, before any body is waited
+    /// for (an upstream that announces 100 MB and stalls was a 504 after the timeout); a HEAD's answer, a 204 and
+    /// a 304 announce lengths they do not send, and pass.
+    @Test func anAnnouncedLengthOverTheLimitFailsAtTheHead() {
+        func headWith(_ status: HTTPResponseStatus, length: Int) -> HTTPResponseHead {
+            var h = head(status)
+            h.headers.add(name: "Content-Length", value: "\(length)")
+            return h
+        }
+        var m = HTTPClientResponseStateMachine(maxBody: 100)
+        _ = m.start()
+        guard case .failAndClose(HTTPClientFailure.bodyTooLarge(limit: 100)) = m.head(headWith(.ok, length: 101)) else {
+            Issue.record("refused at the head")
+            return
+        }
+        #expect(!m.isReusable)
+        var fits = HTTPClientResponseStateMachine(maxBody: 100)
+        _ = fits.start()
+        guard case .none = fits.head(headWith(.ok, length: 100)) else { Issue.record("100 bytes fit"); return }
+        for (status, expectsBody) in [(HTTPResponseStatus.ok, false), (.notModified, true), (.noContent, true)] {
+            var ok = HTTPClientResponseStateMachine(maxBody: 100)
+            _ = ok.start(expectsBody: expectsBody)
+            guard case .none = ok.head(headWith(status, length: 1 << 30)) else { Issue.record("\(status) expectsBody \(expectsBody)"); return }
+            guard case .succeed = ok.end() else { Issue.record("\(status) completes"); return }
+        }
+    }
+
     @Test func oneExchangeThenReusableOnlyIfTheAnswerAllowsIt() {
         var m = HTTPClientResponseStateMachine(maxBody: 10)
         #expect(!m.isReusable)  // nothing was answered yet
