@@ -28,7 +28,9 @@ public enum CassettePath {
             if writable, access(path, W_OK) != 0 {
                 throw CassetteError(
                     .io, file: path,
-                    "cannot be written (\(String(cString: strerror(errno)))); check its permissions, or use --mode replay to only read it")
+                    existing
+                        ? "cannot be written (\(String(cString: strerror(errno)))); check its permissions: repairing rewrites it"
+                        : "cannot be written (\(String(cString: strerror(errno)))); check its permissions, or replay it to only read it (--mode replay, or \"mode\":\"replay\" in a control call)")
             }
             return
         }

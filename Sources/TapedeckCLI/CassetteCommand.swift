@@ -195,6 +195,11 @@ struct CassetteCommand: ParsableCommand {
             discussion: "Keys are recomputed from each request, so edited requests match as edited. Sequence numbers are renumbered.")
         @Argument(help: "JSON Lines file (plain or gzip): an optional header line, then one exchange per line.") var file: String
         @Option(help: "Output cassette (must not exist).") var out: String
+        func validate() throws {
+            guard !FileManager.default.fileExists(atPath: out) else { return }  // `run` says it exists
+            try validateOutputPath(out, "--out")  // an empty name, a missing or read-only folder: said as import-har says it
+        }
+
         func run() throws {
             guard !FileManager.default.fileExists(atPath: out) else { throw RunFailure(description: "--out \(out) exists; choose a new file") }
             let exchanges = try JSONLImport.exchanges(path: file)

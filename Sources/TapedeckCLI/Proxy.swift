@@ -75,6 +75,7 @@ struct ProxyCommand: AsyncParsableCommand {
         if let dir = cassetteDir {
             var st = stat()
             guard stat(dir, &st) == 0 else {
+                if errno != ENOENT { throw ValidationError("--cassette-dir \(dir): \(String(cString: strerror(errno))); pick another folder") }
                 throw ValidationError("--cassette-dir \(dir) does not exist; create it (mkdir -p \(dir)) or pick another folder")
             }
             guard st.st_mode & S_IFMT == S_IFDIR else {

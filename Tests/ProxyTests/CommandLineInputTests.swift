@@ -43,6 +43,8 @@ import Testing
         (["cassette", "import-har", "/", "--out", "/tmp/tapedeck-never.jsonl.gz"], "/ is a folder; give a HAR file"),
         (["cassette", "import-har", "/dev/null", "--out", "/tmp/tapedeck-never.jsonl.gz"], "/dev/null is not a regular file"),
         (["cassette", "export-har", "/dev/null", "--out", "/nonexistent-tapedeck/x.har"], "the folder /nonexistent-tapedeck does not exist"),
+        (["cassette", "import-jsonl", "/dev/null", "--out", ""], "--out needs a file name"),
+        (["cassette", "import-jsonl", "/dev/null", "--out", "/nonexistent-tapedeck/x.jsonl.gz"], "--out /nonexistent-tapedeck/x.jsonl.gz: the folder"),
         // NIO stops the process when it cannot make an event loop's file descriptors: refused before that.
         (["simulate", "--port", "0", "--threads", "100000"], "--threads takes at most"),
         (["proxy", "--port", "0", "--cassette", "/tmp/x.jsonl.gz", "--threads", "100000"], "--threads takes at most"),
