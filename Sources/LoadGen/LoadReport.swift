@@ -110,11 +110,14 @@ public struct LoadReport: Sendable {
             result.scheduled, result.sent, result.completed, errorCount, result.unanswered, result.neverSent, throughput)
         if result.connectFailures > 0 { s += "  connection attempts failed (retried): \(result.connectFailures)\n" }
         s += "  latency (µs)      corrected   uncorrected\n"
+        // A histogram with no sample has no percentiles: "-", not a latency of 0.
+        let hasCorrected = result.corrected.totalCount > 0, hasUncorrected = result.uncorrected.totalCount > 0
+        func cell(_ value: some BinaryInteger, _ has: Bool) -> String { (has ? String(value) : "-").leftPad(12) }
         for (name, p) in LoadReport.percentiles {
             s +=
-                "    \(name.padding(toLength: 8, withPad: " ", startingAt: 0))  \(String(latency(p)).leftPad(12))  \(String(latency(p, corrected: false)).leftPad(12))\n"
+                "    \(name.padding(toLength: 8, withPad: " ", startingAt: 0))  \(cell(latency(p), hasCorrected))  \(cell(latency(p, corrected: false), hasUncorrected))\n"
         }
-        s += "    max       \(String(result.corrected.max).leftPad(12))  \(String(result.uncorrected.max).leftPad(12))\n"
+        s += "    max       \(cell(result.corrected.max, hasCorrected))  \(cell(result.uncorrected.max, hasUncorrected))\n"
         if !result.statuses.isEmpty {
             s += "  status: " + result.statuses.keys.sorted().map { "\($0)=\(result.statuses[$0]!)" }.joined(separator: " ") + "\n"
         }
