@@ -67,6 +67,18 @@ import Testing
             .contains("broke the connections (connection reset by peer)"))
     }
 
+    /// A latency column with no sample says "-", not a latency of 0 µs; one with samples gives numbers.
+    @Test func anEmptyLatencyColumnSaysSoNotZero() {
+        let none = Self.report { $0.unanswered = 4 }.text
+        #expect(none.contains("    p50                  -             -\n"), "\(none)")
+        #expect(none.contains("    max                  -             -\n"), "\(none)")
+        let some = Self.report { r in
+            _ = r.corrected.record(250)
+            r.completed = 1
+        }.text
+        #expect(some.contains("    max                250             -\n"), "\(some)")
+    }
+
     @Test func anUnmetScheduleNamesRefusedConnections() throws {
         let refused = try #require(Self.report({ $0.scheduled = 3000; $0.sent = 1000; $0.neverSent = 2000; $0.connectFailures = 168 }, rate: 500).scheduleWarning)
         #expect(refused.contains("connections to the target failed") && refused.contains("168 attempts"), "\(refused)")
