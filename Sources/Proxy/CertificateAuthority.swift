@@ -141,7 +141,9 @@ public final class CertificateAuthority: Sendable {
         let leaf = try Certificate(
             version: .v3, serialNumber: Certificate.SerialNumber(), publicKey: .init(leafKey.publicKey),
             notValidBefore: now.addingTimeInterval(-3600), notValidAfter: now.addingTimeInterval(365 * 86400),
-            issuer: certificate.subject, subject: try DistinguishedName { CommonName(host) }, signatureAlgorithm: .ecdsaWithSHA256,
+            // The name is in the SAN; a CN holds at most 64 characters (RFC 5280 ub-common-name), so a longer host gets a fixed one.
+            issuer: certificate.subject, subject: try DistinguishedName { CommonName(host.utf8.count <= 64 ? host : "Tapedeck interception") },
+            signatureAlgorithm: .ecdsaWithSHA256,
             extensions: try Certificate.Extensions {
                 Critical(BasicConstraints.notCertificateAuthority)
                 Critical(KeyUsage(digitalSignature: true))

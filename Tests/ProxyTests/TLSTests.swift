@@ -102,7 +102,7 @@ import Testing
 
     /// Python ≥ 3.13 and recent urllib3 verify with X509_V_FLAG_X509_STRICT: a leaf without an Authority Key
     /// Identifier is rejected. OpenSSL's own strict verifier must accept every interception leaf.
-    @Test(arguments: ["127.0.0.1", "localhost", "ecs.cn-hangzhou.aliyuncs.com", "::1"])
+    @Test(arguments: ["127.0.0.1", "localhost", "ecs.cn-hangzhou.aliyuncs.com", "::1", String(repeating: "long-label.", count: 7) + "example"])
     func interceptionLeavesPassStrictVerification(host: String) throws {
         let dir = try Self.tempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -115,6 +115,8 @@ import Testing
         let text = try OpenSSLTool.run(["x509", "-in", "leaf.pem", "-noout", "-text"], in: dir)
         #expect(text.contains("X509v3 Authority Key Identifier"))
         #expect(text.contains("X509v3 Subject Key Identifier"))
+        // RFC 5280: a common name is at most 64 characters; a longer host is named by its SAN alone.
+        #expect(text.contains("CN = \(host.count <= 64 ? host : "Tapedeck interception")"), "\(text)")
     }
 
     @Test func upstreamTLSFailuresAreExplained() async throws {
