@@ -44,7 +44,13 @@ public final class CertificateAuthority: Sendable {
             keyIdentifier =
                 (try? certificate.extensions.subjectKeyIdentifier?.keyIdentifier)
                 ?? SubjectKeyIdentifier(hash: .init(key.publicKey)).keyIdentifier
-            notice = nil
+            // A CA made by hand (`openssl req -x509` without -addext) often lacks keyUsage: OpenSSL's strict mode
+            // (Python ≥ 3.13) then refuses every leaf it signs. Served as given, with the reason said once at start.
+            let usage = (try? certificate.extensions.keyUsage) ?? nil
+            notice =
+                usage?.keyCertSign == true
+                ? nil
+                : "the CA in \(certPath) has no keyUsage with keyCertSign: strict clients (Python ≥ 3.13, `openssl verify -x509_strict`) refuse the certificates it signs (\"CA cert does not include key usage extension\"); remake it with -addext 'keyUsage=critical,keyCertSign,cRLSign', or remove ca.pem and ca-key.pem for a new CA"
             return
         }
         notice =

@@ -446,7 +446,16 @@ import Testing
         chmod(dir + "/a/ca-key.pem", 0o644)
         #expect { try CertificateAuthority(directory: dir + "/a") } throws: { "\($0)".contains("readable by other users (mode 644)") && "\($0)".contains("chmod 600") }
         chmod(dir + "/a/ca-key.pem", 0o600)
-        _ = try CertificateAuthority(directory: dir + "/a")
+        #expect(try CertificateAuthority(directory: dir + "/a").notice == nil, "its own CA, reloaded, is fine")
+
+        // A CA made by hand without keyUsage (OpenSSL's default): used, with a warning that strict clients refuse it.
+        try FileManager.default.createDirectory(atPath: dir + "/mine", withIntermediateDirectories: true)
+        _ = try OpenSSLTool.run(
+            ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "mine/ca-key.pem", "-out", "mine/ca.pem",
+             "-subj", "/CN=mine", "-days", "30"], in: dir)
+        chmod(dir + "/mine/ca-key.pem", 0o600)
+        let mine = try CertificateAuthority(directory: dir + "/mine")
+        #expect(mine.notice?.contains("no keyUsage with keyCertSign") == true, "\(mine.notice ?? "no notice")")
 
         // b's certificate with a's key.
         try FileManager.default.removeItem(atPath: dir + "/b/ca-key.pem")
