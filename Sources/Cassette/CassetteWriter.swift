@@ -90,12 +90,21 @@ public final class CassetteWriter: Sendable {
         if st.st_size == 0 {
             version = header?.tapedeck_cassette ?? CassetteHeader.currentVersion
         } else {
-            var found = 1
+            var found: Int?
             try? CassetteReader.walk(
                 fd: fd, path: path, allowTornTail: true, decompressor: try ZlibDecompressor(algorithm: .deflate),
                 allocator: allocator, limit: 1, blockSize: 64 << 10  // the header member only, not a 4 MiB block
             ) { index, _, _, _, line in
                 if index == 0, let h = try? CassetteCoding.decode(CassetteHeader.self, line) { found = h.tapedeck_cassette }
+            }
+            // Records are never appended to a file that is not a cassette (one written at the path after the proxy
+            // checked it, a HAR, notes): that would ruin the file and record nothing anyone can replay.
+            guard let found else {
+                CassetteLock.release(lockToken)
+                Foundation.close(fd)
+                throw CassetteError(
+                    .notACassette, file: path,
+                    "it holds other data, or its first record is damaged; nothing was appended to it: record into another file, or `tapedeck cassette repair \(path)` if it is a cassette")
             }
             version = found
         }

@@ -159,6 +159,25 @@ enum CompressNIOFacade {
     static func compressor() throws -> ZlibCompressor { try GzipMember.makeCompressor() }
 }
 
+/// Records are never appended to a non-empty file that is not a cassette: notes, a HAR, or a file written at the
+/// path after the proxy checked it (they were appended, the file ruined, and the exchange counted as recorded).
+@Suite struct AppendOnlyToCassettesTests {
+    @Test(arguments: ["my notes, not a cassette\n", "{\"log\":{\"entries\":[]}}", "\u{1F}\u{8B}garbage"])
+    func aFileThatIsNotACassetteIsRefusedAndLeftAsItWas(content: String) throws {
+        let path = tempPath("notacassette")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try content.write(toFile: path, atomically: false, encoding: .utf8)
+        #expect { try CassetteWriter(path: path) } throws: { "\($0)".contains("not a Tapedeck cassette") && "\($0)".contains("nothing was appended") }
+        #expect(try String(contentsOfFile: path, encoding: .utf8) == content)
+        // A real cassette still opens for appending, and an empty file becomes one.
+        let good = tempPath("good")
+        defer { try? FileManager.default.removeItem(atPath: good) }
+        try CassetteWriter(path: good).close()
+        let w = try CassetteWriter(path: good, existingRecords: 0)
+        w.close()
+    }
+}
+
 @Suite struct CRC32Tests {
     @Test func knownVectors() {
         func crc(_ s: String) -> UInt32 { Array(s.utf8).withUnsafeBytes { CRC32.checksum($0) } }

@@ -337,6 +337,23 @@ import Testing
         }
     }
 
+    /// A file written at the cassette's path after the proxy started (before its first record) is not a cassette:
+    /// the exchange is refused, not appended to that file and counted as recorded.
+    @Test func aFileWrittenAtTheCassettePathMeanwhileIsNotRecordedInto() async throws {
+        let path = tempCassette("lazy")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try await ScriptedUpstream.with(answer: { _ in Self.ok }) { upstream in
+            try await TestProxy.with(cassette: path, mode: .record, upstream: "http://127.0.0.1:\(upstream)") { proxy in
+                try? FileManager.default.removeItem(atPath: path)  // as if it had not been created yet
+                try "my notes\n".write(toFile: path, atomically: false, encoding: .utf8)
+                let r = try await RawHTTPClient.request("GET", "/x", port: proxy.port)
+                #expect(r.status >= 500 && r.bodyString.contains("not a Tapedeck cassette"), "\(r.status) \(r.bodyString)")
+                #expect(proxy.engine.status.recorded == 0)
+                #expect(try String(contentsOfFile: path, encoding: .utf8) == "my notes\n")
+            }
+        }
+    }
+
     /// A control call with the wrong method is a 405 naming the right one; an unknown call is a 404.
     @Test func aControlCallWithTheWrongMethodSaysWhichItTakes() async throws {
         let path = tempCassette("method")
