@@ -23,14 +23,21 @@ struct SimulatorResponder: HTTPFastResponder {
 
     mutating func respond(to request: HTTPServerRequest, context: ChannelHandlerContext) -> HTTPResponderResult {
         let head = request.head
-        if head.uri.utf8.starts(with: "/__tapedeck/".utf8) { return .response(control(head, allocator: context.channel.allocator)) }
         // A web page the user opens must not change the data set under a test run (no CORS, but a form or an
-        // image can still send a call): refused in the cloud's shape, before the API sees it.
+        // image can still send a call), nor read its status: refused in the cloud's shape, before the API sees it.
         if let why = BrowserRequest.refusal(head.headers) {
+            var shape = head
+            // A form's `Format=XML` shapes the answer as the query's does.
+            if RequestTarget.rawParameter("Format", in: head.uri) == nil, let body = request.body, body.readableBytes <= 64 * 1024,
+                let format = RequestTarget.rawParameter("Format", in: "/?" + String(buffer: body))
+            {
+                shape.uri += (head.uri.contains("?") ? "&" : "?") + "Format=" + format
+            }
             let refusal = HTTPServerRejection(
-                status: .forbidden, message: "\(why) is not served: the simulator answers SDKs and test clients, not web pages", head: head)
+                status: .forbidden, message: "\(why) is not served: the simulator answers SDKs and test clients, not web pages", head: shape)
             return .response(rejection(refusal, allocator: context.channel.allocator))
         }
+        if head.uri.utf8.starts(with: "/__tapedeck/".utf8) { return .response(control(head, allocator: context.channel.allocator)) }
         let r = simulator.respond(
             method: head.method, uri: head.uri, headers: head.headers, body: request.body,
             cache: &cache, allocator: context.channel.allocator)

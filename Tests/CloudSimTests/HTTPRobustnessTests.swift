@@ -41,6 +41,13 @@ import Testing
                 port: sim.port)
             #expect(reboundRead.status == 403, "\(reboundRead.bodyString)")
             #expect(try await total() == before, "nothing was created")
+            // The form's Format shapes the refusal; the status document is not read by pages either.
+            let xml = try await RawHTTPClient.request(
+                "POST", "/", port: sim.port, headers: [formType, ("Origin", "http://evil.example")], body: form + Array("&Format=XML".utf8))
+            #expect(xml.status == 403 && xml.bodyString.contains("<Code>Forbidden.BrowserRequest</Code>"), "\(xml.bodyString)")
+            let status = try await RawHTTPClient.request("GET", "/__tapedeck/status", port: sim.port, headers: [("Origin", "http://evil.example")])
+            #expect(status.status == 403, "\(status.bodyString)")
+            #expect(try await RawHTTPClient.request("GET", "/__tapedeck/status", port: sim.port).status == 200)
             let local = try await RawHTTPClient.request(
                 "POST", "/", port: sim.port, headers: [formType, ("Origin", "http://localhost:3000"), ("Sec-Fetch-Site", "same-site")], body: form)
             #expect(local.status == 200, "a local app's page: \(local.bodyString)")
