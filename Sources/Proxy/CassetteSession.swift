@@ -27,11 +27,16 @@ final class CassetteSession: Sendable {
     /// Warnings for the header of a cassette this session creates (said before its first record).
     private let headerWarnings = Mutex<[String]>([])
 
+    /// `--cassette-dir`, for a cassette named through the control API: checked again when the writer opens the
+    /// file (a symlink put at a name not yet created, after the switch, would lead the records out of it).
+    let confinement: String?
+
     init(
         path: String, policy: ExhaustedPolicy, writable: Bool = true, matchConfig: MatchConfig = MatchConfig(),
-        profile: MatchProfile? = nil
+        profile: MatchProfile? = nil, confinedTo confinement: String? = nil
     ) throws {
         self.path = path
+        self.confinement = confinement
         try CassettePath.check(path, writable: writable)
         let reader: CassetteReader?
         var st = stat()
@@ -81,6 +86,11 @@ final class CassetteSession: Sendable {
     }
 
     private func openWriter() throws -> CassetteWriter {
+        if let dir = confinement, !ControlAPI.isInside(path, dir) {
+            throw CassetteError(
+                .io, file: path,
+                "now leads outside --cassette-dir \(dir) (a symlink put there after the switch); nothing was written: switch to a file inside it")
+        }
         let header = CassetteHeader(
             createdAt: Timestamp.iso8601(Date()), ignore: matchConfig.stored,
             warnings: headerWarnings.withLock { $0 })

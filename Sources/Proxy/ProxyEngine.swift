@@ -114,7 +114,7 @@ public final class ProxyEngine: Sendable {
             // Replay needs a cassette that exists (as on the command line); the other modes create it.
             next = try CassetteSession(
                 path: path, policy: configuration.onExhausted, writable: (mode ?? self.mode) != .replay,
-                matchConfig: configuration.matchConfig, profile: configuration.profile)
+                matchConfig: configuration.matchConfig, profile: configuration.profile, confinedTo: configuration.cassetteDirectory)
         }
         let old = state.withLock { s -> CassetteSession in
             let old = s.session

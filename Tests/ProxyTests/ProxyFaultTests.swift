@@ -421,6 +421,16 @@ import Testing
                 let link = try await switchTo(name)
                 #expect(link.status == 403, "\(name): \(link.bodyString)")
             }
+            // A name not created yet, made a symlink out of the folder after the switch: checked again at the first record.
+            #expect(try await switchTo("late.jsonl.gz").status == 200)
+            let lateTarget = victim + ".late"
+            defer { try? FileManager.default.removeItem(atPath: lateTarget) }
+            try FileManager.default.createSymbolicLink(atPath: dir + "/late.jsonl.gz", withDestinationPath: lateTarget)
+            let lateRecord = try await ScriptedUpstream.with(answer: { _ in Self.ok }) { upstream in
+                try await RawHTTPClient.request("GET", "http://127.0.0.1:\(upstream)/x", port: proxy.port)  // forwarded, so recorded
+            }
+            #expect(lateRecord.status >= 500 && lateRecord.bodyString.contains("outside --cassette-dir"), "\(lateRecord.status) \(lateRecord.bodyString)")
+            #expect(!FileManager.default.fileExists(atPath: lateTarget), "nothing was written outside the folder")
             let insideLink = try await switchTo("sub/in.jsonl.gz")
             #expect(insideLink.status == 200, "a symlink to a file inside is inside: \(insideLink.bodyString)")
             let nul = try await switchTo(#"a\u0000b"#)
