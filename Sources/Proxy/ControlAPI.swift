@@ -123,10 +123,10 @@ struct ControlAPI: Sendable {
         if let site = head.headers["sec-fetch-site"].map({ $0.lowercased() }).first(where: { $0 != "same-origin" && $0 != "none" }) {
             return "the control API does not answer cross-site browser requests (Sec-Fetch-Site: \(site))"
         }
-        if let origin = head.headers["origin"].first(where: { !isLoopbackHost(authority(ofOrigin: $0)) }) {
+        if let origin = head.headers["origin"].first(where: { !BrowserRequest.isLoopbackHost(BrowserRequest.authority(ofOrigin: $0)) }) {
             return "the control API does not answer requests from web pages (Origin: \(origin))"
         }
-        if let host = head.headers["host"].first(where: { !isLoopbackHost($0) }) {
+        if let host = head.headers["host"].first(where: { !BrowserRequest.isLoopbackHost($0) }) {
             return "the control API answers only requests addressed to a loopback host (Host: \(host))"
         }
         return nil
@@ -138,9 +138,6 @@ struct ControlAPI: Sendable {
         let type = contentType.prefix { $0 != ";" }.trimmingCharacters(in: .whitespaces)
         return type.caseInsensitiveCompare("application/json") == .orderedSame
     }
-
-    static func authority(ofOrigin origin: String) -> String { BrowserRequest.authority(ofOrigin: origin) }
-    static func isLoopbackHost(_ hostHeader: String) -> Bool { BrowserRequest.isLoopbackHost(hostHeader) }
 
     /// Whether `path`, resolved (symlinks included, the file's own name too), lies under `directory`. A file name
     /// that is a symlink counts where it leads (a dangling one nowhere: recording would create its target).

@@ -54,9 +54,9 @@ struct ProxyResponder: HTTPFastResponder {
     /// browser that uses the proxy as its forward proxy chose it, and its requests name their real targets:
     /// they are not checked.)
     static func browserRefusal(_ h: HTTPRequestHead, resigning: Bool) -> String? {
-        guard let why = BrowserRequest.refusal(h.headers, namedByAnyHost: resigning) else { return nil }
-        return resigning && !why.hasPrefix("a request from") && !why.hasPrefix("a browser's cross-site")
-            ? "with --resign, \(why), is not forwarded" : "\(why) is not forwarded"
+        if let why = BrowserRequest.refusal(h.headers) { return "\(why) is not forwarded" }
+        if resigning, let why = BrowserRequest.refusal(h.headers, namedByAnyHost: true) { return "with --resign, \(why), is not forwarded" }
+        return nil
     }
 
     func rejection(_ rejection: HTTPServerRejection, allocator: ByteBufferAllocator) -> HTTPServerResponse {

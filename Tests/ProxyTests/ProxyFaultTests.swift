@@ -310,7 +310,7 @@ import Testing
                 ("127.0.0.1", true), ("127.255.0.9:80", true), ("localhost:1", true), ("LOCALHOST", true), ("[::1]:8", true),
                 ("127.0.0.1.nip.io", false), ("127.evil", false), ("128.0.0.1", false), ("[::2]", false), ("0x7f.1", false),
             ] {
-                #expect(ControlAPI.isLoopbackHost(name) == loopback, "\(name)")
+                #expect(BrowserRequest.isLoopbackHost(name) == loopback, "\(name)")
             }
             let sneaky = try await RawHTTPClient.request(
                 "POST", "/__tapedeck/mode", port: proxy.port, headers: [("Content-Type", "application/jsonx")], body: body)
