@@ -47,7 +47,7 @@ public struct Redactor: Sendable {
 
     private func redactHeader(_ h: [String], _ seen: inout Set<String>) -> [String] {
         guard h.count == 2, isSecret(h[0]) else { return h }
-        Redactor.collectCredentials(h[1], &seen)
+        Redactor.collectCredentials(h[1], header: h[0], &seen)
         let scheme = h[1].split(separator: " ", maxSplits: 1).first.map(String.init) ?? ""
         let keepScheme =
             h[0].lowercased() == "authorization"
@@ -82,7 +82,7 @@ public struct Redactor: Sendable {
                 return body
             }
             var changed = false
-            let cleaned = redactJSON(json, under: false, &changed, &seen)
+            let cleaned = redactJSON(json, under: false, named: false, &changed, &seen)
             guard changed, let data = try? JSONSerialization.data(withJSONObject: cleaned, options: [.sortedKeys, .withoutEscapingSlashes])
             else {
                 return body
@@ -99,26 +99,27 @@ public struct Redactor: Sendable {
     }
 
     /// Secret-named fields become the placeholder; under a secret-named object or array every value does.
-    private func redactJSON(_ v: Any, under secret: Bool, _ changed: inout Bool, _ seen: inout Set<String>) -> Any {
+    /// `named`: `v` is (an element of) a secret-named field's own value, not a leaf further below one.
+    private func redactJSON(_ v: Any, under secret: Bool, named: Bool, _ changed: inout Bool, _ seen: inout Set<String>) -> Any {
         if let d = v as? [String: Any] {
             var out: [String: Any] = [:]
             for (k, x) in d {
                 let normalized = k.lowercased().filter { $0 != "_" && $0 != "-" }
                 let keyIsSecret = isSecret(k)
                 let keep = secret && !keyIsSecret && Redactor.harmlessLeaves.contains(normalized) && !(x is [String: Any])
-                out[k] = keep ? x : redactJSON(x, under: secret || keyIsSecret, &changed, &seen)
+                out[k] = keep ? x : redactJSON(x, under: secret || keyIsSecret, named: keyIsSecret, &changed, &seen)
             }
             return out
         }
-        if let a = v as? [Any] { return a.map { redactJSON($0, under: secret, &changed, &seen) } }
+        if let a = v as? [Any] { return a.map { redactJSON($0, under: secret, named: named, &changed, &seen) } }
         guard secret, !(v is NSNull) else { return v }
         // A true or false carries no credential (`"signatures_required": true` stays a boolean on replay).
         if let n = v as? NSNumber, String(cString: n.objCType) == "c" { return v }
         if let s = v as? String {
             if s == Redactor.placeholder { return s }
-            Redactor.collect(s, &seen)
+            Redactor.collect(s, short: named, &seen)
         } else if let n = v as? NSNumber {
-            Redactor.collect(n.stringValue, &seen)
+            Redactor.collect(n.stringValue, short: false, &seen)
         }
         changed = true
         return Redactor.placeholder
@@ -158,32 +159,58 @@ public struct Redactor: Sendable {
 
     // MARK: by value
 
-    /// Adds a credential value to `seen`.
-    static func collect(_ value: String, _ seen: inout Set<String>) {
-        guard value != placeholder, value.count >= 6 else { return }
+    /// Adds a credential value to `seen`. A value that is the whole of a secret-named field (`short`) is
+    /// chased from 3 bytes on, where it stands as a whole token (see `scrub`); parts of a header's value and
+    /// numbers from 6 (a cookie's `Max-Age=3600` or a token document's `"ttl": 300` must not turn every `300`
+    /// into the placeholder). One or two characters are too common to chase outside their named field.
+    static func collect(_ value: String, short: Bool = true, _ seen: inout Set<String>) {
+        guard value != placeholder, value.utf8.count >= (short ? minimumEchoLength : minimumAnywhereLength) else { return }
         seen.insert(value)
     }
 
-    /// An `Authorization`-style value: `Scheme k=v, k=v` or `Scheme token`; the values (not the scheme, not
-    /// the signed-header list) are the credentials that may be echoed.
-    static func collectCredentials(_ value: String, _ seen: inout Set<String>) {
+    /// Below this many bytes a value is not chased outside its named field.
+    static let minimumEchoLength = 3
+    /// Below this many bytes a value is scrubbed only as a whole token: neither neighbour a letter or digit.
+    static let minimumAnywhereLength = 6
+
+    /// The credentials in a secret-named header's value, which may be echoed elsewhere: a cookie's values
+    /// (not its attributes), or for an `Authorization`-style value (`Scheme k=v, k=v` or `Scheme token`) the
+    /// values, not the scheme, the signed-header list or the challenge's parameters.
+    static func collectCredentials(_ value: String, header: String, _ seen: inout Set<String>) {
         collect(value, &seen)
+        let header = header.lowercased()
+        switch header {
+        case "cookie", "set-cookie":
+            // `Cookie: a=1; b=2` carries values only; `Set-Cookie: sid=…; Path=/; Max-Age=3600` one value, then attributes.
+            let pairs = value.split(separator: ";")
+            for pair in header == "cookie" ? pairs[...] : pairs.prefix(1) {
+                guard let eq = pair.firstIndex(of: "=") else { continue }
+                collect(String(pair[pair.index(after: eq)...]).trimmingCharacters(in: .whitespaces).trimmingCharacters(in: ["\""]), &seen)
+            }
+            return
+        default: break
+        }
         let parts = value.split(whereSeparator: { $0 == " " || $0 == "," })
         for (i, part) in parts.enumerated() {
             if let eq = part.firstIndex(of: "=") {
                 let name = part[..<eq].lowercased()
-                if name != "signedheaders" && name != "realm" {
+                if !challengeParameters.contains(name) {
                     let value = part[part.index(after: eq)...]
                     collect(String(value), &seen)
                     // `Credential=AK/date/region/service` (Huawei's derived V11 signatures): the key id alone too.
-                    if let slash = value.firstIndex(of: "/") { collect(String(value[..<slash]), &seen) }
+                    if let slash = value.firstIndex(of: "/") { collect(String(value[..<slash]), short: false, &seen) }
                 }
             } else if i > 0 {
                 collect(String(part), &seen)
             }
-            if let colon = part.firstIndex(of: ":"), i > 0 { collect(String(part[part.index(after: colon)...]), &seen) }
+            if let colon = part.firstIndex(of: ":"), i > 0 { collect(String(part[part.index(after: colon)...]), short: false, &seen) }
         }
     }
+
+    /// Parameters of an `Authorization` or `WWW-Authenticate` value that are not credentials.
+    static let challengeParameters: Set<String> = [
+        "signedheaders", "realm", "qop", "algorithm", "charset", "scope", "error", "error_description", "stale", "uri", "nc",
+    ]
 
     /// Leaves kept under a secret-named object: metadata, not credentials (`Credentials.Expiration`, a user's name).
     static let harmlessLeaves: Set<String> = [
@@ -206,12 +233,46 @@ public struct Redactor: Sendable {
         return out.sorted { $0.count > $1.count }  // longest first, so a value's encodings are not cut by a shorter one
     }
 
-    private func scrub(_ text: String, _ needles: [String]) -> String {
-        let bytes = Array(text.utf8)
-        var t = text
-        for n in needles where SecretScanner.contains(bytes, Array(n.utf8)) {  // memchr-fast; replace only on a hit
-            t = t.replacingOccurrences(of: n, with: Redactor.placeholder)
+    func scrub(_ text: String, _ needles: [String]) -> String {
+        var bytes = Array(text.utf8)
+        var changed = false
+        for n in needles {
+            let needle = Array(n.utf8)
+            guard SecretScanner.contains(bytes, needle) else { continue }  // memchr-fast; replace only on a hit
+            if let replaced = Redactor.replace(needle, in: bytes, wholeTokenOnly: needle.count < Redactor.minimumAnywhereLength) {
+                bytes = replaced
+                changed = true
+            }
         }
-        return t
+        return changed ? String(decoding: bytes, as: UTF8.self) : text
+    }
+
+    /// `bytes` with each occurrence of `needle` replaced by the placeholder (only those not touching a letter or
+    /// digit on either side when `wholeTokenOnly`), or nil when there is none.
+    static func replace(_ needle: [UInt8], in bytes: [UInt8], wholeTokenOnly: Bool) -> [UInt8]? {
+        guard let first = needle.first, needle.count <= bytes.count else { return nil }
+        func isWordByte(_ b: UInt8) -> Bool {
+            (b >= 0x30 && b <= 0x39) || ((b | 0x20) >= 0x61 && (b | 0x20) <= 0x7A) || b >= 0x80
+        }
+        var out: [UInt8] = []
+        var copied = 0
+        var i = 0
+        let last = bytes.count - needle.count
+        while i <= last {
+            if bytes[i] == first, bytes[i..<(i + needle.count)].elementsEqual(needle),
+                !wholeTokenOnly || ((i == 0 || !isWordByte(bytes[i - 1])) && (i + needle.count == bytes.count || !isWordByte(bytes[i + needle.count])))
+            {
+                if out.isEmpty { out.reserveCapacity(bytes.count) }
+                out += bytes[copied..<i]
+                out += placeholder.utf8
+                i += needle.count
+                copied = i
+            } else {
+                i += 1
+            }
+        }
+        guard copied > 0 else { return nil }
+        out += bytes[copied...]
+        return out
     }
 }

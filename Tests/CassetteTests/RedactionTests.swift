@@ -47,6 +47,43 @@ import Testing
         #expect(body["secret_number"] as? String == "REDACTED" && body["password"] as? String == "REDACTED", "\(body)")
     }
 
+    /// A short credential (3 to 5 bytes) echoed elsewhere is scrubbed where it stands as a whole token, and
+    /// nowhere it is only part of a longer word or number.
+    @Test func shortCredentialsEchoedAsTokensAreScrubbed() throws {
+        let e = exchange(
+            url: "http://h/?Action=Login&password=pw7",
+            requestHeaders: [("Authorization", "Bearer ab9z"), ("X-Auth-Token", "q1w2e")],
+            responseBody: #"{"echo":"pw7","header":"ab9z","tok":"q1w2e","words":"pw7x abab9z q1w2ex","count":1234}"#)
+        let r = Redactor().redact(e)
+        let text = String(decoding: try CassetteCoding.encode(r), as: UTF8.self)
+        let body = try #require(try JSONSerialization.jsonObject(with: Data(r.response.body.bytes)) as? [String: Any])
+        #expect(body["echo"] as? String == "REDACTED" && body["header"] as? String == "REDACTED" && body["tok"] as? String == "REDACTED", "\(text)")
+        #expect(body["words"] as? String == "pw7x abab9z q1w2ex", "\(text)")
+        #expect(body["count"] as? Int == 1234)
+        #expect(r.request.url == "http://h/?Action=Login&password=REDACTED")
+    }
+
+    /// A cookie's attributes and a challenge's parameters are not credentials: `Max-Age=3600`, `Path=/` or an
+    /// `Expires` date in `Set-Cookie` must not turn every `3600` or `GMT` of the exchange into the placeholder.
+    @Test func cookieAttributesAreNotChasedAsCredentials() throws {
+        let e = exchange(
+            url: "http://h/", requestHeaders: [("Cookie", "lang=en; sid=k3y")],
+            responseBody: #"{"ttl":3600,"zone":"GMT","sid":"k3y","path":"/","lang":"en"}"#,
+            responseHeaders: [
+                ("Content-Type", "application/json"), ("Date", "Sat, 05 Dec 2026 07:00:00 GMT"),
+                ("Set-Cookie", "sid=n3w; Path=/; Max-Age=3600; Expires=Wed, 21 Oct 2026 07:28:00 GMT; SameSite=Lax"),
+                ("WWW-Authenticate", #"Digest realm="api", qop=auth, algorithm=MD5"#),
+                ("X-Echo", "n3w auth MD5"),
+            ])
+        let r = Redactor().redact(e)
+        let body = try #require(try JSONSerialization.jsonObject(with: Data(r.response.body.bytes)) as? [String: Any])
+        #expect(body["ttl"] as? Int == 3600 && body["zone"] as? String == "GMT" && body["path"] as? String == "/", "\(body)")
+        #expect(body["sid"] as? String == "REDACTED", "\(body)")
+        #expect(r.response.headerPairs.first { $0.0 == "Date" }?.1 == "Sat, 05 Dec 2026 07:00:00 GMT")
+        #expect(r.response.headerPairs.first { $0.0 == "X-Echo" }?.1 == "REDACTED auth MD5")
+        #expect(r.response.headerPairs.first { $0.0 == "Set-Cookie" }?.1 == "REDACTED")
+    }
+
     @Test func extraNamesAndFormBodies() {
         var redactor = Redactor()
         redactor.add("X-Custom-Key")
