@@ -312,6 +312,13 @@ public struct HTTPServerConnectionStateMachine {
         if head.headers["host"].count > 1 {
             return .init(status: .badRequest, message: "The request has more than one Host header; send one.", head: head)
         }
+        // RFC 9112 §3.2: a server must refuse an HTTP/1.1 request without one (HTTP/1.0 may omit it). Checked for
+        // origin-form targets only: Python's http.client before 3.12 sends its proxy `CONNECT` without a Host.
+        if head.version.major == 1, head.version.minor >= 1, head.uri.utf8.first == UInt8(ascii: "/"),
+            !head.headers.contains(name: "host")
+        {
+            return .init(status: .badRequest, message: "The HTTP/1.1 request has no Host header; send one.", head: head)
+        }
         if let len = head.headers.first(name: "content-length").flatMap(Int.init), len > limits.maxBodyBytes {
             return .init(status: .payloadTooLarge, message: "The request body is larger than \(limits.maxBodyBytes) bytes.", head: head)
         }

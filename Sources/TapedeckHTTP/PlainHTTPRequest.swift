@@ -4,7 +4,7 @@ import NIOHTTP1
 /// `GET` or `POST`, HTTP/1.1, a target of plain URL characters within the target limit, `name: value`
 /// header lines of visible ASCII within the header limit, no body (no `Content-Length` other than `0`,
 /// no `Transfer-Encoding`), no `Expect`, no `Upgrade`, no `Connection` or `Proxy-Connection` other than
-/// `keep-alive`, at most one `Host`, and all of it in the bytes at hand.
+/// `keep-alive`, exactly one `Host`, and all of it in the bytes at hand.
 ///
 /// Anything else is not plain (`parse` returns nil), and NIO's decoder and the server connection handler
 /// take it with all their rules. So the lane never answers what the full path would refuse: every
@@ -51,7 +51,7 @@ public struct PlainHTTPRequest: Equatable {
         while true {
             guard i + 1 < n else { return nil }
             if p[i] == UInt8(ascii: "\r") {
-                guard p[i + 1] == UInt8(ascii: "\n") else { return nil }
+                guard p[i + 1] == UInt8(ascii: "\n"), sawHost else { return nil }  // no Host: the full path's 400
                 return PlainHTTPRequest(method: method, target: target, headers: headersStart..<i, length: i + 2)
             }
             let nameStart = i

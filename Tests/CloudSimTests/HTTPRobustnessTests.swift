@@ -190,6 +190,26 @@ import Testing
         }
     }
 
+    /// RFC 9112 §3.2: an HTTP/1.1 request without a Host is refused in the cloud's shape, on the lane's path and
+    /// the full one alike; HTTP/1.0 may omit it.
+    @Test func anHTTP11RequestWithoutHostIs400() async throws {
+        try await TestSimulator.with(groups: 5) { sim in
+            for raw in [
+                "GET /?Action=DescribeSecurityGroups&RegionId=cn-hangzhou HTTP/1.1\r\n\r\n",
+                "GET /?Action=DescribeSecurityGroups&RegionId=cn-hangzhou HTTP/1.1\r\nX-Acs-Version: 2014-05-26\r\nContent-Length: 0\r\n\r\n",
+                "POST /?Action=DescribeSecurityGroups&RegionId=cn-hangzhou HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+            ] {
+                let r = try await RawHTTPClient.send(Array(raw.utf8), port: sim.port)
+                #expect(r.status == 400 && r.bodyString.contains("\"Code\"") && r.bodyString.contains("Host"), "\(raw.debugDescription): \(r.bodyString)")
+            }
+            let huawei = try await RawHTTPClient.send(Array("GET /v3/p/vpc/security-groups HTTP/1.1\r\n\r\n".utf8), port: sim.port)
+            #expect(huawei.status == 400 && huawei.bodyString.contains("\"error_code\""), "\(huawei.bodyString)")
+            let old = try await RawHTTPClient.send(
+                Array("GET /?Action=DescribeSecurityGroups&RegionId=cn-hangzhou HTTP/1.0\r\n\r\n".utf8), port: sim.port)
+            #expect(old.status == 200, "\(old.bodyString)")
+        }
+    }
+
     @Test func malformedHTTPGets400AndClose() async throws {
         try await TestSimulator.with(groups: 5) { sim in
             let r = try await RawHTTPClient.send(Array("GARBAGE\r\n\r\n".utf8), port: sim.port)

@@ -92,7 +92,7 @@ private final class PassedOn: ChannelInboundHandler {
         let ids = (0..<UInt32(ReferenceAnswerTests.groups)).filter { snap.partition(of: $0) == snap.partitionIndex("cn-hangzhou") }
             .prefix(6).map { store.generatedID(of: $0) }
         let requests = ids.enumerated().map { k, id in
-            "GET /?Action=DescribeSecurityGroupReferences&RegionId=cn-hangzhou&SecurityGroupId.1=\(id)\(k % 2 == 0 ? "&Format=XML" : "") HTTP/1.1\r\n\r\n"
+            "GET /?Action=DescribeSecurityGroupReferences&RegionId=cn-hangzhou&SecurityGroupId.1=\(id)\(k % 2 == 0 ? "&Format=XML" : "") HTTP/1.1\r\nHost: h\r\n\r\n"
         }.joined()
         let (viaLane, passedOn) = try Self.exchange(laneSim, lane: true, requests)
         let (viaFull, _) = try Self.exchange(fullSim, lane: false, requests)
@@ -106,10 +106,10 @@ private final class PassedOn: ChannelInboundHandler {
     @Test func aMalformedRequestTakesItsOwnCloudsShape() async throws {
         let (sim, _) = await ReferenceAnswerTests.pair()
         let project = sim.huawei.store.ownerID
-        let huawei = "GET /v3/\(project)/vpc/security-groups?limit=1 HTTP/1.1\r\nContent-Length: 0\r\nContent-Length: 0\r\n\r\n"
+        let huawei = "GET /v3/\(project)/vpc/security-groups?limit=1 HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\nContent-Length: 0\r\n\r\n"
         let snap = sim.aliyun.store.snapshot()
         let handle = try #require((0..<UInt32(ReferenceAnswerTests.groups)).first { snap.partition(of: $0) == snap.partitionIndex("cn-hangzhou") })
-        let plain = "GET /?Action=DescribeSecurityGroupReferences&RegionId=cn-hangzhou&SecurityGroupId.1=\(sim.aliyun.store.generatedID(of: handle)) HTTP/1.1\r\n\r\n"
+        let plain = "GET /?Action=DescribeSecurityGroupReferences&RegionId=cn-hangzhou&SecurityGroupId.1=\(sim.aliyun.store.generatedID(of: handle)) HTTP/1.1\r\nHost: h\r\n\r\n"
         // (Without the lane, the connection's first request still decides: the last two cases are the lane's.)
         let cases: [([String], [Bool])] = [
             ([huawei], [true, false]), ([String(huawei.prefix(5)), String(huawei.dropFirst(5))], [true, false]),
@@ -132,7 +132,7 @@ private final class PassedOn: ChannelInboundHandler {
         let snap = signed.aliyun.store.snapshot()
         let handle = try #require((0..<UInt32(500)).first { snap.partition(of: $0) == snap.partitionIndex("cn-hangzhou") })
         let id = signed.aliyun.store.generatedID(of: handle)
-        let request = "GET /?Action=DescribeSecurityGroupReferences&RegionId=cn-hangzhou&SecurityGroupId.1=\(id) HTTP/1.1\r\n\r\n"
+        let request = "GET /?Action=DescribeSecurityGroupReferences&RegionId=cn-hangzhou&SecurityGroupId.1=\(id) HTTP/1.1\r\nHost: h\r\n\r\n"
         let open = await Simulator.synthetic(data, clock: clock)
         #expect(try Self.exchange(open, lane: true, request).passedOn == false)
         let (refused, passedOn) = try Self.exchange(signed, lane: true, request)

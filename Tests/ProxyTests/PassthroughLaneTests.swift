@@ -90,7 +90,7 @@ import Testing
             _ = try await c.received(timeout: .seconds(5)) { $0.hasSuffix("ok") }
             try await c.send("POST /y HTTP/1.1\r\nHost: client.example\r\n\r\n")
             _ = try await c.received(timeout: .seconds(5)) { $0.components(separatedBy: "ok").count == 3 }
-            try await c.send("GET /z HTTP/1.1\r\nAuthorization: ACS3-HMAC-SHA256 Credential=a,SignedHeaders=x-acs-date,Signature=b\r\n\r\n")
+            try await c.send("GET /z HTTP/1.1\r\nHost: client.example\r\nAuthorization: ACS3-HMAC-SHA256 Credential=a,SignedHeaders=x-acs-date,Signature=b\r\n\r\n")
             _ = try await c.received(timeout: .seconds(5)) { $0.components(separatedBy: "ok").count == 4 }
             await c.close()
             #expect(proxy.engine.stats.forwardedAsBytes.load(ordering: .relaxed) == 2)

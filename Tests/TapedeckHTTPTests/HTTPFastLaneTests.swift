@@ -109,7 +109,7 @@ struct LaneConnection {
 @Suite struct HTTPFastLaneTests {
     @Test func answersPlainRequestsItselfInOrderWithTheHandlersFraming() throws {
         let c = try LaneConnection()
-        try c.send("GET /fast1 HTTP/1.1\r\nHost: h\r\n\r\nPOST /fast2 HTTP/1.1\r\nContent-Length: 0\r\n\r\nGET /fast3 HTTP/1.1\r\nX-Big: 1\r\n\r\n")
+        try c.send("GET /fast1 HTTP/1.1\r\nHost: h\r\n\r\nPOST /fast2 HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\nGET /fast3 HTTP/1.1\r\nHost: h\r\nX-Big: 1\r\n\r\n")
         let out = try c.output()
         #expect(LaneConnection.bodies(out).map { String($0.prefix(16)) } == ["FAST GET /fast1", "FAST POST /fast2", "FAST GET /fast3x"])
         #expect(out.hasPrefix("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 15\r\n\r\nFAST GET /fast1"))
@@ -117,7 +117,7 @@ struct LaneConnection {
         #expect(c.counts.fast == 3 && c.counts.full == 0)
         #expect(c.channel.isActive)
         // A head written into the room before a body, and a body with too little room: the same bytes.
-        try c.send("GET /fast-room HTTP/1.1\r\nX-Big: 1\r\n\r\nGET /fast-room HTTP/1.1\r\n\r\n")
+        try c.send("GET /fast-room HTTP/1.1\r\nHost: h\r\nX-Big: 1\r\n\r\nGET /fast-room HTTP/1.1\r\nHost: h\r\n\r\n")
         let roomy = try c.output()
         #expect(roomy.hasPrefix("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 3019\r\n\r\nFAST GET /fast-roomxxx"))
         #expect(LaneConnection.bodies(roomy).map(\.count) == [3019, 19])
@@ -135,10 +135,10 @@ struct LaneConnection {
 
     @Test func anAnswerLaterIsTheHandlersToWriteInOrderBeforeWhatFollows() throws {
         let c = try LaneConnection()
-        try c.send("GET /fast-framed1 HTTP/1.1\r\n\r\nGET /fast-later2 HTTP/1.1\r\n\r\nGET /fast3 HTTP/1.1\r\n\r\n")
+        try c.send("GET /fast-framed1 HTTP/1.1\r\nHost: h\r\n\r\nGET /fast-later2 HTTP/1.1\r\nHost: h\r\n\r\nGET /fast3 HTTP/1.1\r\nHost: h\r\n\r\n")
         // The first answered; the third waits for the second, on the full path.
         #expect(LaneConnection.bodies(try c.output()) == ["FAST GET /fast-framed1"])
-        try c.send("GET /fast4 HTTP/1.1\r\n\r\n")
+        try c.send("GET /fast4 HTTP/1.1\r\nHost: h\r\n\r\n")
         #expect(try c.output().isEmpty)
         let (promise, r) = try #require(c.counts.pending.first)
         promise.succeed(r)
@@ -148,7 +148,7 @@ struct LaneConnection {
         // A FIN while the answer is pending: the answer still goes out, then the connection closes.
         let d = try LaneConnection()
         try d.channel.setOption(.allowRemoteHalfClosure, value: true).wait()
-        try d.send("GET /fast-later HTTP/1.1\r\n\r\n")
+        try d.send("GET /fast-later HTTP/1.1\r\nHost: h\r\n\r\n")
         d.channel.pipeline.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
         #expect(d.channel.isActive)
         d.counts.pending[0].0.succeed(d.counts.pending[0].1)
@@ -165,11 +165,11 @@ struct LaneConnection {
             let reads = ReadCounter()
             try c.channel.pipeline.syncOperations.addHandler(reads, position: .first)
             let target = viaLane ? "/fast" : "/full"
-            try c.send("GET \(target)1 HTTP/1.1\r\n\r\n")
+            try c.send("GET \(target)1 HTTP/1.1\r\nHost: h\r\n\r\n")
             c.channel.read()
             #expect(reads.reads == 1)
             c.channel.isWritable = false
-            try c.send("GET \(target)2 HTTP/1.1\r\n\r\n")
+            try c.send("GET \(target)2 HTTP/1.1\r\nHost: h\r\n\r\n")
             c.channel.read()
             c.channel.read()
             #expect(reads.reads == 1, "no read while the answers are not taken")
@@ -183,29 +183,29 @@ struct LaneConnection {
     @Test func stepsOutForGoodAtTheFirstRequestItDoesNotTake() throws {
         let c = try LaneConnection()
         // A body, then plain requests pipelined behind it: all answered, in order, by the full path.
-        try c.send("GET /fast1 HTTP/1.1\r\n\r\nPOST /slow HTTP/1.1\r\nContent-Length: 3\r\n\r\nabcGET /fast2 HTTP/1.1\r\n\r\n")
-        try c.send("GET /fast3 HTTP/1.1\r\n\r\n")
+        try c.send("GET /fast1 HTTP/1.1\r\nHost: h\r\n\r\nPOST /slow HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabcGET /fast2 HTTP/1.1\r\nHost: h\r\n\r\n")
+        try c.send("GET /fast3 HTTP/1.1\r\nHost: h\r\n\r\n")
         #expect(LaneConnection.bodies(try c.output()) == ["FAST GET /fast1", "FULL POST /slow 3", "FULL GET /fast2 0", "FULL GET /fast3 0"])
         #expect(c.counts.fast == 1 && c.counts.full == 3)
     }
 
     @Test func aRequestTheResponderLeavesOrOneCutAcrossReadsGoesToTheFullPath() throws {
         let c = try LaneConnection()
-        try c.send("GET /other HTTP/1.1\r\n\r\n")
+        try c.send("GET /other HTTP/1.1\r\nHost: h\r\n\r\n")
         #expect(LaneConnection.bodies(try c.output()) == ["FULL GET /other 0"])
         let d = try LaneConnection()
-        try d.send("GET /fast1 HTTP/1.1\r\n\r\nGET /fa")
-        try d.send("st2 HTTP/1.1\r\n\r\n")
+        try d.send("GET /fast1 HTTP/1.1\r\nHost: h\r\n\r\nGET /fa")
+        try d.send("st2 HTTP/1.1\r\nHost: h\r\n\r\n")
         #expect(LaneConnection.bodies(try d.output()) == ["FAST GET /fast1", "FULL GET /fast2 0"])
     }
 
     /// A malformed request after the lane's answers is refused in the shape of its own target (the handler's
     /// rejection names it), whether it came whole or in pieces; not in the first request's.
     @Test func aMalformedRequestAfterTheLaneIsRefusedByItsOwnTarget() throws {
-        let malformed = "GET /v3/p/x HTTP/1.1\r\nContent-Length: 0\r\nContent-Length: 0\r\n\r\n"
+        let malformed = "GET /v3/p/x HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\nContent-Length: 0\r\n\r\n"
         for cut in [malformed.count, 5, 12, malformed.count - 3] {
             let c = try LaneConnection()
-            try c.send("GET /fast HTTP/1.1\r\n\r\n" + String(malformed.prefix(cut)))
+            try c.send("GET /fast HTTP/1.1\r\nHost: h\r\n\r\n" + String(malformed.prefix(cut)))
             if cut < malformed.count { try c.send(String(malformed.dropFirst(cut))) }
             let bodies = LaneConnection.bodies(try c.output())
             #expect(bodies == ["FAST GET /fast", "refused /v3/p/x"], "cut at \(cut)")
@@ -216,7 +216,7 @@ struct LaneConnection {
         var limits = HTTPServerLimits()
         limits.maxURIBytes = 32
         let c = try LaneConnection(limits: limits)
-        try c.send("GET /fast" + String(repeating: "a", count: 40) + " HTTP/1.1\r\n\r\n")
+        try c.send("GET /fast" + String(repeating: "a", count: 40) + " HTTP/1.1\r\nHost: h\r\n\r\n")
         let out = try c.output()
         #expect(out.hasPrefix("HTTP/1.1 414 URI Too Long"), "\(out)")
         let d = try LaneConnection()
@@ -232,7 +232,7 @@ struct LaneConnection {
         let c = try LaneConnection(limits: limits)
         for _ in 0..<3 {
             c.channel.embeddedEventLoop.advanceTime(by: .seconds(7))
-            try c.send("GET /fast HTTP/1.1\r\n\r\n")
+            try c.send("GET /fast HTTP/1.1\r\nHost: h\r\n\r\n")
         }
         #expect(c.channel.isActive)  // 21 s since the connection opened, never 10 s idle
         #expect(c.counts.fast == 3)
@@ -242,7 +242,7 @@ struct LaneConnection {
 
     @Test func aGracefulShutdownLeavesTheConnectionToTheHandler() throws {
         let c = try LaneConnection()
-        try c.send("GET /fast HTTP/1.1\r\n\r\n")
+        try c.send("GET /fast HTTP/1.1\r\nHost: h\r\n\r\n")
         c.channel.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
         c.channel.embeddedEventLoop.run()
         #expect(LaneConnection.bodies(try c.output()) == ["FAST GET /fast"])
@@ -254,9 +254,9 @@ struct LaneConnection {
     @Test func anAnswerOnTheWireLaterKeepsTheLaneAndTheOrder() throws {
         let c = try LaneConnection()
         let loop = c.channel.embeddedEventLoop
-        try c.send("GET /fast-wire-later1 HTTP/1.1\r\n\r\nGET /fast2 HTTP/1.1\r\n\r\nGET /fast-wire-later3 HTTP/1.1\r\n\r\n")
+        try c.send("GET /fast-wire-later1 HTTP/1.1\r\nHost: h\r\n\r\nGET /fast2 HTTP/1.1\r\nHost: h\r\n\r\nGET /fast-wire-later3 HTTP/1.1\r\nHost: h\r\n\r\n")
         #expect(try c.output().isEmpty)
-        try c.send("GET /fast4 HTTP/1.1\r\n\r\n")  // arrives while an answer is awaited: held
+        try c.send("GET /fast4 HTTP/1.1\r\nHost: h\r\n\r\n")  // arrives while an answer is awaited: held
         #expect(try c.output().isEmpty && c.counts.fast == 1)
         c.counts.giveWire(loop)
         let o1 = try c.output()
@@ -265,13 +265,13 @@ struct LaneConnection {
         #expect(LaneConnection.bodies(try c.output()) == ["FAST GET /fast-wire-later3", "FAST GET /fast4"])
         #expect(c.counts.fast == 4 && c.counts.full == 0, "all in the lane")
         // A request cut across reads while an answer is awaited: joined, still the lane's.
-        try c.send("GET /fast-wire-later5 HTTP/1.1\r\n\r\nGET /fa")
-        try c.send("st6 HTTP/1.1\r\n\r\n")
+        try c.send("GET /fast-wire-later5 HTTP/1.1\r\nHost: h\r\n\r\nGET /fa")
+        try c.send("st6 HTTP/1.1\r\nHost: h\r\n\r\n")
         c.counts.giveWire(loop)
         #expect(LaneConnection.bodies(try c.output()) == ["FAST GET /fast-wire-later5", "FAST GET /fast6"])
         #expect(c.counts.full == 0 && c.channel.isActive)
         // Held requests the lane does not take go to the full path, after the awaited answer.
-        try c.send("GET /fast-wire-later7 HTTP/1.1\r\n\r\nPOST /slow HTTP/1.1\r\nContent-Length: 2\r\n\r\nab")
+        try c.send("GET /fast-wire-later7 HTTP/1.1\r\nHost: h\r\n\r\nPOST /slow HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\nab")
         c.counts.giveWire(loop)
         #expect(LaneConnection.bodies(try c.output()) == ["FAST GET /fast-wire-later7", "FULL POST /slow 2"])
     }
@@ -279,9 +279,9 @@ struct LaneConnection {
     /// Many pipelined requests behind an awaited answer (over the hold limit): all answered, in order.
     @Test func requestsPipelinedBehindAnAwaitedAnswerAreAllAnswered() throws {
         let c = try LaneConnection()
-        try c.send("GET /fast-wire-later0 HTTP/1.1\r\n\r\n")
+        try c.send("GET /fast-wire-later0 HTTP/1.1\r\nHost: h\r\n\r\n")
         let n = 3000  // about 90 KB, past the 64 KiB the lane holds before it stops reading
-        for k in 1...n { try c.send("GET /fast\(k) HTTP/1.1\r\nX: y\r\n\r\n") }
+        for k in 1...n { try c.send("GET /fast\(k) HTTP/1.1\r\nHost: h\r\nX: y\r\n\r\n") }
         #expect(try c.output().isEmpty)
         c.counts.giveWire(c.channel.embeddedEventLoop)
         let bodies = LaneConnection.bodies(try c.output())
@@ -294,7 +294,7 @@ struct LaneConnection {
     @Test func anAwaitedAnswerOutlivesAFinAShutdownAndTheIdleTimer() throws {
         let fin = try LaneConnection()
         try fin.channel.setOption(.allowRemoteHalfClosure, value: true).wait()
-        try fin.send("GET /fast-wire-later HTTP/1.1\r\n\r\n")
+        try fin.send("GET /fast-wire-later HTTP/1.1\r\nHost: h\r\n\r\n")
         fin.channel.pipeline.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
         #expect(fin.channel.isActive)
         fin.counts.giveWire(fin.channel.embeddedEventLoop)
@@ -302,7 +302,7 @@ struct LaneConnection {
         #expect(!fin.channel.isActive)
 
         let quiesce = try LaneConnection()
-        try quiesce.send("GET /fast-wire-later HTTP/1.1\r\n\r\n")
+        try quiesce.send("GET /fast-wire-later HTTP/1.1\r\nHost: h\r\n\r\n")
         quiesce.channel.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
         quiesce.channel.embeddedEventLoop.run()
         #expect(quiesce.channel.isActive)
@@ -313,7 +313,7 @@ struct LaneConnection {
         var limits = HTTPServerLimits()
         limits.idleTimeout = .seconds(10)
         let slow = try LaneConnection(limits: limits)
-        try slow.send("GET /fast-wire-later HTTP/1.1\r\n\r\n")
+        try slow.send("GET /fast-wire-later HTTP/1.1\r\nHost: h\r\n\r\n")
         slow.channel.embeddedEventLoop.advanceTime(by: .seconds(30))
         #expect(slow.channel.isActive, "awaiting an answer is not idle")
         slow.counts.giveWire(slow.channel.embeddedEventLoop)
@@ -326,7 +326,7 @@ struct LaneConnection {
 
     @Test func aFailedAwaitedAnswerClosesTheConnection() throws {
         let c = try LaneConnection()
-        try c.send("GET /fast-wire-later HTTP/1.1\r\n\r\nGET /fast2 HTTP/1.1\r\n\r\n")
+        try c.send("GET /fast-wire-later HTTP/1.1\r\nHost: h\r\n\r\nGET /fast2 HTTP/1.1\r\nHost: h\r\n\r\n")
         struct Broken: Error {}
         c.counts.wirePending.removeFirst().0.fail(Broken())
         c.channel.embeddedEventLoop.run()
@@ -338,7 +338,7 @@ struct LaneConnection {
     /// after it is not served (as on the full path), and the connection closes.
     @Test func aShutdownWhileAnAnswerIsAwaitedClosesAfterItAndServesNothingMore() throws {
         let c = try LaneConnection()
-        try c.send("GET /fast-wire-later1 HTTP/1.1\r\n\r\nGET /fast2 HTTP/1.1\r\n\r\n")
+        try c.send("GET /fast-wire-later1 HTTP/1.1\r\nHost: h\r\n\r\nGET /fast2 HTTP/1.1\r\nHost: h\r\n\r\n")
         c.channel.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
         c.counts.giveWire(c.channel.embeddedEventLoop)
         let out = try c.output()
@@ -353,8 +353,8 @@ struct LaneConnection {
     @Test func anAnswerReadyAtOnceAmongHeldRequestsKeepsTheOrderAndTheFinWaits() throws {
         let c = try LaneConnection()
         try c.channel.setOption(.allowRemoteHalfClosure, value: true).wait()
-        try c.send("GET /fast-wire-later1 HTTP/1.1\r\n\r\n")
-        try c.send("GET /fast-wire-now2 HTTP/1.1\r\n\r\nGET /fast-wire-now3 HTTP/1.1\r\n\r\nGET /fast4 HTTP/1.1\r\n\r\n")
+        try c.send("GET /fast-wire-later1 HTTP/1.1\r\nHost: h\r\n\r\n")
+        try c.send("GET /fast-wire-now2 HTTP/1.1\r\nHost: h\r\n\r\nGET /fast-wire-now3 HTTP/1.1\r\nHost: h\r\n\r\nGET /fast4 HTTP/1.1\r\nHost: h\r\n\r\n")
         c.channel.pipeline.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
         #expect(c.channel.isActive)
         c.counts.giveWire(c.channel.embeddedEventLoop)
@@ -363,7 +363,7 @@ struct LaneConnection {
         #expect(!c.channel.isActive)
         // Alone, on a fresh connection: answered in the same read.
         let d = try LaneConnection()
-        try d.send("GET /fast-wire-now1 HTTP/1.1\r\n\r\nGET /fast2 HTTP/1.1\r\n\r\n")
+        try d.send("GET /fast-wire-now1 HTTP/1.1\r\nHost: h\r\n\r\nGET /fast2 HTTP/1.1\r\nHost: h\r\n\r\n")
         #expect(LaneConnection.bodies(try d.output()) == ["FAST GET /fast-wire-now1", "FAST GET /fast2"])
     }
 
@@ -373,10 +373,10 @@ struct LaneConnection {
         let c = try LaneConnection()
         let reads = ReadCounter()
         try c.channel.pipeline.syncOperations.addHandler(reads, position: .first)
-        try c.send("GET /fast-wire-later0 HTTP/1.1\r\n\r\n")
+        try c.send("GET /fast-wire-later0 HTTP/1.1\r\nHost: h\r\n\r\n")
         c.channel.read()
         #expect(reads.reads == 1, "under the limit, reads pass")
-        try c.send("GET /fast1 HTTP/1.1\r\nX: " + String(repeating: "y", count: 70 * 1024) + "\r\n\r\n")
+        try c.send("GET /fast1 HTTP/1.1\r\nHost: h\r\nX: " + String(repeating: "y", count: 70 * 1024) + "\r\n\r\n")
         c.channel.read()
         c.channel.read()
         #expect(reads.reads == 1, "over the limit, reads wait")
@@ -389,12 +389,12 @@ struct LaneConnection {
     /// wait (the proxy does not fetch them all), and are served when it drains.
     @Test func heldRequestsWaitForAClientThatTakesNoAnswers() throws {
         let c = try LaneConnection()
-        try c.send("GET /fast-wire-later1 HTTP/1.1\r\n\r\nGET /fast-wire-later2 HTTP/1.1\r\n\r\nGET /fast3 HTTP/1.1\r\n\r\n")
+        try c.send("GET /fast-wire-later1 HTTP/1.1\r\nHost: h\r\n\r\nGET /fast-wire-later2 HTTP/1.1\r\nHost: h\r\n\r\nGET /fast3 HTTP/1.1\r\nHost: h\r\n\r\n")
         c.channel.isWritable = false
         c.counts.giveWire(c.channel.embeddedEventLoop)
         #expect(LaneConnection.bodies(try c.output()) == ["FAST GET /fast-wire-later1"])
         #expect(c.counts.fast == 1 && c.counts.wirePending.isEmpty, "the second is not asked for while the first is not taken")
-        try c.send("GET /fast4 HTTP/1.1\r\n\r\n")  // still held, behind the others
+        try c.send("GET /fast4 HTTP/1.1\r\nHost: h\r\n\r\n")  // still held, behind the others
         c.channel.isWritable = true
         c.channel.pipeline.fireChannelWritabilityChanged()
         c.counts.giveWire(c.channel.embeddedEventLoop)
@@ -402,7 +402,7 @@ struct LaneConnection {
         #expect(c.counts.full == 0)
         // A shutdown while held requests wait for such a client: they are not served, and the connection closes.
         let d = try LaneConnection()
-        try d.send("GET /fast-wire-later1 HTTP/1.1\r\n\r\nGET /fast2 HTTP/1.1\r\n\r\n")
+        try d.send("GET /fast-wire-later1 HTTP/1.1\r\nHost: h\r\n\r\nGET /fast2 HTTP/1.1\r\nHost: h\r\n\r\n")
         d.channel.isWritable = false
         d.counts.giveWire(d.channel.embeddedEventLoop)
         d.channel.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())

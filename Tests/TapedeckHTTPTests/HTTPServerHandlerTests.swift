@@ -347,12 +347,30 @@ struct Connection {
 @Suite struct HTTPServerConnectionStateMachineTests {
     let connect = HTTPRequestHead(version: .http1_1, method: .CONNECT, uri: "example.com:443")
 
+    /// RFC 9112 §3.2: an HTTP/1.1 request in origin form must carry a Host; HTTP/1.0 and a proxy's `CONNECT`
+    /// (Python's http.client sends it bare before 3.12) may not.
+    @Test func anHTTP11RequestWithoutHostIsRefused() {
+        for (head, refused) in [
+            (HTTPRequestHead(version: .http1_1, method: .GET, uri: "/"), true),
+            (HTTPRequestHead(version: .http1_1, method: .POST, uri: "/?a=b", headers: ["X-Host": "h"]), true),
+            (HTTPRequestHead(version: .http1_1, method: .GET, uri: "/", headers: ["host": "h"]), false),
+            (HTTPRequestHead(version: .http1_0, method: .GET, uri: "/"), false),
+            (connect, false),
+        ] {
+            var m = HTTPServerConnectionStateMachine(limits: HTTPServerLimits())
+            switch m.head(head) {
+            case .reject(let r): #expect(refused && r.status == .badRequest && r.message.contains("Host"), "\(head)")
+            default: #expect(!refused, "\(head)")
+            }
+        }
+    }
+
     @Test func aKeepAliveCycleThenAnIdleTimeout() {
         var m = HTTPServerConnectionStateMachine(limits: HTTPServerLimits())
-        guard case .none = m.head(HTTPRequestHead(version: .http1_1, method: .GET, uri: "/")) else { Issue.record("head"); return }
+        guard case .none = m.head(HTTPRequestHead(version: .http1_1, method: .GET, uri: "/", headers: ["Host": "h"])) else { Issue.record("head"); return }
         guard case .deliver(let r) = m.end() else { Issue.record("the request must be delivered"); return }
         #expect(r.head.uri == "/" && !m.waitsForInput && !m.closesAfterResponse)
-        guard case .hold = m.head(HTTPRequestHead(version: .http1_1, method: .GET, uri: "/2")) else {
+        guard case .hold = m.head(HTTPRequestHead(version: .http1_1, method: .GET, uri: "/2", headers: ["Host": "h"])) else {
             Issue.record("pipelined input waits"); return
         }
         guard case .none = m.responseSent() else { Issue.record("keep-alive stays open"); return }
@@ -396,7 +414,7 @@ struct Connection {
     }
 
     @Test func aFINIsAnsweredFirstThenCloses() {
-        let get = HTTPRequestHead(version: .http1_1, method: .GET, uri: "/")
+        let get = HTTPRequestHead(version: .http1_1, method: .GET, uri: "/", headers: ["Host": "h"])
         var idle = HTTPServerConnectionStateMachine(limits: HTTPServerLimits())
         guard case .close = idle.inputClosed() else { Issue.record("an idle connection closes on FIN"); return }
 
