@@ -73,16 +73,20 @@ struct SimulatorResponder: HTTPFastResponder {
     }
 
     /// `GET /__tapedeck/status` (the proxy answers the same path with its own status).
+    /// HEAD gets the head alone (the server drops the body); another method on the status path gets 405 and `Allow`.
     private func control(_ head: HTTPRequestHead, allocator: ByteBufferAllocator) -> HTTPServerResponse {
-        let ok = head.method == .GET && head.uri == "/__tapedeck/status"
+        let isStatus = head.uri == "/__tapedeck/status"
+        let ok = isStatus && (head.method == .GET || head.method == .HEAD)
         let doc: [String: Any] =
             ok
             ? simulator.statusDocument()
-            : ["error": "unknown control call \(head.method) \(head.uri.prefix(100)); see GET /__tapedeck/status"]
+            : isStatus
+                ? ["error": "\(head.method) /__tapedeck/status: the status document takes GET"]
+                : ["error": "unknown control call \(head.method) \(head.uri.prefix(100)); see GET /__tapedeck/status"]
         let data = (try? JSONSerialization.data(withJSONObject: doc, options: [.sortedKeys])) ?? Data()
         return HTTPServerResponse(
-            status: ok ? .ok : .notFound, contentType: "application/json", headers: [],
-            body: allocator.buffer(bytes: data))
+            status: ok ? .ok : isStatus ? .methodNotAllowed : .notFound, contentType: "application/json",
+            headers: ok || !isStatus ? [] : [("Allow", "GET, HEAD")], body: allocator.buffer(bytes: data))
     }
 
     /// A request over a limit or malformed, answered in the shape of the cloud it was meant for.

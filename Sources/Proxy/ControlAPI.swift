@@ -54,7 +54,7 @@ struct ControlAPI: Sendable {
         }
         let modes = ProxyMode.allCases.map(\.rawValue).joined(separator: "|")
         switch (head.method, path) {
-        case (.GET, "status"):
+        case (.GET, "status"), (.HEAD, "status"):  // HEAD: the server sends the head alone
             return status(allocator)
         case (.POST, "mode"):
             guard let m = (json["mode"] as? String).flatMap(ProxyMode.init(rawValue:)) else {
@@ -95,7 +95,7 @@ struct ControlAPI: Sendable {
             engine.session.replay.rewind()
             return status(allocator)
         case (_, "status"), (_, "mode"), (_, "cassette"), (_, "flush"), (_, "rewind"):
-            let allowed = path == "status" ? "GET" : "POST"
+            let allowed = path == "status" ? "GET, HEAD" : "POST"
             var r = reply(.methodNotAllowed, ["error": "\(head.method) \(head.uri): this control call takes \(allowed)"], allocator)
             r.headers.append(("Allow", allowed))
             return r

@@ -41,7 +41,7 @@ public enum RawHTTPClient {
                             let sni = Authority(host: host, port: port).isIPAddress ? nil : host
                             try ch.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: tls, serverHostname: sni))
                         }
-                        try ch.pipeline.syncOperations.addHandler(Collector(collector))
+                        try ch.pipeline.syncOperations.addHandler(Collector(collector, headRequest: raw.starts(with: Array("HEAD ".utf8))))
                     }
                 }
                 .connectTimeout(timeout)
@@ -78,7 +78,13 @@ public enum RawHTTPClient {
         var interim: [Int] = []
         var bodyOffset = 0
 
-        init(_ p: EventLoopPromise<Response>) { promise = p }
+        /// The request was a HEAD: the answer's head describes a body that is not sent.
+        let headRequest: Bool
+
+        init(_ p: EventLoopPromise<Response>, headRequest: Bool) {
+            promise = p
+            self.headRequest = headRequest
+        }
 
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
             var b = unwrapInboundIn(data)
@@ -115,7 +121,7 @@ public enum RawHTTPClient {
                         bodyOffset += h.headerLength
                         return tryFinish(closed: closed, context: context)
                     }
-                    parsed = (h.status, h.headers, bodyOffset + h.headerLength, h.chunked ? nil : h.contentLength)
+                    parsed = (h.status, h.headers, bodyOffset + h.headerLength, headRequest ? 0 : h.chunked ? nil : h.contentLength)
                 }
             }
             guard let p = parsed else { return }

@@ -48,6 +48,10 @@ import Testing
             let status = try await RawHTTPClient.request("GET", "/__tapedeck/status", port: sim.port, headers: [("Origin", "http://evil.example")])
             #expect(status.status == 403, "\(status.bodyString)")
             #expect(try await RawHTTPClient.request("GET", "/__tapedeck/status", port: sim.port).status == 200)
+            let head = try await RawHTTPClient.request("HEAD", "/__tapedeck/status", port: sim.port)
+            #expect(head.status == 200 && head.body.isEmpty && (Int(head.header("content-length") ?? "") ?? 0) > 0, "\(head.headers)")
+            let post = try await RawHTTPClient.request("POST", "/__tapedeck/status", port: sim.port)
+            #expect(post.status == 405 && post.header("allow") == "GET, HEAD", "\(post.bodyString)")
             let local = try await RawHTTPClient.request(
                 "POST", "/", port: sim.port, headers: [formType, ("Origin", "http://localhost:3000"), ("Sec-Fetch-Site", "same-site")], body: form)
             #expect(local.status == 200, "a local app's page: \(local.bodyString)")

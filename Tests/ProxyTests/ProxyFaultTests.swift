@@ -359,12 +359,15 @@ import Testing
         let path = tempCassette("method")
         defer { try? FileManager.default.removeItem(atPath: path) }
         try await TestProxy.with(cassette: path, mode: .record) { proxy in
-            for (method, call, allowed) in [("GET", "mode", "POST"), ("PUT", "cassette", "POST"), ("POST", "status", "GET"), ("DELETE", "rewind", "POST")] {
+            for (method, call, allowed) in [("GET", "mode", "POST"), ("PUT", "cassette", "POST"), ("POST", "status", "GET, HEAD"), ("DELETE", "rewind", "POST")] {
                 let r = try await RawHTTPClient.request(
                     method, "/__tapedeck/\(call)", port: proxy.port, headers: [("Content-Type", "application/json")], body: Array("{}".utf8))
                 #expect(r.status == 405 && r.header("allow") == allowed && r.bodyString.contains("takes \(allowed)"), "\(method) \(call): \(r.bodyString)")
             }
             #expect(try await RawHTTPClient.request("GET", "/__tapedeck/nope", port: proxy.port).status == 404)
+            // HEAD, as monitoring probes send it: the GET's head, no body.
+            let head = try await RawHTTPClient.request("HEAD", "/__tapedeck/status", port: proxy.port)
+            #expect(head.status == 200 && head.body.isEmpty && (Int(head.header("content-length") ?? "") ?? 0) > 0, "\(head.headers)")
             #expect(proxy.engine.mode == .record)
         }
     }
