@@ -633,20 +633,20 @@ public final class ProxyEngine: Sendable {
 
     /// Decodes a gzip or deflate `Content-Encoding` off the event loop, bounded by `maxBodyBytes` after
     /// decoding (a small compressed bomb is refused, not inflated), so cassettes and clients get plain bodies.
+    /// Stacked codings (`gzip, gzip`, or two header lines) are undone in turn.
     static func needsDecoding(_ r: UpstreamResponse) -> Bool {
-        guard r.body.readableBytes > 0, let encoding = r.headers.first(name: "content-encoding") else { return false }
-        return HTTPContentDecoding.isDecodable(encoding)
+        r.body.readableBytes > 0 && HTTPContentDecoding.decodableLayers(r.headers["content-encoding"]) != nil
     }
 
     func decodeContent(_ r: UpstreamResponse, on loop: EventLoop) -> EventLoopFuture<UpstreamResponse> {
-        guard Self.needsDecoding(r), let encoding = r.headers.first(name: "content-encoding") else {
+        guard r.body.readableBytes > 0, let layers = HTTPContentDecoding.decodableLayers(r.headers["content-encoding"]) else {
             return loop.makeSucceededFuture(r)
         }
         let limit = configuration.maxBodyBytes
         return decodePool.runIfActive(eventLoop: loop) {
             var decoded = r
-            do { decoded.body = try HTTPContentDecoding.decode(r.body, encoding: encoding, limit: limit) } catch {
-                throw UpstreamError.protocolError("\(error) (Content-Encoding: \(encoding))")
+            do { decoded.body = try HTTPContentDecoding.decode(r.body, layers: layers, limit: limit) } catch {
+                throw UpstreamError.protocolError("\(error) (Content-Encoding: \(layers.joined(separator: ", ")))")
             }
             decoded.headers.remove(name: "content-encoding")
             return decoded

@@ -21,6 +21,23 @@ public enum HTTPContentDecoding {
         ["gzip", "x-gzip", "deflate"].contains(encoding.lowercased().trimmedHTTPWhitespace())
     }
 
+    /// The codings of a response's `Content-Encoding` values in the order they were applied (`gzip, gzip` and a
+    /// second header line count; `identity` is none), when `decode` handles every one; nil when there is none
+    /// or one it does not (`br`: the body is passed on as it came).
+    public static func decodableLayers(_ values: [String]) -> [String]? {
+        let layers = values.flatMap { $0.split(separator: ",") }.map { String($0).lowercased().trimmedHTTPWhitespace() }
+            .filter { !$0.isEmpty && $0 != "identity" }
+        guard !layers.isEmpty, layers.count <= 8, layers.allSatisfy(isDecodable) else { return nil }
+        return layers
+    }
+
+    /// The body with each layer undone, last applied first; each step bounded by `limit`.
+    public static func decode(_ body: ByteBuffer, layers: [String], limit: Int) throws(Failure) -> ByteBuffer {
+        var body = body
+        for layer in layers.reversed() { body = try decode(body, encoding: layer, limit: limit) }
+        return body
+    }
+
     /// The decoded body; throws `tooLarge` past `limit` decoded bytes and `corrupt` for bad data, including a
     /// stream that stops before its end (a body cut short by the upstream): decoded as far as it goes it would
     /// look like a complete, shorter answer.

@@ -46,6 +46,11 @@ import Testing
         0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x03, 0xcb, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00, 0x86, 0xa6, 0x10, 0x36,
         0x05, 0x00, 0x00, 0x00,
     ]
+    /// "hello", gzipped twice (`Content-Encoding: gzip, gzip`).
+    static let gzipGzipHello: [UInt8] = [
+        0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x02, 0x03, 0x93, 0xef, 0xe6, 0x60, 0x00, 0x01, 0x26, 0xe6, 0xd3, 0x1e, 0x67,
+        0x4f, 0x9e, 0x64, 0x67, 0x68, 0x5b, 0x26, 0x60, 0xc6, 0x0a, 0x14, 0x00, 0x00, 0xa7, 0x6f, 0xb4, 0x45, 0x19, 0x00, 0x00, 0x00,
+    ]
 
     /// Upstream answers of every framing and header case the lane meets; each answer through the lane is
     /// byte for byte the full path's (a loopback `Origin` sends the same request down the full path).
@@ -59,10 +64,15 @@ import Testing
         "HTTP/1.1 200 OK\r\nConnection: X-Secret\r\nX-Secret: s\r\nContent-Length: 2\r\n\r\nok",
         "HTTP/1.1 200 OK\r\nUpgrade: h2c\r\nTE: trailers\r\nProxy-Authenticate: Basic\r\nContent-Length: 2\r\n\r\nok",
         "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 25\r\n\r\n\u{1}",
+        "HTTP/1.1 200 OK\r\nContent-Encoding: gzip, gzip\r\nContent-Length: 42\r\n\r\n\u{2}",
+        "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Encoding: gzip\r\nContent-Length: 42\r\n\r\n\u{2}",
     ])
     func anAnswerThroughTheLaneIsTheFullPaths(answer: String) async throws {
-        // (The gzip case's body is the compressed "hello", put in place of its marker.)
-        let bytes = answer.hasSuffix("\u{1}") ? Array(answer.utf8.dropLast()) + Self.gzipHello : Array(answer.utf8)
+        // (The gzip cases' body is the compressed "hello", once or twice, put in place of its marker.)
+        let bytes =
+            answer.hasSuffix("\u{1}")
+            ? Array(answer.utf8.dropLast()) + Self.gzipHello
+            : answer.hasSuffix("\u{2}") ? Array(answer.utf8.dropLast()) + Self.gzipGzipHello : Array(answer.utf8)
         try await Self.withProxy(answer: { _ in bytes }) { proxy, _ in
             let lane = try await Self.exchange(proxy.port, "GET /a?Action=X HTTP/1.1\r\nHost: h\r\n\r\n")
             #expect(proxy.engine.stats.forwardedAsBytes.load(ordering: .relaxed) == 1)

@@ -109,6 +109,23 @@ import Testing
         #expect(throws: HTTPContentDecoding.Failure.corrupt(encoding: "gzip")) { try HTTPContentDecoding.decode(junk, encoding: "gzip", limit: 1 << 20) }
     }
 
+    /// Stacked codings (`gzip, gzip`, a second header line, `identity` among them) are undone last first; one
+    /// this layer cannot undo leaves the body as it came.
+    @Test func stackedCodingsAreUndoneInTurn() throws {
+        let text = Array("twice compressed".utf8)
+        var inner = ByteBuffer(bytes: text)
+        let zlib = try inner.compress(with: .zlib())
+        let twice = try gzip(Array(zlib.readableBytesView))
+        let layers = try #require(HTTPContentDecoding.decodableLayers(["deflate,identity", " GZIP "]))
+        #expect(layers == ["deflate", "gzip"])
+        #expect(Array(try HTTPContentDecoding.decode(twice, layers: layers, limit: 1 << 20).readableBytesView) == text)
+        #expect(throws: HTTPContentDecoding.Failure.self) { try HTTPContentDecoding.decode(twice, layers: ["gzip", "deflate"], limit: 1 << 20) }
+        #expect(HTTPContentDecoding.decodableLayers(["gzip, br"]) == nil)
+        #expect(HTTPContentDecoding.decodableLayers(["identity"]) == nil)
+        #expect(HTTPContentDecoding.decodableLayers([]) == nil)
+        #expect(HTTPContentDecoding.decodableLayers([String](repeating: "gzip", count: 9)) == nil)
+    }
+
     @Test func aGzipBombIsRefusedAtTheLimit() throws {
         let bomb = try gzip([UInt8](repeating: 0, count: 64 << 20))  // 64 MiB of zeros: about 64 KB compressed
         #expect(bomb.readableBytes < 100_000)
