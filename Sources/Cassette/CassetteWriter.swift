@@ -52,17 +52,20 @@ public final class CassetteWriter: Sendable {
     /// Opens `path` for appending, creating it with `header` (by default a plain one) if it is new or empty.
     /// `existingRecords` is the number of exchanges already in it (from `CassetteReader.index`), so sequence
     /// numbers continue.
-    public convenience init(path: String, existingRecords: Int = 0, header: CassetteHeader? = nil) throws {
-        try self.init(path: path, existingRecords: existingRecords, header: header) { Foundation.write($0, $1, $2) }
+    /// `confinedTo`: the file actually opened must lie inside this folder (`--cassette-dir`), whatever was
+    /// swapped in at its path or on the way to it since the path was checked.
+    public convenience init(path: String, existingRecords: Int = 0, header: CassetteHeader? = nil, confinedTo directory: String? = nil) throws {
+        try self.init(path: path, existingRecords: existingRecords, header: header, confinedTo: directory) { Foundation.write($0, $1, $2) }
     }
 
     init(
-        path: String, existingRecords: Int = 0, header: CassetteHeader? = nil,
+        path: String, existingRecords: Int = 0, header: CassetteHeader? = nil, confinedTo directory: String? = nil,
         writeBytes: @escaping @Sendable (Int32, UnsafeRawPointer, Int) -> Int
     ) throws {
         self.path = path
         self.writeBytes = writeBytes
-        let fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)  // read too: the index fingerprints what was written
+        let fd = try directory.map { try CassetteWriter.openConfined(path, to: $0) }
+            ?? open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)  // read too: the index fingerprints what was written
         guard fd >= 0 else { throw CassetteError(.io, file: path, "cannot open for writing: \(String(cString: strerror(errno)))") }
         do { lockToken = try CassetteLock.acquire(fd, path: path) } catch {
             Foundation.close(fd)
@@ -395,5 +398,42 @@ public enum Timestamp {
             put(ms, 3, "Z")
             return k
         }
+    }
+}
+
+extension CassetteWriter {
+    /// Opens `path` for appending, only as the file inside `directory` it is: an existing name is opened and the
+    /// open file's own path (`/proc/self/fd`) checked; a new one is created exclusively, never through a symlink,
+    /// and removed again if a folder on the way was swapped for a link out. -1 with `errno` when it cannot open.
+    static func openConfined(_ path: String, to directory: String) throws -> Int32 {
+        let flags = O_RDWR | O_APPEND | O_CLOEXEC
+        var created = false
+        var fd = open(path, flags)
+        if fd < 0, errno == ENOENT {
+            fd = open(path, flags | O_CREAT | O_EXCL | O_NOFOLLOW, 0o644)
+            created = fd >= 0
+            if fd < 0, errno == EEXIST || errno == ELOOP {
+                throw CassetteError(
+                    .io, file: path, "is a symbolic link to a file that does not exist; nothing was written: name a file inside --cassette-dir \(directory)")
+            }
+        }
+        guard fd >= 0 else { return fd }
+        guard let real = realpath(directory, nil) else {
+            Foundation.close(fd)
+            throw CassetteError(.io, file: path, "--cassette-dir \(directory) cannot be resolved: \(String(cString: strerror(errno)))")
+        }
+        let dir = String(cString: real)
+        free(real)
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        let n = readlink("/proc/self/fd/\(fd)", &buffer, buffer.count - 1)
+        let opened = n > 0 ? String(decoding: buffer[..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) : ""
+        guard n > 0, opened.hasPrefix(dir == "/" ? "/" : dir + "/") else {
+            if created, n > 0 { unlink(opened) }
+            Foundation.close(fd)
+            throw CassetteError(
+                .io, file: path,
+                "leads outside --cassette-dir \(directory) (to \(n > 0 ? opened : "a file it cannot name")); nothing was written: name a file inside it")
+        }
+        return fd
     }
 }

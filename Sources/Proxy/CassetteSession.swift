@@ -94,7 +94,7 @@ final class CassetteSession: Sendable {
         let header = CassetteHeader(
             createdAt: Timestamp.iso8601(Date()), ignore: matchConfig.stored,
             warnings: headerWarnings.withLock { $0 })
-        let w = try CassetteWriter(path: path, existingRecords: replay.count, header: header)
+        let w = try CassetteWriter(path: path, existingRecords: replay.count, header: header, confinedTo: confinement)
         identity.withLock { $0 = CassetteSession.identity(of: path) }
         return w
     }
