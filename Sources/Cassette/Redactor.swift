@@ -37,8 +37,15 @@ public struct Redactor: Sendable {
         r.request.url = scrub(r.request.url, needles)
         r.request.headers = r.request.headers.map { $0.count == 2 ? [$0[0], scrub($0[1], needles)] : $0 }
         r.response.headers = r.response.headers.map { $0.count == 2 ? [$0[0], scrub($0[1], needles)] : $0 }
-        for keyPath in [\Exchange.request.body, \Exchange.response.body] where r[keyPath: keyPath].encoding == .text {
-            r[keyPath: keyPath] = Body(encoding: .text, data: scrub(r[keyPath: keyPath].data, needles))
+        for keyPath in [\Exchange.request.body, \Exchange.response.body] {
+            let body = r[keyPath: keyPath]
+            switch body.encoding {
+            case .text:
+                r[keyPath: keyPath] = Body(encoding: .text, data: scrub(body.data, needles))
+            case .base64:
+                // Bytes that are not UTF-8 (a Latin-1 é in a JSON answer) still hold ASCII credentials.
+                if let cleaned = scrub(bytes: body.bytes, needles) { r[keyPath: keyPath] = Body(encoding: .base64, data: Base64.encode(cleaned)) }
+            }
         }
         return r
     }
@@ -46,7 +53,12 @@ public struct Redactor: Sendable {
     // MARK: by name
 
     private func redactHeader(_ h: [String], _ seen: inout Set<String>) -> [String] {
-        guard h.count == 2, isSecret(h[0]) else { return h }
+        guard h.count == 2 else { return h }
+        guard isSecret(h[0]) else {
+            // Another header may carry a URL with secret-named parameters (a `Location`, a `Referer`, a `Link`).
+            guard mightHoldSecretNames(h[1]), let cleaned = scrubNamedValues(Array(h[1].utf8), structured: true, &seen) else { return h }
+            return [h[0], String(decoding: cleaned, as: UTF8.self)]
+        }
         Redactor.collectCredentials(h[1], header: h[0], &seen)
         let scheme = h[1].split(separator: " ", maxSplits: 1).first.map(String.init) ?? ""
         let keepScheme =
@@ -56,46 +68,54 @@ public struct Redactor: Sendable {
         return [h[0], keepScheme ? "\(scheme) \(Redactor.placeholder)" : Redactor.placeholder]
     }
 
+    /// The query's secret-named parameters, pair by pair; every other byte as sent (one that does not decode too).
     func redactURL(_ url: String, _ seen: inout Set<String>) -> String {
         guard let q = url.firstIndex(of: "?") else { return url }
-        guard var params = try? QueryParameters.parse(String(url[url.index(after: q)...])) else { return url }
-        guard redactParameters(&params, &seen) else { return url }
-        return String(url[..<q]) + "?" + params.encoded
+        let start = url.index(after: q)
+        let end = url[start...].firstIndex(of: "#") ?? url.endIndex
+        guard let cleaned = redactPairs(url[start..<end], &seen) else { return url }
+        return String(url[..<start]) + cleaned + url[end...]
     }
 
-    private func redactParameters(_ params: inout QueryParameters, _ seen: inout Set<String>) -> Bool {
-        var changed = false
-        for i in params.pairs.indices where isSecret(params.pairs[i].name) && params.pairs[i].value != Redactor.placeholder {
-            Redactor.collect(params.pairs[i].value, &seen)
-            params.pairs[i].value = Redactor.placeholder
-            changed = true
-        }
-        return changed
-    }
-
+    /// JSON, XML and forms by their structure; then, in any text, whatever a parser could not take (see
+    /// `scrubNamedValues`): a body that does not parse is redacted all the same, never stored as it came.
     func redactBody(_ body: Body, headers: [(String, String)], _ seen: inout Set<String>) -> Body {
-        guard body.encoding == .text, !body.data.isEmpty, mightHoldSecretNames(body.data) else { return body }
+        guard !body.data.isEmpty else { return body }
+        if body.encoding == .base64 {
+            let bytes = body.bytes
+            guard mightHoldSecretNames(String(decoding: bytes, as: UTF8.self)),
+                let cleaned = scrubNamedValues(bytes, structured: false, &seen)
+            else { return body }
+            return Body(encoding: .base64, data: Base64.encode(cleaned))
+        }
+        let trimmed = body.data.drop { $0 == " " || $0 == "\n" || $0 == "\r" || $0 == "\t" || $0 == "\u{FEFF}" }
+        let looksJSON = trimmed.first == "{" || trimmed.first == "["
+        // A name may hide behind JSON's escapes (`"pass\u0077ord"`): such a body is parsed whatever it mentions.
+        guard mightHoldSecretNames(body.data) || (looksJSON && body.data.utf8.contains(UInt8(ascii: "\\")) && body.data.contains("\\u"))
+        else { return body }
         let contentType = headers.first { $0.0.lowercased() == "content-type" }?.1.lowercased() ?? ""
-        let trimmed = body.data.drop { $0 == " " || $0 == "\n" || $0 == "\r" || $0 == "\t" }
-        if trimmed.first == "{" || trimmed.first == "[" {
-            guard let json = try? JSONSerialization.jsonObject(with: Data(body.data.utf8), options: [.fragmentsAllowed]) else {
-                return body
+        var text = body.data
+        var structured = false
+        if looksJSON {
+            if let json = try? JSONSerialization.jsonObject(with: Data(trimmed.utf8), options: [.fragmentsAllowed]) {
+                structured = true
+                var changed = false
+                let cleaned = redactJSON(json, under: false, named: false, &changed, &seen)
+                if changed, let data = try? JSONSerialization.data(withJSONObject: cleaned, options: [.sortedKeys, .withoutEscapingSlashes]) {
+                    text = String(decoding: data, as: UTF8.self)
+                    // A key given twice keeps only its last value in the parse: the others are collected from the text.
+                    _ = scrubNamedValues(Array(body.data.utf8), structured: true, &seen)
+                }
             }
-            var changed = false
-            let cleaned = redactJSON(json, under: false, named: false, &changed, &seen)
-            guard changed, let data = try? JSONSerialization.data(withJSONObject: cleaned, options: [.sortedKeys, .withoutEscapingSlashes])
-            else {
-                return body
-            }
-            return Body(encoding: .text, data: String(decoding: data, as: UTF8.self))
+        } else if trimmed.first == "<" {
+            text = redactXML(text, &seen)
+        } else if contentType.contains("x-www-form-urlencoded") || text.contains("=") {
+            if let cleaned = redactPairs(Substring(text), &seen) { text = cleaned }
         }
-        if trimmed.first == "<" { return Body(encoding: .text, data: redactXML(body.data, &seen)) }
-        if contentType.contains("x-www-form-urlencoded") || body.data.contains("="), !body.data.contains(" "),
-            var params = try? QueryParameters.parse(body.data)
-        {
-            return redactParameters(&params, &seen) ? Body(encoding: .text, data: params.encoded) : body
+        if let cleaned = scrubNamedValues(Array(text.utf8), structured: structured, &seen) {
+            text = String(decoding: cleaned, as: UTF8.self)
         }
-        return body
+        return text == body.data ? body : Body(encoding: .text, data: text)
     }
 
     /// Secret-named fields become the placeholder; under a secret-named object or array every value does.
@@ -234,7 +254,12 @@ public struct Redactor: Sendable {
     }
 
     func scrub(_ text: String, _ needles: [String]) -> String {
-        var bytes = Array(text.utf8)
+        scrub(bytes: Array(text.utf8), needles).map { String(decoding: $0, as: UTF8.self) } ?? text
+    }
+
+    /// `bytes` with every needle replaced, or nil when none occurs.
+    func scrub(bytes: [UInt8], _ needles: [String]) -> [UInt8]? {
+        var bytes = bytes
         var changed = false
         for n in needles {
             let needle = Array(n.utf8)
@@ -244,7 +269,7 @@ public struct Redactor: Sendable {
                 changed = true
             }
         }
-        return changed ? String(decoding: bytes, as: UTF8.self) : text
+        return changed ? bytes : nil
     }
 
     /// `bytes` with each occurrence of `needle` replaced by the placeholder (only those not touching a letter or

@@ -512,6 +512,7 @@ public final class ProxyEngine: Sendable {
             let headers = resignedHeaders ?? request.head.headers.map { ($0.name, $0.value) }
             forwardHead.headers = HTTPHeaders(HopByHop.strip(headers).filter { !ASCIICase.equalIgnoringCase($0.0, "expect") })
         }
+        if record { Self.askForDecodableCodings(&forwardHead.headers) }
         let head = forwardHead
         let recordedBody = forwardBodyBytes
         let key = parsed.recorder.key, profile = parsed.recorder.profile
@@ -523,6 +524,19 @@ public final class ProxyEngine: Sendable {
             promise.succeed(self.fail(self.upstreamFailure(error, target: target), shape: shape, allocator: allocator))
         }
         let answer: @Sendable (UpstreamResponse) -> Void = { upstreamResponse in
+            if record, let coding = Self.undecodedCoding(upstreamResponse) {
+                // Its body cannot be checked for credentials, so it is not written down (nor answered unrecorded).
+                session.abandonRecording()
+                self.logger.error("not recorded: the answer's Content-Encoding cannot be decoded", metadata: ["content-encoding": "\(coding)"])
+                return promise.succeed(
+                    self.fail(
+                        .recordFailed(
+                            "the upstream answered with Content-Encoding: \(coding), which the proxy cannot decode to take credentials "
+                                + "out of it, so the exchange was not recorded. The proxy asks upstreams for gzip or deflate only "
+                                + "(Accept-Encoding); this one sent \(coding) anyway, or the client signed its Accept-Encoding. "
+                                + "Send Accept-Encoding: gzip (or identity) from the client."),
+                        shape: shape, allocator: allocator))
+            }
             let (exchange, response) = self.exchange(
                 request: head, target: target, body: recordedBody, upstream: upstreamResponse,
                 key: key?.string, profile: profile, started: started, record: record)
@@ -633,6 +647,34 @@ public final class ProxyEngine: Sendable {
 
     /// Decodes a gzip or deflate `Content-Encoding` off the event loop, bounded by `maxBodyBytes` after
     /// decoding (a small compressed bomb is refused, not inflated), so cassettes and clients get plain bodies.
+    /// While recording, an upstream is asked only for codings the proxy can decode (and so redact): `br` and
+    /// `zstd` leave the client's `Accept-Encoding`, and a list left with none becomes `identity`. A signed
+    /// `Accept-Encoding` (named in the Authorization's `SignedHeaders`) is left as it is.
+    static func askForDecodableCodings(_ headers: inout HTTPHeaders) {
+        let values = headers["accept-encoding"]
+        guard !values.isEmpty else { return }
+        if let auth = headers.first(name: "authorization")?.lowercased(), let range = auth.range(of: "signedheaders=") {
+            let list = auth[range.upperBound...].prefix { $0 != "," && $0 != " " }.split(separator: ";")
+            if list.contains("accept-encoding") { return }
+        }
+        let kept = values.flatMap { $0.split(separator: ",") }.filter { item in
+            let coding = item.split(separator: ";").first.map { String($0).lowercased().trimmedHTTPWhitespace() } ?? ""
+            return HTTPContentDecoding.isDecodable(coding) || coding == "identity"
+        }.map { String($0).trimmedHTTPWhitespace() }
+        let value = kept.isEmpty ? "identity" : kept.joined(separator: ", ")
+        if values.count == 1, values[0] == value { return }
+        headers.replaceOrAdd(name: "Accept-Encoding", value: value)
+    }
+
+    /// The `Content-Encoding` of an answer whose body is still encoded (one the proxy does not decode: `br`,
+    /// `zstd`), nil for a plain or empty body.
+    static func undecodedCoding(_ r: UpstreamResponse) -> String? {
+        guard r.body.readableBytes > 0 else { return nil }
+        let codings = r.headers["content-encoding"].flatMap { $0.split(separator: ",") }.map { String($0).trimmedHTTPWhitespace() }
+            .filter { !$0.isEmpty && $0.lowercased() != "identity" }
+        return codings.isEmpty ? nil : codings.joined(separator: ", ")
+    }
+
     /// Stacked codings (`gzip, gzip`, or two header lines) are undone in turn.
     static func needsDecoding(_ r: UpstreamResponse) -> Bool {
         r.body.readableBytes > 0 && HTTPContentDecoding.decodableLayers(r.headers["content-encoding"]) != nil

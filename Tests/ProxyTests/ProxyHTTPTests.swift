@@ -1,5 +1,6 @@
 import CompressNIO
 import Foundation
+import Synchronization
 import NIOCore
 import Proxy
 import TapedeckHTTP
@@ -119,6 +120,42 @@ import Testing
                 #expect(proxy.engine.status.recorded == 0)
             }
         }
+    }
+
+    /// While recording, the upstream is asked only for codings the proxy can decode (and so redact); one that
+    /// answers `zstd` or `br` anyway is not recorded (its body cannot be checked for credentials) and the client
+    /// is told why. Passthrough writes nothing and relays it as it came.
+    @Test(arguments: ["zstd", "br", "gzip, br"])
+    func anAnswerInACodingTheProxyCannotDecodeIsNotRecorded(coding: String) async throws {
+        let path = tempCassette("zstd")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        final class Seen: Sendable { let requests = Mutex<[String]>([]) }
+        let seen = Seen()
+        let secret = Array(#"{"AccessKeySecret":"ZSTDSECRETVALUE01"}"#.utf8)  // stands for compressed bytes
+        try await ScriptedUpstream.with(answer: { request in
+            seen.requests.withLock { $0.append(request) }
+            return Array("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: \(coding)\r\nContent-Length: \(secret.count)\r\n\r\n".utf8) + secret
+        }) { port in
+            try await TestProxy.with(cassette: path, mode: .record, upstream: "http://127.0.0.1:\(port)") { proxy in
+                let r = try await RawHTTPClient.request(
+                    "GET", Self.call, port: proxy.port, headers: [("Accept-Encoding", "deflate, gzip;q=0.9, br, zstd")])
+                #expect(r.status == 500 && r.bodyString.contains("Content-Encoding: \(coding)"), "\(r.status) \(r.bodyString)")
+                #expect(proxy.engine.status.recorded == 0)
+                let onlyBr = try await RawHTTPClient.request("GET", Self.call + "&b=1", port: proxy.port, headers: [("Accept-Encoding", "br")])
+                #expect(onlyBr.status == 500)
+                proxy.engine.setMode(.passthrough)
+                let relayed = try await RawHTTPClient.request("GET", Self.call + "&c=1", port: proxy.port, headers: [("Accept-Encoding", "br")])
+                #expect(relayed.status == 200 && relayed.header("content-encoding") == coding, "\(relayed.headers)")
+            }
+        }
+        let requests = seen.requests.withLock { $0 }
+        #expect(requests.count == 3)
+        guard requests.count == 3 else { return }
+        #expect(requests[0].contains("Accept-Encoding: deflate, gzip;q=0.9\r\n"), "\(requests[0])")
+        #expect(requests[1].contains("Accept-Encoding: identity\r\n"), "\(requests[1])")
+        #expect(requests[2].contains("Accept-Encoding: br\r\n"), "passthrough asks as the client asked: \(requests[2])")
+        let text = (try? String(contentsOfFile: path, encoding: .isoLatin1)) ?? ""
+        #expect(!text.contains("ZSTDSECRET"))
     }
 
     /// An upstream that announces more than `--max-body` and stalls is refused at its head in record mode too

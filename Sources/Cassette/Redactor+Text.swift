@@ -1,0 +1,188 @@
+import CloudSigning
+import Foundation
+
+/// Credentials in text no parser took whole: a JSON body that does not parse (NDJSON, a lone surrogate, a BOM,
+/// a Latin-1 byte), a form with a raw space, a multipart body, XML with attributes or CDATA, a URL in a
+/// `Location` or `Referer` header, a query with a byte that does not decode. Found by their names, as the
+/// structured passes find them, in the forms text gives them: `"name": "value"`, `name=value`, `name: value`,
+/// `<Name attr="…">value</Name>`, `<Name><![CDATA[value]]></Name>` and a multipart part `name="Name"`.
+extension Redactor {
+    /// `bytes` with the value of every secret-named key replaced by the placeholder, its values collected into
+    /// `seen`; nil when nothing changed. `structured`: a parser already took the text whole (objects and arrays
+    /// under secret names are its business; this pass only catches what hides inside its strings).
+    func scrubNamedValues(_ bytes: [UInt8], structured: Bool, _ seen: inout Set<String>) -> [UInt8]? {
+        let n = bytes.count
+        var out: [UInt8] = []
+        var copied = 0
+        var i = 0
+        func isNameByte(_ b: UInt8) -> Bool {
+            (b >= 0x30 && b <= 0x39) || ((b | 0x20) >= 0x61 && (b | 0x20) <= 0x7A) || b == 0x5F || b == 0x2D || b == 0x2E
+        }
+        func replace(_ range: Range<Int>, with text: String, value: [UInt8]) {
+            let v = String(decoding: value, as: UTF8.self)
+            Redactor.collect(v, &seen)
+            if let decoded = PercentEncoding.decode(Array(v.utf8)), decoded != v {
+                Redactor.collect(decoded, &seen)
+            }
+            out += bytes[copied..<range.lowerBound]
+            out += text.utf8
+            copied = range.upperBound
+        }
+        while i < n {
+            guard isNameByte(bytes[i]), i == 0 || !isNameByte(bytes[i - 1]) else {
+                i += 1
+                continue
+            }
+            let start = i
+            while i < n && isNameByte(bytes[i]) { i += 1 }
+            let nameEnd = i
+            guard nameEnd - start >= 5, nameEnd - start <= 128,
+                isSecret(String(decoding: bytes[start..<nameEnd], as: UTF8.self))
+            else { continue }
+            let before: UInt8? = start > 0 ? bytes[start - 1] : nil
+            if before == UInt8(ascii: "<") {
+                // An element: its attributes, then text or CDATA up to its own end tag.
+                guard let gt = Self.index(of: UInt8(ascii: ">"), in: bytes, from: nameEnd), bytes[gt - 1] != UInt8(ascii: "/") else { continue }
+                let valueStart = gt + 1
+                let endTag = Array("</".utf8) + bytes[start..<nameEnd]
+                guard let close = Self.index(of: endTag, in: bytes, from: valueStart) else { continue }
+                var inner = valueStart..<close
+                let cdata = Array("<![CDATA[".utf8)
+                if bytes[inner].starts(with: cdata), bytes[inner].reversed().starts(with: Array("]]>".utf8).reversed()) {
+                    inner = (inner.lowerBound + cdata.count)..<(inner.upperBound - 3)
+                } else if bytes[inner].contains(UInt8(ascii: "<")) {
+                    continue  // nested elements: not one value
+                }
+                if !inner.isEmpty, !bytes[inner].elementsEqual(Redactor.placeholder.utf8) {
+                    replace(inner, with: Redactor.placeholder, value: Array(bytes[inner]))
+                }
+                i = close
+                continue
+            }
+            if before == UInt8(ascii: "\""), Self.endsWithMultipartName(bytes, at: start - 1), nameEnd < n, bytes[nameEnd] == UInt8(ascii: "\"") {
+                // A multipart part's `Content-Disposition: form-data; name="password"`: its content is the value.
+                guard let blank = Self.index(of: Array("\r\n\r\n".utf8), in: bytes, from: nameEnd) else { continue }
+                let valueStart = blank + 4
+                let valueEnd = Self.index(of: Array("\r\n--".utf8), in: bytes, from: valueStart) ?? n
+                if valueEnd > valueStart, !bytes[valueStart..<valueEnd].elementsEqual(Redactor.placeholder.utf8) {
+                    replace(valueStart..<valueEnd, with: Redactor.placeholder, value: Array(bytes[valueStart..<valueEnd]))
+                }
+                i = valueEnd
+                continue
+            }
+            var k = nameEnd
+            if let q = before, q == UInt8(ascii: "\"") || q == UInt8(ascii: "'") {
+                guard k < n, bytes[k] == q else { continue }  // a quoted word in a sentence, not a key
+                k += 1
+            }
+            while k < n && (bytes[k] == 0x20 || bytes[k] == 0x09) { k += 1 }
+            guard k < n, bytes[k] == UInt8(ascii: ":") || bytes[k] == UInt8(ascii: "=") else { continue }
+            k += 1
+            while k < n && (bytes[k] == 0x20 || bytes[k] == 0x09 || (bytes[k - 1] != UInt8(ascii: "=") && (bytes[k] == 0x0A || bytes[k] == 0x0D))) {
+                k += 1
+            }
+            guard k < n else { break }
+            let first = bytes[k]
+            if first == UInt8(ascii: "\"") || first == UInt8(ascii: "'") {
+                var e = k + 1
+                while e < n && bytes[e] != first {
+                    e += bytes[e] == UInt8(ascii: "\\") ? 2 : 1
+                }
+                let inner = (k + 1)..<min(e, n)
+                if !inner.isEmpty, !bytes[inner].elementsEqual(Redactor.placeholder.utf8) {
+                    replace(inner, with: Redactor.placeholder, value: Array(bytes[inner]))
+                }
+                i = min(e + 1, n)
+            } else if first == UInt8(ascii: "{") || first == UInt8(ascii: "[") {
+                guard !structured, let e = Self.matchingBracket(bytes, from: k) else { continue }
+                replace(k..<(e + 1), with: "\"\(Redactor.placeholder)\"", value: [])
+                i = e + 1
+            } else {
+                var e = k
+                while e < n && !Self.endsBareValue(bytes[e]) { e += 1 }
+                let value = bytes[k..<e]
+                let keep = value.isEmpty || value.elementsEqual(Redactor.placeholder.utf8) || value.elementsEqual("true".utf8)
+                    || value.elementsEqual("false".utf8) || value.elementsEqual("null".utf8)
+                if !keep { replace(k..<e, with: Redactor.placeholder, value: Array(value)) }
+                i = e
+            }
+        }
+        guard copied > 0 else { return nil }
+        out += bytes[copied...]
+        return out
+    }
+
+    /// `name=value&…` (a query, a form) with each secret-named pair's value replaced and collected, every other
+    /// byte as it was; a name or value that does not decode is taken as sent. Nil when nothing changed.
+    func redactPairs(_ text: Substring, _ seen: inout Set<String>) -> String? {
+        var changed = false
+        let pieces = text.split(separator: "&", omittingEmptySubsequences: false).map { piece -> Substring in
+            guard let eq = piece.firstIndex(of: "=") else { return piece }
+            let rawName = piece[..<eq], rawValue = piece[piece.index(after: eq)...]
+            let name = PercentEncoding.decode(Array(rawName.utf8)) ?? String(rawName)
+            guard isSecret(name), !rawValue.isEmpty, rawValue != Substring(Redactor.placeholder) else { return piece }
+            Redactor.collect(String(rawValue), &seen)
+            if let decoded = PercentEncoding.decode(Array(rawValue.utf8)), decoded != String(rawValue) {
+                Redactor.collect(decoded, &seen)
+            }
+            changed = true
+            return rawName + "=" + Substring(Redactor.placeholder)
+        }
+        return changed ? pieces.joined(separator: "&") : nil
+    }
+
+    static func endsBareValue(_ b: UInt8) -> Bool {
+        switch b {
+        case 0x20, 0x09, 0x0A, 0x0D, UInt8(ascii: "&"), UInt8(ascii: ","), UInt8(ascii: ";"), UInt8(ascii: "<"), UInt8(ascii: ">"),
+            UInt8(ascii: "}"), UInt8(ascii: "]"), UInt8(ascii: ")"), UInt8(ascii: "\""), UInt8(ascii: "'"):
+            return true
+        default:
+            return false
+        }
+    }
+
+    /// Whether the bytes up to and including `quote` end with `name="` (case-insensitive).
+    static func endsWithMultipartName(_ bytes: [UInt8], at quote: Int) -> Bool {
+        let marker = Array("name=\"".utf8)
+        guard quote + 1 >= marker.count else { return false }
+        let from = quote + 1 - marker.count
+        return zip(bytes[from...quote], marker).allSatisfy { ($0 | 0x20) == ($1 | 0x20) || $0 == $1 }
+    }
+
+    static func index(of byte: UInt8, in bytes: [UInt8], from: Int) -> Int? {
+        from < bytes.count ? bytes[from...].firstIndex(of: byte) : nil
+    }
+
+    static func index(of needle: [UInt8], in bytes: [UInt8], from: Int) -> Int? {
+        guard let first = needle.first, from + needle.count <= bytes.count else { return nil }
+        var i = from
+        while i + needle.count <= bytes.count {
+            guard let at = bytes[i...(bytes.count - needle.count)].firstIndex(of: first) else { return nil }
+            if bytes[at..<(at + needle.count)].elementsEqual(needle) { return at }
+            i = at + 1
+        }
+        return nil
+    }
+
+    /// The index of the bracket that closes the one at `open`, skipping strings; nil when it never closes.
+    static func matchingBracket(_ bytes: [UInt8], from open: Int) -> Int? {
+        var depth = 0
+        var i = open
+        while i < bytes.count {
+            switch bytes[i] {
+            case UInt8(ascii: "\""):
+                i += 1
+                while i < bytes.count && bytes[i] != UInt8(ascii: "\"") { i += bytes[i] == UInt8(ascii: "\\") ? 2 : 1 }
+            case UInt8(ascii: "{"), UInt8(ascii: "["):
+                depth += 1
+            case UInt8(ascii: "}"), UInt8(ascii: "]"):
+                depth -= 1
+                if depth == 0 { return i }
+            default:
+                break
+            }
+            i += 1
+        }
+        return nil
+    }
+}
