@@ -115,6 +115,16 @@ extension Redactor {
     /// `name=value&…` (a query, a form) with each secret-named pair's value replaced and collected, every other
     /// byte as it was; a name or value that does not decode is taken as sent. Nil when nothing changed.
     func redactPairs(_ text: Substring, _ seen: inout Set<String>) -> String? {
+        // Most queries name no secret: found without splitting or decoding (names with `%` or `+` are decoded below).
+        var anySecret = false
+        var rest = text[...]
+        while !anySecret, !rest.isEmpty {
+            let pieceEnd = rest.utf8.firstIndex(of: UInt8(ascii: "&")) ?? rest.endIndex
+            let name = rest[..<(rest[..<pieceEnd].utf8.firstIndex(of: UInt8(ascii: "=")) ?? pieceEnd)]
+            anySecret = name.utf8.contains { $0 == UInt8(ascii: "%") || $0 == UInt8(ascii: "+") } || isSecret(name)
+            rest = pieceEnd == rest.endIndex ? rest[rest.endIndex...] : rest[rest.utf8.index(after: pieceEnd)...]
+        }
+        guard anySecret else { return nil }
         var changed = false
         let pieces = text.split(separator: "&", omittingEmptySubsequences: false).map { piece -> Substring in
             guard let eq = piece.firstIndex(of: "=") else { return piece }

@@ -22,7 +22,9 @@ public struct Redactor: Sendable {
 
     public mutating func add(_ name: String) { extra.insert(name.lowercased()) }
 
-    func isSecret(_ name: String) -> Bool { SecretNames.isSecret(name) || (!extra.isEmpty && extra.contains(name.lowercased())) }
+    func isSecret<S: StringProtocol>(_ name: S) -> Bool {
+        SecretNames.isSecret(name) || (!extra.isEmpty && extra.contains(name.lowercased()))
+    }
 
     public func redact(_ e: Exchange) -> Exchange {
         var seen = Set<String>()  // credential values found in the request, scrubbed everywhere afterwards
@@ -70,9 +72,9 @@ public struct Redactor: Sendable {
 
     /// The query's secret-named parameters, pair by pair; every other byte as sent (one that does not decode too).
     func redactURL(_ url: String, _ seen: inout Set<String>) -> String {
-        guard let q = url.firstIndex(of: "?") else { return url }
-        let start = url.index(after: q)
-        let end = url[start...].firstIndex(of: "#") ?? url.endIndex
+        guard let q = url.utf8.firstIndex(of: UInt8(ascii: "?")) else { return url }
+        let start = url.utf8.index(after: q)
+        let end = url.utf8[start...].firstIndex(of: UInt8(ascii: "#")) ?? url.endIndex
         guard let cleaned = redactPairs(url[start..<end], &seen) else { return url }
         return String(url[..<start]) + cleaned + url[end...]
     }
@@ -91,8 +93,7 @@ public struct Redactor: Sendable {
         let trimmed = body.data.drop { $0 == " " || $0 == "\n" || $0 == "\r" || $0 == "\t" || $0 == "\u{FEFF}" }
         let looksJSON = trimmed.first == "{" || trimmed.first == "["
         // A name may hide behind JSON's escapes (`"pass\u0077ord"`): such a body is parsed whatever it mentions.
-        guard mightHoldSecretNames(body.data) || (looksJSON && body.data.utf8.contains(UInt8(ascii: "\\")) && body.data.contains("\\u"))
-        else { return body }
+        guard mightHoldSecretNames(body.data) || (looksJSON && Redactor.hasUnicodeEscape(body.data)) else { return body }
         let contentType = headers.first { $0.0.lowercased() == "content-type" }?.1.lowercased() ?? ""
         var text = body.data
         var structured = false
@@ -255,6 +256,21 @@ public struct Redactor: Sendable {
 
     func scrub(_ text: String, _ needles: [String]) -> String {
         scrub(bytes: Array(text.utf8), needles).map { String(decoding: $0, as: UTF8.self) } ?? text
+    }
+
+    /// Whether `text` holds a `\u` escape (`memchr` to each backslash: most bodies have none, and are not walked byte by byte).
+    static func hasUnicodeEscape(_ text: String) -> Bool {
+        var text = text
+        return text.withUTF8 { p in
+            guard let base = p.baseAddress else { return false }
+            var i = 0
+            while i < p.count, let hit = memchr(base + i, Int32(UInt8(ascii: "\\")), p.count - i) {
+                let at = UnsafeRawPointer(hit) - UnsafeRawPointer(base)
+                if at + 1 < p.count, base[at + 1] == UInt8(ascii: "u") { return true }
+                i = at + 2
+            }
+            return false
+        }
     }
 
     /// `bytes` with every needle replaced, or nil when none occurs.
