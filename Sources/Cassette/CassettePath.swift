@@ -4,6 +4,17 @@ import Foundation
 /// a missing or read-only directory is refused with a message that names the path and the fix, instead of
 /// blocking on a FIFO, trapping on a directory, or failing at the first exchange.
 public enum CassettePath {
+    /// The folder part of `path` ("" for a bare name), as `NSString.deletingLastPathComponent` gives it: that
+    /// one traps on a one-character string (swift-corelibs-foundation), so a file named `c` crashed the CLI.
+    public static func directory(of path: String) -> String {
+        var p = Substring(path)
+        while p.count > 1, p.hasSuffix("/") { p = p.dropLast() }
+        guard let slash = p.lastIndex(of: "/") else { return "" }
+        var d = p[..<slash]
+        while d.count > 1, d.hasSuffix("/") { d = d.dropLast() }
+        return d.isEmpty ? "/" : String(d)
+    }
+
     /// - Parameter writable: whether exchanges will be appended (record and auto modes).
     /// - Parameter existing: whether the file must already be there (repairing it), even when writable.
     public static func check(_ path: String, writable: Bool, existing: Bool = false) throws {
@@ -37,7 +48,7 @@ public enum CassettePath {
         guard errno == ENOENT else { throw CassetteError(.io, file: path, "cannot be used: \(String(cString: strerror(errno)))") }
         guard writable else { throw CassetteError(.io, file: path, "does not exist; record one first (--mode record)") }
         guard !existing else { throw CassetteError(.io, file: path, "does not exist; there is nothing to repair (check the path: tapedeck cassette ls FILE)") }
-        let directory = (path as NSString).deletingLastPathComponent.isEmpty ? "." : (path as NSString).deletingLastPathComponent
+        let directory = CassettePath.directory(of: path).isEmpty ? "." : CassettePath.directory(of: path)
         var dst = stat()
         guard stat(directory, &dst) == 0, dst.st_mode & S_IFMT == S_IFDIR else {
             throw CassetteError(

@@ -1,3 +1,4 @@
+import Cassette
 import Crypto
 import Foundation
 import NIOSSL
@@ -110,7 +111,7 @@ public final class CertificateAuthority: Sendable {
     /// `mkdir -p`, the last level owner-only (it holds the key); names the level that fails and why.
     private static func makeFolder(_ directory: String) throws {
         // A one-part relative path (`--ca-dir myca`) has no parent to create: it is in the working directory.
-        let parent = (directory as NSString).deletingLastPathComponent
+        let parent = CassettePath.directory(of: directory)
         if !parent.isEmpty {
             var prefix = parent.hasPrefix("/") ? "/" : ""
             for part in parent.split(separator: "/") {

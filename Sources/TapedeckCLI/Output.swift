@@ -1,3 +1,4 @@
+import Cassette
 import LoadGen
 import Matching
 import Proxy
@@ -53,7 +54,7 @@ func validateOutputPath(_ path: String?, _ flag: String) throws {
         }
         return
     }
-    let dir = (path as NSString).deletingLastPathComponent
+    let dir = CassettePath.directory(of: path)
     let parent = dir.isEmpty ? "." : dir
     guard FileManager.default.fileExists(atPath: parent, isDirectory: &isDirectory), isDirectory.boolValue else {
         throw ValidationError("\(flag) \(path): the folder \(parent) does not exist; create it (mkdir -p \(parent)) or pick another path")

@@ -1,3 +1,4 @@
+import Cassette
 import Foundation
 @testable import LoadGen
 import Testing
@@ -5,10 +6,11 @@ import Testing
 /// Bad command-line input gets a message that names the flag or file and exits non-zero: never a trap, an
 /// allocation failure, a Foundation error dump, or a run that only fails at its end.
 @Suite struct CommandLineInputTests {
-    static func run(_ arguments: [String]) throws -> (status: Int32, output: String) {
+    static func run(_ arguments: [String], in directory: String? = nil) throws -> (status: Int32, output: String) {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: try UnprivilegedUserTests.binary())
         p.arguments = arguments
+        if let directory { p.currentDirectoryURL = URL(fileURLWithPath: directory) }
         let out = Pipe()
         p.standardOutput = out
         p.standardError = out
@@ -98,6 +100,22 @@ import Testing
             let (status, output) = try run(arguments(path, dir))
             #expect(status != 0 && output.contains(path) && output.contains(expected), "\(text): \(output)")
             #expect(!output.contains("DecodingError"), "\(output)")
+        }
+    }
+
+    /// A one-character file name (`--json a`, `--cassette c`) is a file like any other: Foundation's
+    /// `deletingLastPathComponent` trapped on it, and the CLI crashed with "Illegal instruction".
+    @Test func aOneCharacterFileNameIsAFile() throws {
+        let dir = NSTemporaryDirectory() + "tapedeck-onechar-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let (status, output) = try Self.run(["load", "--target", "http://127.0.0.1:1", "--duration", "1s", "--json", "a"], in: dir)
+        #expect(status == 1 && !output.contains("crashed"), "\(status): \(output)")
+        #expect(FileManager.default.fileExists(atPath: dir + "/a"), "\(output)")
+        let (lsStatus, ls) = try Self.run(["cassette", "ls", "c"], in: dir)
+        #expect(lsStatus == 1 && ls.contains("does not exist"), "\(ls)")
+        for (path, directory) in [("c", ""), ("ab", ""), ("/a", "/"), ("a/", ""), ("a/b", "a"), ("/x/y//", "/x"), ("/", "/"), ("x//y", "x")] {
+            #expect(CassettePath.directory(of: path) == directory, "\(path)")
         }
     }
 
