@@ -77,6 +77,9 @@ struct Load: AsyncParsableCommand {
         if let s = speed, !(s > 0 && s.isFinite) { throw ValidationError("--speed must be a positive number, got \(s)") }
         let outputs = [("--json", json), ("--hgrm", hgrm), ("--html", html), ("--hlog", hlog)]
         for (flag, path) in outputs { try validateOutputPath(path, flag) }
+        if outputs.filter({ isStandardOutput($0.1) }).count > 1 {
+            throw ValidationError("only one report can go to standard output (-); write the others to files")
+        }
         // One file per report: two flags naming the same file would leave only the last written.
         try checkDistinctOutputs(outputs)
         // Each connection is a file descriptor: past the limit, connects fail and nothing is sent.
@@ -208,13 +211,14 @@ struct Load: AsyncParsableCommand {
         var logger = Logger(label: "tapedeck.load")
         logger.logLevel = .warning
         let report = try await LoadService.run(LoadRunner(configuration: conf, requests: requests), logger: logger)
-        print(report.text, terminator: "")
+        let onStdout = [json, hgrm, hlog, html].contains { isStandardOutput($0) }
+        printSummary(report.text, reportsOnStdout: onStdout)
         let speed = conf.speed
         if let pacing = conf.pacing, let last = pacing.last, last / speed + 0.5 < Double(conf.duration.nanoseconds) / 1e9 {
-            print(
+            printSummary(
                 String(
-                    format: "  note: at --speed %g the cassette's %d requests span %.1f s of the %.1f s run; the achieved rate is over the whole run",
-                    speed, pacing.count, last / speed, Double(conf.duration.nanoseconds) / 1e9))
+                    format: "  note: at --speed %g the cassette's %d requests span %.1f s of the %.1f s run; the achieved rate is over the whole run\n",
+                    speed, pacing.count, last / speed, Double(conf.duration.nanoseconds) / 1e9), reportsOnStdout: onStdout)
         }
         try writeOutputs([
             ("--json", json, { try report.jsonData() }),

@@ -39,6 +39,7 @@ func fileLimit() -> Int {
 func validateOutputPath(_ path: String?, _ flag: String) throws {
     guard let path else { return }
     guard !path.isEmpty else { throw ValidationError("\(flag) needs a file name, got an empty one") }
+    if isStandardOutput(path) { return }
     var isDirectory: ObjCBool = false
     var st = stat()
     if stat(path, &st) != 0 && errno != ENOENT {
@@ -99,7 +100,19 @@ func isCassette(_ path: String) -> Bool {
 
 /// Writes an output file whole or not at all (a temporary file renamed into place: a full disk leaves no
 /// truncated report behind), and says what went wrong in a sentence that names the flag and file.
+/// `-` (and `/dev/stdout`) name standard output: the report goes there, and the text summary to stderr.
+func isStandardOutput(_ path: String?) -> Bool { path == "-" || path == "/dev/stdout" }
+
+/// Where the text summary goes: stdout, unless a report is written there.
+func printSummary(_ text: String, reportsOnStdout: Bool) {
+    (reportsOnStdout ? FileHandle.standardError : FileHandle.standardOutput).write(Data(text.utf8))
+}
+
 func writeOutput(_ data: Data, to path: String, _ flag: String) throws {
+    if isStandardOutput(path) {
+        FileHandle.standardOutput.write(data)
+        return
+    }
     guard !isCassette(path) else {
         throw RunFailure(description: "\(flag) \(path) is a Tapedeck cassette; a report or export never replaces a recording: nothing was written there")
     }

@@ -21,6 +21,9 @@ struct Report: ParsableCommand {
         func validate() throws {
             let outputs = [("--json", json), ("--html", html), ("--hlog", hlog), ("--hgrm", hgrm)]
             for (flag, path) in outputs { try validateOutputPath(path, flag) }
+            if outputs.filter({ isStandardOutput($0.1) }).count > 1 {
+                throw ValidationError("only one report can go to standard output (-); write the others to files")
+            }
             try checkDistinctOutputs(outputs, inputs: reports)
         }
 
@@ -54,8 +57,8 @@ struct Report: ParsableCommand {
                     description: "the reports measured different targets (\(targets.sorted().joined(separator: ", "))); merge the reports of one target at a time")
             }
             let merged = LoadReport.merge(read)
-            print("merged \(reports.count) report(s)")
-            print(merged.text, terminator: "")
+            let onStdout = [json, html, hlog, hgrm].contains { isStandardOutput($0) }
+            printSummary("merged \(reports.count) report(s)\n" + merged.text, reportsOnStdout: onStdout)
             try writeOutputs([
                 ("--json", json, { try merged.jsonData() }),
                 ("--html", html, { Data(HTMLReport.render(title: "tapedeck load, \(reports.count) workers merged", reports: [("merged", merged)]).utf8) }),

@@ -112,6 +112,11 @@ import Testing
         let (status, output) = try Self.run(["load", "--target", "http://127.0.0.1:1", "--duration", "1s", "--json", "a"], in: dir)
         #expect(status == 1 && !output.contains("crashed"), "\(status): \(output)")
         #expect(FileManager.default.fileExists(atPath: dir + "/a"), "\(output)")
+        // `-` is standard output: the JSON report goes there, the text summary to stderr.
+        let (stdoutStatus, stdout) = try Self.run(["load", "--target", "http://127.0.0.1:1", "--duration", "1s", "--json", "-"], in: dir)
+        #expect(stdoutStatus == 1 && stdout.contains("\"completed\"") && !FileManager.default.fileExists(atPath: dir + "/-"), "\(stdout)")
+        let (twoStatus, two) = try Self.run(["load", "--target", "http://127.0.0.1:1", "--json", "-", "--hgrm", "-"], in: dir)
+        #expect(twoStatus != 0 && two.contains("only one report can go to standard output"), "\(two)")
         let (lsStatus, ls) = try Self.run(["cassette", "ls", "c"], in: dir)
         #expect(lsStatus == 1 && ls.contains("does not exist"), "\(ls)")
         for (path, directory) in [("c", ""), ("ab", ""), ("/a", "/"), ("a/", ""), ("a/b", "a"), ("/x/y//", "/x"), ("/", "/"), ("x//y", "x")] {
