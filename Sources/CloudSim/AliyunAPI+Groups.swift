@@ -120,7 +120,11 @@ extension AliyunAPI {
             guard let data = raw.data(using: .utf8), let ids = try? JSONDecoder().decode([String].self, from: data) else {
                 throw AliyunError.invalid("SecurityGroupIds", "InvalidSecurityGroupIds.Malformed")
             }
-            wanted = ids.compactMap { store.resolve($0, in: snap) }
+            // Up to 100 ids (the API's limit); each group listed once, in creation order, so a token loop ends.
+            guard ids.count <= 100 else {
+                throw AliyunError(.badRequest, "InvalidSecurityGroupIds.Malformed", "The specified parameter SecurityGroupIds holds more than 100 ids.")
+            }
+            wanted = Array(Set(ids.compactMap { store.resolve($0, in: snap) })).sorted()
         } else if let one = call.params["SecurityGroupId"], !one.isEmpty {
             wanted = store.resolve(one, in: snap).map { [$0] } ?? []
         }

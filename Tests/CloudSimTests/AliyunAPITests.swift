@@ -108,6 +108,31 @@ import Testing
         }
     }
 
+    /// `SecurityGroupIds` in any order, with repeats: a MaxResults/NextToken loop lists each group once and ends
+    /// (it listed the same group with the same token for ever); more than 100 ids are refused.
+    @Test func tokenPagingOverGivenIdsEnds() async throws {
+        try await TestSimulator.with(groups: 25) { sim in
+            let listed = try json(try await ecs(sim, "DescribeSecurityGroups", [("PageSize", "4")]))
+            let ids = ((listed["SecurityGroups"] as! [String: Any])["SecurityGroup"] as! [[String: Any]]).compactMap { $0["SecurityGroupId"] as? String }
+            #expect(ids.count == 4)
+            let given = [ids[3], ids[0], ids[2], ids[0], ids[1]]
+            let list = "[" + given.map { "\"\($0)\"" }.joined(separator: ",") + "]"
+            var seen: [String] = [], token = "", pages = 0
+            repeat {
+                var params = [("SecurityGroupIds", list), ("MaxResults", "1")]
+                if !token.isEmpty { params.append(("NextToken", token)) }
+                let page = try json(try await ecs(sim, "DescribeSecurityGroups", params))
+                seen += ((page["SecurityGroups"] as! [String: Any])["SecurityGroup"] as! [[String: Any]]).compactMap { $0["SecurityGroupId"] as? String }
+                token = page["NextToken"] as? String ?? ""
+                pages += 1
+            } while !token.isEmpty && pages < 10
+            #expect(seen == ids, "\(pages) pages: \(seen)")
+            let many = "[" + (0..<101).map { _ in "\"\(ids[0])\"" }.joined(separator: ",") + "]"
+            let refused = try await ecs(sim, "DescribeSecurityGroups", [("SecurityGroupIds", many)])
+            #expect(try refused.status == 400 && json(refused)["Code"] as? String == "InvalidSecurityGroupIds.Malformed")
+        }
+    }
+
     /// (parameters, expected status, expected Code)
     static let badInputs: [([(String, String)], String, Int, String)] = [
         ([], "DescribeSecurityGroupReferences", 400, "InvalidSecurityGroupId.Malformed"),
