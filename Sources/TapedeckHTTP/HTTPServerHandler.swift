@@ -178,7 +178,11 @@ public final class HTTPServerHandler<Responder: HTTPResponder>: ChannelDuplexHan
         case .head(let head):
             act(machine.head(head), part, context)
         case .body(var chunk):
-            if machine.waitsForInput { lastActivity = context.eventLoop.now }
+            if machine.waitsForInput {
+                // Bytes buy time at the minimum rate; a trickle does not restart the idle timeout with each byte.
+                let bought = limits.timePerBodyByte * Int64(chunk.readableBytes)
+                lastActivity = min(context.eventLoop.now, lastActivity + bought)
+            }
             act(machine.body(&chunk), part, context)
         case .end:
             act(machine.end(), part, context)

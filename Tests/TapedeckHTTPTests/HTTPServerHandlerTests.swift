@@ -206,6 +206,32 @@ struct Connection {
         #expect(try c.output().hasPrefix("HTTP/1.1 408 Request Timeout\r\n"))
     }
 
+    /// A body trickled a byte at a time (a slow-body attack) gets its 408 an idle timeout after its head, however
+    /// often a byte arrives; one that keeps a real upload's pace is read to the end.
+    @Test func aTrickledBodyGets408ButASlowUploadIsRead() throws {
+        var limits = HTTPServerLimits()
+        limits.idleTimeout = .seconds(5)
+        let c = try Connection(limits: limits)
+        try c.send("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n")
+        var seconds = 0, out = ""
+        while seconds < 30, c.channel.isActive, !out.hasPrefix("HTTP/1.1 408") {
+            try c.send("a")
+            c.loop.advanceTime(by: .seconds(1))
+            seconds += 1
+            out += try c.output()
+        }
+        #expect(seconds <= 6, "cut after \(seconds) s")
+        #expect(out.hasPrefix("HTTP/1.1 408 Request Timeout\r\n"), "\(out)")
+        // 100 KB at 2 KB a second: 50 s in all, longer than ten idle timeouts, and answered.
+        let d = try Connection(limits: limits)
+        try d.send("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n")
+        for _ in 0..<50 {
+            try d.send(String(repeating: "b", count: 2000))
+            d.loop.advanceTime(by: .seconds(1))
+        }
+        #expect(try d.output().hasPrefix("HTTP/1.1 200"))
+    }
+
     @Test func aSlowAnswerIsNotAnIdleConnection() throws {
         var limits = HTTPServerLimits()
         limits.idleTimeout = .seconds(5)
