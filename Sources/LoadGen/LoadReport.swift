@@ -49,6 +49,11 @@ public struct LoadReport: Sendable {
             return "the TLS handshake failed: for a self-signed certificate or your own CA pass --ca FILE (or --insecure); for a plain-HTTP server use an http:// --target"
         }
         let answered = result.statuses.values.reduce(0, +)
+        if (result.statuses[401] ?? 0) > 0 || (result.statuses[403] ?? 0) > 0 {
+            return "the target refused the requests' credentials (401/403): a simulator started with --access-key verifies "
+                + "signatures; sign --synthetic requests with a key it knows (tapedeck load --access-key ID:SECRET; the default is "
+                + "\(SyntheticSource.accessKeyID):\(SyntheticSource.accessKeySecret)), or start it with that key"
+        }
         if answered > 0 {
             let codes = result.statuses.sorted { $0.key < $1.key }.map { "\($0.key) ×\($0.value)" }.joined(separator: ", ")
             return "the target answered, but only with errors (\(codes)); see its log, or the answer a single request gets (curl -i URL)"

@@ -13,7 +13,10 @@ public enum SyntheticSource {
     public static let accessKeyID = "tapedeck"
     public static let accessKeySecret = "tapedeck-secret"
 
-    public static func requests(dataSet: SyntheticDataSet, target: LoadTarget, count: Int = 4096) async -> [LoadRequest] {
+    /// Signed with `accessKey` (ID, secret): a simulator started with `--access-key` verifies signatures.
+    public static func requests(
+        dataSet: SyntheticDataSet, target: LoadTarget, count: Int = 4096, accessKey: (id: String, secret: String) = (accessKeyID, accessKeySecret)
+    ) async -> [LoadRequest] {
         let (aliyun, huawei) = await dataSet.makeStores()
         let a = aliyun.snapshot(), h = huawei.snapshot()
         var rng = SplitMix64(seed: dataSet.seed ^ 0x10AD)
@@ -34,13 +37,13 @@ public enum SyntheticSource {
                 if unknown { ids[ids.count - 1] = "sg-bp" + String(repeating: "z", count: 13) }
                 var params = QueryParameters([
                     ("Action", "DescribeSecurityGroupReferences"), ("Version", "2014-05-26"), ("Format", "JSON"),
-                    ("RegionId", SyntheticDataSet.aliyunRegion), ("AccessKeyId", accessKeyID),
+                    ("RegionId", SyntheticDataSet.aliyunRegion), ("AccessKeyId", accessKey.id),
                     ("SignatureMethod", "HMAC-SHA1"), ("SignatureVersion", "1.0"), ("SignatureNonce", "n\(i)"),
                     ("Timestamp", "2026-01-01T00:00:00Z"),
                 ])
                 for (k, id) in ids.enumerated() { params.append("SecurityGroupId.\(k + 1)", id) }
                 let post = i % 2 == 1
-                AliyunRPCSigner.sign(method: post ? "POST" : "GET", parameters: &params, secret: accessKeySecret)
+                AliyunRPCSigner.sign(method: post ? "POST" : "GET", parameters: &params, secret: accessKey.secret)
                 let bytes =
                     post
                     ? RequestBytes.make(
@@ -77,7 +80,7 @@ public enum SyntheticSource {
                         ("Host", target.authority), ("Content-Type", "application/json"),
                         ("X-Project-Id", project), ("X-Sdk-Date", "20260101T000000Z"),
                     ])
-                HuaweiSigner.sign(&signable, accessKeyId: accessKeyID, secret: accessKeySecret)
+                HuaweiSigner.sign(&signable, accessKeyId: accessKey.id, secret: accessKey.secret)
                 let headers = signable.headers.filter { $0.name != "Host" }.map { ($0.name, $0.value) }
                 let bytes = RequestBytes.make(
                     method: "GET", target: query.isEmpty ? path : path + "?" + query, host: target.authority, headers: headers)

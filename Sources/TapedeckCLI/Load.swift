@@ -1,5 +1,6 @@
 import ArgumentParser
 import CloudModel
+import CloudSigning
 import CloudSim
 import Foundation
 import LoadGen
@@ -23,6 +24,10 @@ struct Load: AsyncParsableCommand {
         String
     @Flag(help: "Generate signed reference queries from the simulator's data set (--groups/--seed).") var synthetic = false
     @OptionGroup(title: "Data set (must match the simulator's)") var dataSet: DataSetOptions
+    @Option(
+        name: .customLong("access-key"),
+        help: "ID:SECRET to sign --synthetic requests with (default tapedeck:tapedeck-secret); a simulator started with --access-key must know it."
+    ) var accessKey: String?
     @Option(help: "Send the requests of this cassette.") var cassette: String?
     @Option(parsing: .unconditional, help: "Requests per second (open loop).") var rate: Double?
     @Option(help: "Arrival process with --rate: constant or poisson.") var arrival: LoadConfiguration.Arrival = .constant
@@ -91,6 +96,10 @@ struct Load: AsyncParsableCommand {
         }
         if synthetic { try validateMemory(groups: dataSet.groups) }
         if synthetic && cassette != nil { throw ValidationError("choose --synthetic or --cassette, not both") }
+        if let accessKey {
+            guard synthetic else { throw ValidationError("--access-key signs --synthetic requests; a cassette's requests are sent as recorded") }
+            guard AccessKeyStore.parsePair(accessKey) != nil else { throw ValidationError("--access-key takes ID:SECRET, got '\(accessKey)'") }
+        }
         if findMax {
             for (flag, given) in [("--json", json != nil), ("--html", html != nil), ("--hgrm", hgrm != nil), ("--hlog", hlog != nil), ("--verify", verify)]
             where given {
@@ -166,7 +175,9 @@ struct Load: AsyncParsableCommand {
         raiseFileLimit()
         let requests: [LoadRequest]
         if synthetic {
-            requests = await SyntheticSource.requests(dataSet: SyntheticDataSet(groups: dataSet.groups, seed: dataSet.seed), target: t)
+            let key = accessKey.flatMap(AccessKeyStore.parsePair) ?? (SyntheticSource.accessKeyID, SyntheticSource.accessKeySecret)
+            requests = await SyntheticSource.requests(
+                dataSet: SyntheticDataSet(groups: dataSet.groups, seed: dataSet.seed), target: t, accessKey: key)
         } else if let cassette {
             var (rs, offsets) = try CassetteSource.requests(path: cassette, target: t)
             if let speed {

@@ -124,6 +124,25 @@ import Testing
         }
     }
 
+    /// A simulator that verifies signatures takes `load --synthetic` signed with its key; signed with another,
+    /// every request is refused and the hint says which key the load signed with and how to change it.
+    @Test func syntheticLoadSignsWithTheKeyItIsGiven() async throws {
+        let dir = NSTemporaryDirectory() + "tapedeck-loadkey-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let sim = try UnprivilegedUserTests.Running(
+            [try UnprivilegedUserTests.binary(), "simulate", "--port", "0", "--groups", "500", "--access-key", "AK1:S3cret"], as: false, home: dir)
+        defer { sim.stop() }
+        let port = try await sim.port()
+        let base = ["load", "--target", "http://127.0.0.1:\(port)", "--synthetic", "--groups", "500", "--duration", "1s", "--connections", "2"]
+        let (okStatus, ok) = try Self.run(base + ["--access-key", "AK1:S3cret", "--verify"])
+        #expect(okStatus == 0 && !ok.contains("401"), "\(ok)")
+        let (badStatus, bad) = try Self.run(base)
+        #expect(badStatus == 1 && bad.contains("--access-key ID:SECRET") && bad.contains("tapedeck:tapedeck-secret"), "\(bad)")
+        let (usage, misuse) = try Self.run(["load", "--target", "http://127.0.0.1:1", "--access-key", "nocolon", "--synthetic"])
+        #expect(usage != 0 && misuse.contains("--access-key takes ID:SECRET"), "\(misuse)")
+    }
+
     /// A `--start-at` in the past starts at once and says so (workers given that time are not in step).
     @Test func aStartTimeInThePastIsSaid() throws {
         let (status, output) = try Self.run(["load", "--target", "http://127.0.0.1:1", "--start-at", "1000", "--duration", "1s"])
