@@ -98,7 +98,12 @@ public struct HuaweiAPI: Sendable {
             throw HuaweiError.invalid("The request body is not valid JSON.")
         }
         guard let obj = json[key] as? [String: Any] else { throw HuaweiError.invalid("The request body must hold the object \"\(key)\".") }
-        return (obj, (json["dry_run"] as? Bool) == true)
+        guard let dryRun = json["dry_run"], !(dryRun is NSNull) else { return (obj, false) }
+        // A boolean only: `"true"` or `1` asked for a check must not create the group (nor `1` pass for true).
+        guard let n = dryRun as? NSNumber, String(cString: n.objCType) == "c" else {
+            throw HuaweiError.invalid("Invalid value for dry_run: \(dryRun); it must be a boolean (true or false).")
+        }
+        return (obj, n.boolValue)
     }
 
     static func string(_ obj: [String: Any], _ key: String) throws(HuaweiError) -> String? {

@@ -128,6 +128,15 @@ import Testing
             #expect(dryCreate.status == 202)
             let list = try json(try await RawHTTPClient.request("GET", "/v3/\(project)/vpc/security-groups?name=dry", port: sim.port))
             #expect((list["security_groups"] as? [Any])?.isEmpty == true, "a dry-run create creates nothing")
+            // A dry_run that is not a boolean is refused, not taken for false (or for true).
+            for value in [#""true""#, "1", "{}"] {
+                let odd = try await RawHTTPClient.request(
+                    "POST", "/v3/\(project)/vpc/security-groups", port: sim.port,
+                    headers: [("Content-Type", "application/json")], body: Array(#"{"dry_run":\#(value),"security_group":{"name":"dry"}}"#.utf8))
+                #expect(try odd.status == 400 && (json(odd)["error_code"] as? String) == "VPC.0601", "\(value): \(odd.bodyString)")
+            }
+            let after = try json(try await RawHTTPClient.request("GET", "/v3/\(project)/vpc/security-groups?name=dry", port: sim.port))
+            #expect((after["security_groups"] as? [Any])?.isEmpty == true, "nothing was created")
         }
     }
 
