@@ -70,9 +70,25 @@ public struct FixtureData: Codable, Sendable {
         guard !data.isEmpty else { throw LoadError(description: "\(path) is empty; --data takes a JSON data file") }
         let fixture: FixtureData
         do { fixture = try JSONDecoder().decode(FixtureData.self, from: data) } catch let e as DecodingError {
+            if case .dataCorrupted(let c) = e, c.codingPath.isEmpty, (try? JSONSerialization.jsonObject(with: data)) != nil {
+                // Foundation's decoder says "not valid JSON" for a number too large for its field, without where.
+                throw LoadError(
+                    description: "\(path): the JSON is valid, but a number in it is too large for its field (format is 1, priority 1 to 100, ports 1 to 65535)")
+            }
             throw LoadError(description: "\(path): not a Tapedeck data file: \(FixtureData.describe(e))")
         } catch {
             throw LoadError(description: "\(path): not a Tapedeck data file: \(error)")
+        }
+        guard fixture.format >= 1 else {
+            throw LoadError(description: "\(path): format \(fixture.format) is not a data-file format; write \"format\": \(currentFormat)")
+        }
+        for (name, cloud) in [("aliyun", fixture.aliyun), ("huawei", fixture.huawei)] {
+            for (key, value) in [("account_id", cloud?.account_id), ("project_id", cloud?.project_id)] {
+                if let value, !isPlainID(value) {
+                    throw LoadError(
+                        description: "\(path): \(name).\(key) \"\(value)\" is not an id a URL can name; use letters, digits, '-', '_' and '.' (1 to 128)")
+                }
+            }
         }
         guard fixture.format <= currentFormat else {
             throw LoadError(
@@ -80,6 +96,30 @@ public struct FixtureData: Codable, Sendable {
         }
         return fixture
     }
+
+    /// Whether an id (a group's, a project's) can stand in a URL path as it is: 1–128 letters, digits, `-_.:`,
+    /// not `.` or `..`.
+    static func isPlainID(_ s: String) -> Bool {
+        guard (1...128).contains(s.utf8.count), s != ".", s != ".." else { return false }
+        return s.utf8.allSatisfy { b in
+            (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || b == 0x2D || b == 0x5F || b == 0x2E || b == 0x3A
+        }
+    }
+
+    /// `a.b.c.d/n` or an IPv6 address with `/n` (the prefix may be left out).
+    static func isCIDR(_ s: String) -> Bool {
+        let parts = s.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count <= 2 else { return false }
+        var v4 = in_addr(), v6 = in6_addr()
+        let address = String(parts[0])
+        let bits: Int
+        if inet_pton(AF_INET, address, &v4) == 1 { bits = 32 } else if inet_pton(AF_INET6, address, &v6) == 1 { bits = 128 } else { return false }
+        guard parts.count == 2 else { return true }
+        guard let n = Int(parts[1]), (0...bits).contains(n) else { return false }
+        return true
+    }
+
+    static let protocols: Set<String> = ["tcp", "udp", "icmp", "icmpv6", "gre", "all", "any", ""]
 
     /// A decoding error as a person reads it: what is wrong, and where (`aliyun.groups[3].rules`).
     public static func describe(_ error: DecodingError) -> String {
@@ -103,6 +143,14 @@ public struct FixtureData: Codable, Sendable {
         var handles: [String: UInt32] = [:]
         for (i, g) in groups.enumerated() {
             let id = g.id ?? codec.format(UInt64(i), kind: .group)
+            guard FixtureData.isPlainID(id) else {
+                throw LoadError(description: "\(file): group \(i) id \"\(id)\" is not an id a URL can name; use letters, digits, '-', '_' and '.'")
+            }
+            if !huawei, let region = g.region {
+                guard !region.isEmpty, region.utf8.allSatisfy({ ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2D }) else {
+                    throw LoadError(description: "\(file): group \(i) (\(id)) region \"\(region)\" is not a region id (like cn-hangzhou)")
+                }
+            }
             guard handles[id] == nil else { throw LoadError(description: "\(file): group \(i) repeats id \(id)") }
             handles[id] = UInt32(i)
         }
@@ -122,6 +170,7 @@ public struct FixtureData: Codable, Sendable {
                     guard let h = handles[t] else { throw fail("references unknown group \(t)") }
                     peer = .group(h)
                 } else if let c = r.cidr {
+                    guard FixtureData.isCIDR(c) else { throw fail("cidr \"\(c)\" is not an address block like 10.0.0.0/8 or ::/0") }
                     peer = .cidr(c)
                 } else {
                     peer = .any
@@ -132,9 +181,22 @@ public struct FixtureData: Codable, Sendable {
                     guard parts.count == 2, let a = Int32(parts[0]), let z = Int32(parts[1]) else {
                         throw fail("ports must look like 22/22")
                     }
+                    guard (a == -1 && z == -1) || (1 <= a && a <= z && z <= 65535) else {
+                        throw fail("ports \(p) must be FROM/TO with 1 <= FROM <= TO <= 65535, or -1/-1 for all")
+                    }
                     (from, to) = (a, z)
                 }
                 guard r.direction == "ingress" || r.direction == "egress" else { throw fail("direction must be ingress or egress") }
+                if let proto = r.protocol?.lowercased(), !FixtureData.protocols.contains(proto), !(UInt8(proto) != nil) {
+                    throw fail("protocol \"\(proto)\" is not one of tcp, udp, icmp, icmpv6, gre, all (or a protocol number 0-255)")
+                }
+                if let priority = r.priority, !(1...100).contains(priority) {
+                    throw fail("priority \(priority) must be 1 to 100")
+                }
+                if let e = r.ethertype, !["ipv4", "ipv6"].contains(e.lowercased()) { throw fail("ethertype \"\(e)\" must be IPv4 or IPv6") }
+                if let policy = r.policy, !["accept", "allow", "drop", "deny"].contains(policy.lowercased()) {
+                    throw fail("policy \"\(policy)\" must be accept or drop")
+                }
                 rules.append(
                     RuleRecord(
                         serial: UInt32(j), direction: r.direction == "ingress" ? .ingress : .egress,

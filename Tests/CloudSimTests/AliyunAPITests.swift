@@ -225,4 +225,30 @@ import Testing
             "\(error)".contains(path) && "\(error)".contains("rule 0") && "\(error)".contains("sg-missing")
         }
     }
+
+    /// Values the simulator would serve as impossible data (a port past 65535, a /99 block, a protocol no cloud
+    /// has) or ids no URL can name are refused at start, naming the file, group, rule and field.
+    @Test(arguments: [
+        (#"{"format":1,"aliyun":{"groups":[{"id":"sg-a","name":"a","rules":[{"direction":"ingress","ports":"99999/-5"}]}]}}"#, "ports 99999/-5"),
+        (#"{"format":1,"aliyun":{"groups":[{"id":"sg-a","name":"a","rules":[{"direction":"ingress","protocol":"bogus"}]}]}}"#, "protocol \"bogus\""),
+        (#"{"format":1,"aliyun":{"groups":[{"id":"sg-a","name":"a","rules":[{"direction":"ingress","cidr":"1.2.3.4/99"}]}]}}"#, "cidr \"1.2.3.4/99\""),
+        (#"{"format":1,"aliyun":{"groups":[{"id":"sg-a","name":"a","rules":[{"direction":"ingress","priority":1000}]}]}}"#, "priority 1000"),
+        (#"{"format":1,"aliyun":{"groups":[{"id":"sg-a","name":"a","rules":[{"direction":"ingress","priority":99999999999999999999999}]}]}}"#, "too large for its field"),
+        (#"{"format":1,"aliyun":{"groups":[{"id":"sg-a","name":"a","region":"Mars 1"}]}}"#, "region \"Mars 1\""),
+        (#"{"format":1,"huawei":{"project_id":"../../x","groups":[]}}"#, "huawei.project_id"),
+        (#"{"format":1,"huawei":{"groups":[{"id":"x/y","name":"n"}]}}"#, "id \"x/y\""),
+        (#"{"format":0}"#, "format 0"),
+    ])
+    func impossibleFixtureValuesAreRefused(_ c: (String, String)) throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("bad-\(UInt32.random(in: 0...UInt32.max)).json").path
+        try c.0.write(toFile: path, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        #expect { try FixtureData.load(path: path).makeStores(seed: 1, file: path) } throws: { error in
+            "\(error)".contains(path) && "\(error)".contains(c.1)
+        }
+        // The cases that are fine: a port range, -1/-1, an IPv6 block, a protocol number.
+        try #"{"format":1,"aliyun":{"groups":[{"id":"sg-a","name":"a","rules":[{"direction":"ingress","ports":"-1/-1","protocol":"6","cidr":"::/0"},{"direction":"egress","ports":"1/65535","cidr":"10.0.0.0/8"}]}]}}"#
+            .write(toFile: path, atomically: true, encoding: .utf8)
+        _ = try FixtureData.load(path: path).makeStores(seed: 1, file: path)
+    }
 }
