@@ -8,6 +8,8 @@ public struct LoadReport: Sendable {
     public let seconds: Double
     /// Ended before its duration (Ctrl-C, SIGTERM): said in the report.
     public var stoppedEarly = false
+    /// Stopped before the warm-up ended: nothing was measured, and that is why (not the target).
+    public var stoppedInWarmup = false
 
     public static let jsonVersion = 1
     static let percentiles: [(String, Double)] = [
@@ -42,6 +44,9 @@ public struct LoadReport: Sendable {
 
     /// Why no request completed, from what the run saw, with what to do.
     public var nothingCompletedHint: String {
+        if stoppedInWarmup {
+            return "the run was stopped (a signal) during its --warmup, before any request was measured; let the warm-up finish, or shorten it"
+        }
         let errors = result.errors
         if (errors["tls"] ?? 0) > 0 {
             // The diagnosis names the problem and its fix (expired, another name, unknown CA, not TLS).
@@ -103,7 +108,9 @@ public struct LoadReport: Sendable {
             ?? (configuration.pacing != nil ? "open loop, cassette pacing ×\(configuration.speed)" : "closed loop")
         s +=
             "tapedeck load → \(configuration.target.host):\(configuration.target.port)  [\(mode), \(configuration.connections) connections, \(configuration.threads) thread(s), \(String(format: "%.1f", seconds)) s]\n"
-        if stoppedEarly {
+        if stoppedInWarmup {
+            s += "  stopped (Ctrl-C or SIGTERM) during the warm-up: nothing was measured\n"
+        } else if stoppedEarly {
             s += String(
                 format: "  stopped early (Ctrl-C or SIGTERM) after %.1f s of %.1f s; the figures cover the time measured\n",
                 seconds, Double(configuration.duration.nanoseconds) / 1e9)

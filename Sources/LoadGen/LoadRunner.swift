@@ -92,6 +92,7 @@ public final class LoadRunner: Sendable {
         let measured = max(0.001, min(Double(conf.duration.nanoseconds) / 1e9, elapsed))
         var report = LoadReport(configuration: conf, result: total, seconds: measured)
         report.stoppedEarly = stopped.load(ordering: .relaxed) && measured < Double(conf.duration.nanoseconds) / 1e9
+        report.stoppedInWarmup = report.stoppedEarly && conf.warmup > .zero && ended <= measureFrom
         return report
     }
 }

@@ -91,7 +91,7 @@ struct Load: AsyncParsableCommand {
         let files = fileLimit()
         if connections > files - 64 {
             throw ValidationError(
-                "--connections \(connections) needs as many open files, and this user may open \(files) (ulimit -n); lower --connections or raise the limit (ulimit -n in the shell, as its hard limit allows)"
+                "--connections \(connections) needs \(connections + 64) open files (one a connection, 64 kept for the rest), and this user may open \(files) (ulimit -n); lower --connections or raise the limit (ulimit -n in the shell, as its hard limit allows)"
             )
         }
         if synthetic { try validateMemory(groups: dataSet.groups) }

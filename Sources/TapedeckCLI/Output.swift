@@ -219,7 +219,7 @@ func validateThreads(_ threads: Int) throws {
     let files = fileLimit()
     if threads * 3 > files - 64 {
         throw ValidationError(
-            "--threads \(threads) needs \(threads * 3) open files, and this user may open \(files) (ulimit -n); lower --threads (this machine has \(cores) cores) or raise the limit"
+            "--threads \(threads) needs \(threads * 3 + 64) open files (3 a thread, 64 kept for connections and files), and this user may open \(files) (ulimit -n); lower --threads (this machine has \(cores) cores) or raise the limit"
         )
     }
 }

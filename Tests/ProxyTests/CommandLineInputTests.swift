@@ -143,6 +143,24 @@ import Testing
         #expect(usage != 0 && misuse.contains("--access-key takes ID:SECRET"), "\(misuse)")
     }
 
+    /// Ctrl-C during the warm-up says so; it does not blame the target for answering nothing.
+    @Test func aStopDuringTheWarmUpSaysSo() async throws {
+        let dir = NSTemporaryDirectory() + "tapedeck-warm-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let sim = try UnprivilegedUserTests.Running(
+            [try UnprivilegedUserTests.binary(), "simulate", "--port", "0", "--groups", "100"], as: false, home: dir)
+        defer { sim.stop() }
+        let port = try await sim.port()
+        let load = try UnprivilegedUserTests.Running(
+            [try UnprivilegedUserTests.binary(), "load", "--target", "http://127.0.0.1:\(port)/__tapedeck/status", "--warmup", "20s",
+             "--duration", "5s", "--connections", "1"], as: false, home: dir)
+        try await Task.sleep(for: .milliseconds(1500))
+        kill(load.process.processIdentifier, SIGINT)
+        load.process.waitUntilExit()
+        #expect(load.printed.contains("during its --warmup") && !load.printed.contains("is it listening"), "\(load.printed)")
+    }
+
     /// A `--start-at` in the past starts at once and says so (workers given that time are not in step).
     @Test func aStartTimeInThePastIsSaid() throws {
         let (status, output) = try Self.run(["load", "--target", "http://127.0.0.1:1", "--start-at", "1000", "--duration", "1s"])
