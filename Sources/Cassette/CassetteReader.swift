@@ -161,7 +161,7 @@ public final class CassetteReader {
         }
         let exchange: Exchange
         do { exchange = try CassetteCoding.decode(Exchange.self, lines[entry.line]) } catch {
-            throw CassetteError(.corrupt, file: path, record: entry.seq, offset: entry.offset, "\(error)")
+            throw CassetteError(.corrupt, file: path, record: entry.seq, offset: entry.offset, CassetteReader.notAnExchange(lines[entry.line], error))
         }
         // The record found where the entry points must be one of the request the entry names: a sidecar index that
         // passed its checks over a file changed since (members swapped, rewritten in place) must not answer
@@ -339,7 +339,28 @@ public final class CassetteReader {
             }
         }
         do { return try CassetteCoding.decode(Exchange.self, line).key } catch {
-            throw CassetteError(.corrupt, file: path, record: record, offset: offset, "not an exchange record: \(error)")
+            throw CassetteError(.corrupt, file: path, record: record, offset: offset, CassetteReader.notAnExchange(line, error))
+        }
+    }
+}
+
+extension CassetteReader {
+    /// Why a record is not an exchange, as a person reads it: a second cassette header (files joined end to
+    /// end), or the field that is missing or wrong, not Swift's `DecodingError` dump.
+    static func notAnExchange(_ line: ByteBuffer, _ error: Error) -> String {
+        if (try? CassetteCoding.decode(CassetteHeader.self, line)) != nil {
+            return "a second cassette header: two cassettes were joined end to end (cat a b > c)"
+        }
+        guard let e = error as? DecodingError else { return "not an exchange record: \(error)" }
+        func at(_ path: [CodingKey]) -> String {
+            path.isEmpty ? "the record" : path.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined().drop { $0 == "." }.description
+        }
+        switch e {
+        case .keyNotFound(let key, let c): return "not an exchange record: missing \"\(key.stringValue)\" in \(at(c.codingPath))"
+        case .typeMismatch(let type, let c): return "not an exchange record: \(at(c.codingPath)) should be \(type)"
+        case .valueNotFound(let type, let c): return "not an exchange record: \(at(c.codingPath)) is null, should be \(type)"
+        case .dataCorrupted(let c): return "not an exchange record: \(at(c.codingPath)) is not valid JSON"
+        @unknown default: return "not an exchange record: \(error)"
         }
     }
 }

@@ -43,6 +43,8 @@ public enum CassetteRepair {
         public var backup: String
         /// The header member was damaged: a new one was written first (the exchanges are all kept).
         public var headerRebuilt = false
+        /// Headers of cassettes joined after the first (`cat a b > c`), dropped; their exchanges are kept.
+        public var headersDropped = 0
     }
 
     public struct Skip: Sendable, Equatable {
@@ -67,8 +69,23 @@ public enum CassetteRepair {
         var kept = 0
         var skipped: [Skip] = []
         var at = 0
+        var headersDropped = 0
         while at < all.readableBytes {
             if let (length, records) = validMember(all, at, decompressor, allocator) {
+                if at > 0, let member = all.getSlice(at: at, length: length), startsWithHeader(member, decompressor, allocator) {
+                    // Another cassette's header (two files joined end to end): dropped, its exchanges kept.
+                    headersDropped += 1
+                    if records > 1 {
+                        guard let rest = withoutFirstRecord(member, decompressor, allocator) else {
+                            throw CassetteError(.io, file: path, "cannot re-encode a joined cassette's first member; the original is untouched")
+                        }
+                        var r = rest
+                        out.writeBuffer(&r)
+                        kept += records - 1
+                    }
+                    at += length
+                    continue
+                }
                 if let member = all.getSlice(at: at, length: length) { var m = member; out.writeBuffer(&m) }
                 kept += records
                 at += length
@@ -87,7 +104,7 @@ public enum CassetteRepair {
         // which says so.
         let headerRebuilt = !startsWithHeader(out, decompressor, allocator)
         // Every byte was a valid record: nothing to salvage, and the file is not renamed as if it were damaged.
-        if !headerRebuilt && skipped.isEmpty && out.readableBytes == all.readableBytes {
+        if !headerRebuilt && skipped.isEmpty && headersDropped == 0 && out.readableBytes == all.readableBytes {
             return Salvage(kept: kept, skipped: [], backup: "")
         }
         if headerRebuilt {
@@ -123,7 +140,18 @@ public enum CassetteRepair {
             unlink(temporary)
             throw CassetteError(.io, file: path, "cannot replace with the salvaged copy: \(String(cString: strerror(errno)))")
         }
-        return Salvage(kept: kept, skipped: skipped, backup: backup, headerRebuilt: headerRebuilt)
+        return Salvage(kept: kept, skipped: skipped, backup: backup, headerRebuilt: headerRebuilt, headersDropped: headersDropped)
+    }
+
+    /// A member's records after its first, as a member of their own.
+    static func withoutFirstRecord(_ member: ByteBuffer, _ decompressor: ZlibDecompressor, _ allocator: ByteBufferAllocator) -> ByteBuffer? {
+        guard var content = try? GzipMember.decode(member, decompressor: decompressor, allocator: allocator),
+            let newline = content.readableBytesView.firstIndex(of: UInt8(ascii: "\n"))
+        else { return nil }
+        content.moveReaderIndex(to: newline + 1)
+        var out = ByteBuffer()
+        guard (try? GzipMember.encode(content, compressor: try GzipMember.makeCompressor(CassetteWriter.zlib), into: &out)) != nil else { return nil }
+        return out
     }
 
     /// Whether the first member of `data` starts with a cassette header record.

@@ -106,7 +106,7 @@ struct CassetteCommand: ParsableCommand {
                 }
                 let skipped = s.skipped.map { "\($0.length) bytes at \($0.offset)" }.joined(separator: ", ")
                 print(
-                    "\(file): kept \(s.kept - 1) exchanges\(skipped.isEmpty ? "" : ", skipped \(skipped)")\(s.headerRebuilt ? "; its header was damaged and was written anew" : ""); the original is \(s.backup)"
+                    "\(file): kept \(s.kept - 1) exchanges\(skipped.isEmpty ? "" : ", skipped \(skipped)")\(s.headerRebuilt ? "; its header was damaged and was written anew" : "")\(s.headersDropped > 0 ? "; dropped the headers of \(s.headersDropped) cassette(s) joined after the first (their exchanges are kept)" : ""); the original is \(s.backup)"
                 )
                 return
             }

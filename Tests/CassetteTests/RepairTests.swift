@@ -12,6 +12,25 @@ import Testing
         return (path, try Data(contentsOf: URL(fileURLWithPath: path)), entries)
     }
 
+    /// Two cassettes joined end to end (`cat a b > c`): opening says so (not a Swift `DecodingError`), and
+    /// `repair --salvage` drops the second header and keeps every exchange of both.
+    @Test func joinedCassettesAreSaidAndSalvagedWhole() throws {
+        let (a, first, _) = try Self.cassette(3)
+        let (b, second, _) = try Self.cassette(2)
+        let joined = tempPath("joined.jsonl.gz")
+        defer { for p in [a, b, joined, joined + ".damaged"] { try? FileManager.default.removeItem(atPath: p) } }
+        try (first + second).write(to: URL(fileURLWithPath: joined))
+        #expect { try CassetteReader(path: joined) } throws: { error in
+            "\(error)".contains("second cassette header") && "\(error)".contains("repair --salvage") && !"\(error)".contains("DecodingError")
+        }
+        let s = try CassetteRepair.salvage(path: joined)
+        #expect(s.headersDropped == 1 && s.kept == 6 && s.skipped.isEmpty && !s.backup.isEmpty, "\(s)")
+        let reader = try CassetteReader(path: joined)
+        #expect(reader.entries.count == 5)
+        let (status, text) = try gunzip(joined)
+        #expect(status == 0 && text.split(separator: "\n").count == 6)
+    }
+
     @Test func aFlippedBitAnywhereNeverMakesRepairDeleteValidRecords() throws {
         let (path, original, entries) = try Self.cassette(6)
         defer { try? FileManager.default.removeItem(atPath: path); try? FileManager.default.removeItem(atPath: path + ".damaged") }
