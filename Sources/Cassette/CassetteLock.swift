@@ -60,6 +60,22 @@ public enum CassetteLock {
         }
     }
 
+    /// Refuses `path` when another process records into it: said when a proxy starts (or switches to it),
+    /// not at its first request. A missing file, or one this process records into, passes.
+    public static func checkNotBusy(_ path: String) throws {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return }
+        defer { close(fd) }
+        if let i = id(fd), held.withLock({ $0[i] != nil }) { return }
+        var locked = false
+        for attempt in 0..<5 where !locked {
+            if attempt > 0 { usleep(10_000) }
+            locked = flock(fd, LOCK_EX | LOCK_NB) == 0
+        }
+        guard locked else { throw busy(path) }
+        flock(fd, LOCK_UN)
+    }
+
     /// Runs `body` while no writer (of any process) records into `path`; refuses when one does.
     public static func exclusive<T>(_ path: String, _ body: () throws -> T) throws -> T {
         let fd = open(path, O_RDONLY | O_CLOEXEC)

@@ -48,7 +48,23 @@ public enum CassettePath {
         guard errno == ENOENT else { throw CassetteError(.io, file: path, "cannot be used: \(String(cString: strerror(errno)))") }
         guard writable else { throw CassetteError(.io, file: path, "does not exist; record one first (--mode record)") }
         guard !existing else { throw CassetteError(.io, file: path, "does not exist; there is nothing to repair (check the path: tapedeck cassette ls FILE)") }
-        let directory = CassettePath.directory(of: path).isEmpty ? "." : CassettePath.directory(of: path)
+        var directory = CassettePath.directory(of: path).isEmpty ? "." : CassettePath.directory(of: path)
+        // A symlink to a file not there yet is created where it points: that folder must exist.
+        var link = stat()
+        if lstat(path, &link) == 0, link.st_mode & S_IFMT == S_IFLNK {
+            var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+            let n = readlink(path, &buffer, buffer.count - 1)
+            let target = n > 0 ? String(decoding: buffer[..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) : ""
+            let resolved = target.hasPrefix("/") ? target : directory + "/" + target
+            let folder = CassettePath.directory(of: resolved)
+            var dst = stat()
+            guard !folder.isEmpty, stat(folder, &dst) == 0, dst.st_mode & S_IFMT == S_IFDIR else {
+                throw CassetteError(
+                    .io, file: path,
+                    "is a symbolic link to \(target), whose folder does not exist; create it (mkdir -p \(folder.isEmpty ? "." : folder)) or point the link elsewhere")
+            }
+            directory = folder
+        }
         var dst = stat()
         guard stat(directory, &dst) == 0, dst.st_mode & S_IFMT == S_IFDIR else {
             throw CassetteError(

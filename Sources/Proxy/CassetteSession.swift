@@ -38,6 +38,7 @@ final class CassetteSession: Sendable {
         self.path = path
         self.confinement = confinement
         try CassettePath.check(path, writable: writable)
+        if writable { try CassetteLock.checkNotBusy(path) }
         let reader: CassetteReader?
         var st = stat()
         if writable, stat(path, &st) == 0, st.st_size == 0 {

@@ -160,6 +160,12 @@ import Testing
             if !refused { usleep(20_000) }
         }
         #expect(refused, "a writer started while another process held the cassette")
+        // A proxy starting (or switching) on it is told at once, not at its first request.
+        #expect { try CassetteLock.checkNotBusy(path) } throws: { "\($0)".contains("another tapedeck process is recording into it") }
+        kill(holder.processIdentifier, SIGKILL)
+        holder.waitUntilExit()
+        try CassetteLock.checkNotBusy(path)
+        try CassetteLock.checkNotBusy(path + ".missing")
     }
 
     /// Without its header no reader opens the file: salvage writes a new one and keeps every exchange.
