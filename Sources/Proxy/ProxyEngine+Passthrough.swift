@@ -14,7 +14,7 @@ extension ProxyEngine {
         method: HTTPMethod, target: UnsafeBufferPointer<UInt8>, headers: PlainHTTPHeaders, session: CassetteSession, on loop: EventLoop
     ) -> EventLoopFuture<ByteBuffer>? {
         guard let upstreamTarget = configuredUpstream, !upstreamTarget.tls, !isSelf(upstreamTarget),
-            let request = Self.forwardedBytes(method: method, target: target, headers: headers, host: upstreamTarget.authority)
+            let request = Self.forwardedBytes(method: method, target: target, headers: headers, host: upstreamTarget.authority, via: viaValue)
         else { return nil }
         stats.forwarded.add(1, ordering: .relaxed)
         stats.forwardedAsBytes.add(1, ordering: .relaxed)
@@ -38,7 +38,7 @@ extension ProxyEngine {
     /// upstream's, `Connection: keep-alive` dropped (the only `Connection` a plain request has), and a
     /// `Content-Length: 0` for a POST without one. Nil for a request `forward` must take.
     static func forwardedBytes(
-        method: HTTPMethod, target: UnsafeBufferPointer<UInt8>, headers: PlainHTTPHeaders, host: String
+        method: HTTPMethod, target: UnsafeBufferPointer<UInt8>, headers: PlainHTTPHeaders, host: String, via: String
     ) -> ByteBuffer? {
         let lines = headers.bytes
         var out = ByteBuffer()
@@ -63,8 +63,8 @@ extension ProxyEngine {
                 // other hop-by-hop header (`TE`, `Trailer`, `Keep-Alive`, `Proxy-Authorization`…) is `forward`'s to strip.
                 guard ASCIICase.bytes(name, equalLowercased: "connection") || ASCIICase.bytes(name, equalLowercased: "proxy-connection")
                 else { return nil }
-            } else if ASCIICase.bytes(name, equalLowercased: "authorization") {
-                return nil
+            } else if ASCIICase.bytes(name, equalLowercased: "authorization") || ASCIICase.bytes(name, equalLowercased: "via") {
+                return nil  // (a `Via` may name this proxy: a loop `forward` refuses)
             } else {
                 if ASCIICase.bytes(name, equalLowercased: "content-length") { sawLength = true }
                 out.writeBytes(UnsafeBufferPointer(rebasing: lines[i...lf]))
@@ -72,7 +72,9 @@ extension ProxyEngine {
             i = lf + 1
         }
         if method == .POST && !sawLength { out.writeStaticString("Content-Length: 0\r\n") }
-        out.writeStaticString("\r\n")
+        out.writeStaticString("Via: ")
+        out.writeString(via)
+        out.writeStaticString("\r\n\r\n")
         return out
     }
 

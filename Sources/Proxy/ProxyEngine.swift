@@ -65,6 +65,11 @@ public final class ProxyEngine: Sendable {
         }
     }
 
+    /// This process's name in the `Via` of what it forwards, so a request that comes back round a loop of
+    /// proxies (each the other's upstream) is refused instead of circling until descriptors run out.
+    let viaToken = "tapedeck-" + String(UInt32.random(in: .min ... .max), radix: 16)
+    var viaValue: String { "1.1 " + viaToken }
+
     /// The proxy's own listening address, so a request relayed back to it is refused.
     private let ownAddress = Mutex<SocketAddress?>(nil)
 
@@ -346,7 +351,7 @@ public final class ProxyEngine: Sendable {
             }
             cache.store(parsed, method: method, target: target, headers: headers.bytes, session: session)
         }
-        let recorder = Recorder(session: session, isSelf: isSelf)
+        let recorder = Recorder(session: session, isSelf: isSelf, viaToken: viaToken)
         switch recorder.decide(parsed.recorder, mode: mode, explainMisses: false) {
         case .replay(let entry):
             stats.hits.add(1, ordering: .relaxed)
@@ -377,7 +382,7 @@ public final class ProxyEngine: Sendable {
         _ request: ClientRequest, _ parsed: Parsed, mode: ProxyMode, session: CassetteSession, on loop: EventLoop,
         allocator: ByteBufferAllocator
     ) -> Answer {
-        let recorder = Recorder(session: session, isSelf: isSelf)
+        let recorder = Recorder(session: session, isSelf: isSelf, viaToken: viaToken)
         switch recorder.decide(parsed.recorder, mode: mode, explainMisses: false) {
         case .replay(let entry):
             stats.hits.add(1, ordering: .relaxed)
@@ -559,7 +564,9 @@ public final class ProxyEngine: Sendable {
                 }
             }
         }
-        upstream.send(head, body: forwardBody, to: target, on: loop) { result in
+        var wireHead = head  // `Via` goes on the wire, not into the cassette's record of the request
+        wireHead.headers.add(name: "Via", value: viaValue)
+        upstream.send(wireHead, body: forwardBody, to: target, on: loop) { result in
             switch result {
             case .success(let r) where !Self.needsDecoding(r):
                 answer(r)  // most answers are not compressed: no hop through the decoding pool

@@ -20,6 +20,8 @@ public enum ProxyFailure: Error, Sendable, Equatable {
     case noUpstream(uri: String)
     /// Forwarding would reach this proxy itself.
     case loopRefused(target: String)
+    /// The request came back: its `Via` names this proxy (two proxies each other's upstream).
+    case loopThrough(target: String)
     /// A web page's request (a browser's cross-site request, or a page whose name was rebound to 127.0.0.1).
     case browserRefused(String)
     /// `--resign` could not sign the request again.
@@ -48,7 +50,7 @@ public enum ProxyFailure: Error, Sendable, Equatable {
         case .noMatch, .exhausted: return .notFound
         case .cassetteUnreadable, .recordFailed, .certificateError: return .internalServerError
         case .noUpstream, .upstreamTLS, .upstreamUnavailable, .proxyError: return .badGateway
-        case .loopRefused, .browserRefused: return .forbidden
+        case .loopRefused, .loopThrough, .browserRefused: return .forbidden
         case .cassetteUnwritable: return .serviceUnavailable
         case .upstreamTimeout: return .gatewayTimeout
         case .requestTimeout: return .requestTimeout
@@ -65,7 +67,7 @@ public enum ProxyFailure: Error, Sendable, Equatable {
         case .exhausted: return "Tapedeck.ExchangesExhausted"
         case .cassetteUnreadable: return "Tapedeck.CassetteUnreadable"
         case .noUpstream: return "Tapedeck.NoUpstream"
-        case .loopRefused: return "Tapedeck.LoopRefused"
+        case .loopRefused, .loopThrough: return "Tapedeck.LoopRefused"
         case .browserRefused: return "Tapedeck.BrowserRequestRefused"
         case .resignFailed: return "Tapedeck.ResignFailed"
         case .cassetteUnwritable: return "Tapedeck.CassetteUnwritable"
@@ -105,6 +107,8 @@ public enum ProxyFailure: Error, Sendable, Equatable {
         case .noUpstream(let uri):
             return "tapedeck: no upstream for \(uri): start the proxy with --upstream URL, or send absolute-form or CONNECT requests"
         case .loopRefused(let target): return "tapedeck: \(target) is this proxy itself; it does not forward requests to itself"
+        case .loopThrough(let target):
+            return "tapedeck: this request already passed through this proxy (its Via names it): forwarding it to \(target) would go round a loop; check --upstream of the proxies in the chain"
         case .resignFailed(let why): return "tapedeck: --resign: \(why)"
         case .browserRefused(let why): return "tapedeck: \(why); SDKs, curl and test clients send neither, so this came from a web page"
         case .cassetteUnwritable(let why): return "tapedeck: not forwarded, because it could not be recorded: \(why)"

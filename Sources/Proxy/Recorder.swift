@@ -27,6 +27,8 @@ struct Recorder: Sendable {
     let session: CassetteSession
     /// Whether a target is this proxy itself (asked only when forwarding, never on the replay path).
     var isSelf: @Sendable (UpstreamTarget) -> Bool = { _ in false }
+    /// This proxy's name in `Via` (RFC 9110 §7.6.3): a request that names it came round a loop of proxies.
+    var viaToken = ""
 
     /// Decides; advances the replay cursor of the key when it answers from the cassette. With `explainMisses`
     /// false a miss comes without its nearest recorded key (`explainMiss` finds it, off the event loop: it
@@ -46,6 +48,11 @@ struct Recorder: Sendable {
         }
         guard let upstream = request.upstream else { return .fail(.noUpstream(uri: request.uri)) }
         guard !isSelf(upstream) else { return .fail(.loopRefused(target: "\(upstream)")) }
+        if !viaToken.isEmpty,
+            request.signable.headers.contains(where: { ASCIICase.equalIgnoringCase($0.name, "via") && $0.value.contains(viaToken) })
+        {
+            return .fail(.loopThrough(target: "\(upstream)"))
+        }
         return .forward(record: mode == .record || mode == .auto)
     }
 

@@ -108,9 +108,38 @@ import Testing
             let heads = seen.heads.withLock { $0 }
             #expect(heads.count == 3)
             guard heads.count == 3 else { return }
-            #expect(heads[0] == "GET /x?Action=A&b=%20 HTTP/1.1\r\nHost: 127.0.0.1:\(upstream)\r\nX-Custom:  v \r\nAccept: */*\r\n\r\n")
-            #expect(heads[1] == "POST /y HTTP/1.1\r\nHost: 127.0.0.1:\(upstream)\r\nContent-Length: 0\r\n\r\n")
+            let via = "Via: \(proxy.engine.viaValue)\r\n"
+            #expect(heads[0] == "GET /x?Action=A&b=%20 HTTP/1.1\r\nHost: 127.0.0.1:\(upstream)\r\nX-Custom:  v \r\nAccept: */*\r\n\(via)\r\n")
+            #expect(heads[1] == "POST /y HTTP/1.1\r\nHost: 127.0.0.1:\(upstream)\r\nContent-Length: 0\r\n\(via)\r\n")
+            #expect(heads[2].contains(via))
             #expect(heads[2].hasPrefix("GET /z HTTP/1.1\r\n") && heads[2].contains("Authorization: ACS3"))
+        }
+    }
+
+    /// A request whose `Via` names this proxy came round a loop (two proxies each the other's upstream): refused
+    /// 403 in every mode, lane or not, and not forwarded; another proxy's `Via` passes, and ours is added.
+    @Test func aRequestThatCameRoundALoopIsRefused() async throws {
+        final class Seen: Sendable { let heads = Mutex<[String]>([]) }
+        let seen = Seen()
+        try await Self.withProxy(answer: { head in
+            seen.heads.withLock { $0.append(head) }
+            return Array("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok".utf8)
+        }) { proxy, _ in
+            for mode in [ProxyMode.passthrough, .record, .auto] {
+                proxy.engine.setMode(mode)
+                for method in ["GET", "POST"] {
+                    let looped = try await RawHTTPClient.request(
+                        method, "/?Action=A&m=\(mode)", port: proxy.port, headers: [("Via", "1.1 other, 1.1 \(proxy.engine.viaToken)")])
+                    #expect(looped.status == 403 && looped.bodyString.contains("Tapedeck.LoopRefused") && looped.bodyString.contains("loop"),
+                        "\(mode) \(method): \(looped.bodyString)")
+                }
+            }
+            #expect(seen.heads.withLock { $0.isEmpty }, "nothing went upstream")
+            proxy.engine.setMode(.passthrough)
+            let chained = try await RawHTTPClient.request("GET", "/?Action=B", port: proxy.port, headers: [("Via", "1.1 squid")])
+            #expect(chained.status == 200)
+            let head = seen.heads.withLock { $0.last } ?? ""
+            #expect(head.contains("Via: 1.1 squid\r\n") && head.contains("Via: \(proxy.engine.viaValue)\r\n"), "\(head)")
         }
     }
 

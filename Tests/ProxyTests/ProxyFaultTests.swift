@@ -731,8 +731,9 @@ import Testing
                 .filter { $0 != "host" }
         }
         if heads.count == 2 {
-            #expect(names(heads[0]) == ["x-first", "x-last"], "\(heads[0])")
-            #expect(names(heads[1]) == ["x-first", "x-drop", "x-last"], "\(heads[1])")
+            // (and the proxy's own `Via` last, RFC 9110 §7.6.3)
+            #expect(names(heads[0]) == ["x-first", "x-last", "via"], "\(heads[0])")
+            #expect(names(heads[1]) == ["x-first", "x-drop", "x-last", "via"], "\(heads[1])")
             #expect(heads[1].contains("x-drop: stays"))
         }
     }
