@@ -598,6 +598,12 @@ public final class ProxyEngine: Sendable {
         switch error as? UpstreamError {
         case .tls?: return .upstreamTLS("\(error)")
         case .timeout?: return .upstreamTimeout("\(error)")
+        case nil:
+            // A socket error mid-exchange, in words ("read(descriptor:pointer:size:): … (errno: 104)" was NIO's text).
+            if let code = ConnectFailure.errno(of: error) {
+                return .upstreamUnavailable("upstream \(target.authority): the connection failed mid-exchange (\(ConnectFailure.words(code)))")
+            }
+            return .upstreamUnavailable("upstream \(target.authority): \(error)")
         default: return .upstreamUnavailable("\(error)")
         }
     }

@@ -271,6 +271,35 @@ import Testing
         try await server.close()
     }
 
+    /// An upstream that resets the connection halfway through its answer: the client's 502 says so in words
+    /// and names the upstream (NIO's own text was "read(descriptor:pointer:size:): … (errno: 104)").
+    @Test(arguments: [ProxyMode.passthrough, .record])
+    func aResetMidAnswerIsSaidInWords(mode: ProxyMode) async throws {
+        let dir = NSTemporaryDirectory() + "tapedeck-lane-rst-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        final class ResetMidBody: ChannelInboundHandler {
+            typealias InboundIn = ByteBuffer
+            typealias OutboundOut = ByteBuffer
+            func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+                let channel = context.channel
+                context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nhalf"))).whenComplete { _ in
+                    (channel as? SocketOptionProvider)?.setSoLinger(linger(l_onoff: 1, l_linger: 0)).whenComplete { _ in channel.close(promise: nil) }
+                }
+            }
+        }
+        let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .childChannelInitializer { ch in ch.eventLoop.makeCompletedFuture { try ch.pipeline.syncOperations.addHandler(ResetMidBody()) } }
+            .bind(host: "127.0.0.1", port: 0).get()
+        let upstream = server.localAddress?.port ?? 0
+        try await TestProxy.with(cassette: dir + "/c.jsonl.gz", mode: mode, upstream: "http://127.0.0.1:\(upstream)") { proxy in
+            let r = try await RawHTTPClient.request("GET", "/?Action=DescribeRegions", port: proxy.port)
+            #expect(r.status == 502 && r.bodyString.contains("127.0.0.1:\(upstream)") && r.bodyString.contains("reset") && !r.bodyString.contains("errno"), "\(r.bodyString)")
+            #expect(proxy.engine.status.recorded == 0)
+        }
+        try await server.close()
+    }
+
     /// An upstream that reads a request on a kept-alive connection and closes it without answering: a GET is
     /// sent again on a new connection, a POST is not (RFC 9110 §9.2.2: the upstream may have acted on it: a
     /// `CreateSecurityGroup` must not happen twice); its client gets a 502. The same on the lane (a POST without
