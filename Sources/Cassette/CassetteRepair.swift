@@ -127,7 +127,12 @@ public enum CassetteRepair {
         }
         let backup = path + ".damaged"
         let temporary = path + ".salvage-\(getpid())"
-        do { try Data(out.readableBytesView).write(to: URL(fileURLWithPath: temporary)) } catch {
+        var original = stat()
+        let mode = stat(path, &original) == 0 ? mode_t(original.st_mode & 0o7777) : 0o644
+        do {
+            try Data(out.readableBytesView).write(to: URL(fileURLWithPath: temporary))
+            chmod(temporary, mode)  // the salvaged file keeps the original's permissions
+        } catch {
             unlink(temporary)
             let cause = ((error as NSError).userInfo[NSUnderlyingErrorKey] as? NSError).map { String(cString: strerror(Int32($0.code))) }
             throw CassetteError(.io, file: temporary, "cannot write the salvaged copy (\(cause ?? error.localizedDescription)); the original is untouched")
