@@ -56,6 +56,25 @@ extension LoadReport {
                 throw ReadError(description: "\(path): histograms.\(field) is not an HdrHistogram V2 encoding (\(error))")
             }
         }
+        // The counts of a report `load` wrote add up; an edited or damaged one is refused, not merged into nonsense.
+        let counts: [(String, Int?)] = [
+            ("requests.sent", d.requests.sent), ("requests.scheduled", d.requests.scheduled), ("requests.never_sent", d.requests.neverSent),
+            ("requests.unanswered", d.requests.unanswered), ("requests.connect_failures", d.requests.connectFailures),
+            ("requests.completed", d.requests.completed), ("requests.errors", d.requests.errors),
+        ] + d.errors.map { ("errors.\($0.key)", $0.value) } + d.status.map { ("status.\($0.key)", $0.value) }
+        if let (field, value) = counts.first(where: { ($0.1 ?? 0) < 0 }) {
+            throw ReadError(description: "\(path): \(field) is \(value ?? 0); counts are never negative (was the report edited?)")
+        }
+        let errorCount = d.errors.values.reduce(0, +)
+        let unanswered = d.requests.unanswered ?? 0, neverSent = d.requests.neverSent ?? 0
+        if d.requests.completed + errorCount + unanswered != d.requests.sent
+            || (d.requests.scheduled.map { $0 != d.requests.sent + neverSent } ?? false)
+        {
+            throw ReadError(
+                description: "\(path): its counts do not add up (completed \(d.requests.completed) + errors \(errorCount) + unanswered \(unanswered) "
+                    + "should be sent \(d.requests.sent), and sent + never sent \(neverSent) should be scheduled \(d.requests.scheduled ?? d.requests.sent)); "
+                    + "pass the report tapedeck load wrote, unedited")
+        }
         var r = WorkerResult()
         r.corrected = try decode(d.histograms.corrected, "corrected")
         r.uncorrected = try decode(d.histograms.uncorrected, "uncorrected")

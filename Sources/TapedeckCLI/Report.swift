@@ -56,6 +56,11 @@ struct Report: ParsableCommand {
                 throw RunFailure(
                     description: "the reports measured different targets (\(targets.sorted().joined(separator: ", "))); merge the reports of one target at a time")
             }
+            // Open-loop and closed-loop runs measure different things: their sum is neither.
+            if Set(read.map { $0.configuration.rate == nil }).count > 1 {
+                throw RunFailure(
+                    description: "the reports mix open-loop (--rate) and closed-loop runs; merge the reports of one kind of run at a time")
+            }
             let merged = LoadReport.merge(read)
             let onStdout = [json, html, hlog, hgrm].contains { isStandardOutput($0) }
             printSummary("merged \(reports.count) report(s)\n" + merged.text, reportsOnStdout: onStdout)

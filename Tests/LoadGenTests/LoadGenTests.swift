@@ -237,6 +237,12 @@ import Testing
         } catch {
             #expect("\(error)".contains(path.path) && "\(error)".contains("requests.completed"), "\(error)")
         }
+        // Counts edited so they no longer add up, or negative, are refused: a merge would report nonsense.
+        for (from, to, said) in [("\"completed\" : 4", "\"completed\" : -5", "never negative"), ("\"completed\" : 4", "\"completed\" : 3", "do not add up"),
+                                 ("\"never_sent\" : 1", "\"never_sent\" : 0", "do not add up")] {
+            try Data(text.replacingOccurrences(of: from, with: to).utf8).write(to: path)
+            #expect { try LoadReport.read(path.path) } throws: { "\($0)".contains(path.path) && "\($0)".contains(said) }
+        }
     }
 
     @Test func reportsMergeThroughTheirJSON() async throws {
