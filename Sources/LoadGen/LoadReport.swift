@@ -50,7 +50,11 @@ public struct LoadReport: Sendable {
         let errors = result.errors
         if (errors["tls"] ?? 0) > 0 {
             // The diagnosis names the problem and its fix (expired, another name, unknown CA, not TLS).
-            if let detail = result.errorDetails["tls"] { return "the TLS handshake failed: \(detail) (or --insecure to measure anyway)" }
+            if let detail = result.errorDetails["tls"] {
+                // --insecure skips verification; it does not make a plain-HTTP server speak TLS.
+                let plain = detail.lowercased().contains("does not speak tls")
+                return "the TLS handshake failed: \(detail)\(plain ? "" : " (or --insecure to measure anyway)")"
+            }
             return "the TLS handshake failed: for a self-signed certificate or your own CA pass --ca FILE (or --insecure); for a plain-HTTP server use an http:// --target"
         }
         let answered = result.statuses.values.reduce(0, +)
@@ -67,7 +71,7 @@ public struct LoadReport: Sendable {
             return "the target's answers could not be read as HTTP/1.1 (is it an HTTP server, or does it speak TLS: an https:// --target?)"
         }
         if (errors["closed"] ?? 0) > 0 && result.connectFailures == 0 {
-            return "the target closed every connection without an answer (does it speak TLS? then use an https:// --target)"
+            return "the target closed every connection before a whole answer (does it speak TLS? then use an https:// --target; else see its log)"
         }
         if (errors["io"] ?? 0) > 0 {
             return "the target broke the connections (\(result.errorDetails["io"] ?? "I/O errors")): is it an HTTP server, and does it stay up?"
@@ -118,8 +122,10 @@ public struct LoadReport: Sendable {
         if let warning = scheduleWarning { s += warning + "\n" }
         s += String(
             format:
-                "  requests: %d scheduled, %d sent, %d completed, %d errors, %d unanswered at the end, %d never sent; achieved %.0f req/s\n",
-            result.scheduled, result.sent, result.completed, errorCount, result.unanswered, result.neverSent, throughput)
+                "  requests: %d scheduled, %d sent, %d completed, %d errors, %d unanswered at the end, %d never sent; achieved %@ req/s\n",
+            result.scheduled, result.sent, result.completed, errorCount, result.unanswered, result.neverSent,
+            // A slow rate (--rate 0.5) is not "0 req/s".
+            String(format: throughput < 10 ? "%.2f" : "%.0f", throughput))
         if result.connectFailures > 0 { s += "  connection attempts failed (retried): \(result.connectFailures)\n" }
         s += "  latency (µs)      corrected   uncorrected\n"
         // A histogram with no sample has no percentiles: "-", not a latency of 0.

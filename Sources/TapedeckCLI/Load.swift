@@ -33,9 +33,10 @@ struct Load: AsyncParsableCommand {
     @Option(help: "Arrival process with --rate: constant or poisson.") var arrival: LoadConfiguration.Arrival = .constant
     @Option(parsing: .unconditional, help: "Connections.") var connections = 32
     @Option(parsing: .unconditional, help: "Event-loop threads.") var threads = 1
-    @Option(help: "Measured duration, e.g. 10s, 500ms, 1m.") var duration = "10s"
-    @Option(help: "Warm-up before measuring.") var warmup = "0s"
-    @Option(help: "Per-request timeout.") var timeout = "2s"
+    // `.unconditional`: a value such as -1s is this option's (and refused by name), not read as another flag.
+    @Option(parsing: .unconditional, help: "Measured duration, e.g. 10s, 500ms, 1m.") var duration = "10s"
+    @Option(parsing: .unconditional, help: "Warm-up before measuring.") var warmup = "0s"
+    @Option(parsing: .unconditional, help: "Per-request timeout.") var timeout = "2s"
     @Option(parsing: .unconditional, help: "Cassette pacing: X times the recorded speed (instead of --rate).") var speed: Double?
     @Flag(help: "Check each answer against the recording or the data set's ground truth.") var verify = false
     @Option(help: "Write the JSON summary here.") var json: String?
