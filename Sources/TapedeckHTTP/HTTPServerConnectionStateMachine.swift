@@ -71,8 +71,10 @@ public struct HTTPServerConnectionStateMachine {
         case .idle:
             if let rejection = checkLimits(head) { return reject(rejection) }
             state = .receiving(head, nil)
+            // No body announced (`Content-Length: 0`): there is nothing to wait for, so no 100.
             if head.version.major == 1, head.version.minor >= 1,
-                head.headers.first(name: "expect").map(Self.trimmed)?.lowercased() == "100-continue"
+                head.headers.first(name: "expect").map(Self.trimmed)?.lowercased() == "100-continue",
+                head.headers.first(name: "content-length").map(Self.trimmed) != "0"
             {
                 return .sendContinue
             }

@@ -233,7 +233,15 @@ public final class HTTPServerHandler<Responder: HTTPResponder>: ChannelDuplexHan
             }
         case .reject(var rejection):
             let head = rejection.head
-            if rejection.head == nil { rejection.head = shapeHead }
+            if rejection.head == nil {
+                rejection.head = shapeHead
+                // NIO's decoder says only "header overflow"; a request line that had not ended within the sniffer's
+                // look is an over-long target: 414, as the limits check answers for one the decoder took.
+                if rejection.status == .requestHeaderFieldsTooLarge, let uri = shapeHead?.uri, uri.utf8.count >= RequestLineSniffer.maxLine - 16 {
+                    rejection.status = .uriTooLong
+                    rejection.message = "The request URI is longer than \(limits.maxURIBytes) bytes."
+                }
+            }
             let r = responder.rejection(rejection, allocator: context.channel.allocator)
             var out = context.channel.allocator.buffer(capacity: 256 + r.body.readableBytes)
             r.write(into: &out, method: head?.method ?? .GET, version: head?.version ?? .http1_1, keepAlive: false)

@@ -107,6 +107,11 @@ struct Connection {
             try c.send("hello")
             #expect(try c.output().hasSuffix("PUT /x 5"))
         }
+        // No body announced: nothing to wait for, so the answer comes without a 100 first.
+        let empty = try Connection()
+        try empty.send("POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nExpect: 100-continue\r\n\r\n")
+        let out = try empty.output()
+        #expect(out.hasPrefix("HTTP/1.1 200") && !out.contains("100 Continue"), "\(out)")
     }
 
     @Test func expect100ContinueOverTheLimitGetsTheFinalErrorInstead() throws {
