@@ -152,7 +152,7 @@ public struct HTTPServerConnectionStateMachine {
         case .idle, .receiving:
             let overflow = (error as? HTTPParserError) == .headerOverflow
             let status: HTTPResponseStatus = overflow ? .requestHeaderFieldsTooLarge : .badRequest
-            let why = overflow ? "The request headers are too large." : "The request is not valid HTTP/1.1 (\(error))."
+            let why = overflow ? "The request headers are too large." : "The request is not valid HTTP/1.1 (\(Self.words(error)))."
             var head: HTTPRequestHead? = nil
             if case .receiving(let h, _) = state { head = h }
             return reject(.init(status: status, message: why, head: head))
@@ -292,6 +292,22 @@ public struct HTTPServerConnectionStateMachine {
         }
         state = .lingering(discarded: total)
         return .none
+    }
+
+    /// What NIO's decoder refused, in words ("paused (swift-http-parser error)" was its text for HTTP/2's preface).
+    static func words(_ error: Error) -> String {
+        guard let e = error as? HTTPParserError else { return "\(error)" }
+        switch e {
+        case .paused, .invalidVersion: return "not an HTTP/1.x request: this server speaks HTTP/1.1 (no HTTP/2, no TLS on this port)"
+        case .invalidMethod: return "an unknown method or a request line that is not one"
+        case .invalidURL, .invalidPath, .invalidQueryString, .invalidFragment, .invalidHost, .invalidPort:
+            return "a request target with characters a URL may not hold"
+        case .lfExpected, .invalidConstant, .strictModeAssertion: return "a line not ended by CRLF, or a malformed request line"
+        case .invalidHeaderToken, .invalidCharactersUsed: return "a header name or value with characters HTTP does not allow"
+        case .invalidContentLength, .unexpectedContentLength: return "a Content-Length that is not one number, or one beside chunked"
+        case .invalidChunkSize: return "a chunk size that is not a hexadecimal number"
+        default: return "\(e)"
+        }
     }
 
     private func checkLimits(_ head: HTTPRequestHead) -> HTTPServerRejection? {
