@@ -1,5 +1,6 @@
 import Cassette
 import Crypto
+import _CryptoExtras
 import Foundation
 import NIOSSL
 import SwiftASN1
@@ -18,7 +19,9 @@ public final class CertificateAuthority: Sendable {
     public let directory: String
     public var certificatePath: String { directory + "/ca.pem" }
     let certificate: Certificate
-    private let key: P256.Signing.PrivateKey
+    private let key: Certificate.PrivateKey
+    /// The signature the CA's key makes (ECDSA with its curve's hash, or RSA PKCS#1 v1.5 with SHA-256).
+    private let signatureAlgorithm: Certificate.SignatureAlgorithm
     /// The CA's Subject Key Identifier, which every leaf names as its Authority Key Identifier.
     private let keyIdentifier: ArraySlice<UInt8>
     private let contexts = Mutex<[String: NIOSSLContext]>([:])
@@ -41,10 +44,10 @@ public final class CertificateAuthority: Sendable {
         let certPath = directory + "/ca.pem", keyPath = directory + "/ca-key.pem"
         let haveCert = access(certPath, F_OK) == 0, haveKey = access(keyPath, F_OK) == 0
         if haveCert && haveKey {
-            (certificate, key) = try CertificateAuthority.load(certPath: certPath, keyPath: keyPath)
+            (certificate, key, signatureAlgorithm) = try CertificateAuthority.load(certPath: certPath, keyPath: keyPath)
             keyIdentifier =
                 (try? certificate.extensions.subjectKeyIdentifier?.keyIdentifier)
-                ?? SubjectKeyIdentifier(hash: .init(key.publicKey)).keyIdentifier
+                ?? SubjectKeyIdentifier(hash: key.publicKey).keyIdentifier
             // A CA made by hand (`openssl req -x509` without -addext) often lacks keyUsage: OpenSSL's strict mode
             // (Python ≥ 3.13) then refuses every leaf it signs. Served as given, with the reason said once at start.
             let usage = (try? certificate.extensions.keyUsage) ?? nil
@@ -59,7 +62,8 @@ public final class CertificateAuthority: Sendable {
             ? "made a new CA in \(directory): \(haveCert ? "ca.pem was there without ca-key.pem" : "ca-key.pem was there without ca.pem"); clients that trusted the old certificate must trust the new \(certPath)"
             : nil
         let key = P256.Signing.PrivateKey()
-        self.key = key
+        self.key = Certificate.PrivateKey(key)
+        self.signatureAlgorithm = .ecdsaWithSHA256
         let ski = SubjectKeyIdentifier(hash: .init(key.publicKey))
         keyIdentifier = ski.keyIdentifier
         let name = try DistinguishedName {
@@ -86,26 +90,39 @@ public final class CertificateAuthority: Sendable {
     }
 
     /// An existing CA: its key readable by the owner only, and the certificate's public key the key's.
-    private static func load(certPath: String, keyPath: String) throws -> (Certificate, P256.Signing.PrivateKey) {
+    private static func load(certPath: String, keyPath: String) throws -> (Certificate, Certificate.PrivateKey, Certificate.SignatureAlgorithm) {
         var st = stat()
         if stat(keyPath, &st) == 0, st.st_mode & 0o077 != 0 {
             throw CertificateAuthorityError(
                 "\(keyPath) is readable by other users (mode \(String(st.st_mode & 0o777, radix: 8))): whoever reads it can impersonate any site to clients that trust this CA; `chmod 600 \(keyPath)` if no one else has read it, else remove both files for a new CA"
             )
         }
-        let certificate: Certificate, key: P256.Signing.PrivateKey
+        let certificate: Certificate
         do { certificate = try Certificate(pemEncoded: String(contentsOfFile: certPath, encoding: .utf8)) } catch {
             throw CertificateAuthorityError("\(certPath) is not a PEM certificate (\(error)); remove ca.pem and ca-key.pem for a new CA")
         }
-        do { key = try P256.Signing.PrivateKey(pemRepresentation: String(contentsOfFile: keyPath, encoding: .utf8)) } catch {
-            throw CertificateAuthorityError("\(keyPath) is not a PEM P-256 private key (\(error)); remove ca.pem and ca-key.pem for a new CA")
+        let pem = (try? String(contentsOfFile: keyPath, encoding: .utf8)) ?? ""
+        // What openssl makes: EC (P-256, P-384, P-521; SEC1 or PKCS#8) or RSA (PKCS#1 or PKCS#8, 2048 bits or more).
+        let key: Certificate.PrivateKey, algorithm: Certificate.SignatureAlgorithm
+        if let k = try? P256.Signing.PrivateKey(pemRepresentation: pem) {
+            (key, algorithm) = (.init(k), .ecdsaWithSHA256)
+        } else if let k = try? P384.Signing.PrivateKey(pemRepresentation: pem) {
+            (key, algorithm) = (.init(k), .ecdsaWithSHA384)
+        } else if let k = try? P521.Signing.PrivateKey(pemRepresentation: pem) {
+            (key, algorithm) = (.init(k), .ecdsaWithSHA512)
+        } else if let k = try? _RSA.Signing.PrivateKey(pemRepresentation: pem) {
+            (key, algorithm) = (.init(k), .sha256WithRSAEncryption)
+        } else {
+            throw CertificateAuthorityError(
+                "\(keyPath) is not a PEM private key this proxy signs with (EC P-256/P-384/P-521 or RSA of 2048 bits or more, unencrypted); remove ca.pem and ca-key.pem for a new CA"
+            )
         }
-        guard certificate.publicKey == Certificate.PublicKey(key.publicKey) else {
+        guard certificate.publicKey == key.publicKey else {
             throw CertificateAuthorityError(
                 "\(certPath) and \(keyPath) are not a pair (the certificate is for another key): every intercepted connection would fail; put the matching files back, or remove both for a new CA"
             )
         }
-        return (certificate, key)
+        return (certificate, key, algorithm)
     }
 
     /// `mkdir -p`, the last level owner-only (it holds the key); names the level that fails and why.
@@ -150,7 +167,7 @@ public final class CertificateAuthority: Sendable {
             notValidBefore: now.addingTimeInterval(-3600), notValidAfter: now.addingTimeInterval(365 * 86400),
             // The name is in the SAN; a CN holds at most 64 characters (RFC 5280 ub-common-name), so a longer host gets a fixed one.
             issuer: certificate.subject, subject: try DistinguishedName { CommonName(host.utf8.count <= 64 ? host : "Tapedeck interception") },
-            signatureAlgorithm: .ecdsaWithSHA256,
+            signatureAlgorithm: signatureAlgorithm,
             extensions: try Certificate.Extensions {
                 Critical(BasicConstraints.notCertificateAuthority)
                 Critical(KeyUsage(digitalSignature: true))
@@ -159,7 +176,7 @@ public final class CertificateAuthority: Sendable {
                 SubjectKeyIdentifier(hash: .init(leafKey.publicKey))
                 AuthorityKeyIdentifier(keyIdentifier: keyIdentifier)
             },
-            issuerPrivateKey: .init(key))
+            issuerPrivateKey: key)
         let chain = try [leaf, certificate].map { try NIOSSLCertificate(bytes: Array($0.serializeAsPEM().pemString.utf8), format: .pem) }
         let tls = TLSConfiguration.makeServerConfiguration(
             certificateChain: chain.map { .certificate($0) },

@@ -487,6 +487,27 @@ import Testing
         let mine = try CertificateAuthority(directory: dir + "/mine")
         #expect(mine.notice?.contains("no keyUsage with keyCertSign") == true, "\(mine.notice ?? "no notice")")
 
+        // A CA of the kinds openssl guides make (RSA PKCS#8 and PKCS#1, P-384, with keyUsage): loaded, and the
+        // leaves it signs pass `openssl verify -x509_strict` (what Python 3.13's default context checks).
+        for (name, keyArgs) in [
+            ("rsa", ["-newkey", "rsa:2048"]), ("p384", ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-384"]),
+            ("rsa1", ["-key", "rsa1/ca-key.pem"]),
+        ] {
+            try FileManager.default.createDirectory(atPath: dir + "/" + name, withIntermediateDirectories: true)
+            if name == "rsa1" { _ = try OpenSSLTool.run(["genrsa", "-traditional", "-out", "rsa1/ca-key.pem", "2048"], in: dir) }
+            _ = try OpenSSLTool.run(
+                ["req", "-x509"] + keyArgs + ["-nodes", "-out", "\(name)/ca.pem", "-subj", "/CN=own \(name)", "-days", "30",
+                 "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"]
+                    + (name == "rsa1" ? [] : ["-keyout", "\(name)/ca-key.pem"]), in: dir)
+            chmod(dir + "/\(name)/ca-key.pem", 0o600)
+            let own = try CertificateAuthority(directory: dir + "/" + name)
+            #expect(own.notice == nil, "\(name): \(own.notice ?? "")")
+            _ = try own.serverContext(for: "ecs.aliyuncs.com")
+            try own.leafPEM(for: "ecs.aliyuncs.com").write(toFile: dir + "/\(name)/leaf.pem", atomically: true, encoding: .utf8)
+            let verified = try OpenSSLTool.run(["verify", "-x509_strict", "-CAfile", "\(name)/ca.pem", "\(name)/leaf.pem"], in: dir)
+            #expect(verified.contains("OK"), "\(name): \(verified)")
+        }
+
         // b's certificate with a's key.
         try FileManager.default.removeItem(atPath: dir + "/b/ca-key.pem")
         try FileManager.default.copyItem(atPath: dir + "/a/ca-key.pem", toPath: dir + "/b/ca-key.pem")
