@@ -18,11 +18,12 @@ extension Redactor {
         func isNameByte(_ b: UInt8) -> Bool {
             (b >= 0x30 && b <= 0x39) || ((b | 0x20) >= 0x61 && (b | 0x20) <= 0x7A) || b == 0x5F || b == 0x2D || b == 0x2E
         }
+        var short = true  // whether the name being replaced is a secret's (a key id's value is chased from 6 bytes)
         func replace(_ range: Range<Int>, with text: String, value: [UInt8]) {
             let v = String(decoding: value, as: UTF8.self)
-            Redactor.collect(v, &seen)
+            Redactor.collect(v, short: short, &seen)
             if let decoded = PercentEncoding.decode(Array(v.utf8)), decoded != v {
-                Redactor.collect(decoded, &seen)
+                Redactor.collect(decoded, short: short, &seen)
             }
             out += bytes[copied..<range.lowerBound]
             out += text.utf8
@@ -36,34 +37,59 @@ extension Redactor {
             let start = i
             while i < n && isNameByte(bytes[i]) { i += 1 }
             let nameEnd = i
-            guard nameEnd - start >= 5, nameEnd - start <= 128,
+            guard nameEnd - start >= 3, nameEnd - start <= 128,
                 isSecret(String(decoding: bytes[start..<nameEnd], as: UTF8.self))
             else { continue }
             let before: UInt8? = start > 0 ? bytes[start - 1] : nil
-            if before == UInt8(ascii: "<") {
-                // An element: its attributes, then text or CDATA up to its own end tag.
+            short = !Redactor.isKeyIDName(String(decoding: bytes[start..<nameEnd], as: UTF8.self))
+            // An element (`<Password …>`, `<ns:AccessKeySecret …>`): its text, CDATA or every text node below it.
+            var open = start - 1
+            if before == UInt8(ascii: ":") {
+                open -= 1
+                while open >= 0 && isNameByte(bytes[open]) { open -= 1 }
+            }
+            if open >= 0, bytes[open] == UInt8(ascii: "<"), open + 1 < start || before == UInt8(ascii: "<") {
                 guard let gt = Self.index(of: UInt8(ascii: ">"), in: bytes, from: nameEnd), bytes[gt - 1] != UInt8(ascii: "/") else { continue }
                 let valueStart = gt + 1
-                let endTag = Array("</".utf8) + bytes[start..<nameEnd]
-                guard let close = Self.index(of: endTag, in: bytes, from: valueStart) else { continue }
-                var inner = valueStart..<close
+                let endTag = Array("</".utf8) + bytes[(open + 1)..<nameEnd]
+                guard let close = Self.index(ofCaseless: endTag, in: bytes, from: valueStart) else { continue }
+                let inner = valueStart..<close
                 let cdata = Array("<![CDATA[".utf8)
                 if bytes[inner].starts(with: cdata), bytes[inner].reversed().starts(with: Array("]]>".utf8).reversed()) {
-                    inner = (inner.lowerBound + cdata.count)..<(inner.upperBound - 3)
-                } else if bytes[inner].contains(UInt8(ascii: "<")) {
-                    continue  // nested elements: not one value
-                }
-                if !inner.isEmpty, !bytes[inner].elementsEqual(Redactor.placeholder.utf8) {
-                    replace(inner, with: Redactor.placeholder, value: Array(bytes[inner]))
+                    let text = (inner.lowerBound + cdata.count)..<(inner.upperBound - 3)
+                    if !text.isEmpty { replace(text, with: Redactor.placeholder, value: Array(bytes[text])) }
+                } else {
+                    // Text between tags (one run, or the text nodes of child elements, CDATA and comments aside).
+                    var t = inner.lowerBound
+                    while t < close {
+                        if bytes[t] == UInt8(ascii: "<") {
+                            let end = Self.index(of: UInt8(ascii: ">"), in: bytes, from: t).map { min($0 + 1, close) } ?? close
+                            if bytes[t..<end].starts(with: cdata), let cend = Self.index(of: Array("]]>".utf8), in: bytes, from: t), cend < close {
+                                let text = (t + cdata.count)..<cend
+                                if !text.isEmpty { replace(text, with: Redactor.placeholder, value: Array(bytes[text])) }
+                                t = cend + 3
+                            } else {
+                                t = end
+                            }
+                            continue
+                        }
+                        let textEnd = Self.index(of: UInt8(ascii: "<"), in: bytes, from: t).map { min($0, close) } ?? close
+                        let run = bytes[t..<textEnd]
+                        if run.contains(where: { $0 != 0x20 && $0 != 0x09 && $0 != 0x0A && $0 != 0x0D }), !run.elementsEqual(Redactor.placeholder.utf8) {
+                            replace(t..<textEnd, with: Redactor.placeholder, value: Array(run))
+                        }
+                        t = textEnd
+                    }
                 }
                 i = close
                 continue
             }
             if before == UInt8(ascii: "\""), Self.endsWithMultipartName(bytes, at: start - 1), nameEnd < n, bytes[nameEnd] == UInt8(ascii: "\"") {
                 // A multipart part's `Content-Disposition: form-data; name="password"`: its content is the value.
-                guard let blank = Self.index(of: Array("\r\n\r\n".utf8), in: bytes, from: nameEnd) else { continue }
-                let valueStart = blank + 4
-                let valueEnd = Self.index(of: Array("\r\n--".utf8), in: bytes, from: valueStart) ?? n
+                guard let blank = Self.index(of: Array("\r\n\r\n".utf8), in: bytes, from: nameEnd) ?? Self.index(of: Array("\n\n".utf8), in: bytes, from: nameEnd)
+                else { continue }
+                let valueStart = blank + (bytes[blank] == UInt8(ascii: "\r") ? 4 : 2)
+                let valueEnd = Self.index(of: Array("\r\n--".utf8), in: bytes, from: valueStart) ?? Self.index(of: Array("\n--".utf8), in: bytes, from: valueStart) ?? n
                 if valueEnd > valueStart, !bytes[valueStart..<valueEnd].elementsEqual(Redactor.placeholder.utf8) {
                     replace(valueStart..<valueEnd, with: Redactor.placeholder, value: Array(bytes[valueStart..<valueEnd]))
                 }
@@ -71,14 +97,22 @@ extension Redactor {
                 continue
             }
             var k = nameEnd
-            if let q = before, q == UInt8(ascii: "\"") || q == UInt8(ascii: "'") {
+            let quoted = before == UInt8(ascii: "\"") || before == UInt8(ascii: "'")
+            if let q = before, quoted {
                 guard k < n, bytes[k] == q else { continue }  // a quoted word in a sentence, not a key
                 k += 1
             }
+            // A name that starts its line (a header echoed in text, YAML, INI, .env): its value is the rest of the line.
+            var lineStart = start
+            while lineStart > 0 && (bytes[lineStart - 1] == 0x20 || bytes[lineStart - 1] == 0x09) { lineStart -= 1 }
+            let startsLine = !quoted && (lineStart == 0 || bytes[lineStart - 1] == 0x0A || bytes[lineStart - 1] == 0x0D)
             while k < n && (bytes[k] == 0x20 || bytes[k] == 0x09) { k += 1 }
             guard k < n, bytes[k] == UInt8(ascii: ":") || bytes[k] == UInt8(ascii: "=") else { continue }
+            let colon = bytes[k] == UInt8(ascii: ":")
+            // An unquoted `name:` inside a sentence ("reset your password: visit …") is prose, not a field.
+            if colon && !quoted && !startsLine { continue }
             k += 1
-            while k < n && (bytes[k] == 0x20 || bytes[k] == 0x09 || (bytes[k - 1] != UInt8(ascii: "=") && (bytes[k] == 0x0A || bytes[k] == 0x0D))) {
+            while k < n && (bytes[k] == 0x20 || bytes[k] == 0x09 || (colon && quoted && (bytes[k] == 0x0A || bytes[k] == 0x0D))) {
                 k += 1
             }
             guard k < n else { break }
@@ -93,10 +127,36 @@ extension Redactor {
                     replace(inner, with: Redactor.placeholder, value: Array(bytes[inner]))
                 }
                 i = min(e + 1, n)
-            } else if first == UInt8(ascii: "{") || first == UInt8(ascii: "[") {
+            } else if (first == UInt8(ascii: "{") || first == UInt8(ascii: "[")) && !startsLine {
                 guard !structured, let e = Self.matchingBracket(bytes, from: k) else { continue }
                 replace(k..<(e + 1), with: "\"\(Redactor.placeholder)\"", value: [])
                 i = e + 1
+            } else if startsLine {
+                // To the end of the line; a YAML block scalar (`>` or `|`) is the indented lines below it.
+                // (`name=value&…` at a line's start is a form: its value ends at the `&`.)
+                var e = k
+                while e < n && bytes[e] != 0x0A && bytes[e] != 0x0D && (colon || bytes[e] != UInt8(ascii: "&")) { e += 1 }
+                var value = k..<e
+                while value.upperBound > value.lowerBound && (bytes[value.upperBound - 1] == 0x20 || bytes[value.upperBound - 1] == 0x09) {
+                    value = value.lowerBound..<(value.upperBound - 1)
+                }
+                if colon, value.count <= 2, first == UInt8(ascii: ">") || first == UInt8(ascii: "|") {
+                    var b = e
+                    while b < n, bytes[b] == 0x0A || bytes[b] == 0x0D { b += 1 }
+                    var blockEnd = b
+                    while blockEnd < n, bytes[blockEnd] == 0x20 || bytes[blockEnd] == 0x09 {
+                        while blockEnd < n && bytes[blockEnd] != 0x0A { blockEnd += 1 }
+                        while blockEnd < n, bytes[blockEnd] == 0x0A || bytes[blockEnd] == 0x0D { blockEnd += 1 }
+                    }
+                    if blockEnd > b { replace(b..<blockEnd, with: "  " + Redactor.placeholder + "\n", value: Array(bytes[b..<blockEnd])) }
+                    i = blockEnd
+                    continue
+                }
+                let v = bytes[value]
+                let keep = v.isEmpty || v.elementsEqual(Redactor.placeholder.utf8) || v.elementsEqual("true".utf8) || v.elementsEqual("false".utf8)
+                    || v.elementsEqual("null".utf8)
+                if !keep { replace(value, with: Redactor.placeholder, value: Array(v)) }
+                i = e
             } else {
                 var e = k
                 while e < n && !Self.endsBareValue(bytes[e]) { e += 1 }
@@ -131,9 +191,10 @@ extension Redactor {
             let rawName = piece[..<eq], rawValue = piece[piece.index(after: eq)...]
             let name = PercentEncoding.decode(Array(rawName.utf8)) ?? String(rawName)
             guard isSecret(name), !rawValue.isEmpty, rawValue != Substring(Redactor.placeholder) else { return piece }
-            Redactor.collect(String(rawValue), &seen)
+            let short = !Redactor.isKeyIDName(name)
+            Redactor.collect(String(rawValue), short: short, &seen)
             if let decoded = PercentEncoding.decode(Array(rawValue.utf8)), decoded != String(rawValue) {
-                Redactor.collect(decoded, &seen)
+                Redactor.collect(decoded, short: short, &seen)
             }
             changed = true
             return rawName + "=" + Substring(Redactor.placeholder)
@@ -169,6 +230,18 @@ extension Redactor {
         while i + needle.count <= bytes.count {
             guard let at = bytes[i...(bytes.count - needle.count)].firstIndex(of: first) else { return nil }
             if bytes[at..<(at + needle.count)].elementsEqual(needle) { return at }
+            i = at + 1
+        }
+        return nil
+    }
+
+    /// Like `index(of:in:from:)`, ASCII letters compared without case (`</PASSWORD>` closes `<Password>`).
+    static func index(ofCaseless needle: [UInt8], in bytes: [UInt8], from: Int) -> Int? {
+        guard !needle.isEmpty, from + needle.count <= bytes.count else { return nil }
+        var i = from
+        while i + needle.count <= bytes.count {
+            guard let at = bytes[i...(bytes.count - needle.count)].firstIndex(of: needle[0]) else { return nil }
+            if zip(bytes[at..<(at + needle.count)], needle).allSatisfy({ ($0 | 0x20) == ($1 | 0x20) }) { return at }
             i = at + 1
         }
         return nil

@@ -27,6 +27,14 @@ public struct Redactor: Sendable {
     }
 
     public func redact(_ e: Exchange) -> Exchange {
+        var scrubbed = false
+        return redact(e, answerScrubbed: &scrubbed)
+    }
+
+    /// `answerScrubbed` is set when a credential value seen elsewhere in the exchange was replaced in the answer's
+    /// body: an echo, or (a stand-in key that is also ordinary data, such as `default`) a change that makes the
+    /// replayed answer differ from the live one, which the caller should say.
+    public func redact(_ e: Exchange, answerScrubbed: inout Bool) -> Exchange {
         var seen = Set<String>()  // credential values found in the request, scrubbed everywhere afterwards
         var r = e
         r.request.url = redactURL(e.request.url, &seen)
@@ -43,10 +51,15 @@ public struct Redactor: Sendable {
             let body = r[keyPath: keyPath]
             switch body.encoding {
             case .text:
-                r[keyPath: keyPath] = Body(encoding: .text, data: scrub(body.data, needles))
+                let cleaned = scrub(body.data, needles)
+                if keyPath == \Exchange.response.body && cleaned != body.data { answerScrubbed = true }
+                r[keyPath: keyPath] = Body(encoding: .text, data: cleaned)
             case .base64:
                 // Bytes that are not UTF-8 (a Latin-1 é in a JSON answer) still hold ASCII credentials.
-                if let cleaned = scrub(bytes: body.bytes, needles) { r[keyPath: keyPath] = Body(encoding: .base64, data: Base64.encode(cleaned)) }
+                if let cleaned = scrub(bytes: body.bytes, needles) {
+                    if keyPath == \Exchange.response.body { answerScrubbed = true }
+                    r[keyPath: keyPath] = Body(encoding: .base64, data: Base64.encode(cleaned))
+                }
             }
         }
         return r
@@ -57,9 +70,18 @@ public struct Redactor: Sendable {
     private func redactHeader(_ h: [String], _ seen: inout Set<String>) -> [String] {
         guard h.count == 2 else { return h }
         guard isSecret(h[0]) else {
-            // Another header may carry a URL with secret-named parameters (a `Location`, a `Referer`, a `Link`).
-            guard mightHoldSecretNames(h[1]), let cleaned = scrubNamedValues(Array(h[1].utf8), structured: true, &seen) else { return h }
-            return [h[0], String(decoding: cleaned, as: UTF8.self)]
+            // Another header may carry a URL with secret-named parameters (a `Location`, a `Referer`, a `Link`),
+            // names percent-encoded (`pass%77ord=`) too.
+            var value = h[1]
+            if value.utf8.contains(UInt8(ascii: "?")), value.utf8.contains(UInt8(ascii: "=")) {
+                let start = value.utf8.firstIndex(of: UInt8(ascii: "?")).map { value.utf8.index(after: $0) } ?? value.startIndex
+                let end = value.utf8[start...].firstIndex { $0 == UInt8(ascii: "#") || $0 == UInt8(ascii: ">") || $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: ";") } ?? value.endIndex
+                if let cleaned = redactPairs(value[start..<end], &seen) { value = String(value[..<start]) + cleaned + value[end...] }
+            }
+            if mightHoldSecretNames(value), let cleaned = scrubNamedValues(Array(value.utf8), structured: true, &seen) {
+                value = String(decoding: cleaned, as: UTF8.self)
+            }
+            return value == h[1] ? h : [h[0], value]
         }
         Redactor.collectCredentials(h[1], header: h[0], &seen)
         let scheme = h[1].split(separator: " ", maxSplits: 1).first.map(String.init) ?? ""
@@ -68,6 +90,15 @@ public struct Redactor: Sendable {
             && (scheme.hasSuffix("HMAC-SHA256") || scheme.hasSuffix("HMAC-SM3")
                 || scheme == "Bearer" || scheme == "Basic" || scheme == "Digest")
         return [h[0], keepScheme ? "\(scheme) \(Redactor.placeholder)" : Redactor.placeholder]
+    }
+
+    /// A body as a cassette stores it, redacted by name only (no values echoed from elsewhere): what a match
+    /// key hashes, so a key made from a live request equals the one made again from its stored record, and no
+    /// hash of a password is kept beside it.
+    public func redactedByName(_ bytes: [UInt8], contentType: String?) -> [UInt8] {
+        var seen = Set<String>()
+        let redacted = redactBody(Body(bytes: bytes), headers: contentType.map { [("Content-Type", $0)] } ?? [], &seen)
+        return redacted.encoding == .text && redacted.data.utf8.elementsEqual(bytes) ? bytes : redacted.bytes
     }
 
     /// The query's secret-named parameters, pair by pair; every other byte as sent (one that does not decode too).
@@ -92,9 +123,14 @@ public struct Redactor: Sendable {
         }
         let trimmed = body.data.drop { $0 == " " || $0 == "\n" || $0 == "\r" || $0 == "\t" || $0 == "\u{FEFF}" }
         let looksJSON = trimmed.first == "{" || trimmed.first == "["
-        // A name may hide behind JSON's escapes (`"pass\u0077ord"`): such a body is parsed whatever it mentions.
-        guard mightHoldSecretNames(body.data) || (looksJSON && Redactor.hasUnicodeEscape(body.data)) else { return body }
         let contentType = headers.first { $0.0.lowercased() == "content-type" }?.1.lowercased() ?? ""
+        // A form's names are taken only from a form: declared, or one `name=value&…` run with no space, line or markup.
+        let isForm = contentType.contains("x-www-form-urlencoded") || Redactor.looksLikeForm(body.data)
+        // A name may hide behind JSON's escapes (`"pass\u0077ord"`) or a form's (`pass%77ord=`): such bodies are
+        // parsed whatever they seem to mention.
+        guard mightHoldSecretNames(body.data) || (looksJSON && Redactor.hasUnicodeEscape(body.data))
+            || (isForm && body.data.utf8.contains(UInt8(ascii: "%")))
+        else { return body }
         var text = body.data
         var structured = false
         if looksJSON {
@@ -110,7 +146,7 @@ public struct Redactor: Sendable {
             }
         } else if trimmed.first == "<" {
             text = redactXML(text, &seen)
-        } else if contentType.contains("x-www-form-urlencoded") || text.contains("=") {
+        } else if isForm {
             if let cleaned = redactPairs(Substring(text), &seen) { text = cleaned }
         }
         if let cleaned = scrubNamedValues(Array(text.utf8), structured: structured, &seen) {
@@ -128,7 +164,7 @@ public struct Redactor: Sendable {
                 let normalized = k.lowercased().filter { $0 != "_" && $0 != "-" }
                 let keyIsSecret = isSecret(k)
                 let keep = secret && !keyIsSecret && Redactor.harmlessLeaves.contains(normalized) && !(x is [String: Any])
-                out[k] = keep ? x : redactJSON(x, under: secret || keyIsSecret, named: keyIsSecret, &changed, &seen)
+                out[k] = keep ? x : redactJSON(x, under: secret || keyIsSecret, named: keyIsSecret && !Redactor.isKeyIDName(k), &changed, &seen)
             }
             return out
         }
@@ -162,7 +198,7 @@ public struct Redactor: Sendable {
             else { continue }
             let value = String(rest[..<end.lowerBound])
             if !value.contains("<") {
-                Redactor.collect(value, &seen)
+                Redactor.collect(value, short: !Redactor.isKeyIDName(tag), &seen)
                 out += Redactor.placeholder
                 rest = rest[end.lowerBound...]
             }
@@ -206,7 +242,8 @@ public struct Redactor: Sendable {
             let pairs = value.split(separator: ";")
             for pair in header == "cookie" ? pairs[...] : pairs.prefix(1) {
                 guard let eq = pair.firstIndex(of: "=") else { continue }
-                collect(String(pair[pair.index(after: eq)...]).trimmingCharacters(in: .whitespaces).trimmingCharacters(in: ["\""]), &seen)
+                // Only long values: a session id is; `theme=dark` and `lang=en` are not worth every "dark" of the answer.
+                collect(String(pair[pair.index(after: eq)...]).trimmingCharacters(in: .whitespaces).trimmingCharacters(in: ["\""]), short: false, &seen)
             }
             return
         default: break
@@ -217,15 +254,25 @@ public struct Redactor: Sendable {
                 let name = part[..<eq].lowercased()
                 if !challengeParameters.contains(name) {
                     let value = part[part.index(after: eq)...]
-                    collect(String(value), &seen)
+                    collect(String(value), short: !isKeyIDName(name), &seen)
                     // `Credential=AK/date/region/service` (Huawei's derived V11 signatures): the key id alone too.
                     if let slash = value.firstIndex(of: "/") { collect(String(value[..<slash]), short: false, &seen) }
                 }
             } else if i > 0 {
                 collect(String(part), &seen)
             }
+            // A token68 (`Basic YWRtaW46c2VjcmV0MDE=`) ends in `=` padding: the whole token is the credential.
+            if i > 0, let eq = part.firstIndex(of: "="), part[eq...].allSatisfy({ $0 == "=" }) { collect(String(part), &seen) }
             if let colon = part.firstIndex(of: ":"), i > 0 { collect(String(part[part.index(after: colon)...]), short: false, &seen) }
         }
+    }
+
+    /// A key id (`AccessKeyId`, ACS3's `Credential`, Huawei's `Access`) identifies a key; it is not the secret.
+    /// Its value is chased from 6 characters only: a 4-character stand-in key (`test`) must not turn every
+    /// "test" of the answers into the placeholder.
+    static func isKeyIDName(_ name: some StringProtocol) -> Bool {
+        let n = name.lowercased().filter { $0 != "_" && $0 != "-" && $0 != "." }
+        return n.contains("keyid") || n == "access" || n == "credential" || n == "ak"
     }
 
     /// Parameters of an `Authorization` or `WWW-Authenticate` value that are not credentials.
@@ -256,6 +303,12 @@ public struct Redactor: Sendable {
 
     func scrub(_ text: String, _ needles: [String]) -> String {
         scrub(bytes: Array(text.utf8), needles).map { String(decoding: $0, as: UTF8.self) } ?? text
+    }
+
+    /// `name=value&…` and nothing else: no space, line break or markup that a form's encoding would have escaped.
+    static func looksLikeForm(_ text: String) -> Bool {
+        text.utf8.contains(UInt8(ascii: "="))
+            && !text.utf8.contains { $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 || $0 == UInt8(ascii: "<") || $0 == UInt8(ascii: "{") || $0 == UInt8(ascii: "\"") }
     }
 
     /// Whether `text` holds a `\u` escape (`memchr` to each backslash: most bodies have none, and are not walked byte by byte).

@@ -14,6 +14,11 @@ public enum SecretNames {
         "signatureversion", "signaturenonce", "signaturetype", "expiresin", "tokenexpir",
     ].map { Array($0.utf8) }
 
+    /// Whole names (normalized) that are credentials though no fragment is in them: short forms APIs use
+    /// (`pwd`, `pass`, Azure SAS `sig`, `X-Auth-Key`, `Ocp-Apim-Subscription-Key`). Exact only: `passenger`
+    /// and a tag's `Key` are not.
+    static let exactNames: [[UInt8]] = ["pwd", "pass", "sig", "xauthkey", "subscriptionkey", "ocpapimsubscriptionkey"].map { Array($0.utf8) }
+
     /// Whether `name` names a credential. Allocation-free for names up to 64 bytes (the common case).
     public static func isSecret(_ name: String) -> Bool {
         if let r = name.utf8.withContiguousStorageIfAvailable({ isSecret(utf8: $0) }) { return r }  // borrowed, not copied
@@ -31,7 +36,8 @@ public enum SecretNames {
         var buffer: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0, 0, 0)
         return withUnsafeMutableBytes(of: &buffer) { raw -> Bool in
             let normalized = UnsafeRawBufferPointer(rebasing: raw[0..<normalize(src, into: raw)])
-            return scan(normalized) && !harmless.contains { contains(normalized, $0) }
+            return (scan(normalized) && !harmless.contains { contains(normalized, $0) })
+                || exactNames.contains { $0.count == normalized.count && $0.elementsEqual(normalized) }
         }
     }
 
@@ -141,7 +147,7 @@ public enum SecretNames {
             name.lowercased().utf8.filter { $0 != UInt8(ascii: "_") && $0 != UInt8(ascii: "-") && $0 != UInt8(ascii: ".") })
         return normalized.withUnsafeBytes { n in
             fragments.contains { contains(n, $0) } && !harmless.contains { contains(n, $0) }
-        }
+        } || exactNames.contains { $0 == normalized }
     }
 
     /// Substring search: `memchr` (vectorised in libc) to each candidate first byte, then `memcmp`.

@@ -36,6 +36,7 @@ public final class SimulatorServer: Service, Sendable {
         }
         let simulator = self.simulator, logger = self.logger
         let limits = configuration.limits
+        let host = configuration.host, configuredPort = configuration.port
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -51,7 +52,11 @@ public final class SimulatorServer: Service, Sendable {
                 connections?.track(channel)
                 return channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
-                    if let tls { try sync.addHandler(NIOSSLServerHandler(context: tls)) }
+                    if let tls {
+                        let port = channel.localAddress?.port ?? configuredPort
+                        try sync.addHandler(PlainHTTPOnTLSPort(advice: "use https://\(host):\(port)"))
+                        try sync.addHandler(NIOSSLServerHandler(context: tls))
+                    }
                     let server = HTTPServerHandler(responder: SimulatorResponder(simulator: simulator, logger: logger), limits: limits)
                     try sync.addHandler(RequestLineSniffer())
                     try sync.addHandler(HTTPFastLane(server: server, limits: limits))

@@ -1,3 +1,4 @@
+import Cassette
 import CloudSigning
 import Crypto
 import Foundation
@@ -63,7 +64,8 @@ public struct RequestKey: Sendable, Hashable, CustomStringConvertible {
         }
         bodyHash =
             profile.includeBody && request.form.isEmpty && !request.body.isEmpty
-            ? RequestKey.bodyHash(request.body, ignoring: profile.ignored) : nil
+            ? RequestKey.bodyHash(Redactor().redactedByName(request.body, contentType: request.header("content-type")), ignoring: profile.ignored)
+            : nil
         if let bodyHash {
             bytes.append(contentsOf: " body=".utf8)
             bytes.append(contentsOf: bodyHash.utf8)

@@ -68,6 +68,8 @@ public final class ProxyEngine: Sendable {
     /// This process's name in the `Via` of what it forwards, so a request that comes back round a loop of
     /// proxies (each the other's upstream) is refused instead of circling until descriptors run out.
     let viaToken = "tapedeck-" + String(UInt32.random(in: .min ... .max), radix: 16)
+    /// Said once: a credential value of a request was replaced in its answer (see `Redactor.redact`).
+    let warnedScrubbedAnswer = Atomic<Bool>(false)
     var viaValue: String { "1.1 " + viaToken }
 
     /// The proxy's own listening address, so a request relayed back to it is refused.
@@ -551,7 +553,17 @@ public final class ProxyEngine: Sendable {
             }
             // The record is in the file before the client gets the last byte of its answer.
             let redactor = self.configuration.redactor
-            session.commit(exchange, prepare: { redactor.redact($0) }, pool: self.writerPool, on: loop).whenComplete { written in
+            let prepare: @Sendable (Exchange) -> Exchange = { e in
+                var scrubbed = false
+                let r = redactor.redact(e, answerScrubbed: &scrubbed)
+                if scrubbed && !self.warnedScrubbedAnswer.exchange(true, ordering: .relaxed) {
+                    self.logger.warning(
+                        "a credential value from a request (a key id, token or secret) also appears in its answer and was replaced there: if the answer echoed it, that kept it off disk; if it is a stand-in key that is also ordinary data (\"default\", \"test\"), the replayed answer differs from the live one: record with a distinctive stand-in key",
+                        metadata: ["seq": "\(r.seq)"])
+                }
+                return r
+            }
+            session.commit(exchange, prepare: prepare, pool: self.writerPool, on: loop).whenComplete { written in
                 switch written {
                 case .success(let entry):
                     // Counted for the cassette in service (one retired by a switch meanwhile has had its counts).
@@ -603,9 +615,16 @@ public final class ProxyEngine: Sendable {
             if let code = ConnectFailure.errno(of: error) {
                 return .upstreamUnavailable("upstream \(target.authority): the connection failed mid-exchange (\(ConnectFailure.words(code)))")
             }
-            return .upstreamUnavailable("upstream \(target.authority): \(error)")
-        default: return .upstreamUnavailable("\(error)")
+            return .upstreamUnavailable("upstream \(target.authority): \(error)\(Self.tlsHint(error, target))")
+        default: return .upstreamUnavailable("\(error)\(Self.tlsHint(error, target))")
         }
+    }
+
+    /// A plain-HTTP upstream that closes at once without a word is most often a TLS port (it waited for a
+    /// handshake): said, with the fix.
+    static func tlsHint(_ error: Error, _ target: UpstreamTarget) -> String {
+        guard !target.tls, "\(error)".contains("closed before any response") else { return "" }
+        return " (does \(target.authority) speak TLS? then use https://\(target.authority) in --upstream, or in the client's URL)"
     }
 
     static func hostSignatureWarning(client: String, upstream: String) -> String {

@@ -67,18 +67,20 @@ import Testing
     /// `Expires` date in `Set-Cookie` must not turn every `3600` or `GMT` of the exchange into the placeholder.
     @Test func cookieAttributesAreNotChasedAsCredentials() throws {
         let e = exchange(
-            url: "http://h/", requestHeaders: [("Cookie", "lang=en; sid=k3y")],
-            responseBody: #"{"ttl":3600,"zone":"GMT","sid":"k3y","path":"/","lang":"en"}"#,
+            url: "http://h/", requestHeaders: [("Cookie", "lang=en; theme=dark; sid=k3ysess10n")],
+            responseBody: #"{"ttl":3600,"zone":"GMT","sid":"k3ysess10n","path":"/","lang":"en","mode":"dark"}"#,
             responseHeaders: [
                 ("Content-Type", "application/json"), ("Date", "Sat, 05 Dec 2026 07:00:00 GMT"),
-                ("Set-Cookie", "sid=n3w; Path=/; Max-Age=3600; Expires=Wed, 21 Oct 2026 07:28:00 GMT; SameSite=Lax"),
+                ("Set-Cookie", "sid=n3wsess10n; Path=/; Max-Age=3600; Expires=Wed, 21 Oct 2026 07:28:00 GMT; SameSite=Lax"),
                 ("WWW-Authenticate", #"Digest realm="api", qop=auth, algorithm=MD5"#),
-                ("X-Echo", "n3w auth MD5"),
+                ("X-Echo", "n3wsess10n auth MD5"),
             ])
         let r = Redactor().redact(e)
         let body = try #require(try JSONSerialization.jsonObject(with: Data(r.response.body.bytes)) as? [String: Any])
         #expect(body["ttl"] as? Int == 3600 && body["zone"] as? String == "GMT" && body["path"] as? String == "/", "\(body)")
         #expect(body["sid"] as? String == "REDACTED", "\(body)")
+        // A cookie's short values are preferences, not sessions: `theme=dark` leaves every "dark" alone.
+        #expect(body["mode"] as? String == "dark" && body["lang"] as? String == "en", "\(body)")
         #expect(r.response.headerPairs.first { $0.0 == "Date" }?.1 == "Sat, 05 Dec 2026 07:00:00 GMT")
         #expect(r.response.headerPairs.first { $0.0 == "X-Echo" }?.1 == "REDACTED auth MD5")
         #expect(r.response.headerPairs.first { $0.0 == "Set-Cookie" }?.1 == "REDACTED")
@@ -142,6 +144,41 @@ import Testing
         for secret in ["PLUS+SECRET+VAL", "PLUS SECRET VAL", "FIRSTDUP0001", "SECONDDUP001"] {
             #expect(!text.contains(secret), "\(secret) stored: \(text)")
         }
+    }
+
+    /// A stranger's findings: a padded Basic credential echoed in a text answer, percent-encoded names in a form
+    /// and a `Location`, prose and code that mention a secret's name, and a 4-character stand-in key id.
+    @Test func echoesAndNamesInTextAreRedactedWithoutEatingTheText() throws {
+        let basic = "YWRtaW46U0VLUkVUYmFzaWMwMQ=="  // admin:SEKRETbasic01
+        let echo = "GET /b1 HTTP/1.1\r\nHost: up\r\nAuthorization: Basic \(basic)\r\nAccept: */*\r\n\r\n"
+        let e = exchange(
+            url: "http://h/f?AccessKeyId=test&x=1", requestHeaders: [("Authorization", "Basic " + basic), ("Content-Type", "application/x-www-form-urlencoded")],
+            requestBody: "pass%77ord=SEKRETpct03&x=1",
+            responseBody: echo + "Reset your password: visit the page.\nvar secretName = getName(); let x = {a: 1}\n"
+                + "secret_key = \"SEKRETtoml01\"\nnext_line = 2\nDescription: test group\n",
+            responseHeaders: [("Content-Type", "text/plain"), ("Location", "/next?pass%77ord=SEKRETloc01&page=2")])
+        let r = Redactor().redact(e)
+        let text = String(decoding: try CassetteCoding.encode(r), as: UTF8.self)
+        for secret in ["YWRtaW46U0VLUkVUYmFzaWMwMQ", "SEKRETpct03", "SEKRETloc01", "SEKRETtoml01"] {
+            #expect(!text.contains(secret), "\(secret) stored: \(text)")
+        }
+        let body = r.response.body.data
+        for kept in ["Host: up\r\n", "Accept: */*", "Reset your password: visit the page.", "let x = {a: 1}", "next_line = 2", "Description: test group"] {
+            #expect(body.contains(kept), "\(kept.debugDescription) lost: \(body.debugDescription)")
+        }
+        #expect(r.request.body.data == "pass%77ord=REDACTED&x=1")
+        #expect(r.response.headerPairs.first { $0.0 == "Location" }?.1 == "/next?pass%77ord=REDACTED&page=2")
+    }
+
+    /// A match key hashes a body as the cassette stores it: made again from the stored record it is the same
+    /// key (not "stale"), and no hash of the plaintext password is kept.
+    @Test func aKeyOfATextBodyWithSecretsIsTheStoredBodysKey() throws {
+        let body = Array("user: bob\npassword: SEKRETyaml01\napi_key: SEKRETyaml02\n".utf8)
+        let redacted = Redactor().redactedByName(body, contentType: "application/yaml")
+        #expect(String(decoding: redacted, as: UTF8.self) == "user: bob\npassword: REDACTED\napi_key: REDACTED\n")
+        #expect(Redactor().redactedByName(redacted, contentType: "application/yaml") == redacted, "redacting twice changes nothing")
+        let plain = Array("user: bob\n".utf8)
+        #expect(Redactor().redactedByName(plain, contentType: "text/plain") == plain)
     }
 
     @Test func extraNamesAndFormBodies() {
