@@ -95,7 +95,7 @@ extension HuaweiAPI {
 
     /// `CreateSecurityGroupRule`: 201 with the rule; 409 for a duplicate.
     func createRule(_ call: inout Call) throws(HuaweiError) {
-        let obj = try bodyObject(call, "security_group_rule").object
+        let (obj, dryRun) = try bodyObject(call, "security_group_rule")
         let project = call.project
         let snap0 = store.snapshot()
         guard let gid = try HuaweiAPI.string(obj, "security_group_id") else { throw HuaweiError.invalid("security_group_id is mandatory.") }
@@ -153,6 +153,13 @@ extension HuaweiAPI {
             direction: direction, ipProtocol: proto, portFrom: from, portTo: to, peer: peer, policy: action,
             priority: priority, etherType: ether, description: try HuaweiAPI.string(obj, "description") ?? "",
             createdAt: now)
+        if dryRun {
+            // The checks the write makes, on the snapshot; then 202 DryRunOperation and nothing changed.
+            guard let g = snap0.group(h) else { throw HuaweiError.groupNotFound(gid) }
+            if let t = candidate.referencedGroup, snap0.group(t) == nil { throw HuaweiError.groupNotFound(remoteGroup ?? "") }
+            if g.rules.contains(where: { $0.sameContent(as: candidate) }) { throw HuaweiError.duplicateRule }
+            throw HuaweiError.dryRunPassed
+        }
         let (serial, snap) = try store.writeAndSnapshot { m throws(HuaweiError) -> UInt32 in
             guard let g = m.group(h) else { throw HuaweiError.groupNotFound(gid) }
             if let t = candidate.referencedGroup, m.group(t) == nil { throw HuaweiError.groupNotFound(remoteGroup ?? "") }

@@ -101,7 +101,8 @@ public struct HuaweiAPI: Sendable {
         guard let dryRun = json["dry_run"], !(dryRun is NSNull) else { return (obj, false) }
         // A boolean only: `"true"` or `1` asked for a check must not create the group (nor `1` pass for true).
         guard let n = dryRun as? NSNumber, String(cString: n.objCType) == "c" else {
-            throw HuaweiError.invalid("Invalid value for dry_run: \(dryRun); it must be a boolean (true or false).")
+            let shown = (try? JSONSerialization.data(withJSONObject: dryRun, options: [.fragmentsAllowed])).map { String(decoding: $0, as: UTF8.self) } ?? "\(dryRun)"
+            throw HuaweiError.invalid("Invalid value for dry_run: \(shown); it must be a boolean (true or false).")
         }
         return (obj, n.boolValue)
     }

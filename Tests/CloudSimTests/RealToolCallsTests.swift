@@ -137,6 +137,14 @@ import Testing
             }
             let after = try json(try await RawHTTPClient.request("GET", "/v3/\(project)/vpc/security-groups?name=dry", port: sim.port))
             #expect((after["security_groups"] as? [Any])?.isEmpty == true, "nothing was created")
+            // A rule's dry run checks and creates nothing either.
+            let rulesBefore = try json(try await RawHTTPClient.request("GET", "/v3/\(project)/vpc/security-group-rules?security_group_id=\(id)", port: sim.port))
+            let dryRule = try await RawHTTPClient.request(
+                "POST", "/v3/\(project)/vpc/security-group-rules", port: sim.port, headers: [("Content-Type", "application/json")],
+                body: Array(#"{"dry_run":true,"security_group_rule":{"security_group_id":"\#(id)","direction":"ingress","protocol":"tcp","multiport":"8443"}}"#.utf8))
+            #expect(try dryRule.status == 202 && (json(dryRule)["error_code"] as? String) == "DryRunOperation", "\(dryRule.bodyString)")
+            let rulesAfter = try json(try await RawHTTPClient.request("GET", "/v3/\(project)/vpc/security-group-rules?security_group_id=\(id)", port: sim.port))
+            #expect((rulesAfter["security_group_rules"] as? [Any])?.count == (rulesBefore["security_group_rules"] as? [Any])?.count)
         }
     }
 
