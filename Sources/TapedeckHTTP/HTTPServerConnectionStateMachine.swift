@@ -74,7 +74,7 @@ public struct HTTPServerConnectionStateMachine {
             // No body announced (`Content-Length: 0`): there is nothing to wait for, so no 100.
             if head.version.major == 1, head.version.minor >= 1,
                 head.headers.first(name: "expect").map(Self.trimmed)?.lowercased() == "100-continue",
-                head.headers.first(name: "content-length").map(Self.trimmed) != "0"
+                head.headers.first(name: "content-length").flatMap({ Int(Self.trimmed($0)) }) != 0
             {
                 return .sendContinue
             }

@@ -181,7 +181,8 @@ public final class HTTPServerHandler<Responder: HTTPResponder>: ChannelDuplexHan
             if machine.waitsForInput {
                 // Bytes buy time at the minimum rate; a trickle does not restart the idle timeout with each byte.
                 let bought = limits.timePerBodyByte * Int64(chunk.readableBytes)
-                lastActivity = min(context.eventLoop.now, lastActivity + bought)
+                // Credit saved by a burst is kept, up to one more idle timeout (a burst then a pause is a real upload).
+                lastActivity = min(context.eventLoop.now + limits.idleTimeout, lastActivity + bought)
             }
             act(machine.body(&chunk), part, context)
         case .end:

@@ -13,7 +13,7 @@ public struct HTTPServerLimits: Sendable {
     public var idleTimeout: TimeAmount = .seconds(60)
     /// A body trickled in byte by byte must not hold its connection for ever (a slow-body attack takes every
     /// connection the server has): each body byte buys this long, and a request's deadline (an idle timeout
-    /// from its head) moves on by what its bytes bought, never past an idle timeout from now. 2 ms a byte is
+    /// from its head) moves on by what its bytes bought, at most two idle timeouts ahead of now. 2 ms a byte is
     /// Apache mod_reqtimeout's `MinRate=500`; a real upload at a few KB/s or more never meets it.
     public var timePerBodyByte: TimeAmount = .milliseconds(2)
     /// After an error answer the rest of the request is read and dropped, so the client can read the answer

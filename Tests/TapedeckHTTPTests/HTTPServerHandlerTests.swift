@@ -235,6 +235,13 @@ struct Connection {
             d.loop.advanceTime(by: .seconds(1))
         }
         #expect(try d.output().hasPrefix("HTTP/1.1 200"))
+        // A burst, then a pause longer than the idle timeout, then the rest: the burst's credit carries it.
+        let b = try Connection(limits: limits)
+        try b.send("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n" + String(repeating: "c", count: 90_000))
+        b.loop.advanceTime(by: .seconds(7))
+        #expect(try b.output() == "" && b.channel.isActive)
+        try b.send(String(repeating: "c", count: 10_000))
+        #expect(try b.output().hasPrefix("HTTP/1.1 200"))
     }
 
     @Test func aSlowAnswerIsNotAnIdleConnection() throws {
