@@ -21,6 +21,9 @@ public enum CassettePath {
         guard !path.isEmpty else {
             throw CassetteError(.io, file: path, "empty cassette path; name a file such as cassettes/session.jsonl.gz")
         }
+        guard !path.hasSuffix("/") else {
+            throw CassetteError(.io, file: path, "ends in /, so it names a folder; name a file in it, such as \(path)session.jsonl.gz")
+        }
         var st = stat()
         if stat(path, &st) == 0 {
             let type = st.st_mode & S_IFMT

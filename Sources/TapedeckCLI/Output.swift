@@ -40,6 +40,7 @@ func validateOutputPath(_ path: String?, _ flag: String) throws {
     guard let path else { return }
     guard !path.isEmpty else { throw ValidationError("\(flag) needs a file name, got an empty one") }
     if isStandardOutput(path) { return }
+    if path.hasSuffix("/") { throw ValidationError("\(flag) \(path) ends in /, so it names a folder; give a file name, e.g. \(path)report") }
     var isDirectory: ObjCBool = false
     var st = stat()
     if stat(path, &st) != 0 && errno != ENOENT {

@@ -33,6 +33,8 @@ import Testing
         (["simulate", "--port", "0", "--data", "/dev/null"], "/dev/null is not a regular file"),
         (["proxy", "--port", "0", "--cassette", "/tmp/x.jsonl.gz", "--upstream-timeout", "1e300"], "--upstream-timeout"),
         (["load", "--target", "http://127.0.0.1:1", "--duration", "0s"], "--duration must be longer than 0"),
+        (["load", "--target", "http://127.0.0.1:1", "--json", "/tmp/nodir-\(UUID().uuidString)/"], "ends in /, so it names a folder"),
+        (["proxy", "--port", "0", "--cassette", "/tmp/newdir-\(UUID().uuidString)/"], "ends in /, so it names a folder"),
         (["load", "--target", "http://127.0.0.1:1", "--duration", "1e30s"], "--duration"),
         (["load", "--target", "http://127.0.0.1:1", "--rate", "-5"], "--rate must be a positive number"),
         (["load", "--target", "http://127.0.0.1:1", "--connections", "100000000"], "ulimit -n"),
