@@ -247,6 +247,12 @@ struct Load: AsyncParsableCommand {
                         .utf8))
             throw ExitCode(1)
         }
+        // Some answered, but credentials were refused: said, as when none answers (a wrong --access-key secret).
+        let refused = (report.result.statuses[401] ?? 0) + (report.result.statuses[403] ?? 0)
+        if refused > 0 {
+            FileHandle.standardError.write(
+                Data("tapedeck load: \(refused) of \(report.result.sent) requests were refused 401/403; \(report.nothingCompletedHint)\n".utf8))
+        }
         if verify && report.result.verifyMismatched.values.reduce(0, +) > 0 { throw ExitCode(1) }
     }
 }
