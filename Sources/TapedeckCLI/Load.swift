@@ -28,6 +28,8 @@ struct Load: AsyncParsableCommand {
         name: .customLong("access-key"),
         help: "ID:SECRET to sign --synthetic requests with (default tapedeck:tapedeck-secret); a simulator started with --access-key must know it."
     ) var accessKey: String?
+    @Option(name: .customLong("access-key-env"), help: "Environment variable holding ID:SECRET, like --access-key but kept out of `ps`.")
+    var accessKeyEnv: String?
     @Option(help: "Send the requests of this cassette.") var cassette: String?
     @Option(parsing: .unconditional, help: "Requests per second (open loop).") var rate: Double?
     @Option(help: "Arrival process with --rate: constant or poisson.") var arrival: LoadConfiguration.Arrival = .constant
@@ -97,6 +99,14 @@ struct Load: AsyncParsableCommand {
         }
         if synthetic { try validateMemory(groups: dataSet.groups) }
         if synthetic && cassette != nil { throw ValidationError("choose --synthetic or --cassette, not both") }
+        if let name = accessKeyEnv {
+            guard accessKey == nil else { throw ValidationError("choose --access-key or --access-key-env, not both") }
+            guard let value = ProcessInfo.processInfo.environment[name] else {
+                throw ValidationError("--access-key-env \(name): no such environment variable; export \(name)=ID:SECRET first")
+            }
+            guard synthetic else { throw ValidationError("--access-key-env signs --synthetic requests; a cassette's requests are sent as recorded") }
+            guard AccessKeyStore.parsePair(value) != nil else { throw ValidationError("--access-key-env \(name) must hold ID:SECRET") }
+        }
         if let accessKey {
             guard synthetic else { throw ValidationError("--access-key signs --synthetic requests; a cassette's requests are sent as recorded") }
             guard AccessKeyStore.parsePair(accessKey) != nil else { throw ValidationError("--access-key takes ID:SECRET, got '\(accessKey)'") }
@@ -176,7 +186,8 @@ struct Load: AsyncParsableCommand {
         raiseFileLimit()
         let requests: [LoadRequest]
         if synthetic {
-            let key = accessKey.flatMap(AccessKeyStore.parsePair) ?? (SyntheticSource.accessKeyID, SyntheticSource.accessKeySecret)
+            let given = accessKey ?? accessKeyEnv.flatMap { ProcessInfo.processInfo.environment[$0] }
+            let key = given.flatMap(AccessKeyStore.parsePair) ?? (SyntheticSource.accessKeyID, SyntheticSource.accessKeySecret)
             requests = await SyntheticSource.requests(
                 dataSet: SyntheticDataSet(groups: dataSet.groups, seed: dataSet.seed), target: t, accessKey: key)
         } else if let cassette {

@@ -24,6 +24,9 @@ struct Simulate: AsyncParsableCommand {
     @OptionGroup var dataSet: DataSetOptions
     @Option(help: "Load groups from a JSON data file instead of generating them.") var data: String?
     @Option(name: .customLong("access-key"), help: "ID:SECRET to verify signatures with (repeatable).") var accessKeys: [String] = []
+    @Option(
+        name: .customLong("access-key-env"),
+        help: "Environment variable holding ID:SECRET, like --access-key but kept out of `ps` (repeatable).") var accessKeyEnv: [String] = []
     @Option(help: "PEM certificate chain: serve HTTPS.") var tlsCert: String?
     @Option(help: "PEM private key for --tls-cert.") var tlsKey: String?
     @Option(help: "Fixed clock for timestamps, e.g. 2026-01-01T00:00:00Z (reproducible bodies).") var fixedClock: String?
@@ -35,6 +38,12 @@ struct Simulate: AsyncParsableCommand {
         // Checked before the data set is built (a minute at tens of millions of groups), not after.
         if let cert = tlsCert, let key = tlsKey { _ = try TLSFiles.serverContext(certificatePath: cert, keyPath: key) }
         for k in accessKeys where AccessKeyStore.parsePair(k) == nil { throw ValidationError("--access-key takes ID:SECRET, got '\(k)'") }
+        for name in accessKeyEnv {
+            guard let value = ProcessInfo.processInfo.environment[name] else {
+                throw ValidationError("--access-key-env \(name): no such environment variable; export \(name)=ID:SECRET first")
+            }
+            guard AccessKeyStore.parsePair(value) != nil else { throw ValidationError("--access-key-env \(name) must hold ID:SECRET") }
+        }
         if let c = fixedClock, SimulatorClock.parseISO8601(c) == nil { throw ValidationError("--fixed-clock takes yyyy-MM-ddTHH:mm:ssZ") }
         try validatePort(port)
         try validateSeconds(idleTimeout, "--idle-timeout")
@@ -46,7 +55,10 @@ struct Simulate: AsyncParsableCommand {
         let logger = bootstrapLogging(level: server.logLevel, label: "tapedeck.simulate")
         let clock = SimulatorClock(fixedTime: fixedClock.flatMap(SimulatorClock.parseISO8601), seed: dataSet.seed)
         var keys = AccessKeyStore()
-        for k in accessKeys { let (id, secret) = AccessKeyStore.parsePair(k)!; keys.secrets[id] = secret }
+        for k in accessKeys + accessKeyEnv.compactMap({ ProcessInfo.processInfo.environment[$0] }) {
+            guard let (id, secret) = AccessKeyStore.parsePair(k) else { continue }  // (validate() checked each)
+            keys.secrets[id] = secret
+        }
         let started = ContinuousClock.now
         let simulator: Simulator
         if let data {

@@ -86,7 +86,7 @@ public enum TLSDiagnosis {
         if !hosts.contains(where: { matches($0, names) }) {
             problems.append(
                 "does not name \(hosts.joined(separator: " or ")) (its subjectAltNames: \(names.isEmpty ? "none" : names.joined(separator: ", "))): "
-                    + "clients that verify (Python ≥ 3.13, curl, the SDKs) reject it; reissue it with, e.g., -addext \"subjectAltName=IP:127.0.0.1,DNS:localhost\"")
+                    + "clients that verify (Python ≥ 3.13, curl, the SDKs) reject it; reissue it with the names in its subjectAltName (openssl req -x509 … -addext \"subjectAltName=IP:127.0.0.1,DNS:localhost\"; a CA-signed one: openssl x509 -req … -extfile with subjectAltName=IP:127.0.0.1,DNS:localhost)")
         }
         return problems
     }

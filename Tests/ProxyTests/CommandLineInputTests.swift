@@ -139,6 +139,14 @@ import Testing
         let base = ["load", "--target", "http://127.0.0.1:\(port)", "--synthetic", "--groups", "500", "--duration", "1s", "--connections", "2"]
         let (okStatus, ok) = try Self.run(base + ["--access-key", "AK1:S3cret", "--verify"])
         #expect(okStatus == 0 && !ok.contains("401"), "\(ok)")
+        // The same key from the environment, out of `ps`.
+        let variable = "TAPEDECK_TEST_KEY_\(UInt32.random(in: 0...UInt32.max))"
+        setenv(variable, "AK1:S3cret", 1)
+        defer { unsetenv(variable) }
+        let (envStatus, fromEnv) = try Self.run(base + ["--access-key-env", variable, "--verify"])
+        #expect(envStatus == 0 && !fromEnv.contains("401"), "\(fromEnv)")
+        let (_, missing) = try Self.run(base + ["--access-key-env", variable + "_NONE"])
+        #expect(missing.contains("no such environment variable"), "\(missing)")
         let (badStatus, bad) = try Self.run(base)
         #expect(badStatus == 1 && bad.contains("--access-key ID:SECRET") && bad.contains("tapedeck:tapedeck-secret"), "\(bad)")
         let (usage, misuse) = try Self.run(["load", "--target", "http://127.0.0.1:1", "--access-key", "nocolon", "--synthetic"])
