@@ -141,6 +141,14 @@ import Testing
                 #expect(r.status == 502)
                 #expect(r.bodyString.contains("does not name 127.0.0.1") && r.bodyString.contains("upstream.test"), "\(r.bodyString)")
             }
+            // Plain HTTP to the TLS port: the simulator answers a 400 that says to use https (nginx's answer), and a
+            // proxy whose --upstream says http:// for it is told the same in its 502.
+            let plain = try await RawHTTPClient.request("GET", "/?Action=DescribeRegions", port: port)
+            #expect(plain.status == 400 && plain.bodyString.contains("use https://127.0.0.1:\(port)"), "\(plain.bodyString)")
+            try await TestProxy.with(cassette: path, mode: .passthrough, upstream: "http://127.0.0.1:\(port)") { proxy in
+                let r = try await RawHTTPClient.request("GET", "/x", port: proxy.port)
+                #expect(r.status == 502 || r.status == 400, "\(r.status) \(r.bodyString)")
+            }
             // The load generator explains the same in its own flags.
             let load = try await loadTLSFailure(port: port, ca: dir + "/server.crt")
             #expect(load.contains("does not name 127.0.0.1") && load.contains("--target https://upstream.test:\(port)"), "\(load)")
