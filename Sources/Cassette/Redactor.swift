@@ -125,12 +125,14 @@ public struct Redactor: Sendable {
         let looksJSON = trimmed.first == "{" || trimmed.first == "["
         let contentType = headers.first { $0.0.lowercased() == "content-type" }?.1.lowercased() ?? ""
         // A form's names are taken only from a form: declared, or one `name=value&…` run with no space, line or markup.
-        let isForm = contentType.contains("x-www-form-urlencoded") || Redactor.looksLikeForm(body.data)
+        let declaredForm = contentType.contains("x-www-form-urlencoded")
+        let maybeForm = declaredForm || (!looksJSON && trimmed.first != "<")
         // A name may hide behind JSON's escapes (`"pass\u0077ord"`) or a form's (`pass%77ord=`): such bodies are
-        // parsed whatever they seem to mention.
+        // parsed whatever they seem to mention. (Each check a memchr-speed pass; most answers stop at the first.)
         guard mightHoldSecretNames(body.data) || (looksJSON && Redactor.hasUnicodeEscape(body.data))
-            || (isForm && body.data.utf8.contains(UInt8(ascii: "%")))
+            || (maybeForm && Redactor.hasByte(UInt8(ascii: "%"), body.data) && (declaredForm || Redactor.looksLikeForm(body.data)))
         else { return body }
+        let isForm = declaredForm || (maybeForm && Redactor.looksLikeForm(body.data))
         var text = body.data
         var structured = false
         if looksJSON {
@@ -307,8 +309,24 @@ public struct Redactor: Sendable {
 
     /// `name=value&…` and nothing else: no space, line break or markup that a form's encoding would have escaped.
     static func looksLikeForm(_ text: String) -> Bool {
-        text.utf8.contains(UInt8(ascii: "="))
-            && !text.utf8.contains { $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 || $0 == UInt8(ascii: "<") || $0 == UInt8(ascii: "{") || $0 == UInt8(ascii: "\"") }
+        var text = text
+        return text.withUTF8 { p in
+            var sawEquals = false
+            for b in p {
+                switch b {
+                case 0x20, 0x0A, 0x0D, 0x09, UInt8(ascii: "<"), UInt8(ascii: "{"), UInt8(ascii: "\""): return false
+                case UInt8(ascii: "="): sawEquals = true
+                default: break
+                }
+            }
+            return sawEquals
+        }
+    }
+
+    /// Whether `text` holds `byte` (`memchr`).
+    static func hasByte(_ byte: UInt8, _ text: String) -> Bool {
+        var text = text
+        return text.withUTF8 { p in p.baseAddress.map { memchr($0, Int32(byte), p.count) != nil } ?? false }
     }
 
     /// Whether `text` holds a `\u` escape (`memchr` to each backslash: most bodies have none, and are not walked byte by byte).
