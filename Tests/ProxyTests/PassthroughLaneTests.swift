@@ -162,7 +162,9 @@ import Testing
             #expect(proxy.engine.status.upstream_errors == 2)
         }
         // Nothing listens on the upstream's port.
-        let closedPort = try await ScriptedUpstream.with(answer: { _ in [] }) { port in port }
+        let closed = try ClosedPort()
+        defer { withExtendedLifetime(closed) {} }
+        let closedPort = closed.port
         let dir = NSTemporaryDirectory() + "tapedeck-lane-dead-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -363,7 +365,9 @@ import Testing
 
     /// With `--profile`, a failure's answer takes that profile's shape on the lane, as `forward` gives it.
     @Test func aFailuresShapeFollowsTheProfileOverride() async throws {
-        let closedPort = try await ScriptedUpstream.with(answer: { _ in [] }) { port in port }
+        let closed = try ClosedPort()
+        defer { withExtendedLifetime(closed) {} }
+        let closedPort = closed.port
         let dir = NSTemporaryDirectory() + "tapedeck-lane-profile-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }

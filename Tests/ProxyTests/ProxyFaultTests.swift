@@ -107,7 +107,9 @@ import Testing
         let dir = NSTemporaryDirectory() + "tapedeck-logflood-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let closedPort = try await ScriptedUpstream.with(answer: { _ in [] }) { port in port }
+        let closed = try ClosedPort()
+        defer { withExtendedLifetime(closed) {} }
+        let closedPort = closed.port
         let proxy = try Self.recordingProxy(cassette: dir + "/c.jsonl.gz", upstream: closedPort, dir: dir, mode: .passthrough)
         defer { proxy.stop() }
         let port = try await proxy.port()
