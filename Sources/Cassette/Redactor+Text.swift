@@ -10,7 +10,7 @@ extension Redactor {
     /// `bytes` with the value of every secret-named key replaced by the placeholder, its values collected into
     /// `seen`; nil when nothing changed. `structured`: a parser already took the text whole (objects and arrays
     /// under secret names are its business; this pass only catches what hides inside its strings).
-    func scrubNamedValues(_ bytes: [UInt8], structured: Bool, _ seen: inout Set<String>) -> [UInt8]? {
+    func scrubNamedValues(_ bytes: [UInt8], structured: Bool, _ seen: inout Seen) -> [UInt8]? {
         let n = bytes.count
         var out: [UInt8] = []
         var copied = 0
@@ -21,9 +21,9 @@ extension Redactor {
         var short = true  // whether the name being replaced is a secret's (a key id's value is chased from 6 bytes)
         func replace(_ range: Range<Int>, with text: String, value: [UInt8]) {
             let v = String(decoding: value, as: UTF8.self)
-            Redactor.collect(v, short: short, &seen)
+            Redactor.collect(v, short: short, keyID: !short, &seen)
             if let decoded = PercentEncoding.decode(Array(v.utf8)), decoded != v {
-                Redactor.collect(decoded, short: short, &seen)
+                Redactor.collect(decoded, short: short, keyID: !short, &seen)
             }
             out += bytes[copied..<range.lowerBound]
             out += text.utf8
@@ -55,9 +55,14 @@ extension Redactor {
                 guard let close = Self.index(ofCaseless: endTag, in: bytes, from: valueStart) else { continue }
                 let inner = valueStart..<close
                 let cdata = Array("<![CDATA[".utf8)
+                let hasChildren = bytes[inner].contains(UInt8(ascii: "<")) && !bytes[inner].starts(with: cdata)
                 if bytes[inner].starts(with: cdata), bytes[inner].reversed().starts(with: Array("]]>".utf8).reversed()) {
                     let text = (inner.lowerBound + cdata.count)..<(inner.upperBound - 3)
                     if !text.isEmpty { replace(text, with: Redactor.placeholder, value: Array(bytes[text])) }
+                } else if hasChildren && !Self.namesACredential(bytes[start..<nameEnd]) {
+                    // A container that merely mentions one (`CreateAccessKeyResponse`, `PasswordPolicy`): its
+                    // children are judged by their own names.
+                    continue
                 } else {
                     // Text between tags (one run, or the text nodes of child elements, CDATA and comments aside).
                     var t = inner.lowerBound
@@ -84,7 +89,9 @@ extension Redactor {
                 i = close
                 continue
             }
-            if before == UInt8(ascii: "\""), Self.endsWithMultipartName(bytes, at: start - 1), nameEnd < n, bytes[nameEnd] == UInt8(ascii: "\"") {
+            if before == UInt8(ascii: "\""), Self.endsWithMultipartName(bytes, at: start - 1), nameEnd < n, bytes[nameEnd] == UInt8(ascii: "\""),
+                Self.lineStarts(bytes, before: start, with: "content-disposition:")
+            {
                 // A multipart part's `Content-Disposition: form-data; name="password"`: its content is the value.
                 guard let blank = Self.index(of: Array("\r\n\r\n".utf8), in: bytes, from: nameEnd) ?? Self.index(of: Array("\n\n".utf8), in: bytes, from: nameEnd)
                 else { continue }
@@ -111,6 +118,8 @@ extension Redactor {
             let colon = bytes[k] == UInt8(ascii: ":")
             // An unquoted `name:` inside a sentence ("reset your password: visit …") is prose, not a field.
             if colon && !quoted && !startsLine { continue }
+            // `token == null` compares, it does not assign.
+            if !colon, k + 1 < n, bytes[k + 1] == UInt8(ascii: "=") { continue }
             k += 1
             while k < n && (bytes[k] == 0x20 || bytes[k] == 0x09 || (colon && quoted && (bytes[k] == 0x0A || bytes[k] == 0x0D))) {
                 k += 1
@@ -153,7 +162,9 @@ extension Redactor {
                     continue
                 }
                 let v = bytes[value]
-                let keep = v.isEmpty || v.elementsEqual(Redactor.placeholder.utf8) || v.elementsEqual("true".utf8) || v.elementsEqual("false".utf8)
+                // A sentence after `Token:` (documentation, a log line) is prose: four or more words.
+                let prose = colon && v.filter({ $0 == 0x20 }).count >= 3
+                let keep = prose || v.isEmpty || v.elementsEqual(Redactor.placeholder.utf8) || v.elementsEqual("true".utf8) || v.elementsEqual("false".utf8)
                     || v.elementsEqual("null".utf8)
                 if !keep { replace(value, with: Redactor.placeholder, value: Array(v)) }
                 i = e
@@ -161,7 +172,8 @@ extension Redactor {
                 var e = k
                 while e < n && !Self.endsBareValue(bytes[e]) { e += 1 }
                 let value = bytes[k..<e]
-                let keep = value.isEmpty || value.elementsEqual(Redactor.placeholder.utf8) || value.elementsEqual("true".utf8)
+                // Code, not a value: `token = localStorage.getItem(…)`.
+                let keep = value.contains(UInt8(ascii: "(")) || value.isEmpty || value.elementsEqual(Redactor.placeholder.utf8) || value.elementsEqual("true".utf8)
                     || value.elementsEqual("false".utf8) || value.elementsEqual("null".utf8)
                 if !keep { replace(k..<e, with: Redactor.placeholder, value: Array(value)) }
                 i = e
@@ -174,7 +186,7 @@ extension Redactor {
 
     /// `name=value&…` (a query, a form) with each secret-named pair's value replaced and collected, every other
     /// byte as it was; a name or value that does not decode is taken as sent. Nil when nothing changed.
-    func redactPairs(_ text: Substring, _ seen: inout Set<String>) -> String? {
+    func redactPairs(_ text: Substring, _ seen: inout Seen) -> String? {
         // Most queries name no secret: found without splitting or decoding (names with `%` or `+` are decoded below).
         var anySecret = false
         var rest = text[...]
@@ -191,10 +203,10 @@ extension Redactor {
             let rawName = piece[..<eq], rawValue = piece[piece.index(after: eq)...]
             let name = PercentEncoding.decode(Array(rawName.utf8)) ?? String(rawName)
             guard isSecret(name), !rawValue.isEmpty, rawValue != Substring(Redactor.placeholder) else { return piece }
-            let short = !Redactor.isKeyIDName(name)
-            Redactor.collect(String(rawValue), short: short, &seen)
+            let keyID = Redactor.isKeyIDName(name)
+            Redactor.collect(String(rawValue), short: !keyID, keyID: keyID, &seen)
             if let decoded = PercentEncoding.decode(Array(rawValue.utf8)), decoded != String(rawValue) {
-                Redactor.collect(decoded, short: short, &seen)
+                Redactor.collect(decoded, short: !keyID, keyID: keyID, &seen)
             }
             changed = true
             return rawName + "=" + Substring(Redactor.placeholder)
@@ -204,12 +216,32 @@ extension Redactor {
 
     static func endsBareValue(_ b: UInt8) -> Bool {
         switch b {
-        case 0x20, 0x09, 0x0A, 0x0D, UInt8(ascii: "&"), UInt8(ascii: ","), UInt8(ascii: ";"), UInt8(ascii: "<"), UInt8(ascii: ">"),
+        case 0x20, 0x09, 0x0A, 0x0D, UInt8(ascii: "&"), UInt8(ascii: ","), UInt8(ascii: ";"), UInt8(ascii: "<"), UInt8(ascii: ">"), UInt8(ascii: "`"),
             UInt8(ascii: "}"), UInt8(ascii: "]"), UInt8(ascii: ")"), UInt8(ascii: "\""), UInt8(ascii: "'"):
             return true
         default:
             return false
         }
+    }
+
+    /// Whether a name is a credential's own, not a container's that mentions one: it ends with a fragment
+    /// (`Credentials`, `AccessKey`, `SecurityToken`), not `CreateAccessKeyResponse` or `PasswordPolicy`.
+    static func namesACredential(_ name: ArraySlice<UInt8>) -> Bool {
+        var n = name.compactMap { b -> UInt8? in b == 0x5F || b == 0x2D || b == 0x2E ? nil : (b >= 0x41 && b <= 0x5A ? b | 0x20 : b) }
+        if n.last == UInt8(ascii: "s") { n.removeLast() }
+        let ends = ["secret", "password", "passwd", "passphrase", "privatekey", "token", "apikey", "accesskey", "signature",
+                    "credential", "sessionkey", "authorization", "cookie", "pwd", "pass"]
+        return ends.contains { n.count >= $0.utf8.count && n.suffix($0.utf8.count).elementsEqual($0.utf8) }
+    }
+
+    /// Whether the line holding `index` starts (after spaces) with `prefix` (lower-case, compared without case).
+    static func lineStarts(_ bytes: [UInt8], before index: Int, with prefix: String) -> Bool {
+        var s = index
+        while s > 0 && bytes[s - 1] != 0x0A { s -= 1 }
+        while s < index && (bytes[s] == 0x20 || bytes[s] == 0x09) { s += 1 }
+        let p = Array(prefix.utf8)
+        guard s + p.count <= index else { return false }
+        return zip(bytes[s..<(s + p.count)], p).allSatisfy { ($0 | 0x20) == $1 || $0 == $1 }
     }
 
     /// Whether the bytes up to and including `quote` end with `name="` (case-insensitive).

@@ -35,19 +35,23 @@ public struct Redactor: Sendable {
     /// body: an echo, or (a stand-in key that is also ordinary data, such as `default`) a change that makes the
     /// replayed answer differ from the live one, which the caller should say.
     public func redact(_ e: Exchange, answerScrubbed: inout Bool) -> Exchange {
-        var seen = Set<String>()  // credential values found in the request, scrubbed everywhere afterwards
+        var seen = Seen()  // credential values found in the request, scrubbed everywhere afterwards
         var r = e
         r.request.url = redactURL(e.request.url, &seen)
         r.request.headers = e.request.headers.map { redactHeader($0, &seen) }
         r.request.body = redactBody(e.request.body, headers: e.request.headerPairs, &seen)
         r.response.headers = e.response.headers.map { redactHeader($0, &seen) }
         r.response.body = redactBody(e.response.body, headers: e.response.headerPairs, &seen)
-        let needles = Redactor.needles(seen)
+        // Key ids and short values are scrubbed in the answer only: the request (its path, a group named like a
+        // stand-in key) stays as sent, and so does the match key made from it.
+        let requestNeedles = Redactor.needles(seen.everywhere)
+        let needles = Redactor.needles(seen.everywhere.union(seen.answerOnly))
         guard !needles.isEmpty else { return r }
-        r.request.url = scrub(r.request.url, needles)
-        r.request.headers = r.request.headers.map { $0.count == 2 ? [$0[0], scrub($0[1], needles)] : $0 }
+        r.request.url = scrub(r.request.url, requestNeedles)
+        r.request.headers = r.request.headers.map { $0.count == 2 ? [$0[0], scrub($0[1], requestNeedles)] : $0 }
         r.response.headers = r.response.headers.map { $0.count == 2 ? [$0[0], scrub($0[1], needles)] : $0 }
         for keyPath in [\Exchange.request.body, \Exchange.response.body] {
+            let needles = keyPath == \Exchange.request.body ? requestNeedles : needles
             let body = r[keyPath: keyPath]
             switch body.encoding {
             case .text:
@@ -67,7 +71,7 @@ public struct Redactor: Sendable {
 
     // MARK: by name
 
-    private func redactHeader(_ h: [String], _ seen: inout Set<String>) -> [String] {
+    private func redactHeader(_ h: [String], _ seen: inout Seen) -> [String] {
         guard h.count == 2 else { return h }
         guard isSecret(h[0]) else {
             // Another header may carry a URL with secret-named parameters (a `Location`, a `Referer`, a `Link`),
@@ -83,6 +87,35 @@ public struct Redactor: Sendable {
             }
             return value == h[1] ? h : [h[0], value]
         }
+        switch h[0].lowercased() {
+        case "www-authenticate", "proxy-authenticate":
+            // A challenge keeps its scheme and the parameters clients act on (realm, scope, `error="invalid_token"`);
+            // anything else in it (a Negotiate token, a nonce, an unknown parameter) goes.
+            var words = h[1].split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
+            guard words.count == 2 else { return h }
+            let items = words[1].split(separator: ",", omittingEmptySubsequences: false).map { item -> String in
+                let trimmed = item.trimmingCharacters(in: .whitespaces)
+                guard let eq = trimmed.firstIndex(of: "=") else {
+                    Redactor.collect(trimmed, &seen)
+                    return trimmed.isEmpty ? trimmed : Redactor.placeholder
+                }
+                let name = trimmed[..<eq].lowercased()
+                if Redactor.challengeParameters.contains(name) { return trimmed }
+                Redactor.collect(String(trimmed[trimmed.index(after: eq)...]).trimmingCharacters(in: ["\""]), &seen)
+                return String(trimmed[...eq]) + Redactor.placeholder
+            }
+            words[1] = Substring(items.joined(separator: ", "))
+            return [h[0], words.joined(separator: " ")]
+        case "set-cookie":
+            // The cookie's value goes; its name and attributes (Path, Max-Age, HttpOnly) stay, so a replayed
+            // answer sets the same cookie, holding the placeholder.
+            Redactor.collectCredentials(h[1], header: h[0], &seen)
+            let parts = h[1].split(separator: ";", maxSplits: 1, omittingEmptySubsequences: false)
+            guard let first = parts.first, let eq = first.firstIndex(of: "=") else { return [h[0], Redactor.placeholder] }
+            return [h[0], String(first[...eq]) + Redactor.placeholder + (parts.count > 1 ? ";" + parts[1] : "")]
+        default:
+            break
+        }
         Redactor.collectCredentials(h[1], header: h[0], &seen)
         let scheme = h[1].split(separator: " ", maxSplits: 1).first.map(String.init) ?? ""
         let keepScheme =
@@ -96,13 +129,13 @@ public struct Redactor: Sendable {
     /// key hashes, so a key made from a live request equals the one made again from its stored record, and no
     /// hash of a password is kept beside it.
     public func redactedByName(_ bytes: [UInt8], contentType: String?) -> [UInt8] {
-        var seen = Set<String>()
+        var seen = Seen()
         let redacted = redactBody(Body(bytes: bytes), headers: contentType.map { [("Content-Type", $0)] } ?? [], &seen)
         return redacted.encoding == .text && redacted.data.utf8.elementsEqual(bytes) ? bytes : redacted.bytes
     }
 
     /// The query's secret-named parameters, pair by pair; every other byte as sent (one that does not decode too).
-    func redactURL(_ url: String, _ seen: inout Set<String>) -> String {
+    func redactURL(_ url: String, _ seen: inout Seen) -> String {
         guard let q = url.utf8.firstIndex(of: UInt8(ascii: "?")) else { return url }
         let start = url.utf8.index(after: q)
         let end = url.utf8[start...].firstIndex(of: UInt8(ascii: "#")) ?? url.endIndex
@@ -112,7 +145,7 @@ public struct Redactor: Sendable {
 
     /// JSON, XML and forms by their structure; then, in any text, whatever a parser could not take (see
     /// `scrubNamedValues`): a body that does not parse is redacted all the same, never stored as it came.
-    func redactBody(_ body: Body, headers: [(String, String)], _ seen: inout Set<String>) -> Body {
+    func redactBody(_ body: Body, headers: [(String, String)], _ seen: inout Seen) -> Body {
         guard !body.data.isEmpty else { return body }
         if body.encoding == .base64 {
             let bytes = body.bytes
@@ -159,24 +192,25 @@ public struct Redactor: Sendable {
 
     /// Secret-named fields become the placeholder; under a secret-named object or array every value does.
     /// `named`: `v` is (an element of) a secret-named field's own value, not a leaf further below one.
-    private func redactJSON(_ v: Any, under secret: Bool, named: Bool, _ changed: inout Bool, _ seen: inout Set<String>) -> Any {
+    private func redactJSON(_ v: Any, under secret: Bool, named: Bool, keyID: Bool = false, _ changed: inout Bool, _ seen: inout Seen) -> Any {
         if let d = v as? [String: Any] {
             var out: [String: Any] = [:]
             for (k, x) in d {
                 let normalized = k.lowercased().filter { $0 != "_" && $0 != "-" }
                 let keyIsSecret = isSecret(k)
                 let keep = secret && !keyIsSecret && Redactor.harmlessLeaves.contains(normalized) && !(x is [String: Any])
-                out[k] = keep ? x : redactJSON(x, under: secret || keyIsSecret, named: keyIsSecret && !Redactor.isKeyIDName(k), &changed, &seen)
+                out[k] = keep ? x : redactJSON(x, under: secret || keyIsSecret, named: keyIsSecret && !Redactor.isKeyIDName(k), keyID: keyIsSecret && Redactor.isKeyIDName(k), &changed, &seen)
             }
             return out
         }
-        if let a = v as? [Any] { return a.map { redactJSON($0, under: secret, named: named, &changed, &seen) } }
+        if let a = v as? [Any] { return a.map { redactJSON($0, under: secret, named: named, keyID: keyID, &changed, &seen) } }
         guard secret, !(v is NSNull) else { return v }
         // A true or false carries no credential (`"signatures_required": true` stays a boolean on replay).
         if let n = v as? NSNumber, String(cString: n.objCType) == "c" { return v }
         if let s = v as? String {
-            if s == Redactor.placeholder { return s }
-            Redactor.collect(s, short: named, &seen)
+            // An empty value holds nothing (an empty `PaginationToken` ends a listing: it stays empty).
+            if s == Redactor.placeholder || s.isEmpty { return s }
+            Redactor.collect(s, short: named, keyID: keyID, &seen)
         } else if let n = v as? NSNumber {
             Redactor.collect(n.stringValue, short: false, &seen)
         }
@@ -185,7 +219,7 @@ public struct Redactor: Sendable {
     }
 
     /// `<Name>value</Name>` for secret names (Alibaba's XML answers, SOAP-ish bodies).
-    private func redactXML(_ text: String, _ seen: inout Set<String>) -> String {
+    private func redactXML(_ text: String, _ seen: inout Seen) -> String {
         var out = ""
         var rest = Substring(text)
         while let open = rest.firstIndex(of: "<") {
@@ -200,7 +234,7 @@ public struct Redactor: Sendable {
             else { continue }
             let value = String(rest[..<end.lowerBound])
             if !value.contains("<") {
-                Redactor.collect(value, short: !Redactor.isKeyIDName(tag), &seen)
+                Redactor.collect(value, short: !Redactor.isKeyIDName(tag), keyID: Redactor.isKeyIDName(tag), &seen)
                 out += Redactor.placeholder
                 rest = rest[end.lowerBound...]
             }
@@ -222,9 +256,16 @@ public struct Redactor: Sendable {
     /// chased from 3 bytes on, where it stands as a whole token (see `scrub`); parts of a header's value and
     /// numbers from 6 (a cookie's `Max-Age=3600` or a token document's `"ttl": 300` must not turn every `300`
     /// into the placeholder). One or two characters are too common to chase outside their named field.
-    static func collect(_ value: String, short: Bool = true, _ seen: inout Set<String>) {
+    static func collect(_ value: String, short: Bool = true, keyID: Bool = false, _ seen: inout Seen) {
         guard value != placeholder, value.utf8.count >= (short ? minimumEchoLength : minimumAnywhereLength) else { return }
-        seen.insert(value)
+        if keyID || value.utf8.count < minimumAnywhereLength { seen.answerOnly.insert(value) } else { seen.everywhere.insert(value) }
+    }
+
+    /// Credential values found in an exchange, to scrub wherever else they appear.
+    struct Seen {
+        var everywhere = Set<String>()
+        /// Key ids and values of 3 to 5 bytes: scrubbed in the answer only (see `redact`).
+        var answerOnly = Set<String>()
     }
 
     /// Below this many bytes a value is not chased outside its named field.
@@ -235,7 +276,7 @@ public struct Redactor: Sendable {
     /// The credentials in a secret-named header's value, which may be echoed elsewhere: a cookie's values
     /// (not its attributes), or for an `Authorization`-style value (`Scheme k=v, k=v` or `Scheme token`) the
     /// values, not the scheme, the signed-header list or the challenge's parameters.
-    static func collectCredentials(_ value: String, header: String, _ seen: inout Set<String>) {
+    static func collectCredentials(_ value: String, header: String, _ seen: inout Seen) {
         collect(value, &seen)
         let header = header.lowercased()
         switch header {
@@ -256,15 +297,20 @@ public struct Redactor: Sendable {
                 let name = part[..<eq].lowercased()
                 if !challengeParameters.contains(name) {
                     let value = part[part.index(after: eq)...]
-                    collect(String(value), short: !isKeyIDName(name), &seen)
+                    collect(String(value), short: !isKeyIDName(name), keyID: isKeyIDName(name), &seen)
                     // `Credential=AK/date/region/service` (Huawei's derived V11 signatures): the key id alone too.
-                    if let slash = value.firstIndex(of: "/") { collect(String(value[..<slash]), short: false, &seen) }
+                    if let slash = value.firstIndex(of: "/") { collect(String(value[..<slash]), short: false, keyID: true, &seen) }
                 }
             } else if i > 0 {
                 collect(String(part), &seen)
             }
             // A token68 (`Basic YWRtaW46c2VjcmV0MDE=`) ends in `=` padding: the whole token is the credential.
             if i > 0, let eq = part.firstIndex(of: "="), part[eq...].allSatisfy({ $0 == "=" }) { collect(String(part), &seen) }
+            // Basic's `user:password`, decoded: the password may be echoed as it is.
+            if i == 1, parts[0].lowercased() == "basic", let data = Data(base64Encoded: String(part)), let pair = String(data: data, encoding: .utf8) {
+                collect(pair, &seen)
+                if let colon = pair.firstIndex(of: ":") { collect(String(pair[pair.index(after: colon)...]), &seen) }
+            }
             if let colon = part.firstIndex(of: ":"), i > 0 { collect(String(part[part.index(after: colon)...]), short: false, &seen) }
         }
     }
@@ -296,11 +342,39 @@ public struct Redactor: Sendable {
             let once = PercentEncoding.encode(v)
             out.insert(once)
             out.insert(PercentEncoding.encode(once))
+            // As forms encode it (`+` for a space) and with lower-case hex (`%2f`), as some encoders write it.
+            out.insert(once.replacingOccurrences(of: "%20", with: "+"))
+            out.insert(lowercasedHex(once))
             if let data = try? JSONSerialization.data(withJSONObject: v, options: [.fragmentsAllowed]) {
                 out.insert(String(decoding: data.dropFirst().dropLast(), as: UTF8.self))
             }
+            // JSON with every non-ASCII character escaped (Python's `json.dumps` default).
+            if v.unicodeScalars.contains(where: { !$0.isASCII }) {
+                out.insert(v.utf16.map { $0 < 0x80 ? String(UnicodeScalar(UInt8($0))) : String(format: "\\u%04x", $0) }.joined())
+            }
+            // Base64, padded and not, for values long enough not to match by chance.
+            if v.utf8.count >= 8 {
+                let b64 = Data(v.utf8).base64EncodedString()
+                out.insert(b64)
+                out.insert(String(b64.prefix { $0 != "=" }))
+            }
         }
+        out.remove("")
         return out.sorted { $0.count > $1.count }  // longest first, so a value's encodings are not cut by a shorter one
+    }
+
+    /// `%2F` as `%2f`.
+    static func lowercasedHex(_ s: String) -> String {
+        var out = ""
+        var rest = Substring(s)
+        while let p = rest.firstIndex(of: "%") {
+            out += rest[...p]
+            rest = rest[rest.index(after: p)...]
+            let hex = rest.prefix(2)
+            out += hex.lowercased()
+            rest = rest.dropFirst(hex.count)
+        }
+        return out + rest
     }
 
     func scrub(_ text: String, _ needles: [String]) -> String {

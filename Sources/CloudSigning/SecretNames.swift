@@ -6,18 +6,26 @@ import Foundation
 /// match keys, so a redacted field compares equal on replay.
 public enum SecretNames {
     static let fragments: [[UInt8]] = [
-        "secret", "password", "passwd", "privatekey", "token", "apikey", "accesskey", "signature",
-        "credential", "sessionkey", "authorization", "cookie", "authenticate",
+        "secret", "password", "passwd", "passphrase", "privatekey", "token", "apikey", "accesskey", "signature",
+        "credential", "sessionkey", "authorization", "authentication", "cookie", "authenticate",
     ].map { Array($0.utf8) }
     static let harmless: [[UInt8]] = [
-        "nexttoken", "clienttoken", "pagetoken", "continuationtoken", "tokentype", "signaturemethod",
+        "nexttoken", "clienttoken", "pagetoken", "continuationtoken", "paginationtoken", "tokentype", "signaturemethod",
         "signatureversion", "signaturenonce", "signaturetype", "expiresin", "tokenexpir",
+        // Counts and policies about credentials, not credentials: `prompt_tokens`, `MinimumPasswordLength`,
+        // `token_ttl`, `MaxPasswordAge`, `PasswordReusePrevention`, `GetAccountPasswordPolicy`.
+        "prompttokens", "completiontokens", "totaltokens", "maxtokens", "inputtokens", "outputtokens", "length", "ttl",
+        "passwordage", "reuseprevention", "policy", "tokencount",
     ].map { Array($0.utf8) }
 
     /// Whole names (normalized) that are credentials though no fragment is in them: short forms APIs use
     /// (`pwd`, `pass`, Azure SAS `sig`, `X-Auth-Key`, `Ocp-Apim-Subscription-Key`). Exact only: `passenger`
     /// and a tag's `Key` are not.
     static let exactNames: [[UInt8]] = ["pwd", "pass", "sig", "xauthkey", "subscriptionkey", "ocpapimsubscriptionkey"].map { Array($0.utf8) }
+
+    /// What a text is scanned for before it is parsed: the fragments and the exact names (a body whose only
+    /// credential is `pwd=` is parsed too; a word that merely contains `sig` costs a parse, not a leak).
+    static let gateFragments: [[UInt8]] = fragments + exactNames
 
     /// Whether `name` names a credential. Allocation-free for names up to 64 bytes (the common case).
     public static func isSecret(_ name: String) -> Bool {
@@ -96,7 +104,7 @@ public enum SecretNames {
 
     /// Whether some fragment starts at `src[at]`, comparing normalized bytes.
     private static func startsFragment(_ src: UnsafeBufferPointer<UInt8>, at start: Int, _ table: UnsafeBufferPointer<UInt8>) -> Bool {
-        fragments.contains { f in
+        gateFragments.contains { f in
             var j = start
             var k = 0
             while k < f.count {
@@ -120,7 +128,7 @@ public enum SecretNames {
     /// Bit `a | b << 8` is set when some fragment starts with bytes a, b.
     private static let leadPairs: [UInt64] = {
         var bits = [UInt64](repeating: 0, count: 1024)
-        for f in fragments {
+        for f in gateFragments {
             let pair = Int(f[0]) | Int(f[1]) << 8
             bits[pair >> 6] |= 1 << UInt64(pair & 63)
         }

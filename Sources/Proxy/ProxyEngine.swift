@@ -558,8 +558,8 @@ public final class ProxyEngine: Sendable {
                 let r = redactor.redact(e, answerScrubbed: &scrubbed)
                 if scrubbed && !self.warnedScrubbedAnswer.exchange(true, ordering: .relaxed) {
                     self.logger.warning(
-                        "a credential value from a request (a key id, token or secret) also appears in its answer and was replaced there: if the answer echoed it, that kept it off disk; if it is a stand-in key that is also ordinary data (\"default\", \"test\"), the replayed answer differs from the live one: record with a distinctive stand-in key",
-                        metadata: ["seq": "\(r.seq)"])
+                        "a credential value from a request (a key id, token or secret) also appears in its answer and was replaced there: if the answer echoed it, that kept it off disk; if it is a stand-in key that is also ordinary data (\"default\", \"test\"), the replayed answer differs from the live one: record with a distinctive stand-in key (said once)",
+                        metadata: ["request": "\(r.request.method) \(r.request.url.prefix(200))"])
                 }
                 return r
             }

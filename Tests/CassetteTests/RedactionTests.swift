@@ -83,7 +83,9 @@ import Testing
         #expect(body["mode"] as? String == "dark" && body["lang"] as? String == "en", "\(body)")
         #expect(r.response.headerPairs.first { $0.0 == "Date" }?.1 == "Sat, 05 Dec 2026 07:00:00 GMT")
         #expect(r.response.headerPairs.first { $0.0 == "X-Echo" }?.1 == "REDACTED auth MD5")
-        #expect(r.response.headerPairs.first { $0.0 == "Set-Cookie" }?.1 == "REDACTED")
+        // The cookie's value goes; its name and attributes stay, so a replayed answer sets the same cookie.
+        #expect(r.response.headerPairs.first { $0.0 == "Set-Cookie" }?.1 == "sid=REDACTED; Path=/; Max-Age=3600; Expires=Wed, 21 Oct 2026 07:28:00 GMT; SameSite=Lax")
+        #expect(r.response.headerPairs.first { $0.0 == "WWW-Authenticate" }?.1 == #"Digest realm="api", qop=auth, algorithm=MD5"#)
     }
 
     /// Bodies no parser takes whole, and URLs in other headers: redacted all the same (a stranger's findings:
@@ -181,6 +183,49 @@ import Testing
         #expect(Redactor().redactedByName(plain, contentType: "text/plain") == plain)
     }
 
+    /// A third stranger's findings: what must go (short exact names in bodies, echoes in more encodings) and
+    /// what must stay (counts about tokens, policies about passwords, code, prose, HTML, empty tokens, paths).
+    @Test func whatGoesAndWhatStays() throws {
+        let basic = Data("bob:BasicPw_x1".utf8).base64EncodedString()
+        let e = exchange(
+            url: "http://h/doc/admin-role?password=admin&login=bob",
+            requestHeaders: [("Authorization", "Basic " + basic), ("Content-Type", "application/x-www-form-urlencoded")],
+            requestBody: "login=bob&pwd=FPWD_889911&secret=NEU%20TRAL%2Fpw%C3%A9_77",
+            responseBody: """
+                {"usage":{"prompt_tokens":9,"max_tokens":500},"MinimumPasswordLength":14,"PaginationToken":"","role":"admin",
+                 "echo_u":"NEU TRAL/pw\\u00e9_77","echo_plus":"NEU+TRAL%2Fpw%C3%A9_77","echo_lower":"NEU%20TRAL%2fpw%c3%a9_77",
+                 "echo_b64":"\(Data("NEU TRAL/pwé_77".utf8).base64EncodedString())","note":"your pw BasicPw_x1","pass":"JSONPASS_1"}
+                """,
+            responseHeaders: [("Content-Type", "application/json")])
+        let r = Redactor().redact(e)
+        let text = String(decoding: try CassetteCoding.encode(r), as: UTF8.self)
+        for secret in ["FPWD_889911", "TRAL", "BasicPw_x1", "JSONPASS_1", String(Data("NEU TRAL/pwé_77".utf8).base64EncodedString().prefix(12))] {
+            #expect(!text.contains(secret), "\(secret) stored: \(text)")
+        }
+        let body = try #require(try JSONSerialization.jsonObject(with: Data(r.response.body.bytes)) as? [String: Any])
+        #expect((body["usage"] as? [String: Any])?["prompt_tokens"] as? Int == 9 && (body["usage"] as? [String: Any])?["max_tokens"] as? Int == 500, "\(body)")
+        #expect(body["MinimumPasswordLength"] as? Int == 14 && body["PaginationToken"] as? String == "", "\(body)")
+        #expect(body["role"] as? String == "REDACTED", "a short credential value is scrubbed in the answer: \(body)")
+        #expect(r.request.url == "http://h/doc/admin-role?password=REDACTED&login=bob", "…but the request's path stays as sent")
+
+        let page = """
+            <html><form><input type="password" name="password">
+
+            <p>Forgot it? Reset your password: visit the page.</p></form>
+            <script>const token = localStorage.getItem("token"); if (token == null) { login() }</script>
+            Token: a string the server gives you at login.
+            </html>
+            """
+        let xml = "<GetAccountPasswordPolicyResponse><PasswordPolicy><MinimumPasswordLength>14</MinimumPasswordLength></PasswordPolicy><RequestId>r1</RequestId></GetAccountPasswordPolicyResponse>"
+        for (doc, type) in [(page, "text/html"), (xml, "text/xml")] {
+            let x = exchange(url: "http://h/", requestHeaders: [], responseBody: doc, responseHeaders: [("Content-Type", type)])
+            #expect(Redactor().redact(x).response.body.data == doc, "changed: \(Redactor().redact(x).response.body.data)")
+        }
+        let keys = "<CreateAccessKeyResponse><AccessKey><AccessKeyId>AKIAEXAMPLE1</AccessKeyId><SecretAccessKey>SECRETXML_1</SecretAccessKey></AccessKey><RequestId>r2</RequestId></CreateAccessKeyResponse>"
+        let k = Redactor().redact(exchange(url: "http://h/", requestHeaders: [], responseBody: keys, responseHeaders: [("Content-Type", "text/xml")]))
+        #expect(!k.response.body.data.contains("SECRETXML_1") && k.response.body.data.contains("<RequestId>r2</RequestId>"), "\(k.response.body.data)")
+    }
+
     @Test func extraNamesAndFormBodies() {
         var redactor = Redactor()
         redactor.add("X-Custom-Key")
@@ -265,7 +310,7 @@ import Testing
             """
         let responseHeaders: [(String, String)] = [
             ("Content-Type", "application/json"), ("Set-Cookie", "sid=" + secret("Set-Cookie")),
-            ("WWW-Authenticate", "Bearer realm=x, error=" + secret("WWW-Authenticate")), ("X-Subject-Token", secret("X-Subject-Token")),
+            ("WWW-Authenticate", "Bearer realm=x, error=invalid_token, nonce=" + secret("WWW-Authenticate")), ("X-Subject-Token", secret("X-Subject-Token")),
             ("X-Echo", "seen " + echoed),
         ]
         let xmlBody = "<?xml version=\"1.0\"?><R><AccessKeySecret>\(secret("xml AccessKeySecret"))</AccessKeySecret><Id>1</Id></R>"
