@@ -30,6 +30,15 @@ public enum SecretScanner {
                 }
             }
             needles.append((name, "base64, unpadded", Array(Data(value.utf8).base64EncodedString().trimmingCharacters(in: ["="]).utf8)))
+            // Every other form the redactor scrubs (`+`-encoded, lower-case `%xx`, `\u`-escaped), as the record's own
+            // JSON line stores it (a backslash doubled).
+            for form in Redactor.needles([value]) {
+                let stored = (try? JSONSerialization.data(withJSONObject: form, options: [.fragmentsAllowed, .withoutEscapingSlashes]))
+                    .map { Array($0.dropFirst().dropLast()) } ?? Array(form.utf8)
+                for bytes in [Array(form.utf8), stored] where !needles.contains(where: { $0.0 == name && $0.2 == bytes }) {
+                    needles.append((name, "encoded", bytes))
+                }
+            }
         }
         var findings: [Finding] = []
         // What `ls` and `verify` refuse (a folder, a FIFO that would block, a device, an empty file) is refused

@@ -250,9 +250,12 @@ import Testing
         try w.append(exchange(url: "http://h/?x=my%2Bsecret%2Fvalue", requestHeaders: []))
         try w.append(exchange(url: "http://h/", requestHeaders: [("X-B", Data("my+secret/value".utf8).base64EncodedString())]))
         try w.append(exchange(url: "http://h/", requestHeaders: [], responseBody: "{\"v\":\"my+secret/value\"}"))
+        // Forms other encoders write: lower-case hex, and Python's `\u` escapes.
+        try w.append(exchange(url: "http://h/?x=my%2bsecret%2fvalue", requestHeaders: []))
+        try w.append(exchange(url: "http://h/", requestHeaders: [], responseBody: #"{"v":"caf\u00e9-secret"}"#))
         w.close()
-        let findings = try SecretScanner.scan(path: path, secrets: [("SK", "my+secret/value"), ("OTHER", "absent-value")])
-        #expect(Set(findings.map(\.record)) == [1, 2, 3])
+        let findings = try SecretScanner.scan(path: path, secrets: [("SK", "my+secret/value"), ("OTHER", "absent-value"), ("U", "café-secret")])
+        #expect(Set(findings.map(\.record)) == [1, 2, 3, 4, 5])
         #expect(Set(findings.map(\.form)).isSuperset(of: ["percent-encoded", "base64", "plain"]))
         #expect(!findings.contains { $0.secretName == "OTHER" })
     }
