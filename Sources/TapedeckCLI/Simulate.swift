@@ -27,8 +27,8 @@ struct Simulate: AsyncParsableCommand {
     @Option(
         name: .customLong("access-key-env"),
         help: "Environment variable holding ID:SECRET, like --access-key but kept out of `ps` (repeatable).") var accessKeyEnv: [String] = []
-    @Option(help: "PEM certificate chain: serve HTTPS.") var tlsCert: String?
-    @Option(help: "PEM private key for --tls-cert.") var tlsKey: String?
+    @Option(help: "Certificate chain (PEM or DER): serve HTTPS.") var tlsCert: String?
+    @Option(help: "Private key for --tls-cert (PEM or DER; RSA or EC; PKCS#1, SEC1 or PKCS#8).") var tlsKey: String?
     @Option(help: "Fixed clock for timestamps, e.g. 2026-01-01T00:00:00Z (reproducible bodies).") var fixedClock: String?
     @Option(parsing: .unconditional, help: "Answer at most this many requests per second; the rest get the clouds' throttling errors.") var maxRps: Int?
     @Option(parsing: .unconditional, help: "Close connections idle (or stalled mid-request) this many seconds.") var idleTimeout: Double = 60
