@@ -202,7 +202,7 @@ let package = Package(
             dependencies: [
                 "Proxy", "Cassette", "Matching", "CloudModel", "CloudSim", "CloudSigning", "LoadGen", "TapedeckTesting", "TapedeckHTTP",
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "CompressNIO", package: "compress-nio"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),

@@ -66,14 +66,22 @@ public enum CassetteLock {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return }
         defer { close(fd) }
-        if let i = id(fd), held.withLock({ $0[i] != nil }) { return }
-        var locked = false
-        for attempt in 0..<5 where !locked {
-            if attempt > 0 { usleep(10_000) }
-            locked = flock(fd, LOCK_EX | LOCK_NB) == 0
-        }
-        guard locked else { throw busy(path) }
+        if heldHere(fd) { return }
+        guard lockSoon(fd) else { throw busy(path) }
         flock(fd, LOCK_UN)
+    }
+
+    /// Whether this process's writers hold the file open on `fd`.
+    private static func heldHere(_ fd: Int32) -> Bool { id(fd).map { i in held.withLock { $0[i] != nil } } ?? false }
+
+    /// Takes `fd`'s exclusive lock, allowing a few short retries: a lock just released can still be held for a
+    /// moment by a child this process is spawning (its copy of the descriptor lives until its exec closes it).
+    private static func lockSoon(_ fd: Int32) -> Bool {
+        for attempt in 0..<5 {
+            if attempt > 0 { usleep(10_000) }
+            if flock(fd, LOCK_EX | LOCK_NB) == 0 { return true }
+        }
+        return false
     }
 
     /// Runs `body` while no writer (of any process) records into `path`; refuses when one does.
@@ -81,15 +89,7 @@ public enum CassetteLock {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return try body() }  // missing or unreadable: `body` reports it
         defer { close(fd) }
-        let mine = id(fd).map { i in held.withLock { $0[i] != nil } } ?? false
-        // A lock just released can still be held for a moment by a child this process is spawning (its copy of
-        // the descriptor lives until its exec closes it): a few short retries before calling it busy.
-        var locked = false
-        for attempt in 0..<5 where !mine && !locked {
-            if attempt > 0 { usleep(10_000) }
-            locked = flock(fd, LOCK_EX | LOCK_NB) == 0
-        }
-        guard !mine, locked else {
+        guard !heldHere(fd), lockSoon(fd) else {
             throw CassetteError(
                 .io, file: path,
                 "a tapedeck proxy is recording into it; stop it first (or switch it to another cassette), then repair")

@@ -18,12 +18,12 @@ extension Redactor {
         func isNameByte(_ b: UInt8) -> Bool {
             (b >= 0x30 && b <= 0x39) || ((b | 0x20) >= 0x61 && (b | 0x20) <= 0x7A) || b == 0x5F || b == 0x2D || b == 0x2E
         }
-        var short = true  // whether the name being replaced is a secret's (a key id's value is chased from 6 bytes)
+        var keyID = false  // whether the name being replaced is a key id's (its value is chased from 6 bytes only)
         func replace(_ range: Range<Int>, with text: String, value: [UInt8]) {
             let v = String(decoding: value, as: UTF8.self)
-            Redactor.collect(v, short: short, keyID: !short, &seen)
+            Redactor.collect(v, keyID: keyID, &seen)
             if let decoded = PercentEncoding.decode(Array(v.utf8)), decoded != v {
-                Redactor.collect(decoded, short: short, keyID: !short, &seen)
+                Redactor.collect(decoded, keyID: keyID, &seen)
             }
             out += bytes[copied..<range.lowerBound]
             out += text.utf8
@@ -41,7 +41,7 @@ extension Redactor {
                 isSecret(String(decoding: bytes[start..<nameEnd], as: UTF8.self))
             else { continue }
             let before: UInt8? = start > 0 ? bytes[start - 1] : nil
-            short = !Redactor.isKeyIDName(String(decoding: bytes[start..<nameEnd], as: UTF8.self))
+            keyID = Redactor.isKeyIDName(String(decoding: bytes[start..<nameEnd], as: UTF8.self))
             // An element (`<Password …>`, `<ns:AccessKeySecret …>`): its text, CDATA or every text node below it.
             var open = start - 1
             if before == UInt8(ascii: ":") {
@@ -204,9 +204,9 @@ extension Redactor {
             let name = PercentEncoding.decode(Array(rawName.utf8)) ?? String(rawName)
             guard isSecret(name), !rawValue.isEmpty, rawValue != Substring(Redactor.placeholder) else { return piece }
             let keyID = Redactor.isKeyIDName(name)
-            Redactor.collect(String(rawValue), short: !keyID, keyID: keyID, &seen)
+            Redactor.collect(String(rawValue), keyID: keyID, &seen)
             if let decoded = PercentEncoding.decode(Array(rawValue.utf8)), decoded != String(rawValue) {
-                Redactor.collect(decoded, short: !keyID, keyID: keyID, &seen)
+                Redactor.collect(decoded, keyID: keyID, &seen)
             }
             changed = true
             return rawName + "=" + Substring(Redactor.placeholder)

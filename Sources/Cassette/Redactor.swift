@@ -234,7 +234,7 @@ public struct Redactor: Sendable {
             else { continue }
             let value = String(rest[..<end.lowerBound])
             if !value.contains("<") {
-                Redactor.collect(value, short: !Redactor.isKeyIDName(tag), keyID: Redactor.isKeyIDName(tag), &seen)
+                Redactor.collect(value, keyID: Redactor.isKeyIDName(tag), &seen)
                 out += Redactor.placeholder
                 rest = rest[end.lowerBound...]
             }
@@ -255,9 +255,10 @@ public struct Redactor: Sendable {
     /// Adds a credential value to `seen`. A value that is the whole of a secret-named field (`short`) is
     /// chased from 3 bytes on, where it stands as a whole token (see `scrub`); parts of a header's value and
     /// numbers from 6 (a cookie's `Max-Age=3600` or a token document's `"ttl": 300` must not turn every `300`
-    /// into the placeholder). One or two characters are too common to chase outside their named field.
+    /// into the placeholder). One or two characters are too common to chase outside their named field. A key
+    /// id's value (`keyID`) is chased from 6 bytes, in the answer only (see `Seen`).
     static func collect(_ value: String, short: Bool = true, keyID: Bool = false, _ seen: inout Seen) {
-        guard value != placeholder, value.utf8.count >= (short ? minimumEchoLength : minimumAnywhereLength) else { return }
+        guard value != placeholder, value.utf8.count >= (short && !keyID ? minimumEchoLength : minimumAnywhereLength) else { return }
         if keyID || value.utf8.count < minimumAnywhereLength { seen.answerOnly.insert(value) } else { seen.everywhere.insert(value) }
     }
 
@@ -297,9 +298,9 @@ public struct Redactor: Sendable {
                 let name = part[..<eq].lowercased()
                 if !challengeParameters.contains(name) {
                     let value = part[part.index(after: eq)...]
-                    collect(String(value), short: !isKeyIDName(name), keyID: isKeyIDName(name), &seen)
+                    collect(String(value), keyID: isKeyIDName(name), &seen)
                     // `Credential=AK/date/region/service` (Huawei's derived V11 signatures): the key id alone too.
-                    if let slash = value.firstIndex(of: "/") { collect(String(value[..<slash]), short: false, keyID: true, &seen) }
+                    if let slash = value.firstIndex(of: "/") { collect(String(value[..<slash]), keyID: true, &seen) }
                 }
             } else if i > 0 {
                 collect(String(part), &seen)

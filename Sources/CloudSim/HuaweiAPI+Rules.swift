@@ -153,17 +153,19 @@ extension HuaweiAPI {
             direction: direction, ipProtocol: proto, portFrom: from, portTo: to, peer: peer, policy: action,
             priority: priority, etherType: ether, description: try HuaweiAPI.string(obj, "description") ?? "",
             createdAt: now)
-        if dryRun {
-            // The checks the write makes, on the snapshot; then 202 DryRunOperation and nothing changed.
-            guard let g = snap0.group(h) else { throw HuaweiError.groupNotFound(gid) }
-            if let t = candidate.referencedGroup, snap0.group(t) == nil { throw HuaweiError.groupNotFound(remoteGroup ?? "") }
+        // The checks a rule must pass, on the snapshot for a dry run (then 202 DryRunOperation, nothing changed)
+        // and again inside the write.
+        func admit(_ group: (UInt32) -> GroupRecord?) throws(HuaweiError) {
+            guard let g = group(h) else { throw HuaweiError.groupNotFound(gid) }
+            if let t = candidate.referencedGroup, group(t) == nil { throw HuaweiError.groupNotFound(remoteGroup ?? "") }
             if g.rules.contains(where: { $0.sameContent(as: candidate) }) { throw HuaweiError.duplicateRule }
+        }
+        if dryRun {
+            try admit { snap0.group($0) }
             throw HuaweiError.dryRunPassed
         }
         let (serial, snap) = try store.writeAndSnapshot { m throws(HuaweiError) -> UInt32 in
-            guard let g = m.group(h) else { throw HuaweiError.groupNotFound(gid) }
-            if let t = candidate.referencedGroup, m.group(t) == nil { throw HuaweiError.groupNotFound(remoteGroup ?? "") }
-            if g.rules.contains(where: { $0.sameContent(as: candidate) }) { throw HuaweiError.duplicateRule }
+            try admit { m.group($0) }
             return m.addRule(candidate, to: h, now: now)
         }
         let stored = snap.group(h)!.rules.first { $0.serial == serial }!

@@ -610,21 +610,19 @@ public final class ProxyEngine: Sendable {
         switch error as? UpstreamError {
         case .tls?: return .upstreamTLS("\(error)")
         case .timeout?: return .upstreamTimeout("\(error)")
+        case .closedBeforeAnswer? where !target.tls:
+            // A plain-HTTP upstream that closes at once without a word is most often a TLS port (it waited for a
+            // handshake): said, with the fix.
+            return .upstreamUnavailable(
+                "\(error) (does \(target.authority) speak TLS? then use https://\(target.authority) in --upstream, or in the client's URL)")
         case nil:
             // A socket error mid-exchange, in words ("read(descriptor:pointer:size:): … (errno: 104)" was NIO's text).
             if let code = ConnectFailure.errno(of: error) {
                 return .upstreamUnavailable("upstream \(target.authority): the connection failed mid-exchange (\(ConnectFailure.words(code)))")
             }
-            return .upstreamUnavailable("upstream \(target.authority): \(error)\(Self.tlsHint(error, target))")
-        default: return .upstreamUnavailable("\(error)\(Self.tlsHint(error, target))")
+            return .upstreamUnavailable("upstream \(target.authority): \(error)")
+        default: return .upstreamUnavailable("\(error)")
         }
-    }
-
-    /// A plain-HTTP upstream that closes at once without a word is most often a TLS port (it waited for a
-    /// handshake): said, with the fix.
-    static func tlsHint(_ error: Error, _ target: UpstreamTarget) -> String {
-        guard !target.tls, "\(error)".contains("closed before any response") else { return "" }
-        return " (does \(target.authority) speak TLS? then use https://\(target.authority) in --upstream, or in the client's URL)"
     }
 
     static func hostSignatureWarning(client: String, upstream: String) -> String {
@@ -702,8 +700,7 @@ public final class ProxyEngine: Sendable {
     /// `zstd`), nil for a plain or empty body.
     static func undecodedCoding(_ r: UpstreamResponse) -> String? {
         guard r.body.readableBytes > 0 else { return nil }
-        let codings = r.headers["content-encoding"].flatMap { $0.split(separator: ",") }.map { String($0).trimmedHTTPWhitespace() }
-            .filter { !$0.isEmpty && $0.lowercased() != "identity" }
+        let codings = HTTPContentDecoding.codings(r.headers["content-encoding"])
         return codings.isEmpty ? nil : codings.joined(separator: ", ")
     }
 

@@ -19,6 +19,8 @@ public enum UpstreamError: Error, Sendable, CustomStringConvertible {
     case tls(String)
     case timeout(TimeAmount)
     case protocolError(String)
+    /// The connection closed before any byte of an answer (after any retry): often a TLS port spoken to in plain HTTP.
+    case closedBeforeAnswer
     case tooLarge(Int)
 
     public var description: String {
@@ -27,6 +29,7 @@ public enum UpstreamError: Error, Sendable, CustomStringConvertible {
         case .tls(let s): return "upstream TLS failure: \(s)"
         case .timeout(let t): return "upstream did not answer within \(t.nanoseconds / 1_000_000) ms"
         case .protocolError(let s): return "upstream sent an invalid response: \(s)"
+        case .closedBeforeAnswer: return "upstream sent an invalid response: \(HTTPClientFailure.closed(receivedAny: false))"
         case .tooLarge(let n): return "upstream response body exceeds \(n) bytes"
         }
     }
@@ -227,6 +230,7 @@ public final class UpstreamClient: Sendable {
         switch e {
         case let f as HTTPClientFailure:
             if case .bodyTooLarge(let limit) = f { return UpstreamError.tooLarge(limit) }
+            if f == .closed(receivedAny: false) { return UpstreamError.closedBeforeAnswer }
             return UpstreamError.protocolError(f.description)
         default:
             return e

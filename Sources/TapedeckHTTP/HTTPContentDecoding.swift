@@ -25,10 +25,15 @@ public enum HTTPContentDecoding {
     /// second header line count; `identity` is none), when `decode` handles every one; nil when there is none
     /// or one it does not (`br`: the body is passed on as it came).
     public static func decodableLayers(_ values: [String]) -> [String]? {
-        let layers = values.flatMap { $0.split(separator: ",") }.map { String($0).lowercased().trimmedHTTPWhitespace() }
-            .filter { !$0.isEmpty && $0 != "identity" }
+        let layers = codings(values)
         guard !layers.isEmpty, layers.count <= 8, layers.allSatisfy(isDecodable) else { return nil }
         return layers
+    }
+
+    /// The codings `Content-Encoding` values name, in the order applied, lower-cased, without `identity`.
+    public static func codings(_ values: [String]) -> [String] {
+        values.flatMap { $0.split(separator: ",") }.map { String($0).lowercased().trimmedHTTPWhitespace() }
+            .filter { !$0.isEmpty && $0 != "identity" }
     }
 
     /// The body with each layer undone, last applied first; each step bounded by `limit`.

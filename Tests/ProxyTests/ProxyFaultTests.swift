@@ -287,6 +287,9 @@ import Testing
                 ([("Content-Type", "application/x-www-form-urlencoded")], 415),
                 ([("Content-Type", "application/json"), ("Origin", "https://evil.example")], 403),
                 ([("Content-Type", "application/json"), ("Sec-Fetch-Site", "cross-site")], 403),
+                // Every value counts: a second header does not hide behind a first that passes.
+                ([("Content-Type", "application/json"), ("Content-Type", "text/plain")], 415),
+                ([("Content-Type", "application/json"), ("Sec-Fetch-Site", "same-origin"), ("Sec-Fetch-Site", "cross-site")], 403),
             ]
             for (headers, status) in attempts {
                 let r = try await RawHTTPClient.request("POST", "/__tapedeck/mode", port: proxy.port, headers: headers, body: body)
@@ -317,14 +320,6 @@ import Testing
             let sneaky = try await RawHTTPClient.request(
                 "POST", "/__tapedeck/mode", port: proxy.port, headers: [("Content-Type", "application/jsonx")], body: body)
             #expect(sneaky.status == 415)
-            // Every value counts: a second header does not hide behind a first that passes.
-            for (headers, status) in [
-                ([("Content-Type", "application/json"), ("Content-Type", "text/plain")], 415),
-                ([("Content-Type", "application/json"), ("Sec-Fetch-Site", "same-origin"), ("Sec-Fetch-Site", "cross-site")], 403),
-            ] {
-                let r = try await RawHTTPClient.request("POST", "/__tapedeck/mode", port: proxy.port, headers: headers, body: body)
-                #expect(r.status == status, "\(headers): \(r.bodyString)")
-            }
             let twoHosts = try await RawHTTPClient.send(
                 Array(
                     ("POST /__tapedeck/mode HTTP/1.1\r\nHost: 127.0.0.1:\(proxy.port)\r\nHost: evil.example\r\n"

@@ -4,6 +4,7 @@ import Foundation
 import LoadGen
 import NIOCore
 import NIOPosix
+import NIOSSL
 @testable import Proxy
 import Crypto
 import SwiftASN1
@@ -117,6 +118,26 @@ import Testing
         #expect(text.contains("X509v3 Subject Key Identifier"))
         // RFC 5280: a common name is at most 64 characters; a longer host is named by its SAN alone.
         #expect(text.contains("CN = \(host.count <= 64 ? host : "Tapedeck interception")"), "\(text)")
+    }
+
+    /// A TLS server that closes at once on plain HTTP (it waited for a handshake), named in `--upstream` with
+    /// http://: the 502 asks whether it speaks TLS, with the https:// to use, on the lane and the full path.
+    @Test func aPlainHTTPUpstreamThatIsATLSPortGetsTheHint() async throws {
+        let dir = try Self.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try Self.selfSigned(dir)
+        let tls = try TLSFiles.serverContext(certificatePath: dir + "/server.crt", keyPath: dir + "/server.key")
+        let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .childChannelInitializer { ch in ch.eventLoop.makeCompletedFuture { try ch.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) } }
+            .bind(host: "127.0.0.1", port: 0).get()
+        let port = server.localAddress?.port ?? 0
+        try await TestProxy.with(cassette: dir + "/c.jsonl.gz", mode: .passthrough, upstream: "http://127.0.0.1:\(port)") { proxy in
+            for headers in [[], [("Authorization", "x")]] {  // the lane's request, then the full path's
+                let r = try await RawHTTPClient.request("GET", "/x", port: proxy.port, headers: headers)
+                #expect(r.status == 502 && r.bodyString.contains("speak TLS") && r.bodyString.contains("https://127.0.0.1:\(port)"), "\(r.status) \(r.bodyString)")
+            }
+        }
+        try await server.close()
     }
 
     @Test func upstreamTLSFailuresAreExplained() async throws {
